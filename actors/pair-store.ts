@@ -1,0 +1,102 @@
+import type { Candle, Tick, Timeframe } from "../src/domain/candle.ts";
+import type { IndicatorValues } from "../src/domain/indicators.ts";
+
+type CandleRow = Candle & { tf: string };
+
+/**
+ * All SQL of the pair actor. Synchronous (Durable Object SQLite), so callers
+ * can group writes in `storage.transactionSync`.
+ */
+export class PairStore {
+  private ticksSincePrune = 0;
+  private readonly closesSincePrune = new Map<Timeframe, number>();
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  insertTick(t: Tick): void {
+    this.sql.exec("INSERT INTO ticks (ts, bid, ask) VALUES (?, ?, ?)", t.ts, t.bid, t.ask);
+    this.ticksSincePrune++;
+  }
+
+  /** Keep the newest `keep` ticks. Amortised: runs once per 1% of the limit. */
+  pruneTicks(keep: number): void {
+    if (this.ticksSincePrune < Math.max(100, keep / 100)) return;
+    this.ticksSincePrune = 0;
+    this.sql.exec("DELETE FROM ticks WHERE id <= (SELECT MAX(id) FROM ticks) - ?", keep);
+  }
+
+  tickCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM ticks").one().n;
+  }
+
+  lastTicks(limit: number): Tick[] {
+    return this.sql
+      .exec<Tick>("SELECT ts, bid, ask FROM ticks ORDER BY id DESC LIMIT ?", limit)
+      .toArray()
+      .reverse();
+  }
+
+  upsertCandle(tf: Timeframe, c: Candle): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO candles (tf, t, bo, bh, bl, bc, ao, ah, al, ac, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      tf, c.t, c.bo, c.bh, c.bl, c.bc, c.ao, c.ah, c.al, c.ac, c.n,
+    );
+    this.closesSincePrune.set(tf, (this.closesSincePrune.get(tf) ?? 0) + 1);
+  }
+
+  /** Keep the newest `keep` candles of a timeframe (and their indicator values). */
+  pruneCandles(tf: Timeframe, keep: number): void {
+    if ((this.closesSincePrune.get(tf) ?? 0) < Math.max(10, keep / 100)) return;
+    this.closesSincePrune.set(tf, 0);
+    const cutoff = this.sql
+      .exec<{ t: number }>("SELECT t FROM candles WHERE tf = ? ORDER BY t DESC LIMIT 1 OFFSET ?", tf, keep)
+      .toArray()[0];
+    if (!cutoff) return;
+    this.sql.exec("DELETE FROM candles WHERE tf = ? AND t <= ?", tf, cutoff.t);
+    this.sql.exec("DELETE FROM indicator_values WHERE tf = ? AND t <= ?", tf, cutoff.t);
+  }
+
+  /**
+   * Closed candles of one timeframe, oldest first. With `from` the first
+   * `limit` from there; otherwise the latest `limit` before `to`.
+   */
+  candles(tf: Timeframe, opts: { from?: number; to?: number; limit: number }): Candle[] {
+    const from = opts.from ?? 0;
+    const to = opts.to ?? Number.MAX_SAFE_INTEGER;
+    const rows =
+      opts.from !== undefined
+        ? this.sql.exec<CandleRow>(
+            "SELECT * FROM candles WHERE tf = ? AND t >= ? AND t < ? ORDER BY t ASC LIMIT ?", tf, from, to, opts.limit,
+          ).toArray()
+        : this.sql.exec<CandleRow>(
+            "SELECT * FROM candles WHERE tf = ? AND t >= ? AND t < ? ORDER BY t DESC LIMIT ?", tf, from, to, opts.limit,
+          ).toArray().reverse();
+    return rows.map(({ tf: _tf, ...c }) => c);
+  }
+
+  candleCount(tf: Timeframe): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM candles WHERE tf = ?", tf).one().n;
+  }
+
+  putIndicators(tf: Timeframe, t: number, values: IndicatorValues): void {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO indicator_values (tf, t, values_json) VALUES (?, ?, ?)", tf, t, JSON.stringify(values),
+    );
+  }
+
+  latestIndicators(tf: Timeframe): IndicatorValues | null {
+    const row = this.sql
+      .exec<{ values_json: string }>("SELECT values_json FROM indicator_values WHERE tf = ? ORDER BY t DESC LIMIT 1", tf)
+      .toArray()[0];
+    return row ? (JSON.parse(row.values_json) as IndicatorValues) : null;
+  }
+
+  getState<T>(key: string): T | undefined {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM actor_state WHERE key = ?", key).toArray()[0];
+    return row ? (JSON.parse(row.value) as T) : undefined;
+  }
+
+  putState(key: string, value: unknown): void {
+    this.sql.exec("INSERT OR REPLACE INTO actor_state (key, value) VALUES (?, ?)", key, JSON.stringify(value));
+  }
+}

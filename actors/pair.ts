@@ -1,0 +1,386 @@
+import { Server, type Connection, type ConnectionContext, type WSMessage } from "partyserver";
+import * as v from "valibot";
+import { CandleAggregator, type AggregatorState, type ClosedCandle } from "../src/domain/candle-aggregator.ts";
+import { TIMEFRAMES, type Candle, type Tick, type Timeframe } from "../src/domain/candle.ts";
+import { candleToMidHLC, IndicatorSet, roundIndicatorValues, type IndicatorValues } from "../src/domain/indicators.ts";
+import { getInstrument, type Instrument } from "../src/domain/instruments.ts";
+import { SyntheticFeed, type SyntheticFeedState } from "../src/domain/synthetic-feed.ts";
+import { checkTick, defaultTickRules, type TickRules } from "../src/domain/tick-validation.ts";
+import { readConfig, type RuntimeConfig } from "../src/config.ts";
+import { parseConnectionParams, type RoomConnectionState } from "../src/room/connection-params.ts";
+import { TickCoalescer } from "../src/room/tick-coalescer.ts";
+import { toWireCandle, toWireTick } from "../src/wire.ts";
+import { issuesToDetails } from "../schemas/common.ts";
+import type { CandleList, CandleQuery } from "../schemas/candle.ts";
+import { ClientMessage, ROOM_MESSAGE_MAX_BYTES, type ServerMessage } from "../schemas/room.ts";
+import type { TickBatchResult, WireTick } from "../schemas/tick.ts";
+import { PAIR_MIGRATIONS } from "../migrations/pair/index.ts";
+import { migrate } from "./migrate.ts";
+import { PairStore } from "./pair-store.ts";
+
+/** Closed candles replayed into the indicators when the actor starts (decay of EMA seeds is < 1e-15 by then). */
+const INDICATOR_WARMUP_CANDLES = 500;
+/** How often the synthetic feed wakes the actor to generate ticks. */
+const FEED_STEP_MS = 250;
+
+type ClosedWithIndicators = ClosedCandle & { indicators: IndicatorValues };
+
+interface PersistedState {
+  aggregator: AggregatorState;
+  lastTick: Tick | null;
+  /** Wall clock minus data clock at the last tick: how far behind real time the feed's data is. */
+  lagMs: number;
+}
+
+export interface PairStatus {
+  pair: string;
+  lastTick: { ts: number; bid: number; ask: number } | null;
+  ticksStored: number;
+  candlesStored: Record<Timeframe, number>;
+  connections: number;
+  feed: RuntimeConfig["feed"];
+}
+
+/**
+ * One currency pair: owns its ticks, candles and indicators in SQLite, and its
+ * WebSocket room. A thin shell: validation and candle logic live in the domain.
+ */
+export class Pair extends Server<Env> {
+  static override options = { hibernate: true };
+
+  private readonly config: RuntimeConfig;
+  private readonly instrument: Instrument;
+  private readonly rules: TickRules;
+  private readonly store: PairStore;
+  private aggregator!: CandleAggregator;
+  private lastTick: Tick | null = null;
+  private lagMs = 0;
+  private readonly indicators = new Map<Timeframe, IndicatorSet>();
+  private readonly coalescer: TickCoalescer<Tick>;
+  private alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.config = readConfig(env as unknown as Record<string, unknown>);
+    this.instrument = getInstrument(this.name);
+    const spreadCap = this.config.maxSpreadPips[this.instrument.symbol];
+    this.rules = { ...defaultTickRules(this.instrument), ...(spreadCap ? { maxSpreadPips: spreadCap } : {}) };
+    migrate(ctx.storage, PAIR_MIGRATIONS);
+    this.store = new PairStore(ctx.storage.sql);
+    this.loadState();
+    this.coalescer = new TickCoalescer<Tick>(
+      this.config.tickCoalesceMs,
+      (tick, merged) => this.sendTickFrame(tick, merged),
+      (fn, ms) => setTimeout(fn, ms),
+      () => Date.now(),
+    );
+  }
+
+  private loadState(): void {
+    const saved = this.store.getState<PersistedState>("pair");
+    this.aggregator = new CandleAggregator(saved?.aggregator);
+    this.lastTick = saved?.lastTick ?? null;
+    this.lagMs = saved?.lagMs ?? 0;
+    this.indicators.clear();
+    for (const tf of TIMEFRAMES) {
+      const set = new IndicatorSet();
+      for (const c of this.store.candles(tf, { limit: INDICATOR_WARMUP_CANDLES })) {
+        set.update(candleToMidHLC(c, this.instrument.displayPrecision));
+      }
+      this.indicators.set(tf, set);
+    }
+  }
+
+  // ---- RPC used by the Worker -------------------------------------------------
+
+  /** Validate, store and aggregate a batch of wire ticks; broadcast what changed. */
+  async ingest(ticks: readonly WireTick[]): Promise<TickBatchResult> {
+    return this.ingestAt(ticks, Date.now());
+  }
+
+  candles(query: CandleQuery): CandleList {
+    const limit = query.limit ?? 500;
+    const open = this.aggregator.current(query.tf);
+    const openInRange =
+      open !== undefined && (query.from === undefined || open.t >= query.from) && (query.to === undefined || open.t < query.to);
+    const closed = this.store.candles(query.tf, {
+      ...(query.from !== undefined ? { from: query.from } : {}),
+      ...(query.to !== undefined ? { to: query.to } : {}),
+      limit: openInRange && query.from === undefined ? Math.max(limit - 1, 0) : limit,
+    });
+    const wire = closed.map((c) => toWireCandle(c, this.instrument, true));
+    if (openInRange && wire.length < limit) wire.push(toWireCandle(open, this.instrument, false));
+    return { pair: this.instrument.symbol, tf: query.tf, candles: wire };
+  }
+
+  status(): PairStatus {
+    const candlesStored = {} as Record<Timeframe, number>;
+    for (const tf of TIMEFRAMES) candlesStored[tf] = this.store.candleCount(tf);
+    return {
+      pair: this.instrument.symbol,
+      lastTick: this.lastTick ? toWireTick(this.lastTick, this.instrument) : null,
+      ticksStored: this.store.tickCount(),
+      candlesStored,
+      connections: [...this.getConnections()].length,
+      feed: this.config.feed,
+    };
+  }
+
+  /** Make sure the alarm loop runs (synthetic feed, candle closes). Idempotent; called by the cron. */
+  async wake(): Promise<void> {
+    this.scheduleAlarm(Date.now());
+  }
+
+  // ---- ingest ---------------------------------------------------------------------
+
+  private ingestAt(ticks: readonly WireTick[], nowMs: number): TickBatchResult {
+    const rejected: TickBatchResult["rejected"] = [];
+    const closedAll: ClosedWithIndicators[] = [];
+    let last: Tick | null = null;
+    try {
+      this.ctx.storage.transactionSync(() => {
+        let lastTs = this.lastTick?.ts ?? Number.NEGATIVE_INFINITY;
+        ticks.forEach((raw, index) => {
+          const check = checkTick(raw, {
+            instrument: this.instrument,
+            rules: this.rules,
+            nowMs,
+            lastTs,
+            closedUntil: this.aggregator.closedUntil,
+          });
+          if (!check.ok) {
+            rejected.push({ index, reason: check.reason });
+            return;
+          }
+          const closed = this.aggregator.onTick(check.tick);
+          this.store.insertTick(check.tick);
+          closedAll.push(...this.persistClosed(closed));
+          lastTs = check.tick.ts;
+          last = check.tick;
+        });
+        if (last) {
+          this.lastTick = last;
+          this.lagMs = Math.max(0, nowMs - (last as Tick).ts);
+        }
+        this.store.pruneTicks(this.config.tickRetentionCount);
+        this.saveState();
+      });
+    } catch (err) {
+      // Storage rolled back: rebuild memory from it so both agree, then fail the batch.
+      this.loadState();
+      throw err;
+    }
+    this.publishClosed(closedAll);
+    if (last) this.coalescer.push(last, ticks.length - rejected.length);
+    this.scheduleAlarm(nowMs);
+    return { accepted: ticks.length - rejected.length, rejected };
+  }
+
+  private persistClosed(closed: readonly ClosedCandle[]): ClosedWithIndicators[] {
+    return closed.map(({ tf, candle }) => {
+      this.store.upsertCandle(tf, candle);
+      const indicators = this.updateIndicators(tf, candle);
+      this.store.putIndicators(tf, candle.t, indicators);
+      this.store.pruneCandles(tf, this.config.candleRetention[tf]);
+      return { tf, candle, indicators };
+    });
+  }
+
+  private updateIndicators(tf: Timeframe, candle: Candle): IndicatorValues {
+    const set = this.indicators.get(tf) ?? new IndicatorSet();
+    this.indicators.set(tf, set);
+    return roundIndicatorValues(set.update(candleToMidHLC(candle, this.instrument.displayPrecision)), this.instrument.displayPrecision + 3);
+  }
+
+  private saveState(): void {
+    const state: PersistedState = { aggregator: this.aggregator.state(), lastTick: this.lastTick, lagMs: this.lagMs };
+    this.store.putState("pair", state);
+  }
+
+  // ---- alarm: candle closes on time, synthetic feed -------------------------------
+
+  override async onAlarm(): Promise<void> {
+    this.alarmAt = null;
+    const now = Date.now();
+    const dataNow = now - this.lagMs - this.config.candleCloseGraceMs;
+    const closed = this.aggregator.closeDue(dataNow);
+    if (closed.length > 0) {
+      const withIndicators = this.ctx.storage.transactionSync(() => {
+        const persisted = this.persistClosed(closed);
+        this.saveState();
+        return persisted;
+      });
+      this.publishClosed(withIndicators);
+    }
+    if (this.config.feed === "synthetic") this.runFeed(now);
+    this.scheduleAlarm(now);
+  }
+
+  private runFeed(now: number): void {
+    const saved = this.store.getState<SyntheticFeedState>("feed");
+    const feed = new SyntheticFeed(this.instrument, this.config.feedSeed, this.config.feedHours, now - FEED_STEP_MS, saved);
+    const ticks = feed.generate(now);
+    this.store.putState("feed", feed.state());
+    if (ticks.length > 0) this.ingestAt(ticks.map((t) => toWireTick(t, this.instrument)), now);
+  }
+
+  private scheduleAlarm(now: number): void {
+    let next = Number.POSITIVE_INFINITY;
+    const closeAt = this.aggregator.nextCloseAt();
+    if (closeAt !== undefined) next = closeAt + this.lagMs + this.config.candleCloseGraceMs;
+    if (this.config.feed === "synthetic") next = Math.min(next, now + FEED_STEP_MS);
+    if (!Number.isFinite(next)) return;
+    next = Math.max(next, now + 1);
+    if (this.alarmAt !== null && this.alarmAt <= next && this.alarmAt > now) return;
+    this.alarmAt = next;
+    void this.ctx.storage.setAlarm(next);
+  }
+
+  // ---- room -----------------------------------------------------------------------
+
+  override onConnect(connection: Connection<RoomConnectionState>, ctx: ConnectionContext): void {
+    const params = parseConnectionParams(new URL(ctx.request.url));
+    if (!params.ok) {
+      this.sendTo(connection, { type: "error", code: "bad_connect_params", message: "invalid room parameters", details: params.issues });
+      connection.close(1008, "bad parameters");
+      return;
+    }
+    connection.setState(params.state);
+    this.sendSnapshot(connection, params.state.timeframes, params.state.snapshotCandles);
+  }
+
+  override onMessage(connection: Connection<RoomConnectionState>, message: WSMessage): void {
+    try {
+      this.handleMessage(connection, message);
+    } catch (err) {
+      // One bad message must never take the room down.
+      console.error("room message failed", err);
+      this.sendTo(connection, { type: "error", code: "internal_error", message: "message could not be handled" });
+    }
+  }
+
+  private handleMessage(connection: Connection<RoomConnectionState>, message: WSMessage): void {
+    if (typeof message !== "string") {
+      this.sendTo(connection, { type: "error", code: "unsupported_frame", message: "send JSON text frames" });
+      return;
+    }
+    if (message.length > ROOM_MESSAGE_MAX_BYTES) {
+      this.sendTo(connection, {
+        type: "error",
+        code: "message_too_large",
+        message: `messages are limited to ${ROOM_MESSAGE_MAX_BYTES} bytes`,
+        details: { limit: ROOM_MESSAGE_MAX_BYTES, size: message.length },
+      });
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(message);
+    } catch {
+      this.sendTo(connection, { type: "error", code: "invalid_json", message: "message is not valid JSON" });
+      return;
+    }
+    const parsed = v.safeParse(ClientMessage, json);
+    if (!parsed.success) {
+      this.sendTo(connection, {
+        type: "error",
+        code: "invalid_message",
+        message: "message does not match the room protocol",
+        details: issuesToDetails(parsed.issues),
+      });
+      return;
+    }
+    const msg = parsed.output;
+    const state = connection.state ?? { timeframes: ["1m"], snapshotCandles: 300, key: null };
+    switch (msg.type) {
+      case "ping":
+        this.sendTo(connection, msg.id !== undefined ? { type: "pong", id: msg.id } : { type: "pong" });
+        return;
+      case "subscribe": {
+        const added = msg.timeframes.filter((tf) => !state.timeframes.includes(tf));
+        const timeframes = [...state.timeframes, ...added];
+        connection.setState({ ...state, timeframes });
+        this.sendTo(connection, { type: "subscribed", timeframes });
+        if (added.length > 0) this.sendSnapshot(connection, added, state.snapshotCandles);
+        return;
+      }
+      case "unsubscribe": {
+        const timeframes = state.timeframes.filter((tf) => !msg.timeframes.includes(tf));
+        connection.setState({ ...state, timeframes });
+        this.sendTo(connection, { type: "subscribed", timeframes });
+        return;
+      }
+    }
+  }
+
+  private sendSnapshot(connection: Connection, timeframes: readonly Timeframe[], candles: number): void {
+    this.sendTo(connection, {
+      type: "snapshot",
+      pair: this.instrument.symbol,
+      tick: this.lastTick ? toWireTick(this.lastTick, this.instrument) : null,
+      timeframes: timeframes.map((tf) => ({
+        tf,
+        candles: candles > 0 ? this.candles({ tf, limit: candles }).candles : [],
+        indicators: this.store.latestIndicators(tf),
+      })),
+    });
+  }
+
+  private sendTo(connection: Connection, msg: ServerMessage): void {
+    try {
+      connection.send(JSON.stringify(msg));
+    } catch {
+      // The socket is closing; its close handler cleans up.
+    }
+  }
+
+  /** Send a frame to every connection subscribed to `tf`. */
+  private sendToTimeframe(tf: Timeframe, frame: string): void {
+    for (const conn of this.getConnections<RoomConnectionState>()) {
+      if (!conn.state?.timeframes.includes(tf)) continue;
+      try {
+        conn.send(frame);
+      } catch {
+        // closing socket
+      }
+    }
+  }
+
+  private publishClosed(closed: readonly ClosedWithIndicators[]): void {
+    for (const { tf, candle, indicators } of closed) {
+      const msg: ServerMessage = {
+        type: "candle",
+        pair: this.instrument.symbol,
+        tf,
+        candle: toWireCandle(candle, this.instrument, true),
+        indicators,
+      };
+      this.sendToTimeframe(tf, JSON.stringify(msg));
+    }
+  }
+
+  /** One coalesced frame: the latest tick, then the candles in progress for subscribed timeframes. */
+  private sendTickFrame(tick: Tick, merged: number): void {
+    const wire = toWireTick(tick, this.instrument);
+    this.broadcast(JSON.stringify({ type: "tick", pair: this.instrument.symbol, ...wire, merged } satisfies ServerMessage));
+    const frames = new Map<Timeframe, string>();
+    for (const conn of this.getConnections<RoomConnectionState>()) {
+      for (const tf of conn.state?.timeframes ?? []) {
+        let frame = frames.get(tf);
+        if (frame === undefined) {
+          const open = this.aggregator.current(tf);
+          frame = open
+            ? JSON.stringify({ type: "candle", pair: this.instrument.symbol, tf, candle: toWireCandle(open, this.instrument, false) } satisfies ServerMessage)
+            : "";
+          frames.set(tf, frame);
+        }
+        if (frame === "") continue;
+        try {
+          conn.send(frame);
+        } catch {
+          // closing socket
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,5 @@
+export * from "./common.ts";
+export * from "./tick.ts";
+export * from "./candle.ts";
+export * from "./indicators.ts";
+export * from "./room.ts";

@@ -1,0 +1,72 @@
+import * as v from "valibot";
+import { WireCandle } from "./candle.ts";
+import { EpochMs, PairSymbol, TimeframeSchema } from "./common.ts";
+import { IndicatorValuesSchema } from "./indicators.ts";
+
+/** Frames larger than this are refused by the room without being parsed. */
+export const ROOM_MESSAGE_MAX_BYTES = 4096;
+/** Candles per timeframe sent in a snapshot. */
+export const SNAPSHOT_CANDLES_DEFAULT = 300;
+export const SNAPSHOT_CANDLES_MAX = 1000;
+
+const Timeframes = v.pipe(v.array(TimeframeSchema), v.minLength(1), v.maxLength(6));
+
+// ---- client -> server -------------------------------------------------------
+
+export const ClientMessage = v.variant("type", [
+  /** Add timeframes to this connection; a snapshot for each new one follows. */
+  v.object({ type: v.literal("subscribe"), timeframes: Timeframes }),
+  v.object({ type: v.literal("unsubscribe"), timeframes: Timeframes }),
+  /** Liveness check; answered with a pong carrying the same id. */
+  v.object({ type: v.literal("ping"), id: v.optional(v.pipe(v.string(), v.maxLength(64))) }),
+]);
+export type ClientMessage = v.InferOutput<typeof ClientMessage>;
+
+// ---- server -> client -------------------------------------------------------
+
+export const WireTickEvent = v.object({
+  type: v.literal("tick"),
+  pair: PairSymbol,
+  ts: EpochMs,
+  bid: v.number(),
+  ask: v.number(),
+  /** Ticks merged into this frame by coalescing (1 = not coalesced). */
+  merged: v.number(),
+});
+
+export const TimeframeSnapshot = v.object({
+  tf: TimeframeSchema,
+  /** Oldest first; the last one may be the candle in progress (complete: false). */
+  candles: v.array(WireCandle),
+  indicators: v.nullable(IndicatorValuesSchema),
+});
+
+export const ServerMessage = v.variant("type", [
+  v.object({
+    type: v.literal("snapshot"),
+    pair: PairSymbol,
+    tick: v.nullable(v.object({ ts: EpochMs, bid: v.number(), ask: v.number() })),
+    timeframes: v.array(TimeframeSnapshot),
+  }),
+  WireTickEvent,
+  v.object({
+    type: v.literal("candle"),
+    pair: PairSymbol,
+    tf: TimeframeSchema,
+    candle: WireCandle,
+    /** Present on close: the timeframe's indicators including this candle. */
+    indicators: v.optional(IndicatorValuesSchema),
+  }),
+  v.object({ type: v.literal("subscribed"), timeframes: v.array(TimeframeSchema) }),
+  v.object({ type: v.literal("pong"), id: v.optional(v.string()) }),
+  v.object({
+    type: v.literal("error"),
+    code: v.string(),
+    message: v.string(),
+    details: v.optional(v.unknown()),
+  }),
+]);
+export type ServerMessage = v.InferOutput<typeof ServerMessage>;
+export type SnapshotMessage = Extract<ServerMessage, { type: "snapshot" }>;
+export type CandleMessage = Extract<ServerMessage, { type: "candle" }>;
+export type TickMessage = Extract<ServerMessage, { type: "tick" }>;

@@ -1,0 +1,91 @@
+import { TIMEFRAMES, type Timeframe } from "./domain/candle.ts";
+import { findInstrument } from "./domain/instruments.ts";
+
+/** Runtime configuration read from Worker vars (wrangler.jsonc `vars`, or the environment under `npm start`). */
+export interface RuntimeConfig {
+  pairs: readonly string[];
+  feed: "synthetic" | "off";
+  feedSeed: number;
+  feedHours: "fx" | "always";
+  tickCoalesceMs: number;
+  tickRetentionCount: number;
+  candleRetention: Record<Timeframe, number>;
+  maxSpreadPips: Readonly<Record<string, number>>;
+  candleCloseGraceMs: number;
+}
+
+export const CANDLE_RETENTION_DEFAULT: Record<Timeframe, number> = {
+  "1m": 20_160,
+  "5m": 8_640,
+  "15m": 8_640,
+  "1h": 8_760,
+  "4h": 4_380,
+  "1D": 3_650,
+};
+
+type Vars = Partial<Record<string, unknown>>;
+
+function int(vars: Vars, name: string, fallback: number, min: number, max: number): number {
+  const raw = vars[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`config ${name}=${String(raw)} must be an integer in [${min}, ${max}]`);
+  }
+  return n;
+}
+
+/** Parse "a=1,b=2" lists. */
+function assignments(raw: unknown, name: string): [string, number][] {
+  if (raw === undefined || raw === "") return [];
+  return String(raw)
+    .split(",")
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const [key, value] = part.split("=");
+      const n = Number(value);
+      if (!key || !Number.isFinite(n) || n <= 0) throw new Error(`config ${name}: bad entry "${part}"`);
+      return [key.trim(), n];
+    });
+}
+
+/** Validates everything up front: a typo in configuration fails loudly at start, not at the first tick. */
+export function readConfig(vars: Vars): RuntimeConfig {
+  const pairs = String(vars.PAIRS ?? "EUR_USD,USD_JPY")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const p of pairs) if (!findInstrument(p)) throw new Error(`config PAIRS: unknown pair ${p}`);
+  if (pairs.length === 0) throw new Error("config PAIRS is empty");
+
+  const feed = String(vars.FEED ?? "off");
+  if (feed !== "synthetic" && feed !== "off") throw new Error(`config FEED must be "synthetic" or "off", not "${feed}"`);
+  const feedHours = String(vars.FEED_HOURS ?? "fx");
+  if (feedHours !== "fx" && feedHours !== "always") throw new Error(`config FEED_HOURS must be "fx" or "always"`);
+
+  const candleRetention = { ...CANDLE_RETENTION_DEFAULT };
+  for (const [tf, n] of assignments(vars.CANDLE_RETENTION, "CANDLE_RETENTION")) {
+    if (!(TIMEFRAMES as readonly string[]).includes(tf)) throw new Error(`config CANDLE_RETENTION: unknown timeframe ${tf}`);
+    // At least a day of 1m candles: higher timeframes are derived from them.
+    candleRetention[tf as Timeframe] = Math.max(Math.floor(n), tf === "1m" ? 1440 : 10);
+  }
+
+  const maxSpreadPips: Record<string, number> = {};
+  for (const [pair, pips] of assignments(vars.MAX_SPREAD_PIPS, "MAX_SPREAD_PIPS")) {
+    if (!findInstrument(pair)) throw new Error(`config MAX_SPREAD_PIPS: unknown pair ${pair}`);
+    maxSpreadPips[pair] = pips;
+  }
+
+  return {
+    pairs,
+    feed,
+    feedSeed: int(vars, "FEED_SEED", 42, 0, 2 ** 31 - 1),
+    feedHours,
+    tickCoalesceMs: int(vars, "TICK_COALESCE_MS", 50, 0, 10_000),
+    tickRetentionCount: int(vars, "TICK_RETENTION_COUNT", 200_000, 1_000, 10_000_000),
+    candleRetention,
+    maxSpreadPips,
+    candleCloseGraceMs: int(vars, "CANDLE_CLOSE_GRACE_MS", 200, 0, 60_000),
+  };
+}

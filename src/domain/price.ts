@@ -1,0 +1,41 @@
+import type { Instrument } from "./instruments.ts";
+
+/**
+ * Fixed-point prices. Inside the runtime a price is an integer count of
+ * "points" (10^-displayPrecision); on the wire it is a decimal number with the
+ * pair's display precision, as OANDA writes it.
+ */
+export type PricePoints = number;
+
+/** Largest price integer we accept: keeps every sum of a few prices exact in float64. */
+export const MAX_PRICE_POINTS = 2 ** 40;
+
+/**
+ * Decimal wire price -> integer points, rounding half away from zero to the
+ * pair's precision. Returns NaN for non-finite input so callers can reject it.
+ */
+export function toPoints(price: number, instrument: Instrument): PricePoints {
+  if (!Number.isFinite(price)) return Number.NaN;
+  const scaled = price * 10 ** instrument.displayPrecision;
+  // Float products like 1.10005 * 1e5 land at 110004.99999999999: snap to the
+  // nearest integer first when within a tiny tolerance, then round half away from zero.
+  const nearest = Math.round(scaled);
+  if (Math.abs(scaled - nearest) < 1e-6) return nearest;
+  return Math.sign(scaled) * Math.round(Math.abs(scaled));
+}
+
+/** Integer points -> the decimal number written on the wire (exactly the shortest repr). */
+export function toDecimal(points: PricePoints, instrument: Instrument): number {
+  // Dividing by an exact power of ten gives the closest double to the decimal
+  // value, which is what JSON.stringify prints with the right digits.
+  return points / 10 ** instrument.displayPrecision;
+}
+
+/** Spread in pips as a decimal (for display and limits). */
+export function pointsToPips(points: number, instrument: Instrument): number {
+  return points / 10 ** (instrument.displayPrecision + instrument.pipLocation);
+}
+
+export function pipsToPoints(pips: number, instrument: Instrument): number {
+  return Math.round(pips * 10 ** (instrument.displayPrecision + instrument.pipLocation));
+}

@@ -1,0 +1,61 @@
+import type { Tick } from "./candle.ts";
+import type { Instrument } from "./instruments.ts";
+import { MAX_PRICE_POINTS, pipsToPoints, pointsToPips, toPoints } from "./price.ts";
+
+/** Why a tick was refused: data, not strings, so clients can act on it. */
+export type TickRejection =
+  | { type: "invalid_price"; field: "bid" | "ask" }
+  | { type: "crossed"; bid: number; ask: number }
+  | { type: "spread_too_wide"; spreadPips: number; maxSpreadPips: number }
+  | { type: "future_timestamp"; ts: number; maxTs: number }
+  | { type: "out_of_order"; ts: number; lastTs: number }
+  | { type: "candle_closed"; ts: number; closedUntil: number };
+
+export type TickCheck = { ok: true; tick: Tick } | { ok: false; reason: TickRejection };
+
+export interface TickRules {
+  maxSpreadPips: number;
+  /** How far ahead of the receiver's clock a tick may be stamped. */
+  maxFutureMs: number;
+}
+
+export const MAX_FUTURE_MS_DEFAULT = 5_000;
+
+export function defaultTickRules(instrument: Instrument): TickRules {
+  return { maxSpreadPips: instrument.maxSpreadPipsDefault, maxFutureMs: MAX_FUTURE_MS_DEFAULT };
+}
+
+export interface TickContext {
+  instrument: Instrument;
+  rules: TickRules;
+  /** Receiver's clock (ms since epoch). */
+  nowMs: number;
+  /** Timestamp of the pair's last accepted tick, or -Infinity. */
+  lastTs: number;
+  /** Ticks before this instant belong to candles already closed. */
+  closedUntil: number;
+}
+
+/**
+ * Check one wire tick (decimal prices) and convert it to integer points.
+ * Equal timestamps pass (real feeds repeat them); older-but-ordered ticks pass
+ * so history can be back-filled.
+ */
+export function checkTick(raw: { ts: number; bid: number; ask: number }, ctx: TickContext): TickCheck {
+  const bid = toPoints(raw.bid, ctx.instrument);
+  const ask = toPoints(raw.ask, ctx.instrument);
+  if (!(bid > 0 && bid <= MAX_PRICE_POINTS)) return { ok: false, reason: { type: "invalid_price", field: "bid" } };
+  if (!(ask > 0 && ask <= MAX_PRICE_POINTS)) return { ok: false, reason: { type: "invalid_price", field: "ask" } };
+  if (bid > ask) return { ok: false, reason: { type: "crossed", bid: raw.bid, ask: raw.ask } };
+  if (ask - bid > pipsToPoints(ctx.rules.maxSpreadPips, ctx.instrument)) {
+    return {
+      ok: false,
+      reason: { type: "spread_too_wide", spreadPips: pointsToPips(ask - bid, ctx.instrument), maxSpreadPips: ctx.rules.maxSpreadPips },
+    };
+  }
+  const maxTs = ctx.nowMs + ctx.rules.maxFutureMs;
+  if (raw.ts > maxTs) return { ok: false, reason: { type: "future_timestamp", ts: raw.ts, maxTs } };
+  if (raw.ts < ctx.lastTs) return { ok: false, reason: { type: "out_of_order", ts: raw.ts, lastTs: ctx.lastTs } };
+  if (raw.ts < ctx.closedUntil) return { ok: false, reason: { type: "candle_closed", ts: raw.ts, closedUntil: ctx.closedUntil } };
+  return { ok: true, tick: { ts: raw.ts, bid, ask } };
+}

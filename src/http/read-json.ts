@@ -1,0 +1,44 @@
+import { HttpError } from "./errors.ts";
+
+/**
+ * Read a JSON body of at most `maxBytes`, refusing larger bodies with 413
+ * before they are buffered whole (Content-Length is checked first, the stream
+ * is counted for chunked bodies).
+ */
+export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!type.toLowerCase().includes("application/json")) {
+    throw new HttpError(415, "unsupported_media_type", "send the body as application/json");
+  }
+  const declared = Number(request.headers.get("content-length") ?? "NaN");
+  if (declared > maxBytes) throw tooLarge(maxBytes, declared);
+  if (!request.body) throw new HttpError(400, "empty_body", "the request has no body");
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes, size);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    bytes.set(c, offset);
+    offset += c.byteLength;
+  }
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new HttpError(400, "invalid_json", "the body is not valid JSON");
+  }
+}
+
+function tooLarge(maxBytes: number, size: number): HttpError {
+  return new HttpError(413, "body_too_large", `bodies are limited to ${maxBytes} bytes`, { maxBytes, size });
+}

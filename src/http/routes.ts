@@ -1,0 +1,88 @@
+import { Router, type IRequest } from "itty-router";
+import * as v from "valibot";
+import { findInstrument } from "../domain/instruments.ts";
+import { readConfig, type RuntimeConfig } from "../config.ts";
+import { issuesToDetails } from "../../schemas/common.ts";
+import { CandleQuery } from "../../schemas/candle.ts";
+import { TICK_BATCH_MAX, TICK_BODY_MAX_BYTES, TickBatch } from "../../schemas/tick.ts";
+import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
+import { readJson } from "./read-json.ts";
+
+type Args = [Env, ExecutionContext];
+
+export const API_VERSION = "0.1.0";
+
+/** The pair named in the path, if the runtime serves it; otherwise a 404 that lists what is served. */
+export function servedPair(config: RuntimeConfig, pair: string | undefined): string {
+  if (pair && config.pairs.includes(pair)) return pair;
+  throw new HttpError(404, "unknown_pair", `pair ${pair ?? ""} is not served here`, { pair, pairs: config.pairs });
+}
+
+function pairStub(env: Env, pair: string) {
+  return env.Pair.getByName(pair);
+}
+
+function parseOrThrow<S extends v.GenericSchema>(schema: S, input: unknown, code: string): v.InferOutput<S> {
+  const parsed = v.safeParse(schema, input);
+  if (!parsed.success) throw new HttpError(400, code, "the request does not match the schema", issuesToDetails(parsed.issues));
+  return parsed.output;
+}
+
+export function buildRouter() {
+  const router = Router<IRequest, Args>({ catch: toErrorResponse });
+
+  router.get("/api/health", (_req, env) => {
+    const config = readConfig(env as unknown as Record<string, unknown>);
+    return Response.json({ status: "ok", version: API_VERSION, time: Date.now(), pairs: config.pairs.length, feed: config.feed });
+  });
+
+  router.get("/api/pairs", async (_req, env) => {
+    const config = readConfig(env as unknown as Record<string, unknown>);
+    const pairs = await Promise.all(
+      config.pairs.map(async (symbol) => {
+        const instrument = findInstrument(symbol)!;
+        const status = await pairStub(env, symbol).status();
+        return {
+          pair: symbol,
+          base: instrument.base,
+          quote: instrument.quote,
+          pipLocation: instrument.pipLocation,
+          displayPrecision: instrument.displayPrecision,
+          lastTick: status.lastTick,
+          room: `/parties/pair/${symbol}`,
+        };
+      }),
+    );
+    return Response.json({ pairs });
+  });
+
+  router.get("/api/pairs/:pair", async (req, env) => {
+    const pair = servedPair(readConfig(env as unknown as Record<string, unknown>), req.params.pair);
+    return Response.json(await pairStub(env, pair).status());
+  });
+
+  router.post("/api/pairs/:pair/ticks", async (req, env) => {
+    const pair = servedPair(readConfig(env as unknown as Record<string, unknown>), req.params.pair);
+    const body = await readJson(req, TICK_BODY_MAX_BYTES);
+    const count = (body as { ticks?: unknown } | null)?.ticks;
+    if (Array.isArray(count) && count.length > TICK_BATCH_MAX) {
+      throw new HttpError(413, "batch_too_large", `a batch holds at most ${TICK_BATCH_MAX} ticks`, {
+        maxTicks: TICK_BATCH_MAX,
+        received: count.length,
+      });
+    }
+    const batch = parseOrThrow(TickBatch, body, "invalid_ticks");
+    return Response.json(await pairStub(env, pair).ingest(batch.ticks));
+  });
+
+  router.get("/api/pairs/:pair/candles", async (req, env) => {
+    const pair = servedPair(readConfig(env as unknown as Record<string, unknown>), req.params.pair);
+    const raw: Record<string, string> = {};
+    for (const [k, value] of new URL(req.url).searchParams) raw[k] = value;
+    const query = parseOrThrow(CandleQuery, raw, "invalid_query");
+    return Response.json(await pairStub(env, pair).candles(query));
+  });
+
+  router.all("/api/*", () => errorResponse(404, "not_found", "no such route"));
+  return router;
+}

@@ -1,0 +1,57 @@
+import * as v from "valibot";
+import { TIMEFRAMES, type Timeframe } from "../domain/candle.ts";
+import { SNAPSHOT_CANDLES_DEFAULT, SNAPSHOT_CANDLES_MAX } from "../../schemas/room.ts";
+
+/** What a room connection asked for in its URL, kept in the hibernation attachment. */
+export interface RoomConnectionState {
+  timeframes: Timeframe[];
+  snapshotCandles: number;
+  /** API key from `?key=` (browsers cannot set WebSocket headers); its meaning is the auth layer's. */
+  key: string | null;
+}
+
+const Params = v.object({
+  tf: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => [...new Set(s.split(",").map((x) => x.trim()).filter(Boolean))]),
+      v.array(v.picklist(TIMEFRAMES)),
+      v.minLength(1),
+    ),
+    "1m",
+  ),
+  limit: v.optional(
+    v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number), v.minValue(0), v.maxValue(SNAPSHOT_CANDLES_MAX)),
+    String(SNAPSHOT_CANDLES_DEFAULT),
+  ),
+  key: v.optional(v.pipe(v.string(), v.maxLength(256))),
+});
+
+/** Parse `?tf=1m,5m&limit=300&key=...` from a room URL. */
+export function parseConnectionParams(
+  url: URL,
+): { ok: true; state: RoomConnectionState } | { ok: false; issues: { path: string; message: string }[] } {
+  const raw: Record<string, string> = {};
+  for (const name of ["tf", "limit", "key"]) {
+    const value = url.searchParams.get(name);
+    if (value !== null) raw[name] = value;
+  }
+  const parsed = v.safeParse(Params, raw);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      issues: parsed.issues.map((i) => ({ path: i.path?.map((p) => String(p.key)).join(".") ?? "", message: i.message })),
+    };
+  }
+  const tf = parsed.output.tf;
+  const timeframes = (typeof tf === "string" ? [tf] : tf) as Timeframe[];
+  const limit = parsed.output.limit;
+  return {
+    ok: true,
+    state: {
+      timeframes,
+      snapshotCandles: typeof limit === "string" ? Number(limit) : limit,
+      key: parsed.output.key ?? null,
+    },
+  };
+}
