@@ -58,6 +58,8 @@ export class Pair extends Server<Env> {
   private readonly indicators = new Map<Timeframe, IndicatorSet>();
   private readonly coalescer: TickCoalescer<Tick>;
   private alarmAt: number | null = null;
+  /** Wall clock. Tests replace it (through runInDurableObject) to drive time without sleeping. */
+  clock: () => number = () => Date.now();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -72,7 +74,7 @@ export class Pair extends Server<Env> {
       this.config.tickCoalesceMs,
       (tick, merged) => this.sendTickFrame(tick, merged),
       (fn, ms) => setTimeout(fn, ms),
-      () => Date.now(),
+      () => this.clock(),
     );
   }
 
@@ -95,7 +97,7 @@ export class Pair extends Server<Env> {
 
   /** Validate, store and aggregate a batch of wire ticks; broadcast what changed. */
   async ingest(ticks: readonly WireTick[]): Promise<TickBatchResult> {
-    return this.ingestAt(ticks, Date.now());
+    return this.ingestAt(ticks, this.clock());
   }
 
   candles(query: CandleQuery): CandleList {
@@ -128,7 +130,7 @@ export class Pair extends Server<Env> {
 
   /** Make sure the alarm loop runs (synthetic feed, candle closes). Idempotent; called by the cron. */
   async wake(): Promise<void> {
-    this.scheduleAlarm(Date.now());
+    this.scheduleAlarm(this.clock());
   }
 
   // ---- ingest ---------------------------------------------------------------------
@@ -201,7 +203,7 @@ export class Pair extends Server<Env> {
 
   override async onAlarm(): Promise<void> {
     this.alarmAt = null;
-    const now = Date.now();
+    const now = this.clock();
     const dataNow = now - this.lagMs - this.config.candleCloseGraceMs;
     const closed = this.aggregator.closeDue(dataNow);
     if (closed.length > 0) {

@@ -46,7 +46,7 @@ function referenceBucketStart(tf: Timeframe, utcMs: number): number {
 
 interface StreamSpec {
   startMs: number;
-  steps: { gapMs: number; bidStep: number; spread: number; closeDueAtMs: number | null }[];
+  steps: { gapMs: number; bidStep: number; spread: number; clockFraction: number | null }[];
 }
 
 const streamArb: fc.Arbitrary<StreamSpec> = fc.record({
@@ -67,7 +67,7 @@ const streamArb: fc.Arbitrary<StreamSpec> = fc.record({
       bidStep: fc.integer({ min: -30, max: 30 }),
       spread: fc.integer({ min: 0, max: 40 }),
       // Sometimes the actor's clock fires between ticks: a fraction of the gap to the next tick.
-      closeDueAtMs: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null }),
+      clockFraction: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null }),
     }),
     { minLength: 1, maxLength: 400, size: "large" },
   ),
@@ -81,7 +81,7 @@ function buildEvents(spec: StreamSpec): Event[] {
   let bid = 110_000;
   for (const step of spec.steps) {
     const next = ts + step.gapMs;
-    if (step.closeDueAtMs !== null) events.push({ kind: "clock", nowMs: ts + Math.floor(step.closeDueAtMs * step.gapMs) });
+    if (step.clockFraction !== null) events.push({ kind: "clock", nowMs: ts + Math.floor(step.clockFraction * step.gapMs) });
     ts = next;
     bid += step.bidStep;
     events.push({ kind: "tick", tick: { ts, bid, ask: bid + step.spread } });

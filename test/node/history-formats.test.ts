@@ -1,7 +1,12 @@
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { emptyReadStats, HttpFailure, pacedBatches, parseArgs, postTicks, readWireTicks, replay, UsageError } from "../../scripts/replay.ts";
 import { CandleAggregator } from "../../src/domain/candle-aggregator.ts";
 import { getInstrument } from "../../src/domain/instruments.ts";
 import {
@@ -272,5 +277,224 @@ describe("barToTicks", () => {
     const bar = { ts: 0, open: 1, high: 1, low: 1, close: 1 };
     expect(() => barToTicks(bar, 1.5, EUR_USD)).toThrow(RangeError);
     expect(() => barToTicks(bar, -1, EUR_USD)).toThrow(RangeError);
+  });
+});
+
+/*
+ * scripts/replay.ts: its parsing, batching and HTTP paths, against a local
+ * stand-in server (the runtime itself is tested elsewhere).
+ */
+describe("scripts/replay.ts", () => {
+  const ROOT = path.resolve(import.meta.dirname, "../..");
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "replay-test-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+    const out: T[] = [];
+    for await (const x of it) out.push(x);
+    return out;
+  }
+
+  async function* fromArray<T>(xs: readonly T[]): AsyncGenerator<T> {
+    yield* xs;
+  }
+
+  /** A stand-in for the runtime's tick route: answers with `respond`, records the bodies. */
+  async function standIn(respond: (ticks: { ts: number; bid: number; ask: number }[]) => [number, unknown]) {
+    const bodies: { ticks: { ts: number; bid: number; ask: number }[] }[] = [];
+    const paths: string[] = [];
+    const server = createServer((req, res) => {
+      let text = "";
+      req.on("data", (c: Buffer) => (text += c.toString()));
+      req.on("end", () => {
+        const body = JSON.parse(text) as { ticks: { ts: number; bid: number; ask: number }[] };
+        bodies.push(body);
+        paths.push(`${req.method} ${req.url}`);
+        const [status, answer] = respond(body.ticks);
+        res.writeHead(status, { "content-type": "application/json" }).end(typeof answer === "string" ? answer : JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    return { url: `http://127.0.0.1:${port}`, bodies, paths, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it("parseArgs: defaults and every option", () => {
+    const o = parseArgs(["f.csv.gz", "--pair", "USD_JPY"]);
+    expect(o).toMatchObject({ file: "f.csv.gz", speed: 60, url: "http://127.0.0.1:8787", spreadPoints: 10, batchSize: 500, dryRun: false });
+    expect(o.instrument.symbol).toBe("USD_JPY");
+    expect(o.zone).toMatchObject({ kind: "fixed", offsetMs: -5 * 3_600_000 });
+    expect(o.limitTicks).toBe(Number.POSITIVE_INFINITY);
+    const p = parseArgs([
+      "--pair=EUR_USD", "x.csv", "--tz", "America/New_York", "--speed", "max", "--url", "http://h:1/", "--spread-pips", "0.5",
+      "--from", "2018-01-01T00:00:00Z", "--to", "2018-02-01", "--batch", "1000", "--limit", "7", "--dry-run",
+    ]);
+    expect(p).toMatchObject({
+      file: "x.csv", speed: "max", url: "http://h:1", spreadPoints: 5, batchSize: 1000, limitTicks: 7, dryRun: true,
+      fromMs: Date.UTC(2018, 0, 1), toMs: Date.UTC(2018, 1, 1),
+    });
+    expect(p.zone).toMatchObject({ kind: "iana", name: "America/New_York" });
+  });
+
+  it.each([
+    [[]],
+    [["f.csv"]],
+    [["f.csv", "--pair", "XXX_YYY"]],
+    [["f.csv", "g.csv", "--pair", "EUR_USD"]],
+    [["f.csv", "--pair", "EUR_USD", "--batch", "1001"]],
+    [["f.csv", "--pair", "EUR_USD", "--speed", "0"]],
+    [["f.csv", "--pair", "EUR_USD", "--tz", "Nowhere/Land"]],
+    [["f.csv", "--pair", "EUR_USD", "--from", "yesterday"]],
+    [["f.csv", "--pair", "EUR_USD", "--url", "ftp://x"]],
+    [["f.csv", "--pair", "EUR_USD", "--speeed", "1"]],
+    [["f.csv", "--pair"]],
+  ])("parseArgs rejects %j", (argv) => {
+    expect(() => parseArgs(argv)).toThrow(UsageError);
+  });
+
+  it.skipIf(!present)("histdata M1 rows become 4 wire ticks each, decimals at display precision, ask = bid + spread", async () => {
+    const o = parseArgs([path.join(DATA, "m1_histdata/DAT_ASCII_EURUSD_M1_2018.csv.gz"), "--pair", "EUR_USD", "--limit", "8", "--spread-pips", "1.2"]);
+    const stats = emptyReadStats();
+    const ticks = await collect(readWireTicks(o, stats));
+    const t0 = Date.UTC(2018, 0, 1, 22);
+    // 20180101 170000;1.200370;1.201000;1.200370;1.201000 (up bar) then 170100;1.200830;1.200950;1.200170;1.200300 (down bar)
+    expect(ticks).toEqual([
+      { ts: t0, bid: 1.20037, ask: 1.20049 },
+      { ts: t0 + 15_000, bid: 1.20037, ask: 1.20049 },
+      { ts: t0 + 30_000, bid: 1.201, ask: 1.20112 },
+      { ts: t0 + 59_999, bid: 1.201, ask: 1.20112 },
+      { ts: t0 + 60_000, bid: 1.20083, ask: 1.20095 },
+      { ts: t0 + 75_000, bid: 1.20095, ask: 1.20107 },
+      { ts: t0 + 90_000, bid: 1.20017, ask: 1.20029 },
+      { ts: t0 + 119_999, bid: 1.2003, ask: 1.20042 },
+    ]);
+    expect(stats).toMatchObject({ format: "histdata_m1", rows: 2, badRows: 0 });
+  });
+
+  it("bad rows are counted by kind and skipped; --from/--to filter by tick time", async () => {
+    const file = path.join(dir, "ticks.csv");
+    await writeFile(
+      file,
+      [
+        "timestamp,bid,ask",
+        "2014-05-01T00:00:00.292Z,1.38676,1.38686",
+        "2014-05-01T00:00:01.000Z,1.38676",
+        "2014-05-01T00:00:02.000Z,abc,1.38686",
+        "2014-05-01T00:00:03.000Z,1.386761,1.38686", // more digits than the pair shows: rounded to 1.38676
+        "",
+        "2014-02-30T00:00:04.000Z,1.38676,1.38686",
+        "2014-05-01T00:00:05.000Z,1.38690,1.38680", // crossed: parsed, the runtime decides
+        "2014-05-01T00:00:06.000Z,1.38690,1.38700",
+      ].join("\r\n"),
+    );
+    const stats = emptyReadStats();
+    const o = parseArgs([file, "--pair", "EUR_USD", "--to", "2014-05-01T00:00:06Z"]);
+    const ticks = await collect(readWireTicks(o, stats));
+    expect(ticks).toEqual([
+      { ts: Date.parse("2014-05-01T00:00:00.292Z"), bid: 1.38676, ask: 1.38686 },
+      { ts: Date.parse("2014-05-01T00:00:03Z"), bid: 1.38676, ask: 1.38686 },
+      { ts: Date.parse("2014-05-01T00:00:05Z"), bid: 1.3869, ask: 1.3868 },
+    ]);
+    expect(stats).toMatchObject({ format: "lean_tick", rows: 7, badRows: 3, outOfRange: 1, badByKind: { field_count: 1, bad_number: 1, bad_timestamp: 1 } });
+    expect(stats.badSamples.map((b) => b.line)).toEqual([3, 4, 7]);
+  });
+
+  it("an unrecognised file is a usage error", async () => {
+    const file = path.join(dir, "x.csv");
+    await writeFile(file, "1;2;3\n");
+    await expect(collect(readWireTicks(parseArgs([file, "--pair", "EUR_USD"]), emptyReadStats()))).rejects.toThrow(UsageError);
+  });
+
+  it("pacedBatches: --speed N spreads market time, --speed max packs full batches", async () => {
+    const ticks = Array.from({ length: 1200 }, (_, i) => ({ ts: 1_000_000 + i * 1000, bid: 1, ask: 1 }));
+    const max = await collect(pacedBatches(fromArray(ticks), 500, "max"));
+    expect(max.map((b) => b.ticks.length)).toEqual([500, 500, 200]);
+    expect(max.every((b) => b.dueWallMs === 0)).toBe(true);
+    // 1 market second per tick at speed 10 = 100 ms wall per tick: 3 ticks fit the 250 ms window.
+    const paced = await collect(pacedBatches(fromArray(ticks.slice(0, 10)), 500, 10));
+    expect(paced.map((b) => b.ticks.length)).toEqual([3, 3, 3, 1]);
+    expect(paced.map((b) => b.dueWallMs)).toEqual([200, 500, 800, 900]);
+  });
+
+  it("replay: paces by market time, tallies accepted and rejected by type", async () => {
+    let now = 0;
+    const sleeps: number[] = [];
+    const sent: number[] = [];
+    const file = path.join(dir, "paced.csv");
+    // Three ticks a market minute apart, the last one crossed.
+    await writeFile(file, "2014-05-01T00:00:00Z,1.1,1.2\n2014-05-01T00:01:00Z,1.1,1.2\n2014-05-01T00:02:00Z,1.3,1.2\n");
+    const summary = await replay(parseArgs([file, "--pair", "EUR_USD", "--speed", "60"]), {
+      send: async (ticks) => {
+        sent.push(ticks.length);
+        const crossed = ticks.filter((t) => t.bid > t.ask).length;
+        return { accepted: ticks.length - crossed, rejectedByType: crossed ? { crossed } : {} };
+      },
+      nowMs: () => now,
+      sleepMs: async (ms) => {
+        sleeps.push(ms);
+        now += ms;
+      },
+      log: () => {},
+      stopped: () => false,
+    });
+    expect(sleeps).toEqual([1000, 1000]); // a market minute is a wall second at --speed 60
+    expect(sent).toEqual([1, 1, 1]);
+    expect(summary).toMatchObject({ rows: 3, sent: 3, requests: 3, accepted: 2, rejected: 1, rejectedByType: { crossed: 1 }, badRows: 0 });
+  });
+
+  it("postTicks: sends the contract body, reads the answer, fails on 4xx/5xx and off-contract answers", async () => {
+    const server = await standIn((ticks) =>
+      ticks.length === 2
+        ? [200, { accepted: 1, rejected: [{ index: 1, reason: { type: "out_of_order", ts: 1, lastTs: 2 } }] }]
+        : ticks.length === 1
+          ? [400, { error: { code: "invalid_ticks", message: "the request does not match the schema" } }]
+          : [200, "not json"],
+    );
+    try {
+      const ok = await postTicks(server.url, "EUR_USD", [{ ts: 2, bid: 1.1, ask: 1.2 }, { ts: 1, bid: 1.1, ask: 1.2 }]);
+      expect(ok).toEqual({ accepted: 1, rejectedByType: { out_of_order: 1 } });
+      expect(server.paths[0]).toBe("POST /api/pairs/EUR_USD/ticks");
+      expect(server.bodies[0]).toEqual({ ticks: [{ ts: 2, bid: 1.1, ask: 1.2 }, { ts: 1, bid: 1.1, ask: 1.2 }] });
+      await expect(postTicks(server.url, "EUR_USD", [{ ts: 1, bid: 1, ask: 1 }])).rejects.toThrow(/HTTP 400 invalid_ticks/);
+      await expect(postTicks(server.url, "EUR_USD", [])).rejects.toThrow(HttpFailure);
+    } finally {
+      await server.close();
+    }
+    await expect(postTicks(server.url, "EUR_USD", [{ ts: 1, bid: 1, ask: 1 }])).rejects.toThrow(HttpFailure);
+  });
+
+  it.skipIf(!present)("the CLI end to end against a stand-in: exit 0 with a JSON summary, exit 1 on an HTTP error", { timeout: 30_000 }, async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), path.join(ROOT, "scripts/replay.ts"), ...args], (err, stdout, stderr) =>
+          resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+        );
+      });
+    const file = path.join(DATA, "ticks/truefx_USDJPY_ticks_20130101.csv.gz");
+    const good = await standIn((ticks) => [200, { accepted: ticks.length, rejected: [] }]);
+    try {
+      const r = await run([file, "--pair", "USD_JPY", "--speed", "max", "--batch", "300", "--url", good.url]);
+      expect(r.code).toBe(0);
+      const summary = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as Record<string, unknown>;
+      expect(summary).toMatchObject({ format: "truefx_tick", rows: 1000, sent: 1000, requests: 4, accepted: 1000, rejected: 0 });
+      expect(good.bodies.map((b) => b.ticks.length)).toEqual([300, 300, 300, 100]);
+      expect(good.bodies[0]!.ticks[0]).toEqual({ ts: Date.parse("2013-01-01T22:00:00.295Z"), bid: 86.655, ask: 86.728 });
+    } finally {
+      await good.close();
+    }
+    const bad = await standIn(() => [503, { error: { code: "unavailable", message: "try later" } }]);
+    try {
+      const r = await run([file, "--pair", "USD_JPY", "--speed", "max", "--url", bad.url]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/HTTP 503 unavailable: try later/);
+    } finally {
+      await bad.close();
+    }
   });
 });
