@@ -64,11 +64,11 @@ export class Pair extends Server<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env as unknown as Record<string, unknown>);
-    this.instrument = getInstrument(this.name);
-    const spreadCap = this.config.maxSpreadPips[this.instrument.symbol];
-    this.rules = { ...defaultTickRules(this.instrument), ...(spreadCap ? { maxSpreadPips: spreadCap } : {}) };
     migrate(ctx.storage, PAIR_MIGRATIONS);
     this.store = new PairStore(ctx.storage.sql);
+    this.instrument = getInstrument(this.resolveSymbol());
+    const spreadCap = this.config.maxSpreadPips[this.instrument.symbol];
+    this.rules = { ...defaultTickRules(this.instrument), ...(spreadCap ? { maxSpreadPips: spreadCap } : {}) };
     this.loadState();
     this.coalescer = new TickCoalescer<Tick>(
       this.config.tickCoalesceMs,
@@ -76,6 +76,21 @@ export class Pair extends Server<Env> {
       (fn, ms) => setTimeout(fn, ms),
       () => this.clock(),
     );
+  }
+
+  /**
+   * The pair this actor owns. Alarms restored from disk after a local restart
+   * can arrive without `ctx.id.name`, so the symbol is also kept in SQLite.
+   */
+  private resolveSymbol(): string {
+    const fromId = this.ctx.id.name;
+    const stored = this.store.getState<string>("symbol");
+    if (fromId !== undefined) {
+      if (stored !== fromId) this.store.putState("symbol", fromId);
+      return fromId;
+    }
+    if (stored === undefined) throw new Error("pair actor addressed without a name and none stored");
+    return stored;
   }
 
   private loadState(): void {

@@ -17,11 +17,19 @@ export const MAX_PRICE_POINTS = 2 ** 40;
 export function toPoints(price: number, instrument: Instrument): PricePoints {
   if (!Number.isFinite(price)) return Number.NaN;
   const scaled = price * 10 ** instrument.displayPrecision;
-  // Float products like 1.10005 * 1e5 land at 110004.99999999999: snap to the
-  // nearest integer first when within a tiny tolerance, then round half away from zero.
-  const nearest = Math.round(scaled);
-  if (Math.abs(scaled - nearest) < 1e-6) return nearest;
-  return Math.sign(scaled) * Math.round(Math.abs(scaled));
+  const magnitude = Math.abs(scaled);
+  const floor = Math.floor(magnitude);
+  const frac = magnitude - floor;
+  // Float products land next to the decimal the user wrote (1.10005 * 1e5 =
+  // 110004.99999999999; 1.234565 * 1e5 = 123456.49999999999): snap within a
+  // tiny tolerance, then round half away from zero as written in decimal.
+  const TOLERANCE = 1e-7;
+  let rounded: number;
+  if (frac < TOLERANCE) rounded = floor;
+  else if (1 - frac < TOLERANCE) rounded = floor + 1;
+  else if (Math.abs(frac - 0.5) < TOLERANCE) rounded = floor + 1;
+  else rounded = Math.round(magnitude);
+  return Math.sign(scaled) * rounded;
 }
 
 /** Integer points -> the decimal number written on the wire (exactly the shortest repr). */

@@ -1,0 +1,260 @@
+/**
+ * Shared helpers for the benchmarks: options, machine and version info,
+ * statistics, tables, result files, cleanup on error or signal, a keep-alive
+ * HTTP poster and a seeded EUR_USD tick generator.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { SeededRandom } from "../src/domain/random.ts";
+import type { WireTick } from "../schemas/tick.ts";
+
+export const ROOT = path.resolve(import.meta.dirname, "..");
+export const RESULTS_DIR = path.join(ROOT, "bench", "results");
+
+export interface BenchOptions {
+  /** Short run for CI: keeps the scripts alive, never asserts thresholds. */
+  quick: boolean;
+}
+
+export interface ScenarioResult {
+  name: string;
+  date: string;
+  mode: "quick" | "full";
+  machine: MachineInfo;
+  versions: Record<string, string | null>;
+  parameters: Record<string, unknown>;
+  figures: unknown;
+  baseline: unknown;
+  ratios: Record<string, number | null>;
+  targets?: { description: string; value: number | null; met: boolean | null }[];
+  notes?: string[];
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  run(options: BenchOptions): Promise<ScenarioResult>;
+}
+
+// ---- machine and versions -------------------------------------------------------
+
+export interface MachineInfo {
+  os: string;
+  arch: string;
+  cpuModel: string;
+  cpuCount: number;
+  totalMemoryMB: number;
+  node: string;
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    os: `${os.type()} ${os.release()}`,
+    arch: os.arch(),
+    cpuModel: cpus[0]?.model.trim() ?? "unknown",
+    cpuCount: cpus.length,
+    totalMemoryMB: Math.round(os.totalmem() / 2 ** 20),
+    node: process.version,
+  };
+}
+
+async function packageVersion(name: string): Promise<string | null> {
+  try {
+    const json = JSON.parse(await readFile(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version?: string };
+    return json.version ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export async function versions(): Promise<Record<string, string | null>> {
+  const names = ["wrangler", "miniflare", "workerd", "partyserver", "ws"];
+  const out: Record<string, string | null> = {};
+  for (const n of names) out[n] = await packageVersion(n);
+  return out;
+}
+
+export async function resultBase(name: string, options: BenchOptions): Promise<Pick<ScenarioResult, "name" | "date" | "mode" | "machine" | "versions">> {
+  return { name, date: new Date().toISOString(), mode: options.quick ? "quick" : "full", machine: machineInfo(), versions: await versions() };
+}
+
+export async function writeResult(result: ScenarioResult): Promise<string> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${result.name}.json`);
+  await writeFile(file, JSON.stringify(result, null, 2) + "\n");
+  return file;
+}
+
+// ---- statistics -----------------------------------------------------------------
+
+export interface LatencySummary {
+  n: number;
+  p50: number | null;
+  p99: number | null;
+  max: number | null;
+  mean: number | null;
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? null;
+}
+
+export function summarize(samples: readonly number[]): LatencySummary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mean = sorted.length ? sorted.reduce((s, x) => s + x, 0) / sorted.length : null;
+  return {
+    n: sorted.length,
+    p50: round(percentile(sorted, 50)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted.length ? (sorted[sorted.length - 1] ?? null) : null),
+    mean: round(mean),
+  };
+}
+
+export function round(x: number | null, digits = 3): number | null {
+  if (x === null || !Number.isFinite(x)) return null;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a == null || b == null || b === 0) return null;
+  return round(a / b, 2);
+}
+
+// ---- output -----------------------------------------------------------------------
+
+export function fmt(x: number | null | undefined, digits = 2): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return "-";
+  if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString("en-US");
+  return x.toFixed(digits);
+}
+
+export function printTable(headers: string[], rows: (string | number)[][]): void {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  ");
+  console.log(line(headers));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const r of cells.slice(1)) console.log(line(r));
+}
+
+export function targetLine(description: string, value: number | null, met: boolean | null): string {
+  return `target ${description}: ${met === null ? "n/a" : met ? "met" : "not met"} (${fmt(value)})`;
+}
+
+// ---- cleanup ----------------------------------------------------------------------
+
+type Cleanup = () => Promise<void> | void;
+const cleanups = new Set<Cleanup>();
+let signalsInstalled = false;
+
+/** Register a cleanup that also runs on SIGINT/SIGTERM; returns a function that runs and unregisters it. */
+export function onCleanup(fn: Cleanup): () => Promise<void> {
+  installSignalHandlers();
+  cleanups.add(fn);
+  return async () => {
+    if (!cleanups.delete(fn)) return;
+    await fn();
+  };
+}
+
+export async function runAllCleanups(): Promise<void> {
+  const all = [...cleanups].reverse();
+  cleanups.clear();
+  for (const fn of all) {
+    try {
+      await fn();
+    } catch (err) {
+      console.error("cleanup failed:", err);
+    }
+  }
+}
+
+function installSignalHandlers(): void {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      console.error(`\n${sig}: cleaning up`);
+      void runAllCleanups().finally(() => process.exit(130));
+    });
+  }
+}
+
+/** A fresh temp directory, removed by the returned function (and on signal). */
+export async function tempDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  const remove = onCleanup(() => rm(dir, { recursive: true, force: true }));
+  return { dir, remove };
+}
+
+// ---- HTTP -------------------------------------------------------------------------
+
+/** Keep-alive poster over node:http (lighter than fetch, so the client costs less of the 2 cores). */
+export class Poster {
+  readonly agent: http.Agent;
+  private readonly url: URL;
+
+  constructor(baseUrl: string, maxSockets = 16) {
+    this.url = new URL(baseUrl);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+  }
+
+  post(pathname: string, body: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: this.url.hostname,
+          port: this.url.port,
+          path: pathname,
+          method: "POST",
+          agent: this.agent,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+// ---- ticks -----------------------------------------------------------------------
+
+/**
+ * Seeded EUR_USD random walk in integer points (1e-5), spread 1 pip (10 points),
+ * emitted as decimal wire prices with 5 digits.
+ */
+export class TickWalk {
+  private readonly rng: SeededRandom;
+  private mid: number;
+
+  constructor(seed = 42, startMid = 108_500) {
+    this.rng = new SeededRandom(seed);
+    this.mid = startMid;
+  }
+
+  next(ts: number): WireTick {
+    this.mid = Math.max(50_000, this.mid + Math.round(this.rng.normal() * 3));
+    const bid = this.mid - 5;
+    return { ts, bid: bid / 1e5, ask: (bid + 10) / 1e5 };
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

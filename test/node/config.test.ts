@@ -1,0 +1,26 @@
+import { describe, expect, it } from "vitest";
+import { readConfig } from "../../src/config.ts";
+
+describe("readConfig", () => {
+  it("reads defaults and overrides", () => {
+    const c = readConfig({ PAIRS: "EUR_USD, USD_JPY", FEED: "synthetic", CANDLE_RETENTION: "1m=5000,1D=100", MAX_SPREAD_PIPS: "EUR_USD=12" });
+    expect(c.pairs).toEqual(["EUR_USD", "USD_JPY"]);
+    expect(c.feed).toBe("synthetic");
+    expect(c.tickCoalesceMs).toBe(50);
+    expect(c.candleRetention["1m"]).toBe(5000);
+    expect(c.candleRetention["1D"]).toBe(100);
+    expect(c.maxSpreadPips).toEqual({ EUR_USD: 12 });
+  });
+
+  it("fails loudly on bad configuration", () => {
+    expect(() => readConfig({ PAIRS: "EUR_USD,FOO_BAR" })).toThrow(/unknown pair FOO_BAR/);
+    expect(() => readConfig({ FEED: "live" })).toThrow(/FEED/);
+    expect(() => readConfig({ TICK_COALESCE_MS: "-1" })).toThrow(/TICK_COALESCE_MS/);
+    expect(() => readConfig({ CANDLE_RETENTION: "2m=10" })).toThrow(/timeframe 2m/);
+    expect(() => readConfig({ MAX_SPREAD_PIPS: "EUR_USD=abc" })).toThrow(/MAX_SPREAD_PIPS/);
+  });
+
+  it("keeps at least a day of 1m candles, since higher timeframes derive from them", () => {
+    expect(readConfig({ CANDLE_RETENTION: "1m=10" }).candleRetention["1m"]).toBe(1440);
+  });
+});

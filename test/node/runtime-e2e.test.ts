@@ -1,0 +1,171 @@
+/**
+ * End to end against the real runtime as `npm start` runs it (production
+ * bundle on workerd through Miniflare, SQLite Durable Objects persisted to a
+ * state folder), driven by the SDK over real HTTP and WebSockets from Node 20.
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getInstrument } from "../../src/domain/instruments.ts";
+import { toDecimal } from "../../src/domain/price.ts";
+import { bidAskBarToCandle, isHeaderLine, parseBidAskBar, parseIsoTick } from "../../src/ingest/history-formats.ts";
+import { readLines } from "../../src/ingest/read-lines.ts";
+import { parseZone } from "../../src/ingest/time-zone.ts";
+import { connectPair, FxClient, type MessageOf } from "../../src/sdk/node.ts";
+import type { WireCandle } from "../../schemas/candle.ts";
+import type { WireTick } from "../../schemas/tick.ts";
+import { startRuntime, type Runtime } from "../../scripts/runtime.ts";
+
+const DATA = path.resolve(import.meta.dirname, "../../../shared/data");
+const OANDA_TICKS = path.join(DATA, "ticks/lean_oanda_EURUSD_ticks_20140501-20140515.csv.gz");
+const OANDA_BARS = path.join(DATA, "bars_bidask/lean_oanda_EURUSD_M1_bidask_15days_2014-2018.csv.gz");
+const hasData = existsSync(OANDA_TICKS) && existsSync(OANDA_BARS);
+if (!hasData) console.warn(`runtime-e2e: real-data test skipped, no data at ${DATA}`);
+
+let stateDir: string;
+let runtime: Runtime;
+let client: FxClient;
+
+beforeAll(async () => {
+  stateDir = await mkdtemp(path.join(tmpdir(), "fxrt-e2e-"));
+  runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off" } });
+  client = new FxClient(runtime.url);
+});
+
+afterAll(async () => {
+  await runtime?.stop();
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+describe("runtime over HTTP and WebSocket", () => {
+  it("streams snapshot, ticks, candle updates and closes to an SDK client on Node", async () => {
+    const room = connectPair({ url: runtime.url, pair: "USD_JPY", timeframes: ["1m"], reconnect: false });
+    const invalid: unknown[] = [];
+    room.onInvalid((raw) => invalid.push(raw));
+    try {
+      const snapshot = await room.next("snapshot");
+      expect(snapshot).toMatchObject({ pair: "USD_JPY", tick: null, timeframes: [{ tf: "1m", candles: [] }] });
+
+      const minute = Math.floor(Date.now() / 60_000) * 60_000 - 120_000;
+      const closes: MessageOf<"candle">[] = [];
+      room.on("candle", (m) => {
+        if (m.candle.complete) closes.push(m);
+      });
+      const firstTick = room.next("tick");
+      expect(await client.postTicks("USD_JPY", [{ ts: minute + 1_000, bid: 151.201, ask: 151.213 }])).toEqual({ accepted: 1, rejected: [] });
+      expect(await firstTick).toMatchObject({ pair: "USD_JPY", ts: minute + 1_000, bid: 151.201, ask: 151.213, merged: 1 });
+
+      await client.postTicks("USD_JPY", [
+        { ts: minute + 20_000, bid: 151.251, ask: 151.262 },
+        { ts: minute + 61_000, bid: 151.231, ask: 151.24 },
+      ]);
+      await expect.poll(() => closes.length, { timeout: 3_000 }).toBeGreaterThanOrEqual(1);
+      expect(closes[0]).toMatchObject({
+        tf: "1m",
+        candle: { t: minute, n: 2, complete: true, bid: { o: 151.201, h: 151.251, l: 151.201, c: 151.251 } },
+      });
+      expect(closes[0]?.indicators).toBeDefined();
+      expect(invalid).toEqual([]);
+    } finally {
+      room.close();
+    }
+  });
+
+  it("answers bad requests with the shared error shape", async () => {
+    await expect(client.candles("XXX_YYY")).rejects.toMatchObject({ status: 404, code: "unknown_pair" });
+    await expect(client.postTicks("EUR_USD", [])).rejects.toMatchObject({ status: 400, code: "invalid_ticks" });
+  });
+});
+
+describe.skipIf(!hasData)("real ticks through the pair actor", () => {
+  it("builds the published OANDA 1-minute bid/ask bars exactly (2014-05-01..15)", async () => {
+    const eur = getInstrument("EUR_USD");
+    const utc = parseZone("UTC");
+    let batch: WireTick[] = [];
+    let accepted = 0;
+    let rejected = 0;
+    let lineNo = 0;
+    const flush = async () => {
+      const r = await client.postTicks("EUR_USD", batch);
+      accepted += r.accepted;
+      rejected += r.rejected.length;
+      batch = [];
+    };
+    for await (const line of readLines(OANDA_TICKS)) {
+      lineNo++;
+      if (isHeaderLine(line)) continue;
+      const q = parseIsoTick(line, lineNo, utc);
+      if (!q.ok) throw new Error(q.error.reason);
+      batch.push(q.value);
+      if (batch.length === 1000) await flush();
+    }
+    if (batch.length) await flush();
+    expect(accepted).toBe(532_903);
+    expect(rejected).toBe(0);
+
+    const reference: WireCandle[] = [];
+    lineNo = 0;
+    for await (const line of readLines(OANDA_BARS)) {
+      lineNo++;
+      if (isHeaderLine(line)) continue;
+      const b = parseBidAskBar(line, lineNo, utc);
+      if (!b.ok) throw new Error(b.error.reason);
+      if (b.value.ts >= Date.UTC(2015, 0, 1)) continue;
+      const c = bidAskBarToCandle(b.value, eur);
+      const d = (p: number) => toDecimal(p, eur);
+      reference.push({ t: c.t, bid: { o: d(c.bo), h: d(c.bh), l: d(c.bl), c: d(c.bc) }, ask: { o: d(c.ao), h: d(c.ah), l: d(c.al), c: d(c.ac) }, n: 0, complete: true });
+    }
+    expect(reference).toHaveLength(15_366);
+
+    const built: WireCandle[] = [];
+    let from = Date.UTC(2014, 4, 1);
+    for (;;) {
+      const page = await client.candles("EUR_USD", { tf: "1m", from, to: Date.UTC(2015, 0, 1), limit: 5000 });
+      built.push(...page.candles);
+      if (page.candles.length < 5000) break;
+      from = page.candles.at(-1)!.t + 60_000;
+    }
+    expect(built).toHaveLength(reference.length);
+    const strip = (c: WireCandle) => ({ t: c.t, bid: c.bid, ask: c.ask });
+    expect(built.map(strip)).toEqual(reference.map(strip));
+    expect(built.reduce((s, c) => s + c.n, 0)).toBe(532_903);
+  });
+});
+
+describe("persistence across a runtime restart", () => {
+  it("serves the same candles after the process restarts on the same state folder", async () => {
+    const before = await client.candles("USD_JPY", { tf: "1m", limit: 10 });
+    expect(before.candles.length).toBeGreaterThan(0);
+    await runtime.stop();
+    runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off" } });
+    client = new FxClient(runtime.url);
+    expect(await client.candles("USD_JPY", { tf: "1m", limit: 10 })).toEqual(before);
+  });
+});
+
+describe("synthetic feed", () => {
+  it("drives every configured pair once the runtime is woken", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "fxrt-feed-"));
+    const fed = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "synthetic", FEED_HOURS: "always", PAIRS: "EUR_USD,GBP_JPY" } });
+    try {
+      await fed.triggerScheduled();
+      const c = new FxClient(fed.url);
+      await expect
+        .poll(async () => (await c.pairs()).pairs.every((p) => p.lastTick !== null), { timeout: 5_000, interval: 200 })
+        .toBe(true);
+      const room = connectPair({ url: fed.url, pair: "GBP_JPY", reconnect: false });
+      try {
+        await room.next("snapshot");
+        const tick = await room.next("tick", 5_000);
+        expect(tick.bid).toBeLessThan(tick.ask);
+      } finally {
+        room.close();
+      }
+    } finally {
+      await fed.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
