@@ -3,15 +3,15 @@
  *
  *   npx tsx scripts/replay.ts <file> --pair EUR_USD [--tz EST] [--speed 60|max]
  *     [--url http://127.0.0.1:8787] [--spread-pips 1] [--from ISO] [--to ISO]
- *     [--batch 500] [--limit N] [--dry-run]
+ *     [--batch 500] [--limit N] [--max-gap-s 5] [--dry-run]
  *
  * The file format is detected from its first data line (src/ingest/history-formats.ts):
  * tick files are sent as they are; histdata M1 bid bars become four ticks each
  * (barToTicks) with ask = bid + --spread-pips. --tz is the clock of files whose
  * timestamps carry no offset (histdata: "EST" as documented; its stored 2018
  * files follow America/New_York, see ../shared/data/SOURCES.md). --speed N
- * sends so that N seconds of market time pass per wall second (weekend gaps
- * included: --speed 60 waits 48 min over a weekend); "max" sends batches back
+ * sends so that N seconds of market time pass per wall second; a market gap
+ * (weekend, holiday) waits at most --max-gap-s wall seconds; "max" sends batches back
  * to back. --from/--to (ISO, --to exclusive) filter by tick time; --limit stops
  * after N ticks; --dry-run parses and batches without sending or waiting.
  *
@@ -43,6 +43,8 @@ export interface ReplayOptions {
   zone: Zone;
   /** Market seconds per wall second, or "max". */
   speed: number | "max";
+  /** Longest wall wait for one market gap (weekends would otherwise take 48 min at --speed 60). */
+  maxGapWallMs: number;
   url: string;
   spreadPoints: number;
   fromMs: number;
@@ -56,7 +58,7 @@ export class UsageError extends Error {}
 
 const USAGE =
   "usage: replay <file> --pair EUR_USD [--tz EST] [--speed 60|max] [--url http://127.0.0.1:8787] " +
-  "[--spread-pips 1] [--from ISO] [--to ISO] [--batch 500] [--limit N] [--dry-run]";
+  "[--spread-pips 1] [--from ISO] [--to ISO] [--batch 500] [--limit N] [--max-gap-s 5] [--dry-run]";
 
 function positiveNumber(name: string, text: string): number {
   const n = Number(text);
@@ -87,7 +89,7 @@ export function parseArgs(argv: readonly string[]): ReplayOptions {
       }
     } else positional.push(arg);
   }
-  const known = ["--pair", "--tz", "--speed", "--url", "--spread-pips", "--from", "--to", "--batch", "--limit", "--dry-run"];
+  const known = ["--pair", "--tz", "--speed", "--url", "--spread-pips", "--from", "--to", "--batch", "--limit", "--max-gap-s", "--dry-run"];
   for (const name of flags.keys()) if (!known.includes(name)) throw new UsageError(`unknown option ${name}`);
   const file = positional[0];
   if (file === undefined || positional.length > 1) throw new UsageError("exactly one input file is required");
@@ -117,6 +119,7 @@ export function parseArgs(argv: readonly string[]): ReplayOptions {
     instrument,
     zone,
     speed: speedText === "max" ? "max" : positiveNumber("--speed", speedText),
+    maxGapWallMs: positiveNumber("--max-gap-s", flags.get("--max-gap-s") ?? "5") * 1000,
     url,
     spreadPoints,
     fromMs: fromText === undefined ? Number.NEGATIVE_INFINITY : isoMs("--from", fromText),
@@ -212,15 +215,18 @@ export async function* pacedBatches(
   ticks: AsyncIterable<WireTick>,
   batchSize: number,
   speed: number | "max",
+  maxGapWallMs = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<{ ticks: WireTick[]; dueWallMs: number }> {
   let batch: WireTick[] = [];
-  let firstMarketMs: number | undefined;
+  let prevMarketMs: number | undefined;
   let batchFirstDueMs = 0;
   let lastDueMs = 0;
   for await (const tick of ticks) {
-    firstMarketMs ??= tick.ts;
-    // Never earlier than the previous tick: out-of-order rows go out in file order.
-    const due = speed === "max" ? 0 : Math.max(lastDueMs, (tick.ts - firstMarketMs) / speed);
+    // Wall time advances by the market step / speed, capped per gap; never
+    // backwards, so out-of-order rows go out in file order.
+    const stepMs = prevMarketMs === undefined ? 0 : Math.max(0, tick.ts - prevMarketMs);
+    prevMarketMs = tick.ts;
+    const due = speed === "max" ? 0 : lastDueMs + Math.min(stepMs / speed, maxGapWallMs);
     if (batch.length > 0 && (batch.length >= batchSize || due - batchFirstDueMs > BATCH_WINDOW_MS)) {
       yield { ticks: batch, dueWallMs: lastDueMs };
       batch = [];
@@ -323,7 +329,7 @@ export async function replay(options: ReplayOptions, deps: ReplayDeps): Promise<
         ` ${JSON.stringify(summary.rejectedByType)} bad ${summary.badRows} market ${summary.lastTs ?? "-"}`,
     );
   };
-  for await (const batch of pacedBatches(readWireTicks(options, stats), options.batchSize, options.speed)) {
+  for await (const batch of pacedBatches(readWireTicks(options, stats), options.batchSize, options.speed, options.maxGapWallMs)) {
     const waitMs = started + batch.dueWallMs - deps.nowMs();
     if (waitMs > 5_000 && !options.dryRun) deps.log(`replay: market gap, waiting ${(waitMs / 1000).toFixed(0)} s`);
     if (waitMs > 0 && !options.dryRun) await deps.sleepMs(waitMs);

@@ -422,6 +422,15 @@ describe("scripts/replay.ts", () => {
     expect(paced.map((b) => b.dueWallMs)).toEqual([200, 500, 800, 900]);
   });
 
+  it("pacedBatches: a market gap (weekend) waits at most maxGapWallMs", async () => {
+    const weekendMs = 48 * 3_600_000;
+    const ticks = [0, 1000, 1000 + weekendMs, 2000 + weekendMs].map((ts) => ({ ts, bid: 1, ask: 1 }));
+    const capped = await collect(pacedBatches(fromArray(ticks), 500, 60, 5_000));
+    expect(capped.at(-1)!.dueWallMs).toBeCloseTo(1000 / 60 + 5_000 + 1000 / 60, 6);
+    const uncapped = await collect(pacedBatches(fromArray(ticks), 500, 60));
+    expect(uncapped.at(-1)!.dueWallMs).toBeCloseTo((2000 + weekendMs) / 60, 6);
+  });
+
   it("replay: paces by market time, tallies accepted and rejected by type", async () => {
     let now = 0;
     const sleeps: number[] = [];

@@ -17,11 +17,13 @@ import { connectPair, FxClient, type MessageOf } from "../../src/sdk/node.ts";
 import type { WireCandle } from "../../schemas/candle.ts";
 import type { WireTick } from "../../schemas/tick.ts";
 import { startRuntime, type Runtime } from "../../scripts/runtime.ts";
+import { parseArgs, postTicks, replay } from "../../scripts/replay.ts";
 
 const DATA = path.resolve(import.meta.dirname, "../../../shared/data");
 const OANDA_TICKS = path.join(DATA, "ticks/lean_oanda_EURUSD_ticks_20140501-20140515.csv.gz");
 const OANDA_BARS = path.join(DATA, "bars_bidask/lean_oanda_EURUSD_M1_bidask_15days_2014-2018.csv.gz");
-const hasData = existsSync(OANDA_TICKS) && existsSync(OANDA_BARS);
+const HISTDATA_M1 = path.join(DATA, "m1_histdata/DAT_ASCII_EURUSD_M1_2018.csv.gz");
+const hasData = existsSync(OANDA_TICKS) && existsSync(OANDA_BARS) && existsSync(HISTDATA_M1);
 if (!hasData) console.warn(`runtime-e2e: real-data test skipped, no data at ${DATA}`);
 
 let stateDir: string;
@@ -131,6 +133,38 @@ describe.skipIf(!hasData)("real ticks through the pair actor", () => {
     const strip = (c: WireCandle) => ({ t: c.t, bid: c.bid, ask: c.ask });
     expect(built.map(strip)).toEqual(reference.map(strip));
     expect(built.reduce((s, c) => s + c.n, 0)).toBe(532_903);
+  });
+
+  it("replays a histdata M1 file into the pair's room (bars become ticks, candles close live)", async () => {
+    const room = connectPair({ url: runtime.url, pair: "EUR_USD", timeframes: ["1m", "1h"], snapshotCandles: 0, reconnect: false });
+    const closes: MessageOf<"candle">[] = [];
+    room.on("candle", (m) => {
+      if (m.candle.complete) closes.push(m);
+    });
+    try {
+      await room.next("snapshot");
+      const options = parseArgs([HISTDATA_M1, "--pair", "EUR_USD", "--tz", "America/New_York", "--speed", "max", "--limit", "2000", "--url", runtime.url]);
+      const summary = await replay(options, {
+        send: (ticks) => postTicks(runtime.url, "EUR_USD", ticks),
+        nowMs: () => performance.now(),
+        sleepMs: (ms) => new Promise((r) => setTimeout(r, ms)),
+        log: () => {},
+        stopped: () => false,
+      });
+      expect(summary).toMatchObject({ sent: 2000, accepted: 2000, rejected: 0, badRows: 0 });
+      // 2018-01-01 17:00 New York = 22:00 UTC: the first bar of the file.
+      expect(summary.firstTs).toBe("2018-01-01T22:00:00.000Z");
+      // 500 bars: 499 closed by the next bar's ticks, the last by the alarm (its close
+      // tick is at :59.999, so the data clock passes the minute's end at once).
+      const closed2018 = () => closes.filter((c) => c.tf === "1m" && c.candle.t >= Date.UTC(2018, 0, 1)).map((c) => c.candle.t);
+      await expect.poll(() => closed2018().length, { timeout: 5_000 }).toBe(500);
+      expect(closes.some((c) => c.tf === "1h")).toBe(true);
+      const first = closes.find((c) => c.tf === "1m" && c.candle.t >= Date.UTC(2018, 0, 1))!;
+      // First line of the file: 20180101 170000;1.200370;1.201000;1.200370;1.201000;0
+      expect(first.candle).toMatchObject({ t: Date.UTC(2018, 0, 1, 22), bid: { o: 1.20037, h: 1.201, l: 1.20037, c: 1.201 }, n: 4 });
+    } finally {
+      room.close();
+    }
   });
 });
 

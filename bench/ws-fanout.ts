@@ -1,0 +1,364 @@
+/**
+ * Latency from a tick POST to the "tick" frame at each of N WebSocket clients
+ * of one pair's room, at 10 ticks/s (above the coalescing interval, so every
+ * tick must produce a frame), and frames lost. Baseline in the same run: a plain
+ * Node HTTP + `ws` server in a child process doing the same job with the same
+ * frames and the same client code.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
+import WebSocket from "ws";
+import { startRuntime } from "../scripts/runtime.ts";
+import {
+  fmt,
+  onCleanup,
+  Poster,
+  printTable,
+  ratio,
+  resultBase,
+  ROOT,
+  sleep,
+  summarize,
+  targetLine,
+  tempDir,
+  TickWalk,
+  type BenchOptions,
+  type LatencySummary,
+  type Scenario,
+  type ScenarioResult,
+} from "./common.ts";
+
+const PAIR = "EUR_USD";
+const TICK_PATH = `/api/pairs/${PAIR}/ticks`;
+const ROOM_QUERY = "tf=1m&limit=0";
+const INTERVAL_MS = 100;
+const TARGET_P99_MS = 20;
+const TARGET_CLIENTS = 50;
+
+interface Client {
+  ws: WebSocket;
+  /** tick ts -> arrival (performance.now()). */
+  arrivals: Map<number, number>;
+  tickFrames: number;
+  otherFrames: number;
+  coalesced: number;
+  tickBytes: number;
+  otherBytes: number;
+}
+
+interface RunFigures {
+  clients: number;
+  ticks: number;
+  latencyMs: LatencySummary;
+  /** Per tick, the latency to the last client that got it. */
+  lastClientLatencyMs: LatencySummary;
+  postLatencyMs: LatencySummary;
+  lostFrames: number;
+  coalescedFrames: number;
+  postErrors: number;
+  tickFrameBytes: number | null;
+  framesPerTickPerClient: number | null;
+  connectSeconds: number;
+}
+
+function connectClient(url: string): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const client: Client = { ws, arrivals: new Map(), tickFrames: 0, otherFrames: 0, coalesced: 0, tickBytes: 0, otherBytes: 0 };
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`no snapshot from ${url} within 15 s`));
+    }, 15_000);
+    let ready = false;
+    ws.on("message", (data: WebSocket.RawData) => {
+      const now = performance.now();
+      const text = data.toString();
+      const msg = JSON.parse(text) as { type: string; ts?: number; merged?: number };
+      if (msg.type === "tick" && msg.ts !== undefined) {
+        client.arrivals.set(msg.ts, now);
+        client.tickFrames++;
+        client.tickBytes += text.length;
+        if ((msg.merged ?? 1) > 1) client.coalesced++;
+        return;
+      }
+      if (msg.type === "snapshot" && !ready) {
+        ready = true;
+        clearTimeout(timer);
+        resolve(client);
+        return;
+      }
+      client.otherFrames++;
+      client.otherBytes += text.length;
+    });
+    ws.on("error", (err) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(err);
+      }
+    });
+  });
+}
+
+async function connectAll(url: string, n: number): Promise<Client[]> {
+  const clients: Client[] = [];
+  for (let i = 0; i < n; i += 25) {
+    const chunk = await Promise.all(Array.from({ length: Math.min(25, n - i) }, () => connectClient(url)));
+    clients.push(...chunk);
+  }
+  return clients;
+}
+
+async function closeAll(clients: Client[]): Promise<void> {
+  await Promise.all(
+    clients.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.ws.readyState === WebSocket.CLOSED) return resolve();
+          const timer = setTimeout(() => {
+            c.ws.terminate();
+            resolve();
+          }, 2_000);
+          c.ws.once("close", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          c.ws.close(1000, "bench done");
+        }),
+    ),
+  );
+}
+
+/** Connect N clients, post warm-up then measured ticks at a fixed rate (open loop), collect latencies. */
+async function measure(baseUrl: string, n: number, ticks: number, warmup: number, walk: TickWalk): Promise<RunFigures> {
+  const wsUrl = `${baseUrl.replace(/^http/, "ws")}/parties/pair/${PAIR}?${ROOM_QUERY}`;
+  const c0 = performance.now();
+  const clients = await connectAll(wsUrl, n);
+  const connectSeconds = (performance.now() - c0) / 1000;
+  const poster = new Poster(baseUrl, 4);
+  const sentAt = new Map<number, number>();
+  const postLatencies: number[] = [];
+  let postErrors = 0;
+  try {
+    await sleep(200);
+    let lastTs = 0;
+    const pending: Promise<void>[] = [];
+    const start = performance.now() + 50;
+    for (let i = 0; i < warmup + ticks; i++) {
+      const wait = start + i * INTERVAL_MS - performance.now();
+      if (wait > 0) await sleep(wait);
+      const ts = Math.max(Date.now(), lastTs + 1);
+      lastTs = ts;
+      const body = JSON.stringify({ ticks: [walk.next(ts)] });
+      const measured = i >= warmup;
+      const t0 = performance.now();
+      if (measured) sentAt.set(ts, t0);
+      pending.push(
+        poster.post(TICK_PATH, body).then(
+          (res) => {
+            if (measured) postLatencies.push(performance.now() - t0);
+            if (res.status !== 200) {
+              postErrors++;
+              if (postErrors === 1) console.error(`  POST failed: ${res.status} ${res.body.slice(0, 200)}`);
+            }
+          },
+          (err: unknown) => {
+            postErrors++;
+            if (postErrors === 1) console.error("  POST failed:", err);
+          },
+        ),
+      );
+    }
+    await Promise.all(pending);
+    await sleep(1_000); // stragglers
+  } finally {
+    poster.close();
+    await closeAll(clients);
+  }
+
+  const latencies: number[] = [];
+  const lastClient: number[] = [];
+  let lost = 0;
+  for (const [ts, t0] of sentAt) {
+    let worst = -1;
+    for (const c of clients) {
+      const at = c.arrivals.get(ts);
+      if (at === undefined) {
+        lost++;
+        continue;
+      }
+      const l = at - t0;
+      latencies.push(l);
+      if (l > worst) worst = l;
+    }
+    if (worst >= 0) lastClient.push(worst);
+  }
+  const tickFrames = clients.reduce((s, c) => s + c.tickFrames, 0);
+  const tickBytes = clients.reduce((s, c) => s + c.tickBytes, 0);
+  const otherFrames = clients.reduce((s, c) => s + c.otherFrames, 0);
+  const totalTicks = warmup + ticks;
+  return {
+    clients: n,
+    ticks,
+    latencyMs: summarize(latencies),
+    lastClientLatencyMs: summarize(lastClient),
+    postLatencyMs: summarize(postLatencies),
+    lostFrames: lost,
+    coalescedFrames: clients.reduce((s, c) => s + c.coalesced, 0),
+    postErrors,
+    tickFrameBytes: tickFrames ? Math.round(tickBytes / tickFrames) : null,
+    framesPerTickPerClient: tickFrames ? Math.round(((tickFrames + otherFrames) / (totalTicks * n)) * 100) / 100 : null,
+    connectSeconds: Math.round(connectSeconds * 100) / 100,
+  };
+}
+
+async function startBaselineServer(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench", "baseline-server.ts")], {
+    cwd: ROOT,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = onCleanup(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("baseline server did not start within 20 s")), 20_000);
+      child.once("exit", (code) => reject(new Error(`baseline server exited (${code})`)));
+      const lines = createInterface({ input: child.stdout! });
+      lines.on("line", (line) => {
+        const m = /^LISTENING (\d+)$/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    return { url: `http://127.0.0.1:${port}`, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export const wsFanout: Scenario = {
+  name: "ws-fanout",
+  description: "tick POST -> 'tick' frame latency at N WebSocket clients of one pair room",
+  async run(options: BenchOptions): Promise<ScenarioResult> {
+    const base = await resultBase("ws-fanout", options);
+    const clientCounts = options.quick ? [50] : [50, 200];
+    const ticks = options.quick ? 30 : 200;
+    const warmup = options.quick ? 5 : 10;
+
+    const state = await tempDir("fxrt-bench-ws-");
+    let stopRuntime: (() => Promise<void>) | null = null;
+    let stopBaseline: (() => Promise<void>) | null = null;
+    try {
+      console.log("starting runtime (bundling the Worker) and the baseline server...");
+      const runtime = await startRuntime({ port: 0, stateDir: state.dir, vars: { FEED: "off" } });
+      stopRuntime = onCleanup(() => runtime.stop());
+      const baselineServer = await startBaselineServer();
+      stopBaseline = baselineServer.stop;
+
+      const runtimeRuns: RunFigures[] = [];
+      const baselineRuns: RunFigures[] = [];
+      for (const n of clientCounts) {
+        console.log(`  ${n} clients: runtime...`);
+        runtimeRuns.push(await measure(runtime.url, n, ticks, warmup, new TickWalk(7)));
+        console.log(`  ${n} clients: baseline...`);
+        baselineRuns.push(await measure(baselineServer.url, n, ticks, warmup, new TickWalk(7)));
+      }
+
+      const ratios: Record<string, number | null> = {};
+      for (const [i, r] of runtimeRuns.entries()) {
+        const b = baselineRuns[i];
+        ratios[`p99_runtimeOverBaseline_${r.clients}`] = ratio(r.latencyMs.p99, b?.latencyMs.p99);
+        ratios[`p50_runtimeOverBaseline_${r.clients}`] = ratio(r.latencyMs.p50, b?.latencyMs.p50);
+      }
+      const at50 = runtimeRuns.find((r) => r.clients === TARGET_CLIENTS);
+      const p99At50 = at50?.latencyMs.p99 ?? null;
+      const targets = [
+        {
+          description: `p99 < ${TARGET_P99_MS} ms for ${TARGET_CLIENTS} clients`,
+          value: p99At50,
+          met: p99At50 === null ? null : p99At50 < TARGET_P99_MS,
+        },
+        { description: "no lost frames", value: runtimeRuns.reduce((s, r) => s + r.lostFrames, 0), met: runtimeRuns.every((r) => r.lostFrames === 0) },
+      ];
+
+      console.log(`\nws-fanout (${options.quick ? "quick" : "full"}): ${ticks} ticks at ${1000 / INTERVAL_MS}/s per run, latency = tick frame arrival - just before POST`);
+      const rows: (string | number)[][] = [];
+      for (const [i, r] of runtimeRuns.entries()) {
+        const b = baselineRuns[i]!;
+        for (const [label, f] of [["runtime", r], ["node ws baseline", b]] as const) {
+          rows.push([
+            label,
+            f.clients,
+            f.latencyMs.n,
+            fmt(f.latencyMs.p50),
+            fmt(f.latencyMs.p99),
+            fmt(f.latencyMs.max),
+            fmt(f.lastClientLatencyMs.p50),
+            fmt(f.postLatencyMs.p50),
+            f.lostFrames,
+            f.coalescedFrames,
+            f.tickFrameBytes ?? "-",
+            f.framesPerTickPerClient ?? "-",
+          ]);
+        }
+        rows.push([
+          "ratio runtime/baseline",
+          r.clients,
+          "",
+          `${fmt(ratios[`p50_runtimeOverBaseline_${r.clients}`])}x`,
+          `${fmt(ratios[`p99_runtimeOverBaseline_${r.clients}`])}x`,
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+        ]);
+      }
+      printTable(
+        ["server", "clients", "samples", "p50 ms", "p99 ms", "max ms", "last-client p50", "POST p50", "lost", "coalesced", "tick B", "frames/tick"],
+        rows,
+      );
+      for (const t of targets) console.log(targetLine(t.description, t.value, t.met));
+
+      return {
+        ...base,
+        parameters: {
+          pair: PAIR,
+          clientCounts,
+          ticksPerRun: ticks,
+          warmupTicks: warmup,
+          intervalMs: INTERVAL_MS,
+          roomQuery: ROOM_QUERY,
+          tickCoalesceMs: 50,
+          client: "ws package, perMessageDeflate off, all clients and the poster in this process",
+        },
+        figures: { runs: runtimeRuns },
+        baseline: { description: "plain Node http + ws server in a child process, same POST body, same frames (tick + 1m candle)", runs: baselineRuns },
+        ratios,
+        targets,
+        notes: [
+          "latency samples = clients x ticks; last-client = per tick, the slowest client.",
+          "frames/tick counts every frame a client got (tick + candle in progress) per posted tick.",
+          "Targets are reported, not asserted.",
+        ],
+      };
+    } finally {
+      if (stopBaseline) await stopBaseline();
+      if (stopRuntime) await stopRuntime();
+      await state.remove();
+    }
+  },
+};
