@@ -6,6 +6,8 @@ process.env.WRANGLER_SEND_METRICS = "false";
 
 export default defineConfig({
   test: {
+    // The JSON report lets .ci/run print a plain "N passed, N failed" line.
+    reporters: ["default", ["json", { outputFile: "test-artifacts/vitest.json" }]],
     projects: [
       {
         // Pure domain, ingest and end-to-end tests against a started runtime, in Node.
@@ -19,6 +21,8 @@ export default defineConfig({
       {
         // Actors and HTTP inside workerd (SQLite Durable Objects, alarms, WebSockets).
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.jsonc" } })],
+        // trading-signals ships source maps without sources; Vite warns once per file.
+        logLevel: "error",
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
