@@ -262,6 +262,19 @@ export class Pair extends Server<Env> {
       connection.close(1008, "bad parameters");
       return;
     }
+    let open = 0;
+    for (const _ of this.getConnections()) open++;
+    // The new connection is already counted.
+    if (open > this.config.roomMaxConnections) {
+      this.sendTo(connection, {
+        type: "error",
+        code: "room_full",
+        message: `this room accepts ${this.config.roomMaxConnections} connections`,
+        details: { limit: this.config.roomMaxConnections },
+      });
+      connection.close(1013, "room full");
+      return;
+    }
     connection.setState(params.state);
     this.sendSnapshot(connection, params.state.timeframes, params.state.snapshotCandles);
   }

@@ -23,7 +23,6 @@ import {
   summarize,
   tempDir,
   TickWalk,
-  writeResult,
   type BenchOptions,
   type LatencySummary,
   type Scenario,

@@ -12,6 +12,8 @@ export interface RuntimeConfig {
   candleRetention: Record<Timeframe, number>;
   maxSpreadPips: Readonly<Record<string, number>>;
   candleCloseGraceMs: number;
+  /** Connections one pair room accepts; more are refused with an error frame. */
+  roomMaxConnections: number;
 }
 
 export const CANDLE_RETENTION_DEFAULT: Record<Timeframe, number> = {
@@ -87,5 +89,6 @@ export function readConfig(vars: Vars): RuntimeConfig {
     candleRetention,
     maxSpreadPips,
     candleCloseGraceMs: int(vars, "CANDLE_CLOSE_GRACE_MS", 200, 0, 60_000),
+    roomMaxConnections: int(vars, "ROOM_MAX_CONNECTIONS", 2_000, 1, 32_000),
   };
 }

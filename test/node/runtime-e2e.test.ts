@@ -179,10 +179,14 @@ describe("persistence across a runtime restart", () => {
   });
 });
 
-describe("synthetic feed", () => {
-  it("drives every configured pair once the runtime is woken", async () => {
+describe("synthetic feed and room limits", () => {
+  it("drives every configured pair once woken, and refuses connections past the room limit", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "fxrt-feed-"));
-    const fed = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "synthetic", FEED_HOURS: "always", PAIRS: "EUR_USD,GBP_JPY" } });
+    const fed = await startRuntime({
+      port: 0,
+      stateDir: dir,
+      vars: { FEED: "synthetic", FEED_HOURS: "always", PAIRS: "EUR_USD,GBP_JPY", ROOM_MAX_CONNECTIONS: "2" },
+    });
     try {
       await fed.triggerScheduled();
       const c = new FxClient(fed.url);
@@ -194,6 +198,13 @@ describe("synthetic feed", () => {
         await room.next("snapshot");
         const tick = await room.next("tick", 5_000);
         expect(tick.bid).toBeLessThan(tick.ask);
+
+        const second = connectPair({ url: fed.url, pair: "GBP_JPY", reconnect: false });
+        await second.next("snapshot");
+        const third = connectPair({ url: fed.url, pair: "GBP_JPY", reconnect: false });
+        expect(await third.next("error")).toMatchObject({ code: "room_full", details: { limit: 2 } });
+        second.close();
+        third.close();
       } finally {
         room.close();
       }
