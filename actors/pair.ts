@@ -6,7 +6,7 @@ import { candleToMidHLC, IndicatorSet, roundIndicatorValues, type IndicatorValue
 import { getInstrument, type Instrument } from "../src/domain/instruments.ts";
 import { SyntheticFeed, type SyntheticFeedState } from "../src/domain/synthetic-feed.ts";
 import { checkTick, defaultTickRules, type TickRules } from "../src/domain/tick-validation.ts";
-import { readConfig, type RuntimeConfig } from "../src/config.ts";
+import { configFor, type RuntimeConfig } from "../src/config.ts";
 import { parseConnectionParams, type RoomConnectionState } from "../src/room/connection-params.ts";
 import { TickCoalescer } from "../src/room/tick-coalescer.ts";
 import { toWireCandle, toWireTick } from "../src/wire.ts";
@@ -58,12 +58,13 @@ export class Pair extends Server<Env> {
   private readonly indicators = new Map<Timeframe, IndicatorSet>();
   private readonly coalescer: TickCoalescer<Tick>;
   private alarmAt: number | null = null;
+  private readonly subscriptions = new WeakMap<object, readonly Timeframe[]>();
   /** Wall clock. Tests replace it (through runInDurableObject) to drive time without sleeping. */
   clock: () => number = () => Date.now();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.config = readConfig(env as unknown as Record<string, unknown>);
+    this.config = configFor(env);
     migrate(ctx.storage, PAIR_MIGRATIONS);
     this.store = new PairStore(ctx.storage.sql);
     this.instrument = getInstrument(this.resolveSymbol());
@@ -248,7 +249,9 @@ export class Pair extends Server<Env> {
     if (this.config.feed === "synthetic") next = Math.min(next, now + FEED_STEP_MS);
     if (!Number.isFinite(next)) return;
     next = Math.max(next, now + 1);
-    if (this.alarmAt !== null && this.alarmAt <= next && this.alarmAt > now) return;
+    // An alarm already set for no later than needed (even if due and about to
+    // run) is enough; re-setting it would cancel the pending run.
+    if (this.alarmAt !== null && this.alarmAt <= next) return;
     this.alarmAt = next;
     void this.ctx.storage.setAlarm(next);
   }
@@ -275,7 +278,7 @@ export class Pair extends Server<Env> {
       connection.close(1013, "room full");
       return;
     }
-    connection.setState(params.state);
+    this.setRoomState(connection, params.state);
     this.sendSnapshot(connection, params.state.timeframes, params.state.snapshotCandles);
   }
 
@@ -329,14 +332,14 @@ export class Pair extends Server<Env> {
       case "subscribe": {
         const added = msg.timeframes.filter((tf) => !state.timeframes.includes(tf));
         const timeframes = [...state.timeframes, ...added];
-        connection.setState({ ...state, timeframes });
+        this.setRoomState(connection, { ...state, timeframes });
         this.sendTo(connection, { type: "subscribed", timeframes });
         if (added.length > 0) this.sendSnapshot(connection, added, state.snapshotCandles);
         return;
       }
       case "unsubscribe": {
         const timeframes = state.timeframes.filter((tf) => !msg.timeframes.includes(tf));
-        connection.setState({ ...state, timeframes });
+        this.setRoomState(connection, { ...state, timeframes });
         this.sendTo(connection, { type: "subscribed", timeframes });
         return;
       }
@@ -367,7 +370,7 @@ export class Pair extends Server<Env> {
   /** Send a frame to every connection subscribed to `tf`. */
   private sendToTimeframe(tf: Timeframe, frame: string): void {
     for (const conn of this.getConnections<RoomConnectionState>()) {
-      if (!conn.state?.timeframes.includes(tf)) continue;
+      if (!this.timeframesOf(conn).includes(tf)) continue;
       try {
         conn.send(frame);
       } catch {
@@ -389,28 +392,53 @@ export class Pair extends Server<Env> {
     }
   }
 
-  /** One coalesced frame: the latest tick, then the candles in progress for subscribed timeframes. */
+  /**
+   * One coalesced frame: the latest tick to everyone, then the candles in
+   * progress for each connection's timeframes, in a single pass over the room.
+   */
   private sendTickFrame(tick: Tick, merged: number): void {
-    const wire = toWireTick(tick, this.instrument);
-    this.broadcast(JSON.stringify({ type: "tick", pair: this.instrument.symbol, ...wire, merged } satisfies ServerMessage));
-    const frames = new Map<Timeframe, string>();
+    const tickFrame = JSON.stringify({ type: "tick", pair: this.instrument.symbol, ...toWireTick(tick, this.instrument), merged } satisfies ServerMessage);
+    const candleFrames = new Map<Timeframe, string>();
+    const candleFrame = (tf: Timeframe): string => {
+      let frame = candleFrames.get(tf);
+      if (frame === undefined) {
+        const open = this.aggregator.current(tf);
+        frame = open
+          ? JSON.stringify({ type: "candle", pair: this.instrument.symbol, tf, candle: toWireCandle(open, this.instrument, false) } satisfies ServerMessage)
+          : "";
+        candleFrames.set(tf, frame);
+      }
+      return frame;
+    };
     for (const conn of this.getConnections<RoomConnectionState>()) {
-      for (const tf of conn.state?.timeframes ?? []) {
-        let frame = frames.get(tf);
-        if (frame === undefined) {
-          const open = this.aggregator.current(tf);
-          frame = open
-            ? JSON.stringify({ type: "candle", pair: this.instrument.symbol, tf, candle: toWireCandle(open, this.instrument, false) } satisfies ServerMessage)
-            : "";
-          frames.set(tf, frame);
+      try {
+        conn.send(tickFrame);
+        for (const tf of this.timeframesOf(conn)) {
+          const frame = candleFrame(tf);
+          if (frame !== "") conn.send(frame);
         }
-        if (frame === "") continue;
-        try {
-          conn.send(frame);
-        } catch {
-          // closing socket
-        }
+      } catch {
+        // closing socket
       }
     }
+  }
+
+  /**
+   * A connection's timeframes, cached in memory: reading the hibernation
+   * attachment on every tick costs more than the send itself. The attachment
+   * stays the source of truth after the actor wakes from hibernation.
+   */
+  private timeframesOf(conn: Connection<RoomConnectionState>): readonly Timeframe[] {
+    let tfs = this.subscriptions.get(conn);
+    if (tfs === undefined) {
+      tfs = conn.state?.timeframes ?? [];
+      this.subscriptions.set(conn, tfs);
+    }
+    return tfs;
+  }
+
+  private setRoomState(conn: Connection<RoomConnectionState>, state: RoomConnectionState): void {
+    conn.setState(state);
+    this.subscriptions.set(conn, state.timeframes);
   }
 }

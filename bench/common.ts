@@ -3,6 +3,7 @@
  * statistics, tables, result files, cleanup on error or signal, a keep-alive
  * HTTP poster and a seeded EUR_USD tick generator.
  */
+import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
@@ -152,15 +153,27 @@ export function targetLine(description: string, value: number | null, met: boole
 // ---- cleanup ----------------------------------------------------------------------
 
 type Cleanup = () => Promise<void> | void;
-const cleanups = new Set<Cleanup>();
-let signalsInstalled = false;
+interface CleanupEntry {
+  run: Cleanup;
+  /** Best effort on SIGINT/SIGTERM/exit, when there is no time for async work. */
+  sync?: () => void;
+}
+const cleanups = new Set<CleanupEntry>();
+let handlersInstalled = false;
 
-/** Register a cleanup that also runs on SIGINT/SIGTERM; returns a function that runs and unregisters it. */
-export function onCleanup(fn: Cleanup): () => Promise<void> {
-  installSignalHandlers();
-  cleanups.add(fn);
+/**
+ * Register a cleanup; returns a function that runs and unregisters it.
+ * `sync` runs instead if the process is interrupted: importing wrangler (via
+ * scripts/runtime.ts) installs a SIGINT/SIGTERM handler that calls
+ * process.exit() at once, so async cleanups cannot finish on a signal.
+ * Miniflare's own exit hook kills workerd.
+ */
+export function onCleanup(fn: Cleanup, sync?: () => void): () => Promise<void> {
+  installHandlers();
+  const entry: CleanupEntry = sync ? { run: fn, sync } : { run: fn };
+  cleanups.add(entry);
   return async () => {
-    if (!cleanups.delete(fn)) return;
+    if (!cleanups.delete(entry)) return;
     await fn();
   };
 }
@@ -168,30 +181,48 @@ export function onCleanup(fn: Cleanup): () => Promise<void> {
 export async function runAllCleanups(): Promise<void> {
   const all = [...cleanups].reverse();
   cleanups.clear();
-  for (const fn of all) {
+  for (const entry of all) {
     try {
-      await fn();
+      await entry.run();
     } catch (err) {
       console.error("cleanup failed:", err);
     }
   }
 }
 
-function installSignalHandlers(): void {
-  if (signalsInstalled) return;
-  signalsInstalled = true;
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.once(sig, () => {
-      console.error(`\n${sig}: cleaning up`);
-      void runAllCleanups().finally(() => process.exit(130));
-    });
+function runSyncCleanups(): void {
+  const all = [...cleanups].reverse();
+  cleanups.clear();
+  for (const entry of all) {
+    try {
+      entry.sync?.();
+    } catch {
+      // best effort
+    }
   }
 }
 
-/** A fresh temp directory, removed by the returned function (and on signal). */
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    // Prepended so it runs before wrangler's handler, which exits with status 0.
+    process.prependListener(sig, () => {
+      console.error(`\n${sig}: cleaning up`);
+      runSyncCleanups();
+      process.exit(sig === "SIGINT" ? 130 : 143);
+    });
+  }
+  process.on("exit", runSyncCleanups);
+}
+
+/** A fresh temp directory, removed by the returned function (and on signal or exit). */
 export async function tempDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
-  const remove = onCleanup(() => rm(dir, { recursive: true, force: true }));
+  const remove = onCleanup(
+    () => rm(dir, { recursive: true, force: true }),
+    () => rmSync(dir, { recursive: true, force: true }),
+  );
   return { dir, remove };
 }
 

@@ -89,8 +89,20 @@ function connectClient(url: string): Promise<Client> {
         resolve(client);
         return;
       }
+      if (!ready && msg.type === "error") {
+        clearTimeout(timer);
+        ws.terminate();
+        reject(new Error(`room refused the connection: ${text.slice(0, 200)}`));
+        return;
+      }
       client.otherFrames++;
       client.otherBytes += text.length;
+    });
+    ws.on("close", (code) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(new Error(`room closed the connection before the snapshot (${code})`));
+      }
     });
     ws.on("error", (err) => {
       if (!ready) {
@@ -219,14 +231,19 @@ async function startBaselineServer(): Promise<{ url: string; stop: () => Promise
     stdio: ["pipe", "pipe", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stop = onCleanup(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const stop = onCleanup(
+    async () => {
+      if (!alive()) return;
       child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
       await exited;
       clearTimeout(timer);
-    }
-  });
+    },
+    () => {
+      if (alive()) child.kill("SIGKILL");
+    },
+  );
   try {
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("baseline server did not start within 20 s")), 20_000);

@@ -7,6 +7,7 @@
  * Used by `npm start`, the tests that need a running runtime, and the benchmarks.
  */
 import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -54,6 +55,9 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
   Object.assign(process.env, OFFLINE_ENV);
   const stateDir = path.resolve(options.stateDir ?? path.join(ROOT, ".wrangler", "state"));
   const buildDir = await mkdtemp(path.join(tmpdir(), "fxrt-build-"));
+  // wrangler's import installs signal handlers that call process.exit(): clean up on exit too.
+  const removeBuild = () => rmSync(buildDir, { recursive: true, force: true });
+  process.once("exit", removeBuild);
   const scriptPath = await buildBundle(buildDir);
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(ROOT, "wrangler.jsonc"));
   const bindings = { ...(workerOptions.bindings ?? {}), ...(options.vars ?? {}) };
@@ -85,6 +89,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     },
     async stop() {
       await miniflare.dispose();
+      process.off("exit", removeBuild);
       await rm(buildDir, { recursive: true, force: true });
     },
   };

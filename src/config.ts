@@ -92,3 +92,15 @@ export function readConfig(vars: Vars): RuntimeConfig {
     roomMaxConnections: int(vars, "ROOM_MAX_CONNECTIONS", 2_000, 1, 32_000),
   };
 }
+
+const cache = new WeakMap<object, RuntimeConfig>();
+
+/** readConfig once per env object (the Worker's env is stable across requests). */
+export function configFor(env: object): RuntimeConfig {
+  let config = cache.get(env);
+  if (!config) {
+    config = readConfig(env as Vars);
+    cache.set(env, config);
+  }
+  return config;
+}

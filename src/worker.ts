@@ -1,5 +1,5 @@
 import { routePartykitRequest } from "partyserver";
-import { readConfig } from "./config.ts";
+import { configFor } from "./config.ts";
 import { errorResponse, toErrorResponse } from "./http/errors.ts";
 import { buildRouter } from "./http/routes.ts";
 
@@ -12,7 +12,7 @@ export default {
     try {
       const url = new URL(request.url);
       if (url.pathname.startsWith("/parties/")) {
-        const config = readConfig(env as unknown as Record<string, unknown>);
+        const config = configFor(env);
         const room = await routePartykitRequest(request, env, {
           onBeforeConnect: (_req, lobby) =>
             lobby.className === "Pair" && config.pairs.includes(lobby.name)
@@ -31,7 +31,7 @@ export default {
 
   /** Every minute (and once at local start): make sure each pair's alarm loop runs. */
   async scheduled(_controller, env, ctx): Promise<void> {
-    const config = readConfig(env as unknown as Record<string, unknown>);
+    const config = configFor(env);
     ctx.waitUntil(Promise.all(config.pairs.map((pair) => env.Pair.getByName(pair).wake())));
   },
 } satisfies ExportedHandler<Env>;

@@ -1,7 +1,7 @@
 import { Router, type IRequest } from "itty-router";
 import * as v from "valibot";
 import { findInstrument } from "../domain/instruments.ts";
-import { readConfig, type RuntimeConfig } from "../config.ts";
+import { configFor, type RuntimeConfig } from "../config.ts";
 import { issuesToDetails } from "../../schemas/common.ts";
 import { CandleQuery } from "../../schemas/candle.ts";
 import { TICK_BATCH_MAX, TICK_BODY_MAX_BYTES, TickBatch } from "../../schemas/tick.ts";
@@ -32,12 +32,12 @@ export function buildRouter() {
   const router = Router<IRequest, Args>({ catch: toErrorResponse });
 
   router.get("/api/health", (_req, env) => {
-    const config = readConfig(env as unknown as Record<string, unknown>);
+    const config = configFor(env);
     return Response.json({ status: "ok", version: API_VERSION, time: Date.now(), pairs: config.pairs.length, feed: config.feed });
   });
 
   router.get("/api/pairs", async (_req, env) => {
-    const config = readConfig(env as unknown as Record<string, unknown>);
+    const config = configFor(env);
     const pairs = await Promise.all(
       config.pairs.map(async (symbol) => {
         const instrument = findInstrument(symbol)!;
@@ -57,12 +57,12 @@ export function buildRouter() {
   });
 
   router.get("/api/pairs/:pair", async (req, env) => {
-    const pair = servedPair(readConfig(env as unknown as Record<string, unknown>), req.params.pair);
+    const pair = servedPair(configFor(env), req.params.pair);
     return Response.json(await pairStub(env, pair).status());
   });
 
   router.post("/api/pairs/:pair/ticks", async (req, env) => {
-    const pair = servedPair(readConfig(env as unknown as Record<string, unknown>), req.params.pair);
+    const pair = servedPair(configFor(env), req.params.pair);
     const body = await readJson(req, TICK_BODY_MAX_BYTES);
     const count = (body as { ticks?: unknown } | null)?.ticks;
     if (Array.isArray(count) && count.length > TICK_BATCH_MAX) {
@@ -76,7 +76,7 @@ export function buildRouter() {
   });
 
   router.get("/api/pairs/:pair/candles", async (req, env) => {
-    const pair = servedPair(readConfig(env as unknown as Record<string, unknown>), req.params.pair);
+    const pair = servedPair(configFor(env), req.params.pair);
     const raw: Record<string, string> = {};
     for (const [k, value] of new URL(req.url).searchParams) raw[k] = value;
     const query = parseOrThrow(CandleQuery, raw, "invalid_query");
