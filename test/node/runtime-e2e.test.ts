@@ -214,3 +214,35 @@ describe("synthetic feed and room limits", () => {
     }
   });
 });
+
+describe("retention", () => {
+  it("keeps at most the configured ticks and candles per timeframe", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "fxrt-retention-"));
+    const small = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "off", TICK_RETENTION_COUNT: "1000", CANDLE_RETENTION: "5m=10" } });
+    try {
+      const c = new FxClient(small.url);
+      const start = Date.UTC(2020, 0, 6, 0, 0);
+      // 3,000 ticks, one every 10 s: 500 minutes, 100 five-minute candles.
+      for (let batch = 0; batch < 3; batch++) {
+        const ticks = Array.from({ length: 1000 }, (_, i) => {
+          const n = batch * 1000 + i;
+          return { ts: start + n * 10_000, bid: 1.1 + (n % 50) / 100_000, ask: 1.1001 + (n % 50) / 100_000 };
+        });
+        expect((await c.postTicks("USD_CHF", ticks)).accepted).toBe(1000);
+      }
+      const status = (await (await fetch(`${small.url}/api/pairs/USD_CHF`)).json()) as { ticksStored: number; candlesStored: Record<string, number> };
+      // Pruning is amortised (once per 1% of the limit, at least 100 ticks / 10 candles).
+      expect(status.ticksStored).toBeGreaterThanOrEqual(1000);
+      expect(status.ticksStored).toBeLessThanOrEqual(1100);
+      expect(status.candlesStored["5m"]).toBeGreaterThanOrEqual(10);
+      expect(status.candlesStored["5m"]).toBeLessThanOrEqual(20);
+      expect(status.candlesStored["1m"]).toBe(499);
+      // The newest candles are the ones kept.
+      const fiveMin = await c.candles("USD_CHF", { tf: "5m", limit: 100 });
+      expect(fiveMin.candles.at(-1)!.t).toBe(start + 99 * 300_000);
+    } finally {
+      await small.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
