@@ -1,0 +1,75 @@
+/**
+ * Shared vocabulary of the trading domain. Prices are integer points (see
+ * ../price.ts); sizes are integer units of the base currency; times are epoch
+ * ms. Pure data: no Cloudflare, no clock, no randomness.
+ */
+import type { Timeframe } from "../candle.ts";
+
+export type Side = "buy" | "sell";
+
+/** What a strategy asks for: enter long, enter short, or close its position. */
+export type SignalType = "buy" | "sell" | "close";
+
+export interface Signal {
+  /** Deterministic: `${pair}:${strategyId}:${timeframe}:${candleT}:${type}` (see client-order-id.ts). */
+  id: string;
+  pair: string;
+  strategyId: string;
+  type: SignalType;
+  /** 0..1 */
+  confidence: number;
+  reason: string;
+  timeframe: Timeframe;
+  /** Start time of the closed candle that produced the signal. */
+  candleT: number;
+  /** Decision time (the candle's close time). */
+  ts: number;
+  /** Suggested protective levels, in points (absolute prices). */
+  stopLoss?: number;
+  takeProfit?: number;
+  metadata: Record<string, number | string | boolean | null>;
+}
+
+export type OrderType = "market" | "limit" | "stop";
+
+export interface OrderIntent {
+  clientOrderId: string;
+  pair: string;
+  /** "manual" for orders placed through the API. */
+  strategyId: string;
+  side: Side;
+  /** Positive integer units of the base currency. */
+  units: number;
+  type: OrderType;
+  /** Limit/stop trigger price in points (required unless market). */
+  price?: number;
+  stopLoss?: number;
+  takeProfit?: number;
+  trailingStopPips?: number;
+  /** Closes or shrinks an existing position only: never increases risk. */
+  reduceOnly: boolean;
+  /** Signal id that produced the intent, when any. */
+  signalId?: string;
+  createdAt: number;
+}
+
+export interface Fill {
+  /** Deterministic: `${clientOrderId}:${n}` */
+  id: string;
+  clientOrderId: string;
+  pair: string;
+  side: Side;
+  units: number;
+  /** Execution price in points, slippage included. */
+  price: number;
+  /** Commission charged, in quote-currency micro units (1e-6). */
+  commissionQuoteMicros: number;
+  ts: number;
+}
+
+/** A quote at an instant, integer points. */
+export interface Quote {
+  ts: number;
+  bid: number;
+  ask: number;
+}
