@@ -37,7 +37,7 @@ describe("series state matches trading-signals", () => {
         let es = S.emaInit(period), ss = S.smaInit(period), rs = S.rsiInit(period), as = S.atrInit(period);
         for (const p of prices) {
           const high = p * 1.001, low = p * 0.999;
-          ema.update(p); sma.update(p); rsi.update(p); atr.update({ high, low, close: p });
+          ema.update(p, false); sma.update(p, false); rsi.update(p, false); atr.update({ high, low, close: p }, false);
           es = S.emaUpdate(es, p); ss = S.smaUpdate(ss, p); rs = S.rsiUpdate(rs, p); as = S.atrUpdate(as, high, low, p);
           close(S.emaValue(es), ema.isStable ? ema.getResultOrThrow() : null);
           close(S.smaValue(ss), sma.isStable ? sma.getResultOrThrow() : null);

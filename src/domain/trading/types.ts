@@ -11,7 +11,7 @@ export type Side = "buy" | "sell";
 export type SignalType = "buy" | "sell" | "close";
 
 export interface Signal {
-  /** Deterministic: `${pair}:${strategyId}:${timeframe}:${candleT}:${type}` (see client-order-id.ts). */
+  /** Deterministic from (pair, strategy, timeframe, candle, type): see client-order-id.ts. */
   id: string;
   pair: string;
   strategyId: string;
