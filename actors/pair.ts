@@ -17,6 +17,13 @@ import type { TickBatchResult, WireTick } from "../schemas/tick.ts";
 import { PAIR_MIGRATIONS } from "../migrations/pair/index.ts";
 import { migrate } from "./migrate.ts";
 import { PairStore } from "./pair-store.ts";
+import { TradingStore } from "./trading-store.ts";
+import { runStrategies } from "../src/domain/trading/signal-engine.ts";
+import { startRun, type StrategyRun } from "../src/domain/trading/strategy-registry.ts";
+import type { Signal } from "../src/domain/trading/types.ts";
+import type { StrategyConfig } from "../schemas/strategy.ts";
+import type { SignalMessage } from "../schemas/signal.ts";
+import { toWireSignal } from "../src/wire.ts";
 
 /** Closed candles replayed into the indicators when the actor starts (decay of EMA seeds is < 1e-15 by then). */
 const INDICATOR_WARMUP_CANDLES = 500;
@@ -52,6 +59,8 @@ export class Pair extends Server<Env> {
   private readonly instrument: Instrument;
   private readonly rules: TickRules;
   private readonly store: PairStore;
+  private readonly trading: TradingStore;
+  private runs: StrategyRun[] = [];
   private aggregator!: CandleAggregator;
   private lastTick: Tick | null = null;
   private lagMs = 0;
@@ -67,6 +76,7 @@ export class Pair extends Server<Env> {
     this.config = configFor(env);
     migrate(ctx.storage, PAIR_MIGRATIONS);
     this.store = new PairStore(ctx.storage.sql);
+    this.trading = new TradingStore(ctx.storage.sql);
     this.instrument = getInstrument(this.resolveSymbol());
     const spreadCap = this.config.maxSpreadPips[this.instrument.symbol];
     this.rules = { ...defaultTickRules(this.instrument), ...(spreadCap ? { maxSpreadPips: spreadCap } : {}) };
@@ -99,6 +109,7 @@ export class Pair extends Server<Env> {
     this.aggregator = new CandleAggregator(saved?.aggregator);
     this.lastTick = saved?.lastTick ?? null;
     this.lagMs = saved?.lagMs ?? 0;
+    this.runs = this.trading.loadRuns();
     this.indicators.clear();
     for (const tf of TIMEFRAMES) {
       const set = new IndicatorSet();
@@ -144,6 +155,33 @@ export class Pair extends Server<Env> {
     };
   }
 
+  strategies(): StrategyConfig[] {
+    return this.runs.map((r) => r.config);
+  }
+
+  /**
+   * Replace the pair's strategy configuration (validated by the caller).
+   * A strategy whose configuration is unchanged keeps its state; a new or
+   * changed one starts fresh.
+   */
+  setStrategies(configs: readonly StrategyConfig[]): StrategyConfig[] {
+    const previous = new Map(this.runs.map((r) => [r.config.id, r]));
+    const runs = configs.map((config) => {
+      const old = previous.get(config.id);
+      return old && JSON.stringify(old.config) === JSON.stringify(config) ? old : startRun(config);
+    });
+    this.ctx.storage.transactionSync(() => this.trading.replaceRuns(runs, this.clock()));
+    this.runs = runs;
+    return this.strategies();
+  }
+
+  signals(limit: number): { pair: string; signals: ReturnType<typeof toWireSignal>[] } {
+    return {
+      pair: this.instrument.symbol,
+      signals: this.trading.recentSignals(this.instrument.symbol, limit).map((s) => toWireSignal(s, this.instrument)),
+    };
+  }
+
   /** Make sure the alarm loop runs (synthetic feed, candle closes). Idempotent; called by the cron. */
   async wake(): Promise<void> {
     this.scheduleAlarm(this.clock());
@@ -154,6 +192,7 @@ export class Pair extends Server<Env> {
   private ingestAt(ticks: readonly WireTick[], nowMs: number): TickBatchResult {
     const rejected: TickBatchResult["rejected"] = [];
     const closedAll: ClosedWithIndicators[] = [];
+    const signals: Signal[] = [];
     let last: Tick | null = null;
     try {
       this.ctx.storage.transactionSync(() => {
@@ -172,7 +211,7 @@ export class Pair extends Server<Env> {
           }
           const closed = this.aggregator.onTick(check.tick);
           this.store.insertTick(check.tick);
-          closedAll.push(...this.persistClosed(closed));
+          closedAll.push(...this.persistClosed(closed, signals, nowMs));
           lastTs = check.tick.ts;
           last = check.tick;
         });
@@ -189,17 +228,25 @@ export class Pair extends Server<Env> {
       throw err;
     }
     this.publishClosed(closedAll);
+    this.publishSignals(signals);
     if (last) this.coalescer.push(last, ticks.length - rejected.length);
     this.scheduleAlarm(nowMs);
     return { accepted: ticks.length - rejected.length, rejected };
   }
 
-  private persistClosed(closed: readonly ClosedCandle[]): ClosedWithIndicators[] {
+  /** Store closed candles and their indicators, run the strategies on them; new signals go to `signalsOut`. */
+  private persistClosed(closed: readonly ClosedCandle[], signalsOut: Signal[], nowMs: number): ClosedWithIndicators[] {
     return closed.map(({ tf, candle }) => {
       this.store.upsertCandle(tf, candle);
       const indicators = this.updateIndicators(tf, candle);
       this.store.putIndicators(tf, candle.t, indicators);
       this.store.pruneCandles(tf, this.config.candleRetention[tf]);
+      if (this.runs.length > 0) {
+        const out = runStrategies(this.runs, { tf, candle, indicators }, this.instrument);
+        this.runs = out.runs;
+        for (const run of out.changed) this.trading.saveRunState(run, nowMs);
+        for (const signal of out.signals) if (this.trading.insertSignal(signal)) signalsOut.push(signal);
+      }
       return { tf, candle, indicators };
     });
   }
@@ -223,12 +270,14 @@ export class Pair extends Server<Env> {
     const dataNow = now - this.lagMs - this.config.candleCloseGraceMs;
     const closed = this.aggregator.closeDue(dataNow);
     if (closed.length > 0) {
+      const signals: Signal[] = [];
       const withIndicators = this.ctx.storage.transactionSync(() => {
-        const persisted = this.persistClosed(closed);
+        const persisted = this.persistClosed(closed, signals, now);
         this.saveState();
         return persisted;
       });
       this.publishClosed(withIndicators);
+      this.publishSignals(signals);
     }
     if (this.config.feed === "synthetic") this.runFeed(now);
     this.scheduleAlarm(now);
@@ -389,6 +438,17 @@ export class Pair extends Server<Env> {
         indicators,
       };
       this.sendToTimeframe(tf, JSON.stringify(msg));
+    }
+  }
+
+  /** Signals go to the room and to the all-pairs stream (best effort: the signal is already stored). */
+  private publishSignals(signals: readonly Signal[]): void {
+    for (const signal of signals) {
+      const message: SignalMessage = { type: "signal", signal: toWireSignal(signal, this.instrument) };
+      this.broadcast(JSON.stringify(message));
+      this.env.SignalHub.getByName("all")
+        .publish(message)
+        .catch((err: unknown) => console.error("signal hub unreachable", err));
     }
   }
 

@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { WireCandle } from "./candle.ts";
 import { EpochMs, PairSymbol, TimeframeSchema } from "./common.ts";
 import { IndicatorValuesSchema } from "./indicators.ts";
+import { SignalMessage } from "./signal.ts";
 
 /** Frames larger than this are refused by the room without being parsed. */
 export const ROOM_MESSAGE_MAX_BYTES = 4096;
@@ -57,6 +58,8 @@ export const ServerMessage = v.variant("type", [
     /** Present on close: the timeframe's indicators including this candle. */
     indicators: v.optional(IndicatorValuesSchema),
   }),
+  /** A strategy on this pair emitted a signal. */
+  SignalMessage,
   v.object({ type: v.literal("subscribed"), timeframes: v.array(TimeframeSchema) }),
   v.object({ type: v.literal("pong"), id: v.optional(v.string()) }),
   v.object({

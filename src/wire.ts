@@ -2,6 +2,8 @@ import type { Candle, Tick } from "./domain/candle.ts";
 import type { Instrument } from "./domain/instruments.ts";
 import { toDecimal } from "./domain/price.ts";
 import type { WireCandle } from "../schemas/candle.ts";
+import type { WireSignal } from "../schemas/signal.ts";
+import type { Signal } from "./domain/trading/types.ts";
 
 /** Integer-point candle -> wire candle with decimal prices. */
 export function toWireCandle(c: Candle, instrument: Instrument, complete: boolean): WireCandle {
@@ -17,4 +19,22 @@ export function toWireCandle(c: Candle, instrument: Instrument, complete: boolea
 
 export function toWireTick(t: Tick, instrument: Instrument): { ts: number; bid: number; ask: number } {
   return { ts: t.ts, bid: toDecimal(t.bid, instrument), ask: toDecimal(t.ask, instrument) };
+}
+
+/** Domain signal -> wire signal (protective levels as decimal prices). */
+export function toWireSignal(s: Signal, instrument: Instrument): WireSignal {
+  return {
+    id: s.id,
+    pair: s.pair,
+    strategyId: s.strategyId,
+    timeframe: s.timeframe,
+    type: s.type,
+    confidence: s.confidence,
+    reason: s.reason,
+    time: s.ts,
+    candleT: s.candleT,
+    ...(s.stopLoss !== undefined ? { stopLoss: toDecimal(s.stopLoss, instrument) } : {}),
+    ...(s.takeProfit !== undefined ? { takeProfit: toDecimal(s.takeProfit, instrument) } : {}),
+    metadata: s.metadata,
+  };
 }

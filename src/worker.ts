@@ -4,6 +4,7 @@ import { errorResponse, toErrorResponse } from "./http/errors.ts";
 import { buildRouter } from "./http/routes.ts";
 
 export { Pair } from "../actors/pair.ts";
+export { SignalHub } from "../actors/signal-hub.ts";
 
 const router = buildRouter();
 
@@ -11,6 +12,12 @@ export default {
   async fetch(request, env, ctx): Promise<Response> {
     try {
       const url = new URL(request.url);
+      if (url.pathname === "/api/signals/realtime") {
+        if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+          return errorResponse(426, "upgrade_required", "the signal stream speaks WebSocket only");
+        }
+        return env.SignalHub.getByName("all").fetch(request);
+      }
       if (url.pathname.startsWith("/parties/")) {
         const config = configFor(env);
         const room = await routePartykitRequest(request, env, {

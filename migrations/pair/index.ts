@@ -1,9 +1,11 @@
 import init from "./0001_init.sql";
 import indicatorValues from "./0002_indicator_values.sql";
+import strategiesSignals from "./0003_strategies_signals.sql";
 import type { Migration } from "../../actors/migrate.ts";
 
 /** Pair actor schema history, oldest first. Never edit a shipped file: add the next number. */
 export const PAIR_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "0001_init", sql: init },
   { version: 2, name: "0002_indicator_values", sql: indicatorValues },
+  { version: 3, name: "0003_strategies_signals", sql: strategiesSignals },
 ];

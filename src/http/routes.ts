@@ -5,10 +5,17 @@ import { configFor, type RuntimeConfig } from "../config.ts";
 import { issuesToDetails } from "../../schemas/common.ts";
 import { CandleQuery } from "../../schemas/candle.ts";
 import { TICK_BATCH_MAX, TICK_BODY_MAX_BYTES, TickBatch } from "../../schemas/tick.ts";
+import { StrategyConfigList } from "../../schemas/strategy.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
 
 type Args = [Env, ExecutionContext];
+
+const STRATEGIES_BODY_MAX_BYTES = 32 * 1024;
+const StrategiesBody = v.object({ strategies: StrategyConfigList });
+const SignalQuery = v.object({
+  limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "limit must be a positive integer"), v.transform(Number), v.minValue(1), v.maxValue(1000)), "100"),
+});
 
 export const API_VERSION = "0.1.0";
 
@@ -81,6 +88,24 @@ export function buildRouter() {
     for (const [k, value] of new URL(req.url).searchParams) raw[k] = value;
     const query = parseOrThrow(CandleQuery, raw, "invalid_query");
     return Response.json(await pairStub(env, pair).candles(query));
+  });
+
+  router.get("/api/pairs/:pair/signals", async (req, env) => {
+    const pair = servedPair(configFor(env), req.params.pair);
+    const { limit } = parseOrThrow(SignalQuery, Object.fromEntries(new URL(req.url).searchParams), "invalid_query");
+    return Response.json(await pairStub(env, pair).signals(limit));
+  });
+
+  // Strategy configuration of a pair. Admin-only once API keys exist (coordinator issue).
+  router.get("/api/admin/pairs/:pair/strategies", async (req, env) => {
+    const pair = servedPair(configFor(env), req.params.pair);
+    return Response.json({ pair, strategies: await pairStub(env, pair).strategies() });
+  });
+
+  router.put("/api/admin/pairs/:pair/strategies", async (req, env) => {
+    const pair = servedPair(configFor(env), req.params.pair);
+    const body = parseOrThrow(StrategiesBody, await readJson(req, STRATEGIES_BODY_MAX_BYTES), "invalid_strategies");
+    return Response.json({ pair, strategies: await pairStub(env, pair).setStrategies(body.strategies) });
   });
 
   router.all("/api/*", () => errorResponse(404, "not_found", "no such route"));

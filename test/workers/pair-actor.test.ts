@@ -36,7 +36,10 @@ describe("pair actor storage", () => {
     const result = await runInDurableObject(s, (_i: Pair, state) => {
       const sql = state.storage.sql;
       // Rebuild the database as version 1 left it, with data.
-      for (const t of ["indicator_values", "candles", "ticks", "actor_state", "schema_version"]) sql.exec(`DROP TABLE IF EXISTS ${t}`);
+      const tables = sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'")
+        .toArray();
+      for (const { name } of tables) sql.exec(`DROP TABLE IF EXISTS "${name}"`);
       expect(migrate(state.storage, PAIR_MIGRATIONS.slice(0, 1))).toBe(1);
       sql.exec("INSERT INTO ticks (ts, bid, ask) VALUES (?, ?, ?)", T0, 126_000, 126_010);
       sql.exec("INSERT INTO candles (tf, t, bo, bh, bl, bc, ao, ah, al, ac, n) VALUES ('1m', ?, 1, 2, 1, 2, 3, 4, 3, 4, 7)", T0);
@@ -50,13 +53,14 @@ describe("pair actor storage", () => {
         indicatorTable: sql.exec("SELECT name FROM sqlite_master WHERE name = 'indicator_values'").toArray().length,
       };
     });
-    expect(result).toEqual({ tablesBefore: 0, version: 2, ticks: 1, candle: 7, indicatorTable: 1 });
+    expect(result).toEqual({ tablesBefore: 0, version: PAIR_MIGRATIONS.length, ticks: 1, candle: 7, indicatorTable: 1 });
   });
 
   it("rolls back a failing migration entirely", async () => {
     const s = stub("AUD_USD");
     const result = await runInDurableObject(s, (_i: Pair, state) => {
-      const broken = [...PAIR_MIGRATIONS, { version: 3, name: "0003_broken", sql: "CREATE TABLE half_done (x INTEGER); INSERT INTO nope VALUES (1);" }];
+      const next = PAIR_MIGRATIONS.length + 1;
+      const broken = [...PAIR_MIGRATIONS, { version: next, name: "broken", sql: "CREATE TABLE half_done (x INTEGER); INSERT INTO nope VALUES (1);" }];
       let error = "";
       try {
         migrate(state.storage, broken);
@@ -71,7 +75,7 @@ describe("pair actor storage", () => {
       };
     });
     expect(result.error).toMatch(/nope/);
-    expect(result.version).toBe(2);
+    expect(result.version).toBe(PAIR_MIGRATIONS.length);
     expect(result.halfDone).toBe(0);
   });
 

@@ -260,6 +260,7 @@ function openPosition(fill: Fill, ctx: FillContext, rates: readonly ConversionRa
   if (protection.takeProfit !== undefined) position.takeProfit = protection.takeProfit;
   if (protection.trailingStopPips !== undefined) {
     position.trailingStopPips = protection.trailingStopPips;
+    // Starts from the fill price so the stop exists from the first instant; quotes then tighten it from the bid (long) or ask (short).
     const distance = pipsToPoints(protection.trailingStopPips, ctx.instrument);
     position.trailingStopPrice = fill.side === "buy" ? fill.price - distance : fill.price + distance;
   }
