@@ -24,6 +24,15 @@ import type { Signal } from "../src/domain/trading/types.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
 import type { SignalMessage } from "../schemas/signal.ts";
 import { toWireSignal } from "../src/wire.ts";
+import { OrderStore } from "./order-store.ts";
+import { PairTrader, type ExecuteResult } from "./pair-trader.ts";
+import { PaperBroker } from "../src/broker/paper-broker.ts";
+import { DEFAULT_FILL_MODEL, DEFAULT_RISK_LIMITS, FillModelConfig, RiskLimits } from "../schemas/trading.ts";
+import type { ExecuteBody, WireOrder, WirePosition } from "../schemas/trading-events.ts";
+import { toPoints } from "../src/domain/price.ts";
+import { conversionPairs, type ConversionRate } from "../src/domain/trading/money.ts";
+import { clientOrderId as deriveClientOrderId } from "../src/domain/trading/client-order-id.ts";
+import { MANUAL_STRATEGY_ID, signedUnits } from "../src/domain/trading/risk.ts";
 
 /** Closed candles replayed into the indicators when the actor starts (decay of EMA seeds is < 1e-15 by then). */
 const INDICATOR_WARMUP_CANDLES = 500;
@@ -60,6 +69,8 @@ export class Pair extends Server<Env> {
   private readonly rules: TickRules;
   private readonly store: PairStore;
   private readonly trading: TradingStore;
+  private readonly orders: OrderStore;
+  readonly trader: PairTrader;
   private runs: StrategyRun[] = [];
   private aggregator!: CandleAggregator;
   private lastTick: Tick | null = null;
@@ -77,6 +88,7 @@ export class Pair extends Server<Env> {
     migrate(ctx.storage, PAIR_MIGRATIONS);
     this.store = new PairStore(ctx.storage.sql);
     this.trading = new TradingStore(ctx.storage.sql);
+    this.orders = new OrderStore(ctx.storage.sql);
     this.instrument = getInstrument(this.resolveSymbol());
     const spreadCap = this.config.maxSpreadPips[this.instrument.symbol];
     this.rules = { ...defaultTickRules(this.instrument), ...(spreadCap ? { maxSpreadPips: spreadCap } : {}) };
@@ -87,6 +99,21 @@ export class Pair extends Server<Env> {
       (fn, ms) => setTimeout(fn, ms),
       () => this.clock(),
     );
+    const broker = new PaperBroker(this.orders.paperBook(), () => this.fillModel(), this.instrument);
+    this.trader = new PairTrader({
+      storage: ctx.storage,
+      store: this.orders,
+      broker,
+      instrument: this.instrument,
+      accountCurrency: this.config.accountCurrency,
+      clock: () => this.clock(),
+      lastQuote: () => this.lastTick,
+      limits: () => this.riskLimits(),
+      publish: (msg) => this.broadcast(JSON.stringify(msg)),
+      conversionRates: () => this.conversionRates(),
+    });
+    // A previous life left orders unsent (or unapplied): resume them first thing.
+    if (this.orders.outbox().length > 0) void ctx.storage.setAlarm(Date.now());
   }
 
   /**
@@ -182,6 +209,75 @@ export class Pair extends Server<Env> {
     };
   }
 
+  /** Place a manual order (POST /api/trade/execute); prices arrive as decimals. */
+  async execute(body: ExecuteBody): Promise<ExecuteResult> {
+    // Anything a previous life left unsent settles first, so the position below is current.
+    await this.trader.drainOutbox();
+    const points = (x: number | undefined) => (x === undefined ? undefined : toPoints(x, this.instrument));
+    const strategyId = MANUAL_STRATEGY_ID;
+    const open = this.orders.openPosition(strategyId);
+    const current = open ? signedUnits(open.side, open.units) : 0;
+    const delta = signedUnits(body.side, body.units);
+    const price = points(body.price), stopLoss = points(body.stopLoss), takeProfit = points(body.takeProfit);
+    return this.trader.execute({
+      clientOrderId: body.clientOrderId ?? deriveClientOrderId(this.instrument.symbol, strategyId, crypto.randomUUID()),
+      pair: this.instrument.symbol,
+      strategyId,
+      side: body.side,
+      units: body.units,
+      type: body.type,
+      ...(price !== undefined ? { price } : {}),
+      ...(stopLoss !== undefined ? { stopLoss } : {}),
+      ...(takeProfit !== undefined ? { takeProfit } : {}),
+      ...(body.trailingStopPips !== undefined ? { trailingStopPips: body.trailingStopPips } : {}),
+      reduceOnly: current !== 0 && Math.sign(delta) !== Math.sign(current) && Math.abs(delta) <= Math.abs(current),
+      createdAt: this.clock(),
+    });
+  }
+
+  recentOrders(limit: number): WireOrder[] {
+    return this.trader.orders(limit);
+  }
+
+  recentPositions(limit: number): WirePosition[] {
+    return this.trader.positions(limit);
+  }
+
+  riskLimits(): RiskLimits {
+    return this.store.getState<RiskLimits>("risk_limits") ?? { ...DEFAULT_RISK_LIMITS };
+  }
+
+  /** Replace the pair's risk limits (validated again here: the actor trusts no caller). */
+  setRiskLimits(limits: unknown): RiskLimits {
+    const parsed = v.parse(RiskLimits, limits);
+    this.store.putState("risk_limits", parsed);
+    return parsed;
+  }
+
+  fillModel(): FillModelConfig {
+    return this.store.getState<FillModelConfig>("fill_model") ?? { ...DEFAULT_FILL_MODEL };
+  }
+
+  setFillModel(model: unknown): FillModelConfig {
+    const parsed = v.parse(FillModelConfig, model);
+    this.store.putState("fill_model", parsed);
+    return parsed;
+  }
+
+  /** Mid price of the pair that converts this pair's quote currency to the account currency (cross pairs). */
+  private async conversionRates(): Promise<ConversionRate[]> {
+    const rates: ConversionRate[] = [];
+    for (const symbol of conversionPairs(this.instrument.quote, this.config.accountCurrency)) {
+      if (!this.config.pairs.includes(symbol)) continue;
+      const status = await this.env.Pair.getByName(symbol).status();
+      if (!status.lastTick) continue;
+      const inst = getInstrument(symbol);
+      const mid = Math.round((toPoints(status.lastTick.bid, inst) + toPoints(status.lastTick.ask, inst)) / 2);
+      rates.push({ instrument: inst, points: mid });
+    }
+    return rates;
+  }
+
   /** Make sure the alarm loop runs (synthetic feed, candle closes). Idempotent; called by the cron. */
   async wake(): Promise<void> {
     this.scheduleAlarm(this.clock());
@@ -189,7 +285,7 @@ export class Pair extends Server<Env> {
 
   // ---- ingest ---------------------------------------------------------------------
 
-  private ingestAt(ticks: readonly WireTick[], nowMs: number): TickBatchResult {
+  private async ingestAt(ticks: readonly WireTick[], nowMs: number): Promise<TickBatchResult> {
     const rejected: TickBatchResult["rejected"] = [];
     const closedAll: ClosedWithIndicators[] = [];
     const signals: Signal[] = [];
@@ -231,7 +327,19 @@ export class Pair extends Server<Env> {
     this.publishSignals(signals);
     if (last) this.coalescer.push(last, ticks.length - rejected.length);
     this.scheduleAlarm(nowMs);
+    await this.trade(signals, last);
     return { accepted: ticks.length - rejected.length, rejected };
+  }
+
+  /** Signals to orders, then resting orders and protective exits on the latest quote. Never fails the ingest. */
+  private async trade(signals: readonly Signal[], quote: Tick | null): Promise<void> {
+    try {
+      await this.trader.drainOutbox();
+      if (signals.length > 0) await this.trader.onSignals(signals, this.runs);
+      if (quote) await this.trader.onQuote(quote);
+    } catch (err) {
+      console.error("trading step failed", err);
+    }
   }
 
   /** Store closed candles and their indicators, run the strategies on them; new signals go to `signalsOut`. */
@@ -278,17 +386,23 @@ export class Pair extends Server<Env> {
       });
       this.publishClosed(withIndicators);
       this.publishSignals(signals);
+      await this.trade(signals, null);
     }
-    if (this.config.feed === "synthetic") this.runFeed(now);
+    try {
+      await this.trader.drainOutbox();
+    } catch (err) {
+      console.error("outbox drain failed", err);
+    }
+    if (this.config.feed === "synthetic") await this.runFeed(now);
     this.scheduleAlarm(now);
   }
 
-  private runFeed(now: number): void {
+  private async runFeed(now: number): Promise<void> {
     const saved = this.store.getState<SyntheticFeedState>("feed");
     const feed = new SyntheticFeed(this.instrument, this.config.feedSeed, this.config.feedHours, now - FEED_STEP_MS, saved);
     const ticks = feed.generate(now);
     this.store.putState("feed", feed.state());
-    if (ticks.length > 0) this.ingestAt(ticks.map((t) => toWireTick(t, this.instrument)), now);
+    if (ticks.length > 0) await this.ingestAt(ticks.map((t) => toWireTick(t, this.instrument)), now);
   }
 
   private scheduleAlarm(now: number): void {

@@ -3,6 +3,7 @@ import { WireCandle } from "./candle.ts";
 import { EpochMs, PairSymbol, TimeframeSchema } from "./common.ts";
 import { IndicatorValuesSchema } from "./indicators.ts";
 import { SignalMessage } from "./signal.ts";
+import { TRADING_MESSAGES } from "./trading-events.ts";
 
 /** Frames larger than this are refused by the room without being parsed. */
 export const ROOM_MESSAGE_MAX_BYTES = 4096;
@@ -60,6 +61,7 @@ export const ServerMessage = v.variant("type", [
   }),
   /** A strategy on this pair emitted a signal. */
   SignalMessage,
+  ...TRADING_MESSAGES,
   v.object({ type: v.literal("subscribed"), timeframes: v.array(TimeframeSchema) }),
   v.object({ type: v.literal("pong"), id: v.optional(v.string()) }),
   v.object({

@@ -14,6 +14,8 @@ export interface RuntimeConfig {
   candleCloseGraceMs: number;
   /** Connections one pair room accepts; more are refused with an error frame. */
   roomMaxConnections: number;
+  /** Currency P&L is reported in (besides each pair's quote currency). */
+  accountCurrency: string;
 }
 
 export const CANDLE_RETENTION_DEFAULT: Record<Timeframe, number> = {
@@ -50,6 +52,12 @@ function assignments(raw: unknown, name: string): [string, number][] {
       if (!key || !Number.isFinite(n) || n <= 0) throw new Error(`config ${name}: bad entry "${part}"`);
       return [key.trim(), n];
     });
+}
+
+function accountCurrency(raw: unknown): string {
+  const value = raw === undefined || raw === "" ? "USD" : String(raw);
+  if (!/^[A-Z]{3}$/.test(value)) throw new Error(`config ACCOUNT_CURRENCY must be a 3-letter code, not "${value}"`);
+  return value;
 }
 
 /** Validates everything up front: a typo in configuration fails loudly at start, not at the first tick. */
@@ -90,6 +98,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
     maxSpreadPips,
     candleCloseGraceMs: int(vars, "CANDLE_CLOSE_GRACE_MS", 200, 0, 60_000),
     roomMaxConnections: int(vars, "ROOM_MAX_CONNECTIONS", 2_000, 1, 32_000),
+    accountCurrency: accountCurrency(vars.ACCOUNT_CURRENCY),
   };
 }
 

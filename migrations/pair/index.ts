@@ -1,6 +1,7 @@
 import init from "./0001_init.sql";
 import indicatorValues from "./0002_indicator_values.sql";
 import strategiesSignals from "./0003_strategies_signals.sql";
+import ordersPositions from "./0004_orders_positions.sql";
 import type { Migration } from "../../actors/migrate.ts";
 
 /** Pair actor schema history, oldest first. Never edit a shipped file: add the next number. */
@@ -8,4 +9,5 @@ export const PAIR_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "0001_init", sql: init },
   { version: 2, name: "0002_indicator_values", sql: indicatorValues },
   { version: 3, name: "0003_strategies_signals", sql: strategiesSignals },
+  { version: 4, name: "0004_orders_positions", sql: ordersPositions },
 ];

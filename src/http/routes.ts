@@ -6,12 +6,16 @@ import { issuesToDetails } from "../../schemas/common.ts";
 import { CandleQuery } from "../../schemas/candle.ts";
 import { TICK_BATCH_MAX, TICK_BODY_MAX_BYTES, TickBatch } from "../../schemas/tick.ts";
 import { StrategyConfigList } from "../../schemas/strategy.ts";
+import { ExecuteBody } from "../../schemas/trading-events.ts";
+import { FillModelConfig, RiskLimits } from "../../schemas/trading.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
 
 type Args = [Env, ExecutionContext];
 
 const STRATEGIES_BODY_MAX_BYTES = 32 * 1024;
+const SMALL_BODY_MAX_BYTES = 8 * 1024;
+const RiskBody = v.object({ limits: v.optional(RiskLimits), fillModel: v.optional(FillModelConfig) });
 const StrategiesBody = v.object({ strategies: StrategyConfigList });
 const SignalQuery = v.object({
   limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "limit must be a positive integer"), v.transform(Number), v.minValue(1), v.maxValue(1000)), "100"),
@@ -106,6 +110,46 @@ export function buildRouter() {
     const pair = servedPair(configFor(env), req.params.pair);
     const body = parseOrThrow(StrategiesBody, await readJson(req, STRATEGIES_BODY_MAX_BYTES), "invalid_strategies");
     return Response.json({ pair, strategies: await pairStub(env, pair).setStrategies(body.strategies) });
+  });
+
+  router.post("/api/trade/execute", async (req, env) => {
+    const body = parseOrThrow(ExecuteBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_order");
+    const pair = servedPair(configFor(env), body.pair);
+    if (body.type !== "market" && body.price === undefined) {
+      throw new HttpError(400, "invalid_order", `a ${body.type} order needs a price`, [{ path: "price", message: "required for limit and stop orders" }]);
+    }
+    const result = await pairStub(env, pair).execute(body);
+    if (!result.ok) {
+      throw new HttpError(422, "risk_rejected", `order refused by per-pair risk: ${result.rejection.type}`, result.rejection);
+    }
+    return Response.json({ order: result.order, fills: result.fills, position: result.position });
+  });
+
+  router.get("/api/pairs/:pair/orders", async (req, env) => {
+    const pair = servedPair(configFor(env), req.params.pair);
+    const { limit } = parseOrThrow(SignalQuery, Object.fromEntries(new URL(req.url).searchParams), "invalid_query");
+    return Response.json({ pair, orders: await pairStub(env, pair).recentOrders(limit) });
+  });
+
+  router.get("/api/pairs/:pair/positions", async (req, env) => {
+    const pair = servedPair(configFor(env), req.params.pair);
+    const { limit } = parseOrThrow(SignalQuery, Object.fromEntries(new URL(req.url).searchParams), "invalid_query");
+    return Response.json({ pair, positions: await pairStub(env, pair).recentPositions(limit) });
+  });
+
+  router.get("/api/admin/pairs/:pair/risk", async (req, env) => {
+    const pair = servedPair(configFor(env), req.params.pair);
+    const stub = pairStub(env, pair);
+    return Response.json({ pair, limits: await stub.riskLimits(), fillModel: await stub.fillModel() });
+  });
+
+  router.put("/api/admin/pairs/:pair/risk", async (req, env) => {
+    const pair = servedPair(configFor(env), req.params.pair);
+    const body = parseOrThrow(RiskBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_risk");
+    const stub = pairStub(env, pair);
+    const limits = body.limits ? await stub.setRiskLimits(body.limits) : await stub.riskLimits();
+    const fillModel = body.fillModel ? await stub.setFillModel(body.fillModel) : await stub.fillModel();
+    return Response.json({ pair, limits, fillModel });
   });
 
   router.all("/api/*", () => errorResponse(404, "not_found", "no such route"));

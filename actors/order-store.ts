@@ -1,0 +1,175 @@
+import type { BrokerAnswer } from "../src/broker/broker.ts";
+import type { PaperBook } from "../src/broker/paper-broker.ts";
+import type { Position } from "../src/domain/trading/position.ts";
+import type { Fill, OrderIntent } from "../src/domain/trading/types.ts";
+import type { RiskRejection } from "../schemas/trading.ts";
+
+export type OrderStatus = "pending" | "working" | "filled" | "rejected";
+
+export interface OrderRecord {
+  intent: OrderIntent;
+  status: OrderStatus;
+  rejectReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+type OrderRow = { intent_json: string; status: string; reject_reason: string | null; created_at: number; updated_at: number };
+
+/** SQL of orders, the outbox, the paper broker's book, fills, positions and risk rejections. */
+export class OrderStore {
+  constructor(private readonly sql: SqlStorage) {}
+
+  // ---- orders and outbox ---------------------------------------------------------
+
+  getOrder(clientOrderId: string): OrderRecord | undefined {
+    const row = this.sql.exec<OrderRow>("SELECT * FROM orders WHERE client_order_id = ?", clientOrderId).toArray()[0];
+    return row ? toOrder(row) : undefined;
+  }
+
+  /** Order + outbox entry, meant to run inside the caller's transaction. */
+  insertOrderWithOutbox(intent: OrderIntent, nowMs: number): void {
+    this.sql.exec(
+      "INSERT INTO orders (client_order_id, strategy_id, intent_json, status, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+      intent.clientOrderId, intent.strategyId, JSON.stringify(intent), nowMs, nowMs,
+    );
+    this.sql.exec("INSERT INTO outbox (client_order_id, created_at) VALUES (?, ?)", intent.clientOrderId, nowMs);
+  }
+
+  setOrderStatus(clientOrderId: string, status: OrderStatus, nowMs: number, rejectReason: string | null = null): void {
+    this.sql.exec(
+      "UPDATE orders SET status = ?, reject_reason = ?, updated_at = ? WHERE client_order_id = ?",
+      status, rejectReason, nowMs, clientOrderId,
+    );
+  }
+
+  removeFromOutbox(clientOrderId: string): void {
+    this.sql.exec("DELETE FROM outbox WHERE client_order_id = ?", clientOrderId);
+  }
+
+  outbox(): OrderIntent[] {
+    return this.sql
+      .exec<{ intent_json: string }>(
+        "SELECT o.intent_json FROM outbox x JOIN orders o ON o.client_order_id = x.client_order_id ORDER BY x.created_at, x.client_order_id",
+      )
+      .toArray()
+      .map((r) => JSON.parse(r.intent_json) as OrderIntent);
+  }
+
+  recentOrders(limit: number): OrderRecord[] {
+    return this.sql.exec<OrderRow>("SELECT * FROM orders ORDER BY created_at DESC, client_order_id DESC LIMIT ?", limit).toArray().map(toOrder);
+  }
+
+  orderTimesSince(sinceMs: number): number[] {
+    return this.sql
+      .exec<{ created_at: number }>("SELECT created_at FROM orders WHERE created_at >= ? AND status != 'rejected'", sinceMs)
+      .toArray()
+      .map((r) => r.created_at);
+  }
+
+  // ---- fills and positions ---------------------------------------------------------
+
+  /** False when the fill was already applied (a re-sent order answered again). */
+  insertFill(fill: Fill): boolean {
+    if (this.sql.exec("SELECT 1 FROM fills WHERE id = ?", fill.id).toArray().length > 0) return false;
+    this.sql.exec("INSERT INTO fills (id, client_order_id, fill_json, ts) VALUES (?, ?, ?, ?)", fill.id, fill.clientOrderId, JSON.stringify(fill), fill.ts);
+    return true;
+  }
+
+  fillsOf(clientOrderId: string): Fill[] {
+    return this.sql
+      .exec<{ fill_json: string }>("SELECT fill_json FROM fills WHERE client_order_id = ? ORDER BY id", clientOrderId)
+      .toArray()
+      .map((r) => JSON.parse(r.fill_json) as Fill);
+  }
+
+  openPosition(strategyId: string): Position | undefined {
+    const row = this.sql
+      .exec<{ json: string }>("SELECT json FROM positions WHERE status = 'OPEN' AND strategy_id = ?", strategyId)
+      .toArray()[0];
+    return row ? (JSON.parse(row.json) as Position) : undefined;
+  }
+
+  openPositions(): Position[] {
+    return this.sql.exec<{ json: string }>("SELECT json FROM positions WHERE status = 'OPEN' ORDER BY id").toArray().map((r) => JSON.parse(r.json) as Position);
+  }
+
+  recentPositions(limit: number): Position[] {
+    return this.sql
+      .exec<{ json: string }>("SELECT json FROM positions ORDER BY updated_at DESC, id DESC LIMIT ?", limit)
+      .toArray()
+      .map((r) => JSON.parse(r.json) as Position);
+  }
+
+  /**
+   * Write a position if the stored one is at `expectedVersion` (0 = new).
+   * The optimistic check guards against two paths updating one position.
+   */
+  savePosition(p: Position, expectedVersion: number, nowMs: number): void {
+    const stored = this.sql.exec<{ version: number }>("SELECT version FROM positions WHERE id = ?", p.id).toArray()[0];
+    if ((stored?.version ?? 0) !== expectedVersion) {
+      throw new Error(`position ${p.id} is at version ${stored?.version ?? 0}, expected ${expectedVersion}`);
+    }
+    this.sql.exec(
+      "INSERT OR REPLACE INTO positions (id, strategy_id, status, version, json, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+      p.id, p.strategyId, p.status, p.version, JSON.stringify(p), nowMs,
+    );
+  }
+
+  storedVersion(positionId: string): number {
+    return this.sql.exec<{ version: number }>("SELECT version FROM positions WHERE id = ?", positionId).toArray()[0]?.version ?? 0;
+  }
+
+  insertRejection(clientOrderId: string, strategyId: string, rejection: RiskRejection, nowMs: number): void {
+    this.sql.exec(
+      "INSERT INTO risk_rejections (client_order_id, strategy_id, rejection_json, time) VALUES (?, ?, ?, ?)",
+      clientOrderId, strategyId, JSON.stringify(rejection), nowMs,
+    );
+  }
+
+  recentRejections(limit: number): { clientOrderId: string; strategyId: string; rejection: RiskRejection; time: number }[] {
+    return this.sql
+      .exec<{ client_order_id: string; strategy_id: string; rejection_json: string; time: number }>(
+        "SELECT * FROM risk_rejections ORDER BY id DESC LIMIT ?", limit,
+      )
+      .toArray()
+      .map((r) => ({ clientOrderId: r.client_order_id, strategyId: r.strategy_id, rejection: JSON.parse(r.rejection_json) as RiskRejection, time: r.time }));
+  }
+
+  // ---- the paper broker's book -------------------------------------------------------
+
+  paperBook(): PaperBook {
+    const sql = this.sql;
+    return {
+      get(clientOrderId) {
+        const row = sql
+          .exec<{ intent_json: string; fills_json: string; status: string }>("SELECT * FROM paper_orders WHERE client_order_id = ?", clientOrderId)
+          .toArray()[0];
+        if (!row) return undefined;
+        return { intent: JSON.parse(row.intent_json) as OrderIntent, answer: JSON.parse(row.fills_json) as BrokerAnswer };
+      },
+      put(intent, answer) {
+        sql.exec(
+          "INSERT OR REPLACE INTO paper_orders (client_order_id, intent_json, status, fills_json) VALUES (?, ?, ?, ?)",
+          intent.clientOrderId, JSON.stringify(intent), answer.status, JSON.stringify(answer),
+        );
+      },
+      working() {
+        return sql
+          .exec<{ intent_json: string }>("SELECT intent_json FROM paper_orders WHERE status = 'working' ORDER BY client_order_id")
+          .toArray()
+          .map((r) => JSON.parse(r.intent_json) as OrderIntent);
+      },
+    };
+  }
+}
+
+function toOrder(row: OrderRow): OrderRecord {
+  return {
+    intent: JSON.parse(row.intent_json) as OrderIntent,
+    status: row.status as OrderStatus,
+    rejectReason: row.reject_reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

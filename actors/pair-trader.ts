@@ -1,0 +1,310 @@
+import type { PaperBroker } from "../src/broker/paper-broker.ts";
+import type { BrokerAnswer } from "../src/broker/broker.ts";
+import type { Instrument } from "../src/domain/instruments.ts";
+import { toDecimal } from "../src/domain/price.ts";
+import { clientOrderId } from "../src/domain/trading/client-order-id.ts";
+import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/domain/trading/money.ts";
+import { applyFill, markToMarket, onQuote, type Position } from "../src/domain/trading/position.ts";
+import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
+import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
+import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
+import type { RiskLimits, RiskRejection } from "../schemas/trading.ts";
+import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
+import type { OrderRecord, OrderStore } from "./order-store.ts";
+
+/** Where a test may stop the trader as if the actor crashed. */
+export type FaultPoint = "after_outbox" | "after_broker";
+
+export interface TraderDeps {
+  storage: DurableObjectStorage;
+  store: OrderStore;
+  broker: PaperBroker;
+  instrument: Instrument;
+  accountCurrency: string;
+  clock: () => number;
+  lastQuote: () => Quote | null;
+  limits: () => RiskLimits;
+  publish: (msg: TradingMessage) => void;
+  /** Prices of other pairs for account conversion (cross pairs); may be empty. */
+  conversionRates: () => Promise<ConversionRate[]>;
+}
+
+export type ExecuteResult =
+  | { ok: true; order: WireOrder; fills: WireFill[]; position: WirePosition | null }
+  | { ok: false; rejection: RiskRejection };
+
+/**
+ * The trading side of a pair actor: signals become order intents, intents
+ * pass per-pair risk, go through the outbox to the broker, and fills update
+ * the positions. All work runs one item at a time (a promise chain), so a
+ * slow broker call can never interleave two updates of one position.
+ */
+export class PairTrader {
+  /** Test hook: throw at this point, as if the actor died there. */
+  faultPoint: FaultPoint | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly d: TraderDeps) {}
+
+  /** Run `fn` after everything queued before it. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  // ---- entry points ---------------------------------------------------------------
+
+  onSignals(signals: readonly Signal[], runs: readonly StrategyRun[]): Promise<void> {
+    return this.serial(async () => {
+      for (const signal of signals) {
+        const run = runs.find((r) => r.config.id === signal.strategyId);
+        if (!run) continue;
+        const intent = this.intentFor(signal, run.config.units);
+        if (intent) await this.submitNow(intent);
+      }
+    });
+  }
+
+  execute(intent: OrderIntent): Promise<ExecuteResult> {
+    return this.serial(() => this.submitNow(intent));
+  }
+
+  /** After each batch of ticks: resting orders, then stops / targets / trailing stops. */
+  onQuote(quote: Quote): Promise<void> {
+    return this.serial(async () => {
+      const fills = await this.d.broker.onQuote(quote);
+      for (const fill of fills) await this.applyAnswer(this.orderOf(fill.clientOrderId), { status: "filled", fills: [fill] });
+      for (const position of this.d.store.openPositions()) {
+        const out = onQuote(position, quote, this.d.instrument);
+        if (out.position !== position) {
+          this.d.store.savePosition(out.position, position.version, this.d.clock());
+          this.d.publish({ type: "position", position: this.wirePosition(out.position) });
+        }
+        if (!out.exit) continue;
+        await this.submitNow({
+          clientOrderId: clientOrderId(this.d.instrument.symbol, position.strategyId, `${position.id}:${out.exit.reason}`),
+          pair: this.d.instrument.symbol,
+          strategyId: position.strategyId,
+          side: position.side === "buy" ? "sell" : "buy",
+          units: out.position.units,
+          type: "market",
+          reduceOnly: true,
+          createdAt: this.d.clock(),
+        });
+      }
+    });
+  }
+
+  /** Re-send what a previous life of the actor left in the outbox. Safe to call any time. */
+  drainOutbox(): Promise<number> {
+    return this.serial(async () => {
+      const pending = this.d.store.outbox();
+      for (const intent of pending) await this.send(intent);
+      return pending.length;
+    });
+  }
+
+  // ---- pipeline ---------------------------------------------------------------------
+
+  /** Signal -> the order that moves the strategy's position to its target (+units, -units or flat). */
+  private intentFor(signal: Signal, units: number): OrderIntent | null {
+    const current = this.netUnits(signal.strategyId);
+    const target = signal.type === "buy" ? units : signal.type === "sell" ? -units : 0;
+    const delta = target - current;
+    if (delta === 0) return null;
+    const reduceOnly = Math.sign(target) !== -Math.sign(current) && Math.abs(target) < Math.abs(current);
+    return {
+      clientOrderId: clientOrderId(signal.pair, signal.strategyId, signal.id),
+      pair: signal.pair,
+      strategyId: signal.strategyId,
+      side: delta > 0 ? "buy" : "sell",
+      units: Math.abs(delta),
+      type: "market",
+      ...(signal.stopLoss !== undefined && target !== 0 ? { stopLoss: signal.stopLoss } : {}),
+      ...(signal.takeProfit !== undefined && target !== 0 ? { takeProfit: signal.takeProfit } : {}),
+      reduceOnly: reduceOnly || target === 0,
+      signalId: signal.id,
+      createdAt: signal.ts,
+    };
+  }
+
+  private async submitNow(intent: OrderIntent): Promise<ExecuteResult> {
+    const known = this.d.store.getOrder(intent.clientOrderId);
+    if (known) return this.resultOf(known);
+    const now = this.d.clock();
+    const decision = checkOrder(intent, {
+      limits: this.d.limits(),
+      instrument: this.d.instrument,
+      pairNetUnits: this.d.store.openPositions().reduce((s, p) => s + signedUnits(p.side, p.units), 0),
+      strategyNetUnits: this.netUnits(intent.strategyId),
+      quote: this.d.lastQuote(),
+      recentOrderTimesMs: this.d.store.orderTimesSince(now - 60_000),
+      nowMs: now,
+    });
+    if (!decision.accepted) {
+      this.d.store.insertRejection(intent.clientOrderId, intent.strategyId, decision.rejection, now);
+      this.d.publish({
+        type: "risk",
+        pair: this.d.instrument.symbol,
+        event: { clientOrderId: intent.clientOrderId, strategyId: intent.strategyId, rejection: decision.rejection, time: now },
+      });
+      return { ok: false, rejection: decision.rejection };
+    }
+    this.d.storage.transactionSync(() => this.d.store.insertOrderWithOutbox(intent, now));
+    this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
+    if (this.faultPoint === "after_outbox") throw new Error("fault injected after the outbox write");
+    await this.send(intent);
+    return this.resultOf(this.orderOf(intent.clientOrderId));
+  }
+
+  private async send(intent: OrderIntent): Promise<void> {
+    const quote = this.d.lastQuote();
+    if (!quote) return; // stays in the outbox until the pair has a price
+    const answer = await this.d.broker.place(intent, quote);
+    if (this.faultPoint === "after_broker") throw new Error("fault injected after the broker answered");
+    await this.applyAnswer(this.orderOf(intent.clientOrderId), answer);
+  }
+
+  /** Apply a broker answer exactly once: fills already stored are skipped, the outbox entry goes last. */
+  private async applyAnswer(order: OrderRecord, answer: BrokerAnswer): Promise<void> {
+    const rates = this.d.instrument.quote === this.d.accountCurrency ? [] : await this.d.conversionRates();
+    const now = this.d.clock();
+    const changed: Position[] = [];
+    const newFills: Fill[] = [];
+    this.d.storage.transactionSync(() => {
+      for (const fill of answer.fills) {
+        if (!this.d.store.insertFill(fill)) continue;
+        newFills.push(fill);
+        const before = this.d.store.openPosition(order.intent.strategyId) ?? null;
+        const out = applyFill(before, fill, {
+          instrument: this.d.instrument,
+          strategyId: order.intent.strategyId,
+          rates,
+          accountCurrency: this.d.accountCurrency,
+          protection: {
+            ...(order.intent.stopLoss !== undefined ? { stopLoss: order.intent.stopLoss } : {}),
+            ...(order.intent.takeProfit !== undefined ? { takeProfit: order.intent.takeProfit } : {}),
+            ...(order.intent.trailingStopPips !== undefined ? { trailingStopPips: order.intent.trailingStopPips } : {}),
+          },
+        });
+        // Refusing here would lose a real fill: fail the transaction, keep the
+        // outbox entry, and let the next drain apply it once the cause is fixed.
+        if (!out.ok) throw new Error(`fill ${fill.id} not applicable: ${JSON.stringify(out.error)}`);
+        if (out.value.closed && before) {
+          this.d.store.savePosition(out.value.closed, this.d.store.storedVersion(before.id), now);
+          changed.push(out.value.closed);
+        }
+        this.d.store.savePosition(out.value.position, this.d.store.storedVersion(out.value.position.id), now);
+        changed.push(out.value.position);
+      }
+      const status = answer.status === "rejected" ? "rejected" : answer.status;
+      this.d.store.setOrderStatus(order.intent.clientOrderId, status, now, answer.status === "rejected" ? answer.reason : null);
+      // Filled, working at the broker or rejected by it: either way acknowledged.
+      this.d.store.removeFromOutbox(order.intent.clientOrderId);
+    });
+    this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(order.intent.clientOrderId)) });
+    for (const fill of newFills) this.d.publish({ type: "fill", fill: this.wireFill(fill) });
+    for (const p of changed) this.d.publish({ type: "position", position: this.wirePosition(p) });
+  }
+
+  // ---- reads -----------------------------------------------------------------------
+
+  private netUnits(strategyId: string): number {
+    const p = this.d.store.openPosition(strategyId);
+    return p ? signedUnits(p.side, p.units) : 0;
+  }
+
+  private orderOf(id: string): OrderRecord {
+    const order = this.d.store.getOrder(id);
+    if (!order) throw new Error(`order ${id} not found`);
+    return order;
+  }
+
+  private resultOf(order: OrderRecord): ExecuteResult {
+    const position = this.d.store.openPosition(order.intent.strategyId) ?? null;
+    return {
+      ok: true,
+      order: this.wireOrder(order),
+      fills: this.d.store.fillsOf(order.intent.clientOrderId).map((f) => this.wireFill(f)),
+      position: position ? this.wirePosition(position) : null,
+    };
+  }
+
+  orders(limit: number): WireOrder[] {
+    return this.d.store.recentOrders(limit).map((o) => this.wireOrder(o));
+  }
+
+  positions(limit: number): WirePosition[] {
+    return this.d.store.recentPositions(limit).map((p) => this.wirePosition(p));
+  }
+
+  // ---- wire --------------------------------------------------------------------------
+
+  private price(points: number | undefined): number | undefined {
+    return points === undefined ? undefined : toDecimal(points, this.d.instrument);
+  }
+
+  wireOrder(o: OrderRecord): WireOrder {
+    const i = o.intent;
+    return {
+      clientOrderId: i.clientOrderId,
+      pair: i.pair,
+      strategyId: i.strategyId,
+      side: i.side,
+      units: i.units,
+      type: i.type,
+      ...(i.price !== undefined ? { price: this.price(i.price)! } : {}),
+      ...(i.stopLoss !== undefined ? { stopLoss: this.price(i.stopLoss)! } : {}),
+      ...(i.takeProfit !== undefined ? { takeProfit: this.price(i.takeProfit)! } : {}),
+      ...(i.trailingStopPips !== undefined ? { trailingStopPips: i.trailingStopPips } : {}),
+      reduceOnly: i.reduceOnly,
+      ...(i.signalId !== undefined ? { signalId: i.signalId } : {}),
+      status: o.status,
+      ...(o.rejectReason !== null ? { rejectReason: o.rejectReason } : {}),
+      createdAt: o.createdAt,
+    };
+  }
+
+  wireFill(f: Fill): WireFill {
+    return {
+      id: f.id,
+      clientOrderId: f.clientOrderId,
+      pair: f.pair,
+      side: f.side,
+      units: f.units,
+      price: toDecimal(f.price, this.d.instrument),
+      commission: microsToDecimal(f.commissionQuoteMicros),
+      ts: f.ts,
+    };
+  }
+
+  wirePosition(p: Position): WirePosition {
+    const quote = this.d.lastQuote();
+    const mark = quote && p.status === "OPEN" ? markToMarket(p, quote, { instrument: this.d.instrument }) : null;
+    return {
+      id: p.id,
+      pair: p.pair,
+      strategyId: p.strategyId,
+      status: p.status,
+      side: p.side,
+      units: p.units,
+      // The average entry can fall between two points: one more digit than the pair's precision.
+      entryPrice: Number((p.entryPrice / 10 ** this.d.instrument.displayPrecision).toFixed(this.d.instrument.displayPrecision + 1)),
+      ...(p.stopLoss !== undefined ? { stopLoss: this.price(p.stopLoss)! } : {}),
+      ...(p.takeProfit !== undefined ? { takeProfit: this.price(p.takeProfit)! } : {}),
+      ...(p.trailingStopPips !== undefined ? { trailingStopPips: p.trailingStopPips } : {}),
+      ...(p.trailingStopPrice !== undefined ? { trailingStopPrice: this.price(p.trailingStopPrice)! } : {}),
+      ...(p.breakEven ? { breakEvenStatus: p.breakEven.status } : {}),
+      accountCurrency: p.accountCurrency,
+      realisedPnlQuote: microsToDecimal(p.realisedPnlQuoteMicros),
+      realisedPnlAccount: centsToDecimal(p.realisedPnlAccountCents),
+      unrealisedPnlQuote: mark?.ok ? microsToDecimal(mark.value.unrealisedPnlQuoteMicros) : p.status === "CLOSED" ? 0 : null,
+      unrealisedPnlAccount: mark?.ok ? centsToDecimal(mark.value.unrealisedPnlAccountCents) : p.status === "CLOSED" ? 0 : null,
+      commissionQuote: microsToDecimal(p.commissionQuoteMicros),
+      openedAt: p.openedAt,
+      ...(p.closedAt !== undefined ? { closedAt: p.closedAt } : {}),
+      version: p.version,
+    };
+  }
+}

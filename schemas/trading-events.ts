@@ -1,0 +1,95 @@
+import * as v from "valibot";
+import { EpochMs, PairSymbol } from "./common.ts";
+import { RiskRejectionSchema } from "./trading.ts";
+
+const Side = v.picklist(["buy", "sell"]);
+const Price = v.number();
+
+export const WireOrder = v.object({
+  clientOrderId: v.string(),
+  pair: PairSymbol,
+  strategyId: v.string(),
+  side: Side,
+  units: v.number(),
+  type: v.picklist(["market", "limit", "stop"]),
+  price: v.optional(Price),
+  stopLoss: v.optional(Price),
+  takeProfit: v.optional(Price),
+  trailingStopPips: v.optional(v.number()),
+  reduceOnly: v.boolean(),
+  signalId: v.optional(v.string()),
+  status: v.picklist(["pending", "working", "filled", "rejected"]),
+  rejectReason: v.optional(v.string()),
+  createdAt: EpochMs,
+});
+export type WireOrder = v.InferOutput<typeof WireOrder>;
+
+export const WireFill = v.object({
+  id: v.string(),
+  clientOrderId: v.string(),
+  pair: PairSymbol,
+  side: Side,
+  units: v.number(),
+  price: Price,
+  /** Quote currency. */
+  commission: v.number(),
+  ts: EpochMs,
+});
+export type WireFill = v.InferOutput<typeof WireFill>;
+
+export const WirePosition = v.object({
+  id: v.string(),
+  pair: PairSymbol,
+  strategyId: v.string(),
+  status: v.picklist(["OPEN", "CLOSED"]),
+  side: Side,
+  units: v.number(),
+  entryPrice: Price,
+  stopLoss: v.optional(Price),
+  takeProfit: v.optional(Price),
+  trailingStopPips: v.optional(v.number()),
+  trailingStopPrice: v.optional(Price),
+  breakEvenStatus: v.optional(v.picklist(["PENDING", "ARMED", "MOVED"])),
+  accountCurrency: v.string(),
+  /** Quote currency and account currency, decimal (cents exact). */
+  realisedPnlQuote: v.number(),
+  realisedPnlAccount: v.number(),
+  unrealisedPnlQuote: v.nullable(v.number()),
+  unrealisedPnlAccount: v.nullable(v.number()),
+  commissionQuote: v.number(),
+  openedAt: EpochMs,
+  closedAt: v.optional(EpochMs),
+  version: v.number(),
+});
+export type WirePosition = v.InferOutput<typeof WirePosition>;
+
+export const RiskEvent = v.object({
+  clientOrderId: v.string(),
+  strategyId: v.string(),
+  rejection: RiskRejectionSchema,
+  time: EpochMs,
+});
+
+/** Trading events in the pair's room, beside market data. */
+export const TRADING_MESSAGES = [
+  v.object({ type: v.literal("order"), order: WireOrder }),
+  v.object({ type: v.literal("fill"), fill: WireFill }),
+  v.object({ type: v.literal("position"), position: WirePosition }),
+  v.object({ type: v.literal("risk"), pair: PairSymbol, event: RiskEvent }),
+] as const;
+export const TradingMessage = v.variant("type", TRADING_MESSAGES);
+export type TradingMessage = v.InferOutput<typeof TradingMessage>;
+
+/** Body of POST /api/trade/execute (prices as decimal numbers). */
+export const ExecuteBody = v.object({
+  pair: PairSymbol,
+  side: Side,
+  units: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000_000)),
+  type: v.optional(v.picklist(["market", "limit", "stop"]), "market"),
+  price: v.optional(v.pipe(v.number(), v.gtValue(0))),
+  stopLoss: v.optional(v.pipe(v.number(), v.gtValue(0))),
+  takeProfit: v.optional(v.pipe(v.number(), v.gtValue(0))),
+  trailingStopPips: v.optional(v.pipe(v.number(), v.gtValue(0), v.maxValue(10_000))),
+  clientOrderId: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 of A-Z a-z 0-9 _ . : -"))),
+});
+export type ExecuteBody = v.InferOutput<typeof ExecuteBody>;

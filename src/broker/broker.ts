@@ -1,0 +1,19 @@
+import type { Fill, OrderIntent, Quote } from "../domain/trading/types.ts";
+
+/** What a broker did with an order. */
+export type BrokerAnswer =
+  | { status: "filled"; fills: Fill[] }
+  /** Resting (limit/stop) until a quote triggers it. */
+  | { status: "working"; fills: [] }
+  | { status: "rejected"; reason: string; fills: [] };
+
+/**
+ * A broker behind the pair actor. `place` must be idempotent by client order
+ * id: sending the same intent again returns what was already done, never a
+ * second order (OANDA's clientExtensions id; the paper broker's own book).
+ */
+export interface Broker {
+  place(intent: OrderIntent, quote: Quote): Promise<BrokerAnswer>;
+  /** Give the broker a new quote; returns fills of resting orders it triggered. */
+  onQuote(quote: Quote): Promise<Fill[]>;
+}

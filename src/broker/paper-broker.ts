@@ -1,0 +1,50 @@
+import { fillMarket, triggerPending } from "../domain/trading/fill-model.ts";
+import type { Instrument } from "../domain/instruments.ts";
+import type { Fill, OrderIntent, Quote } from "../domain/trading/types.ts";
+import type { FillModelConfig } from "../../schemas/trading.ts";
+import type { Broker, BrokerAnswer } from "./broker.ts";
+
+/** Where the paper broker keeps its book (SQLite in the actor, a Map in a backtest). */
+export interface PaperBook {
+  get(clientOrderId: string): { intent: OrderIntent; answer: BrokerAnswer } | undefined;
+  put(intent: OrderIntent, answer: BrokerAnswer): void;
+  working(): OrderIntent[];
+}
+
+/**
+ * The default broker: fills from the pair's own quotes through the shared
+ * fill model (the one backtests use). Market orders fill at once; limit and
+ * stop orders rest until a quote triggers them.
+ */
+export class PaperBroker implements Broker {
+  constructor(
+    private readonly book: PaperBook,
+    private readonly model: () => FillModelConfig,
+    private readonly instrument: Instrument,
+  ) {}
+
+  async place(intent: OrderIntent, quote: Quote): Promise<BrokerAnswer> {
+    const known = this.book.get(intent.clientOrderId);
+    if (known) return known.answer;
+    let answer: BrokerAnswer;
+    if (intent.type === "market") {
+      answer = { status: "filled", fills: [fillMarket(intent, quote, this.model(), this.instrument, 1)] };
+    } else {
+      const fill = triggerPending(intent, quote, this.model(), this.instrument, 1, "arrival");
+      answer = fill ? { status: "filled", fills: [fill] } : { status: "working", fills: [] };
+    }
+    this.book.put(intent, answer);
+    return answer;
+  }
+
+  async onQuote(quote: Quote): Promise<Fill[]> {
+    const fills: Fill[] = [];
+    for (const intent of this.book.working()) {
+      const fill = triggerPending(intent, quote, this.model(), this.instrument, 1, "resting");
+      if (!fill) continue;
+      this.book.put(intent, { status: "filled", fills: [fill] });
+      fills.push(fill);
+    }
+    return fills;
+  }
+}

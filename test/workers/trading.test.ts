@@ -1,0 +1,164 @@
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import * as v from "valibot";
+import type { Pair } from "../../actors/pair.ts";
+import { ServerMessage } from "../../schemas/room.ts";
+import { call, openRoom, postJson } from "./helpers.ts";
+
+const MINUTE = 60_000;
+/** Wednesday 10:00 UTC in the future: market open, and actor alarms never fire by themselves. */
+const T0 = Date.UTC(2030, 0, 2, 10, 0, 0);
+
+const stub = (pair: string): DurableObjectStub<Pair> => env.Pair.getByName(pair);
+
+async function setClock(pair: string, nowMs: number): Promise<void> {
+  await runInDurableObject(stub(pair), (i: Pair) => {
+    i.clock = () => nowMs;
+  });
+}
+
+async function tick(pair: string, ts: number, bid: number, ask: number) {
+  const res = await postJson(`/api/pairs/${pair}/ticks`, { ticks: [{ ts, bid, ask }] });
+  expect(await res.json()).toMatchObject({ accepted: 1 });
+}
+
+type Json = Record<string, any>;
+
+describe("manual orders: POST /api/trade/execute", () => {
+  it("fills a market buy at the ask, opens a position, and is idempotent by client order id", async () => {
+    await setClock("EUR_USD", T0);
+    await tick("EUR_USD", T0 - 1_000, 1.1, 1.10012);
+    const room = await openRoom("/parties/pair/EUR_USD?tf=1m&limit=0");
+    await room.waitFor((f) => f.type === "snapshot");
+
+    const body = { pair: "EUR_USD", side: "buy", units: 10_000, type: "market", stopLoss: 1.098, clientOrderId: "manual-1" };
+    const res = await postJson("/api/trade/execute", body);
+    expect(res.status).toBe(200);
+    const out = (await res.json()) as Json;
+    expect(out.order).toMatchObject({ clientOrderId: "manual-1", status: "filled", side: "buy", units: 10_000, stopLoss: 1.098 });
+    expect(out.fills).toEqual([expect.objectContaining({ price: 1.10012, units: 10_000, side: "buy" })]);
+    expect(out.position).toMatchObject({ status: "OPEN", side: "buy", units: 10_000, entryPrice: 1.10012, stopLoss: 1.098, version: 1 });
+    expect(out.position.unrealisedPnlQuote).toBe(-1.2); // 1.2 pips of spread on 10,000 units
+
+    const again = (await (await postJson("/api/trade/execute", body)).json()) as Json;
+    expect(again).toEqual(out);
+    const orders = (await (await call("/api/pairs/EUR_USD/orders")).json()) as Json;
+    expect(orders.orders).toHaveLength(1);
+
+    await room.waitFor((f) => f.type === "position");
+    const types = room.frames.map((f) => f.type);
+    expect(types).toEqual(expect.arrayContaining(["order", "fill", "position"]));
+    expect(room.frames.every((f) => v.safeParse(ServerMessage, f).success)).toBe(true);
+    room.ws.close();
+  });
+
+  it("closes on the stop loss with exact P&L in quote and account currency", async () => {
+    await setClock("USD_JPY", T0);
+    await tick("USD_JPY", T0 - 1_000, 150.0, 150.01);
+    const open = (await (await postJson("/api/trade/execute", { pair: "USD_JPY", side: "buy", units: 100_000, stopLoss: 149.5 })).json()) as Json;
+    expect(open.position).toMatchObject({ entryPrice: 150.01, units: 100_000 });
+    await setClock("USD_JPY", T0 + 2_000);
+    await tick("USD_JPY", T0 + 1_000, 149.49, 149.5); // bid through the stop
+    const positions = (await (await call("/api/pairs/USD_JPY/positions")).json()) as Json;
+    const closed = positions.positions.find((p: Json) => p.id === open.position.id);
+    // Sold at the bid 149.490: (149.490 - 150.010) * 100,000 = -52,000 JPY = -347.85 USD at 149.490.
+    expect(closed).toMatchObject({ status: "CLOSED", units: 0, realisedPnlQuote: -52_000, realisedPnlAccount: -347.85 });
+  });
+
+  it("refuses risk-increasing orders with typed rejections and changes nothing", async () => {
+    await setClock("GBP_USD", T0);
+    const stale = await postJson("/api/trade/execute", { pair: "GBP_USD", side: "buy", units: 1000 });
+    expect(stale.status).toBe(422);
+    expect(await stale.json()).toMatchObject({ error: { code: "risk_rejected", details: { type: "stale_price", limit: 60_000, actual: null } } });
+
+    await tick("GBP_USD", T0 - 500, 1.27, 1.2701);
+    const big = await postJson("/api/trade/execute", { pair: "GBP_USD", side: "sell", units: 500_000 });
+    expect(await big.json()).toMatchObject({ error: { details: { type: "max_position_size", limit: 100_000, actual: 500_000 } } });
+
+    const saturday = Date.UTC(2030, 0, 5, 12);
+    await setClock("GBP_USD", saturday);
+    await tick("GBP_USD", saturday - 500, 1.27, 1.2701);
+    const closed = await postJson("/api/trade/execute", { pair: "GBP_USD", side: "buy", units: 1000 });
+    expect(await closed.json()).toMatchObject({ error: { details: { type: "market_closed" } } });
+
+    const bad = await postJson("/api/trade/execute", { pair: "GBP_USD", side: "buy", units: 1000, type: "limit" });
+    expect(bad.status).toBe(400);
+    expect((await (await call("/api/pairs/GBP_USD/orders")).json()) as Json).toMatchObject({ orders: [] });
+  });
+});
+
+describe("strategy signals to orders", () => {
+  it("a signal leads to exactly one order and one position", async () => {
+    const pair = "USD_CAD";
+    await setClock(pair, T0);
+    await call(`/api/admin/pairs/${pair}/risk`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ limits: { stopLossRequired: "never" } }),
+    });
+    await call(`/api/admin/pairs/${pair}/strategies`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ strategies: [{ id: "ref", kind: "sma-cross", units: 20_000, params: { timeframe: "1m", fast: 2, slow: 3 } }] }),
+    });
+    // The last tick lands 59 s before the clock: fresh enough for the stale-price guard (60 s).
+    const start = T0 - 7 * MINUTE;
+    const bids = [1.371, 1.37, 1.369, 1.368, 1.37, 1.3705, 1.37];
+    const ticks = bids.map((bid, i) => ({ ts: start + i * MINUTE + 1_000, bid, ask: Math.round((bid + 0.0002) * 1e5) / 1e5 }));
+    await postJson(`/api/pairs/${pair}/ticks`, { ticks });
+    const orders = ((await (await call(`/api/pairs/${pair}/orders`)).json()) as Json).orders;
+    expect(orders).toHaveLength(1);
+    expect(orders[0]).toMatchObject({ strategyId: "ref", side: "buy", units: 20_000, status: "filled" });
+    const positions = ((await (await call(`/api/pairs/${pair}/positions`)).json()) as Json).positions;
+    expect(positions).toHaveLength(1);
+    expect(positions[0]).toMatchObject({ strategyId: "ref", status: "OPEN", units: 20_000, side: "buy" });
+  });
+});
+
+describe("crash points", () => {
+  it("dying after the outbox write or after the broker fill yields exactly one order and a correct position", async () => {
+    // Seeded choice of crash point, side and size per run.
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pairs = ["EUR_JPY", "GBP_JPY", "USD_CHF", "AUD_USD", "EUR_USD", "USD_JPY"];
+    for (let run = 0; run < 30; run++) {
+      const pair = pairs[run % pairs.length]!;
+      const jpy = pair.endsWith("JPY");
+      const fault = rnd() < 0.5 ? "after_outbox" : "after_broker";
+      const side = rnd() < 0.5 ? "buy" : "sell";
+      const units = 1000 + Math.floor(rnd() * 50) * 100;
+      const now = T0 + run * MINUTE;
+      await setClock(pair, now);
+      await tick(pair, now - 100, jpy ? 160 : 1.1, jpy ? 160.02 : 1.1002);
+      const before = ((await (await call(`/api/pairs/${pair}/positions`)).json()) as Json).positions.find((p: Json) => p.status === "OPEN" && p.strategyId === "manual");
+      const signedBefore = before ? (before.side === "buy" ? before.units : -before.units) : 0;
+      const id = `crash-${run}`;
+
+      const died = await runInDurableObject(stub(pair), async (i: Pair) => {
+        i.trader.faultPoint = fault;
+        try {
+          await i.execute({ pair, side, units, type: "market", clientOrderId: id });
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      expect(died).toBe(true);
+      await abortAllDurableObjects();
+      await setClock(pair, now + 1_000);
+      // The restarted actor resumes its outbox from an alarm it sets in its constructor
+      // (it may already be running by itself; then this finds none to run).
+      await runDurableObjectAlarm(stub(pair));
+      const ordersOf = async () =>
+        ((await (await call(`/api/pairs/${pair}/orders?limit=1000`)).json()) as Json).orders.filter((o: Json) => o.clientOrderId === id);
+      await expect.poll(async () => (await ordersOf()).map((o: Json) => o.status), { timeout: 3_000, interval: 20 }).toEqual(["filled"]);
+      const again = (await (await postJson("/api/trade/execute", { pair, side, units, clientOrderId: id })).json()) as Json;
+      expect(again.fills).toHaveLength(1);
+      const signedAfter = signedBefore + (side === "buy" ? units : -units);
+      const open = ((await (await call(`/api/pairs/${pair}/positions?limit=1000`)).json()) as Json).positions.filter((p: Json) => p.status === "OPEN" && p.strategyId === "manual");
+      const net = open.reduce((s: number, p: Json) => s + (p.side === "buy" ? p.units : -p.units), 0);
+      expect(net).toBe(signedAfter);
+    }
+  });
+});
