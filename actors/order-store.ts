@@ -3,18 +3,27 @@ import type { PaperBook } from "../src/broker/paper-broker.ts";
 import type { Position } from "../src/domain/trading/position.ts";
 import type { Fill, OrderIntent } from "../src/domain/trading/types.ts";
 import type { RiskRejection } from "../schemas/trading.ts";
+import type { Advice } from "../src/advisor/advisor.ts";
 
 export type OrderStatus = "pending" | "working" | "filled" | "rejected";
 
 export interface OrderRecord {
   intent: OrderIntent;
+  advice: Advice | null;
   status: OrderStatus;
   rejectReason: string | null;
   createdAt: number;
   updatedAt: number;
 }
 
-type OrderRow = { intent_json: string; status: string; reject_reason: string | null; created_at: number; updated_at: number };
+type OrderRow = {
+  intent_json: string;
+  status: string;
+  reject_reason: string | null;
+  advice_json: string | null;
+  created_at: number;
+  updated_at: number;
+};
 
 /** SQL of orders, the outbox, the paper broker's book, fills, positions and risk rejections. */
 export class OrderStore {
@@ -28,12 +37,20 @@ export class OrderStore {
   }
 
   /** Order + outbox entry, meant to run inside the caller's transaction. */
-  insertOrderWithOutbox(intent: OrderIntent, nowMs: number): void {
+  insertOrderWithOutbox(intent: OrderIntent, advice: Advice | null, nowMs: number): void {
     this.sql.exec(
-      "INSERT INTO orders (client_order_id, strategy_id, intent_json, status, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-      intent.clientOrderId, intent.strategyId, JSON.stringify(intent), nowMs, nowMs,
+      "INSERT INTO orders (client_order_id, strategy_id, intent_json, status, advice_json, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+      intent.clientOrderId, intent.strategyId, JSON.stringify(intent), advice ? JSON.stringify(advice) : null, nowMs, nowMs,
     );
     this.sql.exec("INSERT INTO outbox (client_order_id, created_at) VALUES (?, ?)", intent.clientOrderId, nowMs);
+  }
+
+  /** An order refused before it reached the broker (the advisor vetoed it): recorded, never sent. */
+  insertRejectedOrder(intent: OrderIntent, reason: string, advice: Advice | null, nowMs: number): void {
+    this.sql.exec(
+      "INSERT INTO orders (client_order_id, strategy_id, intent_json, status, reject_reason, advice_json, created_at, updated_at) VALUES (?, ?, ?, 'rejected', ?, ?, ?, ?)",
+      intent.clientOrderId, intent.strategyId, JSON.stringify(intent), reason, advice ? JSON.stringify(advice) : null, nowMs, nowMs,
+    );
   }
 
   setOrderStatus(clientOrderId: string, status: OrderStatus, nowMs: number, rejectReason: string | null = null): void {
@@ -167,6 +184,7 @@ export class OrderStore {
 function toOrder(row: OrderRow): OrderRecord {
   return {
     intent: JSON.parse(row.intent_json) as OrderIntent,
+    advice: row.advice_json ? (JSON.parse(row.advice_json) as Advice) : null,
     status: row.status as OrderStatus,
     rejectReason: row.reject_reason,
     createdAt: row.created_at,

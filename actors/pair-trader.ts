@@ -11,6 +11,8 @@ import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/typ
 import type { RiskLimits, RiskRejection } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
 import type { OrderRecord, OrderStore } from "./order-store.ts";
+import { askAdvisor, type Advice, type AdvisorConfig } from "../src/advisor/advisor.ts";
+import { toWireSignal } from "../src/wire.ts";
 
 /** Where a test may stop the trader as if the actor crashed. */
 export type FaultPoint = "after_outbox" | "after_broker";
@@ -27,6 +29,8 @@ export interface TraderDeps {
   publish: (msg: TradingMessage) => void;
   /** Prices of other pairs for account conversion (cross pairs); may be empty. */
   conversionRates: () => Promise<ConversionRate[]>;
+  /** Optional advisor for strategy orders that add risk. */
+  advisor: AdvisorConfig | null;
 }
 
 export type ExecuteResult =
@@ -61,7 +65,15 @@ export class PairTrader {
         const run = runs.find((r) => r.config.id === signal.strategyId);
         if (!run) continue;
         const intent = this.intentFor(signal, run.config.units);
-        if (intent) await this.submitNow(intent);
+        if (!intent || this.d.store.getOrder(intent.clientOrderId)) continue;
+        const advice = await this.advise(signal, intent);
+        if (advice?.action === "veto") {
+          this.d.store.insertRejectedOrder(intent, `advisor_veto${advice.reason ? `: ${advice.reason}` : ""}`, advice, this.d.clock());
+          this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
+          continue;
+        }
+        const sized = advice?.action === "resize" ? { ...intent, units: advice.units } : intent;
+        await this.submitNow(sized, advice);
       }
     });
   }
@@ -129,7 +141,16 @@ export class PairTrader {
     };
   }
 
-  private async submitNow(intent: OrderIntent): Promise<ExecuteResult> {
+  /** The advisor's word on a risk-adding strategy order; null when off or not asked. */
+  private async advise(signal: Signal, intent: OrderIntent): Promise<Advice | null> {
+    if (!this.d.advisor || intent.reduceOnly) return null;
+    return askAdvisor(this.d.advisor, {
+      signal: toWireSignal(signal, this.d.instrument),
+      order: { pair: intent.pair, side: intent.side, units: intent.units, reduceOnly: intent.reduceOnly },
+    });
+  }
+
+  private async submitNow(intent: OrderIntent, advice: Advice | null = null): Promise<ExecuteResult> {
     const known = this.d.store.getOrder(intent.clientOrderId);
     if (known) return this.resultOf(known);
     const now = this.d.clock();
@@ -151,7 +172,7 @@ export class PairTrader {
       });
       return { ok: false, rejection: decision.rejection };
     }
-    this.d.storage.transactionSync(() => this.d.store.insertOrderWithOutbox(intent, now));
+    this.d.storage.transactionSync(() => this.d.store.insertOrderWithOutbox(intent, advice, now));
     this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
     if (this.faultPoint === "after_outbox") throw new Error("fault injected after the outbox write");
     await this.send(intent);
@@ -262,6 +283,7 @@ export class PairTrader {
       ...(i.signalId !== undefined ? { signalId: i.signalId } : {}),
       status: o.status,
       ...(o.rejectReason !== null ? { rejectReason: o.rejectReason } : {}),
+      ...(o.advice ? { advice: o.advice } : {}),
       createdAt: o.createdAt,
     };
   }

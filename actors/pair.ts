@@ -111,6 +111,7 @@ export class Pair extends Server<Env> {
       limits: () => this.riskLimits(),
       publish: (msg) => this.broadcast(JSON.stringify(msg)),
       conversionRates: () => this.conversionRates(),
+      advisor: this.config.advisor,
     });
     // A previous life left orders unsent (or unapplied): resume them first thing.
     if (this.orders.outbox().length > 0) void ctx.storage.setAlarm(Date.now());

@@ -20,6 +20,18 @@ export const WireOrder = v.object({
   signalId: v.optional(v.string()),
   status: v.picklist(["pending", "working", "filled", "rejected"]),
   rejectReason: v.optional(v.string()),
+  /** The advisor's answer (or the fallback and why), when one was asked. */
+  advice: v.optional(
+    v.object({
+      source: v.picklist(["advisor", "fallback"]),
+      action: v.picklist(["accept", "veto", "resize"]),
+      ms: v.number(),
+      units: v.optional(v.number()),
+      reason: v.optional(v.string()),
+      failure: v.optional(v.string()),
+      detail: v.optional(v.string()),
+    }),
+  ),
   createdAt: EpochMs,
 });
 export type WireOrder = v.InferOutput<typeof WireOrder>;

@@ -16,6 +16,8 @@ export interface RuntimeConfig {
   roomMaxConnections: number;
   /** Currency P&L is reported in (besides each pair's quote currency). */
   accountCurrency: string;
+  /** Optional advisor endpoint that may veto or shrink strategy orders; null = off. */
+  advisor: { url: string; timeoutMs: number } | null;
 }
 
 export const CANDLE_RETENTION_DEFAULT: Record<Timeframe, number> = {
@@ -52,6 +54,14 @@ function assignments(raw: unknown, name: string): [string, number][] {
       if (!key || !Number.isFinite(n) || n <= 0) throw new Error(`config ${name}: bad entry "${part}"`);
       return [key.trim(), n];
     });
+}
+
+function advisor(vars: Vars): RuntimeConfig["advisor"] {
+  const url = String(vars.ADVISOR_URL ?? "");
+  const timeoutMs = int(vars, "ADVISOR_TIMEOUT_MS", 100, 1, 10_000);
+  if (url === "") return null;
+  if (!/^https?:\/\//.test(url)) throw new Error(`config ADVISOR_URL must be an http(s) URL, not "${url}"`);
+  return { url, timeoutMs };
 }
 
 function accountCurrency(raw: unknown): string {
@@ -99,6 +109,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
     candleCloseGraceMs: int(vars, "CANDLE_CLOSE_GRACE_MS", 200, 0, 60_000),
     roomMaxConnections: int(vars, "ROOM_MAX_CONNECTIONS", 2_000, 1, 32_000),
     accountCurrency: accountCurrency(vars.ACCOUNT_CURRENCY),
+    advisor: advisor(vars),
   };
 }
 

@@ -7,6 +7,8 @@ CREATE TABLE orders (
   -- pending (in the outbox) -> working (resting at the broker) | filled | rejected
   status          TEXT    NOT NULL,
   reject_reason   TEXT,
+  -- What the optional advisor said (or why its answer was not used).
+  advice_json     TEXT,
   created_at      INTEGER NOT NULL,
   updated_at      INTEGER NOT NULL
 ) WITHOUT ROWID;

@@ -246,3 +246,43 @@ describe("retention", () => {
     }
   });
 });
+
+describe("advisor inside the pair actor", () => {
+  it("vetoes a strategy order, and a slow advisor falls back to the rule-based order", async () => {
+    const { createServer } = await import("node:http");
+    let mode: "veto" | "slow" = "veto";
+    const advisor = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        if (mode === "veto") res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ action: "veto", reason: "event risk" }));
+        else setTimeout(() => res.writeHead(200).end(JSON.stringify({ action: "veto" })), 500);
+      });
+    });
+    await new Promise<void>((r) => advisor.listen(0, "127.0.0.1", r));
+    const port = (advisor.address() as { port: number }).port;
+    const dir = await mkdtemp(path.join(tmpdir(), "fxrt-advisor-"));
+    const rt = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "off", ADVISOR_URL: `http://127.0.0.1:${port}/advise`, ADVISOR_TIMEOUT_MS: "100" } });
+    const put = (p: string, body: unknown) => fetch(`${rt.url}${p}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    try {
+      await put("/api/admin/pairs/AUD_USD/risk", { limits: { stopLossRequired: "never", weekendGuard: false, stalePriceMs: 86_400_000 } });
+      await put("/api/admin/pairs/AUD_USD/strategies", { strategies: [{ id: "ref", kind: "sma-cross", units: 10_000, params: { timeframe: "1m", fast: 2, slow: 3 } }] });
+      const c = new FxClient(rt.url);
+      const start = Math.floor(Date.now() / 60_000) * 60_000 - 30 * 60_000;
+      const bids = [0.661, 0.66, 0.659, 0.658, 0.66, 0.6605, 0.66, 0.658, 0.655];
+      const ticks = bids.map((bid, i) => ({ ts: start + i * 60_000 + 1_000, bid, ask: Math.round((bid + 0.0001) * 1e5) / 1e5 }));
+      await c.postTicks("AUD_USD", ticks.slice(0, 7)); // buy signal at minute 5: vetoed
+      mode = "slow";
+      await c.postTicks("AUD_USD", ticks.slice(7)); // sell signal at minute 7: advisor too slow
+      const orders = ((await (await fetch(`${rt.url}/api/pairs/AUD_USD/orders`)).json()) as { orders: Record<string, any>[] }).orders.reverse();
+      expect(orders.map((o) => [o.side, o.status])).toEqual([["buy", "rejected"], ["sell", "filled"]]);
+      expect(orders[0]).toMatchObject({ rejectReason: "advisor_veto: event risk", advice: { source: "advisor", action: "veto" } });
+      expect(orders[1]!.advice).toMatchObject({ source: "fallback", action: "accept", failure: "timeout" });
+      expect(orders[1]!.advice.ms).toBeLessThan(400);
+    } finally {
+      await rt.stop();
+      advisor.closeAllConnections();
+      await new Promise((r) => advisor.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
