@@ -144,6 +144,10 @@ export class OrderStore {
     );
   }
 
+  hasRejection(clientOrderId: string): boolean {
+    return this.sql.exec("SELECT 1 FROM risk_rejections WHERE client_order_id = ? LIMIT 1", clientOrderId).toArray().length > 0;
+  }
+
   recentRejections(limit: number): { clientOrderId: string; strategyId: string; rejection: RiskRejection; time: number }[] {
     return this.sql
       .exec<{ client_order_id: string; strategy_id: string; rejection_json: string; time: number }>(

@@ -4,7 +4,7 @@ import type { Instrument } from "../src/domain/instruments.ts";
 import { toDecimal } from "../src/domain/price.ts";
 import { clientOrderId } from "../src/domain/trading/client-order-id.ts";
 import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/domain/trading/money.ts";
-import { applyFill, markToMarket, onQuote, type Position } from "../src/domain/trading/position.ts";
+import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
 import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
@@ -64,7 +64,13 @@ export class PairTrader {
       for (const signal of signals) {
         const run = runs.find((r) => r.config.id === signal.strategyId);
         if (!run) continue;
-        const intent = this.intentFor(signal, run.config.units);
+        const p = run.config.protection;
+        const protection = {
+          ...(p?.trailingStopPips !== undefined ? { trailingStopPips: p.trailingStopPips } : {}),
+          ...(p?.breakEven ? { breakEven: p.breakEven } : {}),
+          ...(p?.addLevels ? { addLevels: p.addLevels } : {}),
+        };
+        const intent = this.intentFor(signal, run.config.units, protection);
         if (!intent || this.d.store.getOrder(intent.clientOrderId)) continue;
         const advice = await this.advise(signal, intent);
         if (advice?.action === "veto") {
@@ -93,7 +99,10 @@ export class PairTrader {
           this.d.store.savePosition(out.position, position.version, this.d.clock());
           this.d.publish({ type: "position", position: this.wirePosition(out.position) });
         }
-        if (!out.exit) continue;
+        if (!out.exit) {
+          await this.addLevelIfDue(out.position, quote);
+          continue;
+        }
         await this.submitNow({
           clientOrderId: clientOrderId(this.d.instrument.symbol, position.strategyId, `${position.id}:${out.exit.reason}`),
           pair: this.d.instrument.symbol,
@@ -105,6 +114,29 @@ export class PairTrader {
           createdAt: this.d.clock(),
         });
       }
+    });
+  }
+
+  /**
+   * Pyramiding: send the next add-level order when it is due. Its id is
+   * derived from the position and level, so it is sent at most once; one that
+   * risk refused is not retried on every quote.
+   */
+  private async addLevelIfDue(position: Position, quote: Quote): Promise<void> {
+    const due = nextAddLevel(position, quote, this.d.instrument);
+    if (!due) return;
+    const id = clientOrderId(this.d.instrument.symbol, position.strategyId, `${position.id}:add:${due.level}`);
+    if (this.d.store.getOrder(id) || this.d.store.hasRejection(id)) return;
+    await this.submitNow({
+      clientOrderId: id,
+      pair: this.d.instrument.symbol,
+      strategyId: position.strategyId,
+      side: position.side,
+      units: due.units,
+      type: "market",
+      addLevel: true,
+      reduceOnly: false,
+      createdAt: this.d.clock(),
     });
   }
 
@@ -120,7 +152,7 @@ export class PairTrader {
   // ---- pipeline ---------------------------------------------------------------------
 
   /** Signal -> the order that moves the strategy's position to its target (+units, -units or flat). */
-  private intentFor(signal: Signal, units: number): OrderIntent | null {
+  private intentFor(signal: Signal, units: number, protection: Pick<OrderIntent, "trailingStopPips" | "breakEven" | "addLevels"> = {}): OrderIntent | null {
     const current = this.netUnits(signal.strategyId);
     const target = signal.type === "buy" ? units : signal.type === "sell" ? -units : 0;
     const delta = target - current;
@@ -135,6 +167,7 @@ export class PairTrader {
       type: "market",
       ...(signal.stopLoss !== undefined && target !== 0 ? { stopLoss: signal.stopLoss } : {}),
       ...(signal.takeProfit !== undefined && target !== 0 ? { takeProfit: signal.takeProfit } : {}),
+      ...(target !== 0 ? protection : {}),
       reduceOnly: reduceOnly || target === 0,
       signalId: signal.id,
       createdAt: signal.ts,
@@ -207,7 +240,10 @@ export class PairTrader {
             ...(order.intent.stopLoss !== undefined ? { stopLoss: order.intent.stopLoss } : {}),
             ...(order.intent.takeProfit !== undefined ? { takeProfit: order.intent.takeProfit } : {}),
             ...(order.intent.trailingStopPips !== undefined ? { trailingStopPips: order.intent.trailingStopPips } : {}),
+            ...(order.intent.breakEven !== undefined ? { breakEven: order.intent.breakEven } : {}),
+            ...(order.intent.addLevels !== undefined ? { addLevels: order.intent.addLevels } : {}),
           },
+          ...(order.intent.addLevel ? { addLevel: true } : {}),
         });
         // Refusing here would lose a real fill: fail the transaction, keep the
         // outbox entry, and let the next drain apply it once the cause is fixed.

@@ -231,6 +231,8 @@ export class Pair extends Server<Env> {
       ...(stopLoss !== undefined ? { stopLoss } : {}),
       ...(takeProfit !== undefined ? { takeProfit } : {}),
       ...(body.trailingStopPips !== undefined ? { trailingStopPips: body.trailingStopPips } : {}),
+      ...(body.breakEven !== undefined ? { breakEven: body.breakEven } : {}),
+      ...(body.addLevels !== undefined ? { addLevels: body.addLevels } : {}),
       reduceOnly: current !== 0 && Math.sign(delta) !== Math.sign(current) && Math.abs(delta) <= Math.abs(current),
       createdAt: this.clock(),
     });

@@ -4,10 +4,11 @@
  * `--quick` is for CI: short, and never fails on a missed target.
  */
 import { ingestThroughput } from "./ingest-throughput.ts";
+import { tickToDecision } from "./tick-to-decision.ts";
 import { wsFanout } from "./ws-fanout.ts";
 import { runAllCleanups, writeResult, type Scenario } from "./common.ts";
 
-const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout];
+const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, tickToDecision];
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   let quick = false;

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { TimeframeSchema } from "./common.ts";
+import { AddLevelsSchema, BreakEvenSchema } from "./trading-events.ts";
 
 const Period = v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(500));
 const Multiple = v.pipe(v.number(), v.minValue(0.1), v.maxValue(20));
@@ -52,7 +53,19 @@ export type SmaCrossParams = v.InferOutput<typeof SmaCrossParams>;
 const StrategyId = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "ids are 1-40 of a-z, 0-9 and -"));
 const Units = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000_000));
 
-const common = { id: StrategyId, enabled: v.optional(v.boolean(), true), units: v.optional(Units, 10_000) };
+/** Protective settings given to every position the strategy opens (its stop loss comes with each signal). */
+const Protection = v.object({
+  trailingStopPips: v.optional(v.pipe(v.number(), v.gtValue(0), v.maxValue(10_000))),
+  breakEven: v.optional(BreakEvenSchema),
+  addLevels: v.optional(AddLevelsSchema),
+});
+
+const common = {
+  id: StrategyId,
+  enabled: v.optional(v.boolean(), true),
+  units: v.optional(Units, 10_000),
+  protection: v.optional(Protection),
+};
 
 /** One strategy instance on one pair, as configured at run time. */
 export const StrategyConfig = v.variant("kind", [

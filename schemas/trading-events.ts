@@ -92,6 +92,21 @@ export const TRADING_MESSAGES = [
 export const TradingMessage = v.variant("type", TRADING_MESSAGES);
 export type TradingMessage = v.InferOutput<typeof TradingMessage>;
 
+const Pips = v.pipe(v.number(), v.gtValue(0), v.maxValue(10_000));
+
+/** Break-even: once price went `triggerPips` in favour, the stop moves to entry + `offsetPips`. */
+export const BreakEvenSchema = v.pipe(
+  v.object({ triggerPips: Pips, offsetPips: v.pipe(v.number(), v.minValue(0), v.maxValue(10_000)) }),
+  v.check((b) => b.offsetPips < b.triggerPips, "offsetPips must be below triggerPips"),
+);
+
+/** Add-position levels: every `offsetPips` in favour add previous size x `sizeMultiplier`, `maxLevels` times. */
+export const AddLevelsSchema = v.object({
+  maxLevels: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(20)),
+  offsetPips: Pips,
+  sizeMultiplier: v.pipe(v.number(), v.gtValue(0), v.maxValue(10)),
+});
+
 /** Body of POST /api/trade/execute (prices as decimal numbers). */
 export const ExecuteBody = v.object({
   pair: PairSymbol,
@@ -102,6 +117,8 @@ export const ExecuteBody = v.object({
   stopLoss: v.optional(v.pipe(v.number(), v.gtValue(0))),
   takeProfit: v.optional(v.pipe(v.number(), v.gtValue(0))),
   trailingStopPips: v.optional(v.pipe(v.number(), v.gtValue(0), v.maxValue(10_000))),
+  breakEven: v.optional(BreakEvenSchema),
+  addLevels: v.optional(AddLevelsSchema),
   clientOrderId: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 of A-Z a-z 0-9 _ . : -"))),
 });
 export type ExecuteBody = v.InferOutput<typeof ExecuteBody>;

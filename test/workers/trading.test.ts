@@ -162,3 +162,31 @@ describe("crash points", () => {
     }
   });
 });
+
+describe("break-even and add-position levels", () => {
+  it("moves the stop to break-even and adds a level as price runs in favour", async () => {
+    // USD_CAD has no manual position yet; its strategy is switched off so only these orders exist.
+    await call("/api/admin/pairs/USD_CAD/strategies", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ strategies: [] }) });
+    const p2 = "USD_CAD";
+    await setClock(p2, T0 + 10 * MINUTE);
+    await tick(p2, T0 + 10 * MINUTE - 500, 0.9, 0.9001);
+    const res = (await (await postJson("/api/trade/execute", {
+      pair: p2, side: "buy", units: 10_000, stopLoss: 0.895,
+      breakEven: { triggerPips: 10, offsetPips: 1 },
+      addLevels: { maxLevels: 2, offsetPips: 10, sizeMultiplier: 0.5 },
+    })).json()) as Json;
+    expect(res.position).toMatchObject({ units: 10_000, entryPrice: 0.9001, stopLoss: 0.895, breakEvenStatus: "PENDING" });
+
+    // Bid 0.9012 is 11 pips above the entry (a long is valued at the bid): break-even arms and moves the
+    // stop to entry + 1 pip = 0.9002. Ask 0.9013 is past entry + 10 pips: the first add (5,000) is due.
+    await tick(p2, T0 + 10 * MINUTE, 0.9012, 0.9013);
+    const orders = ((await (await call(`/api/pairs/${p2}/orders`)).json()) as Json).orders.filter((o: Json) => o.strategyId === "manual");
+    // Both carry the same (test) clock time: compare as a set.
+    expect(orders.map((o: Json) => [o.side, o.units, o.status]).sort()).toEqual([["buy", 10_000, "filled"], ["buy", 5_000, "filled"]]);
+    const position = ((await (await call(`/api/pairs/${p2}/positions`)).json()) as Json).positions.find((p: Json) => p.status === "OPEN" && p.strategyId === "manual");
+    expect(position).toMatchObject({ units: 15_000, breakEvenStatus: "MOVED", stopLoss: 0.9002 });
+    // Same quote again: the add level is not sent twice.
+    await tick(p2, T0 + 10 * MINUTE + 1, 0.9012, 0.9013);
+    expect(((await (await call(`/api/pairs/${p2}/orders`)).json()) as Json).orders.filter((o: Json) => o.strategyId === "manual")).toHaveLength(2);
+  });
+});

@@ -46,6 +46,12 @@ export interface OrderIntent {
   stopLoss?: number;
   takeProfit?: number;
   trailingStopPips?: number;
+  /** Move the stop to entry + offsetPips once price went triggerPips in favour (position.ts). */
+  breakEven?: { triggerPips: number; offsetPips: number };
+  /** Pyramiding: add units each offsetPips in favour, previous size x sizeMultiplier, maxLevels times. */
+  addLevels?: { maxLevels: number; offsetPips: number; sizeMultiplier: number };
+  /** This order executes the position's next add level. */
+  addLevel?: boolean;
   /** Closes or shrinks an existing position only: never increases risk. */
   reduceOnly: boolean;
   /** Signal id that produced the intent, when any. */
