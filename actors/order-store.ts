@@ -1,7 +1,7 @@
 import type { BrokerAnswer } from "../src/broker/broker.ts";
 import type { PaperBook } from "../src/broker/paper-broker.ts";
 import type { Position } from "../src/domain/trading/position.ts";
-import type { Fill, OrderIntent } from "../src/domain/trading/types.ts";
+import type { Fill, OrderIntent, Signal } from "../src/domain/trading/types.ts";
 import type { RiskRejection } from "../schemas/trading.ts";
 import type { Advice } from "../src/advisor/advisor.ts";
 
@@ -28,6 +28,23 @@ type OrderRow = {
 /** SQL of orders, the outbox, the paper broker's book, fills, positions and risk rejections. */
 export class OrderStore {
   constructor(private readonly sql: SqlStorage) {}
+
+  // ---- signals waiting for their decision -----------------------------------------
+
+  queueSignal(signal: Signal, nowMs: number): void {
+    this.sql.exec("INSERT OR IGNORE INTO pending_signals (signal_id, signal_json, created_at) VALUES (?, ?, ?)", signal.id, JSON.stringify(signal), nowMs);
+  }
+
+  pendingSignals(): Signal[] {
+    return this.sql
+      .exec<{ signal_json: string }>("SELECT signal_json FROM pending_signals ORDER BY created_at, signal_id")
+      .toArray()
+      .map((r) => JSON.parse(r.signal_json) as Signal);
+  }
+
+  signalDecided(signalId: string): void {
+    this.sql.exec("DELETE FROM pending_signals WHERE signal_id = ?", signalId);
+  }
 
   // ---- orders and outbox ---------------------------------------------------------
 
@@ -77,9 +94,13 @@ export class OrderStore {
     return this.sql.exec<OrderRow>("SELECT * FROM orders ORDER BY created_at DESC, client_order_id DESC LIMIT ?", limit).toArray().map(toOrder);
   }
 
-  orderTimesSince(sinceMs: number): number[] {
+  /** Creation times of accepted orders since `sinceMs`, newest first, at most `limit` (enough to judge a rate limit). */
+  orderTimesSince(sinceMs: number, limit: number): number[] {
     return this.sql
-      .exec<{ created_at: number }>("SELECT created_at FROM orders WHERE created_at >= ? AND status != 'rejected'", sinceMs)
+      .exec<{ created_at: number }>(
+        "SELECT created_at FROM orders WHERE created_at >= ? AND status != 'rejected' ORDER BY created_at DESC LIMIT ?",
+        sinceMs, limit,
+      )
       .toArray()
       .map((r) => r.created_at);
   }

@@ -15,7 +15,7 @@ import { askAdvisor, type Advice, type AdvisorConfig } from "../src/advisor/advi
 import { toWireSignal } from "../src/wire.ts";
 
 /** Where a test may stop the trader as if the actor crashed. */
-export type FaultPoint = "after_outbox" | "after_broker";
+export type FaultPoint = "after_signal" | "after_outbox" | "after_broker";
 
 export interface TraderDeps {
   storage: DurableObjectStorage;
@@ -59,27 +59,39 @@ export class PairTrader {
 
   // ---- entry points ---------------------------------------------------------------
 
-  onSignals(signals: readonly Signal[], runs: readonly StrategyRun[]): Promise<void> {
+  /**
+   * Decide every queued signal (queued in the transaction that stored it), in
+   * order. Each one leaves the queue in the transaction that records its order
+   * or its refusal, so a crash in between re-decides it, never twice.
+   */
+  decideSignals(runs: readonly StrategyRun[]): Promise<void> {
     return this.serial(async () => {
-      for (const signal of signals) {
+      for (const signal of this.d.store.pendingSignals()) {
+        if (this.faultPoint === "after_signal") throw new Error("fault injected before deciding a stored signal");
+        const decided = () => this.d.store.signalDecided(signal.id);
         const run = runs.find((r) => r.config.id === signal.strategyId);
-        if (!run) continue;
-        const p = run.config.protection;
+        const p = run?.config.protection;
         const protection = {
           ...(p?.trailingStopPips !== undefined ? { trailingStopPips: p.trailingStopPips } : {}),
           ...(p?.breakEven ? { breakEven: p.breakEven } : {}),
           ...(p?.addLevels ? { addLevels: p.addLevels } : {}),
         };
-        const intent = this.intentFor(signal, run.config.units, protection);
-        if (!intent || this.d.store.getOrder(intent.clientOrderId)) continue;
+        const intent = run ? this.intentFor(signal, run.config.units, protection) : null;
+        if (!intent || this.d.store.getOrder(intent.clientOrderId)) {
+          this.d.storage.transactionSync(decided);
+          continue;
+        }
         const advice = await this.advise(signal, intent);
         if (advice?.action === "veto") {
-          this.d.store.insertRejectedOrder(intent, `advisor_veto${advice.reason ? `: ${advice.reason}` : ""}`, advice, this.d.clock());
+          this.d.storage.transactionSync(() => {
+            this.d.store.insertRejectedOrder(intent, `advisor_veto${advice.reason ? `: ${advice.reason}` : ""}`, advice, this.d.clock());
+            decided();
+          });
           this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
           continue;
         }
         const sized = advice?.action === "resize" ? { ...intent, units: advice.units } : intent;
-        await this.submitNow(sized, advice);
+        await this.submitNow(sized, advice, decided);
       }
     });
   }
@@ -142,6 +154,7 @@ export class PairTrader {
 
   /** Re-send what a previous life of the actor left in the outbox. Safe to call any time. */
   drainOutbox(): Promise<number> {
+    // Only the outbox: pending signals need the strategy runs (decideSignals).
     return this.serial(async () => {
       const pending = this.d.store.outbox();
       for (const intent of pending) await this.send(intent);
@@ -183,21 +196,26 @@ export class PairTrader {
     });
   }
 
-  private async submitNow(intent: OrderIntent, advice: Advice | null = null): Promise<ExecuteResult> {
+  /** Risk, then order + outbox in one transaction (with `alsoInTransaction`), then the broker. */
+  private async submitNow(intent: OrderIntent, advice: Advice | null = null, alsoInTransaction: () => void = () => {}): Promise<ExecuteResult> {
     const known = this.d.store.getOrder(intent.clientOrderId);
     if (known) return this.resultOf(known);
     const now = this.d.clock();
+    const limits = this.d.limits();
     const decision = checkOrder(intent, {
-      limits: this.d.limits(),
+      limits,
       instrument: this.d.instrument,
       pairNetUnits: this.d.store.openPositions().reduce((s, p) => s + signedUnits(p.side, p.units), 0),
       strategyNetUnits: this.netUnits(intent.strategyId),
       quote: this.d.lastQuote(),
-      recentOrderTimesMs: this.d.store.orderTimesSince(now - 60_000),
+      recentOrderTimesMs: this.d.store.orderTimesSince(now - 60_000, limits.maxOrdersPerMinute + 1),
       nowMs: now,
     });
     if (!decision.accepted) {
-      this.d.store.insertRejection(intent.clientOrderId, intent.strategyId, decision.rejection, now);
+      this.d.storage.transactionSync(() => {
+        this.d.store.insertRejection(intent.clientOrderId, intent.strategyId, decision.rejection, now);
+        alsoInTransaction();
+      });
       this.d.publish({
         type: "risk",
         pair: this.d.instrument.symbol,
@@ -205,7 +223,10 @@ export class PairTrader {
       });
       return { ok: false, rejection: decision.rejection };
     }
-    this.d.storage.transactionSync(() => this.d.store.insertOrderWithOutbox(intent, advice, now));
+    this.d.storage.transactionSync(() => {
+      this.d.store.insertOrderWithOutbox(intent, advice, now);
+      alsoInTransaction();
+    });
     this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
     if (this.faultPoint === "after_outbox") throw new Error("fault injected after the outbox write");
     await this.send(intent);

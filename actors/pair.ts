@@ -114,7 +114,7 @@ export class Pair extends Server<Env> {
       advisor: this.config.advisor,
     });
     // A previous life left orders unsent (or unapplied): resume them first thing.
-    if (this.orders.outbox().length > 0) void ctx.storage.setAlarm(Date.now());
+    if (this.orders.outbox().length > 0 || this.orders.pendingSignals().length > 0) void ctx.storage.setAlarm(Date.now());
   }
 
   /**
@@ -271,14 +271,17 @@ export class Pair extends Server<Env> {
   private async conversionRates(): Promise<ConversionRate[]> {
     const rates: ConversionRate[] = [];
     for (const symbol of conversionPairs(this.instrument.quote, this.config.accountCurrency)) {
-      if (!this.config.pairs.includes(symbol)) continue;
-      const status = await this.env.Pair.getByName(symbol).status();
-      if (!status.lastTick) continue;
-      const inst = getInstrument(symbol);
-      const mid = Math.round((toPoints(status.lastTick.bid, inst) + toPoints(status.lastTick.ask, inst)) / 2);
-      rates.push({ instrument: inst, points: mid });
+      // This pair's own price is the fill price, which the position code uses first.
+      if (symbol === this.instrument.symbol || !this.config.pairs.includes(symbol)) continue;
+      const quote = await this.env.Pair.getByName(symbol).lastQuote();
+      if (quote) rates.push({ instrument: getInstrument(symbol), points: Math.round((quote.bid + quote.ask) / 2) });
     }
     return rates;
+  }
+
+  /** The last accepted tick, integer points (used by other pairs for currency conversion). */
+  lastQuote(): Tick | null {
+    return this.lastTick;
   }
 
   /** Make sure the alarm loop runs (synthetic feed, candle closes). Idempotent; called by the cron. */
@@ -338,7 +341,7 @@ export class Pair extends Server<Env> {
   private async trade(signals: readonly Signal[], quote: Tick | null): Promise<void> {
     try {
       await this.trader.drainOutbox();
-      if (signals.length > 0) await this.trader.onSignals(signals, this.runs);
+      if (signals.length > 0) await this.trader.decideSignals(this.runs);
       if (quote) await this.trader.onQuote(quote);
     } catch (err) {
       console.error("trading step failed", err);
@@ -356,7 +359,11 @@ export class Pair extends Server<Env> {
         const out = runStrategies(this.runs, { tf, candle, indicators }, this.instrument);
         this.runs = out.runs;
         for (const run of out.changed) this.trading.saveRunState(run, nowMs);
-        for (const signal of out.signals) if (this.trading.insertSignal(signal)) signalsOut.push(signal);
+        for (const signal of out.signals) {
+          if (!this.trading.insertSignal(signal)) continue;
+          this.orders.queueSignal(signal, nowMs);
+          signalsOut.push(signal);
+        }
       }
       return { tf, candle, indicators };
     });
@@ -393,6 +400,7 @@ export class Pair extends Server<Env> {
     }
     try {
       await this.trader.drainOutbox();
+      await this.trader.decideSignals(this.runs);
     } catch (err) {
       console.error("outbox drain failed", err);
     }

@@ -14,6 +14,15 @@ CREATE TABLE orders (
 ) WITHOUT ROWID;
 CREATE INDEX orders_by_created ON orders (created_at);
 
+-- Signals written in the same transaction as the candle that produced them
+-- and removed in the transaction that records their order (or its refusal):
+-- a signal is decided exactly once even if the actor dies in between.
+CREATE TABLE pending_signals (
+  signal_id   TEXT    PRIMARY KEY,
+  signal_json TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- Intents written in the same transaction as the order, removed once the
 -- broker's answer is applied: what a restarted actor must (re)send.
 CREATE TABLE outbox (
@@ -29,6 +38,8 @@ CREATE TABLE paper_orders (
   status          TEXT NOT NULL,
   fills_json      TEXT NOT NULL
 ) WITHOUT ROWID;
+-- Every tick looks for resting orders: keep that lookup off a full scan.
+CREATE INDEX paper_orders_by_status ON paper_orders (status);
 
 CREATE TABLE fills (
   id              TEXT    PRIMARY KEY,

@@ -190,3 +190,43 @@ describe("break-even and add-position levels", () => {
     expect(((await (await call(`/api/pairs/${p2}/orders`)).json()) as Json).orders.filter((o: Json) => o.strategyId === "manual")).toHaveLength(2);
   });
 });
+
+describe("more order paths", () => {
+  it("a limit order rests at the broker and fills at its price when the market reaches it", async () => {
+    const pair = "GBP_USD";
+    const t = Date.UTC(2030, 0, 7, 10); // Monday, after this file's weekend ticks
+    await setClock(pair, t);
+    await tick(pair, t - 500, 1.27, 1.2702);
+    const placed = (await (await postJson("/api/trade/execute", { pair, side: "buy", units: 1000, type: "limit", price: 1.2695, clientOrderId: "lim-1" })).json()) as Json;
+    expect(placed).toMatchObject({ order: { status: "working", type: "limit", price: 1.2695 }, fills: [], position: null });
+    await tick(pair, t, 1.2692, 1.2694);
+    const after = (await (await postJson("/api/trade/execute", { pair, side: "buy", units: 1000, type: "limit", price: 1.2695, clientOrderId: "lim-1" })).json()) as Json;
+    expect(after).toMatchObject({ order: { status: "filled" }, fills: [{ price: 1.2695, units: 1000 }], position: { units: 1000, entryPrice: 1.2695 } });
+  });
+
+  it("a signal stored just before the actor dies is decided once after the restart", async () => {
+    const pair = "EUR_JPY";
+    const t = Date.UTC(2030, 0, 2, 12);
+    await setClock(pair, t);
+    const put = (path: string, body: unknown) => call(path, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    await put(`/api/admin/pairs/${pair}/risk`, { limits: { stopLossRequired: "never" } });
+    await put(`/api/admin/pairs/${pair}/strategies`, { strategies: [{ id: "ref", kind: "sma-cross", units: 10_000, params: { timeframe: "1m", fast: 2, slow: 3 } }] });
+    await runInDurableObject(stub(pair), (i: Pair) => {
+      i.trader.faultPoint = "after_signal";
+    });
+    const start = t - 7 * MINUTE;
+    const bids = [165.1, 165.0, 164.9, 164.8, 165.0, 165.05, 165.0];
+    await postJson(`/api/pairs/${pair}/ticks`, { ticks: bids.map((bid, i) => ({ ts: start + i * MINUTE + 1_000, bid, ask: Math.round((bid + 0.02) * 1000) / 1000 })) });
+    const signals = ((await (await call(`/api/pairs/${pair}/signals`)).json()) as Json).signals;
+    expect(signals.map((s: Json) => s.type)).toEqual(["buy"]);
+    const strategyOrders = async () => ((await (await call(`/api/pairs/${pair}/orders`)).json()) as Json).orders.filter((o: Json) => o.strategyId === "ref");
+    expect(await strategyOrders()).toEqual([]);
+
+    await abortAllDurableObjects();
+    await setClock(pair, t + 1_000);
+    await runDurableObjectAlarm(stub(pair));
+    await expect.poll(async () => (await strategyOrders()).map((o: Json) => [o.side, o.units, o.status]), { timeout: 3_000, interval: 20 }).toEqual([["buy", 10_000, "filled"]]);
+    await runDurableObjectAlarm(stub(pair));
+    expect(await strategyOrders()).toHaveLength(1);
+  });
+});
