@@ -7,6 +7,7 @@ import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/dom
 import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
 import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
+import { intentForSignal } from "../src/domain/trading/signal-intent.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
 import type { RiskLimits, RiskRejection } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
@@ -76,7 +77,7 @@ export class PairTrader {
           ...(p?.breakEven ? { breakEven: p.breakEven } : {}),
           ...(p?.addLevels ? { addLevels: p.addLevels } : {}),
         };
-        const intent = run ? this.intentFor(signal, run.config.units, protection) : null;
+        const intent = run ? intentForSignal(signal, this.netUnits(signal.strategyId), run.config.units, protection) : null;
         if (!intent || this.d.store.getOrder(intent.clientOrderId)) {
           this.d.storage.transactionSync(decided);
           continue;
@@ -163,29 +164,6 @@ export class PairTrader {
   }
 
   // ---- pipeline ---------------------------------------------------------------------
-
-  /** Signal -> the order that moves the strategy's position to its target (+units, -units or flat). */
-  private intentFor(signal: Signal, units: number, protection: Pick<OrderIntent, "trailingStopPips" | "breakEven" | "addLevels"> = {}): OrderIntent | null {
-    const current = this.netUnits(signal.strategyId);
-    const target = signal.type === "buy" ? units : signal.type === "sell" ? -units : 0;
-    const delta = target - current;
-    if (delta === 0) return null;
-    const reduceOnly = Math.sign(target) !== -Math.sign(current) && Math.abs(target) < Math.abs(current);
-    return {
-      clientOrderId: clientOrderId(signal.pair, signal.strategyId, signal.id),
-      pair: signal.pair,
-      strategyId: signal.strategyId,
-      side: delta > 0 ? "buy" : "sell",
-      units: Math.abs(delta),
-      type: "market",
-      ...(signal.stopLoss !== undefined && target !== 0 ? { stopLoss: signal.stopLoss } : {}),
-      ...(signal.takeProfit !== undefined && target !== 0 ? { takeProfit: signal.takeProfit } : {}),
-      ...(target !== 0 ? protection : {}),
-      reduceOnly: reduceOnly || target === 0,
-      signalId: signal.id,
-      createdAt: signal.ts,
-    };
-  }
 
   /** The advisor's word on a risk-adding strategy order; null when off or not asked. */
   private async advise(signal: Signal, intent: OrderIntent): Promise<Advice | null> {

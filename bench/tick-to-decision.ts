@@ -19,6 +19,7 @@
  * stalePriceMs is capped at 86_400_000 by the schema, and the risk check
  * compares the last quote with the actor's wall clock.
  */
+import { intentForSignal } from "../src/domain/trading/signal-intent.ts";
 import { performance } from "node:perf_hooks";
 import { startRuntime } from "../scripts/runtime.ts";
 import { CandleAggregator } from "../src/domain/candle-aggregator.ts";
@@ -26,13 +27,12 @@ import type { Tick, Timeframe } from "../src/domain/candle.ts";
 import { candleToMidHLC, IndicatorSet, roundIndicatorValues } from "../src/domain/indicators.ts";
 import { getInstrument, pointsPerPip, type Instrument } from "../src/domain/instruments.ts";
 import { toDecimal } from "../src/domain/price.ts";
-import { clientOrderId } from "../src/domain/trading/client-order-id.ts";
 import { fillMarket } from "../src/domain/trading/fill-model.ts";
 import { applyFill, onQuote, type Position } from "../src/domain/trading/position.ts";
 import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import { runStrategies } from "../src/domain/trading/signal-engine.ts";
 import { startRun, type StrategyRun } from "../src/domain/trading/strategy-registry.ts";
-import type { OrderIntent, Signal } from "../src/domain/trading/types.ts";
+import type { Signal } from "../src/domain/trading/types.ts";
 import { DEFAULT_FILL_MODEL, RiskLimits } from "../schemas/trading.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
 import type { WireTick } from "../schemas/tick.ts";
@@ -172,20 +172,8 @@ function domainPass(instrument: Instrument, seq: readonly SeqTick[]): DomainPass
       const run = runs.find((r) => r.config.id === signal.strategyId);
       if (!run) continue;
       const current = position && position.status === "OPEN" ? signedUnits(position.side, position.units) : 0;
-      const target = signal.type === "buy" ? run.config.units : signal.type === "sell" ? -run.config.units : 0;
-      const delta = target - current;
-      if (delta === 0) continue;
-      const intent: OrderIntent = {
-        clientOrderId: clientOrderId(signal.pair, signal.strategyId, signal.id),
-        pair: signal.pair,
-        strategyId: signal.strategyId,
-        side: delta > 0 ? "buy" : "sell",
-        units: Math.abs(delta),
-        type: "market",
-        reduceOnly: target === 0,
-        signalId: signal.id,
-        createdAt: signal.ts,
-      };
+      const intent = intentForSignal(signal, current, run.config.units);
+      if (!intent) continue;
       while (orderTimes.length > 0 && orderTimes[0]! <= now - MINUTE_MS) orderTimes.shift();
       const decision = checkOrder(intent, {
         limits: LIMITS,

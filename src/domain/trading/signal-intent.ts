@@ -1,0 +1,32 @@
+import { clientOrderId } from "./client-order-id.ts";
+import type { OrderIntent, Signal } from "./types.ts";
+
+export type IntentProtection = Pick<OrderIntent, "trailingStopPips" | "breakEven" | "addLevels">;
+
+/**
+ * The order that moves a strategy's net position (`currentNetUnits`, signed)
+ * to what its signal asks: buy = +units, sell = -units (a reversal when on the
+ * other side), close = flat. Null when already there. Shared by the pair actor
+ * and backtests, so both turn the same signal into the same order.
+ */
+export function intentForSignal(signal: Signal, currentNetUnits: number, units: number, protection: IntentProtection = {}): OrderIntent | null {
+  const target = signal.type === "buy" ? units : signal.type === "sell" ? -units : 0;
+  const delta = target - currentNetUnits;
+  if (delta === 0) return null;
+  const opening = target !== 0;
+  const reducing = !opening || (Math.sign(target) === Math.sign(currentNetUnits) && Math.abs(target) < Math.abs(currentNetUnits));
+  return {
+    clientOrderId: clientOrderId(signal.pair, signal.strategyId, signal.id),
+    pair: signal.pair,
+    strategyId: signal.strategyId,
+    side: delta > 0 ? "buy" : "sell",
+    units: Math.abs(delta),
+    type: "market",
+    ...(opening && signal.stopLoss !== undefined ? { stopLoss: signal.stopLoss } : {}),
+    ...(opening && signal.takeProfit !== undefined ? { takeProfit: signal.takeProfit } : {}),
+    ...(opening ? protection : {}),
+    reduceOnly: reducing,
+    signalId: signal.id,
+    createdAt: signal.ts,
+  };
+}
