@@ -20,7 +20,13 @@ export default defineConfig({
       },
       {
         // Actors and HTTP inside workerd (SQLite Durable Objects, alarms, WebSockets).
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.jsonc" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.jsonc" },
+            // The bootstrap admin key of the test runtime (test/workers/helpers.ts).
+            miniflare: { bindings: { ADMIN_API_KEY: "test-admin-key" } },
+          }),
+        ],
         // trading-signals ships source maps without sources; Vite warns once per file.
         logLevel: "error",
         test: {

@@ -22,6 +22,7 @@ import { runStrategies } from "../src/domain/trading/signal-engine.ts";
 import { startRun, type StrategyRun } from "../src/domain/trading/strategy-registry.ts";
 import type { Signal } from "../src/domain/trading/types.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
+import { RoleSchema } from "../schemas/auth.ts";
 import type { SignalMessage } from "../schemas/signal.ts";
 import { toWireSignal } from "../src/wire.ts";
 import { OrderStore } from "./order-store.ts";
@@ -38,6 +39,9 @@ import { MANUAL_STRATEGY_ID, signedUnits } from "../src/domain/trading/risk.ts";
 const INDICATOR_WARMUP_CANDLES = 500;
 /** How often the synthetic feed wakes the actor to generate ticks. */
 const FEED_STEP_MS = 250;
+
+/** Set by the Worker alone (it strips any sent by a client): the role of the room connection's key. */
+export const ROLE_HEADER = "x-fxrt-role";
 
 type ClosedWithIndicators = ClosedCandle & { indicators: IndicatorValues };
 
@@ -109,7 +113,7 @@ export class Pair extends Server<Env> {
       clock: () => this.clock(),
       lastQuote: () => this.lastTick,
       limits: () => this.riskLimits(),
-      publish: (msg) => this.broadcast(JSON.stringify(msg)),
+      publish: (msg) => this.sendToKeyed(JSON.stringify(msg)),
       conversionRates: () => this.conversionRates(),
       advisor: this.config.advisor,
     });
@@ -433,7 +437,8 @@ export class Pair extends Server<Env> {
   // ---- room -----------------------------------------------------------------------
 
   override onConnect(connection: Connection<RoomConnectionState>, ctx: ConnectionContext): void {
-    const params = parseConnectionParams(new URL(ctx.request.url));
+    const role = v.safeParse(RoleSchema, ctx.request.headers.get(ROLE_HEADER));
+    const params = parseConnectionParams(new URL(ctx.request.url), role.success ? role.output : null);
     if (!params.ok) {
       this.sendTo(connection, { type: "error", code: "bad_connect_params", message: "invalid room parameters", details: params.issues });
       connection.close(1008, "bad parameters");
@@ -498,7 +503,7 @@ export class Pair extends Server<Env> {
       return;
     }
     const msg = parsed.output;
-    const state = connection.state ?? { timeframes: ["1m"], snapshotCandles: 300, key: null };
+    const state = connection.state ?? { timeframes: ["1m"], snapshotCandles: 300, role: null };
     switch (msg.type) {
       case "ping":
         this.sendTo(connection, msg.id !== undefined ? { type: "pong", id: msg.id } : { type: "pong" });
@@ -541,6 +546,18 @@ export class Pair extends Server<Env> {
     }
   }
 
+  /** Trading events (signals, orders, fills, positions, risk) reach keyed connections only. */
+  private sendToKeyed(frame: string): void {
+    for (const conn of this.getConnections<RoomConnectionState>()) {
+      if (!conn.state?.role) continue;
+      try {
+        conn.send(frame);
+      } catch {
+        // closing socket
+      }
+    }
+  }
+
   /** Send a frame to every connection subscribed to `tf`. */
   private sendToTimeframe(tf: Timeframe, frame: string): void {
     for (const conn of this.getConnections<RoomConnectionState>()) {
@@ -570,7 +587,7 @@ export class Pair extends Server<Env> {
   private publishSignals(signals: readonly Signal[]): void {
     for (const signal of signals) {
       const message: SignalMessage = { type: "signal", signal: toWireSignal(signal, this.instrument) };
-      this.broadcast(JSON.stringify(message));
+      this.sendToKeyed(JSON.stringify(message));
       this.env.SignalHub.getByName("all")
         .publish(message)
         .catch((err: unknown) => console.error("signal hub unreachable", err));

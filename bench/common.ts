@@ -3,6 +3,7 @@
  * statistics, tables, result files, cleanup on error or signal, a keep-alive
  * HTTP poster and a seeded EUR_USD tick generator.
  */
+import { startRuntime } from "../scripts/runtime.ts";
 import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -247,7 +248,7 @@ export class Poster {
           path: pathname,
           method: "POST",
           agent: this.agent,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-api-key": BENCH_KEY },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -289,3 +290,11 @@ export class TickWalk {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Admin key of the runtimes the benchmarks start (the ADMIN_API_KEY secret). */
+export const BENCH_KEY = "bench-admin-key";
+
+/** The runtime as `npm start` runs it, with the feed off, a known key and the rate limits lifted (one client sends everything). */
+export function startBenchRuntime(stateDir: string) {
+  return startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: BENCH_KEY }, rateLimitPerMinute: 1_000_000_000 });
+}

@@ -7,7 +7,6 @@
  * storage.
  */
 import { performance } from "node:perf_hooks";
-import { startRuntime } from "../scripts/runtime.ts";
 import { CandleAggregator } from "../src/domain/candle-aggregator.ts";
 import { getInstrument } from "../src/domain/instruments.ts";
 import { checkTick, defaultTickRules } from "../src/domain/tick-validation.ts";
@@ -27,6 +26,7 @@ import {
   type LatencySummary,
   type Scenario,
   type ScenarioResult,
+  startBenchRuntime,
 } from "./common.ts";
 
 const PAIR = "EUR_USD";
@@ -194,7 +194,7 @@ export const ingestThroughput: Scenario = {
     let poster: Poster | null = null;
     try {
       console.log("starting runtime (bundling the Worker)...");
-      const runtime = await startRuntime({ port: 0, stateDir: state.dir, vars: { FEED: "off" } });
+      const runtime = await startBenchRuntime(state.dir);
       stopRuntime = onCleanup(() => runtime.stop());
       poster = new Poster(runtime.url, 8);
       const source = new TickSource(MAX_TICKS);

@@ -21,7 +21,6 @@
  */
 import { intentForSignal } from "../src/domain/trading/signal-intent.ts";
 import { performance } from "node:perf_hooks";
-import { startRuntime } from "../scripts/runtime.ts";
 import { CandleAggregator } from "../src/domain/candle-aggregator.ts";
 import type { Tick, Timeframe } from "../src/domain/candle.ts";
 import { candleToMidHLC, IndicatorSet, roundIndicatorValues } from "../src/domain/indicators.ts";
@@ -54,6 +53,8 @@ import {
   type LatencySummary,
   type Scenario,
   type ScenarioResult,
+  startBenchRuntime,
+  BENCH_KEY,
 } from "./common.ts";
 
 const MINUTE_MS = 60_000;
@@ -247,8 +248,10 @@ interface PairFigures {
   positions: number;
 }
 
-async function json<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, init);
+async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  headers.set("x-api-key", BENCH_KEY);
+  const res = await fetch(url, { ...init, headers });
   const text = await res.text();
   if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text) as T;
@@ -370,7 +373,7 @@ export const tickToDecision: Scenario = {
     let poster: Poster | null = null;
     try {
       console.log("starting runtime (bundling the Worker)...");
-      const runtime = await startRuntime({ port: 0, stateDir: state.dir, vars: { FEED: "off" } });
+      const runtime = await startBenchRuntime(state.dir);
       stopRuntime = onCleanup(() => runtime.stop());
       poster = new Poster(runtime.url, 1);
 

@@ -10,7 +10,6 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import WebSocket from "ws";
-import { startRuntime } from "../scripts/runtime.ts";
 import {
   fmt,
   onCleanup,
@@ -28,6 +27,7 @@ import {
   type LatencySummary,
   type Scenario,
   type ScenarioResult,
+  startBenchRuntime,
 } from "./common.ts";
 
 const PAIR = "EUR_USD";
@@ -278,7 +278,7 @@ export const wsFanout: Scenario = {
     let stopBaseline: (() => Promise<void>) | null = null;
     try {
       console.log("starting runtime (bundling the Worker) and the baseline server...");
-      const runtime = await startRuntime({ port: 0, stateDir: state.dir, vars: { FEED: "off" } });
+      const runtime = await startBenchRuntime(state.dir);
       stopRuntime = onCleanup(() => runtime.stop());
       const baselineServer = await startBaselineServer();
       stopBaseline = baselineServer.stop;

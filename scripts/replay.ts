@@ -2,7 +2,7 @@
  * Replay a history file into a running runtime through the live tick path:
  *
  *   npx tsx scripts/replay.ts <file> --pair EUR_USD [--tz EST] [--speed 60|max]
- *     [--url http://127.0.0.1:8787] [--spread-pips 1] [--from ISO] [--to ISO]
+ *     [--url http://127.0.0.1:8787] [--api-key KEY] [--spread-pips 1] [--from ISO] [--to ISO]
  *     [--batch 500] [--limit N] [--max-gap-s 5] [--dry-run]
  *
  * The file format is detected from its first data line (src/ingest/history-formats.ts):
@@ -41,6 +41,8 @@ export interface ReplayOptions {
   file: string;
   instrument: Instrument;
   zone: Zone;
+  /** A trader (or admin) key; default: FXRT_API_KEY from the environment. */
+  apiKey?: string;
   /** Market seconds per wall second, or "max". */
   speed: number | "max";
   /** Longest wall wait for one market gap (weekends would otherwise take 48 min at --speed 60). */
@@ -57,7 +59,7 @@ export interface ReplayOptions {
 export class UsageError extends Error {}
 
 const USAGE =
-  "usage: replay <file> --pair EUR_USD [--tz EST] [--speed 60|max] [--url http://127.0.0.1:8787] " +
+  "usage: replay <file> --pair EUR_USD [--tz EST] [--speed 60|max] [--url http://127.0.0.1:8787] [--api-key KEY] " +
   "[--spread-pips 1] [--from ISO] [--to ISO] [--batch 500] [--limit N] [--max-gap-s 5] [--dry-run]";
 
 function positiveNumber(name: string, text: string): number {
@@ -89,7 +91,7 @@ export function parseArgs(argv: readonly string[]): ReplayOptions {
       }
     } else positional.push(arg);
   }
-  const known = ["--pair", "--tz", "--speed", "--url", "--spread-pips", "--from", "--to", "--batch", "--limit", "--max-gap-s", "--dry-run"];
+  const known = ["--pair", "--tz", "--speed", "--url", "--api-key", "--spread-pips", "--from", "--to", "--batch", "--limit", "--max-gap-s", "--dry-run"];
   for (const name of flags.keys()) if (!known.includes(name)) throw new UsageError(`unknown option ${name}`);
   const file = positional[0];
   if (file === undefined || positional.length > 1) throw new UsageError("exactly one input file is required");
@@ -120,6 +122,7 @@ export function parseArgs(argv: readonly string[]): ReplayOptions {
     zone,
     speed: speedText === "max" ? "max" : positiveNumber("--speed", speedText),
     maxGapWallMs: positiveNumber("--max-gap-s", flags.get("--max-gap-s") ?? "5") * 1000,
+    ...((flags.get("--api-key") ?? process.env.FXRT_API_KEY) ? { apiKey: (flags.get("--api-key") ?? process.env.FXRT_API_KEY)! } : {}),
     url,
     spreadPoints,
     fromMs: fromText === undefined ? Number.NEGATIVE_INFINITY : isoMs("--from", fromText),
@@ -246,13 +249,13 @@ export interface SendResult {
 }
 
 /** POST one batch; throws HttpFailure on a network error, a 4xx/5xx or an answer off the contract. */
-export async function postTicks(url: string, pair: string, ticks: readonly WireTick[]): Promise<SendResult> {
+export async function postTicks(url: string, pair: string, ticks: readonly WireTick[], apiKey?: string): Promise<SendResult> {
   const endpoint = `${url}/api/pairs/${encodeURIComponent(pair)}/ticks`;
   let response: Response;
   try {
     response = await fetch(endpoint, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...(apiKey ? { "x-api-key": apiKey } : {}) },
       body: JSON.stringify({ ticks }),
       signal: AbortSignal.timeout(30_000),
     });
@@ -374,7 +377,7 @@ async function main(): Promise<number> {
     console.error("replay: stopping after the batch in flight (Ctrl-C again to quit now)");
   });
   const deps: ReplayDeps = {
-    send: (ticks) => postTicks(options.url, options.instrument.symbol, ticks),
+    send: (ticks) => postTicks(options.url, options.instrument.symbol, ticks, options.apiKey),
     nowMs: () => performance.now(),
     sleepMs: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     log: (line) => console.error(line),

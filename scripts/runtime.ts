@@ -23,8 +23,10 @@ export interface RuntimeOptions {
   host?: string;
   /** Folder for local state (Durable Object SQLite, R2); wrangler's layout: `<stateDir>/v3/...`. */
   stateDir?: string;
-  /** Overrides of wrangler.jsonc `vars` (FEED, PAIRS, ...). */
+  /** Overrides of wrangler.jsonc `vars` (FEED, PAIRS, ...) and secrets (ADMIN_API_KEY). */
   vars?: Record<string, string>;
+  /** Requests per minute per client IP and per key (wrangler.jsonc `ratelimits`; benchmarks lift it). */
+  rateLimitPerMinute?: number;
   verbose?: boolean;
 }
 
@@ -61,10 +63,16 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
   const scriptPath = await buildBundle(buildDir);
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(ROOT, "wrangler.jsonc"));
   const bindings = { ...(workerOptions.bindings ?? {}), ...(options.vars ?? {}) };
+  const limit = options.rateLimitPerMinute;
+  const ratelimits =
+    limit === undefined
+      ? workerOptions.ratelimits
+      : Object.fromEntries(Object.keys(workerOptions.ratelimits ?? {}).map((name) => [name, { simple: { limit, period: 60 as const } }]));
   const host = options.host ?? "127.0.0.1";
   const miniflare = new Miniflare({
     ...workerOptions,
     bindings,
+    ...(ratelimits ? { ratelimits } : {}),
     modules: true,
     modulesRoot: buildDir,
     scriptPath,

@@ -18,6 +18,8 @@ export interface RuntimeConfig {
   accountCurrency: string;
   /** Optional advisor endpoint that may veto or shrink strategy orders; null = off. */
   advisor: { url: string; timeoutMs: number } | null;
+  /** Market data (pairs, candles, ticks and candles in rooms) readable without a key. */
+  marketDataPublic: boolean;
 }
 
 export const CANDLE_RETENTION_DEFAULT: Record<Timeframe, number> = {
@@ -54,6 +56,14 @@ function assignments(raw: unknown, name: string): [string, number][] {
       if (!key || !Number.isFinite(n) || n <= 0) throw new Error(`config ${name}: bad entry "${part}"`);
       return [key.trim(), n];
     });
+}
+
+function bool(vars: Vars, name: string, fallback: boolean): boolean {
+  const raw = vars[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (raw === "true" || raw === true) return true;
+  if (raw === "false" || raw === false) return false;
+  throw new Error(`config ${name} must be "true" or "false"`);
 }
 
 function advisor(vars: Vars): RuntimeConfig["advisor"] {
@@ -110,6 +120,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
     roomMaxConnections: int(vars, "ROOM_MAX_CONNECTIONS", 2_000, 1, 32_000),
     accountCurrency: accountCurrency(vars.ACCOUNT_CURRENCY),
     advisor: advisor(vars),
+    marketDataPublic: bool(vars, "MARKET_DATA_PUBLIC", true),
   };
 }
 

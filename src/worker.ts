@@ -1,34 +1,30 @@
 import { routePartykitRequest } from "partyserver";
 import { configFor } from "./config.ts";
+import { authorize } from "./http/auth.ts";
 import { errorResponse, toErrorResponse } from "./http/errors.ts";
+import { enforceRateLimits } from "./http/rate-limit.ts";
 import { buildRouter } from "./http/routes.ts";
+import { ROLE_HEADER } from "../actors/pair.ts";
 
 export { Pair } from "../actors/pair.ts";
 export { SignalHub } from "../actors/signal-hub.ts";
+export { Gatekeeper } from "../actors/gatekeeper.ts";
 
 const router = buildRouter();
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
     try {
+      await enforceRateLimits(request, env);
       const url = new URL(request.url);
       if (url.pathname === "/api/signals/realtime") {
         if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
           return errorResponse(426, "upgrade_required", "the signal stream speaks WebSocket only");
         }
+        await authorize(request, env, "viewer");
         return env.SignalHub.getByName("all").fetch(request);
       }
-      if (url.pathname.startsWith("/parties/")) {
-        const config = configFor(env);
-        const room = await routePartykitRequest(request, env, {
-          onBeforeConnect: (_req, lobby) =>
-            lobby.className === "Pair" && config.pairs.includes(lobby.name)
-              ? undefined
-              : errorResponse(404, "unknown_pair", `no room for ${lobby.name}`, { pairs: config.pairs }),
-          onBeforeRequest: () => errorResponse(426, "upgrade_required", "rooms speak WebSocket only"),
-        });
-        return room ?? errorResponse(404, "not_found", "no such room");
-      }
+      if (url.pathname.startsWith("/parties/")) return await routeRoom(request, env);
       const response: Response | undefined = await router.fetch(request, env, ctx);
       return response ?? errorResponse(404, "not_found", "no such route");
     } catch (err) {
@@ -42,3 +38,26 @@ export default {
     ctx.waitUntil(Promise.all(config.pairs.map((pair) => env.Pair.getByName(pair).wake())));
   },
 } satisfies ExportedHandler<Env>;
+
+/**
+ * Pair rooms: market data needs the "market" access; the caller's role (or
+ * none) is passed to the room in a header the Worker alone sets, so trading
+ * events reach keyed connections only.
+ */
+async function routeRoom(request: Request, env: Env): Promise<Response> {
+  const config = configFor(env);
+  if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+    return errorResponse(426, "upgrade_required", "rooms speak WebSocket only");
+  }
+  const who = await authorize(request, env, "market");
+  const forwarded = new Request(request);
+  forwarded.headers.delete(ROLE_HEADER);
+  if (who) forwarded.headers.set(ROLE_HEADER, who.role);
+  const room = await routePartykitRequest(forwarded, env, {
+    onBeforeConnect: (_req, lobby) =>
+      lobby.className === "Pair" && config.pairs.includes(lobby.name)
+        ? undefined
+        : errorResponse(404, "unknown_pair", `no room for ${lobby.name}`, { pairs: config.pairs }),
+  });
+  return room ?? errorResponse(404, "not_found", "no such room");
+}

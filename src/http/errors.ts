@@ -7,6 +7,7 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
@@ -18,7 +19,7 @@ export function errorResponse(status: number, code: string, message: string, det
 }
 
 export function toErrorResponse(err: unknown): Response {
-  if (err instanceof HttpError) return errorResponse(err.status, err.code, err.message, err.details);
+  if (err instanceof HttpError) return errorResponse(err.status, err.code, err.message, err.details, err.headers);
   console.error("unhandled error", err);
   return errorResponse(500, "internal_error", "the request could not be completed");
 }

@@ -2,22 +2,26 @@ import { Router, type IRequest } from "itty-router";
 import * as v from "valibot";
 import { findInstrument } from "../domain/instruments.ts";
 import { configFor, type RuntimeConfig } from "../config.ts";
+import type { Access } from "../../schemas/auth.ts";
+import { CreateKeyBody } from "../../schemas/auth.ts";
 import { issuesToDetails } from "../../schemas/common.ts";
 import { CandleQuery } from "../../schemas/candle.ts";
 import { TICK_BATCH_MAX, TICK_BODY_MAX_BYTES, TickBatch } from "../../schemas/tick.ts";
 import { StrategyConfigList } from "../../schemas/strategy.ts";
 import { ExecuteBody } from "../../schemas/trading-events.ts";
 import { FillModelConfig, RiskLimits } from "../../schemas/trading.ts";
+import { authorize, type Identity } from "./auth.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
 
 type Args = [Env, ExecutionContext];
+type Handler = (req: IRequest, env: Env, who: Identity | null) => Promise<Response> | Response;
 
 const STRATEGIES_BODY_MAX_BYTES = 32 * 1024;
 const SMALL_BODY_MAX_BYTES = 8 * 1024;
 const RiskBody = v.object({ limits: v.optional(RiskLimits), fillModel: v.optional(FillModelConfig) });
 const StrategiesBody = v.object({ strategies: StrategyConfigList });
-const SignalQuery = v.object({
+const LimitQuery = v.object({
   limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "limit must be a positive integer"), v.transform(Number), v.minValue(1), v.maxValue(1000)), "100"),
 });
 
@@ -29,8 +33,8 @@ export function servedPair(config: RuntimeConfig, pair: string | undefined): str
   throw new HttpError(404, "unknown_pair", `pair ${pair ?? ""} is not served here`, { pair, pairs: config.pairs });
 }
 
-function pairStub(env: Env, pair: string) {
-  return env.Pair.getByName(pair);
+function pairOf(req: IRequest, env: Env) {
+  return env.Pair.getByName(servedPair(configFor(env), req.params.pair));
 }
 
 function parseOrThrow<S extends v.GenericSchema>(schema: S, input: unknown, code: string): v.InferOutput<S> {
@@ -39,119 +43,136 @@ function parseOrThrow<S extends v.GenericSchema>(schema: S, input: unknown, code
   return parsed.output;
 }
 
+const query = (req: IRequest) => Object.fromEntries(new URL(req.url).searchParams);
+const limitOf = (req: IRequest) => parseOrThrow(LimitQuery, query(req), "invalid_query").limit;
+const actorOf = (who: Identity | null) => (who ? `key:${who.keyId}` : "anonymous");
+
+interface Route {
+  method: "get" | "post" | "put" | "delete";
+  path: string;
+  /** Who may call it: checked before the handler runs (src/http/auth.ts). */
+  access: Access;
+  handler: Handler;
+}
+
+/** Every HTTP route with the access it declares; tests walk this list to prove each one is guarded. */
+export const ROUTES: readonly Route[] = [
+  {
+    method: "get", path: "/api/health", access: "public",
+    handler: (_req, env) => {
+      const config = configFor(env);
+      return Response.json({ status: "ok", version: API_VERSION, time: Date.now(), pairs: config.pairs.length, feed: config.feed });
+    },
+  },
+  {
+    method: "get", path: "/api/pairs", access: "market",
+    handler: async (_req, env) => {
+      const pairs = await Promise.all(
+        configFor(env).pairs.map(async (symbol) => {
+          const instrument = findInstrument(symbol)!;
+          const status = await env.Pair.getByName(symbol).status();
+          return {
+            pair: symbol, base: instrument.base, quote: instrument.quote, pipLocation: instrument.pipLocation,
+            displayPrecision: instrument.displayPrecision, lastTick: status.lastTick, room: `/parties/pair/${symbol}`,
+          };
+        }),
+      );
+      return Response.json({ pairs });
+    },
+  },
+  { method: "get", path: "/api/pairs/:pair", access: "market", handler: async (req, env) => Response.json(await pairOf(req, env).status()) },
+  {
+    method: "post", path: "/api/pairs/:pair/ticks", access: "trader",
+    handler: async (req, env) => {
+      const pair = pairOf(req, env);
+      const body = await readJson(req, TICK_BODY_MAX_BYTES);
+      const ticks = (body as { ticks?: unknown } | null)?.ticks;
+      if (Array.isArray(ticks) && ticks.length > TICK_BATCH_MAX) {
+        throw new HttpError(413, "batch_too_large", `a batch holds at most ${TICK_BATCH_MAX} ticks`, { maxTicks: TICK_BATCH_MAX, received: ticks.length });
+      }
+      return Response.json(await pair.ingest(parseOrThrow(TickBatch, body, "invalid_ticks").ticks));
+    },
+  },
+  {
+    method: "get", path: "/api/pairs/:pair/candles", access: "market",
+    handler: async (req, env) => Response.json(await pairOf(req, env).candles(parseOrThrow(CandleQuery, query(req), "invalid_query"))),
+  },
+  { method: "get", path: "/api/pairs/:pair/signals", access: "viewer", handler: async (req, env) => Response.json(await pairOf(req, env).signals(limitOf(req))) },
+  {
+    method: "get", path: "/api/pairs/:pair/orders", access: "viewer",
+    handler: async (req, env) => Response.json({ pair: req.params.pair, orders: await pairOf(req, env).recentOrders(limitOf(req)) }),
+  },
+  {
+    method: "get", path: "/api/pairs/:pair/positions", access: "viewer",
+    handler: async (req, env) => Response.json({ pair: req.params.pair, positions: await pairOf(req, env).recentPositions(limitOf(req)) }),
+  },
+  {
+    method: "post", path: "/api/trade/execute", access: "trader",
+    handler: async (req, env) => {
+      const body = parseOrThrow(ExecuteBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_order");
+      const pair = servedPair(configFor(env), body.pair);
+      if (body.type !== "market" && body.price === undefined) {
+        throw new HttpError(400, "invalid_order", `a ${body.type} order needs a price`, [{ path: "price", message: "required for limit and stop orders" }]);
+      }
+      const result = await env.Pair.getByName(pair).execute(body);
+      if (!result.ok) throw new HttpError(422, "risk_rejected", `order refused by per-pair risk: ${result.rejection.type}`, result.rejection);
+      return Response.json({ order: result.order, fills: result.fills, position: result.position });
+    },
+  },
+  {
+    method: "get", path: "/api/admin/pairs/:pair/strategies", access: "admin",
+    handler: async (req, env) => Response.json({ pair: req.params.pair, strategies: await pairOf(req, env).strategies() }),
+  },
+  {
+    method: "put", path: "/api/admin/pairs/:pair/strategies", access: "admin",
+    handler: async (req, env) => {
+      const pair = pairOf(req, env);
+      const body = parseOrThrow(StrategiesBody, await readJson(req, STRATEGIES_BODY_MAX_BYTES), "invalid_strategies");
+      return Response.json({ pair: req.params.pair, strategies: await pair.setStrategies(body.strategies) });
+    },
+  },
+  {
+    method: "get", path: "/api/admin/pairs/:pair/risk", access: "admin",
+    handler: async (req, env) => {
+      const pair = pairOf(req, env);
+      return Response.json({ pair: req.params.pair, limits: await pair.riskLimits(), fillModel: await pair.fillModel() });
+    },
+  },
+  {
+    method: "put", path: "/api/admin/pairs/:pair/risk", access: "admin",
+    handler: async (req, env) => {
+      const pair = pairOf(req, env);
+      const body = parseOrThrow(RiskBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_risk");
+      const limits = body.limits ? await pair.setRiskLimits(body.limits) : await pair.riskLimits();
+      const fillModel = body.fillModel ? await pair.setFillModel(body.fillModel) : await pair.fillModel();
+      return Response.json({ pair: req.params.pair, limits, fillModel });
+    },
+  },
+  { method: "get", path: "/api/admin/keys", access: "admin", handler: async (_req, env) => Response.json({ keys: await env.Gatekeeper.getByName("main").listKeys() }) },
+  {
+    method: "post", path: "/api/admin/keys", access: "admin",
+    handler: async (req, env, who) => {
+      const body = parseOrThrow(CreateKeyBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_key_request");
+      // The key itself is in this answer only: it is stored as a hash.
+      return Response.json(await env.Gatekeeper.getByName("main").createKey(body.role, body.label, actorOf(who)), { status: 201 });
+    },
+  },
+  {
+    method: "delete", path: "/api/admin/keys/:id", access: "admin",
+    handler: async (req, env, who) => {
+      const revoked = await env.Gatekeeper.getByName("main").revokeKey(String(req.params.id), actorOf(who));
+      if (!revoked) throw new HttpError(404, "unknown_key", "no key with this id");
+      return Response.json(revoked);
+    },
+  },
+  { method: "get", path: "/api/admin/audit", access: "admin", handler: async (req, env) => Response.json({ entries: await env.Gatekeeper.getByName("main").auditLog(limitOf(req)) }) },
+];
+
 export function buildRouter() {
   const router = Router<IRequest, Args>({ catch: toErrorResponse });
-
-  router.get("/api/health", (_req, env) => {
-    const config = configFor(env);
-    return Response.json({ status: "ok", version: API_VERSION, time: Date.now(), pairs: config.pairs.length, feed: config.feed });
-  });
-
-  router.get("/api/pairs", async (_req, env) => {
-    const config = configFor(env);
-    const pairs = await Promise.all(
-      config.pairs.map(async (symbol) => {
-        const instrument = findInstrument(symbol)!;
-        const status = await pairStub(env, symbol).status();
-        return {
-          pair: symbol,
-          base: instrument.base,
-          quote: instrument.quote,
-          pipLocation: instrument.pipLocation,
-          displayPrecision: instrument.displayPrecision,
-          lastTick: status.lastTick,
-          room: `/parties/pair/${symbol}`,
-        };
-      }),
-    );
-    return Response.json({ pairs });
-  });
-
-  router.get("/api/pairs/:pair", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    return Response.json(await pairStub(env, pair).status());
-  });
-
-  router.post("/api/pairs/:pair/ticks", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    const body = await readJson(req, TICK_BODY_MAX_BYTES);
-    const count = (body as { ticks?: unknown } | null)?.ticks;
-    if (Array.isArray(count) && count.length > TICK_BATCH_MAX) {
-      throw new HttpError(413, "batch_too_large", `a batch holds at most ${TICK_BATCH_MAX} ticks`, {
-        maxTicks: TICK_BATCH_MAX,
-        received: count.length,
-      });
-    }
-    const batch = parseOrThrow(TickBatch, body, "invalid_ticks");
-    return Response.json(await pairStub(env, pair).ingest(batch.ticks));
-  });
-
-  router.get("/api/pairs/:pair/candles", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    const raw: Record<string, string> = {};
-    for (const [k, value] of new URL(req.url).searchParams) raw[k] = value;
-    const query = parseOrThrow(CandleQuery, raw, "invalid_query");
-    return Response.json(await pairStub(env, pair).candles(query));
-  });
-
-  router.get("/api/pairs/:pair/signals", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    const { limit } = parseOrThrow(SignalQuery, Object.fromEntries(new URL(req.url).searchParams), "invalid_query");
-    return Response.json(await pairStub(env, pair).signals(limit));
-  });
-
-  // Strategy configuration of a pair. Admin-only once API keys exist (coordinator issue).
-  router.get("/api/admin/pairs/:pair/strategies", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    return Response.json({ pair, strategies: await pairStub(env, pair).strategies() });
-  });
-
-  router.put("/api/admin/pairs/:pair/strategies", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    const body = parseOrThrow(StrategiesBody, await readJson(req, STRATEGIES_BODY_MAX_BYTES), "invalid_strategies");
-    return Response.json({ pair, strategies: await pairStub(env, pair).setStrategies(body.strategies) });
-  });
-
-  router.post("/api/trade/execute", async (req, env) => {
-    const body = parseOrThrow(ExecuteBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_order");
-    const pair = servedPair(configFor(env), body.pair);
-    if (body.type !== "market" && body.price === undefined) {
-      throw new HttpError(400, "invalid_order", `a ${body.type} order needs a price`, [{ path: "price", message: "required for limit and stop orders" }]);
-    }
-    const result = await pairStub(env, pair).execute(body);
-    if (!result.ok) {
-      throw new HttpError(422, "risk_rejected", `order refused by per-pair risk: ${result.rejection.type}`, result.rejection);
-    }
-    return Response.json({ order: result.order, fills: result.fills, position: result.position });
-  });
-
-  router.get("/api/pairs/:pair/orders", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    const { limit } = parseOrThrow(SignalQuery, Object.fromEntries(new URL(req.url).searchParams), "invalid_query");
-    return Response.json({ pair, orders: await pairStub(env, pair).recentOrders(limit) });
-  });
-
-  router.get("/api/pairs/:pair/positions", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    const { limit } = parseOrThrow(SignalQuery, Object.fromEntries(new URL(req.url).searchParams), "invalid_query");
-    return Response.json({ pair, positions: await pairStub(env, pair).recentPositions(limit) });
-  });
-
-  router.get("/api/admin/pairs/:pair/risk", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    const stub = pairStub(env, pair);
-    return Response.json({ pair, limits: await stub.riskLimits(), fillModel: await stub.fillModel() });
-  });
-
-  router.put("/api/admin/pairs/:pair/risk", async (req, env) => {
-    const pair = servedPair(configFor(env), req.params.pair);
-    const body = parseOrThrow(RiskBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_risk");
-    const stub = pairStub(env, pair);
-    const limits = body.limits ? await stub.setRiskLimits(body.limits) : await stub.riskLimits();
-    const fillModel = body.fillModel ? await stub.setFillModel(body.fillModel) : await stub.fillModel();
-    return Response.json({ pair, limits, fillModel });
-  });
-
+  for (const route of ROUTES) {
+    router[route.method](route.path, async (req, env) => route.handler(req, env, await authorize(req, env, route.access)));
+  }
   router.all("/api/*", () => errorResponse(404, "not_found", "no such route"));
   return router;
 }

@@ -1,13 +1,14 @@
 import * as v from "valibot";
 import { TIMEFRAMES, type Timeframe } from "../domain/candle.ts";
 import { SNAPSHOT_CANDLES_DEFAULT, SNAPSHOT_CANDLES_MAX } from "../../schemas/room.ts";
+import type { Role } from "../../schemas/auth.ts";
 
 /** What a room connection asked for in its URL, kept in the hibernation attachment. */
 export interface RoomConnectionState {
   timeframes: Timeframe[];
   snapshotCandles: number;
-  /** API key from `?key=` (browsers cannot set WebSocket headers); its meaning is the auth layer's. */
-  key: string | null;
+  /** Role of the connection's API key as the Worker verified it; null = anonymous (market data only). */
+  role: Role | null;
 }
 
 const Params = v.object({
@@ -27,9 +28,10 @@ const Params = v.object({
   key: v.optional(v.pipe(v.string(), v.maxLength(256))),
 });
 
-/** Parse `?tf=1m,5m&limit=300&key=...` from a room URL. */
+/** Parse `?tf=1m,5m&limit=300&key=...` from a room URL (the key itself was checked by the Worker). */
 export function parseConnectionParams(
   url: URL,
+  role: Role | null,
 ): { ok: true; state: RoomConnectionState } | { ok: false; issues: { path: string; message: string }[] } {
   const raw: Record<string, string> = {};
   for (const name of ["tf", "limit", "key"]) {
@@ -43,15 +45,6 @@ export function parseConnectionParams(
       issues: parsed.issues.map((i) => ({ path: i.path?.map((p) => String(p.key)).join(".") ?? "", message: i.message })),
     };
   }
-  const tf = parsed.output.tf;
-  const timeframes = (typeof tf === "string" ? [tf] : tf) as Timeframe[];
-  const limit = parsed.output.limit;
-  return {
-    ok: true,
-    state: {
-      timeframes,
-      snapshotCandles: typeof limit === "string" ? Number(limit) : limit,
-      key: parsed.output.key ?? null,
-    },
-  };
+  // Defaults run through the pipes too: tf is an array, limit a number.
+  return { ok: true, state: { timeframes: parsed.output.tf as Timeframe[], snapshotCandles: parsed.output.limit, role } };
 }

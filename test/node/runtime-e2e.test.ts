@@ -26,14 +26,17 @@ const HISTDATA_M1 = path.join(DATA, "m1_histdata/DAT_ASCII_EURUSD_M1_2018.csv.gz
 const hasData = existsSync(OANDA_TICKS) && existsSync(OANDA_BARS) && existsSync(HISTDATA_M1);
 if (!hasData) console.warn(`runtime-e2e: real-data test skipped, no data at ${DATA}`);
 
+/** Bootstrap admin key of every runtime started here (the ADMIN_API_KEY secret). */
+const ADMIN_KEY = "e2e-admin-key";
+
 let stateDir: string;
 let runtime: Runtime;
 let client: FxClient;
 
 beforeAll(async () => {
   stateDir = await mkdtemp(path.join(tmpdir(), "fxrt-e2e-"));
-  runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off" } });
-  client = new FxClient(runtime.url);
+  runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY } });
+  client = new FxClient(runtime.url, ADMIN_KEY);
 });
 
 afterAll(async () => {
@@ -145,7 +148,7 @@ describe.skipIf(!hasData)("real ticks through the pair actor", () => {
       await room.next("snapshot");
       const options = parseArgs([HISTDATA_M1, "--pair", "EUR_USD", "--tz", "America/New_York", "--speed", "max", "--limit", "2000", "--url", runtime.url]);
       const summary = await replay(options, {
-        send: (ticks) => postTicks(runtime.url, "EUR_USD", ticks),
+        send: (ticks) => postTicks(runtime.url, "EUR_USD", ticks, ADMIN_KEY),
         nowMs: () => performance.now(),
         sleepMs: (ms) => new Promise((r) => setTimeout(r, ms)),
         log: () => {},
@@ -173,8 +176,8 @@ describe("persistence across a runtime restart", () => {
     const before = await client.candles("USD_JPY", { tf: "1m", limit: 10 });
     expect(before.candles.length).toBeGreaterThan(0);
     await runtime.stop();
-    runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off" } });
-    client = new FxClient(runtime.url);
+    runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY } });
+    client = new FxClient(runtime.url, ADMIN_KEY);
     expect(await client.candles("USD_JPY", { tf: "1m", limit: 10 })).toEqual(before);
   });
 });
@@ -185,11 +188,11 @@ describe("synthetic feed and room limits", () => {
     const fed = await startRuntime({
       port: 0,
       stateDir: dir,
-      vars: { FEED: "synthetic", FEED_HOURS: "always", PAIRS: "EUR_USD,GBP_JPY", ROOM_MAX_CONNECTIONS: "2" },
+      vars: { FEED: "synthetic", FEED_HOURS: "always", PAIRS: "EUR_USD,GBP_JPY", ROOM_MAX_CONNECTIONS: "2", ADMIN_API_KEY: ADMIN_KEY },
     });
     try {
       await fed.triggerScheduled();
-      const c = new FxClient(fed.url);
+      const c = new FxClient(fed.url, ADMIN_KEY);
       await expect
         .poll(async () => (await c.pairs()).pairs.every((p) => p.lastTick !== null), { timeout: 5_000, interval: 200 })
         .toBe(true);
@@ -218,9 +221,9 @@ describe("synthetic feed and room limits", () => {
 describe("retention", () => {
   it("keeps at most the configured ticks and candles per timeframe", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "fxrt-retention-"));
-    const small = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "off", TICK_RETENTION_COUNT: "1000", CANDLE_RETENTION: "5m=10" } });
+    const small = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "off", TICK_RETENTION_COUNT: "1000", CANDLE_RETENTION: "5m=10", ADMIN_API_KEY: ADMIN_KEY } });
     try {
-      const c = new FxClient(small.url);
+      const c = new FxClient(small.url, ADMIN_KEY);
       const start = Date.UTC(2020, 0, 6, 0, 0);
       // 3,000 ticks, one every 10 s: 500 minutes, 100 five-minute candles.
       for (let batch = 0; batch < 3; batch++) {
@@ -261,19 +264,20 @@ describe("advisor inside the pair actor", () => {
     await new Promise<void>((r) => advisor.listen(0, "127.0.0.1", r));
     const port = (advisor.address() as { port: number }).port;
     const dir = await mkdtemp(path.join(tmpdir(), "fxrt-advisor-"));
-    const rt = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "off", ADVISOR_URL: `http://127.0.0.1:${port}/advise`, ADVISOR_TIMEOUT_MS: "100" } });
-    const put = (p: string, body: unknown) => fetch(`${rt.url}${p}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const rt = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "off", ADVISOR_URL: `http://127.0.0.1:${port}/advise`, ADVISOR_TIMEOUT_MS: "100", ADMIN_API_KEY: ADMIN_KEY } });
+    const put = (p: string, body: unknown) =>
+      fetch(`${rt.url}${p}`, { method: "PUT", headers: { "content-type": "application/json", "x-api-key": ADMIN_KEY }, body: JSON.stringify(body) });
     try {
       await put("/api/admin/pairs/AUD_USD/risk", { limits: { stopLossRequired: "never", weekendGuard: false, stalePriceMs: 86_400_000 } });
       await put("/api/admin/pairs/AUD_USD/strategies", { strategies: [{ id: "ref", kind: "sma-cross", units: 10_000, params: { timeframe: "1m", fast: 2, slow: 3 } }] });
-      const c = new FxClient(rt.url);
+      const c = new FxClient(rt.url, ADMIN_KEY);
       const start = Math.floor(Date.now() / 60_000) * 60_000 - 30 * 60_000;
       const bids = [0.661, 0.66, 0.659, 0.658, 0.66, 0.6605, 0.66, 0.658, 0.655];
       const ticks = bids.map((bid, i) => ({ ts: start + i * 60_000 + 1_000, bid, ask: Math.round((bid + 0.0001) * 1e5) / 1e5 }));
       await c.postTicks("AUD_USD", ticks.slice(0, 7)); // buy signal at minute 5: vetoed
       mode = "slow";
       await c.postTicks("AUD_USD", ticks.slice(7)); // sell signal at minute 7: advisor too slow
-      const orders = ((await (await fetch(`${rt.url}/api/pairs/AUD_USD/orders`)).json()) as { orders: Record<string, any>[] }).orders.reverse();
+      const orders = ((await (await fetch(`${rt.url}/api/pairs/AUD_USD/orders`, { headers: { "x-api-key": ADMIN_KEY } })).json()) as { orders: Record<string, any>[] }).orders.reverse();
       expect(orders.map((o) => [o.side, o.status])).toEqual([["buy", "rejected"], ["sell", "filled"]]);
       expect(orders[0]).toMatchObject({ rejectReason: "advisor_veto: event risk", advice: { source: "advisor", action: "veto" } });
       expect(orders[1]!.advice).toMatchObject({ source: "fallback", action: "accept", failure: "timeout" });
@@ -282,6 +286,37 @@ describe("advisor inside the pair actor", () => {
       await rt.stop();
       advisor.closeAllConnections();
       await new Promise((r) => advisor.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("rate limits", () => {
+  it("answers 429 with Retry-After once an address spends its 1000 requests a minute, before any key check", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "fxrt-ratelimit-"));
+    const rt = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY } });
+    try {
+      let first429: Response | null = null;
+      let n = 0;
+      // Windows are fixed minutes: a flood that straddles a minute boundary needs up to two budgets.
+      for (; n < 2100 && !first429; n++) {
+        const res = await fetch(`${rt.url}/api/pairs/EUR_USD/orders`, { headers: { "x-api-key": "fxk_aaaaaaaaaaaa_guessing-a-key-here-000" } });
+        if (res.status === 429) first429 = res;
+        else {
+          expect(res.status).toBe(401);
+          await res.arrayBuffer();
+        }
+      }
+      expect(first429).not.toBeNull();
+      expect(n).toBeGreaterThan(1000);
+      const retry = Number(first429!.headers.get("retry-after"));
+      expect(retry).toBeGreaterThanOrEqual(1);
+      expect(retry).toBeLessThanOrEqual(60);
+      expect(await first429!.json()).toMatchObject({ error: { code: "rate_limited" } });
+      // Even the right key is throttled from this address now.
+      expect((await fetch(`${rt.url}/api/health`, { headers: { "x-api-key": ADMIN_KEY } })).status).toBe(429);
+    } finally {
+      await rt.stop();
       await rm(dir, { recursive: true, force: true });
     }
   });

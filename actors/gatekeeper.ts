@@ -1,0 +1,90 @@
+import { DurableObject } from "cloudflare:workers";
+import type { KeyInfo, Role } from "../schemas/auth.ts";
+import { constantTimeEqual, generateKey, parseKey, sha256Hex } from "../src/security/api-key.ts";
+import { GATEKEEPER_MIGRATIONS } from "../migrations/gatekeeper/index.ts";
+import { migrate } from "./migrate.ts";
+
+type KeyRow = { id: string; secret_hash: string; role: string; label: string; created_at: number; revoked_at: number | null };
+
+/** Keys a deployment may hold; creating more is refused. */
+export const KEYS_MAX = 1000;
+
+/**
+ * Owns the API keys (as hashes) and the audit log of their changes. One
+ * instance ("main"). The bootstrap admin key (secret ADMIN_API_KEY) is never
+ * stored here: the Worker checks it against the secret.
+ */
+export class Gatekeeper extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    migrate(ctx.storage, GATEKEEPER_MIGRATIONS);
+  }
+
+  /** The key's id and role, or null when unknown, revoked or wrong. */
+  async authenticate(raw: string): Promise<{ id: string; role: Role } | null> {
+    const parsed = parseKey(raw);
+    if (!parsed) return null;
+    const row = this.ctx.storage.sql.exec<KeyRow>("SELECT * FROM api_keys WHERE id = ?", parsed.id).toArray()[0];
+    // Hash even when the id is unknown, so both paths cost the same.
+    const hash = await sha256Hex(parsed.secret);
+    if (!row || row.revoked_at !== null) return null;
+    return constantTimeEqual(hash, row.secret_hash) ? { id: row.id, role: row.role as Role } : null;
+  }
+
+  async createKey(role: Role, label: string, actor: string): Promise<KeyInfo & { key: string }> {
+    const count = this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL").one().n;
+    if (count >= KEYS_MAX) throw new Error(`at most ${KEYS_MAX} active keys`);
+    const k = await generateKey(role);
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.sql.exec(
+        "INSERT INTO api_keys (id, secret_hash, role, label, created_at) VALUES (?, ?, ?, ?, ?)", k.id, k.secretHash, role, label, now,
+      );
+      this.audit(actor, "key.create", k.id, null, { role, label });
+    });
+    return { id: k.id, role, label, createdAt: now, revokedAt: null, key: k.key };
+  }
+
+  revokeKey(id: string, actor: string): KeyInfo | null {
+    const row = this.ctx.storage.sql.exec<KeyRow>("SELECT * FROM api_keys WHERE id = ?", id).toArray()[0];
+    if (!row) return null;
+    if (row.revoked_at === null) {
+      const now = Date.now();
+      this.ctx.storage.transactionSync(() => {
+        this.ctx.storage.sql.exec("UPDATE api_keys SET revoked_at = ? WHERE id = ?", now, id);
+        this.audit(actor, "key.revoke", id, { revokedAt: null }, { revokedAt: now });
+      });
+      row.revoked_at = now;
+    }
+    return toInfo(row);
+  }
+
+  listKeys(): KeyInfo[] {
+    return this.ctx.storage.sql.exec<KeyRow>("SELECT * FROM api_keys ORDER BY created_at").toArray().map(toInfo);
+  }
+
+  auditLog(limit: number): { id: number; at: number; actor: string; action: string; target: string; before: unknown; after: unknown }[] {
+    return this.ctx.storage.sql
+      .exec<{ id: number; at: number; actor: string; action: string; target: string; before_json: string | null; after_json: string | null }>(
+        "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", limit,
+      )
+      .toArray()
+      .map((r) => ({
+        id: r.id, at: r.at, actor: r.actor, action: r.action, target: r.target,
+        before: r.before_json ? JSON.parse(r.before_json) : null,
+        after: r.after_json ? JSON.parse(r.after_json) : null,
+      }));
+  }
+
+  /** Append-only: nothing in the API edits or deletes audit rows. */
+  private audit(actor: string, action: string, target: string, before: unknown, after: unknown): void {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO audit_log (at, actor, action, target, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?)",
+      Date.now(), actor, action, target, before === null ? null : JSON.stringify(before), after === null ? null : JSON.stringify(after),
+    );
+  }
+}
+
+function toInfo(r: KeyRow): KeyInfo {
+  return { id: r.id, role: r.role as Role, label: r.label, createdAt: r.created_at, revokedAt: r.revoked_at };
+}

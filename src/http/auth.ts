@@ -1,0 +1,50 @@
+import type { Access, Role } from "../../schemas/auth.ts";
+import { constantTimeEqual, parseKey, roleAllows, sha256Hex } from "../security/api-key.ts";
+import { configFor } from "../config.ts";
+import { HttpError } from "./errors.ts";
+
+export interface Identity {
+  /** "bootstrap" for the ADMIN_API_KEY secret, else the key's id. */
+  keyId: string;
+  role: Role;
+}
+
+/** The API key a request carries: `X-API-Key`, or `?key=` on WebSocket upgrades (browsers cannot set headers there). */
+export function presentedKey(request: Request): string | null {
+  const header = request.headers.get("x-api-key");
+  if (header) return header;
+  if (request.headers.get("upgrade")?.toLowerCase() === "websocket") return new URL(request.url).searchParams.get("key");
+  return null;
+}
+
+/** Who holds this key, or null when it is wrong, unknown or revoked. */
+export async function identify(raw: string, env: Env): Promise<Identity | null> {
+  if (raw.length > 256) return null;
+  const bootstrap = env.ADMIN_API_KEY;
+  if (bootstrap) {
+    const [a, b] = await Promise.all([sha256Hex(raw), sha256Hex(bootstrap)]);
+    if (constantTimeEqual(a, b)) return { keyId: "bootstrap", role: "admin" };
+  }
+  if (!parseKey(raw)) return null;
+  const found = await env.Gatekeeper.getByName("main").authenticate(raw);
+  return found ? { keyId: found.id, role: found.role } : null;
+}
+
+/**
+ * Decide whether a request may use something of the given access level.
+ * Returns the identity (null for anonymous access that is allowed) or throws
+ * 401 (no key / wrong key) or 403 (a key whose role is too low).
+ */
+export async function authorize(request: Request, env: Env, access: Access): Promise<Identity | null> {
+  if (access === "public") return null;
+  const raw = presentedKey(request);
+  if (access === "market" && configFor(env).marketDataPublic && !raw) return null;
+  if (!raw) throw new HttpError(401, "unauthenticated", "send an API key as X-API-Key (WebSocket: ?key=)");
+  const identity = await identify(raw, env);
+  if (!identity) throw new HttpError(401, "invalid_key", "the API key is wrong, unknown or revoked");
+  const needed: Role = access === "market" ? "viewer" : access;
+  if (!roleAllows(identity.role, needed)) {
+    throw new HttpError(403, "forbidden", `this needs the ${needed} role`, { role: identity.role, needed });
+  }
+  return identity;
+}
