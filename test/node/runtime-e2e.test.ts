@@ -18,6 +18,7 @@ import type { WireCandle } from "../../schemas/candle.ts";
 import type { WireTick } from "../../schemas/tick.ts";
 import { startRuntime, type Runtime } from "../../scripts/runtime.ts";
 import { parseArgs, postTicks, replay } from "../../scripts/replay.ts";
+import { keysCli } from "../../scripts/keys.ts";
 
 const DATA = path.resolve(import.meta.dirname, "../../../shared/data");
 const OANDA_TICKS = path.join(DATA, "ticks/lean_oanda_EURUSD_ticks_20140501-20140515.csv.gz");
@@ -319,5 +320,25 @@ describe("rate limits", () => {
       await rt.stop();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("keys CLI", () => {
+  it("creates, lists and revokes keys against the running runtime; the new key works until revoked", async () => {
+    const lines: string[] = [];
+    const env = { FXRT_URL: runtime.url, FXRT_API_KEY: ADMIN_KEY };
+    expect(await keysCli(["create", "--role", "trader", "--label", "desk"], env, (l) => lines.push(l))).toBe(0);
+    const key = lines[1]!;
+    const id = /created ([0-9a-f]{12})/.exec(lines[0]!)![1]!;
+    expect(key).toMatch(/^fxk_/);
+    expect((await new FxClient(runtime.url, key).postTicks("NZD_USD", [{ ts: 1, bid: 1, ask: 1 }]).catch((e) => e)).code).toBe("unknown_pair");
+    lines.length = 0;
+    expect(await keysCli(["list"], env, (l) => lines.push(l))).toBe(0);
+    expect(lines.some((l) => l.startsWith(id) && l.includes("trader") && l.includes("active") && l.includes("desk"))).toBe(true);
+    expect(await keysCli(["revoke", id, "--json"], env, (l) => lines.push(l))).toBe(0);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ id, revokedAt: expect.any(Number) });
+    await expect(new FxClient(runtime.url, key).postTicks("EUR_USD", [{ ts: 1, bid: 1, ask: 1 }])).rejects.toMatchObject({ status: 401 });
+    expect(await keysCli(["create", "--role", "god"], env, () => {})).toBe(2);
+    expect(await keysCli(["list"], { FXRT_URL: runtime.url, FXRT_API_KEY: "wrong" }, () => {})).toBe(1);
   });
 });
