@@ -3,6 +3,7 @@ import type { KeyInfo, Role } from "../schemas/auth.ts";
 import { constantTimeEqual, generateKey, parseKey, sha256Hex } from "../src/security/api-key.ts";
 import { GATEKEEPER_MIGRATIONS } from "../migrations/gatekeeper/index.ts";
 import { migrate } from "./migrate.ts";
+import { readAudit, type AuditEntry } from "./audit-entry.ts";
 
 type KeyRow = { id: string; secret_hash: string; role: string; label: string; created_at: number; revoked_at: number | null };
 
@@ -63,18 +64,10 @@ export class Gatekeeper extends DurableObject<Env> {
     return this.ctx.storage.sql.exec<KeyRow>("SELECT * FROM api_keys ORDER BY created_at").toArray().map(toInfo);
   }
 
-  auditLog(limit: number): { id: number; at: number; actor: string; action: string; target: string; before: unknown; after: unknown }[] {
-    return this.ctx.storage.sql
-      .exec<{ id: number; at: number; actor: string; action: string; target: string; before_json: string | null; after_json: string | null }>(
-        "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", limit,
-      )
-      .toArray()
-      .map((r) => ({
-        id: r.id, at: r.at, actor: r.actor, action: r.action, target: r.target,
-        before: r.before_json ? JSON.parse(r.before_json) : null,
-        after: r.after_json ? JSON.parse(r.after_json) : null,
-      }));
+  auditLog(limit: number): AuditEntry[] {
+    return readAudit(this.ctx.storage.sql, limit);
   }
+
 
   /** Append-only: nothing in the API edits or deletes audit rows. */
   private audit(actor: string, action: string, target: string, before: unknown, after: unknown): void {

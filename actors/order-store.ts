@@ -3,6 +3,9 @@ import type { PaperBook } from "../src/broker/paper-broker.ts";
 import type { Position } from "../src/domain/trading/position.ts";
 import type { Fill, OrderIntent, Signal } from "../src/domain/trading/types.ts";
 import type { RiskRejection } from "../schemas/trading.ts";
+import type { PortfolioRejection } from "../schemas/portfolio.ts";
+
+export type OrderRejection = RiskRejection | PortfolioRejection;
 import type { Advice } from "../src/advisor/advisor.ts";
 
 export type OrderStatus = "pending" | "working" | "filled" | "rejected";
@@ -154,11 +157,22 @@ export class OrderStore {
     );
   }
 
+  /** Realised P&L net of commission over every position the pair ever had, account cents. */
+  realisedAccountCents(): number {
+    return (
+      this.sql
+        .exec<{ c: number | null }>(
+          "SELECT SUM(json_extract(json, '$.realisedPnlAccountCents') - json_extract(json, '$.commissionAccountCents')) AS c FROM positions",
+        )
+        .one().c ?? 0
+    );
+  }
+
   storedVersion(positionId: string): number {
     return this.sql.exec<{ version: number }>("SELECT version FROM positions WHERE id = ?", positionId).toArray()[0]?.version ?? 0;
   }
 
-  insertRejection(clientOrderId: string, strategyId: string, rejection: RiskRejection, nowMs: number): void {
+  insertRejection(clientOrderId: string, strategyId: string, rejection: OrderRejection, nowMs: number): void {
     this.sql.exec(
       "INSERT INTO risk_rejections (client_order_id, strategy_id, rejection_json, time) VALUES (?, ?, ?, ?)",
       clientOrderId, strategyId, JSON.stringify(rejection), nowMs,
@@ -169,13 +183,13 @@ export class OrderStore {
     return this.sql.exec("SELECT 1 FROM risk_rejections WHERE client_order_id = ? LIMIT 1", clientOrderId).toArray().length > 0;
   }
 
-  recentRejections(limit: number): { clientOrderId: string; strategyId: string; rejection: RiskRejection; time: number }[] {
+  recentRejections(limit: number): { clientOrderId: string; strategyId: string; rejection: OrderRejection; time: number }[] {
     return this.sql
       .exec<{ client_order_id: string; strategy_id: string; rejection_json: string; time: number }>(
         "SELECT * FROM risk_rejections ORDER BY id DESC LIMIT ?", limit,
       )
       .toArray()
-      .map((r) => ({ clientOrderId: r.client_order_id, strategyId: r.strategy_id, rejection: JSON.parse(r.rejection_json) as RiskRejection, time: r.time }));
+      .map((r) => ({ clientOrderId: r.client_order_id, strategyId: r.strategy_id, rejection: JSON.parse(r.rejection_json) as OrderRejection, time: r.time }));
   }
 
   // ---- the paper broker's book -------------------------------------------------------

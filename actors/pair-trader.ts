@@ -9,9 +9,10 @@ import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
 import { intentForSignal } from "../src/domain/trading/signal-intent.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
-import type { RiskLimits, RiskRejection } from "../schemas/trading.ts";
+import type { RiskLimits } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
-import type { OrderRecord, OrderStore } from "./order-store.ts";
+import type { OrderRecord, OrderRejection, OrderStore } from "./order-store.ts";
+import type { ApprovalRequest, PairReport, TradingStatus } from "./coordinator.ts";
 import { askAdvisor, type Advice, type AdvisorConfig } from "../src/advisor/advisor.ts";
 import { toWireSignal } from "../src/wire.ts";
 
@@ -32,11 +33,17 @@ export interface TraderDeps {
   conversionRates: () => Promise<ConversionRate[]>;
   /** Optional advisor for strategy orders that add risk. */
   advisor: AdvisorConfig | null;
+  /** The portfolio's trading state as this pair last heard it (persisted in the pair). */
+  tradingState: () => TradingStatus;
+  /** Ask the coordinator to reserve room for a risk-increasing order. */
+  approve: (req: ApprovalRequest) => Promise<{ approved: true } | { approved: false; rejection: OrderRejection }>;
+  /** Tell the coordinator the pair's figures after a fill (and release the order's reservation). */
+  report: (report: PairReport, clientOrderId: string) => Promise<void>;
 }
 
 export type ExecuteResult =
   | { ok: true; order: WireOrder; fills: WireFill[]; position: WirePosition | null }
-  | { ok: false; rejection: RiskRejection };
+  | { ok: false; rejection: OrderRejection };
 
 /**
  * The trading side of a pair actor: signals become order intents, intents
@@ -124,6 +131,7 @@ export class PairTrader {
           units: out.position.units,
           type: "market",
           reduceOnly: true,
+          purpose: "exit",
           createdAt: this.d.clock(),
         });
       }
@@ -189,17 +197,18 @@ export class PairTrader {
       recentOrderTimesMs: this.d.store.orderTimesSince(now - 60_000, limits.maxOrdersPerMinute + 1),
       nowMs: now,
     });
-    if (!decision.accepted) {
+    const refusal = decision.accepted ? await this.portfolioCheck(intent, decision.riskIncreasing) : decision.rejection;
+    if (refusal) {
       this.d.storage.transactionSync(() => {
-        this.d.store.insertRejection(intent.clientOrderId, intent.strategyId, decision.rejection, now);
+        this.d.store.insertRejection(intent.clientOrderId, intent.strategyId, refusal, now);
         alsoInTransaction();
       });
       this.d.publish({
         type: "risk",
         pair: this.d.instrument.symbol,
-        event: { clientOrderId: intent.clientOrderId, strategyId: intent.strategyId, rejection: decision.rejection, time: now },
+        event: { clientOrderId: intent.clientOrderId, strategyId: intent.strategyId, rejection: refusal, time: now },
       });
-      return { ok: false, rejection: decision.rejection };
+      return { ok: false, rejection: refusal };
     }
     this.d.storage.transactionSync(() => {
       this.d.store.insertOrderWithOutbox(intent, advice, now);
@@ -209,6 +218,60 @@ export class PairTrader {
     if (this.faultPoint === "after_outbox") throw new Error("fault injected after the outbox write");
     await this.send(intent);
     return this.resultOf(this.orderOf(intent.clientOrderId));
+  }
+
+  /**
+   * The portfolio's word: HALTED lets only protective exits and flattening
+   * through; REDUCING only risk-reducing orders; a risk-increasing order needs
+   * a coordinator reservation, and an unreachable coordinator refuses it
+   * (fail closed). Null = go ahead.
+   */
+  private async portfolioCheck(intent: OrderIntent, riskIncreasing: boolean): Promise<OrderRejection | null> {
+    const status = this.d.tradingState();
+    if (status.state === "HALTED" && !(intent.reduceOnly && intent.purpose !== undefined)) return { type: "trading_halted", reason: status.reason };
+    if (!riskIncreasing) return null;
+    if (status.state === "REDUCING") return { type: "reduce_only", reason: status.reason };
+    const quote = this.d.lastQuote();
+    const open = this.d.store.openPosition(intent.strategyId);
+    try {
+      const answer = await this.d.approve({
+        clientOrderId: intent.clientOrderId,
+        pair: intent.pair,
+        deltaUnits: signedUnits(intent.side, intent.units),
+        mid: quote ? (quote.bid + quote.ask) / 2 / 10 ** this.d.instrument.displayPrecision : 0,
+        opensPosition: !open,
+      });
+      return answer.approved ? null : answer.rejection;
+    } catch (err) {
+      return { type: "coordinator_unreachable", detail: String(err).slice(0, 200) };
+    }
+  }
+
+  /** The pair's figures for the coordinator; best effort, since the next report carries absolute values. */
+  private async reportTo(clientOrderId: string): Promise<void> {
+    const positions = this.d.store.openPositions();
+    const quote = this.d.lastQuote();
+    const realised = this.d.store.realisedAccountCents();
+    let unrealised = 0;
+    for (const p of positions) {
+      const mark = quote ? markToMarket(p, quote, { instrument: this.d.instrument }) : null;
+      if (mark?.ok) unrealised += mark.value.unrealisedPnlAccountCents;
+    }
+    try {
+      await this.d.report(
+        {
+          pair: this.d.instrument.symbol,
+          netUnits: positions.reduce((s, p) => s + signedUnits(p.side, p.units), 0),
+          openPositions: positions.length,
+          mid: quote ? (quote.bid + quote.ask) / 2 / 10 ** this.d.instrument.displayPrecision : 0,
+          realisedCents: realised,
+          unrealisedCents: unrealised,
+        },
+        clientOrderId,
+      );
+    } catch (err) {
+      console.error("report to coordinator failed", err);
+    }
   }
 
   private async send(intent: OrderIntent): Promise<void> {
@@ -262,6 +325,28 @@ export class PairTrader {
     this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(order.intent.clientOrderId)) });
     for (const fill of newFills) this.d.publish({ type: "fill", fill: this.wireFill(fill) });
     for (const p of changed) this.d.publish({ type: "position", position: this.wirePosition(p) });
+    if (answer.status !== "working") await this.reportTo(order.intent.clientOrderId);
+  }
+
+  /** Kill switch: close every open position of the pair with reduce-only market orders. */
+  flatten(): Promise<number> {
+    return this.serial(async () => {
+      const open = this.d.store.openPositions();
+      for (const position of open) {
+        await this.submitNow({
+          clientOrderId: clientOrderId(this.d.instrument.symbol, position.strategyId, `${position.id}:flatten:${position.version}`),
+          pair: this.d.instrument.symbol,
+          strategyId: position.strategyId,
+          side: position.side === "buy" ? "sell" : "buy",
+          units: position.units,
+          type: "market",
+          reduceOnly: true,
+          purpose: "flatten",
+          createdAt: this.d.clock(),
+        });
+      }
+      return open.length;
+    });
   }
 
   // ---- reads -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ import { startRun, type StrategyRun } from "../src/domain/trading/strategy-regis
 import type { Signal } from "../src/domain/trading/types.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
 import { RoleSchema } from "../schemas/auth.ts";
+import type { TradingStatus } from "./coordinator.ts";
 import type { SignalMessage } from "../schemas/signal.ts";
 import { toWireSignal } from "../src/wire.ts";
 import { OrderStore } from "./order-store.ts";
@@ -83,6 +84,8 @@ export class Pair extends Server<Env> {
   private readonly coalescer: TickCoalescer<Tick>;
   private alarmAt: number | null = null;
   private readonly subscriptions = new WeakMap<object, readonly Timeframe[]>();
+  /** Test hook: behave as if the coordinator could not be reached (proves fail-closed). */
+  coordinatorDown = false;
   /** Wall clock. Tests replace it (through runInDurableObject) to drive time without sleeping. */
   clock: () => number = () => Date.now();
 
@@ -116,6 +119,15 @@ export class Pair extends Server<Env> {
       publish: (msg) => this.sendToKeyed(JSON.stringify(msg)),
       conversionRates: () => this.conversionRates(),
       advisor: this.config.advisor,
+      tradingState: () => this.tradingState(),
+      approve: (req) => {
+        if (this.coordinatorDown) return Promise.reject(new Error("coordinator unreachable (test hook)"));
+        return this.env.Coordinator.getByName("main").approve(req);
+      },
+      report: async (report, clientOrderId) => {
+        const status = await this.env.Coordinator.getByName("main").report(report, clientOrderId);
+        this.storeTradingState(status);
+      },
     });
     // A previous life left orders unsent (or unapplied): resume them first thing.
     if (this.orders.outbox().length > 0 || this.orders.pendingSignals().length > 0) void ctx.storage.setAlarm(Date.now());
@@ -281,6 +293,27 @@ export class Pair extends Server<Env> {
       if (quote) rates.push({ instrument: getInstrument(symbol), points: Math.round((quote.bid + quote.ask) / 2) });
     }
     return rates;
+  }
+
+  tradingState(): TradingStatus {
+    return this.store.getState<TradingStatus>("trading_state") ?? { state: "ACTIVE", reason: "", since: 0 };
+  }
+
+  /** The coordinator's trading state (kill switch), kept here so a restarted pair still obeys it. */
+  setTradingState(status: TradingStatus): TradingStatus {
+    this.storeTradingState(status);
+    return status;
+  }
+
+  private storeTradingState(status: TradingStatus): void {
+    const before = this.tradingState();
+    if (before.state === status.state && before.since === status.since) return;
+    this.store.putState("trading_state", status);
+  }
+
+  /** Kill switch flatten: close every open position on this pair. Returns how many were open. */
+  async flatten(): Promise<number> {
+    return this.trader.flatten();
   }
 
   /** The last accepted tick, integer points (used by other pairs for currency conversion). */

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { EpochMs, PairSymbol } from "./common.ts";
 import { RiskRejectionSchema } from "./trading.ts";
+import { PortfolioRejectionSchema } from "./portfolio.ts";
 
 const Side = v.picklist(["buy", "sell"]);
 const Price = v.number();
@@ -78,7 +79,8 @@ export type WirePosition = v.InferOutput<typeof WirePosition>;
 export const RiskEvent = v.object({
   clientOrderId: v.string(),
   strategyId: v.string(),
-  rejection: RiskRejectionSchema,
+  /** Per-pair risk or the portfolio (coordinator) refused it. */
+  rejection: v.union([RiskRejectionSchema, PortfolioRejectionSchema]),
   time: EpochMs,
 });
 

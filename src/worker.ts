@@ -9,6 +9,7 @@ import { ROLE_HEADER } from "../actors/pair.ts";
 export { Pair } from "../actors/pair.ts";
 export { SignalHub } from "../actors/signal-hub.ts";
 export { Gatekeeper } from "../actors/gatekeeper.ts";
+export { Coordinator } from "../actors/coordinator.ts";
 
 const router = buildRouter();
 

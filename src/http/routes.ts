@@ -10,6 +10,7 @@ import { TICK_BATCH_MAX, TICK_BODY_MAX_BYTES, TickBatch } from "../../schemas/ti
 import { StrategyConfigList } from "../../schemas/strategy.ts";
 import { ExecuteBody } from "../../schemas/trading-events.ts";
 import { FillModelConfig, RiskLimits } from "../../schemas/trading.ts";
+import { KillSwitchBody, PortfolioLimits } from "../../schemas/portfolio.ts";
 import { authorize, type Identity } from "./auth.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
@@ -165,7 +166,50 @@ export const ROUTES: readonly Route[] = [
       return Response.json(revoked);
     },
   },
-  { method: "get", path: "/api/admin/audit", access: "admin", handler: async (req, env) => Response.json({ entries: await env.Gatekeeper.getByName("main").auditLog(limitOf(req)) }) },
+  {
+    method: "get", path: "/api/admin/audit", access: "admin",
+    handler: async (req, env) => {
+      const limit = limitOf(req);
+      const [keys, portfolio] = await Promise.all([env.Gatekeeper.getByName("main").auditLog(limit), env.Coordinator.getByName("main").auditLog(limit)]);
+      const entries = [...keys, ...portfolio]
+        .sort((a, b) => b.at - a.at)
+        .slice(0, limit)
+        .map(({ id: _id, before, after, ...e }) => ({ ...e, before: before === null ? null : JSON.parse(before), after: after === null ? null : JSON.parse(after) }));
+      return Response.json({ entries });
+    },
+  },
+  { method: "get", path: "/api/admin/portfolio", access: "admin", handler: async (_req, env) => Response.json(await env.Coordinator.getByName("main").portfolio()) },
+  { method: "get", path: "/api/admin/limits", access: "admin", handler: async (_req, env) => Response.json(await env.Coordinator.getByName("main").limits()) },
+  {
+    method: "put", path: "/api/admin/limits", access: "admin",
+    handler: async (req, env, who) => {
+      const body = parseOrThrow(PortfolioLimits, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_limits");
+      return Response.json(await env.Coordinator.getByName("main").setLimits(body, actorOf(who)));
+    },
+  },
+  {
+    method: "post", path: "/api/admin/kill-switch", access: "admin",
+    handler: async (req, env, who) => {
+      const body = parseOrThrow(KillSwitchBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_kill_switch");
+      return Response.json(await env.Coordinator.getByName("main").killSwitch(body.action, body.reason ?? "", actorOf(who)));
+    },
+  },
+  {
+    method: "get", path: "/api/admin/positions", access: "admin",
+    handler: async (req, env) => {
+      const limit = limitOf(req);
+      const lists = await Promise.all(configFor(env).pairs.map((p) => env.Pair.getByName(p).recentPositions(limit)));
+      return Response.json({ positions: lists.flat().filter((p) => p.status === "OPEN") });
+    },
+  },
+  {
+    method: "get", path: "/api/admin/orders", access: "admin",
+    handler: async (req, env) => {
+      const limit = limitOf(req);
+      const lists = await Promise.all(configFor(env).pairs.map((p) => env.Pair.getByName(p).recentOrders(limit)));
+      return Response.json({ orders: lists.flat().sort((a, b) => b.createdAt - a.createdAt).slice(0, limit) });
+    },
+  },
 ];
 
 export function buildRouter() {

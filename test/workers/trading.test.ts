@@ -1,6 +1,6 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as v from "valibot";
 import type { Pair } from "../../actors/pair.ts";
 import { ServerMessage } from "../../schemas/room.ts";
@@ -24,6 +24,17 @@ async function tick(pair: string, ts: number, bid: number, ask: number) {
 }
 
 type Json = Record<string, any>;
+
+// These tests jump prices around (150 -> 160 on USD_JPY) to exercise per-pair rules; portfolio
+// limits (test/workers/coordinator.test.ts) are lifted so the daily-loss rule stays out of the way.
+beforeAll(async () => {
+  const res = await call("/api/admin/limits", {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ maxGrossExposure: 1e11, maxNetExposurePerCurrency: 1e11, maxOpenPositions: 10_000, maxExposurePerPair: 1e11, dailyLossLimit: 1e11, maxDrawdown: 1e11 }),
+  });
+  expect(res.status).toBe(200);
+});
 
 describe("manual orders: POST /api/trade/execute", () => {
   it("fills a market buy at the ask, opens a position, and is idempotent by client order id", async () => {

@@ -52,6 +52,8 @@ export interface OrderIntent {
   addLevels?: { maxLevels: number; offsetPips: number; sizeMultiplier: number };
   /** This order executes the position's next add level. */
   addLevel?: boolean;
+  /** Protective exit or kill-switch flatten: the only orders a HALTED portfolio still sends. */
+  purpose?: "exit" | "flatten";
   /** Closes or shrinks an existing position only: never increases risk. */
   reduceOnly: boolean;
   /** Signal id that produced the intent, when any. */

@@ -1,0 +1,20 @@
+/** One row of an actor's append-only audit log, as the admin API returns it. */
+export interface AuditEntry {
+  id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  /** JSON text of the value before and after the change (null when there was none). */
+  before: string | null;
+  after: string | null;
+}
+
+type AuditRow = { id: number; at: number; actor: string; action: string; target: string; before_json: string | null; after_json: string | null };
+
+export function readAudit(sql: SqlStorage, limit: number): AuditEntry[] {
+  return sql
+    .exec<AuditRow>("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", limit)
+    .toArray()
+    .map((r) => ({ id: r.id, at: r.at, actor: r.actor, action: r.action, target: r.target, before: r.before_json, after: r.after_json }));
+}

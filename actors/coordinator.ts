@@ -1,0 +1,286 @@
+import { DurableObject } from "cloudflare:workers";
+import * as v from "valibot";
+import { configFor } from "../src/config.ts";
+import { fxDayStart } from "../src/domain/fx-time.ts";
+import { exposure, type PairBook } from "../src/domain/portfolio/exposure.ts";
+import { PortfolioLimits, type PortfolioRejection, type TradingState } from "../schemas/portfolio.ts";
+import { COORDINATOR_MIGRATIONS } from "../migrations/coordinator/index.ts";
+import { migrate } from "./migrate.ts";
+import { readAudit, type AuditEntry } from "./audit-entry.ts";
+
+/** A reservation not settled by then (its pair died mid-order) stops counting. */
+const RESERVATION_TTL_MS = 60_000;
+
+export interface ApprovalRequest {
+  clientOrderId: string;
+  pair: string;
+  /** Signed units the order adds to the pair's net position. */
+  deltaUnits: number;
+  mid: number;
+  opensPosition: boolean;
+}
+
+/** What a pair reports after every fill: absolute figures, so a missed report heals with the next. */
+export interface PairReport {
+  pair: string;
+  netUnits: number;
+  openPositions: number;
+  mid: number;
+  realisedCents: number;
+  unrealisedCents: number;
+}
+
+export interface TradingStatus {
+  state: TradingState;
+  reason: string;
+  since: number;
+}
+
+type BookRow = { pair: string; net_units: number; open_positions: number; mid: number; realised_cents: number; unrealised_cents: number; updated_at: number };
+type ReservationRow = { client_order_id: string; pair: string; delta_units: number; mid: number; opens_position: number; expires_at: number };
+
+/**
+ * The portfolio: the only place where cross-pair limits are decided. Pair
+ * actors ask it before every risk-increasing order (an approval is a
+ * reservation, so racing pairs can never exceed a limit together) and report
+ * after every fill. It owns the trading state and the kill switch.
+ */
+export class Coordinator extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    migrate(ctx.storage, COORDINATOR_MIGRATIONS);
+  }
+
+  // ---- approvals and reports -----------------------------------------------------
+
+  async approve(req: ApprovalRequest): Promise<{ approved: true } | { approved: false; rejection: PortfolioRejection }> {
+    // Prices needed to value every currency in the account currency, fetched first: the
+    // check-and-reserve below must run without an await, so racing approvals cannot interleave.
+    await this.fetchMissingMids(req);
+    return this.reserve(req);
+  }
+
+  private reserve(req: ApprovalRequest): { approved: true } | { approved: false; rejection: PortfolioRejection } {
+    const status = this.status();
+    if (status.state === "HALTED") return { approved: false, rejection: { type: "trading_halted", reason: status.reason } };
+    if (status.state === "REDUCING") return { approved: false, rejection: { type: "reduce_only", reason: status.reason } };
+    const now = Date.now();
+    const sql = this.ctx.storage.sql;
+    sql.exec("DELETE FROM reservations WHERE expires_at <= ?", now);
+    if (sql.exec("SELECT 1 FROM reservations WHERE client_order_id = ?", req.clientOrderId).toArray().length > 0) return { approved: true };
+
+    const book = this.bookWithReservations();
+    // Pairs without a position still price currencies (reference mids, net 0).
+    for (const [pair, mid] of Object.entries(this.get<Record<string, number>>("reference_mids") ?? {})) book[pair] ??= { netUnits: 0, mid };
+    const current = book[req.pair] ?? { netUnits: 0, mid: req.mid };
+    book[req.pair] = { netUnits: current.netUnits + req.deltaUnits, mid: req.mid };
+    const limits = this.limits();
+    const exp = exposure(book, configFor(this.env).accountCurrency);
+    if (!exp.ok) return { approved: false, rejection: { type: "no_conversion_rate", currency: exp.missing } };
+    const e = exp.value;
+    if (e.gross > limits.maxGrossExposure) return reject({ type: "max_gross_exposure", limit: limits.maxGrossExposure, actual: round(e.gross) });
+    const pairExposure = e.perPair[req.pair] ?? 0;
+    if (pairExposure > limits.maxExposurePerPair) return reject({ type: "max_exposure_per_pair", limit: limits.maxExposurePerPair, actual: round(pairExposure) });
+    for (const [currency, amount] of Object.entries(e.perCurrency)) {
+      if (Math.abs(amount) > limits.maxNetExposurePerCurrency) {
+        return reject({ type: "max_net_exposure", currency, limit: limits.maxNetExposurePerCurrency, actual: round(amount) });
+      }
+    }
+    if (req.opensPosition) {
+      const open = this.openPositions() + 1;
+      if (open > limits.maxOpenPositions) return reject({ type: "max_open_positions", limit: limits.maxOpenPositions, actual: open });
+    }
+    sql.exec(
+      "INSERT INTO reservations (client_order_id, pair, delta_units, mid, opens_position, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+      req.clientOrderId, req.pair, req.deltaUnits, req.mid, req.opensPosition ? 1 : 0, now + RESERVATION_TTL_MS,
+    );
+    return { approved: true };
+  }
+
+  /** After a fill (or an order that ended without one): release its reservation, take the pair's figures. */
+  async report(report: PairReport, clientOrderId?: string): Promise<TradingStatus> {
+    const sql = this.ctx.storage.sql;
+    this.ctx.storage.transactionSync(() => {
+      if (clientOrderId) sql.exec("DELETE FROM reservations WHERE client_order_id = ?", clientOrderId);
+      sql.exec(
+        `INSERT OR REPLACE INTO pair_book (pair, net_units, open_positions, mid, realised_cents, unrealised_cents, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        report.pair, report.netUnits, report.openPositions, report.mid, report.realisedCents, report.unrealisedCents, Date.now(),
+      );
+    });
+    await this.checkLossLimits();
+    return this.status();
+  }
+
+  release(clientOrderId: string): void {
+    this.ctx.storage.sql.exec("DELETE FROM reservations WHERE client_order_id = ?", clientOrderId);
+  }
+
+  // ---- loss limits ------------------------------------------------------------------
+
+  /** Equity marks: a breach of the daily loss limit moves to REDUCING, of the drawdown limit to HALTED. */
+  private async checkLossLimits(): Promise<void> {
+    const now = Date.now();
+    const equity = this.equityCents();
+    const marks = this.get<{ peak: number; dayStart: number; dayEquity: number }>("equity_marks") ?? { peak: equity, dayStart: fxDayStart(now), dayEquity: equity };
+    if (fxDayStart(now) !== marks.dayStart) Object.assign(marks, { dayStart: fxDayStart(now), dayEquity: equity });
+    marks.peak = Math.max(marks.peak, equity);
+    this.put("equity_marks", marks);
+    const limits = this.limits();
+    const drawdown = (marks.peak - equity) / 100;
+    const dailyLoss = (marks.dayEquity - equity) / 100;
+    const status = this.status();
+    if (drawdown > limits.maxDrawdown && status.state !== "HALTED") {
+      await this.setState("HALTED", `drawdown ${drawdown.toFixed(2)} over the limit ${limits.maxDrawdown}`, "coordinator");
+    } else if (dailyLoss > limits.dailyLossLimit && status.state === "ACTIVE") {
+      await this.setState("REDUCING", `daily loss ${dailyLoss.toFixed(2)} over the limit ${limits.dailyLossLimit}`, "coordinator");
+    }
+  }
+
+  // ---- trading state and kill switch -----------------------------------------------------
+
+  status(): TradingStatus {
+    return this.get<TradingStatus>("trading_state") ?? { state: "ACTIVE", reason: "", since: 0 };
+  }
+
+  /** Idempotent: halting a halted portfolio changes nothing but re-sends the state to every pair. */
+  async killSwitch(action: "halt" | "resume" | "flatten", reason: string, actor: string): Promise<{ status: TradingStatus; pairs: Record<string, string> }> {
+    const status = await this.setState(action === "resume" ? "ACTIVE" : "HALTED", reason || action, actor);
+    const pairs: Record<string, string> = {};
+    if (action === "flatten") {
+      await Promise.all(
+        configFor(this.env).pairs.map(async (pair) => {
+          try {
+            pairs[pair] = `flattening ${await this.env.Pair.getByName(pair).flatten()} positions`;
+          } catch (err) {
+            pairs[pair] = `unreachable: ${String(err)}`;
+          }
+        }),
+      );
+    }
+    return { status, pairs };
+  }
+
+  private async setState(state: TradingState, reason: string, actor: string): Promise<TradingStatus> {
+    const before = this.status();
+    const next: TradingStatus = before.state === state ? { ...before } : { state, reason, since: Date.now() };
+    if (before.state !== state) {
+      this.ctx.storage.transactionSync(() => {
+        this.put("trading_state", next);
+        this.audit(actor, "trading_state", "portfolio", before, next);
+      });
+    }
+    // Every pair keeps the state too, so a restarted pair is still halted even if this actor is unreachable.
+    await Promise.all(
+      configFor(this.env).pairs.map((pair) => this.env.Pair.getByName(pair).setTradingState(next).catch((err: unknown) => console.error(`state to ${pair} failed`, err))),
+    );
+    return next;
+  }
+
+  // ---- limits and reads --------------------------------------------------------------------
+
+  limits(): PortfolioLimits {
+    return this.get<PortfolioLimits>("limits") ?? v.parse(PortfolioLimits, {});
+  }
+
+  setLimits(input: unknown, actor: string): PortfolioLimits {
+    const next = v.parse(PortfolioLimits, input);
+    const before = this.limits();
+    this.ctx.storage.transactionSync(() => {
+      this.put("limits", next);
+      this.audit(actor, "limits", "portfolio", before, next);
+    });
+    return next;
+  }
+
+  portfolio() {
+    const rows = this.ctx.storage.sql.exec<BookRow>("SELECT * FROM pair_book ORDER BY pair").toArray();
+    const book: Record<string, PairBook> = {};
+    for (const r of rows) book[r.pair] = { netUnits: r.net_units, mid: r.mid };
+    const account = configFor(this.env).accountCurrency;
+    const exp = exposure(book, account);
+    return {
+      accountCurrency: account,
+      trading: this.status(),
+      limits: this.limits(),
+      exposure: exp.ok ? exp.value : null,
+      openPositions: this.openPositions(),
+      equity: this.equityCents() / 100,
+      marks: this.get("equity_marks") ?? null,
+      pairs: rows.map((r) => ({
+        pair: r.pair, netUnits: r.net_units, openPositions: r.open_positions, mid: r.mid,
+        realised: r.realised_cents / 100, unrealised: r.unrealised_cents / 100, updatedAt: r.updated_at,
+      })),
+      reservations: this.ctx.storage.sql.exec<ReservationRow>("SELECT * FROM reservations").toArray().length,
+    };
+  }
+
+  auditLog(limit: number): AuditEntry[] {
+    return readAudit(this.ctx.storage.sql, limit);
+  }
+
+
+  /** Mids of served pairs that link a currency of the book to the account currency, when not known yet. */
+  private async fetchMissingMids(req: ApprovalRequest): Promise<void> {
+    const config = configFor(this.env);
+    const account = config.accountCurrency;
+    const known = new Set(this.ctx.storage.sql.exec<{ pair: string }>("SELECT pair FROM pair_book").toArray().map((r) => r.pair));
+    known.add(req.pair);
+    const currencies = new Set<string>();
+    for (const pair of known) for (const c of pair.split("_")) currencies.add(c);
+    const mids = this.get<Record<string, number>>("reference_mids") ?? {};
+    for (const c of currencies) {
+      if (c === account) continue;
+      const linking = [`${c}_${account}`, `${account}_${c}`].find((p) => config.pairs.includes(p));
+      if (!linking || linking === req.pair || known.has(linking)) continue;
+      const quote = await this.env.Pair.getByName(linking).lastQuote().catch(() => null);
+      if (quote) mids[linking] = (quote.bid + quote.ask) / 2 / 10 ** (linking.endsWith("JPY") ? 3 : 5);
+    }
+    this.put("reference_mids", mids);
+  }
+
+  private bookWithReservations(): Record<string, PairBook> {
+    const book: Record<string, PairBook> = {};
+    for (const r of this.ctx.storage.sql.exec<BookRow>("SELECT * FROM pair_book").toArray()) book[r.pair] = { netUnits: r.net_units, mid: r.mid };
+    for (const r of this.ctx.storage.sql.exec<ReservationRow>("SELECT * FROM reservations").toArray()) {
+      const b = book[r.pair] ?? { netUnits: 0, mid: r.mid };
+      book[r.pair] = { netUnits: b.netUnits + r.delta_units, mid: b.mid };
+    }
+    return book;
+  }
+
+  private openPositions(): number {
+    const sql = this.ctx.storage.sql;
+    const reported = sql.exec<{ n: number | null }>("SELECT SUM(open_positions) AS n FROM pair_book").one().n ?? 0;
+    const reserved = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM reservations WHERE opens_position = 1").one().n;
+    return reported + reserved;
+  }
+
+  private equityCents(): number {
+    return this.ctx.storage.sql.exec<{ e: number | null }>("SELECT SUM(realised_cents + unrealised_cents) AS e FROM pair_book").one().e ?? 0;
+  }
+
+  private get<T>(key: string): T | undefined {
+    const row = this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM coordinator_state WHERE key = ?", key).toArray()[0];
+    return row ? (JSON.parse(row.value) as T) : undefined;
+  }
+
+  private put(key: string, value: unknown): void {
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO coordinator_state (key, value) VALUES (?, ?)", key, JSON.stringify(value));
+  }
+
+  private audit(actor: string, action: string, target: string, before: unknown, after: unknown): void {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO audit_log (at, actor, action, target, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?)",
+      Date.now(), actor, action, target, JSON.stringify(before), JSON.stringify(after),
+    );
+  }
+}
+
+function reject(rejection: PortfolioRejection): { approved: false; rejection: PortfolioRejection } {
+  return { approved: false, rejection };
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}

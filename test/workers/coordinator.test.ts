@@ -1,0 +1,127 @@
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Pair } from "../../actors/pair.ts";
+import { call, postJson } from "./helpers.ts";
+
+/** Wednesday 10:00 UTC in the future: market open; actor alarms never fire by themselves. */
+const T0 = Date.UTC(2030, 0, 2, 10, 0, 0);
+type Json = Record<string, any>;
+
+const stub = (pair: string): DurableObjectStub<Pair> => env.Pair.getByName(pair);
+const PAIRS = ["USD_JPY", "USD_CHF", "USD_CAD"];
+const PRICES: Record<string, [number, number]> = { USD_JPY: [150, 150.01], USD_CHF: [0.9, 0.9001], USD_CAD: [1.37, 1.3701] };
+
+async function atClock(pair: string, nowMs: number) {
+  await runInDurableObject(stub(pair), (i: Pair) => {
+    i.clock = () => nowMs;
+  });
+}
+
+async function putLimits(limits: Json) {
+  const res = await call("/api/admin/limits", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(limits) });
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+const killSwitch = async (action: string, reason?: string) => (await postJson("/api/admin/kill-switch", { action, ...(reason ? { reason } : {}) })).json() as Promise<Json>;
+
+beforeAll(async () => {
+  for (const pair of PAIRS) {
+    await atClock(pair, T0);
+    const [bid, ask] = PRICES[pair]!;
+    await postJson(`/api/pairs/${pair}/ticks`, { ticks: [{ ts: T0 - 500, bid, ask }] });
+  }
+});
+
+describe("portfolio approvals are reservations", () => {
+  it("orders racing from several pairs never together exceed the gross exposure limit", async () => {
+    // USD-based pairs: each 10,000-unit order is exactly 10,000 USD of exposure.
+    await putLimits({ maxGrossExposure: 55_000, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100 });
+    const orders = PAIRS.flatMap((pair) => [0, 1, 2, 3].map((i) => ({ pair, side: "buy", units: 10_000, clientOrderId: `race-${pair}-${i}` })));
+    const answers = await Promise.all(orders.map(async (o) => (await postJson("/api/trade/execute", o)).json() as Promise<Json>));
+    const filled = answers.filter((a) => a.order?.status === "filled");
+    const refused = answers.filter((a) => a.error);
+    expect(filled).toHaveLength(5);
+    expect(refused).toHaveLength(7);
+    expect(refused.map((a) => a.error.details)).toEqual(Array(7).fill(expect.objectContaining({ type: "max_gross_exposure", limit: 55_000 })));
+    const portfolio = (await (await call("/api/admin/portfolio")).json()) as Json;
+    expect(portfolio.exposure.gross).toBe(50_000);
+    expect(portfolio.reservations).toBe(0);
+    expect(portfolio.exposure.perCurrency.USD).toBe(50_000);
+  });
+
+  it("refuses with the net exposure per currency and the open positions count", async () => {
+    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 55_000, maxExposurePerPair: 1e9, maxOpenPositions: 100 });
+    const res = await postJson("/api/trade/execute", { pair: "USD_CHF", side: "buy", units: 10_000, clientOrderId: "net-1" });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ error: { details: { type: "max_net_exposure", currency: "USD", limit: 55_000, actual: 60_000 } } });
+  });
+});
+
+describe("kill switch and trading state", () => {
+  it("halts every pair, persists across restarts, is idempotent, resumes, and flattens", async () => {
+    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100 });
+    const first = await killSwitch("halt", "operator test");
+    expect(first.status).toMatchObject({ state: "HALTED", reason: "operator test" });
+    const again = await killSwitch("halt", "again");
+    expect(again.status).toEqual(first.status);
+
+    await abortAllDurableObjects();
+    for (const pair of PAIRS) await atClock(pair, T0 + 1_000);
+    const refused = await postJson("/api/trade/execute", { pair: "USD_CAD", side: "sell", units: 1_000 });
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toMatchObject({ error: { details: { type: "trading_halted", reason: "operator test" } } });
+    expect(((await (await call("/api/admin/portfolio")).json()) as Json).trading.state).toBe("HALTED");
+
+    expect((await killSwitch("resume")).status.state).toBe("ACTIVE");
+    const ok = await postJson("/api/trade/execute", { pair: "USD_CAD", side: "buy", units: 1_000 });
+    expect(ok.status).toBe(200);
+
+    const flat = await killSwitch("flatten", "end of test");
+    expect(flat.status.state).toBe("HALTED");
+    expect(Object.values(flat.pairs).every((v) => String(v).startsWith("flattening"))).toBe(true);
+    const open = ((await (await call("/api/admin/positions")).json()) as Json).positions;
+    expect(open).toEqual([]);
+    const audit = ((await (await call("/api/admin/audit")).json()) as Json).entries.filter((e: Json) => e.action === "trading_state");
+    expect(audit.map((e: Json) => e.after.state)).toEqual(["HALTED", "ACTIVE", "HALTED"]);
+    await killSwitch("resume");
+  });
+
+  it("fails closed: without the coordinator, risk-increasing orders are refused and reduce-only ones proceed", async () => {
+    await runInDurableObject(stub("USD_JPY"), (i: Pair) => {
+      i.coordinatorDown = true;
+    });
+    const open = await postJson("/api/trade/execute", { pair: "USD_JPY", side: "buy", units: 1_000 });
+    expect(await open.json()).toMatchObject({ error: { details: { type: "coordinator_unreachable" } } });
+    await runInDurableObject(stub("USD_JPY"), (i: Pair) => {
+      i.coordinatorDown = false;
+    });
+    expect((await postJson("/api/trade/execute", { pair: "USD_JPY", side: "buy", units: 2_000 })).status).toBe(200);
+    await runInDurableObject(stub("USD_JPY"), (i: Pair) => {
+      i.coordinatorDown = true;
+    });
+    const reduce = await postJson("/api/trade/execute", { pair: "USD_JPY", side: "sell", units: 1_000 });
+    expect(reduce.status).toBe(200);
+    await runInDurableObject(stub("USD_JPY"), (i: Pair) => {
+      i.coordinatorDown = false;
+    });
+  });
+
+  it("a daily loss beyond the limit moves the portfolio to REDUCING and records why", async () => {
+    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100, dailyLossLimit: 50 });
+    await atClock("USD_CHF", T0 + 2_000);
+    await postJson("/api/pairs/USD_CHF/ticks", { ticks: [{ ts: T0 + 1_500, bid: 0.9, ask: 0.9001 }] });
+    expect((await postJson("/api/trade/execute", { pair: "USD_CHF", side: "buy", units: 100_000 })).status).toBe(200);
+    // 60 pips down on 100,000 USD_CHF: about -667 USD once the next fill is reported.
+    await atClock("USD_CHF", T0 + 3_000);
+    await postJson("/api/pairs/USD_CHF/ticks", { ticks: [{ ts: T0 + 2_500, bid: 0.894, ask: 0.8941 }] });
+    expect((await postJson("/api/trade/execute", { pair: "USD_CHF", side: "sell", units: 1_000 })).status).toBe(200);
+    const state = ((await (await call("/api/admin/portfolio")).json()) as Json).trading;
+    expect(state.state).toBe("REDUCING");
+    expect(state.reason).toMatch(/daily loss .* over the limit 50/);
+    const more = await postJson("/api/trade/execute", { pair: "USD_CHF", side: "buy", units: 1_000 });
+    expect(await more.json()).toMatchObject({ error: { details: { type: "reduce_only" } } });
+    expect((await postJson("/api/trade/execute", { pair: "USD_CHF", side: "sell", units: 1_000 })).status).toBe(200);
+  });
+});
