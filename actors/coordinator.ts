@@ -260,13 +260,24 @@ export class Coordinator extends DurableObject<Env> {
     return this.ctx.storage.sql.exec<{ e: number | null }>("SELECT SUM(realised_cents + unrealised_cents) AS e FROM pair_book").one().e ?? 0;
   }
 
+  /** Small state, read on every approval: cached in memory, written through to SQLite. */
+  private readonly state = new Map<string, string>();
+
   private get<T>(key: string): T | undefined {
-    const row = this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM coordinator_state WHERE key = ?", key).toArray()[0];
-    return row ? (JSON.parse(row.value) as T) : undefined;
+    let text = this.state.get(key);
+    if (text === undefined) {
+      text = this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM coordinator_state WHERE key = ?", key).toArray()[0]?.value;
+      if (text === undefined) return undefined;
+      this.state.set(key, text);
+    }
+    return JSON.parse(text) as T;
   }
 
   private put(key: string, value: unknown): void {
-    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO coordinator_state (key, value) VALUES (?, ?)", key, JSON.stringify(value));
+    const text = JSON.stringify(value);
+    if (this.state.get(key) === text) return;
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO coordinator_state (key, value) VALUES (?, ?)", key, text);
+    this.state.set(key, text);
   }
 
   private audit(actor: string, action: string, target: string, before: unknown, after: unknown): void {

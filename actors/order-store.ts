@@ -30,6 +30,8 @@ type OrderRow = {
 
 /** SQL of orders, the outbox, the paper broker's book, fills, positions and risk rejections. */
 export class OrderStore {
+  private realisedCents: number | null = null;
+
   constructor(private readonly sql: SqlStorage) {}
 
   // ---- signals waiting for their decision -----------------------------------------
@@ -147,9 +149,13 @@ export class OrderStore {
    * The optimistic check guards against two paths updating one position.
    */
   savePosition(p: Position, expectedVersion: number, nowMs: number): void {
-    const stored = this.sql.exec<{ version: number }>("SELECT version FROM positions WHERE id = ?", p.id).toArray()[0];
+    const stored = this.sql.exec<{ version: number; json: string }>("SELECT version, json FROM positions WHERE id = ?", p.id).toArray()[0];
     if ((stored?.version ?? 0) !== expectedVersion) {
       throw new Error(`position ${p.id} is at version ${stored?.version ?? 0}, expected ${expectedVersion}`);
+    }
+    if (this.realisedCents !== null) {
+      const old = stored ? (JSON.parse(stored.json) as Position) : null;
+      this.realisedCents += netRealised(p) - (old ? netRealised(old) : 0);
     }
     this.sql.exec(
       "INSERT OR REPLACE INTO positions (id, strategy_id, status, version, json, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -157,15 +163,23 @@ export class OrderStore {
     );
   }
 
-  /** Realised P&L net of commission over every position the pair ever had, account cents. */
+  /**
+   * Realised P&L net of commission over every position the pair ever had,
+   * account cents: summed once, then kept up to date by savePosition.
+   */
   realisedAccountCents(): number {
-    return (
+    this.realisedCents ??=
       this.sql
         .exec<{ c: number | null }>(
           "SELECT SUM(json_extract(json, '$.realisedPnlAccountCents') - json_extract(json, '$.commissionAccountCents')) AS c FROM positions",
         )
-        .one().c ?? 0
-    );
+        .one().c ?? 0;
+    return this.realisedCents;
+  }
+
+  /** Reset the cached total (after a rolled-back transaction). */
+  forgetTotals(): void {
+    this.realisedCents = null;
   }
 
   storedVersion(positionId: string): number {
@@ -218,6 +232,10 @@ export class OrderStore {
       },
     };
   }
+}
+
+function netRealised(p: Position): number {
+  return p.realisedPnlAccountCents - p.commissionAccountCents;
 }
 
 function toOrder(row: OrderRow): OrderRecord {

@@ -288,6 +288,16 @@ export class PairTrader {
     const now = this.d.clock();
     const changed: Position[] = [];
     const newFills: Fill[] = [];
+    try {
+      this.applyInTransaction(order, answer, rates, now, changed, newFills);
+    } catch (err) {
+      this.d.store.forgetTotals();
+      throw err;
+    }
+    this.publishApplied(order, answer, changed, newFills);
+  }
+
+  private applyInTransaction(order: OrderRecord, answer: BrokerAnswer, rates: ConversionRate[], now: number, changed: Position[], newFills: Fill[]): void {
     this.d.storage.transactionSync(() => {
       for (const fill of answer.fills) {
         if (!this.d.store.insertFill(fill)) continue;
@@ -322,10 +332,15 @@ export class PairTrader {
       // Filled, working at the broker or rejected by it: either way acknowledged.
       this.d.store.removeFromOutbox(order.intent.clientOrderId);
     });
+  }
+
+  private publishApplied(order: OrderRecord, answer: BrokerAnswer, changed: Position[], newFills: Fill[]): void {
     this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(order.intent.clientOrderId)) });
     for (const fill of newFills) this.d.publish({ type: "fill", fill: this.wireFill(fill) });
     for (const p of changed) this.d.publish({ type: "position", position: this.wirePosition(p) });
-    if (answer.status !== "working") await this.reportTo(order.intent.clientOrderId);
+    // Not awaited: until the report lands the coordinator still counts the order's reservation,
+    // which errs on the safe side, and the report carries absolute figures.
+    if (answer.status !== "working") void this.reportTo(order.intent.clientOrderId);
   }
 
   /** Kill switch: close every open position of the pair with reduce-only market orders. */

@@ -279,6 +279,11 @@ export async function runPair(baseUrl: string, poster: Poster, pair: string, clo
   const expected = domainPass(instrument, seq);
 
   await put(`${baseUrl}/api/admin/pairs/${pair}/risk`, { limits: LIMITS_BODY });
+  // The zig-zag loses a little on every reversal: lift the portfolio's loss and exposure limits so the
+  // coordinator keeps approving (its round trip is part of what is measured).
+  await put(`${baseUrl}/api/admin/limits`, {
+    maxGrossExposure: 1e11, maxNetExposurePerCurrency: 1e11, maxOpenPositions: 10_000, maxExposurePerPair: 1e11, dailyLossLimit: 1e11, maxDrawdown: 1e11,
+  });
   await put(`${baseUrl}/api/admin/pairs/${pair}/strategies`, { strategies: [STRATEGY] });
 
   const closing: number[] = [];
