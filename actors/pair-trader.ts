@@ -15,6 +15,7 @@ import type { OrderRecord, OrderRejection, OrderStore } from "./order-store.ts";
 import type { ApprovalRequest, PairReport, TradingStatus } from "./coordinator.ts";
 import { askAdvisor, type Advice, type AdvisorConfig } from "../src/advisor/advisor.ts";
 import { toWireSignal } from "../src/wire.ts";
+import { LatencyWindow } from "../src/metrics/latency-window.ts";
 
 /** Where a test may stop the trader as if the actor crashed. */
 export type FaultPoint = "after_signal" | "after_outbox" | "after_broker";
@@ -52,6 +53,8 @@ export type ExecuteResult =
  * slow broker call can never interleave two updates of one position.
  */
 export class PairTrader {
+  /** Order round trips (risk, approval, outbox, broker, position), ms. */
+  readonly orderRoundTrip = new LatencyWindow();
   /** Test hook: throw at this point, as if the actor died there. */
   faultPoint: FaultPoint | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -186,6 +189,7 @@ export class PairTrader {
   private async submitNow(intent: OrderIntent, advice: Advice | null = null, alsoInTransaction: () => void = () => {}): Promise<ExecuteResult> {
     const known = this.d.store.getOrder(intent.clientOrderId);
     if (known) return this.resultOf(known);
+    const started = performance.now();
     const now = this.d.clock();
     const limits = this.d.limits();
     const decision = checkOrder(intent, {
@@ -217,6 +221,7 @@ export class PairTrader {
     this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
     if (this.faultPoint === "after_outbox") throw new Error("fault injected after the outbox write");
     await this.send(intent);
+    this.orderRoundTrip.record(performance.now() - started);
     return this.resultOf(this.orderOf(intent.clientOrderId));
   }
 

@@ -17,6 +17,7 @@ import type { TickBatchResult, WireTick } from "../schemas/tick.ts";
 import { PAIR_MIGRATIONS } from "../migrations/pair/index.ts";
 import { migrate } from "./migrate.ts";
 import { PairStore } from "./pair-store.ts";
+import { LatencyWindow } from "../src/metrics/latency-window.ts";
 import { TradingStore } from "./trading-store.ts";
 import { runStrategies } from "../src/domain/trading/signal-engine.ts";
 import { startRun, type StrategyRun } from "../src/domain/trading/strategy-registry.ts";
@@ -83,6 +84,12 @@ export class Pair extends Server<Env> {
   private readonly indicators = new Map<Timeframe, IndicatorSet>();
   private readonly coalescer: TickCoalescer<Tick>;
   private alarmAt: number | null = null;
+  /**
+   * Recent latencies, ms. Workers advance their clocks only across I/O, so in
+   * production these count time spent waiting on storage and other actors,
+   * not pure CPU (the benchmarks measure that from outside).
+   */
+  private readonly latency = { ingest: new LatencyWindow(), decision: new LatencyWindow(), broadcast: new LatencyWindow() };
   private readonly subscriptions = new WeakMap<object, readonly Timeframe[]>();
   /** Test hook: behave as if the coordinator could not be reached (proves fail-closed). */
   coordinatorDown = false;
@@ -316,6 +323,31 @@ export class Pair extends Server<Env> {
     return this.trader.flatten();
   }
 
+  /** Figures for GET /api/metrics. */
+  metrics() {
+    let connections = 0;
+    let keyed = 0;
+    for (const c of this.getConnections<RoomConnectionState>()) {
+      connections++;
+      if (c.state?.role) keyed++;
+    }
+    const since = this.clock() - 60_000;
+    return {
+      pair: this.instrument.symbol,
+      connections,
+      keyedConnections: keyed,
+      ordersLastMinute: this.orders.orderTimesSince(since, 100_000).length,
+      rejectionsLastMinute: this.orders.recentRejections(1000).filter((r) => r.time >= since).length,
+      tradingState: this.tradingState().state,
+      latencyMs: {
+        ingest: this.latency.ingest.summary(),
+        tickToDecision: this.latency.decision.summary(),
+        roomBroadcast: this.latency.broadcast.summary(),
+        orderRoundTrip: this.trader.orderRoundTrip.summary(),
+      },
+    };
+  }
+
   /** The last accepted tick, integer points (used by other pairs for currency conversion). */
   lastQuote(): Tick | null {
     return this.lastTick;
@@ -329,6 +361,7 @@ export class Pair extends Server<Env> {
   // ---- ingest ---------------------------------------------------------------------
 
   private async ingestAt(ticks: readonly WireTick[], nowMs: number): Promise<TickBatchResult> {
+    const started = performance.now();
     const rejected: TickBatchResult["rejected"] = [];
     const closedAll: ClosedWithIndicators[] = [];
     const signals: Signal[] = [];
@@ -371,6 +404,9 @@ export class Pair extends Server<Env> {
     if (last) this.coalescer.push(last, ticks.length - rejected.length);
     this.scheduleAlarm(nowMs);
     await this.trade(signals, last);
+    const elapsed = performance.now() - started;
+    this.latency.ingest.record(elapsed);
+    if (signals.length > 0) this.latency.decision.record(elapsed);
     return { accepted: ticks.length - rejected.length, rejected };
   }
 
@@ -632,6 +668,12 @@ export class Pair extends Server<Env> {
    * progress for each connection's timeframes, in a single pass over the room.
    */
   private sendTickFrame(tick: Tick, merged: number): void {
+    const started = performance.now();
+    this.sendTickFrameNow(tick, merged);
+    this.latency.broadcast.record(performance.now() - started);
+  }
+
+  private sendTickFrameNow(tick: Tick, merged: number): void {
     const tickFrame = JSON.stringify({ type: "tick", pair: this.instrument.symbol, ...toWireTick(tick, this.instrument), merged } satisfies ServerMessage);
     const candleFrames = new Map<Timeframe, string>();
     const candleFrame = (tf: Timeframe): string => {

@@ -14,6 +14,7 @@ import { KillSwitchBody, PortfolioLimits } from "../../schemas/portfolio.ts";
 import { authorize, type Identity } from "./auth.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
+import { recordRequest, routeMetrics } from "./route-metrics.ts";
 
 type Args = [Env, ExecutionContext];
 type Handler = (req: IRequest, env: Env, who: Identity | null) => Promise<Response> | Response;
@@ -178,6 +179,21 @@ export const ROUTES: readonly Route[] = [
       return Response.json({ entries });
     },
   },
+  {
+    method: "get", path: "/api/metrics", access: "viewer",
+    handler: async (req, env) => {
+      const [pairs, portfolio] = await Promise.all([
+        Promise.all(configFor(env).pairs.map((p) => env.Pair.getByName(p).metrics())),
+        env.Coordinator.getByName("main").portfolio(),
+      ]);
+      const metrics = { time: Date.now(), trading: portfolio.trading.state, routes: routeMetrics(), pairs };
+      const url = new URL(req.url);
+      if (url.searchParams.get("format") === "prometheus" || (req.headers.get("accept") ?? "").includes("text/plain")) {
+        return new Response(toPrometheus(metrics), { headers: { "content-type": "text/plain; version=0.0.4" } });
+      }
+      return Response.json(metrics);
+    },
+  },
   { method: "get", path: "/api/admin/portfolio", access: "admin", handler: async (_req, env) => Response.json(await env.Coordinator.getByName("main").portfolio()) },
   { method: "get", path: "/api/admin/limits", access: "admin", handler: async (_req, env) => Response.json(await env.Coordinator.getByName("main").limits()) },
   {
@@ -212,10 +228,44 @@ export const ROUTES: readonly Route[] = [
   },
 ];
 
+/** The Prometheus text exposition of the same figures. */
+function toPrometheus(m: { trading: string; routes: ReturnType<typeof routeMetrics>; pairs: { pair: string; connections: number; ordersLastMinute: number; rejectionsLastMinute: number; latencyMs: Record<string, { p50: number | null; p95: number | null; p99: number | null; count: number }> }[] }): string {
+  const lines: string[] = [];
+  const esc = (s: string) => s.replace(/["\\\n]/g, "_");
+  lines.push("# TYPE fxrt_trading_halted gauge", `fxrt_trading_halted ${m.trading === "HALTED" ? 1 : 0}`);
+  lines.push("# TYPE fxrt_requests_total counter", "# TYPE fxrt_request_errors_total counter", "# TYPE fxrt_request_latency_ms gauge");
+  for (const r of m.routes) {
+    const label = `route="${esc(r.route)}"`;
+    lines.push(`fxrt_requests_total{${label}} ${r.requests}`);
+    lines.push(`fxrt_request_errors_total{${label},class="4xx"} ${r.clientErrors}`, `fxrt_request_errors_total{${label},class="5xx"} ${r.serverErrors}`);
+    for (const q of ["p50", "p95", "p99"] as const) if (r.latencyMs[q] !== null) lines.push(`fxrt_request_latency_ms{${label},quantile="${q}"} ${r.latencyMs[q]}`);
+  }
+  lines.push("# TYPE fxrt_room_connections gauge", "# TYPE fxrt_orders_last_minute gauge", "# TYPE fxrt_rejections_last_minute gauge", "# TYPE fxrt_latency_ms gauge");
+  for (const p of m.pairs) {
+    const label = `pair="${p.pair}"`;
+    lines.push(`fxrt_room_connections{${label}} ${p.connections}`, `fxrt_orders_last_minute{${label}} ${p.ordersLastMinute}`, `fxrt_rejections_last_minute{${label}} ${p.rejectionsLastMinute}`);
+    for (const [name, s] of Object.entries(p.latencyMs)) {
+      for (const q of ["p50", "p95", "p99"] as const) if (s[q] !== null) lines.push(`fxrt_latency_ms{${label},path="${name}",quantile="${q}"} ${s[q]}`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
 export function buildRouter() {
   const router = Router<IRequest, Args>({ catch: toErrorResponse });
   for (const route of ROUTES) {
-    router[route.method](route.path, async (req, env) => route.handler(req, env, await authorize(req, env, route.access)));
+    const name = `${route.method.toUpperCase()} ${route.path}`;
+    router[route.method](route.path, async (req, env) => {
+      const started = performance.now();
+      let response: Response;
+      try {
+        response = await route.handler(req, env, await authorize(req, env, route.access));
+      } catch (err) {
+        response = toErrorResponse(err);
+      }
+      recordRequest(name, response.status, performance.now() - started);
+      return response;
+    });
   }
   router.all("/api/*", () => errorResponse(404, "not_found", "no such route"));
   return router;

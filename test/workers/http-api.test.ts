@@ -86,3 +86,25 @@ describe("HTTP API", () => {
     expect(first.candles.map((c) => (c.t - start) / 60_000)).toEqual([0, 1]);
   });
 });
+
+describe("metrics", () => {
+  it("reports per-route counts and per-pair latencies as JSON and in the Prometheus format", async () => {
+    await postJson("/api/pairs/EUR_JPY/ticks", { ticks: [{ ts: Date.now() - 1000, bid: 160.1, ask: 160.12 }] });
+    await call("/api/pairs/EUR_JPY/candles?tf=7m");
+    const m = (await (await call("/api/metrics")).json()) as {
+      routes: { route: string; requests: number; clientErrors: number; errorRate: number }[];
+      pairs: { pair: string; latencyMs: { ingest: { count: number; p50: number | null } } }[];
+    };
+    const ticks = m.routes.find((r) => r.route === "POST /api/pairs/:pair/ticks")!;
+    expect(ticks.requests).toBeGreaterThanOrEqual(1);
+    const candles = m.routes.find((r) => r.route === "GET /api/pairs/:pair/candles")!;
+    expect(candles.clientErrors).toBeGreaterThanOrEqual(1);
+    expect(candles.errorRate).toBeGreaterThan(0);
+    const pair = m.pairs.find((p) => p.pair === "EUR_JPY")!;
+    expect(pair.latencyMs.ingest.count).toBeGreaterThanOrEqual(1);
+    const text = await (await call("/api/metrics?format=prometheus")).text();
+    expect(text).toMatch(/^fxrt_requests_total\{route="POST \/api\/pairs\/:pair\/ticks"\} \d+$/m);
+    expect(text).toMatch(/^fxrt_room_connections\{pair="EUR_JPY"\} \d+$/m);
+    expect(text).toMatch(/^fxrt_trading_halted 0$/m);
+  });
+});
