@@ -1,3 +1,4 @@
+import { logEvent } from "../src/log.ts";
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import { configFor } from "../src/config.ts";
@@ -172,7 +173,7 @@ export class Coordinator extends DurableObject<Env> {
     }
     // Every pair keeps the state too, so a restarted pair is still halted even if this actor is unreachable.
     await Promise.all(
-      configFor(this.env).pairs.map((pair) => this.env.Pair.getByName(pair).setTradingState(next).catch((err: unknown) => console.error(`state to ${pair} failed`, err))),
+      configFor(this.env).pairs.map((pair) => this.env.Pair.getByName(pair).setTradingState(next).catch((err: unknown) => logEvent("error", "coordinator.state_push_failed", { pair, error: String(err) }))),
     );
     return next;
   }

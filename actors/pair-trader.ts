@@ -1,3 +1,4 @@
+import { logEvent } from "../src/log.ts";
 import type { PaperBroker } from "../src/broker/paper-broker.ts";
 import type { BrokerAnswer } from "../src/broker/broker.ts";
 import type { Instrument } from "../src/domain/instruments.ts";
@@ -212,6 +213,7 @@ export class PairTrader {
         pair: this.d.instrument.symbol,
         event: { clientOrderId: intent.clientOrderId, strategyId: intent.strategyId, rejection: refusal, time: now },
       });
+      logEvent("info", "trade.rejected", { pair: intent.pair, clientOrderId: intent.clientOrderId, strategyId: intent.strategyId, rejection: refusal });
       return { ok: false, rejection: refusal };
     }
     this.d.storage.transactionSync(() => {
@@ -275,7 +277,7 @@ export class PairTrader {
         clientOrderId,
       );
     } catch (err) {
-      console.error("report to coordinator failed", err);
+      logEvent("warn", "trade.report_failed", { pair: this.d.instrument.symbol, clientOrderId, error: String(err) });
     }
   }
 
@@ -341,7 +343,11 @@ export class PairTrader {
 
   private publishApplied(order: OrderRecord, answer: BrokerAnswer, changed: Position[], newFills: Fill[]): void {
     this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(order.intent.clientOrderId)) });
-    for (const fill of newFills) this.d.publish({ type: "fill", fill: this.wireFill(fill) });
+    for (const fill of newFills) {
+      const wire = this.wireFill(fill);
+      this.d.publish({ type: "fill", fill: wire });
+      logEvent("info", "trade.fill", { ...wire, strategyId: order.intent.strategyId });
+    }
     for (const p of changed) this.d.publish({ type: "position", position: this.wirePosition(p) });
     // Not awaited: until the report lands the coordinator still counts the order's reservation,
     // which errs on the safe side, and the report carries absolute figures.

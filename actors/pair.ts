@@ -1,3 +1,4 @@
+import { logEvent } from "../src/log.ts";
 import { Server, type Connection, type ConnectionContext, type WSMessage } from "partyserver";
 import * as v from "valibot";
 import { CandleAggregator, type AggregatorState, type ClosedCandle } from "../src/domain/candle-aggregator.ts";
@@ -417,7 +418,7 @@ export class Pair extends Server<Env> {
       if (signals.length > 0) await this.trader.decideSignals(this.runs);
       if (quote) await this.trader.onQuote(quote);
     } catch (err) {
-      console.error("trading step failed", err);
+      logEvent("error", "trade.step_failed", { pair: this.instrument.symbol, error: String(err) });
     }
   }
 
@@ -475,7 +476,7 @@ export class Pair extends Server<Env> {
       await this.trader.drainOutbox();
       await this.trader.decideSignals(this.runs);
     } catch (err) {
-      console.error("outbox drain failed", err);
+      logEvent("error", "trade.outbox_drain_failed", { pair: this.instrument.symbol, error: String(err) });
     }
     if (this.config.feed === "synthetic") await this.runFeed(now);
     this.scheduleAlarm(now);
@@ -535,7 +536,7 @@ export class Pair extends Server<Env> {
       this.handleMessage(connection, message);
     } catch (err) {
       // One bad message must never take the room down.
-      console.error("room message failed", err);
+      logEvent("error", "room.message_failed", { pair: this.instrument.symbol, error: String(err) });
       this.sendTo(connection, { type: "error", code: "internal_error", message: "message could not be handled" });
     }
   }
@@ -659,7 +660,7 @@ export class Pair extends Server<Env> {
       this.sendToKeyed(JSON.stringify(message));
       this.env.SignalHub.getByName("all")
         .publish(message)
-        .catch((err: unknown) => console.error("signal hub unreachable", err));
+        .catch((err: unknown) => logEvent("warn", "signal.hub_unreachable", { pair: this.instrument.symbol, error: String(err) }));
     }
   }
 

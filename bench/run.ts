@@ -4,11 +4,12 @@
  * `--quick` is for CI: short, and never fails on a missed target.
  */
 import { ingestThroughput } from "./ingest-throughput.ts";
+import { killSwitch } from "./kill-switch.ts";
 import { tickToDecision } from "./tick-to-decision.ts";
 import { wsFanout } from "./ws-fanout.ts";
 import { runAllCleanups, writeResult, type Scenario } from "./common.ts";
 
-const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, tickToDecision];
+const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, tickToDecision, killSwitch];
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   let quick = false;

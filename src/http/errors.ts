@@ -1,3 +1,4 @@
+import { logEvent } from "../log.ts";
 import type { ErrorBody } from "../../schemas/common.ts";
 
 /** An error that becomes a JSON response of the one shared shape. */
@@ -20,6 +21,6 @@ export function errorResponse(status: number, code: string, message: string, det
 
 export function toErrorResponse(err: unknown): Response {
   if (err instanceof HttpError) return errorResponse(err.status, err.code, err.message, err.details, err.headers);
-  console.error("unhandled error", err);
+  logEvent("error", "http.unhandled_error", { error: String(err), stack: err instanceof Error ? err.stack : undefined });
   return errorResponse(500, "internal_error", "the request could not be completed");
 }
