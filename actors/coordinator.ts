@@ -7,7 +7,18 @@ import { exposure, type PairBook } from "../src/domain/portfolio/exposure.ts";
 import { PortfolioLimits, type PortfolioRejection, type TradingState } from "../schemas/portfolio.ts";
 import { COORDINATOR_MIGRATIONS } from "../migrations/coordinator/index.ts";
 import { migrate } from "./migrate.ts";
+import { webhookBody, type Alert } from "../src/alerts/rules.ts";
 import { readAudit, type AuditEntry } from "./audit-entry.ts";
+
+/** The coordinator proves it is alive this often (alerts watch the mark). */
+const HEARTBEAT_MS = 60_000;
+const WEBHOOK_ATTEMPTS = 3;
+
+export interface ActiveAlert {
+  alert: Alert;
+  raisedAt: number;
+  delivered: boolean;
+}
 
 /** A reservation not settled by then (its pair died mid-order) stops counting. */
 const RESERVATION_TTL_MS = 60_000;
@@ -50,6 +61,62 @@ export class Coordinator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     migrate(ctx.storage, COORDINATOR_MIGRATIONS);
+    if (this.get<number>("heartbeat") === undefined) this.put("heartbeat", Date.now());
+    void ctx.storage.getAlarm().then((at) => (at === null ? ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS) : undefined));
+  }
+
+  /** Heartbeat: the alarm loop itself is the proof of life the alert rules check. */
+  override async alarm(): Promise<void> {
+    this.put("heartbeat", Date.now());
+    await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+  }
+
+  heartbeatAt(): number | null {
+    return this.get<number>("heartbeat") ?? null;
+  }
+
+  // ---- alerts ------------------------------------------------------------------------
+
+  /**
+   * Take the alerts active now: new ones are recorded, broadcast to the admin
+   * room and delivered to the webhook (with retries; an alert that stays
+   * active is never delivered twice); ones that ended are dropped.
+   */
+  async applyAlerts(alerts: readonly Alert[]): Promise<ActiveAlert[]> {
+    const now = Date.now();
+    const before = this.get<Record<string, ActiveAlert>>("alerts") ?? {};
+    const active: Record<string, ActiveAlert> = {};
+    for (const alert of alerts) active[alert.id] = before[alert.id] ? { ...before[alert.id]!, alert } : { alert, raisedAt: now, delivered: false };
+    this.put("alerts", active);
+    for (const a of Object.values(active)) {
+      if (before[a.alert.id]) continue;
+      await this.env.SignalHub.getByName("admin").publish({ type: "alert", alert: a.alert, raisedAt: a.raisedAt }).catch(() => 0);
+    }
+    for (const a of Object.values(active)) if (!a.delivered) a.delivered = await this.deliver(a);
+    this.put("alerts", active);
+    return Object.values(active);
+  }
+
+  activeAlerts(): ActiveAlert[] {
+    return Object.values(this.get<Record<string, ActiveAlert>>("alerts") ?? {});
+  }
+
+  /** POST the alert to ALERT_WEBHOOK_URL (a secret), retrying with backoff; true once it got a 2xx (or when none is set). */
+  private async deliver(a: ActiveAlert): Promise<boolean> {
+    // Optional secret, so not part of the generated Env type.
+    const url = (this.env as { ALERT_WEBHOOK_URL?: string }).ALERT_WEBHOOK_URL;
+    if (!url) return true;
+    for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS; attempt++) {
+      try {
+        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(webhookBody(a.alert, a.raisedAt)), signal: AbortSignal.timeout(2_000) });
+        await res.arrayBuffer();
+        if (res.ok) return true;
+      } catch {
+        // retried below
+      }
+      await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
+    }
+    return false;
   }
 
   // ---- approvals and reports -----------------------------------------------------
@@ -213,6 +280,8 @@ export class Coordinator extends DurableObject<Env> {
         realised: r.realised_cents / 100, unrealised: r.unrealised_cents / 100, updatedAt: r.updated_at,
       })),
       reservations: this.ctx.storage.sql.exec<ReservationRow>("SELECT * FROM reservations").toArray().length,
+      alerts: this.activeAlerts(),
+      heartbeatAt: this.heartbeatAt(),
     };
   }
 

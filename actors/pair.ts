@@ -335,6 +335,7 @@ export class Pair extends Server<Env> {
     const since = this.clock() - 60_000;
     return {
       pair: this.instrument.symbol,
+      lastTickTs: this.lastTick?.ts ?? null,
       connections,
       keyedConnections: keyed,
       ordersLastMinute: this.orders.orderTimesSince(since, 100_000).length,

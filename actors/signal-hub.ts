@@ -1,15 +1,20 @@
 import { Server, type Connection } from "partyserver";
 import type { SignalMessage } from "../schemas/signal.ts";
+import type { Alert } from "../src/alerts/rules.ts";
+
+/** What a hub broadcasts: signals ("all" instance) or alerts ("admin" instance). */
+export type HubMessage = SignalMessage | { type: "alert"; alert: Alert; raisedAt: number };
 
 /**
- * The all-pairs signal stream behind `/api/signals/realtime`: pair actors
- * publish every signal here and it is broadcast to every connection. One
- * instance ("all"); connections hibernate between signals.
+ * A broadcast-only room: "all" is the all-pairs signal stream behind
+ * `/api/signals/realtime` (pair actors publish every signal), "admin" the
+ * alert stream behind `/api/admin/alerts/realtime`. Connections hibernate
+ * between messages.
  */
 export class SignalHub extends Server<Env> {
   static override options = { hibernate: true };
 
-  publish(message: SignalMessage): number {
+  publish(message: HubMessage): number {
     this.broadcast(JSON.stringify(message));
     let n = 0;
     for (const _ of this.getConnections()) n++;

@@ -15,7 +15,7 @@
  *     (reduce-only orders never ask the coordinator). The difference is the
  *     approval round trip plus the coordinator's serialisation of all pairs.
  */
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { startRuntime } from "../scripts/runtime.ts";
 import { getInstrument } from "../src/domain/instruments.ts";
 import {
@@ -198,6 +198,12 @@ interface PhaseFigures {
   acceptedPerSec: number | null;
   latencyMs: LatencySummary;
   perPair: Record<string, number>;
+  /** The slowest orders: when they started (s after the phase began), how long they took, on which pair. */
+  slowest: { atS: number; ms: number; pair: string }[];
+  /** This process's event-loop delay during the phase (client side, and Miniflare's forwarding of workerd's output), ms. */
+  clientLoopDelayMs: { p99: number | null; max: number | null };
+  /** Requests that got no HTTP answer (first 10). */
+  networkErrors: { atS: number; afterMs: number; pair: string; error: string }[];
 }
 
 /**
@@ -219,15 +225,28 @@ async function runPhase(
   const refused: Record<string, number> = {};
   const perPair: Record<string, number> = Object.fromEntries(PAIRS.map((p) => [p, 0]));
   const latencies: number[] = [];
+  const samples: { atS: number; ms: number; pair: string }[] = [];
+  const networkErrors: PhaseFigures["networkErrors"] = [];
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const t0 = performance.now();
   let tEnd = t0;
   const worker = async () => {
     while (next < plan.length && performance.now() < deadline) {
       const pair = plan[next++]!;
       const s = performance.now();
-      const answer = await order(poster, pair, side(pair));
+      let answer: OrderAnswer;
+      try {
+        answer = await order(poster, pair, side(pair));
+      } catch (err) {
+        // A connection closed without an answer: counted (and its time kept), not fatal.
+        const code = (err as { code?: string }).code ?? "error";
+        answer = { status: 0, ok: false, refusal: `network_${code}`, reduceOnly: null, body: String(err) };
+        if (networkErrors.length < 10) networkErrors.push({ atS: round((s - t0) / 1000)!, afterMs: round(performance.now() - s)!, pair, error: String(err) });
+      }
       const e = performance.now();
       latencies.push(e - s);
+      samples.push({ atS: (s - t0) / 1000, ms: e - s, pair });
       tEnd = Math.max(tEnd, e);
       if (answer.ok) {
         accepted++;
@@ -240,6 +259,7 @@ async function runPhase(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
+  loop.disable();
   const seconds = (tEnd - t0) / 1000;
   return {
     kind,
@@ -251,6 +271,12 @@ async function runPhase(
     acceptedPerSec: seconds > 0 ? round(accepted / seconds, 1) : null,
     latencyMs: summarize(latencies),
     perPair,
+    slowest: samples
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 5)
+      .map((x) => ({ atS: round(x.atS)!, ms: round(x.ms)!, pair: x.pair })),
+    clientLoopDelayMs: { p99: round(loop.percentile(99) / 1e6), max: round(loop.max / 1e6) },
+    networkErrors,
   };
 }
 
@@ -393,6 +419,12 @@ export const killSwitch: Scenario = {
       console.log(
         "baseline = the same number of orders per pair, same clients, each reducing the position the approval phase built (reduce-only orders skip the coordinator). " +
           "Alternating buy/sell on one pair would make every other order reduce-only, so the approval phase only adds risk (buys on half the pairs, sells on the other half).",
+      );
+      const slow = (p: PhaseFigures) => p.slowest.map((x) => `${fmt(x.ms, 0)} ms ${x.pair} at ${fmt(x.atS)} s`).join(", ");
+      console.log(`slowest orders: approval phase ${slow(phaseA)}; baseline ${slow(phaseB)}`);
+      console.log(
+        `client event-loop delay max: approval phase ${fmt(phaseA.clientLoopDelayMs.max)} ms, baseline ${fmt(phaseB.clientLoopDelayMs.max)} ms` +
+          (phaseA.networkErrors.length + phaseB.networkErrors.length ? `; requests without an answer: ${JSON.stringify([...phaseA.networkErrors, ...phaseB.networkErrors].slice(0, 3))}` : ""),
       );
       for (const t of targets) console.log(targetLine(t.description, t.value, t.met));
       if (!verified) console.log("WARNING: some halts were not verified (see failures above)");

@@ -5,6 +5,9 @@ import { errorResponse, toErrorResponse } from "./http/errors.ts";
 import { enforceRateLimits } from "./http/rate-limit.ts";
 import { buildRouter } from "./http/routes.ts";
 import { ROLE_HEADER } from "../actors/pair.ts";
+import { DEFAULT_ALERT_THRESHOLDS, evaluateAlerts } from "./alerts/rules.ts";
+import { routeMetrics } from "./http/route-metrics.ts";
+import { logEvent } from "./log.ts";
 
 export { Pair } from "../actors/pair.ts";
 export { SignalHub } from "../actors/signal-hub.ts";
@@ -25,6 +28,13 @@ export default {
         await authorize(request, env, "viewer");
         return env.SignalHub.getByName("all").fetch(request);
       }
+      if (url.pathname === "/api/admin/alerts/realtime") {
+        if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+          return errorResponse(426, "upgrade_required", "the alert stream speaks WebSocket only");
+        }
+        await authorize(request, env, "admin");
+        return env.SignalHub.getByName("admin").fetch(request);
+      }
       if (url.pathname.startsWith("/parties/")) return await routeRoom(request, env);
       const response: Response | undefined = await router.fetch(request, env, ctx);
       return response ?? errorResponse(404, "not_found", "no such route");
@@ -33,10 +43,15 @@ export default {
     }
   },
 
-  /** Every minute (and once at local start): make sure each pair's alarm loop runs. */
+  /** Every minute (and once at local start): make sure each pair's alarm loop runs, then evaluate the alerts. */
   async scheduled(_controller, env, ctx): Promise<void> {
     const config = configFor(env);
-    ctx.waitUntil(Promise.all(config.pairs.map((pair) => env.Pair.getByName(pair).wake())));
+    ctx.waitUntil(
+      (async () => {
+        await Promise.all(config.pairs.map((pair) => env.Pair.getByName(pair).wake()));
+        await evaluateAndRaiseAlerts(env);
+      })(),
+    );
   },
 } satisfies ExportedHandler<Env>;
 
@@ -61,4 +76,23 @@ async function routeRoom(request: Request, env: Env): Promise<Response> {
         : errorResponse(404, "unknown_pair", `no room for ${lobby.name}`, { pairs: config.pairs }),
   });
   return room ?? errorResponse(404, "not_found", "no such room");
+}
+
+/** The alert rules over the runtime's current figures; the coordinator records, broadcasts and delivers. */
+export async function evaluateAndRaiseAlerts(env: Env): Promise<void> {
+  const config = configFor(env);
+  const coordinator = env.Coordinator.getByName("main");
+  const [pairs, heartbeat] = await Promise.all([
+    Promise.all(config.pairs.map((p) => env.Pair.getByName(p).metrics())),
+    coordinator.heartbeatAt().catch(() => null),
+  ]);
+  const alerts = evaluateAlerts({
+    nowMs: Date.now(),
+    routes: routeMetrics(),
+    pairs: pairs.map((p) => ({ pair: p.pair, lastTickTs: p.lastTickTs, rejectionsLastMinute: p.rejectionsLastMinute, latencyMs: p.latencyMs })),
+    coordinatorHeartbeatMs: heartbeat,
+    thresholds: DEFAULT_ALERT_THRESHOLDS,
+  });
+  for (const a of alerts) logEvent("warn", "alert.active", { ...a });
+  await coordinator.applyAlerts(alerts).catch((err: unknown) => logEvent("error", "alert.coordinator_unreachable", { error: String(err) }));
 }

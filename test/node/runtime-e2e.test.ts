@@ -342,3 +342,53 @@ describe("keys CLI", () => {
     expect(await keysCli(["list"], { FXRT_URL: runtime.url, FXRT_API_KEY: "wrong" }, () => {})).toBe(1);
   });
 });
+
+describe("alerts", () => {
+  it("raises an alert from the rules, shows it in the portfolio, delivers it to the webhook once (with a retry)", async () => {
+    const { createServer } = await import("node:http");
+    const received: { text: string; alert: { id: string } }[] = [];
+    let calls = 0;
+    const hook = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        calls++;
+        if (calls === 1) return res.writeHead(503).end(); // the first attempt fails: retried
+        received.push(JSON.parse(body));
+        res.writeHead(200).end("ok");
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    const dir = await mkdtemp(path.join(tmpdir(), "fxrt-alerts-"));
+    const rt = await startRuntime({
+      port: 0, stateDir: dir,
+      vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY, ALERT_WEBHOOK_URL: `http://127.0.0.1:${(hook.address() as { port: number }).port}/hook` },
+    });
+    try {
+      const c = new FxClient(rt.url, ADMIN_KEY);
+      await c.postTicks("EUR_USD", [{ ts: Date.now() - 1_000, bid: 1.1, ask: 1.1001 }]);
+      // Six refused orders in a minute (too large, or the weekend): over the limit of 5.
+      for (let i = 0; i < 6; i++) {
+        const res = await fetch(`${rt.url}/api/trade/execute`, {
+          method: "POST", headers: { "content-type": "application/json", "x-api-key": ADMIN_KEY },
+          body: JSON.stringify({ pair: "EUR_USD", side: "buy", units: 900_000 }),
+        });
+        expect(res.status).toBe(422);
+      }
+      await rt.triggerScheduled();
+      await expect.poll(() => received.map((r) => r.alert.id).filter((id) => id === "failed_orders:EUR_USD"), { timeout: 10_000, interval: 100 }).toEqual(["failed_orders:EUR_USD"]);
+      expect(received.find((r) => r.alert.id === "failed_orders:EUR_USD")!.text).toMatch(/EUR_USD: 6 refused orders/);
+      const portfolio = (await (await fetch(`${rt.url}/api/admin/portfolio`, { headers: { "x-api-key": ADMIN_KEY } })).json()) as { alerts: { alert: { id: string }; delivered: boolean }[] };
+      expect(portfolio.alerts.find((a) => a.alert.id === "failed_orders:EUR_USD")).toMatchObject({ delivered: true });
+      // Still active a minute later: not delivered again.
+      await rt.triggerScheduled();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(received.filter((r) => r.alert.id === "failed_orders:EUR_USD")).toHaveLength(1);
+    } finally {
+      await rt.stop();
+      hook.closeAllConnections();
+      await new Promise((r) => hook.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * Alert rules, evaluated every minute from the runtime's metrics. Pure: the
+ * same figures always raise the same alerts, each with a stable id (rule +
+ * subject) so that an alert that stays active is never delivered twice.
+ */
+import { isWeekendClosed } from "../domain/fx-time.ts";
+
+export interface AlertInput {
+  nowMs: number;
+  routes: readonly { route: string; requests: number; clientErrors: number; serverErrors: number }[];
+  pairs: readonly {
+    pair: string;
+    lastTickTs: number | null;
+    rejectionsLastMinute: number;
+    latencyMs: Readonly<Record<string, { p99: number | null }>>;
+  }[];
+  /** Last time the coordinator answered a heartbeat; null if it never did. */
+  coordinatorHeartbeatMs: number | null;
+  thresholds: AlertThresholds;
+}
+
+export interface AlertThresholds {
+  errorRate: number;
+  p99LatencyMs: number;
+  failedOrdersPerMinute: number;
+  staleTickMinutes: number;
+  heartbeatMissingMinutes: number;
+  /** Below this many requests in the window the error rate is not judged. */
+  minRequests: number;
+}
+
+export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
+  errorRate: 0.01,
+  p99LatencyMs: 100,
+  failedOrdersPerMinute: 5,
+  staleTickMinutes: 5,
+  heartbeatMissingMinutes: 5,
+  minRequests: 20,
+};
+
+export interface Alert {
+  /** rule:subject, stable while the condition lasts. */
+  id: string;
+  rule: "error_rate" | "p99_latency" | "failed_orders" | "stale_feed" | "coordinator_heartbeat";
+  subject: string;
+  message: string;
+  value: number;
+  threshold: number;
+}
+
+export function evaluateAlerts(input: AlertInput): Alert[] {
+  const t = input.thresholds;
+  const alerts: Alert[] = [];
+  const requests = input.routes.reduce((s, r) => s + r.requests, 0);
+  // Server errors only: refused bad input (4xx) is the API doing its job.
+  const errors = input.routes.reduce((s, r) => s + r.serverErrors, 0);
+  if (requests >= t.minRequests && errors / requests > t.errorRate) {
+    alerts.push({ id: "error_rate:api", rule: "error_rate", subject: "api", message: `error rate ${pct(errors / requests)} over ${pct(t.errorRate)}`, value: errors / requests, threshold: t.errorRate });
+  }
+  for (const p of input.pairs) {
+    for (const [path, s] of Object.entries(p.latencyMs)) {
+      if (s.p99 !== null && s.p99 > t.p99LatencyMs) {
+        alerts.push({ id: `p99_latency:${p.pair}:${path}`, rule: "p99_latency", subject: `${p.pair} ${path}`, message: `${p.pair} ${path} p99 ${s.p99} ms over ${t.p99LatencyMs} ms`, value: s.p99, threshold: t.p99LatencyMs });
+      }
+    }
+    if (p.rejectionsLastMinute > t.failedOrdersPerMinute) {
+      alerts.push({ id: `failed_orders:${p.pair}`, rule: "failed_orders", subject: p.pair, message: `${p.pair}: ${p.rejectionsLastMinute} refused orders in the last minute`, value: p.rejectionsLastMinute, threshold: t.failedOrdersPerMinute });
+    }
+    const silentMin = p.lastTickTs === null ? Number.POSITIVE_INFINITY : (input.nowMs - p.lastTickTs) / 60_000;
+    if (!isWeekendClosed(input.nowMs) && silentMin > t.staleTickMinutes) {
+      alerts.push({
+        id: `stale_feed:${p.pair}`, rule: "stale_feed", subject: p.pair,
+        message: p.lastTickTs === null ? `${p.pair}: no tick yet during market hours` : `${p.pair}: no tick for ${Math.floor(silentMin)} min during market hours`,
+        value: Number.isFinite(silentMin) ? Math.floor(silentMin) : -1, threshold: t.staleTickMinutes,
+      });
+    }
+  }
+  const beatMin = input.coordinatorHeartbeatMs === null ? Number.POSITIVE_INFINITY : (input.nowMs - input.coordinatorHeartbeatMs) / 60_000;
+  if (beatMin > t.heartbeatMissingMinutes) {
+    alerts.push({ id: "coordinator_heartbeat:coordinator", rule: "coordinator_heartbeat", subject: "coordinator", message: "the coordinator's heartbeat is missing", value: Number.isFinite(beatMin) ? Math.floor(beatMin) : -1, threshold: t.heartbeatMissingMinutes });
+  }
+  return alerts;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)} %`;
+}
+
+/** A Slack-compatible webhook body (`text`), with the alert as structured fields too. */
+export function webhookBody(alert: Alert, raisedAt: number): { text: string; alert: Alert; raisedAt: string } {
+  return { text: `:rotating_light: [fxrt] ${alert.message}`, alert, raisedAt: new Date(raisedAt).toISOString() };
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_ALERT_THRESHOLDS, evaluateAlerts, webhookBody, type AlertInput } from "../../src/alerts/rules.ts";
+
+const WED = Date.UTC(2026, 10, 25, 14, 0);
+const SAT = Date.UTC(2026, 10, 28, 14, 0);
+const quiet: AlertInput = {
+  nowMs: WED,
+  routes: [{ route: "GET /api/health", requests: 100, clientErrors: 10, serverErrors: 0 }],
+  pairs: [{ pair: "EUR_USD", lastTickTs: WED - 1_000, rejectionsLastMinute: 0, latencyMs: { tickToDecision: { p99: 3 } } }],
+  coordinatorHeartbeatMs: WED - 60_000,
+  thresholds: DEFAULT_ALERT_THRESHOLDS,
+};
+
+describe("alert rules", () => {
+  it("raise nothing on a healthy runtime (client errors are not server errors)", () => {
+    expect(evaluateAlerts(quiet)).toEqual([]);
+  });
+
+  it("raise each rule with a stable id", () => {
+    const alerts = evaluateAlerts({
+      ...quiet,
+      routes: [{ route: "POST /api/trade/execute", requests: 100, clientErrors: 0, serverErrors: 2 }],
+      pairs: [{ pair: "EUR_USD", lastTickTs: WED - 6 * 60_000, rejectionsLastMinute: 6, latencyMs: { orderRoundTrip: { p99: 150 } } }],
+      coordinatorHeartbeatMs: WED - 6 * 60_000,
+    });
+    expect(alerts.map((a) => a.id)).toEqual([
+      "error_rate:api",
+      "p99_latency:EUR_USD:orderRoundTrip",
+      "failed_orders:EUR_USD",
+      "stale_feed:EUR_USD",
+      "coordinator_heartbeat:coordinator",
+    ]);
+    expect(webhookBody(alerts[0]!, WED).text).toMatch(/error rate 2.00 % over 1.00 %/);
+  });
+
+  it("a silent feed over the weekend is not an alert; too few requests are not an error rate", () => {
+    const weekend = evaluateAlerts({ ...quiet, nowMs: SAT, coordinatorHeartbeatMs: SAT, pairs: [{ ...quiet.pairs[0]!, lastTickTs: SAT - 3_600_000 }] });
+    expect(weekend).toEqual([]);
+    const few = evaluateAlerts({ ...quiet, routes: [{ route: "x", requests: 5, clientErrors: 0, serverErrors: 5 }] });
+    expect(few).toEqual([]);
+  });
+});
