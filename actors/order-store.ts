@@ -7,6 +7,7 @@ import type { PortfolioRejection } from "../schemas/portfolio.ts";
 
 export type OrderRejection = RiskRejection | PortfolioRejection;
 import type { Advice } from "../src/advisor/advisor.ts";
+import { writeAudit } from "./audit-entry.ts";
 
 export type OrderStatus = "pending" | "working" | "filled" | "rejected";
 
@@ -65,6 +66,7 @@ export class OrderStore {
       intent.clientOrderId, intent.strategyId, JSON.stringify(intent), advice ? JSON.stringify(advice) : null, nowMs, nowMs,
     );
     this.sql.exec("INSERT INTO outbox (client_order_id, created_at) VALUES (?, ?)", intent.clientOrderId, nowMs);
+    writeAudit(this.sql, nowMs, `strategy:${intent.strategyId}`, "order.create", intent.clientOrderId, null, { status: "pending", side: intent.side, units: intent.units, type: intent.type });
   }
 
   /** An order refused before it reached the broker (the advisor vetoed it): recorded, never sent. */
@@ -76,6 +78,8 @@ export class OrderStore {
   }
 
   setOrderStatus(clientOrderId: string, status: OrderStatus, nowMs: number, rejectReason: string | null = null): void {
+    const before = this.sql.exec<{ status: string }>("SELECT status FROM orders WHERE client_order_id = ?", clientOrderId).toArray()[0]?.status ?? null;
+    if (before !== status) writeAudit(this.sql, nowMs, "broker", "order.status", clientOrderId, before, { status, ...(rejectReason ? { rejectReason } : {}) });
     this.sql.exec(
       "UPDATE orders SET status = ?, reject_reason = ?, updated_at = ? WHERE client_order_id = ?",
       status, rejectReason, nowMs, clientOrderId,

@@ -19,6 +19,7 @@ import { PAIR_MIGRATIONS } from "../migrations/pair/index.ts";
 import { migrate } from "./migrate.ts";
 import { PairStore } from "./pair-store.ts";
 import { LatencyWindow } from "../src/metrics/latency-window.ts";
+import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { TradingStore } from "./trading-store.ts";
 import { runStrategies } from "../src/domain/trading/signal-engine.ts";
 import { startRun, type StrategyRun } from "../src/domain/trading/strategy-registry.ts";
@@ -216,13 +217,17 @@ export class Pair extends Server<Env> {
    * A strategy whose configuration is unchanged keeps its state; a new or
    * changed one starts fresh.
    */
-  setStrategies(configs: readonly StrategyConfig[]): StrategyConfig[] {
+  setStrategies(configs: readonly StrategyConfig[], actor = "system"): StrategyConfig[] {
+    const before = this.strategies();
     const previous = new Map(this.runs.map((r) => [r.config.id, r]));
     const runs = configs.map((config) => {
       const old = previous.get(config.id);
       return old && JSON.stringify(old.config) === JSON.stringify(config) ? old : startRun(config);
     });
-    this.ctx.storage.transactionSync(() => this.trading.replaceRuns(runs, this.clock()));
+    this.ctx.storage.transactionSync(() => {
+      this.trading.replaceRuns(runs, this.clock());
+      writeAudit(this.ctx.storage.sql, this.clock(), actor, "strategies", this.instrument.symbol, before, runs.map((r) => r.config));
+    });
     this.runs = runs;
     return this.strategies();
   }
@@ -275,9 +280,13 @@ export class Pair extends Server<Env> {
   }
 
   /** Replace the pair's risk limits (validated again here: the actor trusts no caller). */
-  setRiskLimits(limits: unknown): RiskLimits {
+  setRiskLimits(limits: unknown, actor = "system"): RiskLimits {
     const parsed = v.parse(RiskLimits, limits);
-    this.store.putState("risk_limits", parsed);
+    const before = this.riskLimits();
+    this.ctx.storage.transactionSync(() => {
+      this.store.putState("risk_limits", parsed);
+      writeAudit(this.ctx.storage.sql, this.clock(), actor, "risk_limits", this.instrument.symbol, before, parsed);
+    });
     return parsed;
   }
 
@@ -285,10 +294,18 @@ export class Pair extends Server<Env> {
     return this.store.getState<FillModelConfig>("fill_model") ?? { ...DEFAULT_FILL_MODEL };
   }
 
-  setFillModel(model: unknown): FillModelConfig {
+  setFillModel(model: unknown, actor = "system"): FillModelConfig {
     const parsed = v.parse(FillModelConfig, model);
-    this.store.putState("fill_model", parsed);
+    const before = this.fillModel();
+    this.ctx.storage.transactionSync(() => {
+      this.store.putState("fill_model", parsed);
+      writeAudit(this.ctx.storage.sql, this.clock(), actor, "fill_model", this.instrument.symbol, before, parsed);
+    });
     return parsed;
+  }
+
+  auditLog(limit: number): AuditEntry[] {
+    return readAudit(this.ctx.storage.sql, limit);
   }
 
   /** Mid price of the pair that converts this pair's quote currency to the account currency (cross pairs). */
@@ -316,7 +333,10 @@ export class Pair extends Server<Env> {
   private storeTradingState(status: TradingStatus): void {
     const before = this.tradingState();
     if (before.state === status.state && before.since === status.since) return;
-    this.store.putState("trading_state", status);
+    this.ctx.storage.transactionSync(() => {
+      this.store.putState("trading_state", status);
+      writeAudit(this.ctx.storage.sql, this.clock(), "coordinator", "trading_state", this.instrument.symbol, before, status);
+    });
   }
 
   /** Kill switch flatten: close every open position on this pair. Returns how many were open. */

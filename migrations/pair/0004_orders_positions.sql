@@ -65,3 +65,15 @@ CREATE TABLE risk_rejections (
   rejection_json  TEXT    NOT NULL,
   time            INTEGER NOT NULL
 );
+
+-- Every state change of the pair's trading side (orders, configuration,
+-- trading state): who, what, before, after, when. Append-only.
+CREATE TABLE audit_log (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  at          INTEGER NOT NULL,
+  actor       TEXT    NOT NULL,
+  action      TEXT    NOT NULL,
+  target      TEXT    NOT NULL,
+  before_json TEXT,
+  after_json  TEXT
+);

@@ -127,10 +127,10 @@ export const ROUTES: readonly Route[] = [
   },
   {
     method: "put", path: "/api/admin/pairs/:pair/strategies", access: "admin",
-    handler: async (req, env) => {
+    handler: async (req, env, who) => {
       const pair = pairOf(req, env);
       const body = parseOrThrow(StrategiesBody, await readJson(req, STRATEGIES_BODY_MAX_BYTES), "invalid_strategies");
-      return Response.json({ pair: req.params.pair, strategies: await pair.setStrategies(body.strategies) });
+      return Response.json({ pair: req.params.pair, strategies: await pair.setStrategies(body.strategies, actorOf(who)) });
     },
   },
   {
@@ -142,11 +142,11 @@ export const ROUTES: readonly Route[] = [
   },
   {
     method: "put", path: "/api/admin/pairs/:pair/risk", access: "admin",
-    handler: async (req, env) => {
+    handler: async (req, env, who) => {
       const pair = pairOf(req, env);
       const body = parseOrThrow(RiskBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_risk");
-      const limits = body.limits ? await pair.setRiskLimits(body.limits) : await pair.riskLimits();
-      const fillModel = body.fillModel ? await pair.setFillModel(body.fillModel) : await pair.fillModel();
+      const limits = body.limits ? await pair.setRiskLimits(body.limits, actorOf(who)) : await pair.riskLimits();
+      const fillModel = body.fillModel ? await pair.setFillModel(body.fillModel, actorOf(who)) : await pair.fillModel();
       return Response.json({ pair: req.params.pair, limits, fillModel });
     },
   },
@@ -171,8 +171,12 @@ export const ROUTES: readonly Route[] = [
     method: "get", path: "/api/admin/audit", access: "admin",
     handler: async (req, env) => {
       const limit = limitOf(req);
-      const [keys, portfolio] = await Promise.all([env.Gatekeeper.getByName("main").auditLog(limit), env.Coordinator.getByName("main").auditLog(limit)]);
-      const entries = [...keys, ...portfolio]
+      const [keys, portfolio, pairs] = await Promise.all([
+        env.Gatekeeper.getByName("main").auditLog(limit),
+        env.Coordinator.getByName("main").auditLog(limit),
+        Promise.all(configFor(env).pairs.map((p) => env.Pair.getByName(p).auditLog(limit))),
+      ]);
+      const entries = [...keys, ...portfolio, ...pairs.flat()]
         .sort((a, b) => b.at - a.at)
         .slice(0, limit)
         .map(({ id: _id, before, after, ...e }) => ({ ...e, before: before === null ? null : JSON.parse(before), after: after === null ? null : JSON.parse(after) }));

@@ -83,8 +83,13 @@ describe("kill switch and trading state", () => {
     expect(Object.values(flat.pairs).every((v) => String(v).startsWith("flattening"))).toBe(true);
     const open = ((await (await call("/api/admin/positions")).json()) as Json).positions;
     expect(open).toEqual([]);
-    const audit = ((await (await call("/api/admin/audit")).json()) as Json).entries.filter((e: Json) => e.action === "trading_state");
+    const audit = ((await (await call("/api/admin/audit")).json()) as Json).entries.filter((e: Json) => e.action === "trading_state" && e.target === "portfolio");
     expect(audit.map((e: Json) => e.after.state)).toEqual(["HALTED", "ACTIVE", "HALTED"]);
+    // Pairs record what reached them, and every order state change, with who did it.
+    const all = ((await (await call("/api/admin/audit?limit=1000")).json()) as Json).entries;
+    expect(all.some((e: Json) => e.action === "trading_state" && e.target === "USD_CAD" && e.actor === "coordinator")).toBe(true);
+    expect(all.some((e: Json) => e.action === "order.status" && e.after.status === "filled")).toBe(true);
+    expect(all.some((e: Json) => e.action === "order.create")).toBe(true);
     await killSwitch("resume");
   });
 
