@@ -14,7 +14,10 @@
  *     number of orders per pair, same clients, that reduce those positions
  *     (reduce-only orders never ask the coordinator). The difference is the
  *     approval round trip plus the coordinator's serialisation of all pairs.
+ *     The two kinds run in alternating blocks (orders/s falls as the pairs'
+ *     tables grow, so one kind after the other would not compare like with like).
  */
+import http from "node:http";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { startRuntime } from "../scripts/runtime.ts";
 import { getInstrument } from "../src/domain/instruments.ts";
@@ -52,6 +55,8 @@ const TARGET_HALT_P99_MS = 50;
 /** Risk-increasing orders per pair in the measured phase, at most: the per-pair limit is 1000 accepted orders in any 60 s. */
 const MAX_INCREASING_PER_PAIR = 900;
 const WARMUP_ROUNDS = 5;
+/** Orders per pair in one measured block. */
+const BLOCK_PER_PAIR = 100;
 const CONCURRENCY = 32;
 const UNITS = 1;
 
@@ -71,6 +76,52 @@ async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
 const put = (url: string, body: unknown) =>
   json<unknown>(url, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
+type Post = Pick<Poster, "post">;
+
+/**
+ * A new loopback connection per request. Over keep-alive sockets, a burst of
+ * requests on connections that were idle sees about half of them answered only
+ * once the other connections go quiet (held for the whole phase, once reset
+ * after 9 s), in workerd's HTTP serving rather than in the actors: the same
+ * orders over fresh connections show no such stall and the same orders/s.
+ */
+class FreshConnectionPoster implements Post {
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+
+  constructor(baseUrl: string, maxSockets: number) {
+    this.url = new URL(baseUrl);
+    this.agent = new http.Agent({ keepAlive: false, maxSockets });
+  }
+
+  post(pathname: string, body: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: this.url.hostname,
+          port: this.url.port,
+          path: pathname,
+          method: "POST",
+          agent: this.agent,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-api-key": BENCH_KEY },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
 interface Portfolio {
   trading: { state: string; reason: string; since: number };
   openPositions: number;
@@ -87,7 +138,7 @@ interface OrderAnswer {
   body: string;
 }
 
-async function order(poster: Poster, pair: string, side: "buy" | "sell", units = UNITS): Promise<OrderAnswer> {
+async function order(poster: Post, pair: string, side: "buy" | "sell", units = UNITS): Promise<OrderAnswer> {
   const res = await poster.post("/api/trade/execute", JSON.stringify({ pair, side, units, type: "market" }));
   if (res.status === 200) {
     const parsed = JSON.parse(res.body) as { order: { status: string; reduceOnly: boolean } };
@@ -124,10 +175,11 @@ interface KillFigures {
     resumedActive: number;
     failures: string[];
   };
-  auditTradingStateEntries: number | null;
+  /** trading_state entries among the latest 1000 of GET /api/admin/audit: the coordinator's ("portfolio") and the pairs' own. */
+  auditTradingState: { portfolio: number; pairs: number } | null;
 }
 
-async function killSwitchRun(baseUrl: string, poster: Poster, iterations: number): Promise<KillFigures> {
+async function killSwitchRun(baseUrl: string, poster: Post, iterations: number): Promise<KillFigures> {
   const halt: number[] = [];
   const resume: number[] = [];
   const failures: string[] = [];
@@ -169,10 +221,11 @@ async function killSwitchRun(baseUrl: string, poster: Poster, iterations: number
     if ((JSON.parse(resumed.body) as { status: { state: string } }).status.state === "ACTIVE") resumedActive++;
     else fail(`resume ${i}: not ACTIVE`);
   }
-  let auditTradingStateEntries: number | null = null;
+  let auditTradingState: KillFigures["auditTradingState"] = null;
   try {
-    const audit = await json<{ entries: { action: string }[] }>(`${baseUrl}/api/admin/audit?limit=1000`);
-    auditTradingStateEntries = audit.entries.filter((e) => e.action === "trading_state").length;
+    const audit = await json<{ entries: { action: string; target: string }[] }>(`${baseUrl}/api/admin/audit?limit=1000`);
+    const states = audit.entries.filter((e) => e.action === "trading_state");
+    auditTradingState = { portfolio: states.filter((e) => e.target === "portfolio").length, pairs: states.filter((e) => e.target !== "portfolio").length };
   } catch {
     // reported as null
   }
@@ -181,58 +234,65 @@ async function killSwitchRun(baseUrl: string, poster: Poster, iterations: number
     haltMs: summarize(halt),
     resumeMs: summarize(resume),
     verification: { portfolioHalted, tradeRefusedHalted, tradeAttempts, resumedActive, failures },
-    auditTradingStateEntries,
+    auditTradingState,
   };
 }
 
 // ---- (2) approvals -------------------------------------------------------------------------
 
-interface PhaseFigures {
-  kind: "risk-increasing (coordinator approval)" | "reduce-only (no coordinator)";
+type Kind = "risk-increasing (coordinator approval)" | "reduce-only (no coordinator)";
+const INCREASING: Kind = "risk-increasing (coordinator approval)";
+const REDUCING: Kind = "reduce-only (no coordinator)";
+
+/** One block of orders of one kind, as measured. */
+interface Block {
   orders: number;
   accepted: number;
   refused: Record<string, number>;
-  /** Orders whose answer said reduceOnly differently from what the phase intends. */
+  /** Orders whose answer said reduceOnly differently from what the block intends. */
   wrongKind: number;
+  seconds: number;
+  latencies: number[];
+  perPair: Record<string, number>;
+  slowest: { block: number; atS: number; ms: number; pair: string }[];
+  loopMaxMs: number;
+  networkErrors: { block: number; atS: number; afterMs: number; pair: string; error: string }[];
+}
+
+interface PhaseFigures {
+  kind: Kind;
+  blocks: number;
+  orders: number;
+  accepted: number;
+  refused: Record<string, number>;
+  wrongKind: number;
+  /** Sum of the blocks' durations (first request sent to last answer). */
   seconds: number;
   acceptedPerSec: number | null;
   latencyMs: LatencySummary;
-  perPair: Record<string, number>;
-  /** The slowest orders: when they started (s after the phase began), how long they took, on which pair. */
-  slowest: { atS: number; ms: number; pair: string }[];
-  /** This process's event-loop delay during the phase (client side, and Miniflare's forwarding of workerd's output), ms. */
-  clientLoopDelayMs: { p99: number | null; max: number | null };
+  /** Accepted orders per second in each block, in run order (drift as the pairs' tables grow). */
+  acceptedPerSecByBlock: (number | null)[];
+  /** The slowest orders: block, start (s into the block), duration, pair. */
+  slowest: { block: number; atS: number; ms: number; pair: string }[];
+  /** This process's event-loop delay, worst block (client side, and Miniflare forwarding workerd's output), ms. */
+  clientLoopDelayMaxMs: number | null;
   /** Requests that got no HTTP answer (first 10). */
-  networkErrors: { atS: number; afterMs: number; pair: string; error: string }[];
+  networkErrors: Block["networkErrors"];
 }
 
-/**
- * Runs `plan` (a list of pairs, one order each) with `concurrency` clients pulling from a shared index,
- * until the plan is done or `deadline` (performance.now() ms) passes.
- */
-async function runPhase(
-  poster: Poster,
-  kind: PhaseFigures["kind"],
-  plan: readonly string[],
-  concurrency: number,
-  deadline: number,
-): Promise<PhaseFigures> {
-  const side = kind.startsWith("risk") ? riskSide : reduceSide;
-  const expectReduceOnly = !kind.startsWith("risk");
+/** Runs `plan` (a list of pairs, one order each) with `concurrency` clients pulling from a shared index. */
+async function runBlock(poster: Post, kind: Kind, plan: readonly string[], concurrency: number, blockNo: number): Promise<Block> {
+  const side = kind === INCREASING ? riskSide : reduceSide;
+  const expectReduceOnly = kind === REDUCING;
   let next = 0;
-  let accepted = 0;
-  let wrongKind = 0;
-  const refused: Record<string, number> = {};
-  const perPair: Record<string, number> = Object.fromEntries(PAIRS.map((p) => [p, 0]));
-  const latencies: number[] = [];
+  const out: Block = { orders: 0, accepted: 0, refused: {}, wrongKind: 0, seconds: 0, latencies: [], perPair: Object.fromEntries(PAIRS.map((p) => [p, 0])), slowest: [], loopMaxMs: 0, networkErrors: [] };
   const samples: { atS: number; ms: number; pair: string }[] = [];
-  const networkErrors: PhaseFigures["networkErrors"] = [];
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const t0 = performance.now();
   let tEnd = t0;
   const worker = async () => {
-    while (next < plan.length && performance.now() < deadline) {
+    while (next < plan.length) {
       const pair = plan[next++]!;
       const s = performance.now();
       let answer: OrderAnswer;
@@ -242,41 +302,53 @@ async function runPhase(
         // A connection closed without an answer: counted (and its time kept), not fatal.
         const code = (err as { code?: string }).code ?? "error";
         answer = { status: 0, ok: false, refusal: `network_${code}`, reduceOnly: null, body: String(err) };
-        if (networkErrors.length < 10) networkErrors.push({ atS: round((s - t0) / 1000)!, afterMs: round(performance.now() - s)!, pair, error: String(err) });
+        out.networkErrors.push({ block: blockNo, atS: round((s - t0) / 1000)!, afterMs: round(performance.now() - s)!, pair, error: String(err) });
       }
       const e = performance.now();
-      latencies.push(e - s);
+      out.latencies.push(e - s);
       samples.push({ atS: (s - t0) / 1000, ms: e - s, pair });
       tEnd = Math.max(tEnd, e);
       if (answer.ok) {
-        accepted++;
-        perPair[pair] = (perPair[pair] ?? 0) + 1;
-        if (answer.reduceOnly !== expectReduceOnly) wrongKind++;
+        out.accepted++;
+        out.perPair[pair] = (out.perPair[pair] ?? 0) + 1;
+        if (answer.reduceOnly !== expectReduceOnly) out.wrongKind++;
       } else {
         const key = answer.refusal ?? "unknown";
-        refused[key] = (refused[key] ?? 0) + 1;
+        out.refused[key] = (out.refused[key] ?? 0) + 1;
       }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   loop.disable();
-  const seconds = (tEnd - t0) / 1000;
+  out.orders = out.latencies.length;
+  out.seconds = (tEnd - t0) / 1000;
+  out.loopMaxMs = loop.max / 1e6;
+  out.slowest = samples
+    .sort((x, y) => y.ms - x.ms)
+    .slice(0, 5)
+    .map((x) => ({ block: blockNo, atS: round(x.atS)!, ms: round(x.ms)!, pair: x.pair }));
+  return out;
+}
+
+function phaseFigures(kind: Kind, blocks: readonly Block[]): PhaseFigures {
+  const refused: Record<string, number> = {};
+  for (const b of blocks) for (const [k, n] of Object.entries(b.refused)) refused[k] = (refused[k] ?? 0) + n;
+  const seconds = blocks.reduce((t, b) => t + b.seconds, 0);
+  const accepted = blocks.reduce((t, b) => t + b.accepted, 0);
   return {
     kind,
-    orders: latencies.length,
+    blocks: blocks.length,
+    orders: blocks.reduce((t, b) => t + b.orders, 0),
     accepted,
     refused,
-    wrongKind,
+    wrongKind: blocks.reduce((t, b) => t + b.wrongKind, 0),
     seconds: round(seconds)!,
     acceptedPerSec: seconds > 0 ? round(accepted / seconds, 1) : null,
-    latencyMs: summarize(latencies),
-    perPair,
-    slowest: samples
-      .sort((a, b) => b.ms - a.ms)
-      .slice(0, 5)
-      .map((x) => ({ atS: round(x.atS)!, ms: round(x.ms)!, pair: x.pair })),
-    clientLoopDelayMs: { p99: round(loop.percentile(99) / 1e6), max: round(loop.max / 1e6) },
-    networkErrors,
+    latencyMs: summarize(blocks.flatMap((b) => b.latencies)),
+    acceptedPerSecByBlock: blocks.map((b) => (b.seconds > 0 ? round(b.accepted / b.seconds, 1) : null)),
+    slowest: blocks.flatMap((b) => b.slowest).sort((x, y) => y.ms - x.ms).slice(0, 5),
+    clientLoopDelayMaxMs: blocks.length ? round(Math.max(...blocks.map((b) => b.loopMaxMs))) : null,
+    networkErrors: blocks.flatMap((b) => b.networkErrors).slice(0, 10),
   };
 }
 
@@ -318,7 +390,7 @@ export const killSwitch: Scenario = {
     const state = await tempDir("fxrt-bench-kill-");
     let stopRuntime: (() => Promise<void>) | null = null;
     let serial: Poster | null = null;
-    let many: Poster | null = null;
+    let many: FreshConnectionPoster | null = null;
     try {
       console.log("starting runtime with 10 pairs (bundling the Worker)...");
       // As startBenchRuntime, plus PAIRS.
@@ -331,7 +403,7 @@ export const killSwitch: Scenario = {
       stopRuntime = onCleanup(() => runtime.stop());
       const url = runtime.url;
       serial = new Poster(url, 1);
-      many = new Poster(url, CONCURRENCY);
+      many = new FreshConnectionPoster(url, CONCURRENCY);
 
       const health = await json<{ pairs: number }>(`${url}/api/health`);
       if (health.pairs !== PAIRS.length) throw new Error(`runtime serves ${health.pairs} pairs, expected ${PAIRS.length}`);
@@ -357,17 +429,26 @@ export const killSwitch: Scenario = {
 
       // ---- (2) ----
       console.log(`  approvals: warm-up, then ${CONCURRENCY} clients, up to ${phaseSeconds} s or ${MAX_INCREASING_PER_PAIR} orders per pair...`);
+      // Warm-up: one block of each kind, not counted.
       const warmCounts = Object.fromEntries(PAIRS.map((p) => [p, WARMUP_ROUNDS]));
-      const warmA = await runPhase(many, "risk-increasing (coordinator approval)", interleave(warmCounts), CONCURRENCY, Infinity);
-      const warmB = await runPhase(many, "reduce-only (no coordinator)", interleave(warmA.perPair), CONCURRENCY, Infinity);
+      const warmA = await runBlock(many, INCREASING, interleave(warmCounts), CONCURRENCY, -1);
+      const warmB = await runBlock(many, REDUCING, interleave(warmA.perPair), CONCURRENCY, -1);
       if (warmA.accepted !== PAIRS.length * WARMUP_ROUNDS || warmB.accepted !== warmA.accepted) {
         throw new Error(`warm-up orders refused: ${JSON.stringify({ a: warmA.refused, b: warmB.refused })}`);
       }
-
-      const planA = interleave(Object.fromEntries(PAIRS.map((p) => [p, MAX_INCREASING_PER_PAIR])));
-      const phaseA = await runPhase(many, "risk-increasing (coordinator approval)", planA, CONCURRENCY, performance.now() + phaseSeconds * 1000);
-      // The baseline: exactly as many orders per pair as were accepted, each one reducing what phase A added.
-      const phaseB = await runPhase(many, "reduce-only (no coordinator)", interleave(phaseA.perPair), CONCURRENCY, Infinity);
+      // Alternating blocks, so both kinds meet the same table sizes (throughput falls as the pairs' tables grow):
+      // a block adding risk, then a block with exactly as many orders per pair reducing what it added.
+      const blocksA: Block[] = [];
+      const blocksB: Block[] = [];
+      const maxBlocks = Math.floor(MAX_INCREASING_PER_PAIR / BLOCK_PER_PAIR);
+      while (blocksA.length < maxBlocks && blocksA.reduce((t, b) => t + b.seconds, 0) < phaseSeconds) {
+        const n = blocksA.length;
+        const a = await runBlock(many, INCREASING, interleave(Object.fromEntries(PAIRS.map((p) => [p, BLOCK_PER_PAIR]))), CONCURRENCY, n);
+        blocksA.push(a);
+        blocksB.push(await runBlock(many, REDUCING, interleave(a.perPair), CONCURRENCY, n));
+      }
+      const phaseA = phaseFigures(INCREASING, blocksA);
+      const phaseB = phaseFigures(REDUCING, blocksB);
       const settled = await settledPortfolio(url, 3000);
       const expectedNet = Object.fromEntries(PAIRS.map((p) => [p, riskSide(p) === "buy" ? UNITS : -UNITS]));
       const netOk = PAIRS.every((p) => settled.portfolio.pairs.find((r) => r.pair === p)?.netUnits === expectedNet[p]);
@@ -404,26 +485,29 @@ export const killSwitch: Scenario = {
       );
       console.log(
         `halt checks: portfolio HALTED ${kill.verification.portfolioHalted}/${iterations}, trade refused trading_halted ${kill.verification.tradeRefusedHalted}/${kill.verification.tradeAttempts}, ` +
-          `resume ACTIVE ${kill.verification.resumedActive}/${iterations}; audit trading_state entries ${kill.auditTradingStateEntries ?? "-"} (expected ${2 * iterations})` +
+          `resume ACTIVE ${kill.verification.resumedActive}/${iterations}; audit trading_state entries in the latest 1000: portfolio ${kill.auditTradingState?.portfolio ?? "-"}, pairs ${kill.auditTradingState?.pairs ?? "-"} (${2 * iterations} and ${2 * iterations * PAIRS.length} changes made)` +
           (kill.verification.failures.length ? `; failures: ${kill.verification.failures.join("; ")}` : ""),
       );
       console.log(
-        `approval phase: ${phaseA.accepted}/${phaseA.orders} accepted in ${fmt(phaseA.seconds)} s${Object.keys(phaseA.refused).length ? `, refused ${JSON.stringify(phaseA.refused)}` : ""}; ` +
-          `baseline: ${phaseB.accepted}/${phaseB.orders} in ${fmt(phaseB.seconds)} s${Object.keys(phaseB.refused).length ? `, refused ${JSON.stringify(phaseB.refused)}` : ""}; ` +
+        `approval blocks: ${phaseA.accepted}/${phaseA.orders} accepted in ${fmt(phaseA.seconds)} s${Object.keys(phaseA.refused).length ? `, refused ${JSON.stringify(phaseA.refused)}` : ""}; ` +
+          `baseline blocks: ${phaseB.accepted}/${phaseB.orders} in ${fmt(phaseB.seconds)} s${Object.keys(phaseB.refused).length ? `, refused ${JSON.stringify(phaseB.refused)}` : ""}; ` +
           `orders of the wrong kind ${phaseA.wrongKind + phaseB.wrongKind}`,
       );
       console.log(
-        `after both phases: reservations ${settled.portfolio.reservations} (waited ${fmt(settled.waitedMs, 0)} ms), open positions ${settled.portfolio.openPositions}, ` +
+        `after all blocks: reservations ${settled.portfolio.reservations} (waited ${fmt(settled.waitedMs, 0)} ms), open positions ${settled.portfolio.openPositions}, ` +
           `net units back to the opening 1 unit per pair: ${netOk ? "yes" : "no"}`,
       );
       console.log(
-        "baseline = the same number of orders per pair, same clients, each reducing the position the approval phase built (reduce-only orders skip the coordinator). " +
-          "Alternating buy/sell on one pair would make every other order reduce-only, so the approval phase only adds risk (buys on half the pairs, sells on the other half).",
+        `method: ${phaseA.blocks} blocks of ${BLOCK_PER_PAIR} orders per pair adding risk (each needs a coordinator approval), each followed by a baseline block with the same orders per pair ` +
+          "reducing what it added (reduce-only orders skip the coordinator); alternating blocks because orders/s falls as the pairs' tables grow. " +
+          "Alternating buy/sell on one pair would make every other order reduce-only, so approval orders only add risk (buys on half the pairs, sells on the other half).",
       );
-      const slow = (p: PhaseFigures) => p.slowest.map((x) => `${fmt(x.ms, 0)} ms ${x.pair} at ${fmt(x.atS)} s`).join(", ");
+      const perBlock = (p: PhaseFigures) => p.acceptedPerSecByBlock.map((x) => fmt(x, 0)).join(" ");
+      console.log(`orders/s per block, in run order: approval ${perBlock(phaseA)}; baseline ${perBlock(phaseB)}`);
+      const slow = (p: PhaseFigures) => p.slowest.map((x) => `${fmt(x.ms, 0)} ms ${x.pair} (block ${x.block} at ${fmt(x.atS)} s)`).join(", ");
       console.log(`slowest orders: approval phase ${slow(phaseA)}; baseline ${slow(phaseB)}`);
       console.log(
-        `client event-loop delay max: approval phase ${fmt(phaseA.clientLoopDelayMs.max)} ms, baseline ${fmt(phaseB.clientLoopDelayMs.max)} ms` +
+        `client event-loop delay max: approval blocks ${fmt(phaseA.clientLoopDelayMaxMs)} ms, baseline blocks ${fmt(phaseB.clientLoopDelayMaxMs)} ms` +
           (phaseA.networkErrors.length + phaseB.networkErrors.length ? `; requests without an answer: ${JSON.stringify([...phaseA.networkErrors, ...phaseB.networkErrors].slice(0, 3))}` : ""),
       );
       for (const t of targets) console.log(targetLine(t.description, t.value, t.met));
@@ -436,13 +520,14 @@ export const killSwitch: Scenario = {
           killSwitchIterations: iterations,
           verification: "after each halt (untimed): GET /api/admin/portfolio trading.state, and a reduce-only 1-unit order on one pair (all 10 on the first and last halt) refused with trading_halted by the pair's own stored state",
           orderClients: CONCURRENCY,
-          phaseSecondsMax: phaseSeconds,
+          approvalSecondsBudget: phaseSeconds,
+          blockOrdersPerPair: BLOCK_PER_PAIR,
           maxRiskIncreasingOrdersPerPair: MAX_INCREASING_PER_PAIR,
           warmupOrdersPerPair: WARMUP_ROUNDS,
           units: UNITS,
           pairRisk: PAIR_RISK,
           portfolioLimits: PORTFOLIO_LIMITS,
-          client: `node:http keep-alive; kill switch over 1 socket sequentially, orders over ${CONCURRENCY} sockets`,
+          client: `node:http; kill switch over 1 keep-alive socket sequentially; orders from ${CONCURRENCY} concurrent clients, a new connection per request`,
         },
         figures: {
           killSwitch: kill,
@@ -456,7 +541,8 @@ export const killSwitch: Scenario = {
           "Halt round trip = POST /api/admin/kill-switch {action:'halt'}: the Coordinator stores HALTED (+ audit row) and awaits Pair.setTradingState on all 10 pairs before answering.",
           "Halts are verified outside the timed part; the trade check uses a reduce-only order, which only the pair's own stored state can refuse (the coordinator is not asked for it).",
           "Every accepted order in the approval phase adds 1 unit to its pair's position, so each one goes through Coordinator.approve (a reservation); reports after fills happen in both phases (not awaited by the order).",
-          `The approval phase stops at ${phaseSeconds} s or ${MAX_INCREASING_PER_PAIR} orders per pair (maxOrdersPerMinute is at most 1000 by schema); the baseline replays the same per-pair counts to completion.`,
+          `Blocks alternate (approval, baseline, approval, ...) so both kinds meet the same table sizes: orders/s falls block after block as the pairs' tables grow. Approval blocks stop after ${phaseSeconds} s in all or ${MAX_INCREASING_PER_PAIR} orders per pair (maxOrdersPerMinute is at most 1000 by schema).`,
+          "Orders use a new loopback connection per request: over keep-alive sockets a burst on idle connections had about half its requests held until the other connections went quiet (seconds), in workerd's HTTP serving, not in the actors.",
           "Client and runtime share the machine's CPUs. Targets are reported, not asserted.",
         ],
       };
