@@ -332,7 +332,8 @@ export class Pair extends Server<Env> {
 
   private storeTradingState(status: TradingStatus): void {
     const before = this.tradingState();
-    if (before.state === status.state && before.since === status.since) return;
+    // A report's answer can arrive after a newer kill-switch push: never go back in time.
+    if (status.since < before.since || (before.state === status.state && before.since === status.since)) return;
     this.ctx.storage.transactionSync(() => {
       this.store.putState("trading_state", status);
       writeAudit(this.ctx.storage.sql, this.clock(), "coordinator", "trading_state", this.instrument.symbol, before, status);

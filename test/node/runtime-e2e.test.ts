@@ -392,3 +392,30 @@ describe("alerts", () => {
     }
   });
 });
+
+describe("MARKET_DATA_PUBLIC=false", () => {
+  it("puts market data and rooms behind a key", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "fxrt-private-"));
+    const rt = await startRuntime({ port: 0, stateDir: dir, vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY, MARKET_DATA_PUBLIC: "false" } });
+    try {
+      expect((await fetch(`${rt.url}/api/health`)).status).toBe(200);
+      expect((await fetch(`${rt.url}/api/pairs`)).status).toBe(401);
+      expect((await fetch(`${rt.url}/api/pairs/EUR_USD/candles`)).status).toBe(401);
+      expect((await fetch(`${rt.url}/api/pairs`, { headers: { "x-api-key": ADMIN_KEY } })).status).toBe(200);
+      const anon = connectPair({ url: rt.url, pair: "EUR_USD", reconnect: false });
+      const closed = new Promise<boolean>((resolve) => {
+        anon.socket.addEventListener("error", () => resolve(true));
+        anon.socket.addEventListener("close", () => resolve(true));
+        anon.on("snapshot", () => resolve(false));
+      });
+      expect(await closed).toBe(true);
+      anon.close();
+      const keyed = connectPair({ url: rt.url, pair: "EUR_USD", reconnect: false, apiKey: ADMIN_KEY });
+      expect((await keyed.next("snapshot")).pair).toBe("EUR_USD");
+      keyed.close();
+    } finally {
+      await rt.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

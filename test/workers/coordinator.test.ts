@@ -59,6 +59,39 @@ describe("portfolio approvals are reservations", () => {
   });
 });
 
+describe("every portfolio limit", () => {
+  it("refuses past the per-pair exposure and the open positions count", async () => {
+    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 25_000, maxOpenPositions: 100 });
+    // USD_JPY already holds 20,000 USD from the race above: 10,000 more is over 25,000.
+    const pair = await postJson("/api/trade/execute", { pair: "USD_JPY", side: "buy", units: 10_000 });
+    expect(await pair.json()).toMatchObject({ error: { details: { type: "max_exposure_per_pair", limit: 25_000, actual: 30_000 } } });
+    const open = ((await (await call("/api/admin/portfolio")).json()) as Json).openPositions as number;
+    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: open });
+    // A new strategy's position on a pair would be one more than allowed (manual ones only add to theirs).
+    const res = await call("/api/admin/pairs/USD_CAD/strategies", { method: "PUT", headers: { "content-type": "application/json" }, body: "{\"strategies\":[]}" });
+    expect(res.status).toBe(200);
+    await runInDurableObject(stub("USD_CAD"), async (i: Pair) => {
+      const r = await i.trader.execute({ clientOrderId: "open-limit-1", pair: "USD_CAD", strategyId: "other", side: "buy", units: 1000, type: "market", stopLoss: 136_000, reduceOnly: false, createdAt: T0 });
+      expect(r).toMatchObject({ ok: false, rejection: { type: "max_open_positions", limit: open, actual: open + 1 } });
+    });
+  });
+
+  it("a drawdown beyond the limit HALTS trading and records why", async () => {
+    expect(((await (await call("/api/admin/portfolio")).json()) as Json).trading.state).toBe("ACTIVE");
+    // The racing orders above already paid spreads: equity is below its peak by more than 1 USD.
+    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100, maxDrawdown: 1, dailyLossLimit: 1e9 });
+    // Any fill makes the pair report; a reduce-only one needs no approval.
+    expect((await postJson("/api/trade/execute", { pair: "USD_JPY", side: "sell", units: 1_000 })).status).toBe(200);
+    const trading = ((await (await call("/api/admin/portfolio")).json()) as Json).trading;
+    expect(trading.state).toBe("HALTED");
+    expect(trading.reason).toMatch(/drawdown \d+\.\d+ over the limit 1$/);
+    const refused = await postJson("/api/trade/execute", { pair: "USD_JPY", side: "buy", units: 1_000 });
+    expect(await refused.json()).toMatchObject({ error: { details: { type: "trading_halted" } } });
+    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100 });
+    await killSwitch("resume");
+  });
+});
+
 describe("kill switch and trading state", () => {
   it("halts every pair, persists across restarts, is idempotent, resumes, and flattens", async () => {
     await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100 });
@@ -84,7 +117,8 @@ describe("kill switch and trading state", () => {
     const open = ((await (await call("/api/admin/positions")).json()) as Json).positions;
     expect(open).toEqual([]);
     const audit = ((await (await call("/api/admin/audit")).json()) as Json).entries.filter((e: Json) => e.action === "trading_state" && e.target === "portfolio");
-    expect(audit.map((e: Json) => e.after.state)).toEqual(["HALTED", "ACTIVE", "HALTED"]);
+    // Newest first: the halt, the resume and the flatten of this test.
+    expect(audit.slice(0, 3).map((e: Json) => e.after.state)).toEqual(["HALTED", "ACTIVE", "HALTED"]);
     // Pairs record what reached them, and every order state change, with who did it.
     const all = ((await (await call("/api/admin/audit?limit=1000")).json()) as Json).entries;
     expect(all.some((e: Json) => e.action === "trading_state" && e.target === "USD_CAD" && e.actor === "coordinator")).toBe(true);
