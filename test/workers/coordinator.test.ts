@@ -61,10 +61,11 @@ describe("portfolio approvals are reservations", () => {
 
 describe("every portfolio limit", () => {
   it("refuses past the per-pair exposure and the open positions count", async () => {
-    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 25_000, maxOpenPositions: 100 });
-    // USD_JPY already holds 20,000 USD from the race above: 10,000 more is over 25,000.
+    // The race above left 0-40,000 USD on USD_JPY (which orders won is up to timing).
+    const held = (((await (await call("/api/admin/portfolio")).json()) as Json).exposure.perPair.USD_JPY ?? 0) as number;
+    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: held + 5_000, maxOpenPositions: 100 });
     const pair = await postJson("/api/trade/execute", { pair: "USD_JPY", side: "buy", units: 10_000 });
-    expect(await pair.json()).toMatchObject({ error: { details: { type: "max_exposure_per_pair", limit: 25_000, actual: 30_000 } } });
+    expect(await pair.json()).toMatchObject({ error: { details: { type: "max_exposure_per_pair", limit: held + 5_000, actual: held + 10_000 } } });
     const open = ((await (await call("/api/admin/portfolio")).json()) as Json).openPositions as number;
     await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: open });
     // A new strategy's position on a pair would be one more than allowed (manual ones only add to theirs).
