@@ -234,9 +234,10 @@ export class Poster {
   readonly agent: http.Agent;
   private readonly url: URL;
 
-  constructor(baseUrl: string, maxSockets = 16) {
+  /** keepAlive false: a new connection per request (see bench/kill-switch.ts for why it matters). */
+  constructor(baseUrl: string, maxSockets = 16, keepAlive = true) {
     this.url = new URL(baseUrl);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+    this.agent = new http.Agent({ keepAlive, maxSockets });
   }
 
   post(pathname: string, body: string): Promise<{ status: number; body: string }> {

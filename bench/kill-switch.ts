@@ -17,7 +17,6 @@
  *     The two kinds run in alternating blocks (orders/s falls as the pairs'
  *     tables grow, so one kind after the other would not compare like with like).
  */
-import http from "node:http";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { startRuntime } from "../scripts/runtime.ts";
 import { getInstrument } from "../src/domain/instruments.ts";
@@ -77,50 +76,6 @@ const put = (url: string, body: unknown) =>
   json<unknown>(url, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 type Post = Pick<Poster, "post">;
-
-/**
- * A new loopback connection per request. Over keep-alive sockets, a burst of
- * requests on connections that were idle sees about half of them answered only
- * once the other connections go quiet (held for the whole phase, once reset
- * after 9 s), in workerd's HTTP serving rather than in the actors: the same
- * orders over fresh connections show no such stall and the same orders/s.
- */
-class FreshConnectionPoster implements Post {
-  private readonly url: URL;
-  private readonly agent: http.Agent;
-
-  constructor(baseUrl: string, maxSockets: number) {
-    this.url = new URL(baseUrl);
-    this.agent = new http.Agent({ keepAlive: false, maxSockets });
-  }
-
-  post(pathname: string, body: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: this.url.hostname,
-          port: this.url.port,
-          path: pathname,
-          method: "POST",
-          agent: this.agent,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-api-key": BENCH_KEY },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-          res.on("error", reject);
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
 
 interface Portfolio {
   trading: { state: string; reason: string; since: number };
@@ -390,7 +345,7 @@ export const killSwitch: Scenario = {
     const state = await tempDir("fxrt-bench-kill-");
     let stopRuntime: (() => Promise<void>) | null = null;
     let serial: Poster | null = null;
-    let many: FreshConnectionPoster | null = null;
+    let many: Poster | null = null;
     try {
       console.log("starting runtime with 10 pairs (bundling the Worker)...");
       // As startBenchRuntime, plus PAIRS.
@@ -403,7 +358,12 @@ export const killSwitch: Scenario = {
       stopRuntime = onCleanup(() => runtime.stop());
       const url = runtime.url;
       serial = new Poster(url, 1);
-      many = new FreshConnectionPoster(url, CONCURRENCY);
+      // A new loopback connection per request. Over keep-alive sockets, a burst of
+      // requests on connections that were idle sees about half of them answered only
+      // once the other connections go quiet (held for the whole phase, once reset
+      // after 9 s), in workerd's HTTP serving rather than in the actors: the same
+      // orders over fresh connections show no such stall and the same orders/s.
+      many = new Poster(url, CONCURRENCY, false);
 
       const health = await json<{ pairs: number }>(`${url}/api/health`);
       if (health.pairs !== PAIRS.length) throw new Error(`runtime serves ${health.pairs} pairs, expected ${PAIRS.length}`);
