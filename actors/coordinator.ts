@@ -3,12 +3,14 @@ import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import { configFor } from "../src/config.ts";
 import { fxDayStart } from "../src/domain/fx-time.ts";
+import { getInstrument } from "../src/domain/instruments.ts";
+import { midDecimal } from "../src/domain/price.ts";
 import { exposure, type PairBook } from "../src/domain/portfolio/exposure.ts";
 import { PortfolioLimits, type PortfolioRejection, type TradingState } from "../schemas/portfolio.ts";
 import { COORDINATOR_MIGRATIONS } from "../migrations/coordinator/index.ts";
 import { migrate } from "./migrate.ts";
 import { webhookBody, type Alert } from "../src/alerts/rules.ts";
-import { readAudit, type AuditEntry } from "./audit-entry.ts";
+import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 
 /** The coordinator proves it is alive this often (alerts watch the mark). */
 const HEARTBEAT_MS = 60_000;
@@ -235,7 +237,7 @@ export class Coordinator extends DurableObject<Env> {
     if (before.state !== state) {
       this.ctx.storage.transactionSync(() => {
         this.put("trading_state", next);
-        this.audit(actor, "trading_state", "portfolio", before, next);
+        writeAudit(this.ctx.storage.sql, Date.now(), actor, "trading_state", "portfolio", before, next);
       });
     }
     // Every pair keeps the state too, so a restarted pair is still halted even if this actor is unreachable.
@@ -256,7 +258,7 @@ export class Coordinator extends DurableObject<Env> {
     const before = this.limits();
     this.ctx.storage.transactionSync(() => {
       this.put("limits", next);
-      this.audit(actor, "limits", "portfolio", before, next);
+      writeAudit(this.ctx.storage.sql, Date.now(), actor, "limits", "portfolio", before, next);
     });
     return next;
   }
@@ -304,7 +306,7 @@ export class Coordinator extends DurableObject<Env> {
       const linking = [`${c}_${account}`, `${account}_${c}`].find((p) => config.pairs.includes(p));
       if (!linking || linking === req.pair || known.has(linking)) continue;
       const quote = await this.env.Pair.getByName(linking).lastQuote().catch(() => null);
-      if (quote) mids[linking] = (quote.bid + quote.ask) / 2 / 10 ** (linking.endsWith("JPY") ? 3 : 5);
+      if (quote) mids[linking] = midDecimal(quote, getInstrument(linking));
     }
     this.put("reference_mids", mids);
   }
@@ -350,12 +352,7 @@ export class Coordinator extends DurableObject<Env> {
     this.state.set(key, text);
   }
 
-  private audit(actor: string, action: string, target: string, before: unknown, after: unknown): void {
-    this.ctx.storage.sql.exec(
-      "INSERT INTO audit_log (at, actor, action, target, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?)",
-      Date.now(), actor, action, target, JSON.stringify(before), JSON.stringify(after),
-    );
-  }
+
 }
 
 function reject(rejection: PortfolioRejection): { approved: false; rejection: PortfolioRejection } {

@@ -3,7 +3,7 @@ import type { KeyInfo, Role } from "../schemas/auth.ts";
 import { constantTimeEqual, generateKey, parseKey, sha256Hex } from "../src/security/api-key.ts";
 import { GATEKEEPER_MIGRATIONS } from "../migrations/gatekeeper/index.ts";
 import { migrate } from "./migrate.ts";
-import { readAudit, type AuditEntry } from "./audit-entry.ts";
+import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 
 type KeyRow = { id: string; secret_hash: string; role: string; label: string; created_at: number; revoked_at: number | null };
 
@@ -41,7 +41,7 @@ export class Gatekeeper extends DurableObject<Env> {
       this.ctx.storage.sql.exec(
         "INSERT INTO api_keys (id, secret_hash, role, label, created_at) VALUES (?, ?, ?, ?, ?)", k.id, k.secretHash, role, label, now,
       );
-      this.audit(actor, "key.create", k.id, null, { role, label });
+      writeAudit(this.ctx.storage.sql, Date.now(), actor, "key.create", k.id, null, { role, label });
     });
     return { id: k.id, role, label, createdAt: now, revokedAt: null, key: k.key };
   }
@@ -53,7 +53,7 @@ export class Gatekeeper extends DurableObject<Env> {
       const now = Date.now();
       this.ctx.storage.transactionSync(() => {
         this.ctx.storage.sql.exec("UPDATE api_keys SET revoked_at = ? WHERE id = ?", now, id);
-        this.audit(actor, "key.revoke", id, { revokedAt: null }, { revokedAt: now });
+        writeAudit(this.ctx.storage.sql, Date.now(), actor, "key.revoke", id, { revokedAt: null }, { revokedAt: now });
       });
       row.revoked_at = now;
     }
@@ -69,13 +69,7 @@ export class Gatekeeper extends DurableObject<Env> {
   }
 
 
-  /** Append-only: nothing in the API edits or deletes audit rows. */
-  private audit(actor: string, action: string, target: string, before: unknown, after: unknown): void {
-    this.ctx.storage.sql.exec(
-      "INSERT INTO audit_log (at, actor, action, target, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?)",
-      Date.now(), actor, action, target, before === null ? null : JSON.stringify(before), after === null ? null : JSON.stringify(after),
-    );
-  }
+
 }
 
 function toInfo(r: KeyRow): KeyInfo {

@@ -2,7 +2,7 @@ import { logEvent } from "../src/log.ts";
 import type { PaperBroker } from "../src/broker/paper-broker.ts";
 import type { BrokerAnswer } from "../src/broker/broker.ts";
 import type { Instrument } from "../src/domain/instruments.ts";
-import { toDecimal } from "../src/domain/price.ts";
+import { midDecimal, toDecimal } from "../src/domain/price.ts";
 import { clientOrderId } from "../src/domain/trading/client-order-id.ts";
 import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/domain/trading/money.ts";
 import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
@@ -245,7 +245,7 @@ export class PairTrader {
         clientOrderId: intent.clientOrderId,
         pair: intent.pair,
         deltaUnits: signedUnits(intent.side, intent.units),
-        mid: quote ? (quote.bid + quote.ask) / 2 / 10 ** this.d.instrument.displayPrecision : 0,
+        mid: quote ? midDecimal(quote, this.d.instrument) : 0,
         opensPosition: !open,
       });
       return answer.approved ? null : answer.rejection;
@@ -270,7 +270,7 @@ export class PairTrader {
           pair: this.d.instrument.symbol,
           netUnits: positions.reduce((s, p) => s + signedUnits(p.side, p.units), 0),
           openPositions: positions.length,
-          mid: quote ? (quote.bid + quote.ask) / 2 / 10 ** this.d.instrument.displayPrecision : 0,
+          mid: quote ? midDecimal(quote, this.d.instrument) : 0,
           realisedCents: realised,
           unrealisedCents: unrealised,
         },

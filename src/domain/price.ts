@@ -47,3 +47,8 @@ export function pointsToPips(points: number, instrument: Instrument): number {
 export function pipsToPoints(pips: number, instrument: Instrument): number {
   return Math.round(pips * 10 ** (instrument.displayPrecision + instrument.pipLocation));
 }
+
+/** Mid of a quote as a decimal price (valuation and exposure, not money). */
+export function midDecimal(quote: { bid: PricePoints; ask: PricePoints }, instrument: Instrument): number {
+  return (quote.bid + quote.ask) / 2 / 10 ** instrument.displayPrecision;
+}
