@@ -1,6 +1,7 @@
 import { routePartykitRequest } from "partyserver";
 import { configFor } from "./config.ts";
-import { authorize } from "./http/auth.ts";
+import { authorize, isWebSocketUpgrade } from "./http/auth.ts";
+import type { Access } from "../schemas/auth.ts";
 import { errorResponse, toErrorResponse } from "./http/errors.ts";
 import { enforceRateLimits } from "./http/rate-limit.ts";
 import { buildRouter } from "./http/routes.ts";
@@ -16,24 +17,24 @@ export { Coordinator } from "../actors/coordinator.ts";
 
 const router = buildRouter();
 
+/** Broadcast-only WebSocket streams, each a SignalHub instance. */
+const STREAMS: Partial<Record<string, { hub: string; access: Access; what: string }>> = {
+  "/api/signals/realtime": { hub: "all", access: "viewer", what: "signal" },
+  "/api/admin/alerts/realtime": { hub: "admin", access: "admin", what: "alert" },
+};
+
 export default {
   async fetch(request, env, ctx): Promise<Response> {
     try {
       await enforceRateLimits(request, env);
       const url = new URL(request.url);
-      if (url.pathname === "/api/signals/realtime") {
-        if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
-          return errorResponse(426, "upgrade_required", "the signal stream speaks WebSocket only");
+      const stream = STREAMS[url.pathname];
+      if (stream) {
+        if (!isWebSocketUpgrade(request)) {
+          return errorResponse(426, "upgrade_required", `the ${stream.what} stream speaks WebSocket only`);
         }
-        await authorize(request, env, "viewer");
-        return env.SignalHub.getByName("all").fetch(request);
-      }
-      if (url.pathname === "/api/admin/alerts/realtime") {
-        if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
-          return errorResponse(426, "upgrade_required", "the alert stream speaks WebSocket only");
-        }
-        await authorize(request, env, "admin");
-        return env.SignalHub.getByName("admin").fetch(request);
+        await authorize(request, env, stream.access);
+        return env.SignalHub.getByName(stream.hub).fetch(request);
       }
       if (url.pathname.startsWith("/parties/")) return await routeRoom(request, env);
       const response: Response | undefined = await router.fetch(request, env, ctx);
@@ -62,7 +63,7 @@ export default {
  */
 async function routeRoom(request: Request, env: Env): Promise<Response> {
   const config = configFor(env);
-  if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+  if (!isWebSocketUpgrade(request)) {
     return errorResponse(426, "upgrade_required", "rooms speak WebSocket only");
   }
   const who = await authorize(request, env, "market");

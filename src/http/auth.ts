@@ -9,11 +9,15 @@ export interface Identity {
   role: Role;
 }
 
+export function isWebSocketUpgrade(request: Request): boolean {
+  return request.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
+
 /** The API key a request carries: `X-API-Key`, or `?key=` on WebSocket upgrades (browsers cannot set headers there). */
 export function presentedKey(request: Request): string | null {
   const header = request.headers.get("x-api-key");
   if (header) return header;
-  if (request.headers.get("upgrade")?.toLowerCase() === "websocket") return new URL(request.url).searchParams.get("key");
+  if (isWebSocketUpgrade(request)) return new URL(request.url).searchParams.get("key");
   return null;
 }
 
