@@ -299,3 +299,16 @@ export const BENCH_KEY = "bench-admin-key";
 export function startBenchRuntime(stateDir: string) {
   return startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: BENCH_KEY }, rateLimitPerMinute: 1_000_000_000 });
 }
+
+/** GET (or `init`) a JSON answer from a bench runtime with the bench admin key; non-2xx throws. */
+export async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  headers.set("x-api-key", BENCH_KEY);
+  const res = await fetch(url, { ...init, headers });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+export const put = (url: string, body: unknown) =>
+  json<unknown>(url, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });

@@ -37,6 +37,8 @@ import {
   type LatencySummary,
   type Scenario,
   type ScenarioResult,
+  json,
+  put,
 } from "./common.ts";
 
 const PAIRS = ["EUR_USD", "USD_JPY", "GBP_USD", "AUD_USD", "USD_CHF", "USD_CAD", "EUR_JPY", "GBP_JPY", "NZD_USD", "EUR_GBP"] as const;
@@ -63,17 +65,6 @@ const UNITS = 1;
 const riskSide = (pair: string): "buy" | "sell" => (PAIRS.indexOf(pair as (typeof PAIRS)[number]) % 2 === 0 ? "buy" : "sell");
 const reduceSide = (pair: string): "buy" | "sell" => (riskSide(pair) === "buy" ? "sell" : "buy");
 
-async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
-  const headers = new Headers(init.headers);
-  headers.set("x-api-key", BENCH_KEY);
-  const res = await fetch(url, { ...init, headers });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text) as T;
-}
-
-const put = (url: string, body: unknown) =>
-  json<unknown>(url, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 type Post = Pick<Poster, "post">;
 

@@ -54,7 +54,8 @@ import {
   type Scenario,
   type ScenarioResult,
   startBenchRuntime,
-  BENCH_KEY,
+  json,
+  put,
 } from "./common.ts";
 
 const MINUTE_MS = 60_000;
@@ -248,17 +249,6 @@ interface PairFigures {
   positions: number;
 }
 
-async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
-  const headers = new Headers(init.headers);
-  headers.set("x-api-key", BENCH_KEY);
-  const res = await fetch(url, { ...init, headers });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text) as T;
-}
-
-const put = (url: string, body: unknown) =>
-  json<unknown>(url, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 async function orderList(baseUrl: string, pair: string): Promise<{ status: string }[]> {
   return (await json<{ orders: { status: string }[] }>(`${baseUrl}/api/pairs/${pair}/orders?limit=1000`)).orders;
