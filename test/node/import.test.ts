@@ -13,7 +13,7 @@ import { importFile, readHistdataM1, UsageError, parseArgs, type ImportSummary }
 import type { Candle } from "../../src/domain/candle.ts";
 import { getInstrument } from "../../src/domain/instruments.ts";
 import { toPoints } from "../../src/domain/price.ts";
-import { candlesFromArrowIPC, candlesToArrowIPC } from "../../src/ingest/candle-arrow.ts";
+import { candleBatches, candlesFromArrowIPC, candlesToArrowIPC } from "../../src/ingest/candle-arrow.ts";
 import { parseHistdataM1 } from "../../src/ingest/history-formats.ts";
 import { readLines } from "../../src/ingest/read-lines.ts";
 import { parseZone } from "../../src/ingest/time-zone.ts";
@@ -40,6 +40,19 @@ describe("candlesToArrowIPC / candlesFromArrowIPC", () => {
         expect(candlesFromArrowIPC(candlesToArrowIPC(candles))).toEqual(candles);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("writes record batches of at most batchRows and reads them back in order", () => {
+    fc.assert(
+      fc.property(fc.array(candleArb, { maxLength: 40 }), fc.integer({ min: 1, max: 9 }), (candles, batchRows) => {
+        const bytes = candlesToArrowIPC(candles, batchRows);
+        const sizes = [...candleBatches(bytes)].map((b) => b.length);
+        expect(sizes.reduce((a, b) => a + b, 0)).toBe(candles.length);
+        expect(sizes.every((n) => n <= batchRows)).toBe(true);
+        expect(candlesFromArrowIPC(bytes)).toEqual(candles);
+      }),
+      { numRuns: 100 },
     );
   });
 
