@@ -1,0 +1,161 @@
+/**
+ * The table sections of the report page: settings, metrics, the trade
+ * aggregates and the trade list. Every cell is plain text, escaped here.
+ */
+import type { BacktestResult } from "../replay/result.ts";
+import type { TradeAggregates, TradeStats } from "./aggregate.ts";
+import {
+  escapeHtml,
+  formatDays,
+  formatNumber,
+  formatPct,
+  formatQuoteMicros,
+  formatRatioPct,
+  formatUsdCents,
+  formatUtcMinute,
+  quoteCurrency,
+} from "./format.ts";
+
+/** Rows of the trade list beyond this are left to the JSON: a 50k-row table makes a browser crawl. */
+export const TRADE_ROWS_MAX = 2_000;
+
+/** A column: its header and whether it holds numbers (right-aligned). */
+type Col = [header: string, numeric: boolean];
+
+function table(cols: readonly Col[], rows: readonly (readonly string[])[]): string {
+  const head = cols.map(([h, n]) => `<th${n ? ' class="num"' : ""}>${escapeHtml(h)}</th>`).join("");
+  const body = rows
+    .map((r) => `<tr>${r.map((c, i) => `<td${cols[i]?.[1] ? ' class="num"' : ""}>${escapeHtml(c)}</td>`).join("")}</tr>`)
+    .join("\n");
+  return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
+}
+
+/** Two-column label/value table. */
+function keyValues(rows: readonly (readonly [string, string])[]): string {
+  return `<table class="kv">\n${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join("\n")}\n</table>`;
+}
+
+export function settingsSection(r: BacktestResult): string {
+  const s = r.settings;
+  const params = Object.keys(s.strategy.params)
+    .sort()
+    .map((k) => `${k} = ${JSON.stringify(s.strategy.params[k]) ?? "undefined"}`)
+    .join(", ");
+  return keyValues([
+    ["Pair", s.pair],
+    ["Timeframe", r.timeframe],
+    ["Strategy", `${s.strategy.id} (${s.strategy.kind})`],
+    ["Units", formatNumber(s.strategy.units, 0)],
+    ["Parameters", params === "" ? "none" : params],
+    ["Requested range", `${formatUtcMinute(s.fromMs)} to ${formatUtcMinute(s.toMs)} (end exclusive)`],
+    ["Data seen", r.firstMs === null || r.lastMs === null ? "none" : `${formatUtcMinute(r.firstMs)} to ${formatUtcMinute(r.lastMs)}`],
+    ["Bars read / candles", `${formatNumber(r.bars, 0)} / ${formatNumber(r.candles, 0)}`],
+    ["Spread", s.spreadPips === null ? "the data's own ask" : `${formatNumber(s.spreadPips, 2)} pips`],
+    ["Slippage", `${formatNumber(s.slippagePips, 2)} pips`],
+    ["Commission", `${formatNumber(s.commissionPerMillion, 2)} per million`],
+    ["Financing long / short", `${formatPct(s.financingLongPct)} / ${formatPct(s.financingShortPct)} a year`],
+    ["Initial balance", formatUsdCents(Math.round(s.initialBalanceUsd * 100))],
+  ]);
+}
+
+export function metricsSection(r: BacktestResult): string {
+  const m = r.metrics;
+  const rejections = Object.keys(r.rejections)
+    .sort()
+    .map((k) => `${k}: ${formatNumber(r.rejections[k] ?? 0, 0)}`)
+    .join(", ");
+  return keyValues([
+    ["Total return", formatPct(m.totalReturnPct)],
+    ["CAGR", formatPct(m.cagrPct)],
+    ["Sharpe (daily, annualised)", formatNumber(m.sharpe, 2)],
+    ["Sortino (daily, annualised)", formatNumber(m.sortino, 2)],
+    ["Max drawdown", `${formatUsdCents(m.maxDrawdownUsdCents)} (${formatPct(m.maxDrawdownPct)})`],
+    ["Longest drawdown", formatDays(m.maxDrawdownDurationMs)],
+    ["Trades (wins / losses)", `${formatNumber(m.tradeCount, 0)} (${formatNumber(m.wins, 0)} / ${formatNumber(m.losses, 0)})`],
+    ["Win rate", formatRatioPct(m.winRate)],
+    ["Profit factor", formatNumber(m.profitFactor, 2)],
+    ["Average win / loss", `${formatUsdCents(m.avgWinUsdCents)} / ${formatUsdCents(m.avgLossUsdCents)}`],
+    ["Gross profit / loss", `${formatUsdCents(m.grossProfitUsdCents)} / ${formatUsdCents(m.grossLossUsdCents)}`],
+    ["Exposure", formatPct(m.exposurePct)],
+    ["P&L (quote)", formatQuoteMicros(r.pnlQuoteMicros, quoteCurrency(r.pair))],
+    ["P&L (USD, incl. financing)", formatUsdCents(r.pnlUsdCents)],
+    ["Financing", formatUsdCents(r.financingUsdCents)],
+    ["Balance initial / final", `${formatUsdCents(m.initialBalanceUsdCents)} / ${formatUsdCents(m.finalBalanceUsdCents)}`],
+    ["Orders refused by risk limits", rejections === "" ? "none" : rejections],
+  ]);
+}
+
+const STAT_COLS: readonly Col[] = [
+  ["Trades", true],
+  ["Win rate", true],
+  ["P&L", true],
+  ["Average", true],
+  ["Profit factor", true],
+  ["Financing", true],
+];
+
+function statCells(s: TradeStats): string[] {
+  return [
+    formatNumber(s.trades, 0),
+    formatRatioPct(s.winRate),
+    formatUsdCents(s.pnlUsdCents),
+    formatUsdCents(s.avgPnlUsdCents),
+    formatNumber(s.profitFactor, 2),
+    formatUsdCents(s.financingUsdCents),
+  ];
+}
+
+function statTable<R extends TradeStats>(title: string, key: string, rows: readonly R[], label: (r: R) => string): string {
+  const body = rows.length === 0 ? "<p>No trades.</p>" : table([[key, false], ...STAT_COLS], rows.map((r) => [label(r), ...statCells(r)]));
+  return `<div>\n<h3>${escapeHtml(title)}</h3>\n${body}\n</div>`;
+}
+
+export function aggregatesSection(a: TradeAggregates): string {
+  return [
+    statTable("By month of exit", "Month", a.byMonth, (r) => r.month),
+    statTable("By weekday of entry", "Weekday", a.byWeekday, (r) => r.weekdayName),
+    statTable("By hour of entry", "Hour", a.byHour, (r) => `${String(r.hour).padStart(2, "0")}:00`),
+    statTable("Long and short", "Direction", a.byDirection, (r) => r.direction),
+    statTable("By strategy", "Strategy", a.byStrategy, (r) => r.strategyId),
+    statTable("By pair", "Pair", a.byPair, (r) => r.pair),
+  ].join("\n");
+}
+
+const TRADE_COLS: readonly Col[] = [
+  ["#", true],
+  ["Side", false],
+  ["Units", true],
+  ["Entry", false],
+  ["Entry price", true],
+  ["Exit", false],
+  ["Exit price", true],
+  ["Held", true],
+  ["P&L (quote)", true],
+  ["P&L", true],
+  ["Financing", true],
+  ["Exit reason", false],
+];
+
+export function tradesSection(r: BacktestResult): string {
+  if (r.trades.length === 0) return "<p>No trades.</p>";
+  const quote = quoteCurrency(r.pair);
+  const rows = r.trades.slice(0, TRADE_ROWS_MAX).map((t, i) => [
+    String(i + 1),
+    t.side === "buy" ? "long" : "short",
+    formatNumber(t.units, 0),
+    formatUtcMinute(t.entryT),
+    String(t.entryPrice),
+    formatUtcMinute(t.exitT),
+    String(t.exitPrice),
+    `${formatNumber((t.exitT - t.entryT) / 3_600_000, 1)} h`,
+    formatQuoteMicros(t.pnlQuoteMicros, quote),
+    formatUsdCents(t.pnlUsdCents),
+    formatUsdCents(t.financingUsdCents),
+    t.exitReason,
+  ]);
+  const note =
+    r.trades.length > TRADE_ROWS_MAX
+      ? `<p class="note">Showing the first ${formatNumber(TRADE_ROWS_MAX, 0)} of ${formatNumber(r.trades.length, 0)} trades; the JSON report has all of them.</p>\n`
+      : "";
+  return `${note}<div class="scroll">\n${table(TRADE_COLS, rows)}\n</div>`;
+}

@@ -1,0 +1,40 @@
+/**
+ * A backtest report: the full result plus the trade aggregates as JSON, and
+ * the same as a self-contained HTML page. Deterministic: the same result
+ * gives byte-identical files (no clock, no locale, no random ids inside).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { BacktestResult } from "../replay/result.ts";
+import { aggregateTrades } from "./aggregate.ts";
+import { renderReportHtml } from "./html.ts";
+
+export interface Report {
+  json: string;
+  html: string;
+}
+
+export interface ReportExtra {
+  sweep?: unknown;
+  walkForward?: unknown;
+}
+
+export function buildReport(result: BacktestResult, extra?: ReportExtra): Report {
+  const aggregates = aggregateTrades([result]);
+  const json = JSON.stringify({ result, aggregates, generatedBy: "fxrt", ...extra }, null, 2);
+  return { json, html: renderReportHtml({ result, aggregates, ...extra }) };
+}
+
+/** Writes `<baseName>.json` (plus a final newline) and `<baseName>.html` into `dir` (created if missing). */
+export async function writeReport(dir: string, baseName: string, report: Report): Promise<{ jsonPath: string; htmlPath: string }> {
+  // A base name is a file name, not a path: refuse anything that would write elsewhere.
+  if (baseName === "" || baseName === "." || baseName === ".." || /[/\\]/.test(baseName)) {
+    throw new Error(`writeReport: bad base name ${JSON.stringify(baseName)}`);
+  }
+  await mkdir(dir, { recursive: true });
+  const jsonPath = path.join(dir, `${baseName}.json`);
+  const htmlPath = path.join(dir, `${baseName}.html`);
+  await writeFile(jsonPath, `${report.json}\n`, "utf8");
+  await writeFile(htmlPath, report.html, "utf8");
+  return { jsonPath, htmlPath };
+}
