@@ -8,7 +8,7 @@ import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/dom
 import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
 import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
-import { intentForSignal } from "../src/domain/trading/signal-intent.ts";
+import { intentForSignal, protectionOf } from "../src/domain/trading/signal-intent.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
 import type { RiskLimits } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
@@ -82,13 +82,7 @@ export class PairTrader {
         if (this.faultPoint === "after_signal") throw new Error("fault injected before deciding a stored signal");
         const decided = () => this.d.store.signalDecided(signal.id);
         const run = runs.find((r) => r.config.id === signal.strategyId);
-        const p = run?.config.protection;
-        const protection = {
-          ...(p?.trailingStopPips !== undefined ? { trailingStopPips: p.trailingStopPips } : {}),
-          ...(p?.breakEven ? { breakEven: p.breakEven } : {}),
-          ...(p?.addLevels ? { addLevels: p.addLevels } : {}),
-        };
-        const intent = run ? intentForSignal(signal, this.netUnits(signal.strategyId), run.config.units, protection) : null;
+        const intent = run ? intentForSignal(signal, this.netUnits(signal.strategyId), run.config.units, protectionOf(run.config)) : null;
         if (!intent || this.d.store.getOrder(intent.clientOrderId)) {
           this.d.storage.transactionSync(decided);
           continue;

@@ -101,6 +101,8 @@ export interface BacktestResult {
   pnlQuote: number;
   pnlUsd: number;
   financingUsdCents: number;
+  /** Orders refused by the per-pair risk limits (when configured), by reason. */
+  rejections: Record<string, number>;
   /** At most EQUITY_POINTS_MAX points: thinned evenly (every 2nd, then 4th...) on long runs. */
   equity: EquityPoint[];
   metrics: BacktestMetrics;

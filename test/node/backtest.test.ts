@@ -28,10 +28,11 @@ const UNITS = 100_000;
 const SPREAD_PIPS = 1.0;
 const config = v.parse(StrategyConfig, { id: "sma-ref", kind: "sma-cross", units: UNITS, params: { timeframe: "1h", fast: 20, slow: 50, price: "bid" } });
 
-/** M1 bid bars (EST) -> 1h bid-only candles (ask = bid), hour buckets in UTC. */
-async function hourCandles(file: string, instrument: Instrument): Promise<Candle[]> {
+/** M1 bid bars (EST, ask = bid), and the 1h candles the live aggregator makes of them (hour buckets in UTC). */
+async function readBars(file: string, instrument: Instrument): Promise<{ bars: Candle[]; hours: Candle[] }> {
   const agg = new CandleAggregator();
   const out: Candle[] = [];
+  const bars: Candle[] = [];
   let lineNo = 0;
   for await (const line of readLines(file)) {
     lineNo++;
@@ -41,10 +42,11 @@ async function hourCandles(file: string, instrument: Instrument): Promise<Candle
     const p = (x: number): number => toPoints(x, instrument);
     const [o, h, l, c] = [p(r.value.open), p(r.value.high), p(r.value.low), p(r.value.close)];
     const bar: Candle = { t: r.value.ts, bo: o, bh: h, bl: l, bc: c, ao: o, ah: h, al: l, ac: c, n: 1 };
+    bars.push(bar);
     for (const closed of agg.onBar(bar)) if (closed.tf === "1h") out.push(closed.candle);
   }
   for (const closed of agg.closeDue(Number.POSITIVE_INFINITY)) if (closed.tf === "1h") out.push(closed.candle);
-  return out;
+  return { bars, hours: out };
 }
 
 function roundHalfAway(n: bigint, d: bigint): bigint {
@@ -103,9 +105,10 @@ describe.skipIf(!present)("backtest: sma-cross 20/50 reference run on histdata 2
   for (const pair of ["EUR_USD", "USD_JPY"] as const) {
     it(`${pair}: deterministic, exact, matches an independent re-computation`, async () => {
       const instrument = getInstrument(pair);
-      const candles = await hourCandles(path.join(M1, FILES[pair]), instrument);
-      const a = runBacktest(candles, instrument, config, { spreadPips: SPREAD_PIPS });
-      const b = runBacktest(candles, instrument, config, { spreadPips: SPREAD_PIPS });
+      const { bars, hours: candles } = await readBars(path.join(M1, FILES[pair]), instrument);
+      const options = { instrument, strategy: config, fromMs: Date.UTC(2018, 0, 1), toMs: Date.UTC(2019, 0, 1), spreadPips: SPREAD_PIPS };
+      const a = runBacktest(bars, options);
+      const b = runBacktest(bars, options);
       expect(b).toEqual(a);
       expect(JSON.stringify(b)).toBe(JSON.stringify(a));
 
@@ -117,6 +120,8 @@ describe.skipIf(!present)("backtest: sma-cross 20/50 reference run on histdata 2
       expect(sumMicros).toBe(BigInt(a.pnlQuoteMicros));
       expect(sumCents).toBe(BigInt(a.pnlUsdCents));
       expect(a.pnlQuote).toBe(a.pnlQuoteMicros / 1e6);
+      expect(a.bars).toBe(bars.length);
+      expect(a.candles).toBe(candles.length);
       expect(a.equity.length).toBe(candles.length);
       expect(a.equity[a.equity.length - 1]?.usdCents).toBe(a.pnlUsdCents);
 

@@ -1,7 +1,18 @@
+import type { StrategyConfig } from "../../../schemas/strategy.ts";
 import { clientOrderId } from "./client-order-id.ts";
 import type { OrderIntent, Signal } from "./types.ts";
 
 export type IntentProtection = Pick<OrderIntent, "trailingStopPips" | "breakEven" | "addLevels">;
+
+/** The protection a strategy's configuration puts on the positions it opens. */
+export function protectionOf(config: StrategyConfig): IntentProtection {
+  const p = config.protection;
+  return {
+    ...(p?.trailingStopPips !== undefined ? { trailingStopPips: p.trailingStopPips } : {}),
+    ...(p?.breakEven ? { breakEven: p.breakEven } : {}),
+    ...(p?.addLevels ? { addLevels: p.addLevels } : {}),
+  };
+}
 
 /**
  * The order that moves a strategy's net position (`currentNetUnits`, signed)

@@ -1,0 +1,285 @@
+/**
+ * Backtest from the data lake (the R2 bucket DATA, local under STATE_DIR).
+ *
+ *   npm run backtest -- --pair EUR_USD --from 2018-01-01 --to 2019-01-01 --strategy sma-cross
+ *     [--param fast=20 --param slow=50 ...] [--units 100000] [--spread-pips 1|data]
+ *     [--slippage-pips 0] [--commission 0] [--financing-long 0] [--financing-short 0]
+ *     [--balance 100000] [--sweep fast=10,20,30 --sweep slow=50,100 [--objective sharpe]]
+ *     [--walk-forward 4 [--in-sample 75]] [--out reports] [--no-report] [--json]
+ *
+ * The request is the same valibot schema as `POST /api/backtest/run`
+ * (schemas/backtest.ts). Progress goes to stderr; stdout gets a summary table,
+ * or with --json one JSON object (tradeCount, pnlQuote, pnlUsd, metrics, ...).
+ * A report (JSON + HTML) is written to --out and to R2 under `reports/`.
+ * Exit codes: 0 ok, 1 failure, 2 bad arguments.
+ */
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import * as v from "valibot";
+import { BacktestRequest, type BacktestRequestInput } from "../schemas/backtest.ts";
+import { getInstrument } from "../src/domain/instruments.ts";
+import { backtestFromLake } from "../src/replay/lake-run.ts";
+import type { LakeProgress } from "../src/replay/lake-reader.ts";
+import type { BacktestResult } from "../src/replay/result.ts";
+import { OBJECTIVES, sweep, walkForward, type Objective, type ParamGrid, type ParamValue, type SweepResult, type WalkForwardResult } from "../src/replay/sweep.ts";
+import { buildReport, writeReport } from "../src/report/report.ts";
+import { openDataBucket, type NodeBucket } from "./local-r2.ts";
+import { ProgressBar } from "./progress-bar.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+
+export class UsageError extends Error {}
+
+export const USAGE = `usage: npm run backtest -- --pair EUR_USD --from 2018-01-01 --to 2019-01-01 [options]
+  --strategy KIND        sma-cross (default), ema-cross, rsi-reversion
+  --param KEY=VALUE      strategy parameter, repeatable (e.g. --param fast=20 --param timeframe=4h)
+  --units N              position size (default 100000)
+  --spread-pips N|data   ask = bid + N pips (default 1), or the data's own ask
+  --slippage-pips N      per fill (default 0)
+  --commission N         quote currency per million units (default 0)
+  --financing-long PCT   annual rate charged on longs per night held (default 0)
+  --financing-short PCT  same for shorts
+  --balance USD          initial balance (default 100000)
+  --sweep KEY=V1,V2,...  parameter grid, repeatable: runs every combination
+  --objective NAME       sweep / walk-forward ranking: ${OBJECTIVES.join(", ")} (default sharpe)
+  --walk-forward N       N folds, each optimised on its first --in-sample % (default 75)
+  --out DIR              report folder (default reports/); --no-report to skip
+  --json                 one JSON object on stdout instead of the table
+  STATE_DIR              local state folder shared with npm start (default .wrangler/state)`;
+
+export interface CliOptions {
+  request: BacktestRequest;
+  grid: ParamGrid | null;
+  objective: Objective;
+  walkForwardFolds: number | null;
+  inSamplePct: number;
+  outDir: string | null;
+  json: boolean;
+}
+
+function parseValue(text: string): ParamValue {
+  if (text === "true" || text === "false") return text === "true";
+  const n = Number(text);
+  return text.trim() !== "" && Number.isFinite(n) ? n : text;
+}
+
+function keyValue(flag: string, text: string): [string, string] {
+  const eq = text.indexOf("=");
+  if (eq <= 0) throw new UsageError(`${flag} takes KEY=VALUE, got '${text}'`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+function numberFlag(flag: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got '${text}'`);
+  return n;
+}
+
+const VALUE_FLAGS = new Set([
+  "--pair", "--from", "--to", "--strategy", "--param", "--units", "--spread-pips", "--slippage-pips", "--commission",
+  "--financing-long", "--financing-short", "--balance", "--sweep", "--objective", "--walk-forward", "--in-sample", "--out",
+]);
+
+export function parseArgs(argv: readonly string[]): CliOptions {
+  const single = new Map<string, string>();
+  const params: Record<string, ParamValue> = {};
+  const grid: ParamGrid = {};
+  let json = false;
+  let report = true;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--json") json = true;
+    else if (arg === "--no-report") report = false;
+    else if (VALUE_FLAGS.has(arg)) {
+      const value = argv[++i];
+      if (value === undefined) throw new UsageError(`${arg} needs a value`);
+      if (arg === "--param") {
+        const [k, val] = keyValue(arg, value);
+        params[k] = parseValue(val);
+      } else if (arg === "--sweep") {
+        const [k, list] = keyValue(arg, value);
+        grid[k] = list.split(",").map(parseValue);
+      } else single.set(arg, value);
+    } else throw new UsageError(`unknown argument ${arg}`);
+  }
+  for (const required of ["--pair", "--from", "--to"]) if (!single.has(required)) throw new UsageError(`${required} is required`);
+  const get = (flag: string): string | undefined => single.get(flag);
+  const num = (flag: string): number | undefined => (get(flag) === undefined ? undefined : numberFlag(flag, get(flag) as string));
+  const spread = get("--spread-pips");
+  const input: BacktestRequestInput = {
+    pair: get("--pair") as string,
+    from: get("--from") as string,
+    to: get("--to") as string,
+    strategy: { kind: get("--strategy") ?? "sma-cross", ...(num("--units") !== undefined ? { units: num("--units") } : {}), params },
+    spreadPips: spread === undefined ? 1 : spread === "data" ? null : numberFlag("--spread-pips", spread),
+    fillModel: { slippagePips: num("--slippage-pips") ?? 0, commissionPerMillion: num("--commission") ?? 0 },
+    financingLongPct: num("--financing-long") ?? 0,
+    financingShortPct: num("--financing-short") ?? 0,
+    initialBalanceUsd: num("--balance") ?? 100_000,
+  };
+  const parsed = v.safeParse(BacktestRequest, input);
+  if (!parsed.success) {
+    throw new UsageError(parsed.issues.map((i) => `${i.path?.map((p) => String(p.key)).join(".") || "request"}: ${i.message}`).join("; "));
+  }
+  const objective = (get("--objective") ?? "sharpe") as Objective;
+  if (!OBJECTIVES.includes(objective)) throw new UsageError(`--objective must be one of ${OBJECTIVES.join(", ")}`);
+  const folds = num("--walk-forward");
+  if (folds !== undefined && !(Number.isInteger(folds) && folds >= 1)) throw new UsageError("--walk-forward must be a whole number of folds >= 1");
+  const inSamplePct = num("--in-sample") ?? 75;
+  if (!(inSamplePct > 0 && inSamplePct < 100)) throw new UsageError("--in-sample must be a percentage between 0 and 100");
+  const hasGrid = Object.keys(grid).length > 0;
+  if (folds !== undefined && !hasGrid) throw new UsageError("--walk-forward needs a --sweep grid to optimise over");
+  return {
+    request: parsed.output,
+    grid: hasGrid ? grid : null,
+    objective,
+    walkForwardFolds: folds ?? null,
+    inSamplePct,
+    outDir: report ? path.resolve(get("--out") ?? path.join(ROOT, "reports")) : null,
+    json,
+  };
+}
+
+const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+export function reportName(request: BacktestRequest, kind: "run" | "sweep" | "walk-forward"): string {
+  const base = `${request.pair}_${request.strategy.id}_${day(request.from)}_${day(request.to)}`;
+  return kind === "run" ? base : `${base}_${kind}`;
+}
+
+export interface CliOutcome {
+  result: BacktestResult;
+  sweep: SweepResult | null;
+  walkForward: WalkForwardResult | null;
+  report: { json: string; html: string; r2Keys: string[] } | null;
+}
+
+/** Run what the options ask for against `bucket`; progress to `progress`. */
+export async function runCli(options: CliOptions, bucket: NodeBucket, progress: (label: string, p: LakeProgress) => void): Promise<CliOutcome> {
+  const { request } = options;
+  let sweepResult: SweepResult | null = null;
+  let wf: WalkForwardResult | null = null;
+  let final = request;
+  if (options.grid && options.walkForwardFolds !== null) {
+    wf = await walkForward(bucket, request, options.grid, { folds: options.walkForwardFolds, inSamplePct: options.inSamplePct, objective: options.objective }, (fold, phase, p) =>
+      progress(`fold ${fold}/${options.walkForwardFolds} ${phase}`, p),
+    );
+  } else if (options.grid) {
+    sweepResult = await sweep(bucket, request, options.grid, options.objective, (p) => progress("sweep", p));
+    const best = sweepResult.rows[0];
+    if (!best) throw new Error(`no valid combination in the grid: ${sweepResult.invalid.map((i) => i.reason).join("; ")}`);
+    final = { ...request, strategy: { ...request.strategy, params: { ...request.strategy.params, ...best.params } } as BacktestRequest["strategy"] };
+  }
+  // The report's full run: the request itself, or the sweep's winner.
+  const result = wf === null ? await backtestFromLake(bucket, final, (p) => progress("backtest", p)) : await backtestFromLake(bucket, request, (p) => progress("full range, base params", p));
+  let report: CliOutcome["report"] = null;
+  if (options.outDir !== null) {
+    const built = buildReport(result, { ...(sweepResult ? { sweep: sweepResult } : {}), ...(wf ? { walkForward: wf } : {}) });
+    const name = reportName(request, wf ? "walk-forward" : sweepResult ? "sweep" : "run");
+    const paths = await writeReport(options.outDir, name, built);
+    const r2Keys = [`reports/${name}.json`, `reports/${name}.html`];
+    await bucket.put(r2Keys[0] as string, built.json, { httpMetadata: { contentType: "application/json" } });
+    await bucket.put(r2Keys[1] as string, built.html, { httpMetadata: { contentType: "text/html; charset=utf-8" } });
+    report = { json: paths.jsonPath, html: paths.htmlPath, r2Keys };
+  }
+  return { result, sweep: sweepResult, walkForward: wf, report };
+}
+
+/** The --json object: the figures scripts read, without the trade list and curve (those are in the report). */
+export function jsonSummary(outcome: CliOutcome): Record<string, unknown> {
+  const r = outcome.result;
+  return {
+    pair: r.pair,
+    strategyId: r.strategyId,
+    params: r.settings.strategy.params,
+    from: new Date(r.settings.fromMs).toISOString(),
+    to: new Date(r.settings.toMs).toISOString(),
+    bars: r.bars,
+    candles: r.candles,
+    tradeCount: r.tradeCount,
+    pnlQuote: r.pnlQuote,
+    quoteCurrency: getInstrument(r.pair).quote,
+    pnlUsd: r.pnlUsd,
+    financingUsd: r.financingUsdCents / 100,
+    metrics: r.metrics,
+    ...(outcome.sweep ? { sweep: outcome.sweep } : {}),
+    ...(outcome.walkForward ? { walkForward: outcome.walkForward } : {}),
+    ...(outcome.report ? { report: outcome.report } : {}),
+  };
+}
+
+const fmt = (n: number | null, digits = 2): string => (n === null ? "-" : n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+
+export function summaryTable(outcome: CliOutcome): string {
+  const r = outcome.result;
+  const m = r.metrics;
+  const q = getInstrument(r.pair).quote;
+  const rows: [string, string][] = [
+    ["pair / strategy", `${r.pair} ${r.strategyId} ${JSON.stringify(r.settings.strategy.params)}`],
+    ["range", `${day(r.settings.fromMs)} .. ${day(r.settings.toMs)} (${r.bars.toLocaleString("en-US")} bars, ${r.candles.toLocaleString("en-US")} ${r.timeframe} candles)`],
+    ["trades", `${r.tradeCount} (${m.wins} won, ${m.losses} lost, win rate ${fmt(m.winRate * 100, 1)}%)`],
+    ...(q === "USD" ? [] : ([[`P&L ${q}`, fmt(r.pnlQuote)]] as [string, string][])),
+    ["P&L USD", `${fmt(r.pnlUsd)} (financing ${fmt(r.financingUsdCents / 100)})`],
+    ["total return / CAGR", `${fmt(m.totalReturnPct)}% / ${m.cagrPct === null ? "-" : `${fmt(m.cagrPct)}%`}`],
+    ["Sharpe / Sortino", `${fmt(m.sharpe)} / ${fmt(m.sortino)}`],
+    ["max drawdown", `${fmt(m.maxDrawdownUsdCents / 100)} USD (${fmt(m.maxDrawdownPct)}%), ${fmt(m.maxDrawdownDurationMs / 86_400_000, 1)} days`],
+    ["profit factor", fmt(m.profitFactor)],
+    ["avg win / loss USD", `${fmt(m.avgWinUsdCents / 100)} / ${fmt(m.avgLossUsdCents / 100)}`],
+    ["exposure", `${fmt(m.exposurePct, 1)}% of the time`],
+  ];
+  const lines = rows.map(([k, val]) => `${k.padEnd(20)} ${val}`.slice(0, 80));
+  if (outcome.sweep) {
+    lines.push("", `sweep by ${outcome.sweep.objective} (best first):`, "params".padEnd(34) + "trades".padStart(7) + "P&L USD".padStart(14) + "Sharpe".padStart(9) + "maxDD%".padStart(8));
+    for (const row of outcome.sweep.rows.slice(0, 10)) {
+      lines.push(JSON.stringify(row.params).slice(0, 33).padEnd(34) + String(row.tradeCount).padStart(7) + fmt(row.pnlUsd).padStart(14) + fmt(row.sharpe).padStart(9) + fmt(row.maxDrawdownPct).padStart(8));
+    }
+    if (outcome.sweep.invalid.length > 0) lines.push(`${outcome.sweep.invalid.length} invalid combination(s) skipped`);
+  }
+  if (outcome.walkForward) {
+    const wf = outcome.walkForward;
+    lines.push("", `walk-forward by ${wf.objective}:`, "fold".padEnd(5) + "out-of-sample".padEnd(24) + "best params".padEnd(26) + "trades".padStart(7) + "P&L USD".padStart(12));
+    for (const f of wf.folds) {
+      lines.push(String(f.fold).padEnd(5) + `${day(f.outOfSampleFromMs)}..${day(f.outOfSampleToMs)}`.padEnd(24) + JSON.stringify(f.bestParams).slice(0, 25).padEnd(26) + String(f.outOfSample.tradeCount).padStart(7) + fmt(f.outOfSample.pnlUsd).padStart(12));
+    }
+    lines.push(`out-of-sample total: ${wf.outOfSampleTradeCount} trades, ${fmt(wf.outOfSamplePnlUsd)} USD`);
+  }
+  if (outcome.report) lines.push("", `report: ${path.relative(process.cwd(), outcome.report.html)} (and .json; R2 ${outcome.report.r2Keys[0]})`);
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  let options: CliOptions;
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  try {
+    options = parseArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`backtest: ${err.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  // wrangler prints notes with console.log: keep stdout for the result alone.
+  console.log = console.error;
+  const bar = new ProgressBar(process.stderr);
+  const lake = await openDataBucket();
+  try {
+    const outcome = await runCli(options, lake.bucket, (label, p) => bar.update(label, p.rowsRead, p.rowsTotal, `${day(p.atMs)}`));
+    bar.done();
+    process.stdout.write(options.json ? `${JSON.stringify(jsonSummary(outcome))}\n` : `${summaryTable(outcome)}\n`);
+  } catch (err) {
+    bar.done();
+    process.stderr.write(`backtest: failed: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await lake.dispose();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void main();
+}

@@ -1,0 +1,378 @@
+/**
+ * The backtest engine: bars in, one strategy on one pair, with the live
+ * actor's own domain code at every step — the strategy registry and signal
+ * engine, signal -> order (intentForSignal), per-pair risk (checkOrder), the
+ * paper broker's fill model (fillMarket), netting positions with exact money
+ * (applyFill), protective exits (onQuote) and add levels (nextAddLevel).
+ *
+ * Bars are pushed in time order: 1-minute candles (`barEndMs` = t + 60 s) or
+ * ticks as one-point bars (`barEndMs` = t). They roll up into candles of the
+ * strategy's timeframe (hours without bars make no candle). A decision at a
+ * candle's close is filled at the first quote after it: the open of the next
+ * bar, bid for a sell and ask for a buy, where the ask is the bid plus a
+ * configured spread (bid-only data such as histdata) or the data's own ask.
+ * Stops and targets are checked on each bar's quote path (open, the nearer
+ * extreme, the other extreme, close: the order barToTicks replays).
+ * A position still open after the last bar is closed at its close.
+ *
+ * Memory is bounded whatever the range: no bar is kept; trades grow with
+ * trading, the equity curve is thinned (EquitySampler).
+ */
+import type { FillModelConfig, RiskLimits } from "../../schemas/trading.ts";
+import type { StrategyConfig } from "../../schemas/strategy.ts";
+import type { Candle } from "../domain/candle.ts";
+import { bucketEnd, fxDayStart } from "../domain/fx-time.ts";
+import type { Instrument } from "../domain/instruments.ts";
+import { pipsToPoints, toDecimal } from "../domain/price.ts";
+import { TimeframeRollup } from "../domain/timeframe-rollup.ts";
+import { clientOrderId } from "../domain/trading/client-order-id.ts";
+import { fillMarket } from "../domain/trading/fill-model.ts";
+import { financingQuoteMicros, NO_FINANCING, rolloverNights, type FinancingRates } from "../domain/trading/financing.ts";
+import { centsToDecimal, convertQuoteMicrosToAccountCents, microsToDecimal, type ConversionRate } from "../domain/trading/money.ts";
+import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../domain/trading/position.ts";
+import { checkOrder } from "../domain/trading/risk.ts";
+import { runStrategies } from "../domain/trading/signal-engine.ts";
+import { intentForSignal, protectionOf } from "../domain/trading/signal-intent.ts";
+import { runTimeframe, startRun, type StrategyRun } from "../domain/trading/strategy-registry.ts";
+import type { OrderIntent, Quote } from "../domain/trading/types.ts";
+import { EquitySampler } from "./equity-sampler.ts";
+import { MetricsTracker } from "./metrics.ts";
+import type { BacktestResult, BacktestSettings, BacktestTrade } from "./result.ts";
+
+const ACCOUNT = "USD";
+
+/** Only positions with stops, targets or add levels need each bar's intrabar quotes: the fast path skips them. */
+function needsQuotePath(p: Position): boolean {
+  return p.stopLoss !== undefined || p.takeProfit !== undefined || p.trailingStopPips !== undefined || p.breakEven !== undefined || p.addLevels !== undefined;
+}
+
+export interface BacktestOptions {
+  instrument: Instrument;
+  strategy: StrategyConfig;
+  /** Requested range, epoch ms (recorded in the settings; bars outside it are the caller's to skip). */
+  fromMs: number;
+  toMs: number;
+  /**
+   * Candles closing before this only warm the strategy up: no orders, no
+   * equity (walk-forward out-of-sample runs start warm). Default: fromMs.
+   */
+  tradeFromMs?: number;
+  /** Ask = bid + this many pips; null = the data's own ask. Default 1.0 (the reference run). */
+  spreadPips?: number | null;
+  /** Slippage and commission, as the paper broker. Default none. */
+  fillModel?: FillModelConfig;
+  financing?: FinancingRates;
+  initialBalanceUsd?: number;
+  /** Per-pair risk limits checked on every order, as in the actor; omitted = no checks. */
+  risk?: RiskLimits;
+  /** Rates that turn this pair's quote currency into USD, for crosses (e.g. GBP_USD for EUR_GBP); current at the time asked. */
+  conversionRates?: () => readonly ConversionRate[];
+}
+
+export const DEFAULT_INITIAL_BALANCE_USD = 100_000;
+
+export class Backtester {
+  private readonly instrument: Instrument;
+  private readonly rollup: TimeframeRollup;
+  private run: StrategyRun;
+  private readonly spreadPoints: number | null;
+  private readonly fillModel: FillModelConfig;
+  private readonly financing: FinancingRates;
+  private readonly settings: BacktestSettings;
+  private readonly metrics: MetricsTracker;
+  private readonly equity = new EquitySampler();
+  private readonly trades: BacktestTrade[] = [];
+  private readonly rejections = new Map<string, number>();
+  private readonly recentOrderTimesMs: number[] = [];
+
+  private position: Position | null = null;
+  private pending: OrderIntent[] = [];
+  private realisedMicros = 0n;
+  private realisedCents = 0n;
+  private financingCents = 0n;
+  private positionFinancingCents = 0;
+  private positionPeakUnits = 0;
+  private exposureMs = 0;
+  private nextRollMs = Number.NEGATIVE_INFINITY;
+  private readonly tradeFromMs: number;
+  private bars = 0;
+  private candles = 0;
+  private firstMs: number | null = null;
+  private lastMs: number | null = null;
+  // The last bar's start and close, for ordering and the final close-out (bars are not kept).
+  private lastBarT = Number.NEGATIVE_INFINITY;
+  private lastBid = 0;
+  private lastAsk = 0;
+  private fillSeq = 0;
+
+  constructor(private readonly options: BacktestOptions) {
+    const { instrument, strategy } = options;
+    this.instrument = instrument;
+    this.run = startRun(strategy);
+    this.rollup = new TimeframeRollup(runTimeframe(this.run));
+    const spreadPips = options.spreadPips === undefined ? 1.0 : options.spreadPips;
+    this.spreadPoints = spreadPips === null ? null : pipsToPoints(spreadPips, instrument);
+    if (this.spreadPoints !== null && !(Number.isSafeInteger(this.spreadPoints) && this.spreadPoints >= 0)) {
+      throw new RangeError(`spreadPips must give a whole, non-negative number of points, got ${spreadPips}`);
+    }
+    this.tradeFromMs = options.tradeFromMs ?? options.fromMs;
+    this.fillModel = options.fillModel ?? { slippagePips: 0, commissionPerMillion: 0 };
+    this.financing = options.financing ?? NO_FINANCING;
+    const initialBalanceUsd = options.initialBalanceUsd ?? DEFAULT_INITIAL_BALANCE_USD;
+    if (!(Number.isSafeInteger(initialBalanceUsd * 100) && initialBalanceUsd > 0)) throw new RangeError(`initialBalanceUsd must be positive whole cents, got ${initialBalanceUsd}`);
+    this.metrics = new MetricsTracker(Math.round(initialBalanceUsd * 100));
+    this.settings = {
+      pair: instrument.symbol,
+      fromMs: options.fromMs,
+      toMs: options.toMs,
+      strategy: { id: strategy.id, kind: strategy.kind, units: strategy.units, params: { ...strategy.params } },
+      spreadPips,
+      slippagePips: this.fillModel.slippagePips,
+      commissionPerMillion: this.fillModel.commissionPerMillion,
+      financingLongPct: this.financing.longPct,
+      financingShortPct: this.financing.shortPct,
+      initialBalanceUsd,
+    };
+  }
+
+  /** One bar, in time order. The bar object may be reused by the caller after this returns. */
+  onBar(bar: Candle, barEndMs: number): void {
+    if (bar.t < this.lastBarT) throw new RangeError(`bars out of order: ${bar.t} after ${this.lastBarT}`);
+    this.bars++;
+    // A candle whose period ended before this bar closes first: its decision fills at this bar's open.
+    const ended = this.rollup.closeDue(bar.t);
+    if (ended) this.onCandleClose(ended);
+    if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
+    if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
+    if (this.position !== null && needsQuotePath(this.position)) this.walkBar(bar);
+    this.rollup.add(bar);
+    const done = this.rollup.closeDue(barEndMs);
+    if (done) this.onCandleClose(done);
+    this.lastBarT = bar.t;
+    this.lastBid = bar.bc;
+    this.lastAsk = bar.ac;
+    this.lastMs = Math.max(barEndMs, bar.t);
+  }
+
+  private quoteAt(ts: number, bid: number, ask: number): Quote {
+    return { ts, bid, ask: this.spreadPoints === null ? ask : bid + this.spreadPoints };
+  }
+
+  /** Protective exits and add levels on the bar's quote path: open, nearer extreme, farther extreme, close. */
+  private walkBar(bar: Candle): void {
+    const up = bar.bc >= bar.bo;
+    const path: [number, number][] = up
+      ? [[bar.bo, bar.ao], [bar.bl, bar.al], [bar.bh, bar.ah], [bar.bc, bar.ac]]
+      : [[bar.bo, bar.ao], [bar.bh, bar.ah], [bar.bl, bar.al], [bar.bc, bar.ac]];
+    for (const [bid, ask] of path) {
+      const position = this.position;
+      if (position === null) return;
+      const quote = this.quoteAt(bar.t, bid, ask);
+      const out = onQuote(position, quote, this.instrument);
+      this.position = out.position;
+      if (out.exit) {
+        this.send(
+          {
+            clientOrderId: clientOrderId(this.instrument.symbol, position.strategyId, `${position.id}:${out.exit.reason}`),
+            pair: this.instrument.symbol,
+            strategyId: position.strategyId,
+            side: position.side === "buy" ? "sell" : "buy",
+            units: out.position.units,
+            type: "market",
+            reduceOnly: true,
+            purpose: "exit",
+            createdAt: quote.ts,
+          },
+          quote,
+          out.exit.reason,
+        );
+        continue;
+      }
+      const due = nextAddLevel(out.position, quote, this.instrument);
+      if (due) {
+        this.send(
+          {
+            clientOrderId: clientOrderId(this.instrument.symbol, position.strategyId, `${position.id}:add:${due.level}`),
+            pair: this.instrument.symbol,
+            strategyId: position.strategyId,
+            side: position.side,
+            units: due.units,
+            type: "market",
+            addLevel: true,
+            reduceOnly: false,
+            createdAt: quote.ts,
+          },
+          quote,
+          "signal",
+        );
+      }
+    }
+  }
+
+  private onCandleClose(candle: Candle): void {
+    const closeTs = bucketEnd(this.rollup.tf, candle.t);
+    const out = runStrategies([this.run], { tf: this.rollup.tf, candle, indicators: null }, this.instrument);
+    this.run = out.runs[0] as StrategyRun;
+    if (closeTs <= this.tradeFromMs) return;
+    this.candles++;
+    if (this.firstMs === null) this.firstMs = candle.t;
+    for (const signal of out.signals) {
+      const intent = intentForSignal(signal, this.netUnits(), this.run.config.units, protectionOf(this.run.config));
+      if (intent) this.pending.push(intent);
+    }
+    const balance = this.balanceCents(candle, closeTs);
+    this.equity.push({ t: closeTs, usdCents: balance - this.metrics.initialCents });
+    this.metrics.onEquity(closeTs, balance);
+  }
+
+  private netUnits(): number {
+    const p = this.position;
+    return p === null ? 0 : p.side === "buy" ? p.units : -p.units;
+  }
+
+  /** Initial balance + realised + financing + the open position marked at the candle's close. */
+  private balanceCents(candle: Candle, ts: number): number {
+    let cents = BigInt(this.metrics.initialCents) + this.realisedCents + this.financingCents;
+    const p = this.position;
+    if (p !== null) {
+      const mark = markToMarket(p, this.quoteAt(ts, candle.bc, candle.ac), { instrument: this.instrument, rates: this.rates() });
+      if (!mark.ok) throw new Error(`backtest: cannot value ${p.pair} in USD at ${new Date(ts).toISOString()}: no conversion rate`);
+      cents += BigInt(mark.value.unrealisedPnlAccountCents);
+    }
+    return Number(cents);
+  }
+
+  private rates(): readonly ConversionRate[] {
+    return this.options.conversionRates?.() ?? [];
+  }
+
+  private sendPending(quote: Quote): void {
+    const orders = this.pending;
+    this.pending = [];
+    for (const intent of orders) this.send({ ...intent, createdAt: quote.ts }, quote, "signal");
+  }
+
+  /** Risk (when configured), then a market fill at `quote`, as the paper broker would. */
+  private send(intent: OrderIntent, quote: Quote, exitReason: string): void {
+    if (this.options.risk) {
+      const net = this.netUnits();
+      const decision = checkOrder(intent, {
+        limits: this.options.risk,
+        instrument: this.instrument,
+        pairNetUnits: net,
+        strategyNetUnits: net,
+        quote,
+        recentOrderTimesMs: this.recentOrderTimesMs,
+        nowMs: quote.ts,
+      });
+      if (!decision.accepted) {
+        const type = decision.rejection.type;
+        this.rejections.set(type, (this.rejections.get(type) ?? 0) + 1);
+        return;
+      }
+      this.recentOrderTimesMs.push(quote.ts);
+      // Only the last minute matters to the rate limit.
+      while ((this.recentOrderTimesMs[0] ?? Infinity) <= quote.ts - 60_000) this.recentOrderTimesMs.shift();
+    }
+    const fill = fillMarket(intent, quote, this.fillModel, this.instrument, ++this.fillSeq);
+    const before = this.position;
+    const out = applyFill(before, fill, { instrument: this.instrument, strategyId: intent.strategyId, accountCurrency: ACCOUNT, rates: this.rates() });
+    if (!out.ok) throw new Error(`backtest: fill ${fill.id} refused: ${JSON.stringify(out.error)}`);
+    const closed = out.value.closed ?? (out.value.position.status === "CLOSED" ? out.value.position : undefined);
+    if (closed) this.recordTrade(closed, fill.ts, toDecimal(fill.price, this.instrument), exitReason);
+    const next = out.value.position.status === "OPEN" ? out.value.position : null;
+    if (next !== null && next.id !== before?.id) {
+      this.positionPeakUnits = 0;
+      this.positionFinancingCents = 0;
+    }
+    if (next !== null) {
+      this.positionPeakUnits = Math.max(this.positionPeakUnits, next.units);
+      if (this.nextRollMs === Number.NEGATIVE_INFINITY || next.id !== before?.id) this.nextRollMs = bucketEnd("1D", fxDayStart(fill.ts));
+    }
+    this.position = next;
+  }
+
+  private recordTrade(closed: Position, exitT: number, exitPrice: number, exitReason: string): void {
+    this.realisedMicros += BigInt(closed.realisedPnlQuoteMicros);
+    this.realisedCents += BigInt(closed.realisedPnlAccountCents);
+    this.exposureMs += exitT - closed.openedAt;
+    this.trades.push({
+      side: closed.side,
+      units: Math.max(this.positionPeakUnits, closed.units),
+      entryT: closed.openedAt,
+      entryPrice: toDecimal(closed.entryPrice, this.instrument),
+      exitT,
+      exitPrice,
+      pnlQuoteMicros: closed.realisedPnlQuoteMicros,
+      pnlUsdCents: closed.realisedPnlAccountCents,
+      financingUsdCents: this.positionFinancingCents,
+      exitReason,
+    });
+    this.positionPeakUnits = 0;
+    this.positionFinancingCents = 0;
+  }
+
+  /** Every 17:00 New York roll passed since the last bar, with the position held over it. */
+  private chargeFinancing(bar: Candle): void {
+    const p = this.position;
+    if (p === null) {
+      this.nextRollMs = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const price = bar.bo;
+    while (this.nextRollMs <= bar.t) {
+      const micros = financingQuoteMicros(p.side, p.units, price, rolloverNights(this.nextRollMs), this.financing, this.instrument);
+      if (micros !== 0) {
+        const cents = convertQuoteMicrosToAccountCents(micros, this.instrument.quote, ACCOUNT, [{ instrument: this.instrument, points: price }, ...this.rates()]);
+        if (!cents.ok) throw new Error(`backtest: no USD rate for financing on ${p.pair}`);
+        this.realisedMicros += BigInt(micros);
+        this.financingCents += BigInt(cents.value);
+        this.positionFinancingCents += cents.value;
+      }
+      this.nextRollMs = bucketEnd("1D", this.nextRollMs);
+    }
+  }
+
+  /** Close the last candle and any open position; the result. Call once. */
+  finish(): BacktestResult {
+    const last = this.rollup.flush();
+    if (last) this.onCandleClose(last);
+    // A decision on the last candle has no next quote: dropped, like a live order after the data ends.
+    this.pending = [];
+    const p = this.position;
+    if (p !== null && this.lastMs !== null) {
+      const closeTs = this.lastMs;
+      const quote = this.quoteAt(closeTs, this.lastBid, this.lastAsk);
+      this.send(
+        { clientOrderId: clientOrderId(this.instrument.symbol, p.strategyId, `end:${closeTs}`), pair: p.pair, strategyId: p.strategyId, side: p.side === "buy" ? "sell" : "buy", units: p.units, type: "market", reduceOnly: true, createdAt: closeTs },
+        quote,
+        "end",
+      );
+      this.equity.amendLast(Number(this.realisedCents + this.financingCents));
+    }
+    const finalCents = this.metrics.initialCents + Number(this.realisedCents + this.financingCents);
+    const span = this.firstMs !== null && this.lastMs !== null ? this.lastMs - this.firstMs : 0;
+    const pnlQuoteMicros = Number(this.realisedMicros);
+    const pnlUsdCents = Number(this.realisedCents + this.financingCents);
+    return {
+      settings: this.settings,
+      pair: this.instrument.symbol,
+      strategyId: this.run.config.id,
+      timeframe: this.rollup.tf,
+      bars: this.bars,
+      candles: this.candles,
+      firstMs: this.firstMs,
+      lastMs: this.lastMs,
+      trades: this.trades,
+      tradeCount: this.trades.length,
+      pnlQuoteMicros,
+      pnlUsdCents,
+      pnlQuote: microsToDecimal(pnlQuoteMicros),
+      pnlUsd: centsToDecimal(pnlUsdCents),
+      financingUsdCents: Number(this.financingCents),
+      rejections: Object.fromEntries([...this.rejections].sort((a, b) => a[0].localeCompare(b[0]))),
+      equity: this.equity.points(),
+      metrics: this.metrics.finish(this.trades, finalCents, span, this.exposureMs),
+    };
+  }
+}

@@ -1,0 +1,47 @@
+import type { EquityPoint } from "./result.ts";
+
+/** Points kept of an equity curve: plenty for a chart, bounded for ten years of minutes. */
+export const EQUITY_POINTS_MAX = 10_000;
+
+/**
+ * Keeps an evenly thinned equity curve of at most `max` points: every point
+ * until full, then every 2nd, 4th, ... (halving what is kept each time it
+ * fills). Deterministic, O(1) amortised per point; the last point offered is
+ * always returned by points().
+ */
+export class EquitySampler {
+  private readonly kept: EquityPoint[] = [];
+  private stride = 1;
+  private seen = 0;
+  private last: EquityPoint | null = null;
+
+  constructor(private readonly max = EQUITY_POINTS_MAX) {
+    if (!Number.isInteger(max) || max < 2) throw new RangeError(`max must be an integer >= 2, got ${max}`);
+  }
+
+  push(point: EquityPoint): void {
+    this.last = point;
+    if (this.seen++ % this.stride !== 0) return;
+    this.kept.push(point);
+    if (this.kept.length < this.max) return;
+    // Keep points 0, 2, 4 ... i.e. every (2 * stride)-th point seen.
+    let w = 0;
+    for (let i = 0; i < this.kept.length; i += 2) this.kept[w++] = this.kept[i] as EquityPoint;
+    this.kept.length = w;
+    this.stride *= 2;
+  }
+
+  /** Replace the value of the latest point (the final close-out). */
+  amendLast(usdCents: number): void {
+    if (this.last === null) return;
+    const amended = { t: this.last.t, usdCents };
+    if (this.kept[this.kept.length - 1] === this.last) this.kept[this.kept.length - 1] = amended;
+    this.last = amended;
+  }
+
+  points(): EquityPoint[] {
+    const out = this.kept.slice();
+    if (this.last !== null && out[out.length - 1] !== this.last) out.push(this.last);
+    return out;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * A backtest request run over the data lake: the one path behind the CLI, the
+ * HTTP API (Backtest Durable Object) and sweeps. Several engines can share one
+ * pass over the data (a parameter grid decodes each partition once).
+ */
+import type { BacktestRequest } from "../../schemas/backtest.ts";
+import type { Instrument } from "../domain/instruments.ts";
+import { getInstrument } from "../domain/instruments.ts";
+import { MINUTE_MS } from "../domain/fx-time.ts";
+import { conversionPairs, DEFAULT_ACCOUNT_CURRENCY, type ConversionRate } from "../domain/trading/money.ts";
+import type { CandleColumns } from "../ingest/candle-arrow.ts";
+import { Backtester, type BacktestOptions } from "./backtester.ts";
+import { emptyBar, LakeDataError, lakeBatches, loadCandleManifest, partitionsInRange, readRow, type LakeBucket, type LakeProgress } from "./lake-reader.ts";
+import type { BacktestResult } from "./result.ts";
+
+export function backtestOptions(request: BacktestRequest, instrument: Instrument, conversionRates?: () => readonly ConversionRate[]): BacktestOptions {
+  return {
+    instrument,
+    strategy: request.strategy,
+    fromMs: request.from,
+    toMs: request.to,
+    spreadPips: request.spreadPips,
+    fillModel: request.fillModel,
+    financing: { longPct: request.financingLongPct, shortPct: request.financingShortPct },
+    initialBalanceUsd: request.initialBalanceUsd,
+    ...(request.risk ? { risk: request.risk } : {}),
+    ...(conversionRates ? { conversionRates } : {}),
+  };
+}
+
+/**
+ * The latest close of the pair that converts a cross's quote currency into
+ * USD (GBP_USD or USD_GBP for EUR_GBP), read from the lake alongside the
+ * traded pair, never ahead of the bar being replayed.
+ */
+class ConversionFeed {
+  private readonly queue: { cols: CandleColumns; i: number }[] = [];
+  private done = false;
+  private rate: ConversionRate | null = null;
+
+  constructor(
+    private readonly instrument: Instrument,
+    private readonly batches: AsyncGenerator<{ cols: CandleColumns; start: number; end: number }>,
+  ) {}
+
+  /** Load batches until one reaches past `tMs` (or the data ends). */
+  async loadUntil(tMs: number): Promise<void> {
+    while (!this.done) {
+      const last = this.queue[this.queue.length - 1];
+      if (last && (last.cols.t[last.cols.length - 1] as number) > tMs) return;
+      const next = await this.batches.next();
+      if (next.done) this.done = true;
+      else this.queue.push({ cols: next.value.cols, i: 0 });
+    }
+  }
+
+  /** Advance to the last bar that started at or before `tMs` (its close is the rate). */
+  advance(tMs: number): void {
+    for (;;) {
+      const head = this.queue[0];
+      if (!head) return;
+      while (head.i < head.cols.length && (head.cols.t[head.i] as number) <= tMs) {
+        this.rate = { instrument: this.instrument, points: head.cols.bc[head.i] as number };
+        head.i++;
+      }
+      if (head.i < head.cols.length) return;
+      this.queue.shift();
+    }
+  }
+
+  current(): readonly ConversionRate[] {
+    return this.rate ? [this.rate] : [];
+  }
+}
+
+async function conversionFeed(bucket: LakeBucket, instrument: Instrument, fromMs: number, toMs: number): Promise<ConversionFeed | null> {
+  const account = DEFAULT_ACCOUNT_CURRENCY;
+  if (instrument.quote === account || instrument.base === account) return null;
+  for (const symbol of conversionPairs(instrument.quote, account)) {
+    let conv: Instrument;
+    try {
+      conv = getInstrument(symbol);
+    } catch {
+      continue;
+    }
+    try {
+      const manifest = await loadCandleManifest(bucket, symbol);
+      // From a week before: the first bars of the range need a rate already.
+      return new ConversionFeed(conv, lakeBatches(bucket, manifest, fromMs - 7 * 86_400_000, toMs));
+    } catch (err) {
+      if (err instanceof LakeDataError && err.code === "no_data") continue;
+      throw err;
+    }
+  }
+  throw new LakeDataError("no_data", `${instrument.symbol} P&L needs a ${instrument.quote}/USD rate: import ${conversionPairs(instrument.quote, account).join(" or ")} for the same range`);
+}
+
+export type ProgressListener = (progress: LakeProgress) => void;
+
+/**
+ * Replay [fromMs, toMs) of `pair` from the lake into every engine built by
+ * `makeEngines` (given the conversion rates a cross needs). Progress is
+ * reported after each record batch.
+ */
+export async function replayLake(
+  bucket: LakeBucket,
+  pair: string,
+  fromMs: number,
+  toMs: number,
+  makeEngines: (conversionRates?: () => readonly ConversionRate[]) => Backtester[],
+  onProgress: ProgressListener = () => {},
+): Promise<BacktestResult[]> {
+  const instrument = getInstrument(pair);
+  const manifest = await loadCandleManifest(bucket, pair);
+  const parts = partitionsInRange(manifest, fromMs, toMs);
+  if (parts.length === 0) throw new LakeDataError("no_data", `no ${pair} candles between ${new Date(fromMs).toISOString()} and ${new Date(toMs).toISOString()} in the data lake`);
+  const rowsTotal = parts.reduce((n, p) => n + p.rows, 0);
+  const conversion = await conversionFeed(bucket, instrument, fromMs, toMs);
+  const engines = makeEngines(conversion ? () => conversion.current() : undefined);
+  const bar = emptyBar();
+  for await (const { cols, start, end, rowsBefore } of lakeBatches(bucket, manifest, fromMs, toMs)) {
+    if (conversion && end > start) await conversion.loadUntil(cols.t[end - 1] as number);
+    for (let i = start; i < end; i++) {
+      readRow(cols, i, bar);
+      conversion?.advance(bar.t);
+      for (const engine of engines) engine.onBar(bar, bar.t + MINUTE_MS);
+    }
+    onProgress({ rowsRead: rowsBefore + cols.length, rowsTotal, atMs: cols.t[cols.length - 1] ?? fromMs });
+  }
+  return engines.map((e) => e.finish());
+}
+
+/** One backtest request over the lake. */
+export async function backtestFromLake(bucket: LakeBucket, request: BacktestRequest, onProgress?: ProgressListener): Promise<BacktestResult> {
+  const instrument = getInstrument(request.pair);
+  const [result] = await replayLake(bucket, request.pair, request.from, request.to, (rates) => [new Backtester(backtestOptions(request, instrument, rates))], onProgress);
+  return result as BacktestResult;
+}
