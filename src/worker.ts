@@ -14,6 +14,7 @@ export { Pair } from "../actors/pair.ts";
 export { SignalHub } from "../actors/signal-hub.ts";
 export { Gatekeeper } from "../actors/gatekeeper.ts";
 export { Coordinator } from "../actors/coordinator.ts";
+export { Backtest } from "../actors/backtest.ts";
 
 const router = buildRouter();
 

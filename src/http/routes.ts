@@ -5,6 +5,8 @@ import { configFor, type RuntimeConfig } from "../config.ts";
 import type { Access } from "../../schemas/auth.ts";
 import { CreateKeyBody } from "../../schemas/auth.ts";
 import { issuesToDetails } from "../../schemas/common.ts";
+import { BacktestRequest } from "../../schemas/backtest.ts";
+import type { BacktestJob } from "../../actors/backtest.ts";
 import { CandleQuery } from "../../schemas/candle.ts";
 import { TICK_BATCH_MAX, TICK_BODY_MAX_BYTES, TickBatch } from "../../schemas/tick.ts";
 import { StrategyConfigList } from "../../schemas/strategy.ts";
@@ -44,6 +46,14 @@ function parseOrThrow<S extends v.GenericSchema>(schema: S, input: unknown, code
   if (!parsed.success) throw new HttpError(400, code, "the request does not match the schema", issuesToDetails(parsed.issues));
   return parsed.output;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+function backtestId(req: IRequest): string {
+  const id = req.params.id ?? "";
+  if (!UUID.test(id)) throw new HttpError(404, "unknown_backtest", "backtest ids are UUIDs", { id });
+  return id;
+}
+const backtestLinks = (id: string) => ({ status: `/api/backtest/${id}`, result: `/api/backtest/${id}/result` });
 
 const query = (req: IRequest) => Object.fromEntries(new URL(req.url).searchParams);
 const limitOf = (req: IRequest) => parseOrThrow(LimitQuery, query(req), "invalid_query").limit;
@@ -119,6 +129,41 @@ export const ROUTES: readonly Route[] = [
       const result = await env.Pair.getByName(pair).execute(body);
       if (!result.ok) throw new HttpError(422, "risk_rejected", `order refused by per-pair risk: ${result.rejection.type}`, result.rejection);
       return Response.json({ order: result.order, fills: result.fills, position: result.position });
+    },
+  },
+  {
+    method: "post", path: "/api/backtest/run", access: "trader",
+    handler: async (req, env) => {
+      const raw = await readJson(req, SMALL_BODY_MAX_BYTES);
+      const request = parseOrThrow(BacktestRequest, raw, "invalid_backtest");
+      if (!findInstrument(request.pair)) throw new HttpError(400, "invalid_backtest", `unknown pair ${request.pair}`, [{ path: "pair", message: "not a known instrument" }]);
+      const id = crypto.randomUUID();
+      // The raw body is stored: defaults are applied again when it runs, by the same schema.
+      // RPC typing cannot see through the job's JSON fields (request, summary): the answer is a BacktestJob.
+      const job = (await env.Backtest.getByName(id).start(id, raw)) as BacktestJob;
+      return Response.json({ ...job, links: backtestLinks(id) }, { status: 202 });
+    },
+  },
+  {
+    method: "get", path: "/api/backtest/:id", access: "viewer",
+    handler: async (req, env) => {
+      const id = backtestId(req);
+      const job = (await env.Backtest.getByName(id).status()) as BacktestJob | null;
+      if (!job) throw new HttpError(404, "unknown_backtest", `no backtest ${id}`);
+      return Response.json({ ...job, links: backtestLinks(id) });
+    },
+  },
+  {
+    method: "get", path: "/api/backtest/:id/result", access: "viewer",
+    handler: async (req, env) => {
+      const id = backtestId(req);
+      const actor = env.Backtest.getByName(id);
+      const job = (await actor.status()) as BacktestJob | null;
+      if (!job) throw new HttpError(404, "unknown_backtest", `no backtest ${id}`);
+      if (job.status === "failed") throw new HttpError(422, "backtest_failed", job.error?.message ?? "the backtest failed", job.error);
+      const result = job.status === "done" ? await actor.result() : null;
+      if (result === null) throw new HttpError(409, "backtest_not_done", `backtest ${id} is ${job.status}`, { status: job.status, progress: job.progress });
+      return new Response(result, { headers: { "content-type": "application/json" } });
     },
   },
   {

@@ -95,7 +95,8 @@ async function conversionFeed(bucket: LakeBucket, instrument: Instrument, fromMs
   throw new LakeDataError("no_data", `${instrument.symbol} P&L needs a ${instrument.quote}/USD rate: import ${conversionPairs(instrument.quote, account).join(" or ")} for the same range`);
 }
 
-export type ProgressListener = (progress: LakeProgress) => void;
+/** Called after each record batch; a returned promise is awaited (a Durable Object yields there). */
+export type ProgressListener = (progress: LakeProgress) => void | Promise<void>;
 
 /**
  * Replay [fromMs, toMs) of `pair` from the lake into every engine built by
@@ -125,7 +126,7 @@ export async function replayLake(
       conversion?.advance(bar.t);
       for (const engine of engines) engine.onBar(bar, bar.t + MINUTE_MS);
     }
-    onProgress({ rowsRead: rowsBefore + cols.length, rowsTotal, atMs: cols.t[cols.length - 1] ?? fromMs });
+    await onProgress({ rowsRead: rowsBefore + cols.length, rowsTotal, atMs: cols.t[cols.length - 1] ?? fromMs });
   }
   return engines.map((e) => e.finish());
 }

@@ -1,0 +1,159 @@
+import { DurableObject } from "cloudflare:workers";
+import * as v from "valibot";
+import { BacktestRequest } from "../schemas/backtest.ts";
+import { BACKTEST_MIGRATIONS } from "../migrations/backtest/index.ts";
+import { backtestFromLake } from "../src/replay/lake-run.ts";
+import { LakeDataError } from "../src/replay/lake-reader.ts";
+import type { BacktestResult } from "../src/replay/result.ts";
+import { logEvent } from "../src/log.ts";
+import { migrate } from "./migrate.ts";
+
+export type BacktestStatus = "queued" | "running" | "done" | "failed";
+
+type JobRow = {
+  id: string;
+  request: string;
+  status: BacktestStatus;
+  rows_read: number;
+  rows_total: number;
+  at_ms: number | null;
+  attempts: number;
+  error_code: string | null;
+  error_message: string | null;
+  summary: string | null;
+  result_key: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+};
+
+/** What `GET /api/backtest/:id` shows. */
+export interface BacktestJob {
+  id: string;
+  status: BacktestStatus;
+  request: unknown;
+  progress: { rowsRead: number; rowsTotal: number; fraction: number; atMs: number | null };
+  error: { code: string; message: string } | null;
+  /** Headline figures once done (the full result is at /result). */
+  summary: Record<string, unknown> | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+/** A run that fails this many times (crashes, evictions) is marked failed instead of retried. */
+const ATTEMPTS_MAX = 3;
+
+export function resultKey(id: string): string {
+  return `backtests/${id}.json`;
+}
+
+/**
+ * One backtest job, run inside the Worker platform over the R2 data lake with
+ * the same code as the CLI (backtestFromLake). The request is stored and an
+ * alarm runs it, so the HTTP call returns at once and the run gets its own
+ * invocation (and CPU budget: about a second per year of 1-minute bars). A
+ * run cut short (eviction, crash) restarts from the start when the alarm
+ * retries: results are deterministic, so a rerun gives the same bytes.
+ * Progress is written after each record batch; the result goes to R2.
+ */
+export class Backtest extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    migrate(ctx.storage, BACKTEST_MIGRATIONS);
+  }
+
+  /** Store the job and schedule it; calling again with the same id returns the job as it is. */
+  async start(id: string, request: unknown): Promise<BacktestJob> {
+    const existing = this.row();
+    if (existing) return toJob(existing);
+    // Validated by the route; checked again here because this is what will run.
+    v.parse(BacktestRequest, request);
+    const now = Date.now();
+    this.ctx.storage.sql.exec("INSERT INTO job (id, request, status, created_at) VALUES (?, ?, 'queued', ?)", id, JSON.stringify(request), now);
+    await this.ctx.storage.setAlarm(now);
+    return toJob(this.row() as JobRow);
+  }
+
+  status(): BacktestJob | null {
+    const row = this.row();
+    return row ? toJob(row) : null;
+  }
+
+  override async alarm(): Promise<void> {
+    const row = this.row();
+    if (!row || row.status === "done" || row.status === "failed") return;
+    const sql = this.ctx.storage.sql;
+    if (row.attempts >= ATTEMPTS_MAX) {
+      this.fail("retries_exhausted", `the run stopped ${row.attempts} times without finishing`);
+      return;
+    }
+    sql.exec("UPDATE job SET status = 'running', attempts = attempts + 1, started_at = ?, rows_read = 0 WHERE id = ?", Date.now(), row.id);
+    try {
+      const request = v.parse(BacktestRequest, JSON.parse(row.request));
+      const result = await backtestFromLake(this.env.DATA, request, async (p) => {
+        sql.exec("UPDATE job SET rows_read = ?, rows_total = ?, at_ms = ? WHERE id = ?", p.rowsRead, p.rowsTotal, p.atMs, row.id);
+        // Let status requests in between batches.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      });
+      const key = resultKey(row.id);
+      await this.env.DATA.put(key, JSON.stringify(result), { httpMetadata: { contentType: "application/json" } });
+      sql.exec(
+        "UPDATE job SET status = 'done', summary = ?, result_key = ?, finished_at = ? WHERE id = ?",
+        JSON.stringify(summaryOf(result)),
+        key,
+        Date.now(),
+        row.id,
+      );
+      logEvent("info", "backtest.done", { id: row.id, pair: result.pair, tradeCount: result.tradeCount, pnlUsd: result.pnlUsd });
+    } catch (err) {
+      if (err instanceof LakeDataError) this.fail(err.code, err.message);
+      else if (err instanceof RangeError || err instanceof v.ValiError) this.fail("invalid_request", (err as Error).message);
+      else throw err; // unexpected: let the alarm retry (attempts are counted)
+    }
+  }
+
+  /** The stored result, or null when not (yet) there. */
+  async result(): Promise<string | null> {
+    const row = this.row();
+    if (!row?.result_key) return null;
+    const object = await this.env.DATA.get(row.result_key);
+    return object ? object.text() : null;
+  }
+
+  private fail(code: string, message: string): void {
+    this.ctx.storage.sql.exec("UPDATE job SET status = 'failed', error_code = ?, error_message = ?, finished_at = ? WHERE status != 'done'", code, message, Date.now());
+    logEvent("warn", "backtest.failed", { code, message });
+  }
+
+  private row(): JobRow | undefined {
+    return this.ctx.storage.sql.exec<JobRow>("SELECT * FROM job LIMIT 1").toArray()[0];
+  }
+}
+
+export function summaryOf(result: BacktestResult): Record<string, unknown> {
+  return {
+    pair: result.pair,
+    strategyId: result.strategyId,
+    bars: result.bars,
+    candles: result.candles,
+    tradeCount: result.tradeCount,
+    pnlQuote: result.pnlQuote,
+    pnlUsd: result.pnlUsd,
+    metrics: result.metrics,
+  };
+}
+
+function toJob(row: JobRow): BacktestJob {
+  return {
+    id: row.id,
+    status: row.status,
+    request: JSON.parse(row.request),
+    progress: { rowsRead: row.rows_read, rowsTotal: row.rows_total, fraction: row.rows_total > 0 ? row.rows_read / row.rows_total : 0, atMs: row.at_ms },
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? "" } : null,
+    summary: row.summary ? JSON.parse(row.summary) : null,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
