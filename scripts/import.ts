@@ -1,92 +1,213 @@
 /**
- * Import a histdata.com ASCII M1 file (.csv or .csv.gz, bid bars) into the
- * data lake: `candles/<PAIR>/1m/<YEAR>.arrow` (Arrow IPC, see
- * src/ingest/candle-arrow.ts), one object per UTC year, plus
- * `candles/<PAIR>/manifest.json`, in the R2 bucket bound as DATA.
+ * Import a history file into the data lake, the R2 bucket bound as DATA:
  *
- *   npm run import -- <file> --pair EUR_USD [--tz EST]
+ *   npm run import -- <file> --pair EUR_USD [--tz EST] [--remote]
  *
- * Local R2 is reached through wrangler's platform proxy on the same state
- * folder `npm start` uses: STATE_DIR (default .wrangler/state), whose `v3`
- * sub-folder is the proxy's persist path (Miniflare's defaultPersistRoot in
- * scripts/runtime.ts). Progress goes to stderr, one JSON summary to stdout.
- * Exit codes: 0 ok, 1 failure, 2 bad arguments.
+ * Input: `.csv`, `.csv.gz` or `.zip` (histdata.com downloads: the single
+ * `.csv` inside is read, a `.txt` gap report ignored). The format is detected
+ * from the first data line (src/ingest/history-formats.ts):
+ * - 1-minute bars: histdata ASCII M1 (bid only: ask = bid, sides "bid") or
+ *   LEAN bid/ask M1 bars (sides "bidask");
+ * - ticks: histdata ticks, LEAN / TrueFX ISO `timestamp,bid,ask` (header or not).
+ *
+ * Writes (layout and manifests: src/ingest/lake-manifest.ts):
+ * - `candles/<PAIR>/1m/<YYYY>.arrow` per UTC year (src/ingest/candle-arrow.ts),
+ *   for tick files the 1-minute bid/ask candles the live actor would build
+ *   (domain CandleAggregator), and `candles/<PAIR>/manifest.json`;
+ * - for tick files also `ticks/<PAIR>/<YYYY>-<MM>.arrow` per UTC month
+ *   (src/ingest/tick-arrow.ts) and `ticks/<PAIR>/manifest.json`.
+ * An existing partition is read and merged: imported rows replace stored rows
+ * at the same timestamp (counted as `replaced`), so re-importing a file is
+ * idempotent; manifests are merged, not rewritten.
+ *
+ * Rows are validated (bad ones counted by kind and skipped, with samples),
+ * sorted and deduplicated; duplicated and out-of-order timestamps are reported.
+ * Tick files: ticks sharing a millisecond are all kept (feeds repeat
+ * timestamps), an exact repeat of the previous tick (same ms, bid and ask) is
+ * dropped as a duplicate; crossed quotes (bid > ask, real in FXCM data) are
+ * counted and kept.
+ *
+ * Local R2 (default) is reached through wrangler's platform proxy on the same
+ * state folder `npm start` uses: STATE_DIR (default .wrangler/state), whose
+ * `v3` sub-folder is the proxy's persist path (Miniflare's defaultPersistRoot
+ * in scripts/runtime.ts); no account needed. `--remote` writes to the real
+ * bucket configured for DATA in wrangler.jsonc through wrangler's remote
+ * bindings; it needs `npx wrangler login` (or CLOUDFLARE_API_TOKEN and
+ * CLOUDFLARE_ACCOUNT_ID) and network access.
+ *
+ * Progress goes to stderr, one JSON summary to stdout.
+ * Exit codes: 0 ok, 1 failure, 2 bad arguments or unusable input.
  */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Candle } from "../src/domain/candle.ts";
+import type { Candle, Tick } from "../src/domain/candle.ts";
+import { CandleAggregator } from "../src/domain/candle-aggregator.ts";
 import { getInstrument, type Instrument } from "../src/domain/instruments.ts";
 import { toPoints } from "../src/domain/price.ts";
-import { candlesToArrowIPC } from "../src/ingest/candle-arrow.ts";
-import { isHeaderLine, parseHistdataM1, type RowErrorKind } from "../src/ingest/history-formats.ts";
-import { readLines } from "../src/ingest/read-lines.ts";
+import { candlesFromArrowIPC, candlesToArrowIPC } from "../src/ingest/candle-arrow.ts";
+import {
+  bidAskBarToCandle,
+  detectFormat,
+  isBarFormat,
+  isHeaderLine,
+  isQuoteFormat,
+  parseBidAskBar,
+  parseHistdataM1,
+  parseQuote,
+  type BarFormat,
+  type HistoryFormat,
+  type QuoteFormat,
+  type RowError,
+  type RowErrorKind,
+} from "../src/ingest/history-formats.ts";
+import {
+  candleKey,
+  candleManifestKey,
+  mergePartitions,
+  mergeSides,
+  mergeSources,
+  readCandleManifest,
+  readTickManifest,
+  tickKey,
+  tickManifestKey,
+  utcMonth,
+  utcYear,
+  type CandleManifest,
+  type CandlePartition,
+  type CandleSides,
+  type TickManifest,
+  type TickPartition,
+} from "../src/ingest/lake-manifest.ts";
+import { tickColumnsFromArrowIPC, tickColumnsToArrowIPC, type TickColumns } from "../src/ingest/tick-arrow.ts";
 import { parseZone, type Zone } from "../src/ingest/time-zone.ts";
+import { readInputLines, ZipError } from "../src/ingest/zip-input.ts";
+
+export { candleKey } from "../src/ingest/lake-manifest.ts";
+export type { CandleManifest as Manifest, CandlePartition, CandleSides, TickManifest, TickPartition } from "../src/ingest/lake-manifest.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 
+/** Bad arguments or unusable input (exit code 2). */
 export class UsageError extends Error {}
+
+/** `--remote` could not reach the configured bucket (not logged in, no network, no such bucket). */
+export class RemoteError extends Error {}
+
+/** The slice of R2Bucket used here (R2 types are Worker types, not in the Node build). */
+export interface LakeObject {
+  arrayBuffer(): Promise<ArrayBuffer>;
+  text(): Promise<string>;
+}
+export interface LakeBucket {
+  get(key: string): Promise<LakeObject | null>;
+  put(key: string, value: Uint8Array | string, options?: { httpMetadata?: { contentType?: string } }): Promise<unknown>;
+  list(options?: { prefix?: string; cursor?: string }): Promise<{ objects: { key: string }[]; truncated: boolean; cursor?: string }>;
+}
 
 export interface ImportOptions {
   file: string;
   /** Instrument symbol, e.g. EUR_USD. */
   pair: string;
-  /** Zone of the file's clock (default "EST", fixed UTC-05:00). */
+  /** Zone of the file's clock for timestamps without an offset (default "EST", fixed UTC-05:00). */
   tz?: string;
   /** Local state folder (default $STATE_DIR or .wrangler/state); R2 lives under `<stateDir>/v3`. */
   stateDir?: string;
   /** wrangler config (default wrangler.jsonc at the project root). */
   configPath?: string;
+  /** Write to the real bucket configured for DATA (wrangler remote bindings) instead of local R2. */
+  remote?: boolean;
+  /** A bucket to write to directly (tests, or a caller holding a proxy); no proxy is opened. */
+  bucket?: LakeBucket;
   /** Progress lines (default: stderr). */
   log?: (message: string) => void;
 }
 
-export interface PartitionInfo {
-  key: string;
-  year: number;
-  rows: number;
-  fromMs: number;
-  toMs: number;
+/** A written candle partition: the manifest entry plus this import's figures. */
+export interface PartitionInfo extends CandlePartition {
   bytes: number;
+  /** Rows of this partition that came from the imported file. */
+  imported: number;
+  /** Stored rows replaced by imported rows with the same timestamp. */
+  replaced: number;
 }
 
-export interface Manifest {
-  pair: string;
-  timeframe: "1m";
-  partitions: Omit<PartitionInfo, "bytes">[];
-  source: string;
-  tz: string;
-  importedAt: string;
+export interface TickPartitionInfo extends TickPartition {
+  bytes: number;
+  imported: number;
+  /** Stored ticks dropped because the import has ticks at the same millisecond. */
+  replaced: number;
 }
 
-export interface ImportSummary {
-  pair: string;
-  /** Rows written (valid, deduplicated). */
+export type BadKind = RowErrorKind | "bad_price";
+
+/** What reading a file found (before anything is written). */
+export interface ReadCounts {
+  /** Rows kept (valid, deduplicated): bars for M1 files, ticks for tick files. */
   rows: number;
   /** Rows skipped as invalid. */
   bad: number;
-  badByKind: Partial<Record<RowErrorKind | "bad_price", number>>;
+  badByKind: Partial<Record<BadKind, number>>;
   /** First few bad rows, `line: reason`. */
   badSamples: string[];
-  /** Rows dropped because an earlier row had the same timestamp. */
+  /** Rows dropped as duplicates: M1, a later bar with the same start; ticks, an exact repeat (ms, bid, ask) of the previous tick. */
   duplicates: number;
-  /** Rows whose timestamp is earlier than the previous row's (file order). */
+  /** Rows whose timestamp is earlier than the previous row's (file order); they are sorted into place. */
   nonMonotonic: number;
+  /** First few duplicated or out-of-order timestamps, e.g. `line 9: 2019-10-27T23:00:00.000Z before 2019-10-27T23:59:00.000Z`. */
+  timestampSamples: string[];
+}
+
+export interface ImportSummary extends ReadCounts {
+  pair: string;
+  kind: "m1" | "ticks";
+  format: HistoryFormat;
+  /** File name as recorded in the manifests' `sources`. */
+  source: string;
+  tz: string;
+  target: "local" | "remote";
+  /** Ticks kept that share their millisecond with the previous tick (0 for M1). */
+  sameTimestamp: number;
+  /** Ticks kept with bid > ask (0 for M1). */
+  crossed: number;
+  /** 1-minute candles from this file (M1: = rows; ticks: aggregated). */
+  candles: number;
+  /** Candle rows in the lake replaced by this import (re-importing a file replaces all its rows). */
+  replaced: number;
   partitions: PartitionInfo[];
   manifestKey: string;
+  tickPartitions: TickPartitionInfo[];
+  /** Ticks in the lake replaced by this import. */
+  tickReplaced: number;
+  tickManifestKey?: string;
   ms: number;
 }
 
-/** The slice of R2Bucket used here (R2 types are Worker types, not in the Node build). */
-interface Bucket {
-  put(key: string, value: Uint8Array | string, options?: { httpMetadata?: { contentType?: string } }): Promise<unknown>;
+const BAD_SAMPLES_MAX = 10;
+const PROGRESS_LINES = 100_000;
+const INT32_MAX = 2_147_483_647;
+
+export const USAGE =
+  "usage: npm run import -- <file.csv|file.csv.gz|file.zip> --pair EUR_USD [--tz EST|UTC|+02:00|America/New_York] [--remote]\n" +
+  "  histdata M1 bars, LEAN bid/ask M1 bars, histdata / LEAN / TrueFX ticks (format detected from the first data line)\n" +
+  "  --tz      clock of timestamps without an offset (default EST = UTC-05:00 all year, histdata's documented clock)\n" +
+  "  --remote  write to the real R2 bucket bound as DATA in wrangler.jsonc (needs `npx wrangler login` or\n" +
+  "            CLOUDFLARE_API_TOKEN + CLOUDFLARE_ACCOUNT_ID, and network); default: local R2 under STATE_DIR\n";
+
+export interface ImportArgs {
+  file: string;
+  pair: string;
+  tz: string;
+  remote: boolean;
 }
 
-const BAD_SAMPLES_MAX = 10;
-
-export function parseArgs(argv: string[]): { file: string; pair: string; tz: string } {
+export function parseArgs(argv: string[]): ImportArgs {
   const positional: string[] = [];
   let pair: string | undefined;
   let tz = "EST";
+  let remote = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === "--pair" || arg === "--tz") {
@@ -94,6 +215,8 @@ export function parseArgs(argv: string[]): { file: string; pair: string; tz: str
       if (value === undefined) throw new UsageError(`${arg} needs a value`);
       if (arg === "--pair") pair = value;
       else tz = value;
+    } else if (arg === "--remote") {
+      remote = true;
     } else if (arg.startsWith("--")) {
       throw new UsageError(`unknown option ${arg}`);
     } else positional.push(arg);
@@ -103,7 +226,7 @@ export function parseArgs(argv: string[]): { file: string; pair: string; tz: str
   if (pair === undefined) throw new UsageError("--pair is required");
   checkPair(pair);
   checkZone(tz);
-  return { file, pair, tz };
+  return { file, pair, tz, remote };
 }
 
 function checkPair(pair: string): Instrument {
@@ -122,50 +245,107 @@ function checkZone(tz: string): Zone {
   }
 }
 
-/** Parse and validate a histdata M1 file into sorted, deduplicated candles (ask = bid). */
-export async function readHistdataM1(
-  file: string,
-  instrument: Instrument,
-  zone: Zone,
-  log: (message: string) => void = () => {},
-): Promise<Omit<ImportSummary, "pair" | "partitions" | "manifestKey" | "ms"> & { candles: Candle[] }> {
-  const candles: Candle[] = [];
-  const badByKind: ImportSummary["badByKind"] = {};
-  const badSamples: string[] = [];
-  let bad = 0;
-  let nonMonotonic = 0;
-  let prevTs = Number.NEGATIVE_INFINITY;
+// ---------------------------------------------------------------- reading
+
+class RowTally {
+  bad = 0;
+  readonly badByKind: ReadCounts["badByKind"] = {};
+  readonly badSamples: string[] = [];
+  reject(line: number, kind: BadKind, reason: string): void {
+    this.bad++;
+    this.badByKind[kind] = (this.badByKind[kind] ?? 0) + 1;
+    if (this.badSamples.length < BAD_SAMPLES_MAX) this.badSamples.push(`${line}: ${reason}`);
+  }
+  rowError(e: RowError): void {
+    this.reject(e.line, e.kind, e.reason);
+  }
+  readonly timestampSamples: string[] = [];
+  timestampIssue(text: string): void {
+    if (this.timestampSamples.length < BAD_SAMPLES_MAX) this.timestampSamples.push(text);
+  }
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Data lines of a file with 1-based line numbers: blank lines and a leading header are skipped. */
+async function* dataLines(file: string, log: (message: string) => void): AsyncGenerator<{ line: string; lineNo: number }> {
   let lineNo = 0;
   let seenData = false;
-  const reject = (line: number, kind: RowErrorKind | "bad_price", reason: string): void => {
-    bad++;
-    badByKind[kind] = (badByKind[kind] ?? 0) + 1;
-    if (badSamples.length < BAD_SAMPLES_MAX) badSamples.push(`${line}: ${reason}`);
-  };
-  for await (const line of readLines(file)) {
+  for await (const line of readInputLines(file)) {
     lineNo++;
+    if (lineNo % PROGRESS_LINES === 0) log(`  ${lineNo.toLocaleString("en-US")} lines read`);
     if (line.trim() === "") continue;
     // A header is allowed only before the first data row; later, a non-digit line is a bad row.
     if (!seenData && isHeaderLine(line)) continue;
     seenData = true;
-    const r = parseHistdataM1(line, lineNo, zone);
-    if (!r.ok) {
-      reject(r.error.line, r.error.kind, r.error.reason);
+    yield { line, lineNo };
+  }
+}
+
+/** The format of a file from its first data line. Throws UsageError when there is none or it fits no format. */
+export async function detectFileFormat(file: string): Promise<HistoryFormat> {
+  for await (const { line } of dataLines(file, () => {})) {
+    const format = detectFormat(line);
+    if (format === undefined) {
+      throw new UsageError(
+        `${path.basename(file)}: unknown format, first data line '${line.slice(0, 80)}'; expected histdata M1 ` +
+          "(YYYYMMDD HHMMSS;o;h;l;c;v), histdata ticks (YYYYMMDD HHMMSSmmm,bid,ask,vol), ISO ticks (timestamp,bid,ask) or LEAN bid/ask bars",
+      );
+    }
+    return format;
+  }
+  throw new UsageError(`${path.basename(file)}: no data rows`);
+}
+
+function validPoints(p: number): boolean {
+  return Number.isInteger(p) && p > 0 && p <= INT32_MAX;
+}
+
+/** Parse and validate a 1-minute bar file into sorted, deduplicated candles. */
+export async function readBars(
+  file: string,
+  instrument: Instrument,
+  zone: Zone,
+  format: BarFormat,
+  log: (message: string) => void = () => {},
+): Promise<ReadCounts & { candles: Candle[] }> {
+  const candles: Candle[] = [];
+  const tally = new RowTally();
+  let nonMonotonic = 0;
+  let prevTs = Number.NEGATIVE_INFINITY;
+  for await (const { line, lineNo } of dataLines(file, log)) {
+    let candle: Candle;
+    if (format === "histdata_m1") {
+      const r = parseHistdataM1(line, lineNo, zone);
+      if (!r.ok) {
+        tally.rowError(r.error);
+        continue;
+      }
+      const bar = r.value;
+      const [bo, bh, bl, bc] = [bar.open, bar.high, bar.low, bar.close].map((x) => toPoints(x, instrument)) as [number, number, number, number];
+      candle = { t: bar.ts, bo, bh, bl, bc, ao: bo, ah: bh, al: bl, ac: bc, n: 0 };
+    } else {
+      const r = parseBidAskBar(line, lineNo, zone);
+      if (!r.ok) {
+        tally.rowError(r.error);
+        continue;
+      }
+      candle = bidAskBarToCandle(r.value, instrument);
+    }
+    if (![candle.bo, candle.bh, candle.bl, candle.bc, candle.ao, candle.ah, candle.al, candle.ac].every(validPoints)) {
+      tally.reject(lineNo, "bad_price", `prices out of range for ${instrument.symbol}`);
       continue;
     }
-    const bar = r.value;
-    const bo = toPoints(bar.open, instrument);
-    const bh = toPoints(bar.high, instrument);
-    const bl = toPoints(bar.low, instrument);
-    const bc = toPoints(bar.close, instrument);
-    if (![bo, bh, bl, bc].every((p) => Number.isInteger(p) && p > 0 && p <= 2_147_483_647)) {
-      reject(lineNo, "bad_price", `prices out of range for ${instrument.symbol}`);
+    if (candle.t % 60_000 !== 0) {
+      tally.reject(lineNo, "bad_timestamp", `bar start ${new Date(candle.t).toISOString()} is not on a UTC minute`);
       continue;
     }
-    if (bar.ts < prevTs) nonMonotonic++;
-    prevTs = bar.ts;
-    candles.push({ t: bar.ts, bo, bh, bl, bc, ao: bo, ah: bh, al: bl, ac: bc, n: 0 });
-    if (lineNo % 100_000 === 0) log(`  ${lineNo.toLocaleString("en-US")} lines read`);
+    if (candle.t < prevTs) {
+      nonMonotonic++;
+      tally.timestampIssue(`line ${lineNo}: ${iso(candle.t)} before ${iso(prevTs)}`);
+    }
+    prevTs = candle.t;
+    candles.push(candle);
   }
   // Stable sort keeps file order among equal timestamps, so the first of duplicates survives.
   if (nonMonotonic > 0) candles.sort((a, b) => a.t - b.t);
@@ -175,19 +355,153 @@ export async function readHistdataM1(
     const c = candles[i] as Candle;
     if (w > 0 && (candles[w - 1] as Candle).t === c.t) {
       duplicates++;
+      tally.timestampIssue(`${iso(c.t)}: duplicate bar, the later row dropped`);
       continue;
     }
     candles[w++] = c;
   }
   candles.length = w;
-  return { candles, rows: candles.length, bad, badByKind, badSamples, duplicates, nonMonotonic };
+  return {
+    candles,
+    rows: candles.length,
+    bad: tally.bad,
+    badByKind: tally.badByKind,
+    badSamples: tally.badSamples,
+    duplicates,
+    nonMonotonic,
+    timestampSamples: tally.timestampSamples,
+  };
 }
 
+/** Parse and validate a histdata M1 file into sorted, deduplicated candles (ask = bid). */
+export function readHistdataM1(
+  file: string,
+  instrument: Instrument,
+  zone: Zone,
+  log: (message: string) => void = () => {},
+): Promise<ReadCounts & { candles: Candle[] }> {
+  return readBars(file, instrument, zone, "histdata_m1", log);
+}
+
+/** Growable tick columns. */
+class TickBuffer {
+  length = 0;
+  t = new Float64Array(1 << 16);
+  bid = new Int32Array(1 << 16);
+  ask = new Int32Array(1 << 16);
+  push(ts: number, bid: number, ask: number): void {
+    if (this.length === this.t.length) {
+      const grow = <T extends Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
+        const b = make(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.t = grow(this.t, (n) => new Float64Array(n));
+      this.bid = grow(this.bid, (n) => new Int32Array(n));
+      this.ask = grow(this.ask, (n) => new Int32Array(n));
+    }
+    this.t[this.length] = ts;
+    this.bid[this.length] = bid;
+    this.ask[this.length] = ask;
+    this.length++;
+  }
+  columns(): TickColumns {
+    return { length: this.length, t: this.t.subarray(0, this.length), bid: this.bid.subarray(0, this.length), ask: this.ask.subarray(0, this.length) };
+  }
+}
+
+/** Stable sort of tick columns by time (file order kept within a millisecond). */
+function sortTicks(cols: TickColumns): TickColumns {
+  const order = Array.from({ length: cols.length }, (_, i) => i);
+  order.sort((a, b) => (cols.t[a] as number) - (cols.t[b] as number) || a - b);
+  const out: TickColumns = { length: cols.length, t: new Float64Array(cols.length), bid: new Int32Array(cols.length), ask: new Int32Array(cols.length) };
+  for (let i = 0; i < order.length; i++) {
+    const j = order[i] as number;
+    out.t[i] = cols.t[j] as number;
+    out.bid[i] = cols.bid[j] as number;
+    out.ask[i] = cols.ask[j] as number;
+  }
+  return out;
+}
+
+/** Parse and validate a tick file into sorted, deduplicated integer-point ticks. */
+export async function readTicks(
+  file: string,
+  instrument: Instrument,
+  zone: Zone,
+  format: QuoteFormat,
+  log: (message: string) => void = () => {},
+): Promise<ReadCounts & { ticks: TickColumns; sameTimestamp: number; crossed: number }> {
+  const buf = new TickBuffer();
+  const tally = new RowTally();
+  let nonMonotonic = 0;
+  let prevTs = Number.NEGATIVE_INFINITY;
+  for await (const { line, lineNo } of dataLines(file, log)) {
+    const r = parseQuote(format, line, lineNo, zone);
+    if (!r.ok) {
+      tally.rowError(r.error);
+      continue;
+    }
+    const q = r.value;
+    const bid = toPoints(q.bid, instrument);
+    const ask = toPoints(q.ask, instrument);
+    if (!validPoints(bid) || !validPoints(ask)) {
+      tally.reject(lineNo, "bad_price", `bid/ask out of range for ${instrument.symbol}: ${q.bid} ${q.ask}`);
+      continue;
+    }
+    if (q.ts < prevTs) {
+      nonMonotonic++;
+      tally.timestampIssue(`line ${lineNo}: ${iso(q.ts)} before ${iso(prevTs)}`);
+    }
+    prevTs = q.ts;
+    buf.push(q.ts, bid, ask);
+  }
+  const sorted = nonMonotonic > 0 ? sortTicks(buf.columns()) : buf.columns();
+  // Drop exact repeats (same ms, bid and ask as the previous kept tick); count, keep the rest.
+  let duplicates = 0;
+  let sameTimestamp = 0;
+  let crossed = 0;
+  let w = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const t = sorted.t[i] as number;
+    const bid = sorted.bid[i] as number;
+    const ask = sorted.ask[i] as number;
+    if (w > 0 && sorted.t[w - 1] === t) {
+      if (sorted.bid[w - 1] === bid && sorted.ask[w - 1] === ask) {
+        duplicates++;
+        tally.timestampIssue(`${iso(t)}: tick repeated exactly, dropped`);
+        continue;
+      }
+      sameTimestamp++;
+    }
+    if (bid > ask) crossed++;
+    sorted.t[w] = t;
+    sorted.bid[w] = bid;
+    sorted.ask[w] = ask;
+    w++;
+  }
+  const ticks: TickColumns = { length: w, t: sorted.t.slice(0, w), bid: sorted.bid.slice(0, w), ask: sorted.ask.slice(0, w) };
+  return {
+    ticks,
+    rows: w,
+    bad: tally.bad,
+    badByKind: tally.badByKind,
+    badSamples: tally.badSamples,
+    duplicates,
+    nonMonotonic,
+    timestampSamples: tally.timestampSamples,
+    sameTimestamp,
+    crossed,
+  };
+}
+
+// ---------------------------------------------------------------- merging (pure)
+
 /** Split sorted candles by UTC year. */
-export function partitionByUtcYear(candles: Candle[]): Map<number, Candle[]> {
+export function partitionByUtcYear(candles: readonly Candle[]): Map<number, Candle[]> {
   const out = new Map<number, Candle[]>();
   for (const c of candles) {
-    const year = new Date(c.t).getUTCFullYear();
+    const year = utcYear(c.t);
     let part = out.get(year);
     if (!part) out.set(year, (part = []));
     part.push(c);
@@ -195,82 +509,451 @@ export function partitionByUtcYear(candles: Candle[]): Map<number, Candle[]> {
   return out;
 }
 
-export function candleKey(pair: string, year: number): string {
-  return `candles/${pair}/1m/${year}.arrow`;
+/** Merge two candle lists sorted by `t`: an imported candle replaces a stored one with the same `t`. */
+export function mergeCandles(stored: readonly Candle[], imported: readonly Candle[]): { candles: Candle[]; replaced: number } {
+  const out: Candle[] = [];
+  let replaced = 0;
+  let i = 0;
+  let j = 0;
+  while (i < stored.length || j < imported.length) {
+    const s = stored[i];
+    const m = imported[j];
+    if (m === undefined || (s !== undefined && s.t < m.t)) {
+      out.push(s as Candle);
+      i++;
+    } else {
+      if (s !== undefined && s.t === m.t) {
+        replaced++;
+        i++;
+      }
+      out.push(m);
+      j++;
+    }
+  }
+  return { candles: out, replaced };
 }
 
+/**
+ * Merge two tick column sets sorted by time: every stored tick at a
+ * millisecond that has imported ticks is replaced by those imported ticks
+ * (a millisecond may hold several quotes, so replacement is per millisecond).
+ */
+export function mergeTicks(stored: TickColumns, imported: TickColumns): { ticks: TickColumns; replaced: number } {
+  const n = stored.length + imported.length;
+  const out: TickColumns = { length: 0, t: new Float64Array(n), bid: new Int32Array(n), ask: new Int32Array(n) };
+  let w = 0;
+  const take = (from: TickColumns, k: number): void => {
+    out.t[w] = from.t[k] as number;
+    out.bid[w] = from.bid[k] as number;
+    out.ask[w] = from.ask[k] as number;
+    w++;
+  };
+  let replaced = 0;
+  let i = 0;
+  let j = 0;
+  while (i < stored.length || j < imported.length) {
+    const ts = i < stored.length ? (stored.t[i] as number) : Number.POSITIVE_INFINITY;
+    const tm = j < imported.length ? (imported.t[j] as number) : Number.POSITIVE_INFINITY;
+    if (ts < tm) take(stored, i++);
+    else {
+      while (i < stored.length && stored.t[i] === tm) {
+        replaced++;
+        i++;
+      }
+      while (j < imported.length && imported.t[j] === tm) take(imported, j++);
+    }
+  }
+  out.length = w;
+  return { ticks: { length: w, t: out.t.subarray(0, w), bid: out.bid.subarray(0, w), ask: out.ask.subarray(0, w) }, replaced };
+}
+
+/** 1-minute candles of sorted ticks, exactly as the live actor's CandleAggregator closes them. */
+export function aggregateMinutes(ticks: TickColumns): Candle[] {
+  const agg = new CandleAggregator();
+  const out: Candle[] = [];
+  const tick: Tick = { ts: 0, bid: 0, ask: 0 };
+  for (let i = 0; i < ticks.length; i++) {
+    tick.ts = ticks.t[i] as number;
+    tick.bid = ticks.bid[i] as number;
+    tick.ask = ticks.ask[i] as number;
+    for (const c of agg.onTick(tick)) if (c.tf === "1m") out.push(c.candle);
+  }
+  // The final minute has no later tick to close it.
+  for (const c of agg.closeDue(Number.POSITIVE_INFINITY)) if (c.tf === "1m") out.push(c.candle);
+  return out;
+}
+
+/** Sides of stored candles judged from the rows themselves (for partitions missing from the manifest). */
+function sidesOfRows(candles: readonly Candle[]): CandleSides {
+  let bidOnly = 0;
+  for (const c of candles) if (c.ao === c.bo && c.ah === c.bh && c.al === c.bl && c.ac === c.bc) bidOnly++;
+  return bidOnly === candles.length ? "bid" : bidOnly === 0 ? "bidask" : "mixed";
+}
+
+// ---------------------------------------------------------------- the lake
+
 export function manifestKey(pair: string): string {
-  return `candles/${pair}/manifest.json`;
+  return candleManifestKey(pair);
 }
 
 export function defaultStateDir(): string {
   return path.resolve(process.env.STATE_DIR ?? path.join(ROOT, ".wrangler", "state"));
 }
 
-/** Import one file; see the module comment. Throws UsageError for a bad pair or zone. */
+const ARROW = { httpMetadata: { contentType: "application/vnd.apache.arrow.file" } };
+const JSON_TYPE = { httpMetadata: { contentType: "application/json" } };
+
+async function getBytes(bucket: LakeBucket, key: string): Promise<Uint8Array | undefined> {
+  const obj = await bucket.get(key);
+  return obj ? new Uint8Array(await obj.arrayBuffer()) : undefined;
+}
+
+async function listKeys(bucket: LakeBucket, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await bucket.list(cursor === undefined ? { prefix } : { prefix, cursor });
+    for (const o of page.objects) keys.push(o.key);
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor !== undefined);
+  return keys;
+}
+
+async function readExistingCandleManifest(bucket: LakeBucket, pair: string): Promise<CandleManifest | undefined> {
+  const key = candleManifestKey(pair);
+  const obj = await bucket.get(key);
+  return obj ? readCandleManifest(await obj.text(), key) : undefined;
+}
+
+async function readExistingTickManifest(bucket: LakeBucket, pair: string): Promise<TickManifest | undefined> {
+  const key = tickManifestKey(pair);
+  const obj = await bucket.get(key);
+  return obj ? readTickManifest(await obj.text(), key) : undefined;
+}
+
+/**
+ * Merge candles (sorted, one side kind) into the yearly partitions and the
+ * candle manifest. Partitions found in the bucket but missing from the
+ * manifest (the first importer's manifest kept only the last import) are
+ * read and put back in.
+ */
+async function writeCandles(
+  bucket: LakeBucket,
+  pair: string,
+  candles: readonly Candle[],
+  sides: CandleSides,
+  meta: { source: string; tz: string },
+  log: (message: string) => void,
+): Promise<PartitionInfo[]> {
+  const manifest = await readExistingCandleManifest(bucket, pair);
+  const known = new Map((manifest?.partitions ?? []).map((p) => [p.key, p]));
+  const written: PartitionInfo[] = [];
+  for (const [year, imported] of [...partitionByUtcYear(candles)].sort((a, b) => a[0] - b[0])) {
+    const key = candleKey(pair, year);
+    const storedBytes = await getBytes(bucket, key);
+    const stored = storedBytes ? candlesFromArrowIPC(storedBytes) : [];
+    const { candles: merged, replaced } = mergeCandles(stored, imported);
+    const storedSides = storedBytes ? (known.get(key)?.sides ?? sidesOfRows(stored)) : undefined;
+    const bytes = candlesToArrowIPC(merged);
+    await bucket.put(key, bytes, ARROW);
+    const info: PartitionInfo = {
+      key,
+      year,
+      rows: merged.length,
+      fromMs: (merged[0] as Candle).t,
+      toMs: (merged[merged.length - 1] as Candle).t,
+      sides: mergeSides(storedSides, stored.length - replaced, sides, imported.length),
+      bytes: bytes.byteLength,
+      imported: imported.length,
+      replaced,
+    };
+    written.push(info);
+    log(`import: wrote ${key} (${info.rows} rows: ${info.imported} imported, ${replaced} of them replacing stored rows; ${info.bytes} bytes; ${info.sides})`);
+  }
+  // Repair: partitions in the bucket that the manifest lost.
+  const repaired: CandlePartition[] = [];
+  const writtenKeys = new Set(written.map((p) => p.key));
+  const prefix = `candles/${pair}/1m/`;
+  for (const key of await listKeys(bucket, prefix)) {
+    const m = /^(\d{4})\.arrow$/.exec(key.slice(prefix.length));
+    if (!m || known.has(key) || writtenKeys.has(key)) continue;
+    const stored = candlesFromArrowIPC((await getBytes(bucket, key)) as Uint8Array);
+    if (stored.length === 0) continue;
+    repaired.push({ key, year: Number(m[1]), rows: stored.length, fromMs: (stored[0] as Candle).t, toMs: (stored[stored.length - 1] as Candle).t, sides: sidesOfRows(stored) });
+    log(`import: ${key} was missing from the manifest; added back (${stored.length} rows)`);
+  }
+  const next: CandleManifest = {
+    pair,
+    timeframe: "1m",
+    partitions: mergePartitions(
+      [...(manifest?.partitions ?? []), ...repaired],
+      written.map(({ bytes: _b, imported: _i, replaced: _r, ...p }) => p),
+      (p) => p.year,
+    ),
+    sources: mergeSources(manifest?.sources ?? [], meta.source),
+    source: meta.source,
+    tz: meta.tz,
+    importedAt: new Date().toISOString(),
+  };
+  readCandleManifest(next, "new candle manifest"); // never write one a reader would refuse
+  await bucket.put(candleManifestKey(pair), JSON.stringify(next, null, 2), JSON_TYPE);
+  return written;
+}
+
+/** Contiguous [from, to) ranges of sorted ticks per UTC month. */
+function monthRanges(ticks: TickColumns): { month: string; from: number; to: number }[] {
+  const out: { month: string; from: number; to: number }[] = [];
+  let from = 0;
+  while (from < ticks.length) {
+    const month = utcMonth(ticks.t[from] as number);
+    const d = new Date(ticks.t[from] as number);
+    const end = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+    let to = from;
+    while (to < ticks.length && (ticks.t[to] as number) < end) to++;
+    out.push({ month, from, to });
+    from = to;
+  }
+  return out;
+}
+
+/**
+ * Merge ticks into the monthly partitions and the tick manifest; returns the
+ * written partitions and the 1-minute candles of every minute the import
+ * touched, aggregated from the merged month (so a minute split across two
+ * imported files gets all of its ticks).
+ */
+async function writeTicks(
+  bucket: LakeBucket,
+  pair: string,
+  ticks: TickColumns,
+  meta: { source: string; tz: string },
+  log: (message: string) => void,
+): Promise<{ partitions: TickPartitionInfo[]; candles: Candle[] }> {
+  const manifest = await readExistingTickManifest(bucket, pair);
+  const written: TickPartitionInfo[] = [];
+  const candles: Candle[] = [];
+  for (const { month, from, to } of monthRanges(ticks)) {
+    const key = tickKey(pair, month);
+    const imported: TickColumns = { length: to - from, t: ticks.t.subarray(from, to), bid: ticks.bid.subarray(from, to), ask: ticks.ask.subarray(from, to) };
+    const storedBytes = await getBytes(bucket, key);
+    const { ticks: merged, replaced } = storedBytes ? mergeTicks(tickColumnsFromArrowIPC(storedBytes), imported) : { ticks: imported, replaced: 0 };
+    let crossed = 0;
+    for (let i = 0; i < merged.length; i++) if ((merged.bid[i] as number) > (merged.ask[i] as number)) crossed++;
+    const bytes = tickColumnsToArrowIPC(merged);
+    await bucket.put(key, bytes, ARROW);
+    const info: TickPartitionInfo = {
+      key,
+      month,
+      rows: merged.length,
+      fromMs: merged.t[0] as number,
+      toMs: merged.t[merged.length - 1] as number,
+      crossed,
+      bytes: bytes.byteLength,
+      imported: imported.length,
+      replaced,
+    };
+    written.push(info);
+    log(`import: wrote ${key} (${info.rows} ticks: ${info.imported} imported, ${replaced} stored replaced; ${crossed} crossed; ${info.bytes} bytes)`);
+    const touched = new Set<number>();
+    for (let i = 0; i < imported.length; i++) touched.add(Math.floor((imported.t[i] as number) / 60_000) * 60_000);
+    for (const c of aggregateMinutes(merged)) if (touched.has(c.t)) candles.push(c);
+  }
+  const next: TickManifest = {
+    pair,
+    kind: "ticks",
+    partitions: mergePartitions(
+      manifest?.partitions ?? [],
+      written.map(({ bytes: _b, imported: _i, replaced: _r, ...p }) => p),
+      (p) => p.month,
+    ),
+    sources: mergeSources(manifest?.sources ?? [], meta.source),
+    source: meta.source,
+    tz: meta.tz,
+    importedAt: new Date().toISOString(),
+  };
+  readTickManifest(next, "new tick manifest");
+  await bucket.put(tickManifestKey(pair), JSON.stringify(next, null, 2), JSON_TYPE);
+  return { partitions: written, candles };
+}
+
+// ---------------------------------------------------------------- opening the bucket
+
+interface OpenedLake {
+  bucket: LakeBucket;
+  where: string;
+  dispose(): Promise<void>;
+}
+
+function quietWrangler(): void {
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+  process.env.WRANGLER_SEND_METRICS = "false";
+}
+
+const REMOTE_HELP =
+  "log in with `npx wrangler login` (or set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID), check network access " +
+  "and that the bucket exists (`npx wrangler r2 bucket create <name>`)";
+
+/**
+ * A one-binding wrangler config in a temporary folder: the DATA entry of the
+ * project config (same bucket_name, so the same local R2 storage under a
+ * persist path), with `remote: true` for --remote. getPlatformProxy then
+ * starts no Durable Object or secret warnings, and the project config stays
+ * local-only for `npm start`.
+ */
+async function dataOnlyConfig(configPath: string, remote: boolean): Promise<{ dir: string; config: string; bucketName: string }> {
+  const { experimental_readRawConfig } = await import("wrangler");
+  type R2Entry = { binding: string; bucket_name?: string; jurisdiction?: string };
+  const raw = (experimental_readRawConfig({ config: configPath }) as { rawConfig: Record<string, unknown> }).rawConfig;
+  const entry = ((raw.r2_buckets ?? []) as R2Entry[]).find((b) => b.binding === "DATA");
+  if (!entry?.bucket_name) throw new Error(`no r2_buckets entry with binding DATA and a bucket_name in ${configPath}`);
+  const dir = await mkdtemp(path.join(tmpdir(), "fx-import-"));
+  const config = path.join(dir, "wrangler.json");
+  await writeFile(
+    config,
+    JSON.stringify({
+      name: `${String(raw.name ?? "fx-actor-runtime")}-import`,
+      compatibility_date: raw.compatibility_date,
+      ...(remote && raw.account_id !== undefined ? { account_id: raw.account_id } : {}),
+      r2_buckets: [remote ? { ...entry, remote: true } : entry],
+    }),
+  );
+  return { dir, config, bucketName: entry.bucket_name };
+}
+
+async function openLocalLake(configPath: string, stateDir: string): Promise<OpenedLake> {
+  quietWrangler();
+  const { getPlatformProxy } = await import("wrangler");
+  const persist = path.join(stateDir, "v3");
+  const { dir, config } = await dataOnlyConfig(configPath, false);
+  try {
+    const proxy = await getPlatformProxy<{ DATA: LakeBucket }>({ configPath: config, persist: { path: persist }, remoteBindings: false, envFiles: [] });
+    return { bucket: proxy.env.DATA, where: `local R2 under ${persist}`, dispose: () => proxy.dispose() };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The real bucket bound as DATA, through wrangler's remote bindings. */
+async function openRemoteLake(configPath: string, log: (message: string) => void): Promise<OpenedLake> {
+  quietWrangler();
+  const { getPlatformProxy } = await import("wrangler");
+  let made: Awaited<ReturnType<typeof dataOnlyConfig>>;
+  try {
+    made = await dataOnlyConfig(configPath, true);
+  } catch (err) {
+    throw new RemoteError(`--remote: ${(err as Error).message}`);
+  }
+  const { dir, config, bucketName } = made;
+  if (!process.env.CLOUDFLARE_API_TOKEN) log("import: --remote without CLOUDFLARE_API_TOKEN: relying on a `wrangler login` session");
+  let proxy: Awaited<ReturnType<typeof getPlatformProxy<{ DATA: LakeBucket }>>>;
+  try {
+    proxy = await getPlatformProxy<{ DATA: LakeBucket }>({ configPath: config, persist: false, remoteBindings: true, envFiles: [] });
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw new RemoteError(`--remote: could not open R2 bucket ${bucketName} through wrangler: ${(err as Error).message}\n${REMOTE_HELP}`);
+  }
+  const bucket = proxy.env.DATA;
+  try {
+    // Fail here, with the reason, rather than half-way through the writes.
+    await bucket.list({ prefix: "candles/" });
+  } catch (err) {
+    await proxy.dispose().catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+    throw new RemoteError(`--remote: R2 bucket ${bucketName} is not reachable: ${(err as Error).message}\n${REMOTE_HELP}`);
+  }
+  return {
+    bucket,
+    where: `remote R2 bucket ${bucketName}`,
+    dispose: async () => {
+      await proxy.dispose();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- import
+
+/** Import one file; see the module comment. Throws UsageError for a bad pair, zone or input format. */
 export async function importFile(options: ImportOptions): Promise<ImportSummary> {
   const started = performance.now();
   const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const instrument = checkPair(options.pair);
+  const pair = instrument.symbol;
   const tz = options.tz ?? "EST";
   const zone = checkZone(tz);
-  const stateDir = path.resolve(options.stateDir ?? defaultStateDir());
-
-  log(`import: reading ${options.file} (${instrument.symbol}, clock ${zone.name})`);
-  const read = await readHistdataM1(options.file, instrument, zone, log);
-  log(`import: ${read.rows} rows, ${read.bad} bad, ${read.duplicates} duplicates, ${read.nonMonotonic} non-monotonic`);
-  const parts = partitionByUtcYear(read.candles);
-
-  process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
-  process.env.WRANGLER_SEND_METRICS = "false";
-  const { getPlatformProxy } = await import("wrangler");
-  const proxy = await getPlatformProxy<{ DATA: Bucket }>({
-    configPath: options.configPath ?? path.join(ROOT, "wrangler.jsonc"),
-    persist: { path: path.join(stateDir, "v3") },
-  });
+  const source = path.basename(options.file);
+  const meta = { source, tz: zone.name };
+  if (!existsSync(options.file)) throw new UsageError(`no such file ${options.file}`);
+  let format: HistoryFormat;
   try {
-    const bucket = proxy.env.DATA;
-    const partitions: PartitionInfo[] = [];
-    for (const [year, candles] of [...parts].sort((a, b) => a[0] - b[0])) {
-      const key = candleKey(instrument.symbol, year);
-      const bytes = candlesToArrowIPC(candles);
-      await bucket.put(key, bytes, { httpMetadata: { contentType: "application/vnd.apache.arrow.file" } });
-      const info: PartitionInfo = {
-        key,
-        year,
-        rows: candles.length,
-        fromMs: (candles[0] as Candle).t,
-        toMs: (candles[candles.length - 1] as Candle).t,
-        bytes: bytes.byteLength,
-      };
-      partitions.push(info);
-      log(`import: wrote ${key} (${info.rows} rows, ${info.bytes} bytes)`);
-    }
-    const manifest: Manifest = {
-      pair: instrument.symbol,
-      timeframe: "1m",
-      partitions: partitions.map(({ bytes: _bytes, ...p }) => p),
-      source: path.basename(options.file),
+    format = await detectFileFormat(options.file);
+  } catch (err) {
+    if (err instanceof ZipError) throw new UsageError(err.message);
+    throw err;
+  }
+
+  const lake: OpenedLake = options.bucket
+    ? { bucket: options.bucket, where: "the given bucket", dispose: async () => {} }
+    : options.remote
+      ? await openRemoteLake(options.configPath ?? path.join(ROOT, "wrangler.jsonc"), log)
+      : await openLocalLake(options.configPath ?? path.join(ROOT, "wrangler.jsonc"), path.resolve(options.stateDir ?? defaultStateDir()));
+  try {
+    log(`import: reading ${options.file} (${format}, ${pair}, clock ${zone.name})`);
+    let read: ReadCounts & { candles?: Candle[]; ticks?: TickColumns; sameTimestamp?: number; crossed?: number };
+    if (isBarFormat(format)) read = await readBars(options.file, instrument, zone, format, log);
+    else if (isQuoteFormat(format)) read = await readTicks(options.file, instrument, zone, format, log);
+    else throw new UsageError(`${source}: format ${format} cannot be imported`);
+    const kind = isBarFormat(format) ? "m1" : "ticks";
+    log(
+      `import: ${read.rows} ${kind === "m1" ? "bars" : "ticks"}, ${read.bad} bad, ${read.duplicates} duplicates, ${read.nonMonotonic} non-monotonic` +
+        (kind === "ticks" ? `, ${read.sameTimestamp} sharing a millisecond, ${read.crossed} crossed (kept)` : ""),
+    );
+    let partitions: PartitionInfo[] = [];
+    let tickPartitions: TickPartitionInfo[] = [];
+    let candleCount = 0;
+    if (read.rows > 0) {
+      let candles: readonly Candle[];
+      if (read.ticks) {
+        const t = await writeTicks(lake.bucket, pair, read.ticks, meta, log);
+        tickPartitions = t.partitions;
+        candles = t.candles;
+      } else candles = read.candles ?? [];
+      candleCount = candles.length;
+      partitions = await writeCandles(lake.bucket, pair, candles, format === "histdata_m1" ? "bid" : "bidask", meta, log);
+      log(`import: manifests updated in ${lake.where}`);
+    } else log("import: no valid rows, nothing written");
+    const { candles: _c, ticks: _t, sameTimestamp = 0, crossed = 0, ...counts } = read;
+    return {
+      pair,
+      kind,
+      format,
+      source,
       tz: zone.name,
-      importedAt: new Date().toISOString(),
+      target: options.remote && !options.bucket ? "remote" : "local",
+      ...counts,
+      sameTimestamp,
+      crossed,
+      candles: candleCount,
+      replaced: partitions.reduce((s, p) => s + p.replaced, 0),
+      partitions,
+      manifestKey: candleManifestKey(pair),
+      tickPartitions,
+      tickReplaced: tickPartitions.reduce((s, p) => s + p.replaced, 0),
+      ...(kind === "ticks" ? { tickManifestKey: tickManifestKey(pair) } : {}),
+      ms: Math.round(performance.now() - started),
     };
-    const mKey = manifestKey(instrument.symbol);
-    await bucket.put(mKey, JSON.stringify(manifest, null, 2), { httpMetadata: { contentType: "application/json" } });
-    log(`import: wrote ${mKey} to local R2 under ${path.join(stateDir, "v3")}`);
-    const { candles: _candles, ...counts } = read;
-    return { pair: instrument.symbol, ...counts, partitions, manifestKey: mKey, ms: Math.round(performance.now() - started) };
   } finally {
-    await proxy.dispose();
+    await lake.dispose();
   }
 }
 
 async function main(): Promise<void> {
-  let args: { file: string; pair: string; tz: string };
+  let args: ImportArgs;
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`import: ${err.message}\nusage: npm run import -- <file.csv|file.csv.gz> --pair EUR_USD [--tz EST|UTC|+02:00|America/New_York]\n`);
+      process.stderr.write(`import: ${err.message}\n${USAGE}`);
       process.exit(2);
     }
     throw err;
@@ -282,6 +965,14 @@ async function main(): Promise<void> {
     const summary = await importFile(args);
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } catch (err) {
+    if (err instanceof UsageError || err instanceof ZipError) {
+      process.stderr.write(`import: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (err instanceof RemoteError) {
+      process.stderr.write(`import: ${err.message}\n`);
+      process.exit(1);
+    }
     process.stderr.write(`import: failed: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   }

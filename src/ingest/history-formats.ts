@@ -25,6 +25,9 @@ export type HistoryFormat =
 
 export type QuoteFormat = "histdata_tick" | "lean_tick" | "truefx_tick";
 
+/** Formats of 1-minute bar files. */
+export type BarFormat = "histdata_m1" | "lean_bidask_m1";
+
 export type RowErrorKind = "field_count" | "bad_timestamp" | "bad_number" | "bad_ohlc";
 
 /** A rejected row: `line` is 1-based as in an editor. */
@@ -93,6 +96,10 @@ export function detectFormat(line: string): HistoryFormat | undefined {
 
 export function isQuoteFormat(format: HistoryFormat): format is QuoteFormat {
   return format === "histdata_tick" || format === "lean_tick" || format === "truefx_tick";
+}
+
+export function isBarFormat(format: HistoryFormat): format is BarFormat {
+  return format === "histdata_m1" || format === "lean_bidask_m1";
 }
 
 function fail(line: number, kind: RowErrorKind, reason: string): { ok: false; error: RowError } {

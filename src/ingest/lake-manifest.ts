@@ -15,7 +15,7 @@
  *   "timeframe": "1m",
  *   "partitions": [
  *     { "key": "candles/EUR_USD/1m/2014.arrow", "year": 2014, "rows": 15366,
- *       "fromMs": 1398902400000, "toMs": 1400191140000, "sides": "bidask" },
+ *       "fromMs": 1398902400000, "toMs": 1400198340000, "sides": "bidask" },
  *     { "key": "candles/EUR_USD/1m/2018.arrow", "year": 2018, "rows": 372607,
  *       "fromMs": 1514844000000, "toMs": 1546293540000, "sides": "bid" }
  *   ],
