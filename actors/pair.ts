@@ -54,6 +54,8 @@ interface PersistedState {
   lastTick: Tick | null;
   /** Wall clock minus data clock at the last tick: how far behind real time the feed's data is. */
   lagMs: number;
+  /** The last batch was history being replayed: trading runs on the data clock (see tradingClock). */
+  replay?: boolean;
 }
 
 export interface PairStatus {
@@ -83,6 +85,7 @@ export class Pair extends Server<Env> {
   private aggregator!: CandleAggregator;
   private lastTick: Tick | null = null;
   private lagMs = 0;
+  private replay = false;
   private readonly indicators = new Map<Timeframe, IndicatorSet>();
   private readonly coalescer: TickCoalescer<Tick>;
   private alarmAt: number | null = null;
@@ -122,7 +125,7 @@ export class Pair extends Server<Env> {
       broker,
       instrument: this.instrument,
       accountCurrency: this.config.accountCurrency,
-      clock: () => this.clock(),
+      clock: () => this.tradingClock(),
       lastQuote: () => this.lastTick,
       limits: () => this.riskLimits(),
       publish: (msg) => this.sendToKeyed(JSON.stringify(msg)),
@@ -162,6 +165,7 @@ export class Pair extends Server<Env> {
     this.aggregator = new CandleAggregator(saved?.aggregator);
     this.lastTick = saved?.lastTick ?? null;
     this.lagMs = saved?.lagMs ?? 0;
+    this.replay = saved?.replay ?? false;
     this.runs = this.trading.loadRuns();
     this.indicators.clear();
     for (const tf of TIMEFRAMES) {
@@ -175,9 +179,24 @@ export class Pair extends Server<Env> {
 
   // ---- RPC used by the Worker -------------------------------------------------
 
-  /** Validate, store and aggregate a batch of wire ticks; broadcast what changed. */
-  async ingest(ticks: readonly WireTick[]): Promise<TickBatchResult> {
-    return this.ingestAt(ticks, this.clock());
+  /**
+   * Validate, store and aggregate a batch of wire ticks; broadcast what changed.
+   * `replay`: the ticks are history replayed into the room (see tradingClock).
+   */
+  async ingest(ticks: readonly WireTick[], replay = false): Promise<TickBatchResult> {
+    return this.ingestAt(ticks, this.clock(), replay);
+  }
+
+  /**
+   * The clock orders and risk checks run on. Live it is the wall clock, so a
+   * quote that arrives late is stale however it is stamped. For replayed
+   * history it is the data clock (wall clock minus the replay's lag), so a
+   * replay trades as it would have then: quote ages, the orders-per-minute
+   * window and the weekend guard follow the ticks' own time.
+   */
+  private tradingClock(): number {
+    const now = this.clock();
+    return this.replay ? now - this.lagMs : now;
   }
 
   candles(query: CandleQuery): CandleList {
@@ -383,17 +402,52 @@ export class Pair extends Server<Env> {
 
   // ---- ingest ---------------------------------------------------------------------
 
-  private async ingestAt(ticks: readonly WireTick[], nowMs: number): Promise<TickBatchResult> {
+  private async ingestAt(ticks: readonly WireTick[], nowMs: number, replay = false): Promise<TickBatchResult> {
     const started = performance.now();
     const rejected: TickBatchResult["rejected"] = [];
-    const closedAll: ClosedWithIndicators[] = [];
+    let signalled = false;
+    let last: Tick | null = null;
+    for (let from = 0; from < ticks.length; ) {
+      const part = this.ingestUntilSignal(ticks, from, nowMs, replay, rejected);
+      this.publishClosed(part.closed);
+      this.publishSignals(part.signals);
+      signalled ||= part.signals.length > 0;
+      if (part.last) last = part.last;
+      from = part.next;
+      // A signal is acted on at the quote that produced it (the tick that closed
+      // its candle), not at the end of the batch: the first quote after the
+      // decision, as in a backtest, whatever the batch size.
+      if (part.signals.length > 0 || from >= ticks.length) await this.trade(part.signals, part.last);
+    }
+    if (last) this.coalescer.push(last, ticks.length - rejected.length);
+    this.scheduleAlarm(nowMs);
+    const elapsed = performance.now() - started;
+    this.latency.ingest.record(elapsed);
+    if (signalled) this.latency.decision.record(elapsed);
+    return { accepted: ticks.length - rejected.length, rejected };
+  }
+
+  /**
+   * Store and aggregate ticks from index `from`, in one transaction, up to and
+   * including the first tick whose candle closes produced a signal.
+   */
+  private ingestUntilSignal(
+    ticks: readonly WireTick[],
+    from: number,
+    nowMs: number,
+    replay: boolean,
+    rejected: TickBatchResult["rejected"],
+  ): { next: number; closed: ClosedWithIndicators[]; signals: Signal[]; last: Tick | null } {
+    const closed: ClosedWithIndicators[] = [];
     const signals: Signal[] = [];
     let last: Tick | null = null;
+    let next = from;
     try {
       this.ctx.storage.transactionSync(() => {
         let lastTs = this.lastTick?.ts ?? Number.NEGATIVE_INFINITY;
-        ticks.forEach((raw, index) => {
-          const check = checkTick(raw, {
+        while (next < ticks.length && signals.length === 0) {
+          const index = next++;
+          const check = checkTick(ticks[index] as WireTick, {
             instrument: this.instrument,
             rules: this.rules,
             nowMs,
@@ -402,17 +456,18 @@ export class Pair extends Server<Env> {
           });
           if (!check.ok) {
             rejected.push({ index, reason: check.reason });
-            return;
+            continue;
           }
-          const closed = this.aggregator.onTick(check.tick);
+          const done = this.aggregator.onTick(check.tick);
           this.store.insertTick(check.tick);
-          closedAll.push(...this.persistClosed(closed, signals, nowMs));
+          closed.push(...this.persistClosed(done, signals, nowMs));
           lastTs = check.tick.ts;
           last = check.tick;
-        });
+        }
         if (last) {
           this.lastTick = last;
           this.lagMs = Math.max(0, nowMs - (last as Tick).ts);
+          this.replay = replay;
         }
         this.store.pruneTicks(this.config.tickRetentionCount);
         this.saveState();
@@ -422,15 +477,7 @@ export class Pair extends Server<Env> {
       this.loadState();
       throw err;
     }
-    this.publishClosed(closedAll);
-    this.publishSignals(signals);
-    if (last) this.coalescer.push(last, ticks.length - rejected.length);
-    this.scheduleAlarm(nowMs);
-    await this.trade(signals, last);
-    const elapsed = performance.now() - started;
-    this.latency.ingest.record(elapsed);
-    if (signals.length > 0) this.latency.decision.record(elapsed);
-    return { accepted: ticks.length - rejected.length, rejected };
+    return { next, closed, signals, last };
   }
 
   /** Signals to orders, then resting orders and protective exits on the latest quote. Never fails the ingest. */
@@ -472,7 +519,7 @@ export class Pair extends Server<Env> {
   }
 
   private saveState(): void {
-    const state: PersistedState = { aggregator: this.aggregator.state(), lastTick: this.lastTick, lagMs: this.lagMs };
+    const state: PersistedState = { aggregator: this.aggregator.state(), lastTick: this.lastTick, lagMs: this.lagMs, replay: this.replay };
     this.store.putState("pair", state);
   }
 

@@ -20,6 +20,8 @@ export type WireTick = v.InferOutput<typeof WireTick>;
 
 export const TickBatch = v.object({
   ticks: v.pipe(v.array(WireTick), v.minLength(1), v.maxLength(TICK_BATCH_MAX)),
+  /** History being replayed (npm run replay): the pair trades on the ticks' clock instead of the wall clock. */
+  replay: v.optional(v.boolean(), false),
 });
 export type TickBatch = v.InferOutput<typeof TickBatch>;
 

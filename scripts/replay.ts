@@ -1,7 +1,8 @@
 /**
- * Replay a history file into a running runtime through the live tick path:
+ * Replay history into a running runtime through the live tick path:
  *
- *   npx tsx scripts/replay.ts <file> --pair EUR_USD [--tz EST] [--speed 60|max]
+ *   npm run replay -- <file> --pair EUR_USD [--tz EST] [--speed 60|max]
+ *   npm run replay -- --lake --pair EUR_USD --from 2018-01-01 --to 2018-03-01 [--speed max]
  *     [--url http://127.0.0.1:8787] [--api-key KEY] [--spread-pips 1] [--from ISO] [--to ISO]
  *     [--batch 500] [--limit N] [--max-gap-s 5] [--dry-run]
  *
@@ -14,6 +15,11 @@
  * (weekend, holiday) waits at most --max-gap-s wall seconds; "max" sends batches back
  * to back. --from/--to (ISO, --to exclusive) filter by tick time; --limit stops
  * after N ticks; --dry-run parses and batches without sending or waiting.
+ * --lake reads the pair's 1-minute candles from the data lake (local R2 under
+ * STATE_DIR, as npm run backtest) instead of a file, each bar as four ticks on
+ * the path the backtester uses (barPath); --spread-pips data keeps the data's
+ * own ask. Batches are marked as replayed history, so the pair trades on the
+ * ticks' clock (risk checks, order times) as it would have at the time.
  *
  * Progress goes to stderr; the last line on stdout is a one-line JSON summary.
  * Exit codes: 0 done, 1 HTTP or network failure, 2 usage or unreadable file.
@@ -35,10 +41,15 @@ import {
   type RowError,
 } from "../src/ingest/history-formats.ts";
 import { readLines } from "../src/ingest/read-lines.ts";
+import { barPath } from "../src/domain/bar-path.ts";
+import { emptyBar, lakeBatches, loadCandleManifest, readRow, type LakeBucket } from "../src/replay/lake-reader.ts";
+import { openDataBucket } from "./local-r2.ts";
 import { parseZone, type Zone } from "../src/ingest/time-zone.ts";
 
 export interface ReplayOptions {
+  /** The history file, or `lake:<PAIR>` when reading the data lake. */
   file: string;
+  lake: boolean;
   instrument: Instrument;
   zone: Zone;
   /** A trader (or admin) key; default: FXRT_API_KEY from the environment. */
@@ -48,7 +59,8 @@ export interface ReplayOptions {
   /** Longest wall wait for one market gap (weekends would otherwise take 48 min at --speed 60). */
   maxGapWallMs: number;
   url: string;
-  spreadPoints: number;
+  /** Ask = bid + this for bid-only data; null = the data's own ask (lake only). */
+  spreadPoints: number | null;
   fromMs: number;
   toMs: number;
   batchSize: number;
@@ -59,8 +71,8 @@ export interface ReplayOptions {
 export class UsageError extends Error {}
 
 const USAGE =
-  "usage: replay <file> --pair EUR_USD [--tz EST] [--speed 60|max] [--url http://127.0.0.1:8787] [--api-key KEY] " +
-  "[--spread-pips 1] [--from ISO] [--to ISO] [--batch 500] [--limit N] [--max-gap-s 5] [--dry-run]";
+  "usage: replay <file>|--lake --pair EUR_USD [--tz EST] [--speed 60|max] [--url http://127.0.0.1:8787] [--api-key KEY] " +
+  "[--spread-pips 1|data] [--from ISO] [--to ISO] [--batch 500] [--limit N] [--max-gap-s 5] [--dry-run]";
 
 function positiveNumber(name: string, text: string): number {
   const n = Number(text);
@@ -80,7 +92,7 @@ export function parseArgs(argv: readonly string[]): ReplayOptions {
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
-    if (arg === "--dry-run") flags.set(arg, "true");
+    if (arg === "--dry-run" || arg === "--lake") flags.set(arg, "true");
     else if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       if (eq > 0) flags.set(arg.slice(0, eq), arg.slice(eq + 1));
@@ -91,12 +103,14 @@ export function parseArgs(argv: readonly string[]): ReplayOptions {
       }
     } else positional.push(arg);
   }
-  const known = ["--pair", "--tz", "--speed", "--url", "--api-key", "--spread-pips", "--from", "--to", "--batch", "--limit", "--max-gap-s", "--dry-run"];
+  const known = ["--pair", "--tz", "--speed", "--url", "--api-key", "--spread-pips", "--from", "--to", "--batch", "--limit", "--max-gap-s", "--dry-run", "--lake"];
   for (const name of flags.keys()) if (!known.includes(name)) throw new UsageError(`unknown option ${name}`);
-  const file = positional[0];
-  if (file === undefined || positional.length > 1) throw new UsageError("exactly one input file is required");
+  const lake = flags.get("--lake") === "true";
   const pair = flags.get("--pair");
   if (pair === undefined) throw new UsageError("--pair is required");
+  const file = lake ? `lake:${pair}` : positional[0];
+  if (lake && positional.length > 0) throw new UsageError("--lake reads the data lake: give no file");
+  if (file === undefined || positional.length > 1) throw new UsageError("exactly one input file is required (or --lake)");
   const instrument = findInstrument(pair);
   if (!instrument) throw new UsageError(`unknown pair ${pair}`);
   let zone: Zone;
@@ -108,8 +122,10 @@ export function parseArgs(argv: readonly string[]): ReplayOptions {
   const speedText = flags.get("--speed") ?? "60";
   const batchSize = positiveNumber("--batch", flags.get("--batch") ?? "500");
   if (!Number.isInteger(batchSize) || batchSize > TICK_BATCH_MAX) throw new UsageError(`--batch must be an integer 1..${TICK_BATCH_MAX}`);
-  const spreadPoints = pipsToPoints(Number(flags.get("--spread-pips") ?? "1"), instrument);
-  if (!(spreadPoints >= 0)) throw new UsageError("--spread-pips must be a number >= 0");
+  const spreadText = flags.get("--spread-pips") ?? "1";
+  if (spreadText === "data" && !lake) throw new UsageError("--spread-pips data needs --lake (files carry their own quotes or only bids)");
+  const spreadPoints = spreadText === "data" ? null : pipsToPoints(Number(spreadText), instrument);
+  if (spreadPoints !== null && !(spreadPoints >= 0)) throw new UsageError("--spread-pips must be a number >= 0 or 'data'");
   const limitText = flags.get("--limit");
   const limitTicks = limitText === undefined ? Number.POSITIVE_INFINITY : positiveNumber("--limit", limitText);
   const fromText = flags.get("--from");
@@ -118,6 +134,7 @@ export function parseArgs(argv: readonly string[]): ReplayOptions {
   if (!/^https?:\/\//.test(url)) throw new UsageError(`--url must start with http:// or https://, got '${url}'`);
   return {
     file,
+    lake,
     instrument,
     zone,
     speed: speedText === "max" ? "max" : positiveNumber("--speed", speedText),
@@ -186,7 +203,7 @@ export async function* readWireTicks(options: ReplayOptions, stats: ReadStats): 
         countBad(stats, r.error);
         continue;
       }
-      ticks = barToTicks(r.value, options.spreadPoints, instrument).map((t) => ({ ts: t.ts, bid: decimal(t.bid), ask: decimal(t.ask) }));
+      ticks = barToTicks(r.value, options.spreadPoints ?? 0, instrument).map((t) => ({ ts: t.ts, bid: decimal(t.bid), ask: decimal(t.ask) }));
     }
     for (const tick of ticks) {
       if (tick.ts < options.fromMs || tick.ts >= options.toMs) {
@@ -195,6 +212,29 @@ export async function* readWireTicks(options: ReplayOptions, stats: ReadStats): 
       }
       yield tick;
       if (++yielded >= options.limitTicks) return;
+    }
+  }
+}
+
+/** Wire ticks from the data lake's 1-minute candles of the pair, four per bar (barPath), within --from/--to. */
+export async function* readLakeTicks(options: ReplayOptions, stats: ReadStats, bucket: LakeBucket): AsyncGenerator<WireTick> {
+  const { instrument } = options;
+  const decimal = (points: number): number => toDecimal(points, instrument);
+  const manifest = await loadCandleManifest(bucket, instrument.symbol);
+  stats.format = "histdata_m1";
+  const bar = emptyBar();
+  let yielded = 0;
+  for await (const { cols, start, end } of lakeBatches(bucket, manifest, options.fromMs, options.toMs)) {
+    for (let i = start; i < end; i++) {
+      stats.rows++;
+      for (const tick of barPath(readRow(cols, i, bar), options.spreadPoints)) {
+        if (tick.ts >= options.toMs) {
+          stats.outOfRange++;
+          continue;
+        }
+        yield { ts: tick.ts, bid: decimal(tick.bid), ask: decimal(tick.ask) };
+        if (++yielded >= options.limitTicks) return;
+      }
     }
   }
 }
@@ -256,7 +296,8 @@ export async function postTicks(url: string, pair: string, ticks: readonly WireT
     response = await fetch(endpoint, {
       method: "POST",
       headers: { "content-type": "application/json", ...(apiKey ? { "x-api-key": apiKey } : {}) },
-      body: JSON.stringify({ ticks }),
+      // Replayed history: the pair trades on the ticks' clock (schemas/tick.ts).
+      body: JSON.stringify({ ticks, replay: true }),
       signal: AbortSignal.timeout(30_000),
     });
   } catch (err) {
@@ -313,7 +354,7 @@ export interface ReplayDeps {
 
 const PROGRESS_EVERY_MS = 2_000;
 
-export async function replay(options: ReplayOptions, deps: ReplayDeps): Promise<ReplaySummary> {
+export async function replay(options: ReplayOptions, deps: ReplayDeps, lake?: LakeBucket): Promise<ReplaySummary> {
   const stats = emptyReadStats();
   const summary: ReplaySummary = {
     file: options.file, pair: options.instrument.symbol, format: undefined, rows: 0, badRows: 0, badByKind: {}, outOfRange: 0,
@@ -332,7 +373,9 @@ export async function replay(options: ReplayOptions, deps: ReplayDeps): Promise<
         ` ${JSON.stringify(summary.rejectedByType)} bad ${summary.badRows} market ${summary.lastTs ?? "-"}`,
     );
   };
-  for await (const batch of pacedBatches(readWireTicks(options, stats), options.batchSize, options.speed, options.maxGapWallMs)) {
+  if (options.lake && !lake) throw new UsageError("--lake needs the data lake's bucket");
+  const source = options.lake && lake ? readLakeTicks(options, stats, lake) : readWireTicks(options, stats);
+  for await (const batch of pacedBatches(source, options.batchSize, options.speed, options.maxGapWallMs)) {
     const waitMs = started + batch.dueWallMs - deps.nowMs();
     if (waitMs > 5_000 && !options.dryRun) deps.log(`replay: market gap, waiting ${(waitMs / 1000).toFixed(0)} s`);
     if (waitMs > 0 && !options.dryRun) await deps.sleepMs(waitMs);
@@ -383,8 +426,10 @@ async function main(): Promise<number> {
     log: (line) => console.error(line),
     stopped: () => stopRequested,
   };
+  let bucket: Awaited<ReturnType<typeof openDataBucket>> | null = null;
   try {
-    const summary = await replay(options, deps);
+    if (options.lake) bucket = await openDataBucket();
+    const summary = await replay(options, deps, bucket?.bucket);
     console.error(
       `replay: done ${summary.file} (${summary.format ?? "empty"}) rows ${summary.rows} sent ${summary.sent} in ${summary.requests} requests,` +
         ` accepted ${summary.accepted}, rejected ${summary.rejected} ${JSON.stringify(summary.rejectedByType)},` +
@@ -397,9 +442,11 @@ async function main(): Promise<number> {
       console.error(`replay: ${err.message}`);
       return 1;
     }
-    // Anything else is the input: missing file, truncated gzip, unrecognised format.
+    // Anything else is the input: missing file, truncated gzip, unrecognised format, no data in the lake.
     console.error(`replay: ${(err as Error).message}`);
     return 2;
+  } finally {
+    await bucket?.dispose();
   }
 }
 

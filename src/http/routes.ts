@@ -102,7 +102,8 @@ export const ROUTES: readonly Route[] = [
       if (Array.isArray(ticks) && ticks.length > TICK_BATCH_MAX) {
         throw new HttpError(413, "batch_too_large", `a batch holds at most ${TICK_BATCH_MAX} ticks`, { maxTicks: TICK_BATCH_MAX, received: ticks.length });
       }
-      return Response.json(await pair.ingest(parseOrThrow(TickBatch, body, "invalid_ticks").ticks));
+      const batch = parseOrThrow(TickBatch, body, "invalid_ticks");
+      return Response.json(await pair.ingest(batch.ticks, batch.replay));
     },
   },
   {

@@ -11,8 +11,9 @@
  * candle's close is filled at the first quote after it: the open of the next
  * bar, bid for a sell and ask for a buy, where the ask is the bid plus a
  * configured spread (bid-only data such as histdata) or the data's own ask.
- * Stops and targets are checked on each bar's quote path (open, the nearer
- * extreme, the other extreme, close: the order barToTicks replays).
+ * Stops and targets are checked on each bar's quote path (barPath: open, then
+ * low and high in the order the bar's direction suggests, then close: the
+ * ticks a replay into the actor sends).
  * A position still open after the last bar is closed at its close.
  *
  * Memory is bounded whatever the range: no bar is kept; trades grow with
@@ -24,6 +25,7 @@ import type { Candle } from "../domain/candle.ts";
 import { bucketEnd, fxDayStart } from "../domain/fx-time.ts";
 import type { Instrument } from "../domain/instruments.ts";
 import { pipsToPoints, toDecimal } from "../domain/price.ts";
+import { barPath } from "../domain/bar-path.ts";
 import { TimeframeRollup } from "../domain/timeframe-rollup.ts";
 import { clientOrderId } from "../domain/trading/client-order-id.ts";
 import { fillMarket } from "../domain/trading/fill-model.ts";
@@ -144,7 +146,7 @@ export class Backtester {
     if (ended) this.onCandleClose(ended);
     if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
     if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
-    if (this.position !== null && needsQuotePath(this.position)) this.walkBar(bar);
+    if (this.position !== null && needsQuotePath(this.position)) this.walkBar(bar, barEndMs);
     this.rollup.add(bar);
     const done = this.rollup.closeDue(barEndMs);
     if (done) this.onCandleClose(done);
@@ -158,16 +160,13 @@ export class Backtester {
     return { ts, bid, ask: this.spreadPoints === null ? ask : bid + this.spreadPoints };
   }
 
-  /** Protective exits and add levels on the bar's quote path: open, nearer extreme, farther extreme, close. */
-  private walkBar(bar: Candle): void {
-    const up = bar.bc >= bar.bo;
-    const path: [number, number][] = up
-      ? [[bar.bo, bar.ao], [bar.bl, bar.al], [bar.bh, bar.ah], [bar.bc, bar.ac]]
-      : [[bar.bo, bar.ao], [bar.bh, bar.ah], [bar.bl, bar.al], [bar.bc, bar.ac]];
-    for (const [bid, ask] of path) {
+  /** Protective exits and add levels on the bar's quote path (barPath: open, low/high, close). */
+  private walkBar(bar: Candle, barEndMs: number): void {
+    for (const { ts, bid, ask } of barPath(bar, null)) {
       const position = this.position;
       if (position === null) return;
-      const quote = this.quoteAt(bar.t, bid, ask);
+      // Stamped at its place in the bar (a tick, whose bar ends where it starts, keeps its own time).
+      const quote = this.quoteAt(Math.min(ts, barEndMs), bid, ask);
       const out = onQuote(position, quote, this.instrument);
       this.position = out.position;
       if (out.exit) {

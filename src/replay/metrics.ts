@@ -88,7 +88,9 @@ export class MetricsTracker {
       initialBalanceUsdCents: this.initialCents,
       finalBalanceUsdCents: finalCents,
       totalReturnPct: (growth - 1) * 100,
-      cagrPct: spanMs >= 86_400_000 && growth > 0 ? (growth ** (1 / years) - 1) * 100 : null,
+      // exp/log rather than `**`: V8 versions disagree in the last digit of pow (Node and workerd would
+      // print different CAGRs), while their fdlibm-derived exp and log agree.
+      cagrPct: spanMs >= 86_400_000 && growth > 0 ? (Math.exp(Math.log(growth) / years) - 1) * 100 : null,
       sharpe: r.length > 1 && variance > 0 ? (mean / Math.sqrt(variance)) * annual : null,
       sortino: downside > 0 ? (mean / downside) * annual : null,
       maxDrawdownUsdCents: this.maxDdCents,

@@ -44,8 +44,9 @@ export class FxClient {
     return v.parse(CandleList, await this.request("GET", `/api/pairs/${pair}/candles?${params}`));
   }
 
-  async postTicks(pair: string, ticks: readonly WireTick[]): Promise<TickBatchResult> {
-    return v.parse(TickBatchResult, await this.request("POST", `/api/pairs/${pair}/ticks`, { ticks }));
+  /** `replay`: the ticks are history being replayed, and the pair trades on their clock. */
+  async postTicks(pair: string, ticks: readonly WireTick[], options: { replay?: boolean } = {}): Promise<TickBatchResult> {
+    return v.parse(TickBatchResult, await this.request("POST", `/api/pairs/${pair}/ticks`, { ticks, ...(options.replay ? { replay: true } : {}) }));
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
