@@ -8,7 +8,7 @@ import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/dom
 import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
 import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
-import { intentForSignal, protectionOf } from "../src/domain/trading/signal-intent.ts";
+import { intentForSignal, protectionOf, protectionOfIntent } from "../src/domain/trading/signal-intent.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
 import type { RiskLimits } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
@@ -309,13 +309,7 @@ export class PairTrader {
           strategyId: order.intent.strategyId,
           rates,
           accountCurrency: this.d.accountCurrency,
-          protection: {
-            ...(order.intent.stopLoss !== undefined ? { stopLoss: order.intent.stopLoss } : {}),
-            ...(order.intent.takeProfit !== undefined ? { takeProfit: order.intent.takeProfit } : {}),
-            ...(order.intent.trailingStopPips !== undefined ? { trailingStopPips: order.intent.trailingStopPips } : {}),
-            ...(order.intent.breakEven !== undefined ? { breakEven: order.intent.breakEven } : {}),
-            ...(order.intent.addLevels !== undefined ? { addLevels: order.intent.addLevels } : {}),
-          },
+          protection: protectionOfIntent(order.intent),
           ...(order.intent.addLevel ? { addLevel: true } : {}),
         });
         // Refusing here would lose a real fill: fail the transaction, keep the

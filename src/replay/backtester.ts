@@ -34,7 +34,7 @@ import { centsToDecimal, convertQuoteMicrosToAccountCents, microsToDecimal, type
 import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../domain/trading/position.ts";
 import { checkOrder } from "../domain/trading/risk.ts";
 import { runStrategies } from "../domain/trading/signal-engine.ts";
-import { intentForSignal, protectionOf } from "../domain/trading/signal-intent.ts";
+import { intentForSignal, protectionOf, protectionOfIntent } from "../domain/trading/signal-intent.ts";
 import { runTimeframe, startRun, type StrategyRun } from "../domain/trading/strategy-registry.ts";
 import type { OrderIntent, Quote } from "../domain/trading/types.ts";
 import { EquitySampler } from "./equity-sampler.ts";
@@ -275,7 +275,14 @@ export class Backtester {
     }
     const fill = fillMarket(intent, quote, this.fillModel, this.instrument, ++this.fillSeq);
     const before = this.position;
-    const out = applyFill(before, fill, { instrument: this.instrument, strategyId: intent.strategyId, accountCurrency: ACCOUNT, rates: this.rates() });
+    const out = applyFill(before, fill, {
+      instrument: this.instrument,
+      strategyId: intent.strategyId,
+      accountCurrency: ACCOUNT,
+      rates: this.rates(),
+      protection: protectionOfIntent(intent),
+      ...(intent.addLevel ? { addLevel: true } : {}),
+    });
     if (!out.ok) throw new Error(`backtest: fill ${fill.id} refused: ${JSON.stringify(out.error)}`);
     const closed = out.value.closed ?? (out.value.position.status === "CLOSED" ? out.value.position : undefined);
     if (closed) this.recordTrade(closed, fill.ts, toDecimal(fill.price, this.instrument), exitReason);

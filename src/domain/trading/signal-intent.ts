@@ -1,8 +1,20 @@
 import type { StrategyConfig } from "../../../schemas/strategy.ts";
 import { clientOrderId } from "./client-order-id.ts";
+import type { Protection } from "./position.ts";
 import type { OrderIntent, Signal } from "./types.ts";
 
 export type IntentProtection = Pick<OrderIntent, "trailingStopPips" | "breakEven" | "addLevels">;
+
+/** What an order puts on the position it opens (applyFill's `protection`), shared by the actor and the backtester. */
+export function protectionOfIntent(intent: OrderIntent): Protection {
+  return {
+    ...(intent.stopLoss !== undefined ? { stopLoss: intent.stopLoss } : {}),
+    ...(intent.takeProfit !== undefined ? { takeProfit: intent.takeProfit } : {}),
+    ...(intent.trailingStopPips !== undefined ? { trailingStopPips: intent.trailingStopPips } : {}),
+    ...(intent.breakEven !== undefined ? { breakEven: intent.breakEven } : {}),
+    ...(intent.addLevels !== undefined ? { addLevels: intent.addLevels } : {}),
+  };
+}
 
 /** The protection a strategy's configuration puts on the positions it opens. */
 export function protectionOf(config: StrategyConfig): IntentProtection {
