@@ -5,11 +5,12 @@
  */
 import { ingestThroughput } from "./ingest-throughput.ts";
 import { killSwitch } from "./kill-switch.ts";
+import { replayThroughput } from "./replay-throughput.ts";
 import { tickToDecision } from "./tick-to-decision.ts";
 import { wsFanout } from "./ws-fanout.ts";
 import { runAllCleanups, writeResult, type Scenario } from "./common.ts";
 
-const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, tickToDecision, killSwitch];
+const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, tickToDecision, killSwitch, replayThroughput];
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   let quick = false;

@@ -23,7 +23,6 @@ import { expandGrid } from "../../src/replay/sweep.ts";
 
 const EUR_USD = getInstrument("EUR_USD");
 const MIN = 60_000;
-const HOUR = 3_600_000;
 /** Monday 2030-01-07 00:00 UTC. */
 const MONDAY = Date.UTC(2030, 0, 7);
 

@@ -1,0 +1,124 @@
+/**
+ * One replay measurement in a fresh process (so peak memory is the replay's
+ * own), run by bench/replay-throughput.ts:
+ *
+ *   node --import tsx bench/replay-child.ts <lakeDir> <pair> <fromMs> <toMs> <mode>
+ *
+ * The lake directory holds R2 objects as files (key = relative path); the
+ * bucket reads one object per get, as R2 does. Modes:
+ * - full: the backtest as the CLI runs it (read + decode + engine), peak memory sampled per batch;
+ * - decode: read + decode every record batch, no engine;
+ * - compute: decode everything first, then time only the engine over the columns;
+ * - baseline: decode everything first, then time a plain loop over the same typed arrays.
+ * Prints one JSON object.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import * as v from "valibot";
+import { BacktestRequest } from "../schemas/backtest.ts";
+import { getInstrument } from "../src/domain/instruments.ts";
+import type { CandleColumns } from "../src/ingest/candle-arrow.ts";
+import { Backtester } from "../src/replay/backtester.ts";
+import { backtestOptions, backtestFromLake } from "../src/replay/lake-run.ts";
+import { emptyBar, lakeBatches, loadCandleManifest, readRow, type LakeBucket } from "../src/replay/lake-reader.ts";
+
+const [dir, pair, fromText, toText, mode] = process.argv.slice(2) as [string, string, string, string, string];
+const fromMs = Number(fromText);
+const toMs = Number(toText);
+
+const bucket: LakeBucket = {
+  async get(key) {
+    try {
+      const bytes = await readFile(path.join(dir, key));
+      // A large file's Buffer owns its ArrayBuffer: hand it over without a copy.
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      return { arrayBuffer: async () => (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer };
+    } catch {
+      return null;
+    }
+  },
+};
+
+const request = v.parse(BacktestRequest, {
+  pair,
+  from: new Date(fromMs).toISOString(),
+  to: new Date(toMs).toISOString(),
+  strategy: { kind: "sma-cross" },
+});
+
+let peakHeapMB = 0;
+let peakRssMB = 0;
+function sample(): void {
+  const m = process.memoryUsage();
+  // What a Worker isolate would hold: the JS heap plus array buffers (the partition bytes).
+  peakHeapMB = Math.max(peakHeapMB, (m.heapUsed + m.arrayBuffers) / 2 ** 20);
+  peakRssMB = Math.max(peakRssMB, m.rss / 2 ** 20);
+}
+
+async function decodeAll(): Promise<CandleColumns[]> {
+  const manifest = await loadCandleManifest(bucket, pair);
+  const out: CandleColumns[] = [];
+  for await (const { cols } of lakeBatches(bucket, manifest, fromMs, toMs)) out.push(cols);
+  return out;
+}
+
+async function main(): Promise<Record<string, unknown>> {
+  sample();
+  if (mode === "full") {
+    const started = performance.now();
+    const result = await backtestFromLake(bucket, request, () => sample());
+    const ms = performance.now() - started;
+    sample();
+    return { mode, ms, bars: result.bars, trades: result.tradeCount, pnlUsd: result.pnlUsd, peakHeapMB, peakRssMB };
+  }
+  if (mode === "decode") {
+    const manifest = await loadCandleManifest(bucket, pair);
+    const started = performance.now();
+    let rows = 0;
+    let check = 0;
+    for await (const { cols } of lakeBatches(bucket, manifest, fromMs, toMs)) {
+      rows += cols.length;
+      check += cols.bc[cols.length - 1] ?? 0;
+      sample();
+    }
+    return { mode, ms: performance.now() - started, bars: rows, check, peakHeapMB, peakRssMB };
+  }
+  const batches = await decodeAll();
+  const bars = batches.reduce((n, b) => n + b.length, 0);
+  if (mode === "baseline") {
+    // The floor: touch every close once with a running 20-bar sum (what any replay must at least read).
+    const started = performance.now();
+    let sum = 0;
+    let crosses = 0;
+    const window = new Float64Array(20);
+    let w = 0;
+    for (const cols of batches) {
+      const bc = cols.bc;
+      for (let i = 0; i < cols.length; i++) {
+        const c = bc[i] as number;
+        sum += c - (window[w] as number);
+        window[w] = c;
+        w = (w + 1) % 20;
+        if (sum > c * 20) crosses++;
+      }
+    }
+    return { mode, ms: performance.now() - started, bars, check: crosses };
+  }
+  if (mode === "compute") {
+    const engine = new Backtester(backtestOptions(request, getInstrument(pair)));
+    const bar = emptyBar();
+    const started = performance.now();
+    for (const cols of batches) {
+      for (let i = 0; i < cols.length; i++) {
+        readRow(cols, i, bar);
+        if (bar.t < fromMs || bar.t >= toMs) continue;
+        engine.onBar(bar, bar.t + 60_000);
+      }
+    }
+    const result = engine.finish();
+    return { mode, ms: performance.now() - started, bars: result.bars, trades: result.tradeCount, pnlUsd: result.pnlUsd };
+  }
+  throw new Error(`unknown mode ${mode}`);
+}
+
+process.stdout.write(`${JSON.stringify(await main())}\n`);
