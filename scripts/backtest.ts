@@ -23,7 +23,7 @@ import type { LakeProgress } from "../src/replay/lake-reader.ts";
 import type { BacktestResult } from "../src/replay/result.ts";
 import { OBJECTIVES, sweep, walkForward, type Objective, type ParamGrid, type ParamValue, type SweepResult, type WalkForwardResult } from "../src/replay/sweep.ts";
 import { buildReport, writeReport } from "../src/report/report.ts";
-import { openDataBucket, type NodeBucket } from "./local-r2.ts";
+import { openDataBucket, type DataBucket, type OpenedBucket } from "./data-bucket.ts";
 import { ProgressBar } from "./progress-bar.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -45,6 +45,7 @@ export const USAGE = `usage: npm run backtest -- --pair EUR_USD --from 2018-01-0
   --walk-forward N       N folds, each optimised on its first --in-sample % (default 75)
   --out DIR              report folder (default reports/); --no-report to skip
   --json                 one JSON object on stdout instead of the table
+  --remote               read the real R2 bucket of wrangler.jsonc (needs wrangler login) instead of local R2
   STATE_DIR              local state folder shared with npm start (default .wrangler/state)`;
 
 export interface CliOptions {
@@ -55,6 +56,7 @@ export interface CliOptions {
   inSamplePct: number;
   outDir: string | null;
   json: boolean;
+  remote: boolean;
 }
 
 function parseValue(text: string): ParamValue {
@@ -85,10 +87,12 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   const params: Record<string, ParamValue> = {};
   const grid: ParamGrid = {};
   let json = false;
+  let remote = false;
   let report = true;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === "--json") json = true;
+    else if (arg === "--remote") remote = true;
     else if (arg === "--no-report") report = false;
     else if (VALUE_FLAGS.has(arg)) {
       const value = argv[++i];
@@ -137,6 +141,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     inSamplePct,
     outDir: report ? path.resolve(get("--out") ?? path.join(ROOT, "reports")) : null,
     json,
+    remote,
   };
 }
 
@@ -155,7 +160,7 @@ export interface CliOutcome {
 }
 
 /** Run what the options ask for against `bucket`; progress to `progress`. */
-export async function runCli(options: CliOptions, bucket: NodeBucket, progress: (label: string, p: LakeProgress) => void): Promise<CliOutcome> {
+export async function runCli(options: CliOptions, bucket: DataBucket, progress: (label: string, p: LakeProgress) => void): Promise<CliOutcome> {
   const { request } = options;
   let sweepResult: SweepResult | null = null;
   let wf: WalkForwardResult | null = null;
@@ -243,7 +248,8 @@ export function summaryTable(outcome: CliOutcome): string {
     }
     lines.push(`out-of-sample total: ${wf.outOfSampleTradeCount} trades, ${fmt(wf.outOfSamplePnlUsd)} USD`);
   }
-  if (outcome.report) lines.push("", `report: ${path.relative(process.cwd(), outcome.report.html)} (and .json; R2 ${outcome.report.r2Keys[0]})`);
+  // Paths can be long: one per line, so the rest of the table keeps to 80 columns.
+  if (outcome.report) lines.push("", "report (HTML, JSON; also in R2 under reports/):", `  ${path.relative(process.cwd(), outcome.report.html)}`, `  ${path.relative(process.cwd(), outcome.report.json)}`);
   return lines.join("\n");
 }
 
@@ -266,7 +272,13 @@ async function main(): Promise<void> {
   // wrangler prints notes with console.log: keep stdout for the result alone.
   console.log = console.error;
   const bar = new ProgressBar(process.stderr);
-  const lake = await openDataBucket();
+  let lake: OpenedBucket;
+  try {
+    lake = await openDataBucket({ remote: options.remote, log: (m) => process.stderr.write(`backtest: ${m}\n`) });
+  } catch (err) {
+    process.stderr.write(`backtest: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   try {
     const outcome = await runCli(options, lake.bucket, (label, p) => bar.update(label, p.rowsRead, p.rowsTotal, `${day(p.atMs)}`));
     bar.done();

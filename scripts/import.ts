@@ -39,8 +39,6 @@
  * Exit codes: 0 ok, 1 failure, 2 bad arguments or unusable input.
  */
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Candle, Tick } from "../src/domain/candle.ts";
@@ -84,28 +82,15 @@ import {
 import { tickColumnsFromArrowIPC, tickColumnsToArrowIPC, type TickColumns } from "../src/ingest/tick-arrow.ts";
 import { parseZone, type Zone } from "../src/ingest/time-zone.ts";
 import { readInputLines, ZipError } from "../src/ingest/zip-input.ts";
+import { defaultStateDir, openDataBucket, RemoteError, type DataBucket, type OpenedBucket } from "./data-bucket.ts";
 
 export { candleKey } from "../src/ingest/lake-manifest.ts";
 export type { CandleManifest as Manifest, CandlePartition, CandleSides, TickManifest, TickPartition } from "../src/ingest/lake-manifest.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
 
 /** Bad arguments or unusable input (exit code 2). */
 export class UsageError extends Error {}
 
-/** `--remote` could not reach the configured bucket (not logged in, no network, no such bucket). */
-export class RemoteError extends Error {}
-
-/** The slice of R2Bucket used here (R2 types are Worker types, not in the Node build). */
-export interface LakeObject {
-  arrayBuffer(): Promise<ArrayBuffer>;
-  text(): Promise<string>;
-}
-export interface LakeBucket {
-  get(key: string): Promise<LakeObject | null>;
-  put(key: string, value: Uint8Array | string, options?: { httpMetadata?: { contentType?: string } }): Promise<unknown>;
-  list(options?: { prefix?: string; cursor?: string }): Promise<{ objects: { key: string }[]; truncated: boolean; cursor?: string }>;
-}
 
 export interface ImportOptions {
   file: string;
@@ -120,7 +105,7 @@ export interface ImportOptions {
   /** Write to the real bucket configured for DATA (wrangler remote bindings) instead of local R2. */
   remote?: boolean;
   /** A bucket to write to directly (tests, or a caller holding a proxy); no proxy is opened. */
-  bucket?: LakeBucket;
+  bucket?: DataBucket;
   /** Progress lines (default: stderr). */
   log?: (message: string) => void;
 }
@@ -596,19 +581,17 @@ export function manifestKey(pair: string): string {
   return candleManifestKey(pair);
 }
 
-export function defaultStateDir(): string {
-  return path.resolve(process.env.STATE_DIR ?? path.join(ROOT, ".wrangler", "state"));
-}
+export { defaultStateDir, RemoteError };
 
 const ARROW = { httpMetadata: { contentType: "application/vnd.apache.arrow.file" } };
 const JSON_TYPE = { httpMetadata: { contentType: "application/json" } };
 
-async function getBytes(bucket: LakeBucket, key: string): Promise<Uint8Array | undefined> {
+async function getBytes(bucket: DataBucket, key: string): Promise<Uint8Array | undefined> {
   const obj = await bucket.get(key);
   return obj ? new Uint8Array(await obj.arrayBuffer()) : undefined;
 }
 
-async function listKeys(bucket: LakeBucket, prefix: string): Promise<string[]> {
+async function listKeys(bucket: DataBucket, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   let cursor: string | undefined;
   do {
@@ -619,13 +602,13 @@ async function listKeys(bucket: LakeBucket, prefix: string): Promise<string[]> {
   return keys;
 }
 
-async function readExistingCandleManifest(bucket: LakeBucket, pair: string): Promise<CandleManifest | undefined> {
+async function readExistingCandleManifest(bucket: DataBucket, pair: string): Promise<CandleManifest | undefined> {
   const key = candleManifestKey(pair);
   const obj = await bucket.get(key);
   return obj ? readCandleManifest(await obj.text(), key) : undefined;
 }
 
-async function readExistingTickManifest(bucket: LakeBucket, pair: string): Promise<TickManifest | undefined> {
+async function readExistingTickManifest(bucket: DataBucket, pair: string): Promise<TickManifest | undefined> {
   const key = tickManifestKey(pair);
   const obj = await bucket.get(key);
   return obj ? readTickManifest(await obj.text(), key) : undefined;
@@ -638,7 +621,7 @@ async function readExistingTickManifest(bucket: LakeBucket, pair: string): Promi
  * read and put back in.
  */
 async function writeCandles(
-  bucket: LakeBucket,
+  bucket: DataBucket,
   pair: string,
   candles: readonly Candle[],
   sides: CandleSides,
@@ -723,7 +706,7 @@ function monthRanges(ticks: TickColumns): { month: string; from: number; to: num
  * imported files gets all of its ticks).
  */
 async function writeTicks(
-  bucket: LakeBucket,
+  bucket: DataBucket,
   pair: string,
   ticks: TickColumns,
   meta: { source: string; tz: string },
@@ -776,101 +759,6 @@ async function writeTicks(
   return { partitions: written, candles };
 }
 
-// ---------------------------------------------------------------- opening the bucket
-
-interface OpenedLake {
-  bucket: LakeBucket;
-  where: string;
-  dispose(): Promise<void>;
-}
-
-function quietWrangler(): void {
-  process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
-  process.env.WRANGLER_SEND_METRICS = "false";
-}
-
-const REMOTE_HELP =
-  "log in with `npx wrangler login` (or set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID), check network access " +
-  "and that the bucket exists (`npx wrangler r2 bucket create <name>`)";
-
-/**
- * A one-binding wrangler config in a temporary folder: the DATA entry of the
- * project config (same bucket_name, so the same local R2 storage under a
- * persist path), with `remote: true` for --remote. getPlatformProxy then
- * starts no Durable Object or secret warnings, and the project config stays
- * local-only for `npm start`.
- */
-async function dataOnlyConfig(configPath: string, remote: boolean): Promise<{ dir: string; config: string; bucketName: string }> {
-  const { experimental_readRawConfig } = await import("wrangler");
-  type R2Entry = { binding: string; bucket_name?: string; jurisdiction?: string };
-  const raw = (experimental_readRawConfig({ config: configPath }) as { rawConfig: Record<string, unknown> }).rawConfig;
-  const entry = ((raw.r2_buckets ?? []) as R2Entry[]).find((b) => b.binding === "DATA");
-  if (!entry?.bucket_name) throw new Error(`no r2_buckets entry with binding DATA and a bucket_name in ${configPath}`);
-  const dir = await mkdtemp(path.join(tmpdir(), "fx-import-"));
-  const config = path.join(dir, "wrangler.json");
-  await writeFile(
-    config,
-    JSON.stringify({
-      name: `${String(raw.name ?? "fx-actor-runtime")}-import`,
-      compatibility_date: raw.compatibility_date,
-      ...(remote && raw.account_id !== undefined ? { account_id: raw.account_id } : {}),
-      r2_buckets: [remote ? { ...entry, remote: true } : entry],
-    }),
-  );
-  return { dir, config, bucketName: entry.bucket_name };
-}
-
-async function openLocalLake(configPath: string, stateDir: string): Promise<OpenedLake> {
-  quietWrangler();
-  const { getPlatformProxy } = await import("wrangler");
-  const persist = path.join(stateDir, "v3");
-  const { dir, config } = await dataOnlyConfig(configPath, false);
-  try {
-    const proxy = await getPlatformProxy<{ DATA: LakeBucket }>({ configPath: config, persist: { path: persist }, remoteBindings: false, envFiles: [] });
-    return { bucket: proxy.env.DATA, where: `local R2 under ${persist}`, dispose: () => proxy.dispose() };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** The real bucket bound as DATA, through wrangler's remote bindings. */
-async function openRemoteLake(configPath: string, log: (message: string) => void): Promise<OpenedLake> {
-  quietWrangler();
-  const { getPlatformProxy } = await import("wrangler");
-  let made: Awaited<ReturnType<typeof dataOnlyConfig>>;
-  try {
-    made = await dataOnlyConfig(configPath, true);
-  } catch (err) {
-    throw new RemoteError(`--remote: ${(err as Error).message}`);
-  }
-  const { dir, config, bucketName } = made;
-  if (!process.env.CLOUDFLARE_API_TOKEN) log("import: --remote without CLOUDFLARE_API_TOKEN: relying on a `wrangler login` session");
-  let proxy: Awaited<ReturnType<typeof getPlatformProxy<{ DATA: LakeBucket }>>>;
-  try {
-    proxy = await getPlatformProxy<{ DATA: LakeBucket }>({ configPath: config, persist: false, remoteBindings: true, envFiles: [] });
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw new RemoteError(`--remote: could not open R2 bucket ${bucketName} through wrangler: ${(err as Error).message}\n${REMOTE_HELP}`);
-  }
-  const bucket = proxy.env.DATA;
-  try {
-    // Fail here, with the reason, rather than half-way through the writes.
-    await bucket.list({ prefix: "candles/" });
-  } catch (err) {
-    await proxy.dispose().catch(() => {});
-    await rm(dir, { recursive: true, force: true });
-    throw new RemoteError(`--remote: R2 bucket ${bucketName} is not reachable: ${(err as Error).message}\n${REMOTE_HELP}`);
-  }
-  return {
-    bucket,
-    where: `remote R2 bucket ${bucketName}`,
-    dispose: async () => {
-      await proxy.dispose();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 // ---------------------------------------------------------------- import
 
 /** Import one file; see the module comment. Throws UsageError for a bad pair, zone or input format. */
@@ -892,11 +780,9 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
     throw err;
   }
 
-  const lake: OpenedLake = options.bucket
+  const lake: OpenedBucket = options.bucket
     ? { bucket: options.bucket, where: "the given bucket", dispose: async () => {} }
-    : options.remote
-      ? await openRemoteLake(options.configPath ?? path.join(ROOT, "wrangler.jsonc"), log)
-      : await openLocalLake(options.configPath ?? path.join(ROOT, "wrangler.jsonc"), path.resolve(options.stateDir ?? defaultStateDir()));
+    : await openDataBucket({ ...(options.stateDir ? { stateDir: options.stateDir } : {}), ...(options.configPath ? { configPath: options.configPath } : {}), remote: options.remote ?? false, log });
   try {
     log(`import: reading ${options.file} (${format}, ${pair}, clock ${zone.name})`);
     let read: ReadCounts & { candles?: Candle[]; ticks?: TickColumns; sameTimestamp?: number; crossed?: number };

@@ -43,7 +43,7 @@ import {
 import { readLines } from "../src/ingest/read-lines.ts";
 import { barPath } from "../src/domain/bar-path.ts";
 import { emptyBar, lakeBatches, loadCandleManifest, readRow, type LakeBucket } from "../src/replay/lake-reader.ts";
-import { openDataBucket } from "./local-r2.ts";
+import { openDataBucket } from "./data-bucket.ts";
 import { parseZone, type Zone } from "../src/ingest/time-zone.ts";
 
 export interface ReplayOptions {

@@ -16,7 +16,7 @@ import { parseArgs as replayArgs, replay, postTicks } from "../../scripts/replay
 import { startRuntime, type Runtime } from "../../scripts/runtime.ts";
 import type { BacktestResult } from "../../src/replay/result.ts";
 import type { LakeBucket } from "../../src/replay/lake-reader.ts";
-import type { NodeBucket } from "../../scripts/local-r2.ts";
+import type { DataBucket } from "../../scripts/data-bucket.ts";
 
 const FILE = path.resolve(import.meta.dirname, "../../../shared/data/m1_histdata/DAT_ASCII_EURUSD_M1_2018.csv.gz");
 const present = existsSync(FILE);
@@ -28,7 +28,7 @@ const TO = "2018-03-01";
 
 let stateDir: string;
 let runtime: Runtime;
-let bucket: NodeBucket & LakeBucket;
+let bucket: DataBucket & LakeBucket;
 
 async function api(method: string, route: string, body?: unknown): Promise<unknown> {
   const res = await fetch(`${runtime.url}${route}`, {
@@ -53,7 +53,7 @@ describe.skipIf(!present)("backtest parity: CLI = HTTP = live replay through the
       rateLimitPerMinute: 1_000_000,
     });
     // The runtime's own R2: what it serves is what the CLI reads.
-    bucket = (await runtime.miniflare.getR2Bucket("DATA")) as unknown as NodeBucket & LakeBucket;
+    bucket = (await runtime.miniflare.getR2Bucket("DATA")) as unknown as DataBucket & LakeBucket;
   }, 120_000);
 
   afterAll(async () => {

@@ -26,9 +26,8 @@ import {
   readTicks,
   UsageError,
   type ImportSummary,
-  type LakeBucket,
-  type LakeObject,
 } from "../../scripts/import.ts";
+import type { DataBucket, DataObject } from "../../scripts/data-bucket.ts";
 import type { Candle, Tick } from "../../src/domain/candle.ts";
 import { getInstrument } from "../../src/domain/instruments.ts";
 import { toPoints } from "../../src/domain/price.ts";
@@ -83,9 +82,9 @@ const quiet = (): void => {};
 // ------------------------------------------------------------------ helpers
 
 /** The R2 methods the importer uses, in memory; list pages hold 2 keys to exercise cursors. */
-class MemoryBucket implements LakeBucket {
+class MemoryBucket implements DataBucket {
   readonly objects = new Map<string, Uint8Array>();
-  async get(key: string): Promise<LakeObject | null> {
+  async get(key: string): Promise<DataObject | null> {
     const b = this.objects.get(key);
     if (!b) return null;
     return { arrayBuffer: async () => b.slice().buffer, text: async () => new TextDecoder().decode(b) };
@@ -181,7 +180,7 @@ function histdataCandle(line: string): Candle {
   return { t: r.value.ts, bo, bh, bl, bc, ao: bo, ah: bh, al: bl, ac: bc, n: 0 };
 }
 
-type Proxy = { env: { DATA: { get(key: string): Promise<LakeObject | null> } }; dispose(): Promise<void> };
+type Proxy = { env: { DATA: { get(key: string): Promise<DataObject | null> } }; dispose(): Promise<void> };
 
 /** A second platform proxy on a STATE_DIR, as `npm start` would open it (full project config). */
 async function openProxy(stateDir: string): Promise<Proxy> {
