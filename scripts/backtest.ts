@@ -183,7 +183,8 @@ export async function runCli(options: CliOptions, bucket: DataBucket, progress: 
     const name = reportName(request, wf ? "walk-forward" : sweepResult ? "sweep" : "run");
     const paths = await writeReport(options.outDir, name, built);
     const r2Keys = [`reports/${name}.json`, `reports/${name}.html`];
-    await bucket.put(r2Keys[0] as string, built.json, { httpMetadata: { contentType: "application/json" } });
+    // The same bytes as the local file (writeReport ends it with a newline).
+    await bucket.put(r2Keys[0] as string, `${built.json}\n`, { httpMetadata: { contentType: "application/json" } });
     await bucket.put(r2Keys[1] as string, built.html, { httpMetadata: { contentType: "text/html; charset=utf-8" } });
     report = { json: paths.jsonPath, html: paths.htmlPath, r2Keys };
   }
