@@ -37,8 +37,13 @@ export const BacktestRequest = v.pipe(
     from: Instant,
     to: Instant,
     strategy: BacktestStrategy,
-    /** Ask = bid + this spread; null = the data's own ask (bid/ask data only). */
-    spreadPips: v.optional(v.nullable(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(100))), 1),
+    /** What to replay: the pair's 1-minute candles, or its ticks (when a tick file was imported). */
+    data: v.optional(v.picklist(["candles", "ticks"]), "candles"),
+    /**
+     * Ask = bid + this spread; null = the data's own ask. Default: 1 pip on
+     * candles (histdata M1 files are bid-only), the data's ask on ticks.
+     */
+    spreadPips: v.optional(v.nullable(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(100)))),
     fillModel: v.optional(FillModelConfig, {}),
     financingLongPct: v.optional(Pct, 0),
     financingShortPct: v.optional(Pct, 0),

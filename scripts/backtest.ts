@@ -2,7 +2,7 @@
  * Backtest from the data lake (the R2 bucket DATA, local under STATE_DIR).
  *
  *   npm run backtest -- --pair EUR_USD --from 2018-01-01 --to 2019-01-01 --strategy sma-cross
- *     [--param fast=20 --param slow=50 ...] [--units 100000] [--spread-pips 1|data]
+ *     [--param fast=20 --param slow=50 ...] [--units 100000] [--ticks] [--spread-pips 1|data]
  *     [--slippage-pips 0] [--commission 0] [--financing-long 0] [--financing-short 0]
  *     [--balance 100000] [--sweep fast=10,20,30 --sweep slow=50,100 [--objective sharpe]]
  *     [--walk-forward 4 [--in-sample 75]] [--out reports] [--no-report] [--json]
@@ -34,7 +34,8 @@ export const USAGE = `usage: npm run backtest -- --pair EUR_USD --from 2018-01-0
   --strategy KIND        sma-cross (default), ema-cross, rsi-reversion
   --param KEY=VALUE      strategy parameter, repeatable (e.g. --param fast=20 --param timeframe=4h)
   --units N              position size (default 100000)
-  --spread-pips N|data   ask = bid + N pips (default 1), or the data's own ask
+  --ticks                replay the pair's imported ticks instead of its 1-minute candles
+  --spread-pips N|data   ask = bid + N pips, or the data's own ask (default 1 on candles, data on ticks)
   --slippage-pips N      per fill (default 0)
   --commission N         quote currency per million units (default 0)
   --financing-long PCT   annual rate charged on longs per night held (default 0)
@@ -88,11 +89,13 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   const grid: ParamGrid = {};
   let json = false;
   let remote = false;
+  let ticks = false;
   let report = true;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === "--json") json = true;
     else if (arg === "--remote") remote = true;
+    else if (arg === "--ticks") ticks = true;
     else if (arg === "--no-report") report = false;
     else if (VALUE_FLAGS.has(arg)) {
       const value = argv[++i];
@@ -115,7 +118,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     from: get("--from") as string,
     to: get("--to") as string,
     strategy: { kind: get("--strategy") ?? "sma-cross", ...(num("--units") !== undefined ? { units: num("--units") } : {}), params },
-    spreadPips: spread === undefined ? 1 : spread === "data" ? null : numberFlag("--spread-pips", spread),
+    data: ticks ? "ticks" : "candles",
+    ...(spread === undefined ? {} : { spreadPips: spread === "data" ? null : numberFlag("--spread-pips", spread) }),
     fillModel: { slippagePips: num("--slippage-pips") ?? 0, commissionPerMillion: num("--commission") ?? 0 },
     financingLongPct: num("--financing-long") ?? 0,
     financingShortPct: num("--financing-short") ?? 0,

@@ -72,6 +72,8 @@ export interface BacktestOptions {
 }
 
 export const DEFAULT_INITIAL_BALANCE_USD = 100_000;
+/** Trades listed in a result; later ones still count in every total and metric (a 1-minute strategy over years can trade millions of times). */
+export const TRADES_LISTED_MAX = 100_000;
 
 export class Backtester {
   private readonly instrument: Instrument;
@@ -84,6 +86,7 @@ export class Backtester {
   private readonly metrics: MetricsTracker;
   private readonly equity = new EquitySampler();
   private readonly trades: BacktestTrade[] = [];
+  private tradeCount = 0;
   private readonly rejections = new Map<string, number>();
   private readonly recentOrderTimesMs: number[] = [];
 
@@ -302,7 +305,8 @@ export class Backtester {
     this.realisedMicros += BigInt(closed.realisedPnlQuoteMicros);
     this.realisedCents += BigInt(closed.realisedPnlAccountCents);
     this.exposureMs += exitT - closed.openedAt;
-    this.trades.push({
+    this.tradeCount++;
+    const trade: BacktestTrade = {
       side: closed.side,
       units: Math.max(this.positionPeakUnits, closed.units),
       entryT: closed.openedAt,
@@ -313,7 +317,9 @@ export class Backtester {
       pnlUsdCents: closed.realisedPnlAccountCents,
       financingUsdCents: this.positionFinancingCents,
       exitReason,
-    });
+    };
+    this.metrics.onTrade(trade);
+    if (this.trades.length < TRADES_LISTED_MAX) this.trades.push(trade);
     this.positionPeakUnits = 0;
     this.positionFinancingCents = 0;
   }
@@ -370,7 +376,8 @@ export class Backtester {
       firstMs: this.firstMs,
       lastMs: this.lastMs,
       trades: this.trades,
-      tradeCount: this.trades.length,
+      tradeCount: this.tradeCount,
+      tradesOmitted: this.tradeCount - this.trades.length,
       pnlQuoteMicros,
       pnlUsdCents,
       pnlQuote: microsToDecimal(pnlQuoteMicros),
@@ -378,7 +385,7 @@ export class Backtester {
       financingUsdCents: Number(this.financingCents),
       rejections: Object.fromEntries([...this.rejections].sort((a, b) => a[0].localeCompare(b[0]))),
       equity: this.equity.points(),
-      metrics: this.metrics.finish(this.trades, finalCents, span, this.exposureMs),
+      metrics: this.metrics.finish(finalCents, span, this.exposureMs),
     };
   }
 }

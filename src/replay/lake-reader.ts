@@ -6,7 +6,16 @@
  */
 import type { Candle } from "../domain/candle.ts";
 import { candleBatches, type CandleColumns } from "../ingest/candle-arrow.ts";
-import { candleManifestKey, readCandleManifest, type CandleManifest, type CandlePartition } from "../ingest/lake-manifest.ts";
+import {
+  candleManifestKey,
+  readCandleManifest,
+  readTickManifest,
+  tickManifestKey,
+  type CandleManifest,
+  type CandlePartition,
+  type TickManifest,
+} from "../ingest/lake-manifest.ts";
+import { tickBatches, type TickColumns } from "../ingest/tick-arrow.ts";
 
 /** The slice of an R2 bucket the reader needs (R2Bucket in a Worker, the platform proxy's in Node). */
 export interface LakeBucket {
@@ -33,8 +42,19 @@ export async function loadCandleManifest(bucket: LakeBucket, pair: string): Prom
   }
 }
 
+export async function loadTickManifest(bucket: LakeBucket, pair: string): Promise<TickManifest> {
+  const key = tickManifestKey(pair);
+  const object = await bucket.get(key);
+  if (object === null) throw new LakeDataError("no_data", `no ticks for ${pair} in the data lake (${key} missing): import a tick file first (npm run import)`);
+  try {
+    return readTickManifest(new TextDecoder().decode(await object.arrayBuffer()), key);
+  } catch (err) {
+    throw new LakeDataError("bad_manifest", (err as Error).message);
+  }
+}
+
 /** Partitions whose rows overlap [fromMs, toMs). */
-export function partitionsInRange(manifest: CandleManifest, fromMs: number, toMs: number): CandlePartition[] {
+export function partitionsInRange<P extends { rows: number; fromMs: number; toMs: number }>(manifest: { partitions: P[] }, fromMs: number, toMs: number): P[] {
   return manifest.partitions.filter((p) => p.rows > 0 && p.toMs >= fromMs && p.fromMs < toMs);
 }
 
@@ -52,18 +72,38 @@ export interface LakeProgress {
  * views on the partition's bytes; a partition is released once its batches
  * are consumed.
  */
-export async function* lakeBatches(
+export function lakeBatches(
   bucket: LakeBucket,
   manifest: CandleManifest,
   fromMs: number,
   toMs: number,
 ): AsyncGenerator<{ cols: CandleColumns; start: number; end: number; rowsBefore: number }> {
+  return batchesOf(bucket, manifest, fromMs, toMs, candleBatches);
+}
+
+/** The same for a pair's tick partitions. */
+export function lakeTickBatches(
+  bucket: LakeBucket,
+  manifest: TickManifest,
+  fromMs: number,
+  toMs: number,
+): AsyncGenerator<{ cols: TickColumns; start: number; end: number; rowsBefore: number }> {
+  return batchesOf(bucket, manifest, fromMs, toMs, tickBatches);
+}
+
+async function* batchesOf<C extends { length: number; t: Float64Array }>(
+  bucket: LakeBucket,
+  manifest: { partitions: (CandlePartition | TickManifest["partitions"][number])[] },
+  fromMs: number,
+  toMs: number,
+  decode: (bytes: Uint8Array) => Iterable<C>,
+): AsyncGenerator<{ cols: C; start: number; end: number; rowsBefore: number }> {
   let rowsBefore = 0;
   for (const part of partitionsInRange(manifest, fromMs, toMs)) {
     const object = await bucket.get(part.key);
     if (object === null) throw new LakeDataError("missing_partition", `${part.key} is in the manifest but not in the bucket`);
     const bytes = new Uint8Array(await object.arrayBuffer());
-    for (const cols of candleBatches(bytes)) {
+    for (const cols of decode(bytes)) {
       const start = lowerBound(cols.t, fromMs);
       const end = lowerBound(cols.t, toMs);
       yield { cols, start, end, rowsBefore };
@@ -97,6 +137,21 @@ export function readRow(cols: CandleColumns, i: number, bar: Candle): Candle {
   bar.ac = cols.ac[i] as number;
   bar.n = cols.n[i] as number;
   return bar;
+}
+
+/**
+ * Fill `bar` in place with tick i as a one-point bar (bid OHLC = bid, ask OHLC
+ * = ask). False for a crossed quote (bid > ask), which the live tick rules
+ * refuse: a tick backtest skips it too.
+ */
+export function readTickRow(cols: TickColumns, i: number, bar: Candle): boolean {
+  const bid = cols.bid[i] as number;
+  const ask = cols.ask[i] as number;
+  bar.t = cols.t[i] as number;
+  bar.bo = bar.bh = bar.bl = bar.bc = bid;
+  bar.ao = bar.ah = bar.al = bar.ac = ask;
+  bar.n = 1;
+  return bid <= ask;
 }
 
 export function emptyBar(): Candle {

@@ -8,9 +8,22 @@ import type { Instrument } from "../domain/instruments.ts";
 import { getInstrument } from "../domain/instruments.ts";
 import { MINUTE_MS } from "../domain/fx-time.ts";
 import { conversionPairs, DEFAULT_ACCOUNT_CURRENCY, type ConversionRate } from "../domain/trading/money.ts";
+import type { Candle } from "../domain/candle.ts";
 import type { CandleColumns } from "../ingest/candle-arrow.ts";
 import { Backtester, type BacktestOptions } from "./backtester.ts";
-import { emptyBar, LakeDataError, lakeBatches, loadCandleManifest, partitionsInRange, readRow, type LakeBucket, type LakeProgress } from "./lake-reader.ts";
+import {
+  emptyBar,
+  LakeDataError,
+  lakeBatches,
+  lakeTickBatches,
+  loadCandleManifest,
+  loadTickManifest,
+  partitionsInRange,
+  readRow,
+  readTickRow,
+  type LakeBucket,
+  type LakeProgress,
+} from "./lake-reader.ts";
 import type { BacktestResult } from "./result.ts";
 
 export function backtestOptions(request: BacktestRequest, instrument: Instrument, conversionRates?: () => readonly ConversionRate[]): BacktestOptions {
@@ -19,7 +32,7 @@ export function backtestOptions(request: BacktestRequest, instrument: Instrument
     strategy: request.strategy,
     fromMs: request.from,
     toMs: request.to,
-    spreadPips: request.spreadPips,
+    spreadPips: request.spreadPips === undefined ? (request.data === "ticks" ? null : 1) : request.spreadPips,
     fillModel: request.fillModel,
     financing: { longPct: request.financingLongPct, shortPct: request.financingShortPct },
     initialBalanceUsd: request.initialBalanceUsd,
@@ -98,6 +111,27 @@ async function conversionFeed(bucket: LakeBucket, instrument: Instrument, fromMs
 /** Called after each record batch; a returned promise is awaited (a Durable Object yields there). */
 export type ProgressListener = (progress: LakeProgress) => void | Promise<void>;
 
+/** Which of the pair's data a replay reads: 1-minute candles, or ticks as one-point bars. */
+export type LakeSource = "candles" | "ticks";
+
+/** Record batches of either source, each row readable into a bar. */
+async function* barBatches(bucket: LakeBucket, pair: string, source: LakeSource, fromMs: number, toMs: number) {
+  if (source === "candles") {
+    const manifest = await loadCandleManifest(bucket, pair);
+    const parts = partitionsInRange(manifest, fromMs, toMs);
+    const rowsTotal = parts.reduce((n, p) => n + p.rows, 0);
+    for await (const b of lakeBatches(bucket, manifest, fromMs, toMs)) {
+      yield { ...b, rowsTotal, barMs: MINUTE_MS, read: (i: number, bar: Candle) => (readRow(b.cols, i, bar), true) };
+    }
+    return;
+  }
+  const manifest = await loadTickManifest(bucket, pair);
+  const rowsTotal = partitionsInRange(manifest, fromMs, toMs).reduce((n, p) => n + p.rows, 0);
+  for await (const b of lakeTickBatches(bucket, manifest, fromMs, toMs)) {
+    yield { ...b, rowsTotal, barMs: 0, read: (i: number, bar: Candle) => readTickRow(b.cols, i, bar) };
+  }
+}
+
 /**
  * Replay [fromMs, toMs) of `pair` from the lake into every engine built by
  * `makeEngines` (given the conversion rates a cross needs). Progress is
@@ -110,21 +144,25 @@ export async function replayLake(
   toMs: number,
   makeEngines: (conversionRates?: () => readonly ConversionRate[]) => Backtester[],
   onProgress: ProgressListener = () => {},
+  source: LakeSource = "candles",
 ): Promise<BacktestResult[]> {
   const instrument = getInstrument(pair);
-  const manifest = await loadCandleManifest(bucket, pair);
-  const parts = partitionsInRange(manifest, fromMs, toMs);
-  if (parts.length === 0) throw new LakeDataError("no_data", `no ${pair} candles between ${new Date(fromMs).toISOString()} and ${new Date(toMs).toISOString()} in the data lake`);
-  const rowsTotal = parts.reduce((n, p) => n + p.rows, 0);
+  const batches = barBatches(bucket, pair, source, fromMs, toMs);
+  // The first batch proves there is data (and reads the manifest) before any conversion pair is opened.
+  const first = await batches.next();
+  if (first.done || first.value.rowsTotal === 0) {
+    throw new LakeDataError("no_data", `no ${pair} ${source} between ${new Date(fromMs).toISOString()} and ${new Date(toMs).toISOString()} in the data lake`);
+  }
   const conversion = await conversionFeed(bucket, instrument, fromMs, toMs);
   const engines = makeEngines(conversion ? () => conversion.current() : undefined);
   const bar = emptyBar();
-  for await (const { cols, start, end, rowsBefore } of lakeBatches(bucket, manifest, fromMs, toMs)) {
+  for (let next: IteratorResult<typeof first.value> = first; !next.done; next = await batches.next()) {
+    const { cols, start, end, rowsBefore, rowsTotal, barMs, read } = next.value;
     if (conversion && end > start) await conversion.loadUntil(cols.t[end - 1] as number);
     for (let i = start; i < end; i++) {
-      readRow(cols, i, bar);
+      if (!read(i, bar)) continue;
       conversion?.advance(bar.t);
-      for (const engine of engines) engine.onBar(bar, bar.t + MINUTE_MS);
+      for (const engine of engines) engine.onBar(bar, bar.t + barMs);
     }
     await onProgress({ rowsRead: rowsBefore + cols.length, rowsTotal, atMs: cols.t[cols.length - 1] ?? fromMs });
   }
@@ -134,6 +172,6 @@ export async function replayLake(
 /** One backtest request over the lake. */
 export async function backtestFromLake(bucket: LakeBucket, request: BacktestRequest, onProgress?: ProgressListener): Promise<BacktestResult> {
   const instrument = getInstrument(request.pair);
-  const [result] = await replayLake(bucket, request.pair, request.from, request.to, (rates) => [new Backtester(backtestOptions(request, instrument, rates))], onProgress);
+  const [result] = await replayLake(bucket, request.pair, request.from, request.to, (rates) => [new Backtester(backtestOptions(request, instrument, rates))], onProgress, request.data);
   return result as BacktestResult;
 }

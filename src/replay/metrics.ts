@@ -24,6 +24,11 @@ export class MetricsTracker {
   private dayEndMs = Number.NEGATIVE_INFINITY;
   private dayStartBalance: number;
   private readonly dailyReturns: number[] = [];
+  private trades = 0;
+  private wins = 0;
+  private losses = 0;
+  private grossProfitCents = 0;
+  private grossLossCents = 0;
 
   constructor(readonly initialCents: number) {
     this.peakCents = initialCents;
@@ -53,12 +58,25 @@ export class MetricsTracker {
     this.lastCents = balanceCents;
   }
 
+  /** A closed trade (P&L including its financing). */
+  onTrade(trade: Pick<BacktestTrade, "pnlUsdCents" | "financingUsdCents">): void {
+    const pnl = trade.pnlUsdCents + trade.financingUsdCents;
+    this.trades++;
+    if (pnl > 0) {
+      this.wins++;
+      this.grossProfitCents += pnl;
+    } else if (pnl < 0) {
+      this.losses++;
+      this.grossLossCents += pnl;
+    }
+  }
+
   private closeDay(): void {
     if (this.dayStartBalance > 0) this.dailyReturns.push(this.lastCents / this.dayStartBalance - 1);
     this.dayStartBalance = this.lastCents;
   }
 
-  finish(trades: readonly BacktestTrade[], finalCents: number, spanMs: number, exposureMs: number): BacktestMetrics {
+  finish(finalCents: number, spanMs: number, exposureMs: number): BacktestMetrics {
     if (this.lastT !== null) {
       this.lastCents = finalCents;
       this.closeDay();
@@ -72,18 +90,7 @@ export class MetricsTracker {
     const annual = Math.sqrt(TRADING_DAYS_PER_YEAR);
     const years = spanMs / YEAR_MS;
     const growth = finalCents / this.initialCents;
-
-    let wins = 0, losses = 0, gp = 0, gl = 0;
-    for (const t of trades) {
-      const pnl = t.pnlUsdCents + t.financingUsdCents;
-      if (pnl > 0) {
-        wins++;
-        gp += pnl;
-      } else if (pnl < 0) {
-        losses++;
-        gl += pnl;
-      }
-    }
+    const { trades, wins, losses, grossProfitCents: gp, grossLossCents: gl } = this;
     return {
       initialBalanceUsdCents: this.initialCents,
       finalBalanceUsdCents: finalCents,
@@ -96,10 +103,10 @@ export class MetricsTracker {
       maxDrawdownUsdCents: this.maxDdCents,
       maxDrawdownPct: this.maxDdPct,
       maxDrawdownDurationMs: this.maxDdDurationMs,
-      tradeCount: trades.length,
+      tradeCount: trades,
       wins,
       losses,
-      winRate: trades.length === 0 ? 0 : wins / trades.length,
+      winRate: trades === 0 ? 0 : wins / trades,
       grossProfitUsdCents: gp,
       grossLossUsdCents: gl,
       profitFactor: gl === 0 ? null : gp / -gl,

@@ -93,8 +93,10 @@ export interface BacktestResult {
   /** First bar open and last candle close seen, epoch ms (null without data). */
   firstMs: number | null;
   lastMs: number | null;
+  /** The first TRADES_LISTED_MAX trades (backtester.ts); tradeCount and the metrics count them all. */
   trades: BacktestTrade[];
   tradeCount: number;
+  tradesOmitted: number;
   /** Realised P&L + financing, quote currency micros and USD cents; decimal copies below. */
   pnlQuoteMicros: number;
   pnlUsdCents: number;

@@ -103,6 +103,7 @@ async function runGrid(
         return new Backtester({ ...backtestOptions({ ...request, strategy, from: fromMs, to: toMs }, instrument, rates), tradeFromMs });
       }),
     onProgress,
+    request.data,
   );
   return valid.map((c, i) => ({ params: c.params, result: results[i] as BacktestResult }));
 }

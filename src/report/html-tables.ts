@@ -153,9 +153,10 @@ export function tradesSection(r: BacktestResult): string {
     formatUsdCents(t.financingUsdCents),
     t.exitReason,
   ]);
+  const listed = r.trades.length;
   const note =
-    r.trades.length > TRADE_ROWS_MAX
-      ? `<p class="note">Showing the first ${formatNumber(TRADE_ROWS_MAX, 0)} of ${formatNumber(r.trades.length, 0)} trades; the JSON report has all of them.</p>\n`
+    listed > TRADE_ROWS_MAX
+      ? `<p class="note">Showing the first ${formatNumber(TRADE_ROWS_MAX, 0)} of ${formatNumber(r.tradeCount, 0)} trades; the JSON report lists ${r.tradesOmitted > 0 ? `the first ${formatNumber(listed, 0)}` : "all of them"}.</p>\n`
       : "";
   return `${note}<div class="scroll">\n${table(TRADE_COLS, rows)}\n</div>`;
 }

@@ -103,12 +103,10 @@ describe("MetricsTracker", () => {
     const t0 = Date.UTC(2030, 0, 7, 12);
     const balances = [100_000_00, 110_000_00, 99_000_00, 104_500_00, 111_000_00];
     balances.forEach((b, i) => m.onEquity(t0 + i * day, b));
-    const trades = [
-      { pnlUsdCents: 10_000_00, financingUsdCents: 0 },
-      { pnlUsdCents: -11_000_00, financingUsdCents: 0 },
-      { pnlUsdCents: 12_000_00, financingUsdCents: -100 },
-    ].map((t) => ({ side: "buy" as const, units: 1, entryT: 0, entryPrice: 1, exitT: 0, exitPrice: 1, pnlQuoteMicros: 0, exitReason: "signal", ...t }));
-    const r = m.finish(trades, 111_000_00, 4 * day, 2 * day);
+    m.onTrade({ pnlUsdCents: 10_000_00, financingUsdCents: 0 });
+    m.onTrade({ pnlUsdCents: -11_000_00, financingUsdCents: 0 });
+    m.onTrade({ pnlUsdCents: 12_000_00, financingUsdCents: -100 });
+    const r = m.finish(111_000_00, 4 * day, 2 * day);
     expect(r.maxDrawdownUsdCents).toBe(11_000_00);
     expect(r.maxDrawdownPct).toBeCloseTo(10, 10);
     // Peak on day 1, recovered on day 4.

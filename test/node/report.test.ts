@@ -71,6 +71,7 @@ function sampleResult(overrides: { pair?: string; strategyId?: string; params?: 
     lastMs: utc(2024, 3, 29, 21),
     trades,
     tradeCount: trades.length,
+    tradesOmitted: 0,
     // Realised 18,377 + financing -775.
     pnlQuoteMicros: 176_020_000,
     pnlUsdCents: 17_602,
@@ -323,7 +324,9 @@ describe("buildReport", () => {
       trade(i % 2 === 0 ? "buy" : "sell", utc(2024, 1, 2) + i * 3_600_000, utc(2024, 1, 2) + i * 3_600_000 + 1_800_000, i % 3 === 0 ? -100 : 150, 0),
     );
     const html = buildReport(sampleResult({ trades: many })).html;
-    expect(html).toContain("Showing the first 2,000 of 2,001 trades; the JSON report has all of them.");
+    expect(html).toContain("Showing the first 2,000 of 2,001 trades; the JSON report lists all of them.");
+    const beyond = buildReport({ ...sampleResult({ trades: many }), tradeCount: 150_000, tradesOmitted: 150_000 - many.length }).html;
+    expect(beyond).toContain("Showing the first 2,000 of 150,000 trades; the JSON report lists the first 2,001.");
     expect(html).toContain('<tr><td class="num">2000</td>');
     expect(html).not.toContain('<tr><td class="num">2001</td>');
   });
