@@ -8,7 +8,7 @@ import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/dom
 import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
 import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
-import { intentForSignal, protectionOf, protectionOfIntent } from "../src/domain/trading/signal-intent.ts";
+import { addLevelIntent, exitIntent, intentForSignal, protectionOf, protectionOfIntent } from "../src/domain/trading/signal-intent.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
 import type { RiskLimits } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
@@ -121,17 +121,7 @@ export class PairTrader {
           await this.addLevelIfDue(out.position, quote);
           continue;
         }
-        await this.submitNow({
-          clientOrderId: clientOrderId(this.d.instrument.symbol, position.strategyId, `${position.id}:${out.exit.reason}`),
-          pair: this.d.instrument.symbol,
-          strategyId: position.strategyId,
-          side: position.side === "buy" ? "sell" : "buy",
-          units: out.position.units,
-          type: "market",
-          reduceOnly: true,
-          purpose: "exit",
-          createdAt: this.d.clock(),
-        });
+        await this.submitNow(exitIntent(out.position, out.exit.reason, this.d.clock()));
       }
     });
   }
@@ -144,19 +134,9 @@ export class PairTrader {
   private async addLevelIfDue(position: Position, quote: Quote): Promise<void> {
     const due = nextAddLevel(position, quote, this.d.instrument);
     if (!due) return;
-    const id = clientOrderId(this.d.instrument.symbol, position.strategyId, `${position.id}:add:${due.level}`);
-    if (this.d.store.getOrder(id) || this.d.store.hasRejection(id)) return;
-    await this.submitNow({
-      clientOrderId: id,
-      pair: this.d.instrument.symbol,
-      strategyId: position.strategyId,
-      side: position.side,
-      units: due.units,
-      type: "market",
-      addLevel: true,
-      reduceOnly: false,
-      createdAt: this.d.clock(),
-    });
+    const intent = addLevelIntent(position, due, this.d.clock());
+    if (this.d.store.getOrder(intent.clientOrderId) || this.d.store.hasRejection(intent.clientOrderId)) return;
+    await this.submitNow(intent);
   }
 
   /** Re-send what a previous life of the actor left in the outbox. Safe to call any time. */

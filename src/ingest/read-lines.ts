@@ -8,10 +8,15 @@ import { createInterface } from "node:readline";
 import { pipeline, type Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 
-export async function* readLines(file: string): AsyncGenerator<string, void, undefined> {
+export function readLines(file: string): AsyncGenerator<string, void, undefined> {
   const source = createReadStream(file);
   // pipeline (not .pipe) so a read or gunzip error destroys the chain and reaches readline.
   const input: Readable = file.endsWith(".gz") ? pipeline(source, createGunzip(), () => {}) : source;
+  return streamLines(input, source);
+}
+
+/** Lines of a text stream (a UTF-8 BOM dropped); `source` is destroyed when the iteration ends. */
+export async function* streamLines(input: Readable, source: Readable = input): AsyncGenerator<string, void, undefined> {
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let first = true;
   try {

@@ -9,10 +9,9 @@
  */
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import { pipeline, Readable, Transform, type TransformCallback } from "node:stream";
 import zlib from "node:zlib";
-import { readLines } from "./read-lines.ts";
+import { readLines, streamLines } from "./read-lines.ts";
 
 export class ZipError extends Error {}
 
@@ -172,17 +171,7 @@ export async function openZipCsv(file: string): Promise<{ entry: ZipEntry; strea
 /** Lines of a zip's single `.csv` entry (BOM dropped), streamed. */
 export async function* readZipCsvLines(file: string): AsyncGenerator<string, void, undefined> {
   const { stream } = await openZipCsv(file);
-  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  let first = true;
-  try {
-    for await (const line of lines) {
-      yield first && line.charCodeAt(0) === 0xfeff ? line.slice(1) : line;
-      first = false;
-    }
-  } finally {
-    lines.close();
-    stream.destroy();
-  }
+  yield* streamLines(stream);
 }
 
 /** Lines of a history file: `.zip` (its one .csv), `.gz` or plain text. */

@@ -34,7 +34,7 @@ import { centsToDecimal, convertQuoteMicrosToAccountCents, microsToDecimal, type
 import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../domain/trading/position.ts";
 import { checkOrder } from "../domain/trading/risk.ts";
 import { runStrategies } from "../domain/trading/signal-engine.ts";
-import { intentForSignal, protectionOf, protectionOfIntent } from "../domain/trading/signal-intent.ts";
+import { addLevelIntent, exitIntent, intentForSignal, protectionOf, protectionOfIntent } from "../domain/trading/signal-intent.ts";
 import { runTimeframe, startRun, type StrategyRun } from "../domain/trading/strategy-registry.ts";
 import type { OrderIntent, Quote } from "../domain/trading/types.ts";
 import { EquitySampler } from "./equity-sampler.ts";
@@ -173,41 +173,11 @@ export class Backtester {
       const out = onQuote(position, quote, this.instrument);
       this.position = out.position;
       if (out.exit) {
-        this.send(
-          {
-            clientOrderId: clientOrderId(this.instrument.symbol, position.strategyId, `${position.id}:${out.exit.reason}`),
-            pair: this.instrument.symbol,
-            strategyId: position.strategyId,
-            side: position.side === "buy" ? "sell" : "buy",
-            units: out.position.units,
-            type: "market",
-            reduceOnly: true,
-            purpose: "exit",
-            createdAt: quote.ts,
-          },
-          quote,
-          out.exit.reason,
-        );
+        this.send(exitIntent(out.position, out.exit.reason, quote.ts), quote, out.exit.reason);
         continue;
       }
       const due = nextAddLevel(out.position, quote, this.instrument);
-      if (due) {
-        this.send(
-          {
-            clientOrderId: clientOrderId(this.instrument.symbol, position.strategyId, `${position.id}:add:${due.level}`),
-            pair: this.instrument.symbol,
-            strategyId: position.strategyId,
-            side: position.side,
-            units: due.units,
-            type: "market",
-            addLevel: true,
-            reduceOnly: false,
-            createdAt: quote.ts,
-          },
-          quote,
-          "signal",
-        );
-      }
+      if (due) this.send(addLevelIntent(out.position, due, quote.ts), quote, "signal");
     }
   }
 

@@ -1,6 +1,6 @@
 import type { StrategyConfig } from "../../../schemas/strategy.ts";
 import { clientOrderId } from "./client-order-id.ts";
-import type { Protection } from "./position.ts";
+import type { AddLevelDue, Position, Protection } from "./position.ts";
 import type { OrderIntent, Signal } from "./types.ts";
 
 export type IntentProtection = Pick<OrderIntent, "trailingStopPips" | "breakEven" | "addLevels">;
@@ -51,5 +51,39 @@ export function intentForSignal(signal: Signal, currentNetUnits: number, units: 
     reduceOnly: reducing,
     signalId: signal.id,
     createdAt: signal.ts,
+  };
+}
+
+/**
+ * The reduce-only market order that closes `position` on an exit (stop loss,
+ * take profit, trailing stop). Its id comes from the position and reason, so
+ * repeated reports of one exit collapse into one order.
+ */
+export function exitIntent(position: Position, reason: string, createdAt: number): OrderIntent {
+  return {
+    clientOrderId: clientOrderId(position.pair, position.strategyId, `${position.id}:${reason}`),
+    pair: position.pair,
+    strategyId: position.strategyId,
+    side: position.side === "buy" ? "sell" : "buy",
+    units: position.units,
+    type: "market",
+    reduceOnly: true,
+    purpose: "exit",
+    createdAt,
+  };
+}
+
+/** The market order for the add level nextAddLevel reported; one id per position and level. */
+export function addLevelIntent(position: Position, due: AddLevelDue, createdAt: number): OrderIntent {
+  return {
+    clientOrderId: clientOrderId(position.pair, position.strategyId, `${position.id}:add:${due.level}`),
+    pair: position.pair,
+    strategyId: position.strategyId,
+    side: position.side,
+    units: due.units,
+    type: "market",
+    addLevel: true,
+    reduceOnly: false,
+    createdAt,
   };
 }
