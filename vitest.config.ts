@@ -23,8 +23,9 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.jsonc" },
-            // The bootstrap admin key of the test runtime (test/workers/helpers.ts).
-            miniflare: { bindings: { ADMIN_API_KEY: "test-admin-key" } },
+            // The bootstrap admin key of the test runtime (test/workers/helpers.ts); a coalescing
+            // window wide enough that the room test's back-to-back POSTs always fall inside one.
+            miniflare: { bindings: { ADMIN_API_KEY: "test-admin-key", TICK_COALESCE_MS: "50" } },
           }),
         ],
         // trading-signals ships source maps without sources; Vite warns once per file.

@@ -414,13 +414,16 @@ export class Pair extends Server<Env> {
       signalled ||= part.signals.length > 0;
       if (part.last) last = part.last;
       from = part.next;
+      if (from >= ticks.length) {
+        // The room hears of the batch before any trading on it: clients should not wait for orders.
+        if (last) this.coalescer.push(last, ticks.length - rejected.length);
+        this.scheduleAlarm(nowMs);
+      }
       // A signal is acted on at the quote that produced it (the tick that closed
       // its candle), not at the end of the batch: the first quote after the
       // decision, as in a backtest, whatever the batch size.
       if (part.signals.length > 0 || from >= ticks.length) await this.trade(part.signals, part.last);
     }
-    if (last) this.coalescer.push(last, ticks.length - rejected.length);
-    this.scheduleAlarm(nowMs);
     const elapsed = performance.now() - started;
     this.latency.ingest.record(elapsed);
     if (signalled) this.latency.decision.record(elapsed);

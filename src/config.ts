@@ -112,7 +112,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
     feed,
     feedSeed: int(vars, "FEED_SEED", 42, 0, 2 ** 31 - 1),
     feedHours,
-    tickCoalesceMs: int(vars, "TICK_COALESCE_MS", 50, 0, 10_000),
+    tickCoalesceMs: int(vars, "TICK_COALESCE_MS", 10, 0, 10_000),
     tickRetentionCount: int(vars, "TICK_RETENTION_COUNT", 200_000, 1_000, 10_000_000),
     candleRetention,
     maxSpreadPips,

@@ -6,7 +6,7 @@ describe("readConfig", () => {
     const c = readConfig({ PAIRS: "EUR_USD, USD_JPY", FEED: "synthetic", CANDLE_RETENTION: "1m=5000,1D=100", MAX_SPREAD_PIPS: "EUR_USD=12" });
     expect(c.pairs).toEqual(["EUR_USD", "USD_JPY"]);
     expect(c.feed).toBe("synthetic");
-    expect(c.tickCoalesceMs).toBe(50);
+    expect(c.tickCoalesceMs).toBe(10);
     expect(c.candleRetention["1m"]).toBe(5000);
     expect(c.candleRetention["1D"]).toBe(100);
     expect(c.maxSpreadPips).toEqual({ EUR_USD: 12 });

@@ -1,0 +1,824 @@
+/**
+ * Many pairs at once: N pairs (3, then 10; 30 is asked for but the runtime
+ * knows only the instruments in src/domain/instruments.ts, 10 today, so the
+ * largest N is all of them), every pair ticking at the same fixed rate (so the
+ * total load grows with N), one WebSocket client in each pair's room. Per pair,
+ * latency from a tick POST to the "tick" frame carrying it (or a later tick of
+ * the same pair, if the room coalesced them) at that pair's client; the target
+ * is that it stays flat as pairs are added: p99 at the largest N within 1.2x of
+ * the p99 at 3 pairs, measured in the same run.
+ *
+ * Second baseline, to tell the runtime's growth from the machine's: a plain
+ * Node HTTP + `ws` server with one room per pair (a child process, as workerd
+ * is; this same file started with --baseline-server) taking the same POSTs and
+ * sending the same frames (tick + 1m candle in progress) to the same clients.
+ *
+ * Where the time goes: for each run, the CPU the server process(es), this
+ * client process and the whole machine used during the measured window, the
+ * client's event-loop delay and how late the client sent each POST against its
+ * schedule (a late or busy load generator shows there, not as server latency).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import WebSocket, { WebSocketServer } from "ws";
+import { startRuntime } from "../scripts/runtime.ts";
+import { findInstrument, SYMBOLS } from "../src/domain/instruments.ts";
+import type { WireTick } from "../schemas/tick.ts";
+import {
+  BENCH_KEY,
+  fmt,
+  onCleanup,
+  percentile,
+  Poster,
+  printTable,
+  ratio,
+  resultBase,
+  round,
+  ROOT,
+  sleep,
+  summarize,
+  targetLine,
+  tempDir,
+  TickWalk,
+  type BenchOptions,
+  type LatencySummary,
+  type Scenario,
+  type ScenarioResult,
+} from "./common.ts";
+
+const REQUESTED_PAIR_COUNTS = [3, 10, 30] as const;
+const TICKS_PER_SEC_PER_PAIR = 10;
+const ROOM_QUERY = "tf=1m&limit=0";
+const TARGET_GROWTH = 1.2;
+const BASELINE_FLAG = "--baseline-server";
+const SELF = fileURLToPath(import.meta.url);
+
+// ---- price walks per pair ---------------------------------------------------------
+
+/** TickWalk (5-digit prices around 1.085) rescaled to the pair's precision: JPY quotes get 3 digits around 108.5. */
+class PairWalk {
+  private readonly walk: TickWalk;
+  private readonly jpy: boolean;
+
+  constructor(pair: string, seed: number) {
+    this.walk = new TickWalk(seed);
+    this.jpy = findInstrument(pair)?.quote === "JPY";
+  }
+
+  next(ts: number): WireTick {
+    const t = this.walk.next(ts);
+    if (!this.jpy) return t;
+    return { ts, bid: Math.round(t.bid * 1e5) / 1e3, ask: Math.round(t.ask * 1e5) / 1e3 };
+  }
+}
+
+// ---- CPU accounting (Linux /proc; null elsewhere) ---------------------------------------
+
+const CLOCK_TICKS_PER_SEC = 100;
+
+interface CpuSnapshot {
+  at: number;
+  client: NodeJS.CpuUsage;
+  /** CPU seconds of the server processes. */
+  server: number | null;
+  /** /proc/stat: total and busy jiffies over all cores. */
+  machine: { total: number; busy: number } | null;
+}
+
+/** utime + stime in seconds, or null if the process is gone or there is no /proc. */
+function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC;
+  } catch {
+    return null;
+  }
+}
+
+function machineJiffies(): { total: number; busy: number } | null {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.reduce((s, x) => s + x, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    return { total, busy: total - idle };
+  } catch {
+    return null;
+  }
+}
+
+/** The workerd processes this process started (descendants named workerd; another bench's workerd is not ours). */
+function workerdPids(): number[] {
+  try {
+    const parent = new Map<number, number>();
+    const comm = new Map<number, string>();
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        const open = stat.indexOf("(");
+        const close = stat.lastIndexOf(")");
+        comm.set(Number(entry), stat.slice(open + 1, close));
+        parent.set(Number(entry), Number(stat.slice(close + 2).split(" ")[1]));
+      } catch {
+        // process gone
+      }
+    }
+    const isOurs = (pid: number): boolean => {
+      for (let p = parent.get(pid), hops = 0; p !== undefined && p > 1 && hops < 32; p = parent.get(p), hops++) if (p === process.pid) return true;
+      return false;
+    };
+    return [...comm].filter(([pid, name]) => name === "workerd" && isOurs(pid)).map(([pid]) => pid);
+  } catch {
+    return [];
+  }
+}
+
+function cpuSnapshot(serverPids: readonly number[]): CpuSnapshot {
+  let server: number | null = serverPids.length ? 0 : null;
+  for (const pid of serverPids) {
+    const s = processCpuSeconds(pid);
+    server = s === null || server === null ? null : server + s;
+  }
+  return { at: performance.now(), client: process.cpuUsage(), server, machine: machineJiffies() };
+}
+
+interface CpuFigures {
+  /** Cores' worth of CPU (CPU seconds per wall second) over the measured window. */
+  clientCores: number | null;
+  serverCores: number | null;
+  /** Share of all cores busy (any process), 0-1. */
+  machineBusy: number | null;
+}
+
+// ---- clients ----------------------------------------------------------------------------
+
+interface RoomClient {
+  pair: string;
+  ws: WebSocket;
+  /** Tick frames in arrival order: the tick's ts and the arrival (performance.now()). */
+  arrivals: { ts: number; at: number }[];
+  coalesced: number;
+  otherFrames: number;
+}
+
+function connectClient(baseUrl: string, pair: string): Promise<RoomClient> {
+  const url = `${baseUrl.replace(/^http/, "ws")}/parties/pair/${pair}?${ROOM_QUERY}`;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const client: RoomClient = { pair, ws, arrivals: [], coalesced: 0, otherFrames: 0 };
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`no snapshot from ${url} within 15 s`));
+    }, 15_000);
+    let ready = false;
+    ws.on("message", (data: WebSocket.RawData) => {
+      const now = performance.now();
+      const text = data.toString();
+      const msg = JSON.parse(text) as { type: string; ts?: number; merged?: number };
+      if (msg.type === "tick" && msg.ts !== undefined) {
+        client.arrivals.push({ ts: msg.ts, at: now });
+        if ((msg.merged ?? 1) > 1) client.coalesced++;
+        return;
+      }
+      if (msg.type === "snapshot" && !ready) {
+        ready = true;
+        clearTimeout(timer);
+        resolve(client);
+        return;
+      }
+      if (!ready && msg.type === "error") {
+        clearTimeout(timer);
+        ws.terminate();
+        reject(new Error(`room refused the connection: ${text.slice(0, 200)}`));
+        return;
+      }
+      client.otherFrames++;
+    });
+    ws.on("close", (code) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(new Error(`room ${pair} closed the connection before the snapshot (${code})`));
+      }
+    });
+    ws.on("error", (err) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(err);
+      }
+    });
+  });
+}
+
+async function closeAll(clients: readonly RoomClient[]): Promise<void> {
+  await Promise.all(
+    clients.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.ws.readyState === WebSocket.CLOSED) return resolve();
+          const timer = setTimeout(() => {
+            c.ws.terminate();
+            resolve();
+          }, 2_000);
+          c.ws.once("close", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          c.ws.close(1000, "bench done");
+        }),
+    ),
+  );
+}
+
+// ---- one run ---------------------------------------------------------------------------------
+
+/** What one measured run leaves; runs of the same server and N are pooled (see combine). */
+interface RawRun {
+  /** Per pair: latency samples, each with the tick's ts (to find the slowest). */
+  samples: { ts: number; ms: number }[][];
+  lost: number[];
+  coalesced: number;
+  postLatencies: number[];
+  sendLag: number[];
+  postErrors: number;
+  rejectedTicks: number;
+  measuredTicks: number;
+  seconds: number;
+  cpu: { wall: number; client: number; server: number | null; machineTotal: number | null; machineBusy: number | null };
+}
+
+interface RunPlan {
+  baseUrl: string;
+  pairs: readonly string[];
+  warmupSeconds: number;
+  measureSeconds: number;
+  serverPids: readonly number[];
+  seed: number;
+  /** Client event-loop delay, enabled during the measured window only (shared by the runs pooled together). */
+  loop: ReturnType<typeof monitorEventLoopDelay>;
+}
+
+/**
+ * One client per pair room, then each pair's ticks on its own schedule, the
+ * pairs staggered evenly over the tick interval (open loop: a slow answer never
+ * delays the next send). One keep-alive connection per pair, so one pair's
+ * ticks stay in order (as from one feed writer) and pairs do not queue behind
+ * each other in the client.
+ */
+async function measure(plan: RunPlan): Promise<RawRun> {
+  const { pairs, loop } = plan;
+  const n = pairs.length;
+  const intervalMs = 1000 / TICKS_PER_SEC_PER_PAIR;
+  const warmupTicks = Math.round(plan.warmupSeconds * TICKS_PER_SEC_PER_PAIR);
+  const measuredTicks = Math.round(plan.measureSeconds * TICKS_PER_SEC_PER_PAIR);
+
+  const clients = await Promise.all(pairs.map((p) => connectClient(plan.baseUrl, p)));
+  const posters = pairs.map(() => new Poster(plan.baseUrl, 1));
+  const walks = pairs.map((p, i) => new PairWalk(p, plan.seed + i));
+  const lastTs = pairs.map(() => 0);
+  const sent = pairs.map((): { ts: number; t0: number }[] => []);
+  const postLatencies: number[] = [];
+  const sendLag: number[] = [];
+  let postErrors = 0;
+  let rejectedTicks = 0;
+  let cpuStart: CpuSnapshot | null = null;
+  let cpuEnd: CpuSnapshot | null = null;
+  try {
+    await sleep(200);
+    const pending: Promise<void>[] = [];
+    const start = performance.now() + 50;
+    const slots = (warmupTicks + measuredTicks) * n;
+    for (let s = 0; s < slots; s++) {
+      const k = Math.floor(s / n);
+      const i = s % n;
+      const measured = k >= warmupTicks;
+      const due = start + k * intervalMs + (i * intervalMs) / n;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      if (measured && cpuStart === null) {
+        cpuStart = cpuSnapshot(plan.serverPids);
+        loop.enable();
+      }
+      const pair = pairs[i]!;
+      const ts = Math.max(Date.now(), (lastTs[i] ?? 0) + 1);
+      lastTs[i] = ts;
+      const body = JSON.stringify({ ticks: [walks[i]!.next(ts)] });
+      const t0 = performance.now();
+      if (measured) {
+        sent[i]!.push({ ts, t0 });
+        sendLag.push(Math.max(0, t0 - due));
+      }
+      pending.push(
+        posters[i]!.post(`/api/pairs/${pair}/ticks`, body).then(
+          (res) => {
+            if (measured) postLatencies.push(performance.now() - t0);
+            if (res.status !== 200) {
+              postErrors++;
+              if (postErrors === 1) console.error(`  POST ${pair} failed: ${res.status} ${res.body.slice(0, 200)}`);
+              return;
+            }
+            const rejected = (JSON.parse(res.body) as { rejected?: unknown[] }).rejected?.length ?? 0;
+            if (rejected > 0) {
+              rejectedTicks += rejected;
+              if (rejectedTicks === rejected) console.error(`  ${pair}: tick rejected: ${res.body.slice(0, 200)}`);
+            }
+          },
+          (err: unknown) => {
+            postErrors++;
+            if (postErrors === 1) console.error(`  POST ${pair} failed:`, err);
+          },
+        ),
+      );
+    }
+    // The window closes one interval after the last send, when that tick's frames are due.
+    await sleep(intervalMs);
+    cpuEnd = cpuSnapshot(plan.serverPids);
+    loop.disable();
+    await Promise.all(pending);
+    // Stragglers: until every pair's last measured tick has been seen, at most 1 s.
+    const settleBy = performance.now() + 1_000;
+    while (performance.now() < settleBy) {
+      const done = clients.every((c, i) => {
+        const last = sent[i]!.at(-1);
+        return last === undefined || (c.arrivals.at(-1)?.ts ?? -1) >= last.ts;
+      });
+      if (done) break;
+      await sleep(10);
+    }
+  } finally {
+    loop.disable();
+    for (const p of posters) p.close();
+    await closeAll(clients);
+  }
+
+  const samples: { ts: number; ms: number }[][] = [];
+  const lost: number[] = [];
+  for (const [i, c] of clients.entries()) {
+    const own: { ts: number; ms: number }[] = [];
+    let missing = 0;
+    let k = 0;
+    // First frame at or after each sent tick (a coalesced frame carries the latest tick).
+    for (const { ts, t0 } of sent[i]!) {
+      while (k < c.arrivals.length && c.arrivals[k]!.ts < ts) k++;
+      const frame = c.arrivals[k];
+      if (frame === undefined) missing++;
+      else own.push({ ts, ms: frame.at - t0 });
+    }
+    samples.push(own);
+    lost.push(missing);
+  }
+  const a = cpuStart ?? cpuSnapshot(plan.serverPids);
+  const b = cpuEnd ?? a;
+  return {
+    samples,
+    lost,
+    coalesced: clients.reduce((s, c) => s + c.coalesced, 0),
+    postLatencies,
+    sendLag,
+    postErrors,
+    rejectedTicks,
+    measuredTicks: measuredTicks * n,
+    seconds: (b.at - a.at) / 1000,
+    cpu: {
+      wall: (b.at - a.at) / 1000,
+      client: (b.client.user - a.client.user + b.client.system - a.client.system) / 1e6,
+      server: a.server === null || b.server === null ? null : b.server - a.server,
+      machineTotal: a.machine && b.machine ? b.machine.total - a.machine.total : null,
+      machineBusy: a.machine && b.machine ? b.machine.busy - a.machine.busy : null,
+    },
+  };
+}
+
+interface PairFigures {
+  pair: string;
+  latencyMs: LatencySummary;
+  lost: number;
+}
+
+interface RunFigures {
+  server: "runtime" | "baseline";
+  pairs: number;
+  pairNames: string[];
+  ticksPerSecPerPair: number;
+  /** Measured runs pooled into these figures (alternating N, so both see the same machine). */
+  rounds: number;
+  measuredTicks: number;
+  /** Measured ticks over the measured windows (all pairs). */
+  ticksPerSec: number | null;
+  /** Every pair's samples together. */
+  latencyMs: LatencySummary;
+  /** Each pair's own p99: the median over pairs and the worst pair. */
+  pairP99MedianMs: number | null;
+  worstPair: { pair: string; p99: number | null } | null;
+  perPair: PairFigures[];
+  /** The slowest samples: pair, ms, and whether the tick was its pair's first of a minute (it closes the 1m candle). */
+  slowest: { pair: string; ms: number; minuteClose: boolean }[];
+  postLatencyMs: LatencySummary;
+  lostFrames: number;
+  coalescedFrames: number;
+  postErrors: number;
+  rejectedTicks: number;
+  /** How late the client sent each POST against its schedule. */
+  sendLagMs: LatencySummary;
+  /** Client event-loop delay beyond the monitor's timer resolution. */
+  clientLoopDelayMs: { p99: number | null; max: number | null };
+  cpu: CpuFigures;
+}
+
+const LOOP_RESOLUTION_MS = 10;
+
+function combine(server: "runtime" | "baseline", pairs: readonly string[], raws: readonly RawRun[], loop: ReturnType<typeof monitorEventLoopDelay>): RunFigures {
+  const pooled: number[] = [];
+  const perPair: PairFigures[] = [];
+  const all: { pair: string; ts: number; ms: number }[] = [];
+  for (const [i, pair] of pairs.entries()) {
+    const own = raws.flatMap((r) => r.samples[i] ?? []);
+    for (const s of own) all.push({ pair, ...s });
+    pooled.push(...own.map((s) => s.ms));
+    perPair.push({ pair, latencyMs: summarize(own.map((s) => s.ms)), lost: raws.reduce((s, r) => s + (r.lost[i] ?? 0), 0) });
+  }
+  // A pair's first tick of a minute closes its 1m candle (indicators, strategy): mark it.
+  const firstOfMinute = new Set<string>();
+  for (const [i, pair] of pairs.entries()) {
+    for (const r of raws) {
+      let minute = -1;
+      for (const s of r.samples[i] ?? []) {
+        const m = Math.floor(s.ts / 60_000);
+        if (m !== minute && minute !== -1) firstOfMinute.add(`${pair}@${s.ts}`);
+        minute = m;
+      }
+    }
+  }
+  const slowest = all
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 5)
+    .map((s) => ({ pair: s.pair, ms: round(s.ms, 2) ?? 0, minuteClose: firstOfMinute.has(`${s.pair}@${s.ts}`) }));
+  const pairP99s = perPair.map((p) => p.latencyMs.p99).filter((x): x is number => x !== null);
+  const worst = perPair.reduce<PairFigures | null>((w, p) => (p.latencyMs.p99 !== null && (w === null || p.latencyMs.p99 > (w.latencyMs.p99 ?? -1)) ? p : w), null);
+  const loopMs = (ns: number) => (Number.isFinite(ns) && ns > 0 ? round(Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS), 2) : null);
+  const seconds = raws.reduce((s, r) => s + r.seconds, 0);
+  const measuredTicks = raws.reduce((s, r) => s + r.measuredTicks, 0);
+  const sum = (f: (r: RawRun) => number | null) => raws.reduce<number | null>((s, r) => (s === null || f(r) === null ? null : s + (f(r) as number)), 0);
+  const wall = sum((r) => r.cpu.wall) ?? 0;
+  const serverCpu = sum((r) => r.cpu.server);
+  const machineTotal = sum((r) => r.cpu.machineTotal);
+  const machineBusy = sum((r) => r.cpu.machineBusy);
+  return {
+    server,
+    pairs: pairs.length,
+    pairNames: [...pairs],
+    ticksPerSecPerPair: TICKS_PER_SEC_PER_PAIR,
+    rounds: raws.length,
+    measuredTicks,
+    ticksPerSec: seconds > 0 ? round(measuredTicks / seconds, 1) : null,
+    latencyMs: summarize(pooled),
+    pairP99MedianMs: round(percentile([...pairP99s].sort((a, b) => a - b), 50)),
+    worstPair: worst ? { pair: worst.pair, p99: worst.latencyMs.p99 } : null,
+    perPair,
+    slowest,
+    postLatencyMs: summarize(raws.flatMap((r) => r.postLatencies)),
+    lostFrames: perPair.reduce((s, p) => s + p.lost, 0),
+    coalescedFrames: raws.reduce((s, r) => s + r.coalesced, 0),
+    postErrors: raws.reduce((s, r) => s + r.postErrors, 0),
+    rejectedTicks: raws.reduce((s, r) => s + r.rejectedTicks, 0),
+    sendLagMs: summarize(raws.flatMap((r) => r.sendLag)),
+    clientLoopDelayMs: { p99: loopMs(loop.percentile(99)), max: loopMs(loop.max) },
+    cpu: {
+      clientCores: wall > 0 ? round(raws.reduce((s, r) => s + r.cpu.client, 0) / wall, 2) : null,
+      serverCores: wall > 0 && serverCpu !== null ? round(serverCpu / wall, 2) : null,
+      machineBusy: machineTotal && machineBusy !== null ? round(machineBusy / machineTotal, 2) : null,
+    },
+  };
+}
+
+/** Wake every pair before the first run (actor start, SQLite, first candle): 20 ticks each, pairs in parallel. */
+async function warmPairs(baseUrl: string, pairs: readonly string[]): Promise<void> {
+  const poster = new Poster(baseUrl, pairs.length);
+  try {
+    await Promise.all(
+      pairs.map(async (pair, i) => {
+        const walk = new PairWalk(pair, 1000 + i);
+        let last = 0;
+        for (let k = 0; k < 20; k++) {
+          const ts = Math.max(Date.now(), last + 1);
+          last = ts;
+          const res = await poster.post(`/api/pairs/${pair}/ticks`, JSON.stringify({ ticks: [walk.next(ts)] }));
+          if (res.status !== 200) throw new Error(`warm-up POST ${pair}: ${res.status} ${res.body.slice(0, 200)}`);
+        }
+      }),
+    );
+  } finally {
+    poster.close();
+  }
+}
+
+// ---- the Node ws baseline (a child process) ---------------------------------------------
+
+/** Run in the child: one room per pair, same POST route and the same frames as the runtime's room. */
+function baselineServerMain(): void {
+  type Candle = { t: number; bid: { o: number; h: number; l: number; c: number }; ask: { o: number; h: number; l: number; c: number }; n: number };
+  const rooms = new Map<string, { clients: Set<WebSocket>; candle: Candle | null }>();
+  const room = (pair: string) => {
+    let r = rooms.get(pair);
+    if (!r) rooms.set(pair, (r = { clients: new Set(), candle: null }));
+    return r;
+  };
+  const PAIR = /^[A-Z]{3}_[A-Z]{3}$/;
+  const broadcast = (clients: Set<WebSocket>, frame: string) => {
+    for (const ws of clients) if (ws.readyState === WebSocket.OPEN) ws.send(frame);
+  };
+
+  const server = http.createServer((req, res) => {
+    const m = /^\/api\/pairs\/([^/]+)\/ticks$/.exec(req.url ?? "");
+    if (req.method !== "POST" || !m || !PAIR.test(m[1]!)) {
+      res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found","message":"no such route"}}');
+      return;
+    }
+    const pair = m[1]!;
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let ticks: WireTick[];
+      try {
+        ticks = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { ticks: WireTick[] }).ticks;
+        if (!Array.isArray(ticks) || ticks.length === 0) throw new Error("no ticks");
+      } catch {
+        res.writeHead(400, { "content-type": "application/json" }).end('{"error":{"code":"invalid_ticks","message":"bad body"}}');
+        return;
+      }
+      const r = room(pair);
+      for (const tick of ticks) {
+        const t = Math.floor(tick.ts / 60_000) * 60_000;
+        if (!r.candle || r.candle.t !== t) {
+          r.candle = { t, bid: { o: tick.bid, h: tick.bid, l: tick.bid, c: tick.bid }, ask: { o: tick.ask, h: tick.ask, l: tick.ask, c: tick.ask }, n: 0 };
+        }
+        const c = r.candle;
+        c.bid.h = Math.max(c.bid.h, tick.bid);
+        c.bid.l = Math.min(c.bid.l, tick.bid);
+        c.bid.c = tick.bid;
+        c.ask.h = Math.max(c.ask.h, tick.ask);
+        c.ask.l = Math.min(c.ask.l, tick.ask);
+        c.ask.c = tick.ask;
+        c.n++;
+      }
+      const last = ticks[ticks.length - 1]!;
+      broadcast(r.clients, JSON.stringify({ type: "tick", pair, ts: last.ts, bid: last.bid, ask: last.ask, merged: ticks.length }));
+      if (r.candle) broadcast(r.clients, JSON.stringify({ type: "candle", pair, tf: "1m", candle: { ...r.candle, complete: false } }));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ accepted: ticks.length, rejected: [] }));
+    });
+  });
+
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  server.on("upgrade", (req, socket, head) => {
+    const pair = /^\/parties\/pair\/([^/?]+)/.exec(req.url ?? "")?.[1];
+    if (!pair || !PAIR.test(pair)) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const r = room(pair);
+      r.clients.add(ws);
+      ws.on("close", () => r.clients.delete(ws));
+      ws.on("error", () => r.clients.delete(ws));
+      ws.send(JSON.stringify({ type: "snapshot", pair, tick: null, timeframes: [{ tf: "1m", candles: [], indicators: null }] }));
+    });
+  });
+
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, "127.0.0.1", () => {
+    const addr = server.address();
+    process.stdout.write(`LISTENING ${typeof addr === "object" && addr ? addr.port : 0}\n`);
+  });
+  // Die with the parent: stdin closes when the parent exits, even on a crash.
+  process.stdin.resume();
+  process.stdin.on("end", () => process.exit(0));
+  process.on("SIGTERM", () => process.exit(0));
+}
+
+if (process.argv.includes(BASELINE_FLAG) && process.argv[1] !== undefined && path.resolve(process.argv[1]) === SELF) baselineServerMain();
+
+async function startBaselineServer(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", SELF, BASELINE_FLAG], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const stop = onCleanup(
+    async () => {
+      if (!alive()) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    () => {
+      if (alive()) child.kill("SIGKILL");
+    },
+  );
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("many-pairs baseline server did not start within 20 s")), 20_000);
+      child.once("exit", (code) => reject(new Error(`many-pairs baseline server exited (${code})`)));
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const m = /^LISTENING (\d+)$/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    return { url: `http://127.0.0.1:${port}`, pid: child.pid ?? -1, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+// ---- the scenario -------------------------------------------------------------------------
+
+export const manyPairs: Scenario = {
+  name: "many-pairs",
+  description: "per-pair tick POST -> 'tick' frame latency with 3 and then 10 pairs ticking at once (all the instruments there are)",
+  async run(options: BenchOptions): Promise<ScenarioResult> {
+    const base = await resultBase("many-pairs", options);
+    const available = SYMBOLS.length;
+    const pairCounts = [...new Set(REQUESTED_PAIR_COUNTS.map((n) => Math.min(n, available)))];
+    const maxN = Math.max(...pairCounts);
+    const allPairs = SYMBOLS.slice(0, maxN);
+    const warmupSeconds = options.quick ? 1 : 2;
+    // Full: 2 rounds of 6 s per server and N (12 s pooled); quick: 1 round of 3 s.
+    const rounds = options.quick ? 1 : 2;
+    const measureSeconds = options.quick ? 3 : 6;
+
+    const state = await tempDir("fxrt-bench-pairs-");
+    let stopRuntime: (() => Promise<void>) | null = null;
+    let stopBaseline: (() => Promise<void>) | null = null;
+    try {
+      console.log(`starting runtime with ${allPairs.length} pairs (bundling the Worker) and the baseline server...`);
+      const t0 = performance.now();
+      const baselineStarting = startBaselineServer();
+      // Kept for cleanup even if the runtime fails to start.
+      baselineStarting.then((b) => (stopBaseline = b.stop)).catch(() => undefined);
+      // As startBenchRuntime, plus PAIRS.
+      const runtime = await startRuntime({
+        port: 0,
+        stateDir: state.dir,
+        vars: { FEED: "off", ADMIN_API_KEY: BENCH_KEY, PAIRS: allPairs.join(",") },
+        rateLimitPerMinute: 1_000_000_000,
+      });
+      stopRuntime = onCleanup(() => runtime.stop());
+      const baselineServer = await baselineStarting;
+      console.log(`  started in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      stopBaseline = baselineServer.stop;
+      const runtimePids = workerdPids();
+
+      await warmPairs(runtime.url, allPairs);
+      await warmPairs(baselineServer.url, allPairs);
+
+      // Rounds alternate the order of N (3, 10, then 10, 3, ...) and are pooled per server and N,
+      // so noise from the rest of the machine falls on every N alike.
+      const raw = new Map<string, RawRun[]>();
+      const loops = new Map<string, ReturnType<typeof monitorEventLoopDelay>>();
+      const loopOf = (key: string) => {
+        let h = loops.get(key);
+        if (!h) loops.set(key, (h = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })));
+        return h;
+      };
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? pairCounts : [...pairCounts].reverse();
+        for (const n of order) {
+          const pairs = allPairs.slice(0, n);
+          const common = { pairs, warmupSeconds: round === 0 ? warmupSeconds : Math.min(1, warmupSeconds), measureSeconds, seed: 100 * (round + 1) };
+          for (const server of ["runtime", "baseline"] as const) {
+            console.log(`  round ${round + 1}/${rounds}: ${n} pairs x ${TICKS_PER_SEC_PER_PAIR} ticks/s, ${server}...`);
+            const key = `${server}/${n}`;
+            const run = await measure({
+              ...common,
+              baseUrl: server === "runtime" ? runtime.url : baselineServer.url,
+              serverPids: server === "runtime" ? runtimePids : baselineServer.pid > 0 ? [baselineServer.pid] : [],
+              loop: loopOf(key),
+            });
+            raw.set(key, [...(raw.get(key) ?? []), run]);
+            await sleep(300);
+          }
+        }
+      }
+      const figuresOf = (server: "runtime" | "baseline") =>
+        pairCounts.map((n) => combine(server, allPairs.slice(0, n), raw.get(`${server}/${n}`) ?? [], loopOf(`${server}/${n}`)));
+      const runtimeRuns = figuresOf("runtime");
+      const baselineRuns = figuresOf("baseline");
+
+      const r3 = runtimeRuns[0]!;
+      const b3 = baselineRuns[0]!;
+      const ratios: Record<string, number | null> = {};
+      for (const [i, r] of runtimeRuns.entries()) {
+        const b = baselineRuns[i]!;
+        ratios[`p99_runtime_${r.pairs}_over_3`] = ratio(r.latencyMs.p99, r3.latencyMs.p99);
+        ratios[`p50_runtime_${r.pairs}_over_3`] = ratio(r.latencyMs.p50, r3.latencyMs.p50);
+        ratios[`p99_baseline_${b.pairs}_over_3`] = ratio(b.latencyMs.p99, b3.latencyMs.p99);
+        ratios[`p50_baseline_${b.pairs}_over_3`] = ratio(b.latencyMs.p50, b3.latencyMs.p50);
+        ratios[`p99_runtimeOverBaseline_${r.pairs}`] = ratio(r.latencyMs.p99, b.latencyMs.p99);
+        ratios[`p50_runtimeOverBaseline_${r.pairs}`] = ratio(r.latencyMs.p50, b.latencyMs.p50);
+      }
+      const rMax = runtimeRuns.at(-1)!;
+      const bMax = baselineRuns.at(-1)!;
+      const growth = ratios[`p99_runtime_${rMax.pairs}_over_3`] ?? null;
+      const lost = runtimeRuns.reduce((s, r) => s + r.lostFrames, 0);
+      const targets = [
+        { description: `per-pair p99 at ${rMax.pairs} pairs (most available; 30 asked) within ${TARGET_GROWTH}x of p99 at 3 pairs`, value: growth, met: growth === null ? null : growth <= TARGET_GROWTH },
+        { description: "no frame lost (runtime, every N)", value: lost, met: lost === 0 },
+      ];
+
+      console.log(
+        `\nmany-pairs (${options.quick ? "quick" : "full"}): ${TICKS_PER_SEC_PER_PAIR} ticks/s on every pair, one client per pair room; ` +
+          `latency = arrival of the first frame carrying the pair's tick (or a later one) - just before its POST; ${rounds} x ${measureSeconds} s measured per server and N`,
+      );
+      const rows: (string | number)[][] = [];
+      for (const [i, r] of runtimeRuns.entries()) {
+        const b = baselineRuns[i]!;
+        for (const f of [r, b]) {
+          rows.push([
+            f.server === "runtime" ? "runtime" : "node ws baseline",
+            f.pairs,
+            fmt(f.ticksPerSec, 0),
+            f.latencyMs.n,
+            fmt(f.latencyMs.p50),
+            fmt(f.latencyMs.p99),
+            fmt(f.latencyMs.max),
+            fmt(f.pairP99MedianMs),
+            f.worstPair ? `${fmt(f.worstPair.p99)} ${f.worstPair.pair}` : "-",
+            `${fmt(f.postLatencyMs.p50)} / ${fmt(f.postLatencyMs.p99)}`,
+            f.lostFrames,
+            `${fmt(ratio(f.latencyMs.p99, (f.server === "runtime" ? r3 : b3).latencyMs.p99))}x`,
+          ]);
+        }
+        rows.push(["ratio runtime/baseline", r.pairs, "", "", `${fmt(ratios[`p50_runtimeOverBaseline_${r.pairs}`])}x`, `${fmt(ratios[`p99_runtimeOverBaseline_${r.pairs}`])}x`, "", "", "", "", "", ""]);
+      }
+      printTable(["server", "pairs", "ticks/s", "samples", "p50 ms", "p99 ms", "max ms", "pair p99 median", "worst pair p99", "POST p50 / p99", "lost", "p99 / p99@3"], rows);
+
+      console.log("\nwhere the time goes (measured window): CPU in cores (2 = both), client = this process (all POSTs and all clients)");
+      printTable(
+        ["server", "pairs", "server CPU", "client CPU", "machine busy", "client loop delay p99 / max ms", "send lag p99 / max ms", "coalesced", "POST errors", "rejected"],
+        [...runtimeRuns, ...baselineRuns].map((f) => [
+          f.server === "runtime" ? "runtime (workerd)" : "node ws baseline",
+          f.pairs,
+          fmt(f.cpu.serverCores),
+          fmt(f.cpu.clientCores),
+          f.cpu.machineBusy === null ? "-" : `${Math.round(f.cpu.machineBusy * 100)}%`,
+          `${fmt(f.clientLoopDelayMs.p99)} / ${fmt(f.clientLoopDelayMs.max)}`,
+          `${fmt(f.sendLagMs.p99)} / ${fmt(f.sendLagMs.max)}`,
+          f.coalescedFrames,
+          f.postErrors,
+          f.rejectedTicks,
+        ]),
+      );
+      for (const f of [...runtimeRuns, ...baselineRuns]) {
+        const list = f.slowest.slice(0, 3).map((x) => `${fmt(x.ms)} ms ${x.pair}${x.minuteClose ? " (closes its 1m candle)" : ""}`);
+        console.log(`slowest, ${f.server} at ${f.pairs} pairs: ${list.join(", ")}`);
+      }
+      for (const t of targets) console.log(targetLine(t.description, t.value, t.met));
+      const baselineGrowth = ratios[`p99_baseline_${bMax.pairs}_over_3`] ?? null;
+      console.log(`baseline p99 growth 3 -> ${bMax.pairs} pairs: ${fmt(baselineGrowth)}x (the machine's share of any growth)`);
+
+      return {
+        ...base,
+        parameters: {
+          requestedPairCounts: [...REQUESTED_PAIR_COUNTS],
+          pairCounts,
+          availablePairs: available,
+          pairs: allPairs,
+          ticksPerSecPerPair: TICKS_PER_SEC_PER_PAIR,
+          warmupSeconds,
+          measureSeconds,
+          rounds,
+          clientsPerPair: 1,
+          roomQuery: ROOM_QUERY,
+          schedule: "open loop; each pair every 100 ms, the pairs staggered evenly over the 100 ms; one keep-alive connection per pair",
+          client: "ws package, perMessageDeflate off; every client and every poster in this one Node process",
+        },
+        figures: { runs: runtimeRuns },
+        baseline: {
+          description: "N=3 of the same run (for p99 at N / p99 at 3); and a plain Node http + ws server with one room per pair in a child process, same POSTs, same frames (tick + 1m candle), same clients",
+          runs: baselineRuns,
+        },
+        ratios,
+        targets,
+        notes: [
+          `Only ${available} instruments exist (src/domain/instruments.ts), so 30 pairs cannot be served: the largest N is ${maxN}, every pair the runtime knows.`,
+          "Pooled latency = every pair's samples together; pair p99 median / worst pair = each pair's own p99, the median and the highest over the pairs (the worst of 10 is the highest of more draws than the worst of 3).",
+          "CPU in cores over the measured window from /proc (Linux only): server = the workerd processes this run started, or the baseline child; client = this process; machine = every process.",
+          "Targets are reported, not asserted.",
+        ],
+      };
+    } finally {
+      if (stopBaseline) await (stopBaseline as () => Promise<void>)();
+      if (stopRuntime) await stopRuntime();
+      await state.remove();
+    }
+  },
+};
