@@ -8,7 +8,8 @@ import { killSwitch } from "./kill-switch.ts";
 import { replayThroughput } from "./replay-throughput.ts";
 import { tickToDecision } from "./tick-to-decision.ts";
 import { wsFanout } from "./ws-fanout.ts";
-import { runAllCleanups, writeResult, type Scenario } from "./common.ts";
+import { runAllCleanups, writeResult, type Scenario, type ScenarioResult } from "./common.ts";
+import { printSummary } from "./summary.ts";
 
 const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, tickToDecision, killSwitch, replayThroughput];
 
@@ -38,11 +39,13 @@ async function main(): Promise<void> {
   const selected = only.length ? SCENARIOS.filter((s) => only.includes(s.name)) : SCENARIOS;
   const t0 = Date.now();
   let failed = 0;
+  const results: ScenarioResult[] = [];
   for (const scenario of selected) {
     console.log(`\n=== ${scenario.name}: ${scenario.description}${quick ? " (quick)" : ""}`);
     const s0 = Date.now();
     try {
       const result = await scenario.run({ quick });
+      results.push(result);
       const file = await writeResult(result);
       console.log(`wrote ${file} (${((Date.now() - s0) / 1000).toFixed(1)} s)`);
     } catch (err) {
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
       await runAllCleanups();
     }
   }
+  console.log(`wrote ${await printSummary(results, quick)}`);
   console.log(`\nbench done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed ? `, ${failed} scenario(s) failed` : ""}`);
   // Targets are reported, never asserted: only a broken scenario fails the run.
   process.exitCode = failed ? 1 : 0;
