@@ -5,13 +5,14 @@
  */
 import { ingestThroughput } from "./ingest-throughput.ts";
 import { killSwitch } from "./kill-switch.ts";
+import { manyPairs } from "./many-pairs.ts";
 import { replayThroughput } from "./replay-throughput.ts";
 import { tickToDecision } from "./tick-to-decision.ts";
 import { wsFanout } from "./ws-fanout.ts";
 import { runAllCleanups, writeResult, type Scenario, type ScenarioResult } from "./common.ts";
 import { printSummary } from "./summary.ts";
 
-const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, tickToDecision, killSwitch, replayThroughput];
+const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, manyPairs, tickToDecision, killSwitch, replayThroughput];
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   let quick = false;
