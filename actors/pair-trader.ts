@@ -56,6 +56,8 @@ export type ExecuteResult =
 export class PairTrader {
   /** Order round trips (risk, approval, outbox, broker, position), ms. */
   readonly orderRoundTrip = new LatencyWindow();
+  /** The coordinator's approval alone (one RPC hop), a stage of orderRoundTrip. */
+  readonly approval = new LatencyWindow();
   /** Test hook: throw at this point, as if the actor died there. */
   faultPoint: FaultPoint | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -214,6 +216,7 @@ export class PairTrader {
     if (status.state === "REDUCING") return { type: "reduce_only", reason: status.reason };
     const quote = this.d.lastQuote();
     const open = this.d.store.openPosition(intent.strategyId);
+    const asked = performance.now();
     try {
       const answer = await this.d.approve({
         clientOrderId: intent.clientOrderId,
@@ -222,6 +225,7 @@ export class PairTrader {
         mid: quote ? midDecimal(quote, this.d.instrument) : 0,
         opensPosition: !open,
       });
+      this.approval.record(performance.now() - asked);
       return answer.approved ? null : answer.rejection;
     } catch (err) {
       return { type: "coordinator_unreachable", detail: String(err).slice(0, 200) };

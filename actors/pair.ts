@@ -386,6 +386,7 @@ export class Pair extends Server<Env> {
         tickToDecision: this.latency.decision.summary(),
         roomBroadcast: this.latency.broadcast.summary(),
         orderRoundTrip: this.trader.orderRoundTrip.summary(),
+        coordinatorApproval: this.trader.approval.summary(),
       },
     };
   }

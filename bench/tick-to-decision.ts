@@ -378,6 +378,13 @@ export const tickToDecision: Scenario = {
         runs.push(await runPair(runtime.url, poster, pair, closesPerPair));
       }
       const perPair = runs.map((r) => r.figures);
+      // Stages as the actors timed them (their clocks advance across I/O only, so these show the waits:
+      // the coordinator's approval hop, the whole order round trip, the whole decision).
+      type Window = { p50: number | null; p99: number | null; count: number };
+      const metrics = await json<{ pairs: { pair: string; latencyMs: Record<string, Window> }[] }>(`${runtime.url}/api/metrics`);
+      const stages = metrics.pairs
+        .filter((p) => pairs.includes(p.pair))
+        .map((p) => ({ pair: p.pair, tickToDecision: p.latencyMs.tickToDecision, orderRoundTrip: p.latencyMs.orderRoundTrip, coordinatorApproval: p.latencyMs.coordinatorApproval }));
       const sequences = runs.map((r, i) => ({ instrument: getInstrument(pairs[i]!), seq: r.seq }));
 
       console.log(`  domain pipeline in Node: ${domainPasses} passes over the same ticks...`);
@@ -421,6 +428,11 @@ export const tickToDecision: Scenario = {
       rows.push(["node domain closing tick", "us", domain.closingUs.n, fmt(domain.closingUs.p50), fmt(domain.closingUs.p99), fmt(domain.closingUs.max), fmt(domain.closingUs.mean)]);
       rows.push(["node domain non-closing tick", "us", domain.baselineUs.n, fmt(domain.baselineUs.p50), fmt(domain.baselineUs.p99), fmt(domain.baselineUs.max), fmt(domain.baselineUs.mean)]);
       printTable(["series", "unit", "samples", "p50", "p99", "max", "mean"], rows);
+      console.log("\nstages inside each actor (latest samples, I/O-clocked):");
+      printTable(
+        ["pair", "decision p50/p99 ms", "order round trip p50/p99 ms", "coordinator approval p50/p99 ms"],
+        stages.map((st) => [st.pair, `${fmt(st.tickToDecision?.p50)} / ${fmt(st.tickToDecision?.p99)}`, `${fmt(st.orderRoundTrip?.p50)} / ${fmt(st.orderRoundTrip?.p99)}`, `${fmt(st.coordinatorApproval?.p50)} / ${fmt(st.coordinatorApproval?.p99)}`]),
+      );
       for (const p of perPair) {
         console.log(
           `${p.pair}: orders ${p.orders.listed} listed (${p.orders.filled} filled, expected ${p.orders.expected}; ${p.orders.duringMeasurement} during the ${p.measuredCloses} measured closes), ` +
@@ -452,6 +464,7 @@ export const tickToDecision: Scenario = {
           actor: {
             perPair,
             pooled: { closingP50Ms: pooled.closingP50, closingP99Ms: pooled.closingP99, baselineP50Ms: pooled.baselineP50, baselineP99Ms: pooled.baselineP99, decisionMs: pooled.decisionMs, pairedDiffMs: pooled.paired },
+            stagesInActor: stages,
           },
         },
         baseline: { description: "the same domain pipeline in-process in Node over the same ticks (no HTTP, RPC, SQLite, broadcast)", ...domain },
