@@ -79,8 +79,13 @@ export async function watch(ctx: Ctx, args: readonly string[]): Promise<number> 
     finish(1);
   });
   room.onInvalid((_raw, issues) => ctx.io.err(`watch: a frame failed validation: ${JSON.stringify(issues).slice(0, 200)}`));
+  // One line per drop, not one per failed retry; none for our own close at the end.
+  let open = false;
+  let stopping = false;
+  room.socket.addEventListener("open", () => (open = true));
   room.socket.addEventListener("close", () => {
-    if (connects > 0) ctx.io.err("watch: connection closed, reconnecting...");
+    if (open && !stopping) ctx.io.err("watch: connection lost, reconnecting...");
+    open = false;
   });
 
   const onSigint = () => finish(0);
@@ -93,6 +98,7 @@ export async function watch(ctx: Ctx, args: readonly string[]): Promise<number> 
     if (failure) throw failure;
     return code;
   } finally {
+    stopping = true;
     if (timer) clearTimeout(timer);
     process.off("SIGINT", onSigint);
     ctx.io.signal?.removeEventListener("abort", onAbort);

@@ -5,7 +5,7 @@
  * entry point to prove it runs as `npm run cli`.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -40,7 +40,8 @@ async function cli(argv: string[], options: { key?: string | null; io?: Partial<
   const out: string[] = [];
   const err: string[] = [];
   const key = options.key === undefined ? KEY : options.key;
-  const env = { FXRT_URL: runtime.url, ...(key === null ? {} : { FXRT_API_KEY: key }) };
+  // STATE_DIR: import and backtest use the running runtime's local R2.
+  const env = { FXRT_URL: runtime.url, STATE_DIR: stateDir, ...(key === null ? {} : { FXRT_API_KEY: key }) };
   const code = await fxrt(argv, env, {
     out: (l) => out.push(l),
     err: (l) => {
@@ -242,6 +243,17 @@ describe("against the runtime", () => {
     expect((await cli(["watch", "XXX_YYY", "--count", "1"])).err[0]).toMatch(/unknown_pair/);
   });
 
+  it("as a process, status and watch --seconds exit by themselves (nothing left holding the event loop)", async () => {
+    const run = promisify(execFile);
+    const tsx = [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/fxrt.ts"];
+    const env = { ...process.env, FXRT_URL: runtime.url, FXRT_API_KEY: KEY };
+    const status = await run(process.execPath, [...tsx, "status", "--json"], { cwd: ROOT, env, timeout: 20_000 });
+    expect(JSON.parse(status.stdout)).toMatchObject({ access: "admin" });
+    const watched = await run(process.execPath, [...tsx, "watch", "GBP_USD", "--seconds", "0.5"], { cwd: ROOT, env, timeout: 20_000 });
+    expect(watched.stderr).toMatch(/^watching GBP_USD 1m, no ticks yet/);
+    expect(watched.stdout).toBe("");
+  });
+
   it("an unreachable runtime exits 1 with a clear message", async () => {
     const port = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, "127.0.0.1", () => {
@@ -255,5 +267,48 @@ describe("against the runtime", () => {
     const j = await cli(["pairs", "--json", `--url=http://127.0.0.1:${port}`]);
     expect(JSON.parse(j.out[0]!)).toMatchObject({ error: { code: "unreachable" } });
     expect((await cli(["keys", "list", "--url", `http://127.0.0.1:${port}`])).code).toBe(1);
+  });
+});
+
+describe("data lake commands", () => {
+  it("import shows progress on stderr and a summary; backtest runs over it (table and --json); no data exits 1", async () => {
+    // Three days of histdata M1 bars (New York clock, bid only) following a slow sine wave.
+    const lines: string[] = [];
+    const start = Date.UTC(2018, 0, 2, 5);
+    for (let i = 0; i < 3 * 1440; i++) {
+      const s = new Date(start + i * 60_000 - 5 * 3_600_000).toISOString();
+      const p = (1.2 + 0.01 * Math.sin(i / 200)).toFixed(5);
+      lines.push(`${s.slice(0, 4)}${s.slice(5, 7)}${s.slice(8, 10)} ${s.slice(11, 13)}${s.slice(14, 16)}00;${p};${p};${p};${p};0`);
+    }
+    const file = path.join(stateDir, "DAT_ASCII_EURUSD_M1_test.csv");
+    await writeFile(file, `${lines.join("\n")}\n`);
+
+    const imported = await cli(["import", file, "--pair", "EUR_USD"]);
+    expect(imported.code).toBe(0);
+    expect(imported.err.join("\n")).toMatch(/import: wrote candles\/EUR_USD\/1m\/2018\.arrow/);
+    expect(imported.out.join("\n")).toMatch(/bars\s+4,320 kept, 0 bad/);
+    expect(fits80(imported.out)).toEqual([]);
+    const again = await cli(["import", file, "--pair", "EUR_USD", "--json"]);
+    expect(JSON.parse(again.out[0]!)).toMatchObject({ pair: "EUR_USD", rows: 4320, replaced: 4320 });
+
+    const args = ["backtest", "--pair", "EUR_USD", "--from", "2018-01-01", "--to", "2018-02-01", "--param", "timeframe=15m"];
+    const out = await mkdtemp(path.join(tmpdir(), "fxrt-cli-reports-"));
+    try {
+      const table = await cli([...args, "--out", out]);
+      expect(table.code).toBe(0);
+      expect(table.err.join("\n")).toMatch(/backtest: 100%/);
+      expect(table.out.join("\n")).toMatch(/range\s+2018-01-01 \.\. 2018-02-01 \(4,320 bars/);
+      expect(fits80(table.out)).toEqual([]);
+      expect((await readdir(out)).sort()).toEqual(["EUR_USD_sma-cross_2018-01-01_2018-02-01.html", "EUR_USD_sma-cross_2018-01-01_2018-02-01.json"]);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+    const json = await cli([...args, "--no-report", "--json"]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.out[0]!)).toMatchObject({ pair: "EUR_USD", bars: 4320, tradeCount: expect.any(Number), metrics: expect.any(Object) });
+
+    const none = await cli(["backtest", "--pair", "EUR_USD", "--from", "2019-01-01", "--to", "2019-02-01", "--no-report"]);
+    expect(none.code).toBe(1);
+    expect(none.err[0]).toMatch(/no EUR_USD candles/);
   });
 });
