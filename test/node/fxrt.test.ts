@@ -237,6 +237,22 @@ describe("against the runtime", () => {
     expect(r.out[1]).toMatch(/EUR_USD tick\s+bid 1\.08541\s+ask 1\.08552\s+spread 1\.1$/);
     expect(fits80(r.out)).toEqual([]);
 
+    // Candle closes only: a tick in the next minute closes the first one.
+    let subscribed!: () => void;
+    const ready2 = new Promise<void>((r) => (subscribed = r));
+    const closes = cli(["watch", "AUD_USD", "--no-ticks", "--count", "1"], { onErr: (l) => l.startsWith("watching") && subscribed() });
+    await ready2;
+    const minute = Math.floor(Date.now() / 60_000) * 60_000 - 180_000;
+    const res = await fetch(`${runtime.url}/api/pairs/AUD_USD/ticks`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": KEY },
+      body: JSON.stringify({ ticks: [{ ts: minute + 1_000, bid: 0.66101, ask: 0.66111 }, { ts: minute + 30_000, bid: 0.66151, ask: 0.66161 }, { ts: minute + 61_000, bid: 0.66121, ask: 0.66131 }] }),
+    });
+    expect((await res.json()).accepted).toBe(3);
+    const c = await closes;
+    expect(c.code).toBe(0);
+    expect(c.out).toEqual([`${new Date(minute).toISOString().slice(5, 16).replace("T", " ")} AUD_USD 1m  O 0.66101 H 0.66151 L 0.66101 C 0.66151 n 2`]);
+
     // JSON lines, and --seconds stops a quiet watch.
     const quiet = await cli(["watch", "USD_JPY", "--seconds", "0.5", "--json"]);
     expect(quiet).toMatchObject({ code: 0, out: [] });
