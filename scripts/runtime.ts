@@ -91,9 +91,10 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     stateDir,
     miniflare,
     async triggerScheduled() {
-      const res = await fetch(`${url}/cdn-cgi/handler/scheduled`);
-      await res.arrayBuffer();
-      if (!res.ok) throw new Error(`scheduled trigger failed: ${res.status}`);
+      // Through Miniflare's API: with static assets, /cdn-cgi/handler/scheduled reaches the
+      // assets router (which has no scheduled handler), not the Worker.
+      const result = await (await miniflare.getWorker()).scheduled({ cron: "* * * * *" });
+      if (result.outcome !== "ok") throw new Error(`scheduled trigger failed: ${result.outcome}`);
     },
     async stop() {
       await miniflare.dispose();

@@ -49,7 +49,8 @@ export class FxClient {
     return v.parse(TickBatchResult, await this.request("POST", `/api/pairs/${pair}/ticks`, { ticks, ...(options.replay ? { replay: true } : {}) }));
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** Any route of the API (admin, trading, metrics), typed by the caller; errors as ApiError. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.apiKey) headers["x-api-key"] = this.apiKey;

@@ -1,0 +1,357 @@
+/**
+ * Pair view: the pair's room drives a candlestick chart (mid prices, the
+ * snapshot then live candle updates and closes), SMA 20 / EMA 20 overlays
+ * computed here from the mid closes, last bid/ask/spread, signals as markers,
+ * the open position's entry, stop, take profit and trailing stop as price
+ * lines, the pair's risk figures and its recent orders and rejections.
+ * A timeframe switch reconnects the room with that timeframe (its snapshot
+ * comes first); partysocket reconnects by itself after a runtime restart and
+ * the new snapshot replaces the chart.
+ */
+import {
+  CandlestickSeries,
+  createChart,
+  createSeriesMarkers,
+  LineSeries,
+  LineStyle,
+  type CandlestickData,
+  type IChartApi,
+  type IPriceLine,
+  type ISeriesApi,
+  type ISeriesMarkersPluginApi,
+  type LineData,
+  type SeriesMarker,
+  type Time,
+  type UTCTimestamp,
+} from "lightweight-charts";
+import { PairRoom, type MessageOf } from "../sdk/index.ts";
+import type { WireCandle } from "../../schemas/candle.ts";
+import type { WireSignal } from "../../schemas/signal.ts";
+import type { WireOrder, WirePosition } from "../../schemas/trading-events.ts";
+import type { Timeframe } from "../domain/candle.ts";
+import type { Session } from "./app.ts";
+import { $, h, pipSize, precision, row, setError, signed, time } from "./ui.ts";
+
+const TIMEFRAMES = ["1m", "5m", "15m", "1h"] as const satisfies readonly Timeframe[];
+type ChartTimeframe = (typeof TIMEFRAMES)[number];
+const PERIOD_S: Record<ChartTimeframe, number> = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600 };
+const SNAPSHOT_CANDLES = 300;
+const MA_PERIOD = 20;
+const MAX_MARKERS = 200;
+
+interface PairMetrics {
+  trading: string;
+  pairs: { pair: string; connections: number; ordersLastMinute: number; rejectionsLastMinute: number; tradingState: string }[];
+}
+
+const mid = (c: WireCandle): CandlestickData<UTCTimestamp> => ({
+  time: (c.t / 1000) as UTCTimestamp,
+  open: (c.bid.o + c.ask.o) / 2,
+  high: (c.bid.h + c.ask.h) / 2,
+  low: (c.bid.l + c.ask.l) / 2,
+  close: (c.bid.c + c.ask.c) / 2,
+});
+
+export class PairView {
+  readonly pairs: string[];
+  current: string | null = null;
+  private tf: ChartTimeframe = "1m";
+  private room: PairRoom | null = null;
+  private readonly chart: IChartApi;
+  private readonly candles: ISeriesApi<"Candlestick">;
+  private readonly sma: ISeriesApi<"Line">;
+  private readonly ema: ISeriesApi<"Line">;
+  private readonly markers: ISeriesMarkersPluginApi<Time>;
+  private bars: CandlestickData<UTCTimestamp>[] = [];
+  private lastN = 0;
+  private signals: WireSignal[] = [];
+  private positions = new Map<string, WirePosition>();
+  private lines: IPriceLine[] = [];
+  private connection = "idle";
+  private metricsTimer: ReturnType<typeof setInterval> | null = null;
+  /** Bumped on every pair or timeframe change: answers for an older one are dropped. */
+  private epoch = 0;
+
+  constructor(private readonly session: Session) {
+    this.pairs = session.pairs;
+    this.chart = createChart($("chart"), {
+      autoSize: true,
+      layout: { background: { color: "#171c24" }, textColor: "#d8dee9" },
+      grid: { vertLines: { color: "#222833" }, horzLines: { color: "#222833" } },
+      timeScale: { timeVisible: true, secondsVisible: false },
+    });
+    this.candles = this.chart.addSeries(CandlestickSeries, { upColor: "#26a69a", downColor: "#ef5350", borderVisible: false, wickUpColor: "#26a69a", wickDownColor: "#ef5350" });
+    this.sma = this.chart.addSeries(LineSeries, { color: "#f0b429", lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false });
+    this.ema = this.chart.addSeries(LineSeries, { color: "#7aa2f7", lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false });
+    this.markers = createSeriesMarkers(this.candles, []);
+    for (const b of document.querySelectorAll<HTMLButtonElement>("#tfs [data-tf]")) {
+      b.addEventListener("click", () => this.setTimeframe(b.dataset.tf as ChartTimeframe));
+    }
+    $<HTMLInputElement>("show-ma").addEventListener("change", (e) => {
+      const visible = (e.target as HTMLInputElement).checked;
+      this.sma.applyOptions({ visible });
+      this.ema.applyOptions({ visible });
+    });
+    Object.assign(window.__fxrt, {
+      candleCount: () => this.bars.length,
+      lastCandle: () => {
+        const b = this.bars.at(-1);
+        return b ? { t: b.time * 1000, close: b.close, n: this.lastN } : null;
+      },
+      timeframe: () => (this.current ? this.tf : null),
+      connection: () => this.connection,
+    });
+  }
+
+  show(pair: string): void {
+    $("pair-view").hidden = false;
+    if (pair !== this.current) {
+      this.current = pair;
+      const p = precision(pair);
+      this.candles.applyOptions({ priceFormat: { type: "price", precision: p, minMove: 10 ** -p } });
+      this.connect();
+      void this.loadTrading();
+    } else if (!this.room) {
+      this.connect();
+    }
+    this.metricsTimer ??= setInterval(() => void this.loadMetrics(), 5_000);
+    void this.loadMetrics();
+  }
+
+  hide(): void {
+    $("pair-view").hidden = true;
+    this.room?.close();
+    this.room = null;
+    this.setConnection("idle");
+    if (this.metricsTimer) clearInterval(this.metricsTimer);
+    this.metricsTimer = null;
+  }
+
+  private setTimeframe(tf: ChartTimeframe): void {
+    if (tf === this.tf) return;
+    this.tf = tf;
+    this.connect();
+    this.drawMarkers();
+  }
+
+  private connect(): void {
+    const pair = this.current;
+    if (!pair) return;
+    const epoch = ++this.epoch;
+    this.room?.close();
+    for (const b of document.querySelectorAll<HTMLButtonElement>("#tfs [data-tf]")) b.setAttribute("aria-pressed", String(b.dataset.tf === this.tf));
+    this.bars = [];
+    this.candles.setData([]);
+    this.sma.setData([]);
+    this.ema.setData([]);
+    const room = new PairRoom({ url: location.origin, pair, timeframes: [this.tf], snapshotCandles: SNAPSHOT_CANDLES, apiKey: this.session.key });
+    this.room = room;
+    const live = () => epoch === this.epoch;
+    this.setConnection("connecting");
+    room.socket.addEventListener("open", () => live() && this.setConnection("open"));
+    room.socket.addEventListener("close", () => live() && this.setConnection("connecting"));
+    room.on("snapshot", (m) => live() && this.onSnapshot(m));
+    room.on("tick", (m) => live() && this.onQuote(m.bid, m.ask));
+    room.on("candle", (m) => live() && m.tf === this.tf && this.onCandle(m.candle));
+    room.on("signal", (m) => {
+      if (!live()) return;
+      this.signals.push(m.signal);
+      this.drawMarkers();
+      this.drawSignals();
+    });
+    room.on("position", (m) => live() && this.onPosition(m.position));
+    room.on("order", (m) => live() && this.prependOrder(m.order));
+    room.on("risk", (m) => live() && this.prependRejection(m.event));
+    room.on("error", (m) => live() && setError("room", new Error(`room: ${m.code}: ${m.message}`)));
+    room.onInvalid(() => live() && setError("room", new Error("room: a frame did not match the protocol (is the page older than the runtime? reload)")));
+  }
+
+  private setConnection(state: string): void {
+    this.connection = state;
+    const el = $("conn");
+    el.dataset.state = state;
+    el.hidden = state === "idle";
+    el.textContent = state === "open" ? "live" : state === "connecting" ? "reconnecting" : "offline";
+    if (state === "open") setError("room", null);
+  }
+
+  private onSnapshot(m: MessageOf<"snapshot">): void {
+    const snap = m.timeframes.find((t) => t.tf === this.tf);
+    if (m.tick) this.onQuote(m.tick.bid, m.tick.ask);
+    if (!snap) return;
+    this.bars = snap.candles.map(mid);
+    this.lastN = snap.candles.at(-1)?.n ?? 0;
+    this.candles.setData(this.bars);
+    this.drawAverages();
+    this.drawMarkers();
+    if (this.bars.length > 0 && window.__fxrt.firstCandlesMs === null) window.__fxrt.firstCandlesMs = performance.now();
+  }
+
+  private onCandle(c: WireCandle): void {
+    const bar = mid(c);
+    const last = this.bars.at(-1);
+    if (last && bar.time < last.time) return; // older than what is drawn (a late frame)
+    if (last && bar.time === last.time) this.bars[this.bars.length - 1] = bar;
+    else this.bars.push(bar);
+    if (this.bars.length > SNAPSHOT_CANDLES * 4) this.bars.splice(0, this.bars.length - SNAPSHOT_CANDLES * 4);
+    this.lastN = c.n;
+    this.candles.update(bar);
+    if (c.complete || this.bars.length <= MA_PERIOD + 1) this.drawAverages();
+    if (window.__fxrt.firstCandlesMs === null) window.__fxrt.firstCandlesMs = performance.now();
+  }
+
+  private onQuote(bid: number, ask: number): void {
+    const pair = this.current!;
+    const p = precision(pair);
+    $("bid").textContent = bid.toFixed(p);
+    $("ask").textContent = ask.toFixed(p);
+    $("spread").textContent = ((ask - bid) / pipSize(pair)).toFixed(1);
+  }
+
+  /** SMA and EMA of the mid closes (the runtime's own indicators cover the last candle only). */
+  private drawAverages(): void {
+    const sma: LineData<UTCTimestamp>[] = [];
+    const ema: LineData<UTCTimestamp>[] = [];
+    let sum = 0;
+    let e: number | null = null;
+    const k = 2 / (MA_PERIOD + 1);
+    this.bars.forEach((b, i) => {
+      sum += b.close;
+      if (i >= MA_PERIOD) sum -= this.bars[i - MA_PERIOD]!.close;
+      if (i >= MA_PERIOD - 1) {
+        sma.push({ time: b.time, value: sum / MA_PERIOD });
+        e = e === null ? sum / MA_PERIOD : b.close * k + e * (1 - k);
+        ema.push({ time: b.time, value: e });
+      }
+    });
+    this.sma.setData(sma);
+    this.ema.setData(ema);
+  }
+
+  private drawMarkers(): void {
+    const period = PERIOD_S[this.tf];
+    const markers: SeriesMarker<Time>[] = this.signals.slice(-MAX_MARKERS).map((s) => {
+      const t = (Math.floor(s.candleT / 1000 / period) * period) as UTCTimestamp;
+      return s.type === "buy"
+        ? { time: t, position: "belowBar", shape: "arrowUp", color: "#26a69a", text: `buy ${s.strategyId}` }
+        : s.type === "sell"
+          ? { time: t, position: "aboveBar", shape: "arrowDown", color: "#ef5350", text: `sell ${s.strategyId}` }
+          : { time: t, position: "aboveBar", shape: "circle", color: "#8a94a3", text: `close ${s.strategyId}` };
+    });
+    markers.sort((a, b) => (a.time as number) - (b.time as number));
+    this.markers.setMarkers(markers);
+  }
+
+  private drawSignals(): void {
+    $("signals").replaceChildren(
+      ...this.signals
+        .slice(-20)
+        .reverse()
+        .map((s) => h("li", {}, `${time(s.time)} ${s.type.toUpperCase()} ${s.strategyId} ${s.timeframe} (${Math.round(s.confidence * 100)}%) ${s.reason}`)),
+    );
+    if (this.signals.length === 0) $("signals").replaceChildren(h("li", {}, "no signals yet"));
+  }
+
+  private onPosition(p: WirePosition): void {
+    if (p.status === "OPEN") this.positions.set(p.strategyId, p);
+    else this.positions.delete(p.strategyId);
+    this.drawPosition();
+  }
+
+  private drawPosition(): void {
+    for (const l of this.lines) this.candles.removePriceLine(l);
+    this.lines = [];
+    const open = [...this.positions.values()];
+    const el = $("position");
+    if (open.length === 0) {
+      el.replaceChildren("no open position");
+      return;
+    }
+    const p = precision(this.current!);
+    const line = (price: number | undefined, title: string, color: string, style: LineStyle) => {
+      if (price !== undefined) this.lines.push(this.candles.createPriceLine({ price, title, color, lineWidth: 1, lineStyle: style, axisLabelVisible: true }));
+    };
+    el.replaceChildren(
+      ...open.map((pos) => {
+        line(pos.entryPrice, `entry ${pos.strategyId}`, "#d8dee9", LineStyle.Solid);
+        line(pos.stopLoss, "stop", "#ef5350", LineStyle.Dashed);
+        line(pos.takeProfit, "take profit", "#26a69a", LineStyle.Dashed);
+        line(pos.trailingStopPrice, "trailing stop", "#f0b429", LineStyle.Dotted);
+        const fmt = (n: number | undefined) => (n === undefined ? "-" : n.toFixed(p));
+        return h(
+          "div",
+          { class: "position" },
+          h("div", {}, h("b", { class: pos.side === "buy" ? "up" : "down" }, `${pos.side === "buy" ? "LONG" : "SHORT"} ${pos.units.toLocaleString("en-US")}`), ` ${pos.strategyId}`),
+          h("div", {}, `entry ${fmt(pos.entryPrice)} stop ${fmt(pos.stopLoss)} tp ${fmt(pos.takeProfit)}`),
+          h("div", {}, `trailing ${fmt(pos.trailingStopPrice)} break-even ${pos.breakEvenStatus ?? "-"}`),
+          h("div", {}, "P&L ", signed(pos.unrealisedPnlAccount, pos.accountCurrency), " open, ", signed(pos.realisedPnlAccount, pos.accountCurrency), " realised"),
+        );
+      }),
+    );
+  }
+
+  private prependOrder(o: WireOrder): void {
+    const detail = o.rejectReason ?? (o.advice ? `advisor ${o.advice.action}` : o.reduceOnly ? "reduce-only" : "");
+    const tr = row([time(o.createdAt), o.strategyId, o.side, o.units.toLocaleString("en-US"), o.type, o.status, detail], { class: o.status === "rejected" ? "down" : "", "data-order": o.clientOrderId });
+    // An order changes state (pending -> filled): its row is replaced in place.
+    const existing = [...$("orders").children].find((r) => (r as HTMLElement).dataset.order === o.clientOrderId);
+    if (existing) existing.replaceWith(tr);
+    else this.prepend(tr);
+  }
+
+  private prependRejection(ev: MessageOf<"risk">["event"]): void {
+    const { type, ...rest } = ev.rejection;
+    this.prepend(row([time(ev.time), ev.strategyId, "", "", "", "refused", `${type} ${JSON.stringify(rest)}`], { class: "down" }));
+  }
+
+  private prepend(tr: HTMLTableRowElement): void {
+    const body = $("orders");
+    body.prepend(tr);
+    while (body.children.length > 30) body.lastElementChild?.remove();
+  }
+
+  /** Signals, open positions and orders so far (the room sends only what happens from now on). */
+  private async loadTrading(): Promise<void> {
+    const pair = this.current!;
+    const epoch = this.epoch;
+    this.signals = [];
+    this.positions.clear();
+    $("orders").replaceChildren();
+    try {
+      const api = this.session.api;
+      const [signals, positions, orders] = await Promise.all([
+        api.request<{ signals: WireSignal[] }>("GET", `/api/pairs/${pair}/signals?limit=${MAX_MARKERS}`),
+        api.request<{ positions: WirePosition[] }>("GET", `/api/pairs/${pair}/positions?limit=20`),
+        api.request<{ orders: WireOrder[] }>("GET", `/api/pairs/${pair}/orders?limit=30`),
+      ]);
+      if (epoch !== this.epoch && pair !== this.current) return;
+      this.signals = [...signals.signals].sort((a, b) => a.time - b.time);
+      for (const p of [...positions.positions].reverse()) this.onPosition(p);
+      for (const o of [...orders.orders].reverse()) this.prependOrder(o);
+      this.drawMarkers();
+      this.drawSignals();
+      this.drawPosition();
+      setError("trading", null);
+    } catch (err) {
+      setError("trading", err);
+    }
+  }
+
+  private async loadMetrics(): Promise<void> {
+    const pair = this.current;
+    if (!pair) return;
+    try {
+      const m = await this.session.api.request<PairMetrics>("GET", "/api/metrics");
+      const p = m.pairs.find((x) => x.pair === pair);
+      $("risk-state").replaceChildren(
+        h("div", {}, "portfolio ", h("b", { "data-trading": m.trading }, m.trading), p ? ` / pair ${p.tradingState}` : ""),
+        h("div", {}, `orders ${p?.ordersLastMinute ?? 0} / rejections ${p?.rejectionsLastMinute ?? 0} last minute`),
+      );
+      setError("metrics", null);
+    } catch (err) {
+      setError("metrics", err);
+    }
+  }
+}
+
+

@@ -1,0 +1,194 @@
+/**
+ * Portfolio view: every pair at a glance (last bid/ask, spread, feed state,
+ * position, P&L, last signal), the trading state, and for admin keys the kill
+ * switch (halt / resume / flatten behind a confirmation), daily P&L and
+ * drawdown against their limits, exposure per currency against its limit and
+ * the active alerts. Polled: market figures every 3 s, per-pair signals and
+ * positions every 15 s (well inside the 1000 requests a minute of one key).
+ */
+import type { WireSignal } from "../../schemas/signal.ts";
+import type { WirePosition } from "../../schemas/trading-events.ts";
+import type { WireTick } from "../../schemas/tick.ts";
+import type { Session } from "./app.ts";
+import { $, h, money, pipSize, precision, row, setError, signed, time } from "./ui.ts";
+
+const FAST_MS = 3_000;
+const SLOW_MS = 15_000;
+const STALE_TICK_MS = 60_000;
+
+interface Portfolio {
+  accountCurrency: string;
+  trading: { state: string; reason: string | null; since: number };
+  limits: { maxNetExposurePerCurrency: number; maxGrossExposure: number; dailyLossLimit: number; maxDrawdown: number };
+  exposure: { gross: number; perCurrency: Record<string, number>; perPair: Record<string, number> } | null;
+  equity: number;
+  marks: { peak: number; dayStart: number; dayEquity: number } | null;
+  pairs: { pair: string; netUnits: number; openPositions: number; realised: number; unrealised: number }[];
+  alerts: { id: string; message: string; raisedAt?: number }[];
+}
+
+interface Metrics {
+  trading: string;
+  pairs: { pair: string; tradingState: string; connections: number }[];
+}
+
+interface PairSlow {
+  lastSignal: WireSignal | null;
+  open: WirePosition[];
+}
+
+export class PortfolioView {
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private slow = new Map<string, PairSlow>();
+  private ticks = new Map<string, WireTick | null>();
+  private metrics: Metrics | null = null;
+  private portfolio: Portfolio | null = null;
+
+  constructor(private readonly session: Session) {
+    if (session.role === "admin") {
+      for (const b of document.querySelectorAll<HTMLButtonElement>("#kill-switch [data-action]")) {
+        b.addEventListener("click", () => void this.killSwitch(b.dataset.action as "halt" | "resume" | "flatten"));
+      }
+      $("kill-switch").hidden = false;
+      $("admin-figures").hidden = false;
+    }
+  }
+
+  show(): void {
+    $("portfolio-view").hidden = false;
+    if (this.timers.length) return;
+    void this.fast();
+    void this.slowPoll();
+    this.timers.push(setInterval(() => void this.fast(), FAST_MS), setInterval(() => void this.slowPoll(), SLOW_MS));
+  }
+
+  hide(): void {
+    $("portfolio-view").hidden = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  private async fast(): Promise<void> {
+    const api = this.session.api;
+    try {
+      const [pairs, metrics, portfolio] = await Promise.all([
+        api.pairs(),
+        api.request<Metrics>("GET", "/api/metrics"),
+        this.session.role === "admin" ? api.request<Portfolio>("GET", "/api/admin/portfolio") : Promise.resolve(null),
+      ]);
+      for (const p of pairs.pairs) this.ticks.set(p.pair, p.lastTick);
+      this.metrics = metrics;
+      this.portfolio = portfolio;
+      this.render();
+      setError("portfolio", null);
+    } catch (err) {
+      setError("portfolio", err);
+    }
+  }
+
+  private async slowPoll(): Promise<void> {
+    const api = this.session.api;
+    try {
+      await Promise.all(
+        this.session.pairs.map(async (pair) => {
+          const [s, p] = await Promise.all([
+            api.request<{ signals: WireSignal[] }>("GET", `/api/pairs/${pair}/signals?limit=1`),
+            api.request<{ positions: WirePosition[] }>("GET", `/api/pairs/${pair}/positions?limit=20`),
+          ]);
+          this.slow.set(pair, { lastSignal: s.signals[0] ?? null, open: p.positions.filter((x) => x.status === "OPEN") });
+        }),
+      );
+      this.render();
+      setError("portfolio-pairs", null);
+    } catch (err) {
+      setError("portfolio-pairs", err);
+    }
+  }
+
+  /** Exposed for the kill switch: refresh at once after an action. */
+  refresh(): Promise<void> {
+    return this.fast();
+  }
+
+  private render(): void {
+    const state = this.portfolio?.trading.state ?? this.metrics?.trading ?? "-";
+    const stateEl = $("trading-state");
+    stateEl.textContent = state;
+    stateEl.dataset.trading = state;
+    const reason = this.portfolio?.trading.reason;
+    $("trading-reason").textContent = reason ? `(${reason}, since ${time(this.portfolio!.trading.since)})` : "";
+    const now = Date.now();
+    $("pairs").replaceChildren(
+      ...this.session.pairs.map((pair) => {
+        const tick = this.ticks.get(pair) ?? null;
+        const p = precision(pair);
+        const slow = this.slow.get(pair);
+        const book = this.portfolio?.pairs.find((x) => x.pair === pair);
+        const units = book ? book.netUnits : (slow?.open.reduce((s, x) => s + (x.side === "buy" ? x.units : -x.units), 0) ?? 0);
+        const pnl = book ? signed(book.realised + book.unrealised, this.portfolio!.accountCurrency) : slow ? signed(slow.open.reduce((s, x) => s + (x.unrealisedPnlAccount ?? 0), 0)) : "-";
+        const feed = !tick ? "no ticks" : now - tick.ts > STALE_TICK_MS ? `stale ${Math.round((now - tick.ts) / 1000)} s` : "live";
+        const pairState = this.metrics?.pairs.find((x) => x.pair === pair)?.tradingState ?? "-";
+        const sig = slow?.lastSignal;
+        const link = h("a", { href: `#/pair/${pair}` }, pair);
+        return row(
+          [
+            link,
+            tick ? tick.bid.toFixed(p) : "-",
+            tick ? tick.ask.toFixed(p) : "-",
+            tick ? ((tick.ask - tick.bid) / pipSize(pair)).toFixed(1) : "-",
+            units === 0 ? "flat" : `${units > 0 ? "long" : "short"} ${Math.abs(units).toLocaleString("en-US")}`,
+            pnl,
+            sig ? `${sig.type} ${sig.strategyId} ${time(sig.time)}` : "-",
+            `${feed} / ${pairState}`,
+          ],
+          { "data-pair": pair },
+        );
+      }),
+    );
+    const pf = this.portfolio;
+    if (!pf || this.session.role !== "admin") return;
+    const cur = pf.accountCurrency;
+    const bar = (label: string, value: number, limit: number, text: string) => {
+      const frac = limit > 0 ? Math.min(1, Math.max(0, value / limit)) : 0;
+      return [h("span", {}, label), h("div", { class: `bar${value > limit ? " over" : ""}` }, h("i", { style: `width:${(frac * 100).toFixed(1)}%` })), h("span", {}, text)];
+    };
+    const dailyPnl = pf.marks ? pf.equity - pf.marks.dayEquity / 100 : 0;
+    const drawdown = pf.marks ? pf.marks.peak / 100 - pf.equity : 0;
+    $("loss-limits").replaceChildren(
+      ...bar("daily P&L", Math.max(0, -dailyPnl), pf.limits.dailyLossLimit, `${dailyPnl >= 0 ? "+" : ""}${money(dailyPnl)} / -${money(pf.limits.dailyLossLimit, cur)}`),
+      ...bar("drawdown", drawdown, pf.limits.maxDrawdown, `${money(drawdown)} / ${money(pf.limits.maxDrawdown, cur)}`),
+      ...bar("gross exposure", pf.exposure?.gross ?? 0, pf.limits.maxGrossExposure, `${money(pf.exposure?.gross ?? 0)} / ${money(pf.limits.maxGrossExposure, cur)}`),
+    );
+    const perCurrency = Object.entries(pf.exposure?.perCurrency ?? {}).filter(([, v]) => v !== 0);
+    $("exposures").replaceChildren(
+      ...(perCurrency.length === 0
+        ? [h("span", {}, "no exposure")]
+        : perCurrency.flatMap(([c, v]) => bar(c, Math.abs(v), pf.limits.maxNetExposurePerCurrency, `${money(v)} / ${money(pf.limits.maxNetExposurePerCurrency, cur)}`))),
+    );
+    $("alerts").replaceChildren(...(pf.alerts.length === 0 ? [h("li", {}, "no active alerts")] : pf.alerts.map((a) => h("li", { class: "warn" }, a.message))));
+  }
+
+  private async killSwitch(action: "halt" | "resume" | "flatten"): Promise<void> {
+    const dialog = $<HTMLDialogElement>("confirm");
+    const what = {
+      halt: "Halt trading on every pair? No new orders; protective exits still run.",
+      resume: "Resume trading (state ACTIVE) on every pair?",
+      flatten: "Flatten: halt and close EVERY open position with market orders?",
+    }[action];
+    $("confirm-text").textContent = what;
+    $<HTMLInputElement>("confirm-reason").value = "";
+    $("confirm-ok").textContent = action[0]!.toUpperCase() + action.slice(1);
+    dialog.returnValue = "";
+    dialog.showModal();
+    await new Promise<void>((resolve) => dialog.addEventListener("close", () => resolve(), { once: true }));
+    if (dialog.returnValue !== "ok") return;
+    const reason = $<HTMLInputElement>("confirm-reason").value.trim();
+    try {
+      await this.session.api.request("POST", "/api/admin/kill-switch", { action, ...(reason ? { reason } : { reason: `dashboard ${action}` }) });
+      setError("kill-switch", null);
+    } catch (err) {
+      setError("kill-switch", err);
+    }
+    await this.refresh();
+  }
+}

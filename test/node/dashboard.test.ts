@@ -1,0 +1,262 @@
+/**
+ * The web dashboard in a real headless browser (Debian's chromium, driven by
+ * playwright-core) against the runtime as `npm start` serves it: the page and
+ * its script come from Workers static assets, the data from the API and the
+ * pair's room. Screenshots go to test-artifacts/ (and to docs/ with
+ * DASHBOARD_SCREENSHOTS=docs, for the README).
+ */
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FxClient } from "../../src/sdk/node.ts";
+import type { WireTick } from "../../schemas/tick.ts";
+import { ROOT, startRuntime, type Runtime } from "../../scripts/runtime.ts";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`dashboard: browser tests skipped, no chromium at ${CHROMIUM} (Debian: apt-get install chromium)`);
+
+const ADMIN_KEY = "dashboard-admin-key";
+const ARTIFACTS = path.join(ROOT, "test-artifacts");
+const DOCS = path.join(ROOT, "docs");
+const PAIR = "EUR_USD";
+
+let stateDir: string;
+let runtime: Runtime;
+let admin: FxClient;
+let viewerKey: string;
+let browser: Browser;
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  if (process.env.DASHBOARD_SCREENSHOTS === "docs") {
+    await mkdir(DOCS, { recursive: true });
+    await copyFile(file, path.join(DOCS, `${name}.png`));
+  }
+}
+
+/** A seeded random walk of EUR_USD ticks over the last `minutes` minutes, ending 2 minutes ago. */
+function history(minutes: number): WireTick[] {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const end = Math.floor(Date.now() / 60_000) * 60_000 - 120_000;
+  const ticks: WireTick[] = [];
+  let bid = 1.085;
+  for (let t = end - minutes * 60_000; t < end; t += 10_000) {
+    bid = Math.round((bid + (rand() - 0.5) * 0.0004) * 1e5) / 1e5;
+    ticks.push({ ts: t, bid, ask: Math.round((bid + 0.00012) * 1e5) / 1e5 });
+  }
+  return ticks;
+}
+
+async function enterKey(page: Page, key: string): Promise<void> {
+  await page.goto(runtime.url);
+  await page.locator("#key-input").fill(key);
+  await page.locator("#login-form button[type=submit]").click();
+  await page.waitForFunction(() => window.__fxrt.role !== null);
+}
+
+const candleCount = (page: Page) => page.evaluate(() => window.__fxrt.candleCount());
+const lastCandle = (page: Page) => page.evaluate(() => window.__fxrt.lastCandle());
+
+beforeAll(async () => {
+  if (!hasChromium) return;
+  stateDir = await mkdtemp(path.join(tmpdir(), "fxrt-dashboard-"));
+  runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY } });
+  admin = new FxClient(runtime.url, ADMIN_KEY);
+  // A strategy that signals often on 1m, so the chart has markers and the table rejections
+  // (sma-cross sets no stop loss, and per-pair risk asks strategy orders for one).
+  await admin.request("PUT", `/api/admin/pairs/${PAIR}/strategies`, {
+    strategies: [{ id: "demo", kind: "sma-cross", units: 10_000, params: { timeframe: "1m", fast: 5, slow: 12 } }],
+  });
+  const ticks = history(150);
+  for (let i = 0; i < ticks.length; i += 1000) await admin.postTicks(PAIR, ticks.slice(i, i + 1000));
+  viewerKey = (await admin.request<{ key: string }>("POST", "/api/admin/keys", { role: "viewer", label: "dashboard test" })).key;
+  browser = await chromium.launch({ executablePath: CHROMIUM });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await runtime?.stop();
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+});
+
+describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
+  it("serves the page and its hashed script with cache headers from static assets", async () => {
+    const page = await fetch(runtime.url);
+    expect(page.headers.get("cache-control")).toBe("no-cache");
+    const html = await page.text();
+    const script = /src="(\/assets\/app-[A-Z0-9]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const js = await fetch(runtime.url + script!);
+    expect(js.status).toBe(200);
+    expect(js.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    await js.arrayBuffer();
+    // The API still answers under the assets.
+    expect((await fetch(`${runtime.url}/api/nothing`)).status).toBe(404);
+  });
+
+  it("asks for a key once, draws live candles from the room, updates them and switches timeframe", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    try {
+      await enterKey(page, ADMIN_KEY);
+      await page.waitForFunction(() => window.__fxrt.candleCount() > 0);
+      expect(await page.evaluate(() => window.__fxrt.role)).toBe("admin");
+
+      // The key is kept: a reload goes straight to the chart. First paint with candles, 3 loads.
+      const firstPaintMs: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await page.reload();
+        await page.waitForFunction(() => window.__fxrt.firstCandlesMs !== null);
+        firstPaintMs.push(await page.evaluate(() => window.__fxrt.firstCandlesMs!));
+      }
+      firstPaintMs.sort((a, b) => a - b);
+      console.log(`dashboard: first paint with live candles ${firstPaintMs.map((ms) => ms.toFixed(0)).join(", ")} ms (3 loads)`);
+      expect(firstPaintMs[1]).toBeLessThan(1_000);
+      await expect.poll(() => page.evaluate(() => window.__fxrt.connection())).toBe("open");
+      const before = await candleCount(page);
+      expect(before).toBeGreaterThanOrEqual(100);
+
+      // A tick in the current minute opens a new candle (and closes the last seeded one) ...
+      await admin.postTicks(PAIR, [{ ts: Date.now(), bid: 1.0861, ask: 1.08622 }]);
+      await expect.poll(() => candleCount(page)).toBe(before + 1);
+      expect(await lastCandle(page)).toMatchObject({ n: 1 });
+      await expect.poll(() => page.locator("#bid").textContent()).toBe("1.08610");
+      expect(await page.locator("#spread").textContent()).toBe("1.2");
+      // ... and the next one updates it in place.
+      await admin.postTicks(PAIR, [{ ts: Date.now(), bid: 1.0869, ask: 1.08702 }]);
+      await expect.poll(async () => (await lastCandle(page))?.n).toBe(2);
+      expect(await candleCount(page)).toBe(before + 1);
+      expect((await lastCandle(page))!.close).toBeCloseTo(1.08696, 5);
+
+      // Signals of the seeded history are listed (and drawn as markers).
+      expect(await page.locator("#signals li").count()).toBeGreaterThan(0);
+      expect(await page.locator("#signals li").first().textContent()).toMatch(/(BUY|SELL|CLOSE) demo 1m/);
+
+      // A position with stop, target and trailing stop (when the market is open: weekends refuse
+      // it, and the refusal is what the orders table shows then).
+      const placed = await admin
+        .request("POST", "/api/trade/execute", { pair: PAIR, side: "buy", units: 10_000, stopLoss: 1.0845, takeProfit: 1.0905, trailingStopPips: 15 })
+        .then(() => true, (err: unknown) => (console.warn(`dashboard: no position drawn (${String(err)})`), false));
+      await expect.poll(() => page.locator("#orders tr").count()).toBeGreaterThan(0);
+      if (placed) {
+        await expect.poll(() => page.locator("#position").textContent()).toContain("LONG 10,000");
+        // One row per order: its pending frame is replaced by the filled one.
+        await expect.poll(() => page.locator("#orders tr").first().textContent()).toContain("filled");
+        expect(await page.locator("#orders tr", { hasText: "manual" }).count()).toBe(1);
+      }
+      await screenshot(page, "dashboard-pair");
+
+      await page.locator('#tfs [data-tf="5m"]').click();
+      await expect.poll(() => page.evaluate(() => window.__fxrt.timeframe())).toBe("5m");
+      await expect.poll(() => candleCount(page)).toBeGreaterThanOrEqual(30);
+      expect(await page.locator('#tfs [data-tf="5m"]').getAttribute("aria-pressed")).toBe("true");
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("halts and resumes trading with the kill switch after a confirmation, and shows the state", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    try {
+      await enterKey(page, ADMIN_KEY);
+      await page.goto(`${runtime.url}/#/portfolio`);
+      await expect.poll(() => page.locator("#trading-state").textContent()).toBe("ACTIVE");
+      await expect.poll(() => page.locator(`#pairs tr[data-pair=${PAIR}] td`).nth(1).textContent()).toMatch(/^1\.08\d{3}$/);
+
+      // Cancel changes nothing.
+      await page.locator("#kill-switch [data-action=halt]").click();
+      await expect(page.locator("#confirm").isVisible()).resolves.toBe(true);
+      await page.locator("#confirm button[value=cancel]").click();
+      expect((await admin.request<{ trading: { state: string } }>("GET", "/api/admin/portfolio")).trading.state).toBe("ACTIVE");
+
+      await page.locator("#kill-switch [data-action=halt]").click();
+      await page.locator("#confirm-reason").fill("dashboard test");
+      await page.locator("#confirm-ok").click();
+      await expect.poll(() => page.locator("#trading-state").textContent()).toBe("HALTED");
+      const halted = await admin.request<{ trading: { state: string; reason: string } }>("GET", "/api/admin/portfolio");
+      expect(halted.trading).toMatchObject({ state: "HALTED", reason: "dashboard test" });
+      expect(await page.locator("#trading-reason").textContent()).toContain("dashboard test");
+      await screenshot(page, "dashboard-portfolio");
+
+      await page.locator("#kill-switch [data-action=resume]").click();
+      await page.locator("#confirm-ok").click();
+      await expect.poll(() => page.locator("#trading-state").textContent()).toBe("ACTIVE");
+      expect((await admin.request<{ trading: { state: string } }>("GET", "/api/admin/portfolio")).trading.state).toBe("ACTIVE");
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("never shows admin controls to a viewer key", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    try {
+      await enterKey(page, viewerKey);
+      expect(await page.evaluate(() => window.__fxrt.role)).toBe("read-only");
+      await page.goto(`${runtime.url}/#/portfolio`);
+      await expect.poll(() => page.locator("#trading-state").textContent()).toMatch(/^(ACTIVE|HALTED|REDUCING)$/);
+      expect(await page.locator("#kill-switch, [data-action], .admin-only").count()).toBe(0);
+      await page.goto(`${runtime.url}/#/pair/${PAIR}`);
+      await page.waitForFunction(() => window.__fxrt.candleCount() > 0);
+      expect(await page.locator("[data-action], .admin-only").count()).toBe(0);
+      expect(await page.locator("#banner").isHidden()).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("refuses a wrong key with a clear error and asks again; forgets a key on request", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(runtime.url);
+      await page.locator("#key-input").fill("fxk_nope_nope");
+      await page.locator("#login-form button[type=submit]").click();
+      await expect.poll(() => page.locator("#banner").textContent()).toContain("the API key was refused");
+      expect(await page.locator("#login").isVisible()).toBe(true);
+      expect(await page.evaluate(() => localStorage.getItem("fxrt.apiKey"))).toBeNull();
+
+      await page.locator("#key-input").fill(viewerKey);
+      await page.locator("#login-form button[type=submit]").click();
+      await page.waitForFunction(() => window.__fxrt.role === "read-only");
+      await page.locator("#forget-key").click();
+      await page.waitForLoadState();
+      await expect.poll(() => page.locator("#login").isVisible()).toBe(true);
+      expect(await page.evaluate(() => localStorage.getItem("fxrt.apiKey"))).toBeNull();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("reconnects by itself after the runtime restarts", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await enterKey(page, ADMIN_KEY);
+      await page.waitForFunction(() => window.__fxrt.connection() === "open" && window.__fxrt.candleCount() > 0);
+      const port = runtime.port;
+      await runtime.stop();
+      await expect.poll(() => page.evaluate(() => window.__fxrt.connection())).toBe("connecting");
+      runtime = await startRuntime({ port, stateDir, vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY } });
+      admin = new FxClient(runtime.url, ADMIN_KEY);
+      await expect.poll(() => page.evaluate(() => window.__fxrt.connection()), { timeout: 15_000 }).toBe("open");
+      const n = (await lastCandle(page))?.n ?? 0;
+      const t = (await lastCandle(page))?.t ?? 0;
+      await admin.postTicks(PAIR, [{ ts: Date.now(), bid: 1.0871, ask: 1.08722 }]);
+      await expect.poll(async () => { const c = await lastCandle(page); return c !== null && (c.t > t || c.n > n); }).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+});
