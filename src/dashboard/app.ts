@@ -6,6 +6,7 @@
  * for non-admin keys, not just hidden.
  */
 import { ApiError, FxClient } from "../sdk/index.ts";
+import { BacktestView } from "./backtest-view.ts";
 import { PairView } from "./pair-view.ts";
 import { PortfolioView } from "./portfolio-view.ts";
 import { $, setError } from "./ui.ts";
@@ -29,6 +30,8 @@ export interface DashboardHook {
   lastCandle(): { t: number; close: number; n: number } | null;
   timeframe(): string | null;
   connection(): string;
+  /** The backtest view's last job: status, equity points and trades drawn. */
+  backtest?(): { status: string; equityPoints: number; trades: number; tradeCount: number };
   /** performance.now() when the first snapshot's candles were drawn. */
   firstCandlesMs: number | null;
 }
@@ -43,6 +46,7 @@ window.__fxrt = { role: null, view: null, candleCount: () => 0, lastCandle: () =
 
 let pairView: PairView | null = null;
 let portfolioView: PortfolioView | null = null;
+let backtestView: BacktestView | null = null;
 
 async function start(key: string): Promise<void> {
   const api = new FxClient(location.origin, key);
@@ -82,24 +86,28 @@ async function start(key: string): Promise<void> {
   const session: Session = { api, key, role, pairs };
   pairView = new PairView(session);
   portfolioView = new PortfolioView(session);
+  backtestView = new BacktestView(session);
   select.addEventListener("change", () => (location.hash = `#/pair/${select.value}`));
   addEventListener("hashchange", route);
   route();
 }
 
 function route(): void {
-  if (!pairView || !portfolioView) return;
+  if (!pairView || !portfolioView || !backtestView) return;
   const [, view = "pair", arg] = location.hash.split("/");
   for (const a of document.querySelectorAll<HTMLAnchorElement>("[data-nav]")) a.classList.toggle("active", a.dataset.nav === view);
   const select = $<HTMLSelectElement>("pair-select");
+  select.hidden = view === "portfolio" || view === "backtest";
+  if (view !== "portfolio") portfolioView.hide();
+  if (view !== "backtest") backtestView.hide();
+  if (view === "portfolio" || view === "backtest") pairView.hide();
   if (view === "portfolio") {
-    pairView.hide();
-    select.hidden = true;
     portfolioView.show();
     window.__fxrt.view = "portfolio";
+  } else if (view === "backtest") {
+    backtestView.show(arg);
+    window.__fxrt.view = "backtest";
   } else {
-    portfolioView.hide();
-    select.hidden = false;
     const pair = arg && pairView.pairs.includes(arg) ? arg : (pairView.current ?? pairView.pairs[0]!);
     select.value = pair;
     pairView.show(pair);
