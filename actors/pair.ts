@@ -29,7 +29,7 @@ import { RoleSchema } from "../schemas/auth.ts";
 import type { TradingStatus } from "./coordinator.ts";
 import type { SignalMessage } from "../schemas/signal.ts";
 import { toWireSignal } from "../src/wire.ts";
-import { OrderStore } from "./order-store.ts";
+import { OrderStore, type OrderRejection } from "./order-store.ts";
 import { PairTrader, type ExecuteResult } from "./pair-trader.ts";
 import { PaperBroker } from "../src/broker/paper-broker.ts";
 import { DEFAULT_FILL_MODEL, DEFAULT_RISK_LIMITS, FillModelConfig, RiskLimits } from "../schemas/trading.ts";
@@ -292,6 +292,11 @@ export class Pair extends Server<Env> {
 
   recentPositions(limit: number): WirePosition[] {
     return this.trader.positions(limit);
+  }
+
+  /** Orders refused by per-pair risk or the portfolio, newest first: the room's `risk` events so far. */
+  recentRejections(limit: number): { clientOrderId: string; strategyId: string; rejection: OrderRejection; time: number }[] {
+    return this.orders.recentRejections(limit);
   }
 
   riskLimits(): RiskLimits {

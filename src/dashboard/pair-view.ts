@@ -319,15 +319,21 @@ export class PairView {
     $("orders").replaceChildren();
     try {
       const api = this.session.api;
-      const [signals, positions, orders] = await Promise.all([
+      const [signals, positions, orders, rejections] = await Promise.all([
         api.request<{ signals: WireSignal[] }>("GET", `/api/pairs/${pair}/signals?limit=${MAX_MARKERS}`),
         api.request<{ positions: WirePosition[] }>("GET", `/api/pairs/${pair}/positions?limit=20`),
         api.request<{ orders: WireOrder[] }>("GET", `/api/pairs/${pair}/orders?limit=30`),
+        api.request<{ rejections: MessageOf<"risk">["event"][] }>("GET", `/api/pairs/${pair}/rejections?limit=30`),
       ]);
       if (epoch !== this.epoch && pair !== this.current) return;
       this.signals = [...signals.signals].sort((a, b) => a.time - b.time);
       for (const p of [...positions.positions].reverse()) this.onPosition(p);
-      for (const o of [...orders.orders].reverse()) this.prependOrder(o);
+      // Orders and refusals in one table, oldest prepended first so the newest ends on top.
+      const rows = [
+        ...orders.orders.map((o) => ({ time: o.createdAt, add: () => this.prependOrder(o) })),
+        ...rejections.rejections.map((r) => ({ time: r.time, add: () => this.prependRejection(r) })),
+      ].sort((a, b) => a.time - b.time);
+      for (const r of rows.slice(-30)) r.add();
       this.drawMarkers();
       this.drawSignals();
       this.drawPosition();

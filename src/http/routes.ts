@@ -120,6 +120,10 @@ export const ROUTES: readonly Route[] = [
     handler: async (req, env) => Response.json({ pair: req.params.pair, positions: await pairOf(req, env).recentPositions(limitOf(req)) }),
   },
   {
+    method: "get", path: "/api/pairs/:pair/rejections", access: "viewer",
+    handler: async (req, env) => Response.json({ pair: req.params.pair, rejections: await pairOf(req, env).recentRejections(limitOf(req)) }),
+  },
+  {
     method: "post", path: "/api/trade/execute", access: "trader",
     handler: async (req, env) => {
       const body = parseOrThrow(ExecuteBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_order");

@@ -201,8 +201,13 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       expect(await candleCount(page)).toBe(before + 1);
       expect((await lastCandle(page))!.close).toBeCloseTo(1.08696, 5);
 
-      // Signals of the seeded history are listed (and drawn as markers).
+      // Signals of the seeded history are listed (and drawn as markers), and the orders they
+      // asked for, refused (the ticks were old: stale_price), are in the table.
       expect(await page.locator("#signals li").count()).toBeGreaterThan(0);
+      const refused = await admin.request<{ rejections: { rejection: { type: string } }[] }>("GET", `/api/pairs/${PAIR}/rejections?limit=5`);
+      expect(refused.rejections.length).toBeGreaterThan(0);
+      expect(refused.rejections[0]!.rejection.type).toBe("stale_price");
+      expect(await page.locator("#orders tr", { hasText: "stale_price" }).count()).toBeGreaterThan(0);
       expect(await page.locator("#signals li").first().textContent()).toMatch(/(BUY|SELL|CLOSE) demo 1m/);
 
       // A position with stop, target and trailing stop (when the market is open: weekends refuse
