@@ -24,7 +24,7 @@ interface Portfolio {
   equity: number;
   marks: { peak: number; dayStart: number; dayEquity: number } | null;
   pairs: { pair: string; netUnits: number; openPositions: number; realised: number; unrealised: number }[];
-  alerts: { id: string; message: string; raisedAt?: number }[];
+  alerts: { alert: { id: string; rule: string; subject: string; message: string }; raisedAt: number }[];
 }
 
 interface Metrics {
@@ -165,7 +165,7 @@ export class PortfolioView {
         ? [h("span", {}, "no exposure")]
         : perCurrency.flatMap(([c, v]) => bar(c, Math.abs(v), pf.limits.maxNetExposurePerCurrency, `${money(v)} / ${money(pf.limits.maxNetExposurePerCurrency, cur)}`))),
     );
-    $("alerts").replaceChildren(...(pf.alerts.length === 0 ? [h("li", {}, "no active alerts")] : pf.alerts.map((a) => h("li", { class: "warn" }, a.message))));
+    $("alerts").replaceChildren(...(pf.alerts.length === 0 ? [h("li", {}, "no active alerts")] : pf.alerts.map((a) => h("li", { class: "warn" }, `${time(a.raisedAt)} ${a.alert.message}`))));
   }
 
   private async killSwitch(action: "halt" | "resume" | "flatten"): Promise<void> {

@@ -242,6 +242,9 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       await page.goto(`${runtime.url}/#/portfolio`);
       await expect.poll(() => page.locator("#trading-state").textContent()).toBe("ACTIVE");
       await expect.poll(() => page.locator(`#pairs tr[data-pair=${PAIR}] td`).nth(1).textContent()).toMatch(/^1\.08\d{3}$/);
+      // The seeded history's refused orders (this minute) raise an alert once the rules run.
+      await runtime.triggerScheduled();
+      await expect.poll(() => page.locator("#alerts").textContent(), { timeout: 10_000 }).toContain("refused orders in the last minute");
 
       // Cancel changes nothing.
       await page.locator("#kill-switch [data-action=halt]").click();
