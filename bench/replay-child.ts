@@ -7,6 +7,8 @@
  * The lake directory holds R2 objects as files (key = relative path); the
  * bucket reads one object per get, as R2 does. Modes:
  * - full: the backtest as the CLI runs it (read + decode + engine), peak memory sampled per batch;
+ * - live: the same with a forced garbage collection before each sample (run with --expose-gc): the
+ *   memory the replay really holds, without released partitions the collector has not freed yet;
  * - decode: read + decode every record batch, no engine;
  * - compute: decode everything first, then time only the engine over the columns;
  * - baseline: decode everything first, then time a plain loop over the same typed arrays.
@@ -64,9 +66,14 @@ async function decodeAll(): Promise<CandleColumns[]> {
 
 async function main(): Promise<Record<string, unknown>> {
   sample();
-  if (mode === "full") {
+  if (mode === "full" || mode === "live") {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (mode === "live" && !gc) throw new Error("mode live needs node --expose-gc");
     const started = performance.now();
-    const result = await backtestFromLake(bucket, request, () => sample());
+    const result = await backtestFromLake(bucket, request, () => {
+      if (mode === "live") gc?.();
+      sample();
+    });
     const ms = performance.now() - started;
     sample();
     return { mode, ms, bars: result.bars, trades: result.tradeCount, pnlUsd: result.pnlUsd, peakHeapMB, peakRssMB };
