@@ -1,94 +1,140 @@
 /**
- * Baseline for ws-fanout: a plain Node HTTP + `ws` server doing the minimum of
- * the runtime's job. It accepts the same tick POST body, and for each POST sends
- * every client the same frames the runtime's room sends (a "tick" frame and the
- * 1m candle in progress, same JSON shapes, so the same sizes), then answers.
- * Run as a child process (`node --import tsx bench/baseline-server.ts`), like
- * the runtime runs in workerd processes; prints `LISTENING <port>` when ready.
+ * The Node baseline of the WebSocket scenarios (ws-fanout, many-pairs): a
+ * plain Node HTTP + `ws` server doing the minimum of the runtime's job, one
+ * room per pair. It accepts the same tick POST (`/api/pairs/:pair/ticks`), and
+ * for each POST sends every client of that pair's room (`/parties/pair/:pair`)
+ * the same frames the runtime's room sends (a "tick" frame and the 1m candle
+ * in progress, same JSON shapes, so the same sizes), then answers.
+ *
+ * It runs as a child process, as the runtime runs in workerd processes:
+ * startBaselineServer() spawns this file, which prints `LISTENING <port>`.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
+import type { WireTick } from "../schemas/tick.ts";
+import { onCleanup, ROOT } from "./common.ts";
 
-const PAIR = "EUR_USD";
-const ROOM_PATH = `/parties/pair/${PAIR}`;
-const TICK_PATH = `/api/pairs/${PAIR}/ticks`;
+const SELF = fileURLToPath(import.meta.url);
+const PAIR = /^[A-Z]{3}_[A-Z]{3}$/;
 
-interface WireTick {
-  ts: number;
-  bid: number;
-  ask: number;
-}
+type Candle = { t: number; bid: { o: number; h: number; l: number; c: number }; ask: { o: number; h: number; l: number; c: number }; n: number };
 
-/** 1m candle in progress, in decimal prices (what the room sends as a "candle" frame). */
-let candle: { t: number; bid: { o: number; h: number; l: number; c: number }; ask: { o: number; h: number; l: number; c: number }; n: number } | null = null;
+function serve(): void {
+  const rooms = new Map<string, { clients: Set<WebSocket>; candle: Candle | null }>();
+  const room = (pair: string) => {
+    let r = rooms.get(pair);
+    if (!r) rooms.set(pair, (r = { clients: new Set(), candle: null }));
+    return r;
+  };
+  const broadcast = (clients: Set<WebSocket>, frame: string) => {
+    for (const ws of clients) if (ws.readyState === ws.OPEN) ws.send(frame);
+  };
 
-function addToCandle(tick: WireTick): void {
-  const t = Math.floor(tick.ts / 60_000) * 60_000;
-  if (!candle || candle.t !== t) {
-    candle = { t, bid: { o: tick.bid, h: tick.bid, l: tick.bid, c: tick.bid }, ask: { o: tick.ask, h: tick.ask, l: tick.ask, c: tick.ask }, n: 0 };
-  }
-  candle.bid.h = Math.max(candle.bid.h, tick.bid);
-  candle.bid.l = Math.min(candle.bid.l, tick.bid);
-  candle.bid.c = tick.bid;
-  candle.ask.h = Math.max(candle.ask.h, tick.ask);
-  candle.ask.l = Math.min(candle.ask.l, tick.ask);
-  candle.ask.c = tick.ask;
-  candle.n++;
-}
-
-const clients = new Set<WebSocket>();
-
-function broadcast(frame: string): void {
-  for (const ws of clients) if (ws.readyState === ws.OPEN) ws.send(frame);
-}
-
-const server = http.createServer((req, res) => {
-  if (req.method !== "POST" || req.url !== TICK_PATH) {
-    res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found","message":"no such route"}}');
-    return;
-  }
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => {
-    let ticks: WireTick[];
-    try {
-      ticks = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { ticks: WireTick[] }).ticks;
-      if (!Array.isArray(ticks) || ticks.length === 0) throw new Error("no ticks");
-    } catch {
-      res.writeHead(400, { "content-type": "application/json" }).end('{"error":{"code":"invalid_ticks","message":"bad body"}}');
+  const server = http.createServer((req, res) => {
+    const m = /^\/api\/pairs\/([^/]+)\/ticks$/.exec(req.url ?? "");
+    if (req.method !== "POST" || !m || !PAIR.test(m[1]!)) {
+      res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found","message":"no such route"}}');
       return;
     }
-    for (const t of ticks) addToCandle(t);
-    const last = ticks[ticks.length - 1]!;
-    broadcast(JSON.stringify({ type: "tick", pair: PAIR, ts: last.ts, bid: last.bid, ask: last.ask, merged: ticks.length }));
-    if (candle) broadcast(JSON.stringify({ type: "candle", pair: PAIR, tf: "1m", candle: { ...candle, complete: false } }));
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ accepted: ticks.length, rejected: [] }));
+    const pair = m[1]!;
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let ticks: WireTick[];
+      try {
+        ticks = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { ticks: WireTick[] }).ticks;
+        if (!Array.isArray(ticks) || ticks.length === 0) throw new Error("no ticks");
+      } catch {
+        res.writeHead(400, { "content-type": "application/json" }).end('{"error":{"code":"invalid_ticks","message":"bad body"}}');
+        return;
+      }
+      const r = room(pair);
+      for (const tick of ticks) {
+        const t = Math.floor(tick.ts / 60_000) * 60_000;
+        if (!r.candle || r.candle.t !== t) {
+          r.candle = { t, bid: { o: tick.bid, h: tick.bid, l: tick.bid, c: tick.bid }, ask: { o: tick.ask, h: tick.ask, l: tick.ask, c: tick.ask }, n: 0 };
+        }
+        const c = r.candle;
+        c.bid.h = Math.max(c.bid.h, tick.bid);
+        c.bid.l = Math.min(c.bid.l, tick.bid);
+        c.bid.c = tick.bid;
+        c.ask.h = Math.max(c.ask.h, tick.ask);
+        c.ask.l = Math.min(c.ask.l, tick.ask);
+        c.ask.c = tick.ask;
+        c.n++;
+      }
+      const last = ticks[ticks.length - 1]!;
+      broadcast(r.clients, JSON.stringify({ type: "tick", pair, ts: last.ts, bid: last.bid, ask: last.ask, merged: ticks.length }));
+      if (r.candle) broadcast(r.clients, JSON.stringify({ type: "candle", pair, tf: "1m", candle: { ...r.candle, complete: false } }));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ accepted: ticks.length, rejected: [] }));
+    });
   });
-});
 
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-server.on("upgrade", (req, socket, head) => {
-  const url = new URL(req.url ?? "/", "http://localhost");
-  if (url.pathname !== ROOM_PATH) {
-    socket.destroy();
-    return;
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  server.on("upgrade", (req, socket, head) => {
+    const pair = /^\/parties\/pair\/([^/?]+)/.exec(req.url ?? "")?.[1];
+    if (!pair || !PAIR.test(pair)) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const r = room(pair);
+      r.clients.add(ws);
+      ws.on("close", () => r.clients.delete(ws));
+      ws.on("error", () => r.clients.delete(ws));
+      ws.send(JSON.stringify({ type: "snapshot", pair, tick: null, timeframes: [{ tf: "1m", candles: [], indicators: null }] }));
+    });
+  });
+
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, "127.0.0.1", () => {
+    const addr = server.address();
+    process.stdout.write(`LISTENING ${typeof addr === "object" && addr ? addr.port : 0}\n`);
+  });
+  // Die with the parent: stdin closes when the parent exits, even on a crash.
+  process.stdin.resume();
+  process.stdin.on("end", () => process.exit(0));
+  process.on("SIGTERM", () => process.exit(0));
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === SELF) serve();
+
+/** Spawn the baseline server; stopped on cleanup (and killed on signal or exit). */
+export async function startBaselineServer(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", SELF], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const stop = onCleanup(
+    async () => {
+      if (!alive()) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    () => {
+      if (alive()) child.kill("SIGKILL");
+    },
+  );
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("baseline server did not start within 20 s")), 20_000);
+      child.once("exit", (code) => reject(new Error(`baseline server exited (${code})`)));
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const m = /^LISTENING (\d+)$/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    return { url: `http://127.0.0.1:${port}`, pid: child.pid ?? -1, stop };
+  } catch (err) {
+    await stop();
+    throw err;
   }
-  wss.handleUpgrade(req, socket, head, (ws) => {
-    clients.add(ws);
-    ws.on("close", () => clients.delete(ws));
-    ws.on("error", () => clients.delete(ws));
-    ws.send(JSON.stringify({ type: "snapshot", pair: PAIR, tick: null, timeframes: [{ tf: "1m", candles: [], indicators: null }] }));
-  });
-});
-
-server.keepAliveTimeout = 60_000;
-server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
-  const addr = server.address();
-  const port = typeof addr === "object" && addr ? addr.port : 0;
-  process.stdout.write(`LISTENING ${port}\n`);
-});
-
-// Die with the parent: stdin closes when the parent exits, even on a crash.
-process.stdin.resume();
-process.stdin.on("end", () => process.exit(0));
-process.on("SIGTERM", () => process.exit(0));
+}

@@ -13,7 +13,7 @@
  *
  * Second baseline, to tell the runtime's growth from the machine's: a plain
  * Node HTTP + `ws` server with one room per pair (a child process, as workerd
- * is; this same file started with --baseline-server) taking the same POSTs and
+ * is; bench/baseline-server.ts, shared with ws-fanout) taking the same POSTs and
  * sending the same frames (tick + 1m candle in progress) to the same clients.
  *
  * Where the time goes: for each run, the CPU the server process(es), this
@@ -21,15 +21,11 @@
  * client's event-loop delay and how late the client sent each POST against its
  * schedule (a late or busy load generator shows there, not as server latency).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import http from "node:http";
-import path from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import WebSocket, { WebSocketServer } from "ws";
+import WebSocket from "ws";
 import { startRuntime } from "../scripts/runtime.ts";
+import { startBaselineServer } from "./baseline-server.ts";
 import { findInstrument, SYMBOLS } from "../src/domain/instruments.ts";
 import type { WireTick } from "../schemas/tick.ts";
 import {
@@ -42,7 +38,6 @@ import {
   ratio,
   resultBase,
   round,
-  ROOT,
   sleep,
   summarize,
   targetLine,
@@ -59,8 +54,6 @@ const REQUESTED_PAIR_COUNTS = [3, 10, 30] as const;
 const RATE = 10;
 const ROOM_QUERY = "tf=1m&limit=0";
 const TARGET_GROWTH = 1.2;
-const BASELINE_FLAG = "--baseline-server";
-const SELF = fileURLToPath(import.meta.url);
 
 // ---- price walks per pair ---------------------------------------------------------
 
@@ -544,126 +537,6 @@ async function warmPairs(baseUrl: string, pairs: readonly string[]): Promise<voi
     );
   } finally {
     poster.close();
-  }
-}
-
-// ---- the Node ws baseline (a child process) ---------------------------------------------
-
-/** Run in the child: one room per pair, same POST route and the same frames as the runtime's room. */
-function baselineServerMain(): void {
-  type Candle = { t: number; bid: { o: number; h: number; l: number; c: number }; ask: { o: number; h: number; l: number; c: number }; n: number };
-  const rooms = new Map<string, { clients: Set<WebSocket>; candle: Candle | null }>();
-  const room = (pair: string) => {
-    let r = rooms.get(pair);
-    if (!r) rooms.set(pair, (r = { clients: new Set(), candle: null }));
-    return r;
-  };
-  const PAIR = /^[A-Z]{3}_[A-Z]{3}$/;
-  const broadcast = (clients: Set<WebSocket>, frame: string) => {
-    for (const ws of clients) if (ws.readyState === WebSocket.OPEN) ws.send(frame);
-  };
-
-  const server = http.createServer((req, res) => {
-    const m = /^\/api\/pairs\/([^/]+)\/ticks$/.exec(req.url ?? "");
-    if (req.method !== "POST" || !m || !PAIR.test(m[1]!)) {
-      res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found","message":"no such route"}}');
-      return;
-    }
-    const pair = m[1]!;
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      let ticks: WireTick[];
-      try {
-        ticks = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { ticks: WireTick[] }).ticks;
-        if (!Array.isArray(ticks) || ticks.length === 0) throw new Error("no ticks");
-      } catch {
-        res.writeHead(400, { "content-type": "application/json" }).end('{"error":{"code":"invalid_ticks","message":"bad body"}}');
-        return;
-      }
-      const r = room(pair);
-      for (const tick of ticks) {
-        const t = Math.floor(tick.ts / 60_000) * 60_000;
-        if (!r.candle || r.candle.t !== t) {
-          r.candle = { t, bid: { o: tick.bid, h: tick.bid, l: tick.bid, c: tick.bid }, ask: { o: tick.ask, h: tick.ask, l: tick.ask, c: tick.ask }, n: 0 };
-        }
-        const c = r.candle;
-        c.bid.h = Math.max(c.bid.h, tick.bid);
-        c.bid.l = Math.min(c.bid.l, tick.bid);
-        c.bid.c = tick.bid;
-        c.ask.h = Math.max(c.ask.h, tick.ask);
-        c.ask.l = Math.min(c.ask.l, tick.ask);
-        c.ask.c = tick.ask;
-        c.n++;
-      }
-      const last = ticks[ticks.length - 1]!;
-      broadcast(r.clients, JSON.stringify({ type: "tick", pair, ts: last.ts, bid: last.bid, ask: last.ask, merged: ticks.length }));
-      if (r.candle) broadcast(r.clients, JSON.stringify({ type: "candle", pair, tf: "1m", candle: { ...r.candle, complete: false } }));
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ accepted: ticks.length, rejected: [] }));
-    });
-  });
-
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  server.on("upgrade", (req, socket, head) => {
-    const pair = /^\/parties\/pair\/([^/?]+)/.exec(req.url ?? "")?.[1];
-    if (!pair || !PAIR.test(pair)) {
-      socket.destroy();
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const r = room(pair);
-      r.clients.add(ws);
-      ws.on("close", () => r.clients.delete(ws));
-      ws.on("error", () => r.clients.delete(ws));
-      ws.send(JSON.stringify({ type: "snapshot", pair, tick: null, timeframes: [{ tf: "1m", candles: [], indicators: null }] }));
-    });
-  });
-
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, "127.0.0.1", () => {
-    const addr = server.address();
-    process.stdout.write(`LISTENING ${typeof addr === "object" && addr ? addr.port : 0}\n`);
-  });
-  // Die with the parent: stdin closes when the parent exits, even on a crash.
-  process.stdin.resume();
-  process.stdin.on("end", () => process.exit(0));
-  process.on("SIGTERM", () => process.exit(0));
-}
-
-if (process.argv.includes(BASELINE_FLAG) && process.argv[1] !== undefined && path.resolve(process.argv[1]) === SELF) baselineServerMain();
-
-async function startBaselineServer(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", SELF, BASELINE_FLAG], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const alive = () => child.exitCode === null && child.signalCode === null;
-  const stop = onCleanup(
-    async () => {
-      if (!alive()) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
-      await exited;
-      clearTimeout(timer);
-    },
-    () => {
-      if (alive()) child.kill("SIGKILL");
-    },
-  );
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("many-pairs baseline server did not start within 20 s")), 20_000);
-      child.once("exit", (code) => reject(new Error(`many-pairs baseline server exited (${code})`)));
-      createInterface({ input: child.stdout! }).on("line", (line) => {
-        const m = /^LISTENING (\d+)$/.exec(line);
-        if (m) {
-          clearTimeout(timer);
-          resolve(Number(m[1]));
-        }
-      });
-    });
-    return { url: `http://127.0.0.1:${port}`, pid: child.pid ?? -1, stop };
-  } catch (err) {
-    await stop();
-    throw err;
   }
 }
 

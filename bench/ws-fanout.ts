@@ -10,10 +10,7 @@
  * child process doing the same job with the same frames and the same client
  * code (it never coalesces).
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
 import WebSocket from "ws";
 import {
   fmt,
@@ -22,7 +19,6 @@ import {
   printTable,
   ratio,
   resultBase,
-  ROOT,
   sleep,
   summarize,
   targetLine,
@@ -34,6 +30,7 @@ import {
   type ScenarioResult,
   startBenchRuntime,
 } from "./common.ts";
+import { startBaselineServer } from "./baseline-server.ts";
 
 const PAIR = "EUR_USD";
 const TICK_PATH = `/api/pairs/${PAIR}/ticks`;
@@ -237,45 +234,6 @@ async function measure(baseUrl: string, n: number, ticksPerSec: number, ticks: n
     framesPerTickPerClient: tickFrames ? Math.round(((tickFrames + otherFrames) / (totalTicks * n)) * 100) / 100 : null,
     connectSeconds: Math.round(connectSeconds * 100) / 100,
   };
-}
-
-async function startBaselineServer(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench", "baseline-server.ts")], {
-    cwd: ROOT,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const alive = () => child.exitCode === null && child.signalCode === null;
-  const stop = onCleanup(
-    async () => {
-      if (!alive()) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
-      await exited;
-      clearTimeout(timer);
-    },
-    () => {
-      if (alive()) child.kill("SIGKILL");
-    },
-  );
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("baseline server did not start within 20 s")), 20_000);
-      child.once("exit", (code) => reject(new Error(`baseline server exited (${code})`)));
-      const lines = createInterface({ input: child.stdout! });
-      lines.on("line", (line) => {
-        const m = /^LISTENING (\d+)$/.exec(line);
-        if (m) {
-          clearTimeout(timer);
-          resolve(Number(m[1]));
-        }
-      });
-    });
-    return { url: `http://127.0.0.1:${port}`, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
 }
 
 export const wsFanout: Scenario = {
