@@ -24,12 +24,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import WebSocket from "ws";
-import { startRuntime } from "../scripts/runtime.ts";
 import { startBaselineServer } from "./baseline-server.ts";
 import { findInstrument, SYMBOLS } from "../src/domain/instruments.ts";
 import type { WireTick } from "../schemas/tick.ts";
 import {
-  BENCH_KEY,
+  startBenchRuntime,
   fmt,
   onCleanup,
   percentile,
@@ -573,13 +572,7 @@ export const manyPairs: Scenario = {
       const baselineStarting = startBaselineServer();
       // Kept for cleanup even if the runtime fails to start.
       baselineStarting.then((b) => (stopBaseline = b.stop)).catch(() => undefined);
-      // As startBenchRuntime, plus PAIRS.
-      const runtime = await startRuntime({
-        port: 0,
-        stateDir: state.dir,
-        vars: { FEED: "off", ADMIN_API_KEY: BENCH_KEY, PAIRS: allPairs.join(",") },
-        rateLimitPerMinute: 1_000_000_000,
-      });
+      const runtime = await startBenchRuntime(state.dir, { PAIRS: allPairs.join(",") });
       stopRuntime = onCleanup(() => runtime.stop());
       const baselineServer = await baselineStarting;
       stopBaseline = baselineServer.stop;
