@@ -31,26 +31,23 @@ export class LakeDataError extends Error {
   }
 }
 
-export async function loadCandleManifest(bucket: LakeBucket, pair: string): Promise<CandleManifest> {
-  const key = candleManifestKey(pair);
+/** A manifest from the bucket, validated by `read`; a missing one is `no_data`, an invalid one `bad_manifest`. */
+async function loadManifest<M>(bucket: LakeBucket, key: string, read: (json: string, what: string) => M, missing: string, importHint: string): Promise<M> {
   const object = await bucket.get(key);
-  if (object === null) throw new LakeDataError("no_data", `no candles for ${pair} in the data lake (${key} missing): import some first (npm run import)`);
+  if (object === null) throw new LakeDataError("no_data", `${missing} in the data lake (${key} missing): import ${importHint} first (npm run import)`);
   try {
-    return readCandleManifest(new TextDecoder().decode(await object.arrayBuffer()), key);
+    return read(new TextDecoder().decode(await object.arrayBuffer()), key);
   } catch (err) {
     throw new LakeDataError("bad_manifest", (err as Error).message);
   }
 }
 
-export async function loadTickManifest(bucket: LakeBucket, pair: string): Promise<TickManifest> {
-  const key = tickManifestKey(pair);
-  const object = await bucket.get(key);
-  if (object === null) throw new LakeDataError("no_data", `no ticks for ${pair} in the data lake (${key} missing): import a tick file first (npm run import)`);
-  try {
-    return readTickManifest(new TextDecoder().decode(await object.arrayBuffer()), key);
-  } catch (err) {
-    throw new LakeDataError("bad_manifest", (err as Error).message);
-  }
+export function loadCandleManifest(bucket: LakeBucket, pair: string): Promise<CandleManifest> {
+  return loadManifest(bucket, candleManifestKey(pair), readCandleManifest, `no candles for ${pair}`, "some");
+}
+
+export function loadTickManifest(bucket: LakeBucket, pair: string): Promise<TickManifest> {
+  return loadManifest(bucket, tickManifestKey(pair), readTickManifest, `no ticks for ${pair}`, "a tick file");
 }
 
 /** Partitions whose rows overlap [fromMs, toMs). */
