@@ -290,8 +290,6 @@ export class Backtester {
     };
     this.metrics.onTrade(trade);
     if (this.trades.length < TRADES_LISTED_MAX) this.trades.push(trade);
-    this.positionPeakUnits = 0;
-    this.positionFinancingCents = 0;
   }
 
   /** Every 17:00 New York roll passed since the last bar, with the position held over it. */
