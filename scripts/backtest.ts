@@ -254,8 +254,14 @@ export function summaryTable(outcome: CliOutcome): string {
     lines.push(`out-of-sample total: ${wf.outOfSampleTradeCount} trades, ${fmt(wf.outOfSamplePnlUsd)} USD`);
   }
   // Paths can be long: one per line, so the rest of the table keeps to 80 columns.
-  if (outcome.report) lines.push("", "report (HTML, JSON; also in R2 under reports/):", `  ${path.relative(process.cwd(), outcome.report.html)}`, `  ${path.relative(process.cwd(), outcome.report.json)}`);
+  if (outcome.report) lines.push("", "report (HTML, JSON; also in R2 under reports/):", `  ${displayPath(outcome.report.html)}`, `  ${displayPath(outcome.report.json)}`);
   return lines.join("\n");
+}
+
+/** Relative to the working directory when the file is under it; otherwise absolute (a chain of ../ helps no one). */
+function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith("..") || path.isAbsolute(relative) ? path.resolve(file) : relative;
 }
 
 async function main(): Promise<void> {
