@@ -10,6 +10,7 @@ import { checkTick, defaultTickRules, type TickRules } from "../src/domain/tick-
 import { configFor, type RuntimeConfig } from "../src/config.ts";
 import { parseConnectionParams, type RoomConnectionState } from "../src/room/connection-params.ts";
 import { TickCoalescer } from "../src/room/tick-coalescer.ts";
+import { RoomMembers } from "./room-members.ts";
 import { toWireCandle, toWireTick } from "../src/wire.ts";
 import { issuesToDetails } from "../schemas/common.ts";
 import type { CandleList, CandleQuery } from "../schemas/candle.ts";
@@ -95,7 +96,7 @@ export class Pair extends Server<Env> {
    * not pure CPU (the benchmarks measure that from outside).
    */
   private readonly latency = { ingest: new LatencyWindow(), decision: new LatencyWindow(), broadcast: new LatencyWindow() };
-  private readonly subscriptions = new WeakMap<object, readonly Timeframe[]>();
+  private readonly members = new RoomMembers<RoomConnectionState>(() => this.getConnections<RoomConnectionState>());
   /** Test hook: behave as if the coordinator could not be reached (proves fail-closed). */
   coordinatorDown = false;
   /** Wall clock. Tests replace it (through runInDurableObject) to drive time without sleeping. */
@@ -222,7 +223,7 @@ export class Pair extends Server<Env> {
       lastTick: this.lastTick ? toWireTick(this.lastTick, this.instrument) : null,
       ticksStored: this.store.tickCount(),
       candlesStored,
-      connections: [...this.getConnections()].length,
+      connections: this.members.size,
       feed: this.config.feed,
     };
   }
@@ -373,9 +374,9 @@ export class Pair extends Server<Env> {
   metrics() {
     let connections = 0;
     let keyed = 0;
-    for (const c of this.getConnections<RoomConnectionState>()) {
+    for (const state of this.members.all().values()) {
       connections++;
-      if (c.state?.role) keyed++;
+      if (state.role) keyed++;
     }
     const since = this.clock() - 60_000;
     return {
@@ -592,10 +593,8 @@ export class Pair extends Server<Env> {
       connection.close(1008, "bad parameters");
       return;
     }
-    let open = 0;
-    for (const _ of this.getConnections()) open++;
-    // The new connection is already counted.
-    if (open > this.config.roomMaxConnections) {
+    // The new connection is not a member yet.
+    if (this.members.size >= this.config.roomMaxConnections) {
       this.sendTo(connection, {
         type: "error",
         code: "room_full",
@@ -607,6 +606,14 @@ export class Pair extends Server<Env> {
     }
     this.setRoomState(connection, params.state);
     this.sendSnapshot(connection, params.state.timeframes, params.state.snapshotCandles);
+  }
+
+  override onClose(connection: Connection<RoomConnectionState>): void {
+    this.members.delete(connection);
+  }
+
+  override onError(connection: Connection<RoomConnectionState>): void {
+    this.members.delete(connection);
   }
 
   override onMessage(connection: Connection<RoomConnectionState>, message: WSMessage): void {
@@ -651,7 +658,7 @@ export class Pair extends Server<Env> {
       return;
     }
     const msg = parsed.output;
-    const state = connection.state ?? { timeframes: ["1m"], snapshotCandles: 300, role: null };
+    const state = this.members.all().get(connection) ?? connection.state ?? { timeframes: ["1m"], snapshotCandles: 300, role: null };
     switch (msg.type) {
       case "ping":
         this.sendTo(connection, msg.id !== undefined ? { type: "pong", id: msg.id } : { type: "pong" });
@@ -696,25 +703,26 @@ export class Pair extends Server<Env> {
 
   /** Trading events (signals, orders, fills, positions, risk) reach keyed connections only. */
   private sendToKeyed(frame: string): void {
-    for (const conn of this.getConnections<RoomConnectionState>()) {
-      if (!conn.state?.role) continue;
-      try {
-        conn.send(frame);
-      } catch {
-        // closing socket
-      }
+    for (const [conn, state] of this.members.all()) {
+      if (state.role) this.sendFrame(conn, frame);
     }
   }
 
   /** Send a frame to every connection subscribed to `tf`. */
   private sendToTimeframe(tf: Timeframe, frame: string): void {
-    for (const conn of this.getConnections<RoomConnectionState>()) {
-      if (!this.timeframesOf(conn).includes(tf)) continue;
-      try {
-        conn.send(frame);
-      } catch {
-        // closing socket
-      }
+    for (const [conn, state] of this.members.all()) {
+      if (state.timeframes.includes(tf)) this.sendFrame(conn, frame);
+    }
+  }
+
+  /** A socket that can no longer be written to leaves the room; its close event may never come. */
+  private sendFrame(conn: Connection<RoomConnectionState>, frame: string): boolean {
+    try {
+      conn.send(frame);
+      return true;
+    } catch {
+      this.members.delete(conn);
+      return false;
     }
   }
 
@@ -743,8 +751,8 @@ export class Pair extends Server<Env> {
   }
 
   /**
-   * One coalesced frame: the latest tick to everyone, then the candles in
-   * progress for each connection's timeframes, in a single pass over the room.
+   * One coalesced frame per client: the latest tick with the candles in
+   * progress of the client's timeframes, in a single pass over the room.
    */
   private sendTickFrame(tick: Tick, merged: number): void {
     const started = performance.now();
@@ -753,48 +761,27 @@ export class Pair extends Server<Env> {
   }
 
   private sendTickFrameNow(tick: Tick, merged: number): void {
-    const tickFrame = JSON.stringify({ type: "tick", pair: this.instrument.symbol, ...toWireTick(tick, this.instrument), merged } satisfies ServerMessage);
-    const candleFrames = new Map<Timeframe, string>();
-    const candleFrame = (tf: Timeframe): string => {
-      let frame = candleFrames.get(tf);
+    const quote = { type: "tick" as const, pair: this.instrument.symbol, ...toWireTick(tick, this.instrument), merged };
+    // Clients share few timeframe sets: one frame per distinct set, built once per tick.
+    const frames = new Map<string, string>();
+    const frameFor = (timeframes: readonly Timeframe[]): string => {
+      const key = timeframes.join();
+      let frame = frames.get(key);
       if (frame === undefined) {
-        const open = this.aggregator.current(tf);
-        frame = open
-          ? JSON.stringify({ type: "candle", pair: this.instrument.symbol, tf, candle: toWireCandle(open, this.instrument, false) } satisfies ServerMessage)
-          : "";
-        candleFrames.set(tf, frame);
+        const candles = timeframes.flatMap((tf) => {
+          const open = this.aggregator.current(tf);
+          return open ? [{ tf, candle: toWireCandle(open, this.instrument, false) }] : [];
+        });
+        frame = JSON.stringify({ ...quote, candles } satisfies ServerMessage);
+        frames.set(key, frame);
       }
       return frame;
     };
-    for (const conn of this.getConnections<RoomConnectionState>()) {
-      try {
-        conn.send(tickFrame);
-        for (const tf of this.timeframesOf(conn)) {
-          const frame = candleFrame(tf);
-          if (frame !== "") conn.send(frame);
-        }
-      } catch {
-        // closing socket
-      }
-    }
-  }
-
-  /**
-   * A connection's timeframes, cached in memory: reading the hibernation
-   * attachment on every tick costs more than the send itself. The attachment
-   * stays the source of truth after the actor wakes from hibernation.
-   */
-  private timeframesOf(conn: Connection<RoomConnectionState>): readonly Timeframe[] {
-    let tfs = this.subscriptions.get(conn);
-    if (tfs === undefined) {
-      tfs = conn.state?.timeframes ?? [];
-      this.subscriptions.set(conn, tfs);
-    }
-    return tfs;
+    for (const [conn, state] of this.members.all()) this.sendFrame(conn, frameFor(state.timeframes));
   }
 
   private setRoomState(conn: Connection<RoomConnectionState>, state: RoomConnectionState): void {
     conn.setState(state);
-    this.subscriptions.set(conn, state.timeframes);
+    this.members.set(conn, state);
   }
 }

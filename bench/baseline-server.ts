@@ -3,8 +3,8 @@
  * plain Node HTTP + `ws` server doing the minimum of the runtime's job, one
  * room per pair. It accepts the same tick POST (`/api/pairs/:pair/ticks`), and
  * for each POST sends every client of that pair's room (`/parties/pair/:pair`)
- * the same frames the runtime's room sends (a "tick" frame and the 1m candle
- * in progress, same JSON shapes, so the same sizes), then answers.
+ * the same frame the runtime's room sends (a "tick" frame carrying the 1m
+ * candle in progress, same JSON shape, so the same size), then answers.
  *
  * It runs as a child process, as the runtime runs in workerd processes:
  * startBaselineServer() spawns this file, which prints `LISTENING <port>`.
@@ -68,8 +68,8 @@ function serve(): void {
         c.n++;
       }
       const last = ticks[ticks.length - 1]!;
-      broadcast(r.clients, JSON.stringify({ type: "tick", pair, ts: last.ts, bid: last.bid, ask: last.ask, merged: ticks.length }));
-      if (r.candle) broadcast(r.clients, JSON.stringify({ type: "candle", pair, tf: "1m", candle: { ...r.candle, complete: false } }));
+      const candles = r.candle ? [{ tf: "1m", candle: { ...r.candle, complete: false } }] : [];
+      broadcast(r.clients, JSON.stringify({ type: "tick", pair, ts: last.ts, bid: last.bid, ask: last.ask, merged: ticks.length, candles }));
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ accepted: ticks.length, rejected: [] }));
     });
   });

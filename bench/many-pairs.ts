@@ -14,7 +14,7 @@
  * Second baseline, to tell the runtime's growth from the machine's: a plain
  * Node HTTP + `ws` server with one room per pair (a child process, as workerd
  * is; bench/baseline-server.ts, shared with ws-fanout) taking the same POSTs and
- * sending the same frames (tick + 1m candle in progress) to the same clients.
+ * sending the same frames (a tick frame carrying the 1m candle in progress) to the same clients.
  *
  * Where the time goes: for each run, the CPU the server process(es), this
  * client process and the whole machine used during the measured window, the
@@ -735,7 +735,7 @@ export const manyPairs: Scenario = {
         figures: { runs: runtimeRuns },
         baseline: {
           description:
-            "3 pairs of the same run (for p99 at N / p99 at 3); and a plain Node http + ws server with one room per pair in a child process, same POSTs, same frames (tick + 1m candle), same clients, same configurations",
+            "3 pairs of the same run (for p99 at N / p99 at 3); and a plain Node http + ws server with one room per pair in a child process, same POSTs, same frames (tick with the 1m candle in progress), same clients, same configurations",
           runs: baselineRuns,
         },
         ratios,

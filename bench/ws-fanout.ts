@@ -345,12 +345,12 @@ export const wsFanout: Scenario = {
           client: "ws package, perMessageDeflate off, all clients and the poster in this process",
         },
         figures: { runs: runtimeRuns },
-        baseline: { description: "plain Node http + ws server in a child process, same POST body, same frames (tick + 1m candle)", runs: baselineRuns },
+        baseline: { description: "plain Node http + ws server in a child process, same POST body, same frames (tick with the 1m candle in progress)", runs: baselineRuns },
         ratios,
         targets,
         notes: [
           "latency samples = clients x ticks; last-client = per tick, the slowest client.",
-          "frames/tick counts every frame a client got (tick + candle in progress) per posted tick.",
+          "frames/tick counts every frame a client got per posted tick (1 = one tick frame carrying the candle in progress).",
           "Targets are reported, not asserted.",
         ],
       };

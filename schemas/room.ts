@@ -34,6 +34,13 @@ export const WireTickEvent = v.object({
   ask: v.number(),
   /** Ticks merged into this frame by coalescing (1 = not coalesced). */
   merged: v.number(),
+  /**
+   * The candles in progress (complete: false) of the connection's timeframes,
+   * after this tick. One frame per tick and client instead of one per
+   * timeframe: sends per tick are the room's cost at hundreds of clients.
+   * Closed candles come as "candle" frames.
+   */
+  candles: v.array(v.object({ tf: TimeframeSchema, candle: WireCandle })),
 });
 
 export const TimeframeSnapshot = v.object({
@@ -51,6 +58,7 @@ export const ServerMessage = v.variant("type", [
     timeframes: v.array(TimeframeSnapshot),
   }),
   WireTickEvent,
+  /** A candle closed (complete: true), with its timeframe's indicators. */
   v.object({
     type: v.literal("candle"),
     pair: PairSymbol,

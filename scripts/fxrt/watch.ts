@@ -67,7 +67,6 @@ export async function watch(ctx: Ctx, args: readonly string[]): Promise<number> 
     emit(`${time(m.ts, true)} ${m.pair} tick  bid ${p(m.bid)}  ask ${p(m.ask)}  spread ${spread}${m.merged > 1 ? `  x${m.merged}` : ""}`);
   });
   room.on("candle", (m) => {
-    if (!m.candle.complete) return;
     if (ctx.json) return emit(JSON.stringify(m));
     emit(candleLine(m, p));
   });

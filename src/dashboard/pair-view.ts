@@ -151,7 +151,12 @@ export class PairView {
     room.socket.addEventListener("open", () => live() && this.setConnection("open"));
     room.socket.addEventListener("close", () => live() && this.setConnection("connecting"));
     room.on("snapshot", (m) => live() && this.onSnapshot(m));
-    room.on("tick", (m) => live() && this.onQuote(m.bid, m.ask));
+    room.on("tick", (m) => {
+      if (!live()) return;
+      this.onQuote(m.bid, m.ask);
+      const open = m.candles.find((c) => c.tf === this.tf);
+      if (open) this.onCandle(open.candle);
+    });
     room.on("candle", (m) => live() && m.tf === this.tf && this.onCandle(m.candle));
     room.on("signal", (m) => {
       if (!live()) return;

@@ -56,9 +56,7 @@ describe("runtime over HTTP and WebSocket", () => {
 
       const minute = Math.floor(Date.now() / 60_000) * 60_000 - 120_000;
       const closes: MessageOf<"candle">[] = [];
-      room.on("candle", (m) => {
-        if (m.candle.complete) closes.push(m);
-      });
+      room.on("candle", (m) => closes.push(m));
       const firstTick = room.next("tick");
       expect(await client.postTicks("USD_JPY", [{ ts: minute + 1_000, bid: 151.201, ask: 151.213 }])).toEqual({ accepted: 1, rejected: [] });
       expect(await firstTick).toMatchObject({ pair: "USD_JPY", ts: minute + 1_000, bid: 151.201, ask: 151.213, merged: 1 });
@@ -142,9 +140,7 @@ describe.skipIf(!hasData)("real ticks through the pair actor", () => {
   it("replays a histdata M1 file into the pair's room (bars become ticks, candles close live)", async () => {
     const room = connectPair({ url: runtime.url, pair: "EUR_USD", timeframes: ["1m", "1h"], snapshotCandles: 0, reconnect: false });
     const closes: MessageOf<"candle">[] = [];
-    room.on("candle", (m) => {
-      if (m.candle.complete) closes.push(m);
-    });
+    room.on("candle", (m) => closes.push(m));
     try {
       await room.next("snapshot");
       const options = parseArgs([HISTDATA_M1, "--pair", "EUR_USD", "--tz", "America/New_York", "--speed", "max", "--limit", "2000", "--url", runtime.url]);
@@ -207,8 +203,18 @@ describe("synthetic feed and room limits", () => {
         await second.next("snapshot");
         const third = connectPair({ url: fed.url, pair: "GBP_JPY", reconnect: false });
         expect(await third.next("error")).toMatchObject({ code: "room_full", details: { limit: 2 } });
-        second.close();
         third.close();
+        // A closed connection gives its place back, and the room keeps broadcasting to the rest.
+        second.close();
+        await expect.poll(async () => (await c.request<{ connections: number }>("GET", "/api/pairs/GBP_JPY")).connections, { timeout: 5_000, interval: 100 }).toBe(1);
+        const fourth = connectPair({ url: fed.url, pair: "GBP_JPY", reconnect: false });
+        try {
+          await fourth.next("snapshot");
+          expect((await fourth.next("tick", 5_000)).pair).toBe("GBP_JPY");
+          expect((await room.next("tick", 5_000)).pair).toBe("GBP_JPY");
+        } finally {
+          fourth.close();
+        }
       } finally {
         room.close();
       }

@@ -22,9 +22,13 @@ describe("pair room", () => {
     const res = await postJson("/api/pairs/EUR_USD/ticks", { ticks: [{ ts: t2, bid: 1.08521, ask: 1.08529 }] });
     expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
     const tick = await room.waitFor((f) => f.type === "tick" && f.ts === t2);
-    expect(tick).toMatchObject({ pair: "EUR_USD", bid: 1.08521, ask: 1.08529 });
-    const candle = await room.waitFor((f) => f.type === "candle" && f.tf === "5m");
-    expect(v.safeParse(ServerMessage, candle).success).toBe(true);
+    // One frame per tick: the quote and the candles in progress of the connection's timeframes.
+    expect(tick).toMatchObject({ pair: "EUR_USD", bid: 1.08521, ask: 1.08529, merged: 1 });
+    const open = tick.candles as { tf: string; candle: { complete: boolean; n: number; bid: { c: number } } }[];
+    expect(open.map((c) => c.tf)).toEqual(["1m", "5m"]);
+    for (const c of open) expect(c.candle).toMatchObject({ complete: false, bid: { c: 1.08521 } });
+    // "candle" frames are closes only (one may fall between the two ticks).
+    expect(room.frames.filter((f) => f.type === "candle").every((f) => (f.candle as { complete: boolean }).complete)).toBe(true);
     expect(room.frames.every((f) => v.safeParse(ServerMessage, f).success)).toBe(true);
     room.ws.close();
   });
