@@ -445,7 +445,7 @@ export const tickToDecision: Scenario = {
       // after each pair's run: an idle actor is evicted, and its in-memory windows with it.
       type Window = { p50: number | null; p99: number | null; count: number };
       const runs: PairRun[] = [];
-      const stages: { pair: string; tickToDecision?: Window; orderRoundTrip?: Window; coordinatorApproval?: Window }[] = [];
+      const stages: { pair: string; tickToDecision: Window | undefined; orderRoundTrip: Window | undefined; coordinatorApproval: Window | undefined }[] = [];
       for (const pair of pairs) {
         console.log(`  ${pair}: ${WARMUP_MINUTES} warm-up + ${closesPerPair} measured minutes (2 ticks each)...`);
         runs.push(await runPair(runtime.url, poster, pair, closesPerPair));
