@@ -44,6 +44,27 @@ const LIST: readonly Instrument[] = [
   pair("GBP", "JPY", 100),
   pair("NZD", "USD", 60),
   pair("EUR", "GBP", 60),
+  // The other crosses of the eight majors, then two liquid USD pairs outside them.
+  pair("EUR", "CHF", 80),
+  pair("EUR", "CAD", 100),
+  pair("EUR", "AUD", 100),
+  pair("EUR", "NZD", 120),
+  pair("GBP", "CHF", 100),
+  pair("GBP", "CAD", 120),
+  pair("GBP", "AUD", 120),
+  pair("GBP", "NZD", 150),
+  pair("AUD", "JPY", 80),
+  pair("AUD", "CHF", 100),
+  pair("AUD", "CAD", 100),
+  pair("AUD", "NZD", 100),
+  pair("NZD", "JPY", 100),
+  pair("NZD", "CHF", 100),
+  pair("NZD", "CAD", 100),
+  pair("CAD", "JPY", 80),
+  pair("CAD", "CHF", 100),
+  pair("CHF", "JPY", 100),
+  pair("USD", "SGD", 80),
+  pair("USD", "MXN", 400),
 ];
 
 export const INSTRUMENTS: ReadonlyMap<string, Instrument> = new Map(LIST.map((i) => [i.symbol, i]));
