@@ -25,7 +25,7 @@ export const DEFAULT_URL = "http://127.0.0.1:8787";
 
 export const HELP = `fxrt: command line for the FX actor runtime
 
-usage: npm run cli -- <command> [options]
+usage: npx fxrt <command> [options]   (or: npm run cli -- <command> ...)
 
 commands:
   status                    health, trading state, portfolio (or metrics)

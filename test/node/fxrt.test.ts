@@ -96,10 +96,13 @@ describe("help and usage", () => {
     expect((await cli(["import", "--pair", "EUR_USD"])).code).toBe(2);
   });
 
-  it("runs as a process: npm run cli -- --help, exit 2 on a bad command", async () => {
+  it("runs as a process: npx fxrt and npm run cli, exit 2 on a bad command", async () => {
     const run = promisify(execFile);
     const { stdout } = await run("npm", ["run", "-s", "cli", "--", "--help"], { cwd: ROOT });
-    expect(stdout).toContain("usage: npm run cli -- <command>");
+    expect(stdout).toContain("usage: npx fxrt <command>");
+    // The package's bin, from another working directory.
+    const npx = await run("npx", ["--no-install", "--prefix", ROOT, "fxrt", "status", "--help"], { cwd: tmpdir() });
+    expect(npx.stdout).toMatch(/^usage: fxrt status/m);
     const bad = await run(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/fxrt.ts", "nope"], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown command 'nope'") });
   });
