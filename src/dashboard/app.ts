@@ -10,6 +10,7 @@ import { BacktestView } from "./backtest-view.ts";
 import { PairView } from "./pair-view.ts";
 import { PortfolioView } from "./portfolio-view.ts";
 import { $, setError } from "./ui.ts";
+import type { IndicatorValues } from "../domain/indicators.ts";
 
 const KEY_STORAGE = "fxrt.apiKey";
 
@@ -29,6 +30,8 @@ export interface DashboardHook {
   candleCount(): number;
   lastCandle(): { t: number; close: number; n: number } | null;
   timeframe(): string | null;
+  /** The chart's indicators at the last closed candle (rounded as the runtime sends them), and points drawn. */
+  indicators?(): { atLastClosed: { t: number; values: IndicatorValues | null } | null; points: Record<string, number> };
   connection(): string;
   /** The backtest view's last job: status, equity points and trades drawn. */
   backtest?(): { status: string; equityPoints: number; trades: number; tradeCount: number };

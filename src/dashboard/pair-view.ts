@@ -1,7 +1,7 @@
 /**
  * Pair view: the pair's room drives a candlestick chart (mid prices, the
- * snapshot then live candle updates and closes), SMA 20 / EMA 20 overlays
- * computed here from the mid closes, last bid/ask/spread, signals as markers,
+ * snapshot then live candle updates and closes) with the runtime's indicators
+ * (indicator-panes.ts), last bid/ask/spread, signals as markers,
  * the open position's entry, stop, take profit and trailing stop as price
  * lines, the pair's risk figures and its recent orders and rejections.
  * A timeframe switch reconnects the room with that timeframe (its snapshot
@@ -12,14 +12,12 @@ import {
   CandlestickSeries,
   createChart,
   createSeriesMarkers,
-  LineSeries,
   LineStyle,
   type CandlestickData,
   type IChartApi,
   type IPriceLine,
   type ISeriesApi,
   type ISeriesMarkersPluginApi,
-  type LineData,
   type SeriesMarker,
   type Time,
   type UTCTimestamp,
@@ -30,13 +28,15 @@ import type { WireSignal } from "../../schemas/signal.ts";
 import type { WireOrder, WirePosition } from "../../schemas/trading-events.ts";
 import type { Timeframe } from "../domain/candle.ts";
 import type { Session } from "./app.ts";
+import { IndicatorPanes } from "./indicator-panes.ts";
 import { $, h, pipSize, precision, row, setError, signed, time } from "./ui.ts";
 
 const TIMEFRAMES = ["1m", "5m", "15m", "1h"] as const satisfies readonly Timeframe[];
 type ChartTimeframe = (typeof TIMEFRAMES)[number];
 const PERIOD_S: Record<ChartTimeframe, number> = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600 };
 const SNAPSHOT_CANDLES = 300;
-const MA_PERIOD = 20;
+/** Indicators are redrawn on closes; until the slowest (MACD 26 + 9) has warmed up, on every update. */
+const WARMUP_BARS = 35;
 const MAX_MARKERS = 200;
 
 interface PairMetrics {
@@ -59,9 +59,10 @@ export class PairView {
   private room: PairRoom | null = null;
   private readonly chart: IChartApi;
   private readonly candles: ISeriesApi<"Candlestick">;
-  private readonly sma: ISeriesApi<"Line">;
-  private readonly ema: ISeriesApi<"Line">;
+  private readonly indicators: IndicatorPanes;
   private readonly markers: ISeriesMarkersPluginApi<Time>;
+  /** The candles drawn, as the room sent them (the indicators' input), and as chart bars. */
+  private wire: WireCandle[] = [];
   private bars: CandlestickData<UTCTimestamp>[] = [];
   private lastN = 0;
   private signals: WireSignal[] = [];
@@ -81,17 +82,13 @@ export class PairView {
       timeScale: { timeVisible: true, secondsVisible: false },
     });
     this.candles = this.chart.addSeries(CandlestickSeries, { upColor: "#26a69a", downColor: "#ef5350", borderVisible: false, wickUpColor: "#26a69a", wickDownColor: "#ef5350" });
-    this.sma = this.chart.addSeries(LineSeries, { color: "#f0b429", lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false });
-    this.ema = this.chart.addSeries(LineSeries, { color: "#7aa2f7", lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false });
+    this.indicators = new IndicatorPanes(this.chart);
     this.markers = createSeriesMarkers(this.candles, []);
     for (const b of document.querySelectorAll<HTMLButtonElement>("#tfs [data-tf]")) {
       b.addEventListener("click", () => this.setTimeframe(b.dataset.tf as ChartTimeframe));
     }
-    $<HTMLInputElement>("show-ma").addEventListener("change", (e) => {
-      const visible = (e.target as HTMLInputElement).checked;
-      this.sma.applyOptions({ visible });
-      this.ema.applyOptions({ visible });
-    });
+    $<HTMLInputElement>("show-ma").addEventListener("change", (e) => this.indicators.showAverages((e.target as HTMLInputElement).checked));
+    $<HTMLInputElement>("show-bb").addEventListener("change", (e) => this.indicators.showBollinger((e.target as HTMLInputElement).checked));
     Object.assign(window.__fxrt, {
       candleCount: () => this.bars.length,
       lastCandle: () => {
@@ -99,6 +96,11 @@ export class PairView {
         return b ? { t: b.time * 1000, close: b.close, n: this.lastN } : null;
       },
       timeframe: () => (this.current ? this.tf : null),
+      indicators: () => {
+        let lastClosed = this.wire.length - 1;
+        while (lastClosed >= 0 && !this.wire[lastClosed]!.complete) lastClosed--;
+        return { atLastClosed: lastClosed < 0 ? null : { t: this.wire[lastClosed]!.t, values: this.indicators.valuesAt(lastClosed, precision(this.current!)) }, points: this.indicators.counts() };
+      },
       connection: () => this.connection,
     });
   }
@@ -140,10 +142,10 @@ export class PairView {
     const epoch = ++this.epoch;
     this.room?.close();
     for (const b of document.querySelectorAll<HTMLButtonElement>("#tfs [data-tf]")) b.setAttribute("aria-pressed", String(b.dataset.tf === this.tf));
+    this.wire = [];
     this.bars = [];
     this.candles.setData([]);
-    this.sma.setData([]);
-    this.ema.setData([]);
+    this.indicators.clear();
     const room = new PairRoom({ url: location.origin, pair, timeframes: [this.tf], snapshotCandles: SNAPSHOT_CANDLES, apiKey: this.session.key });
     this.room = room;
     const live = () => epoch === this.epoch;
@@ -184,10 +186,11 @@ export class PairView {
     const snap = m.timeframes.find((t) => t.tf === this.tf);
     if (m.tick) this.onQuote(m.tick.bid, m.tick.ask);
     if (!snap) return;
+    this.wire = [...snap.candles];
     this.bars = snap.candles.map(mid);
     this.lastN = snap.candles.at(-1)?.n ?? 0;
     this.candles.setData(this.bars);
-    this.drawAverages();
+    this.drawIndicators();
     this.drawMarkers();
     if (this.bars.length > 0 && window.__fxrt.firstCandlesMs === null) window.__fxrt.firstCandlesMs = performance.now();
   }
@@ -196,12 +199,20 @@ export class PairView {
     const bar = mid(c);
     const last = this.bars.at(-1);
     if (last && bar.time < last.time) return; // older than what is drawn (a late frame)
-    if (last && bar.time === last.time) this.bars[this.bars.length - 1] = bar;
-    else this.bars.push(bar);
-    if (this.bars.length > SNAPSHOT_CANDLES * 4) this.bars.splice(0, this.bars.length - SNAPSHOT_CANDLES * 4);
+    if (last && bar.time === last.time) {
+      this.bars[this.bars.length - 1] = bar;
+      this.wire[this.wire.length - 1] = c;
+    } else {
+      this.bars.push(bar);
+      this.wire.push(c);
+    }
+    if (this.bars.length > SNAPSHOT_CANDLES * 4) {
+      this.bars.splice(0, this.bars.length - SNAPSHOT_CANDLES * 4);
+      this.wire.splice(0, this.wire.length - SNAPSHOT_CANDLES * 4);
+    }
     this.lastN = c.n;
     this.candles.update(bar);
-    if (c.complete || this.bars.length <= MA_PERIOD + 1) this.drawAverages();
+    if (c.complete || this.bars.length <= WARMUP_BARS) this.drawIndicators();
     if (window.__fxrt.firstCandlesMs === null) window.__fxrt.firstCandlesMs = performance.now();
   }
 
@@ -213,24 +224,8 @@ export class PairView {
     $("spread").textContent = ((ask - bid) / pipSize(pair)).toFixed(1);
   }
 
-  /** SMA and EMA of the mid closes (the runtime's own indicators cover the last candle only). */
-  private drawAverages(): void {
-    const sma: LineData<UTCTimestamp>[] = [];
-    const ema: LineData<UTCTimestamp>[] = [];
-    let sum = 0;
-    let e: number | null = null;
-    const k = 2 / (MA_PERIOD + 1);
-    this.bars.forEach((b, i) => {
-      sum += b.close;
-      if (i >= MA_PERIOD) sum -= this.bars[i - MA_PERIOD]!.close;
-      if (i >= MA_PERIOD - 1) {
-        sma.push({ time: b.time, value: sum / MA_PERIOD });
-        e = e === null ? sum / MA_PERIOD : b.close * k + e * (1 - k);
-        ema.push({ time: b.time, value: e });
-      }
-    });
-    this.sma.setData(sma);
-    this.ema.setData(ema);
+  private drawIndicators(): void {
+    this.indicators.draw(this.wire, precision(this.current!));
   }
 
   private drawMarkers(): void {

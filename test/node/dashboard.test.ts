@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FxClient } from "../../src/sdk/node.ts";
+import { connectPair, FxClient } from "../../src/sdk/node.ts";
 import type { WireTick } from "../../schemas/tick.ts";
 import type { Candle } from "../../src/domain/candle.ts";
 import { isWeekendClosed } from "../../src/domain/fx-time.ts";
@@ -188,6 +188,27 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       await expect.poll(() => page.evaluate(() => window.__fxrt.connection())).toBe("open");
       const before = await candleCount(page);
       expect(before).toBeGreaterThanOrEqual(100);
+
+      // Bollinger, RSI and MACD are drawn, and at the last closed candle they are the values the
+      // runtime stored with that close (the same IndicatorSet over the same mid prices).
+      const drawn = await page.evaluate(() => window.__fxrt.indicators!());
+      expect(drawn.points.bollinger).toBeGreaterThan(50);
+      expect(drawn.points.rsi).toBeGreaterThan(50);
+      expect(drawn.points.macd).toBeGreaterThan(50);
+      await expect
+        .poll(async () => {
+          const room = connectPair({ url: runtime.url, pair: PAIR, timeframes: ["1m"], snapshotCandles: 5, apiKey: ADMIN_KEY, reconnect: false });
+          try {
+            const snap = (await room.next("snapshot")).timeframes[0]!;
+            const closedT = snap.candles.filter((c) => c.complete).at(-1)?.t;
+            const page1 = (await page.evaluate(() => window.__fxrt.indicators!())).atLastClosed;
+            // A close between the two reads: ask again.
+            return page1?.t === closedT ? { values: page1?.values, runtime: snap.indicators } : "a candle closed meanwhile";
+          } finally {
+            room.close();
+          }
+        })
+        .toSatisfy((r) => typeof r === "object" && r.values !== null && r.runtime !== null && JSON.stringify(r.values) === JSON.stringify(r.runtime));
 
       // A tick in the current minute opens a new candle (and closes the last seeded one) ...
       await admin.postTicks(PAIR, [{ ts: Date.now(), bid: 1.0861, ask: 1.08622 }]);
