@@ -5,7 +5,7 @@ import type { Instrument } from "../src/domain/instruments.ts";
 import { midDecimal, toDecimal } from "../src/domain/price.ts";
 import { clientOrderId } from "../src/domain/trading/client-order-id.ts";
 import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/domain/trading/money.ts";
-import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
+import { applyFill, breakEvenLevels, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
 import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
 import { addLevelIntent, exitIntent, intentForSignal, protectionOf, protectionOfIntent } from "../src/domain/trading/signal-intent.ts";
@@ -422,6 +422,7 @@ export class PairTrader {
   wirePosition(p: Position): WirePosition {
     const quote = this.d.lastQuote();
     const mark = quote && p.status === "OPEN" ? markToMarket(p, quote, { instrument: this.d.instrument }) : null;
+    const breakEven = breakEvenLevels(p, this.d.instrument);
     return {
       id: p.id,
       pair: p.pair,
@@ -435,7 +436,7 @@ export class PairTrader {
       ...(p.takeProfit !== undefined ? { takeProfit: this.price(p.takeProfit)! } : {}),
       ...(p.trailingStopPips !== undefined ? { trailingStopPips: p.trailingStopPips } : {}),
       ...(p.trailingStopPrice !== undefined ? { trailingStopPrice: this.price(p.trailingStopPrice)! } : {}),
-      ...(p.breakEven ? { breakEvenStatus: p.breakEven.status } : {}),
+      ...(breakEven ? { breakEvenStatus: p.breakEven!.status, breakEvenArmPrice: this.price(breakEven.arm)!, breakEvenPrice: this.price(breakEven.level)! } : {}),
       accountCurrency: p.accountCurrency,
       realisedPnlQuote: microsToDecimal(p.realisedPnlQuoteMicros),
       realisedPnlAccount: centsToDecimal(p.realisedPnlAccountCents),

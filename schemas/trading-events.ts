@@ -63,6 +63,9 @@ export const WirePosition = v.object({
   trailingStopPips: v.optional(v.number()),
   trailingStopPrice: v.optional(Price),
   breakEvenStatus: v.optional(v.picklist(["PENDING", "ARMED", "MOVED"])),
+  /** Break-even: the price at which it arms, and the stop level it then moves to. */
+  breakEvenArmPrice: v.optional(Price),
+  breakEvenPrice: v.optional(Price),
   accountCurrency: v.string(),
   /** Quote currency and account currency, decimal (cents exact). */
   realisedPnlQuote: v.number(),

@@ -29,7 +29,7 @@ import type { WireOrder, WirePosition } from "../../schemas/trading-events.ts";
 import type { Timeframe } from "../domain/candle.ts";
 import type { Session } from "./app.ts";
 import { IndicatorPanes } from "./indicator-panes.ts";
-import { $, h, pipSize, precision, row, setError, signed, time } from "./ui.ts";
+import { $, bar, h, pipSize, precision, row, setError, signed, time } from "./ui.ts";
 
 const TIMEFRAMES = ["1m", "5m", "15m", "1h"] as const satisfies readonly Timeframe[];
 type ChartTimeframe = (typeof TIMEFRAMES)[number];
@@ -38,6 +38,10 @@ const SNAPSHOT_CANDLES = 300;
 /** Indicators are redrawn on closes; until the slowest (MACD 26 + 9) has warmed up, on every update. */
 const WARMUP_BARS = 35;
 const MAX_MARKERS = 200;
+
+interface PairRisk {
+  limits: { maxPositionUnits: number; maxSpreadPips: number; maxOrdersPerMinute: number; stopLossRequired: string; stalePriceMs: number; weekendGuard: boolean };
+}
 
 interface PairMetrics {
   trading: string;
@@ -69,6 +73,7 @@ export class PairView {
   private positions = new Map<string, WirePosition>();
   private lines: IPriceLine[] = [];
   private connection = "idle";
+  private spreadPips: number | null = null;
   private metricsTimer: ReturnType<typeof setInterval> | null = null;
   /** Bumped on every pair or timeframe change: answers for an older one are dropped. */
   private epoch = 0;
@@ -221,7 +226,8 @@ export class PairView {
     const p = precision(pair);
     $("bid").textContent = bid.toFixed(p);
     $("ask").textContent = ask.toFixed(p);
-    $("spread").textContent = ((ask - bid) / pipSize(pair)).toFixed(1);
+    this.spreadPips = (ask - bid) / pipSize(pair);
+    $("spread").textContent = this.spreadPips.toFixed(1);
   }
 
   private drawIndicators(): void {
@@ -277,13 +283,23 @@ export class PairView {
         line(pos.stopLoss, "stop", "#ef5350", LineStyle.Dashed);
         line(pos.takeProfit, "take profit", "#26a69a", LineStyle.Dashed);
         line(pos.trailingStopPrice, "trailing stop", "#f0b429", LineStyle.Dotted);
+        // Until it has moved the stop: where break-even arms, and the stop level it will set.
+        if (pos.breakEvenStatus === "PENDING") line(pos.breakEvenArmPrice, "break-even arms", "#8a94a3", LineStyle.Dotted);
+        if (pos.breakEvenStatus !== "MOVED") line(pos.breakEvenPrice, "break-even", "#c792ea", LineStyle.Dashed);
         const fmt = (n: number | undefined) => (n === undefined ? "-" : n.toFixed(p));
         return h(
           "div",
           { class: "position" },
           h("div", {}, h("b", { class: pos.side === "buy" ? "up" : "down" }, `${pos.side === "buy" ? "LONG" : "SHORT"} ${pos.units.toLocaleString("en-US")}`), ` ${pos.strategyId}`),
           h("div", {}, `entry ${fmt(pos.entryPrice)} stop ${fmt(pos.stopLoss)} tp ${fmt(pos.takeProfit)}`),
-          h("div", {}, `trailing ${fmt(pos.trailingStopPrice)} break-even ${pos.breakEvenStatus ?? "-"}`),
+          h("div", {}, `trailing ${fmt(pos.trailingStopPrice)}`),
+          h(
+            "div",
+            {},
+            pos.breakEvenStatus === undefined
+              ? "break-even -"
+              : `break-even ${pos.breakEvenStatus}: ${pos.breakEvenStatus === "PENDING" ? `arms at ${fmt(pos.breakEvenArmPrice)}, ` : ""}stop to ${fmt(pos.breakEvenPrice)}`,
+          ),
           h("div", {}, "P&L ", signed(pos.unrealisedPnlAccount, pos.accountCurrency), " open, ", signed(pos.realisedPnlAccount, pos.accountCurrency), " realised"),
         );
       }),
@@ -343,15 +359,31 @@ export class PairView {
     }
   }
 
+  /** Trading state, and the pair's use of each per-pair risk limit. */
   private async loadMetrics(): Promise<void> {
     const pair = this.current;
     if (!pair) return;
     try {
-      const m = await this.session.api.request<PairMetrics>("GET", "/api/metrics");
+      const [m, risk] = await Promise.all([
+        this.session.api.request<PairMetrics>("GET", "/api/metrics"),
+        this.session.api.request<PairRisk>("GET", `/api/pairs/${pair}/risk`),
+      ]);
+      if (pair !== this.current) return;
       const p = m.pairs.find((x) => x.pair === pair);
+      const l = risk.limits;
+      const netUnits = [...this.positions.values()].reduce((sum, pos) => sum + (pos.side === "buy" ? pos.units : -pos.units), 0);
+      const orders = p?.ordersLastMinute ?? 0;
+      const spread = this.spreadPips ?? 0;
       $("risk-state").replaceChildren(
         h("div", {}, "portfolio ", h("b", { "data-trading": m.trading }, m.trading), p ? ` / pair ${p.tradingState}` : ""),
-        h("div", {}, `orders ${p?.ordersLastMinute ?? 0} / rejections ${p?.rejectionsLastMinute ?? 0} last minute`),
+        h(
+          "div",
+          { class: "bars compact", id: "risk-limits" },
+          ...bar("position", Math.abs(netUnits), l.maxPositionUnits, `${Math.abs(netUnits).toLocaleString("en-US")} / ${l.maxPositionUnits.toLocaleString("en-US")}`),
+          ...bar("orders/min", orders, l.maxOrdersPerMinute, `${orders} / ${l.maxOrdersPerMinute}`),
+          ...bar("spread", spread, l.maxSpreadPips, `${spread.toFixed(1)} / ${l.maxSpreadPips} pips`),
+        ),
+        h("div", {}, `refused last minute ${p?.rejectionsLastMinute ?? 0}; stop loss required: ${l.stopLossRequired}; stale after ${l.stalePriceMs / 1000} s; weekend guard ${l.weekendGuard ? "on" : "off"}`),
       );
       setError("metrics", null);
     } catch (err) {

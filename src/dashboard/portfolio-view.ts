@@ -10,7 +10,7 @@ import type { WireSignal } from "../../schemas/signal.ts";
 import type { WirePosition } from "../../schemas/trading-events.ts";
 import type { WireTick } from "../../schemas/tick.ts";
 import type { Session } from "./app.ts";
-import { $, h, money, pipSize, precision, row, setError, signed, time } from "./ui.ts";
+import { $, bar, h, money, pipSize, precision, row, setError, signed, time } from "./ui.ts";
 
 const FAST_MS = 3_000;
 const SLOW_MS = 15_000;
@@ -148,10 +148,6 @@ export class PortfolioView {
     const pf = this.portfolio;
     if (!pf || this.session.role !== "admin") return;
     const cur = pf.accountCurrency;
-    const bar = (label: string, value: number, limit: number, text: string) => {
-      const frac = limit > 0 ? Math.min(1, Math.max(0, value / limit)) : 0;
-      return [h("span", {}, label), h("div", { class: `bar${value > limit ? " over" : ""}` }, h("i", { style: `width:${(frac * 100).toFixed(1)}%` })), h("span", {}, text)];
-    };
     const dailyPnl = pf.marks ? pf.equity - pf.marks.dayEquity / 100 : 0;
     const drawdown = pf.marks ? pf.marks.peak / 100 - pf.equity : 0;
     $("loss-limits").replaceChildren(

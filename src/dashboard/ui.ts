@@ -19,6 +19,12 @@ export function row(cells: (Node | string)[], attrs: Record<string, string> = {}
   return h("tr", attrs, ...cells.map((c) => h("td", {}, c))) as HTMLTableRowElement;
 }
 
+/** Label, a gauge of `value` against `limit` (red past it) and a caption: three cells of a `.bars` grid. */
+export function bar(label: string, value: number, limit: number, text: string): HTMLElement[] {
+  const frac = limit > 0 ? Math.min(1, Math.max(0, value / limit)) : value > 0 ? 1 : 0;
+  return [h("span", {}, label), h("div", { class: `bar${value > limit ? " over" : ""}` }, h("i", { style: `width:${(frac * 100).toFixed(1)}%` })), h("span", {}, text)];
+}
+
 export function time(ms: number): string {
   return new Date(ms).toISOString().slice(11, 19);
 }

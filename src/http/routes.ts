@@ -59,6 +59,12 @@ const query = (req: IRequest) => Object.fromEntries(new URL(req.url).searchParam
 const limitOf = (req: IRequest) => parseOrThrow(LimitQuery, query(req), "invalid_query").limit;
 const actorOf = (who: Identity | null) => (who ? `key:${who.keyId}` : "anonymous");
 
+/** A pair's risk limits and fill model. */
+async function pairRisk(req: IRequest, env: Env): Promise<Response> {
+  const pair = pairOf(req, env);
+  return Response.json({ pair: req.params.pair, limits: await pair.riskLimits(), fillModel: await pair.fillModel() });
+}
+
 interface Route {
   method: "get" | "post" | "put" | "delete";
   path: string;
@@ -183,13 +189,9 @@ export const ROUTES: readonly Route[] = [
       return Response.json({ pair: req.params.pair, strategies: await pair.setStrategies(body.strategies, actorOf(who)) });
     },
   },
-  {
-    method: "get", path: "/api/admin/pairs/:pair/risk", access: "admin",
-    handler: async (req, env) => {
-      const pair = pairOf(req, env);
-      return Response.json({ pair: req.params.pair, limits: await pair.riskLimits(), fillModel: await pair.fillModel() });
-    },
-  },
+  { method: "get", path: "/api/admin/pairs/:pair/risk", access: "admin", handler: pairRisk },
+  // The same, read-only, for anyone who may watch the pair's trading: it explains its refusals.
+  { method: "get", path: "/api/pairs/:pair/risk", access: "viewer", handler: pairRisk },
   {
     method: "put", path: "/api/admin/pairs/:pair/risk", access: "admin",
     handler: async (req, env, who) => {

@@ -234,11 +234,17 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       // A position with stop, target and trailing stop (when the market is open: weekends refuse
       // it, and the refusal is what the orders table shows then).
       const placed = await admin
-        .request("POST", "/api/trade/execute", { pair: PAIR, side: "buy", units: 10_000, stopLoss: 1.0845, takeProfit: 1.0905, trailingStopPips: 15 })
+        .request("POST", "/api/trade/execute", {
+          pair: PAIR, side: "buy", units: 10_000, stopLoss: 1.0845, takeProfit: 1.0905, trailingStopPips: 15, breakEven: { triggerPips: 10, offsetPips: 2 },
+        })
         .then(() => true, (err: unknown) => (console.warn(`dashboard: no position drawn (${String(err)})`), false));
       await expect.poll(() => page.locator("#orders tr").count()).toBeGreaterThan(0);
       if (placed) {
         await expect.poll(() => page.locator("#position").textContent()).toContain("LONG 10,000");
+        // Filled at the ask 1.08702: arms 10 pips above, moves the stop to 2 pips above the entry.
+        expect(await page.locator("#position").textContent()).toContain("break-even PENDING: arms at 1.08802, stop to 1.08722");
+        // The pair's risk box: the position against the per-pair limit (default 100,000 units).
+        await expect.poll(() => page.locator("#risk-limits").textContent(), { timeout: 8_000 }).toContain("10,000 / 100,000");
         // One row per order: its pending frame is replaced by the filled one.
         await expect.poll(() => page.locator("#orders tr").first().textContent()).toContain("filled");
         expect(await page.locator("#orders tr", { hasText: "manual" }).count()).toBe(1);
@@ -303,6 +309,8 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       await page.goto(`${runtime.url}/#/pair/${PAIR}`);
       await page.waitForFunction(() => window.__fxrt.candleCount() > 0);
       expect(await page.locator("[data-action], .admin-only").count()).toBe(0);
+      // The pair's risk limits are readable (not changeable) by a viewer.
+      await expect.poll(() => page.locator("#risk-limits").textContent()).toContain("/ 100,000");
       expect(await page.locator("#banner").isHidden()).toBe(true);
     } finally {
       await context.close();

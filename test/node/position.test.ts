@@ -9,7 +9,7 @@ import type { Instrument } from "../../src/domain/instruments.ts";
 import { getInstrument } from "../../src/domain/instruments.ts";
 import type { ConversionRate, Result } from "../../src/domain/trading/money.ts";
 import type { BreakEvenStatus, FillContext, FillOutcome, Position, Protection } from "../../src/domain/trading/position.ts";
-import { amendProtection, applyFill, markToMarket, nextAddLevel, onQuote } from "../../src/domain/trading/position.ts";
+import { amendProtection, applyFill, breakEvenLevels, markToMarket, nextAddLevel, onQuote } from "../../src/domain/trading/position.ts";
 import type { Fill, Quote, Side } from "../../src/domain/trading/types.ts";
 
 const EUR_USD = getInstrument("EUR_USD");
@@ -557,5 +557,47 @@ describe("properties: protective levels over random quote paths", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("properties: break-even levels are where onQuote acts", () => {
+  it("a mark at `arm` arms break-even and one point short does not; once armed, the stop moves to `level`", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(EUR_USD, USD_JPY),
+        fc.constantFrom<Side>("buy", "sell"),
+        // Two fills at different prices: an average entry between two points.
+        fc.integer({ min: 1_000, max: 200_000 }),
+        fc.integer({ min: 1_000, max: 200_000 }),
+        fc.integer({ min: 90_000, max: 160_000 }),
+        fc.integer({ min: -50, max: 50 }),
+        fc.integer({ min: 2, max: 40 }),
+        fc.integer({ min: 0, max: 19 }),
+        (instrument, side, units1, units2, price, delta, triggerPips, offsetRaw) => {
+          const offsetPips = Math.min(offsetRaw, triggerPips - 1);
+          const protection: Protection = { breakEven: { triggerPips, offsetPips } };
+          const ctx = ctxFor(instrument, { protection });
+          const first = must(applyFill(null, fillOf(instrument.symbol, side, units1, price, 1), ctx)).position;
+          const p = must(applyFill(first, fillOf(instrument.symbol, side, units2, price + delta, 2), ctx)).position;
+          const { arm, level } = breakEvenLevels(p, instrument)!;
+          const long = side === "buy";
+          const at = (mark: number) => onQuote(p, long ? quote(mark, mark + 1) : quote(mark - 1, mark), instrument).position;
+          const short1 = at(long ? arm - 1 : arm + 1);
+          expect(short1.breakEven?.status).toBe("PENDING");
+          const armed = at(arm);
+          expect(armed.breakEven?.status).not.toBe("PENDING");
+          // Beyond the level (the trigger is always past it): moved, stop at the level exactly.
+          expect(armed.breakEven?.status).toBe("MOVED");
+          expect(armed.stopLoss).toBe(level);
+          expect(long ? level <= arm : level >= arm).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("none without break-even", () => {
+    const p = must(applyFill(null, fillOf("EUR_USD", "buy", 1_000, 110_000, 1), ctxFor(EUR_USD))).position;
+    expect(breakEvenLevels(p, EUR_USD)).toBeNull();
   });
 });

@@ -424,6 +424,26 @@ const tighter = (long: boolean, candidate: number, current: number): boolean => 
 const ceilDiv = (n: bigint, d: bigint): bigint => (n + d - 1n) / d;
 
 /**
+ * Break-even in price points: `arm`, the first mark at which the gain reaches
+ * `triggerPips` (the average entry rounded against the position, so a mark
+ * there has surely gained the trigger), and `level`, where the stop moves
+ * once armed (entry plus `offsetPips` in favour, rounded towards profit so it
+ * is never worse than the true break-even). Null without break-even or once
+ * closed.
+ */
+export function breakEvenLevels(position: Position, instrument: Instrument = getInstrument(position.pair)): { arm: number; level: number } | null {
+  const be = position.breakEven;
+  if (!be || position.units === 0) return null; // a closed position has no entry left
+  const units = BigInt(position.units);
+  const cost = BigInt(position.costUnitPoints);
+  const trigger = pipsToPoints(be.triggerPips, instrument);
+  const offset = pipsToPoints(be.offsetPips, instrument);
+  return isLong(position)
+    ? { arm: Number(ceilDiv(cost, units)) + trigger, level: Number(ceilDiv(cost, units)) + offset }
+    : { arm: Number(cost / units) - trigger, level: Number(cost / units) - offset };
+}
+
+/**
  * Advance the trailing stop and the break-even state on a quote, then report
  * whether a stop, target or trailing stop is hit. The exit is only reported:
  * the caller sends a reduce-only order (with a client order id derived from
@@ -456,9 +476,7 @@ export function onQuote(position: Position, quote: Quote, instrument: Instrument
       if (gain >= BigInt(pipsToPoints(be.triggerPips, instrument)) * units) status = "ARMED";
     }
     if (status === "ARMED") {
-      const offset = pipsToPoints(be.offsetPips, instrument);
-      // Rounded towards profit, so the level is never worse than the true break-even.
-      const level = long ? Number(ceilDiv(cost, units)) + offset : Number(cost / units) - offset;
+      const { level } = breakEvenLevels(position, instrument)!;
       if (tighter(long, mark, level)) {
         status = "MOVED";
         const stop = next.stopLoss;
