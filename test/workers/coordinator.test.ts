@@ -165,3 +165,22 @@ describe("kill switch and trading state", () => {
     expect((await postJson("/api/trade/execute", { pair: "USD_CHF", side: "sell", units: 1_000 })).status).toBe(200);
   });
 });
+
+// Last in the file: aborting every actor drops the pairs' test clocks.
+describe("reservations", () => {
+  it("an approval not yet settled survives a coordinator restart, and a release ends it", async () => {
+    const coordinator = env.Coordinator.getByName("main");
+    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100, dailyLossLimit: 1e9, maxDrawdown: 1e9 });
+    await killSwitch("resume");
+    const before = ((await (await call("/api/admin/portfolio")).json()) as Json).reservations as number;
+    expect(await coordinator.approve({ clientOrderId: "restart-1", pair: "USD_JPY", deltaUnits: 1000, mid: 150, opensPosition: true })).toEqual({ approved: true });
+    await abortAllDurableObjects();
+    const after = (await (await call("/api/admin/portfolio")).json()) as Json;
+    expect(after.reservations).toBe(before + 1);
+    // The same order asking again is the same reservation, not a second one (a fresh stub: the old one died with the actor).
+    const restarted = env.Coordinator.getByName("main");
+    expect(await restarted.approve({ clientOrderId: "restart-1", pair: "USD_JPY", deltaUnits: 1000, mid: 150, opensPosition: true })).toEqual({ approved: true });
+    await restarted.release("restart-1");
+    expect(((await (await call("/api/admin/portfolio")).json()) as Json).reservations).toBe(before);
+  });
+});
