@@ -3,12 +3,16 @@
  * position, P&L, last signal), the trading state, and for admin keys the kill
  * switch (halt / resume / flatten behind a confirmation), daily P&L and
  * drawdown against their limits, exposure per currency against its limit and
- * the active alerts. Polled: market figures every 3 s, per-pair signals and
- * positions every 15 s (well inside the 1000 requests a minute of one key).
+ * the active alerts. Live from each pair's room: quotes, signals, positions
+ * and the room's connection state. Polled every 3 s: the coordinator's
+ * figures (portfolio, trading state, per-pair state); every 15 s, and on
+ * show, the last signal and open positions of each pair, which the rooms
+ * then keep current.
  */
 import type { WireSignal } from "../../schemas/signal.ts";
 import type { WirePosition } from "../../schemas/trading-events.ts";
 import type { WireTick } from "../../schemas/tick.ts";
+import { PairRoom } from "../sdk/index.ts";
 import type { Session } from "./app.ts";
 import { $, bar, h, money, pipSize, precision, row, setError, signed, time } from "./ui.ts";
 
@@ -43,6 +47,9 @@ export class PortfolioView {
   private ticks = new Map<string, WireTick | null>();
   private metrics: Metrics | null = null;
   private portfolio: Portfolio | null = null;
+  private rooms = new Map<string, PairRoom>();
+  private roomOpen = new Map<string, boolean>();
+  private renderQueued = false;
 
   constructor(private readonly session: Session) {
     if (session.role === "admin") {
@@ -57,6 +64,7 @@ export class PortfolioView {
   show(): void {
     $("portfolio-view").hidden = false;
     if (this.timers.length) return;
+    for (const pair of this.session.pairs) this.watch(pair);
     void this.fast();
     void this.slowPoll();
     this.timers.push(setInterval(() => void this.fast(), FAST_MS), setInterval(() => void this.slowPoll(), SLOW_MS));
@@ -66,17 +74,63 @@ export class PortfolioView {
     $("portfolio-view").hidden = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    for (const room of this.rooms.values()) room.close();
+    this.rooms.clear();
+    this.roomOpen.clear();
+  }
+
+  /** The pair's room: its quote, signals and positions as they happen (no candles asked for). */
+  private watch(pair: string): void {
+    const room = new PairRoom({ url: location.origin, pair, timeframes: ["1m"], snapshotCandles: 0, apiKey: this.session.key });
+    this.rooms.set(pair, room);
+    const opened = (open: boolean) => {
+      this.roomOpen.set(pair, open);
+      this.queueRender();
+    };
+    room.socket.addEventListener("open", () => opened(true));
+    room.socket.addEventListener("close", () => opened(false));
+    room.on("snapshot", (m) => {
+      if (m.tick) this.ticks.set(pair, m.tick);
+      this.queueRender();
+    });
+    room.on("tick", (m) => {
+      this.ticks.set(pair, { ts: m.ts, bid: m.bid, ask: m.ask });
+      this.queueRender();
+    });
+    room.on("signal", (m) => {
+      this.slowOf(pair).lastSignal = m.signal;
+      this.queueRender();
+    });
+    room.on("position", (m) => {
+      const slow = this.slowOf(pair);
+      slow.open = [...slow.open.filter((p) => p.strategyId !== m.position.strategyId), ...(m.position.status === "OPEN" ? [m.position] : [])];
+      this.queueRender();
+    });
+  }
+
+  private slowOf(pair: string): PairSlow {
+    let slow = this.slow.get(pair);
+    if (!slow) this.slow.set(pair, (slow = { lastSignal: null, open: [] }));
+    return slow;
+  }
+
+  /** At most one render per frame, however many rooms spoke. */
+  private queueRender(): void {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    requestAnimationFrame(() => {
+      this.renderQueued = false;
+      this.render();
+    });
   }
 
   private async fast(): Promise<void> {
     const api = this.session.api;
     try {
-      const [pairs, metrics, portfolio] = await Promise.all([
-        api.pairs(),
+      const [metrics, portfolio] = await Promise.all([
         api.request<Metrics>("GET", "/api/metrics"),
         this.session.role === "admin" ? api.request<Portfolio>("GET", "/api/admin/portfolio") : Promise.resolve(null),
       ]);
-      for (const p of pairs.pairs) this.ticks.set(p.pair, p.lastTick);
       this.metrics = metrics;
       this.portfolio = portfolio;
       this.render();
@@ -126,7 +180,8 @@ export class PortfolioView {
         const book = this.portfolio?.pairs.find((x) => x.pair === pair);
         const units = book ? book.netUnits : (slow?.open.reduce((s, x) => s + (x.side === "buy" ? x.units : -x.units), 0) ?? 0);
         const pnl = book ? signed(book.realised + book.unrealised, this.portfolio!.accountCurrency) : slow ? signed(slow.open.reduce((s, x) => s + (x.unrealisedPnlAccount ?? 0), 0)) : "-";
-        const feed = !tick ? "no ticks" : now - tick.ts > STALE_TICK_MS ? `stale ${Math.round((now - tick.ts) / 1000)} s` : "live";
+        const feed =
+          this.roomOpen.get(pair) !== true ? "reconnecting" : !tick ? "no ticks" : now - tick.ts > STALE_TICK_MS ? `stale ${Math.round((now - tick.ts) / 1000)} s` : "live";
         const pairState = this.metrics?.pairs.find((x) => x.pair === pair)?.tradingState ?? "-";
         const sig = slow?.lastSignal;
         const link = h("a", { href: `#/pair/${pair}` }, pair);

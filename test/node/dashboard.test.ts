@@ -269,6 +269,10 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       await page.goto(`${runtime.url}/#/portfolio`);
       await expect.poll(() => page.locator("#trading-state").textContent()).toBe("ACTIVE");
       await expect.poll(() => page.locator(`#pairs tr[data-pair=${PAIR}] td`).nth(1).textContent()).toMatch(/^1\.08\d{3}$/);
+      await expect.poll(() => page.locator(`#pairs tr[data-pair=${PAIR}] td`).nth(7).textContent()).toMatch(/^live \//);
+      // Quotes come from the pair's room, not from a poll: a new one shows within a moment.
+      await admin.postTicks(PAIR, [{ ts: Date.now(), bid: 1.08777, ask: 1.08789 }]);
+      await expect.poll(() => page.locator(`#pairs tr[data-pair=${PAIR}] td`).nth(1).textContent(), { timeout: 1_000, interval: 50 }).toBe("1.08777");
       // The seeded history's refused orders (this minute) raise an alert once the rules run.
       await runtime.triggerScheduled();
       await expect.poll(() => page.locator("#alerts").textContent(), { timeout: 10_000 }).toContain("refused orders in the last minute");
