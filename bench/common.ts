@@ -241,15 +241,23 @@ export class Poster {
   }
 
   post(pathname: string, body: string): Promise<{ status: number; body: string }> {
+    return this.request("POST", pathname, body);
+  }
+
+  get(pathname: string): Promise<{ status: number; body: string }> {
+    return this.request("GET", pathname);
+  }
+
+  private request(method: string, pathname: string, body?: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
           host: this.url.hostname,
           port: this.url.port,
           path: pathname,
-          method: "POST",
+          method,
           agent: this.agent,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-api-key": BENCH_KEY },
+          headers: { "x-api-key": BENCH_KEY, ...(body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }) },
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -236,6 +236,66 @@ async function measure(baseUrl: string, n: number, ticksPerSec: number, ticks: n
   };
 }
 
+interface Stage {
+  stage: string;
+  latencyMs: LatencySummary;
+}
+
+/**
+ * Where a tick's time goes before any client: sequential requests on one
+ * keep-alive socket, no room client connected. Runtime: the Worker alone
+ * (GET /api/health), plus the RPC to the pair actor (GET /api/pairs/:pair, a
+ * read), plus the tick's validation and storage (POST, no client). Baseline:
+ * the POST. With POST p50 at N clients, (that - POST p50 here) / N is what
+ * each client adds to a tick: the server's send, and this process receiving
+ * the frame before the POST's answer (the same for both servers, so the
+ * difference between them is the server's).
+ */
+async function ingressStages(baseUrl: string, runtime: boolean, samples: number): Promise<Stage[]> {
+  const poster = new Poster(baseUrl, 1);
+  const walk = new TickWalk(11);
+  let lastTs = 0;
+  type Request = [string, () => Promise<{ status: number; body: string }>];
+  const reads: Request[] = [
+    ["GET /api/health (Worker)", () => poster.get("/api/health")],
+    ["GET /api/pairs/:pair (Worker + actor RPC)", () => poster.get(`/api/pairs/${PAIR}`)],
+  ];
+  const requests: Request[] = [
+    ...(runtime ? reads : []),
+    [
+      "POST tick, no client (+ validation, storage)",
+      () => {
+        lastTs = Math.max(Date.now(), lastTs + 1);
+        return poster.post(TICK_PATH, JSON.stringify({ ticks: [walk.next(lastTs)] }));
+      },
+    ],
+  ];
+  const stages: Stage[] = [];
+  try {
+    for (const [stage, send] of requests) {
+      const times: number[] = [];
+      for (let i = 0; i < samples + 20; i++) {
+        const t0 = performance.now();
+        const res = await send();
+        if (res.status !== 200) throw new Error(`${stage}: ${res.status} ${res.body.slice(0, 200)}`);
+        if (i >= 20) times.push(performance.now() - t0);
+        await sleep(2);
+      }
+      stages.push({ stage, latencyMs: summarize(times) });
+    }
+  } finally {
+    poster.close();
+  }
+  return stages;
+}
+
+/** What one client adds to a tick, from the POST p50 at N clients (10 ticks/s) against the POST alone, in us. */
+function sendCostUs(stages: readonly Stage[], runs: readonly RunFigures[], clients: number): number | null {
+  const alone = stages.at(-1)?.latencyMs.p50;
+  const withClients = runs.find((r) => r.clients === clients && r.ticksPerSec === 10)?.postLatencyMs.p50;
+  return alone == null || withClients == null ? null : Math.round(((withClients - alone) / clients) * 1000 * 10) / 10;
+}
+
 export const wsFanout: Scenario = {
   name: "ws-fanout",
   description: "tick POST -> 'tick' frame latency at N WebSocket clients of one pair room",
@@ -256,6 +316,11 @@ export const wsFanout: Scenario = {
       stopRuntime = onCleanup(() => runtime.stop());
       const baselineServer = await startBaselineServer();
       stopBaseline = baselineServer.stop;
+
+      console.log("  ingress stages, no client connected: runtime, then baseline...");
+      const stageSamples = options.quick ? 100 : 300;
+      const runtimeStages = await ingressStages(runtime.url, true, stageSamples);
+      const baselineStages = await ingressStages(baselineServer.url, false, stageSamples);
 
       const runtimeRuns: RunFigures[] = [];
       const baselineRuns: RunFigures[] = [];
@@ -330,6 +395,20 @@ export const wsFanout: Scenario = {
         ["server", "clients", "ticks/s", "samples", "p50 ms", "p99 ms", "max ms", "last-client p50", "POST p50", "lost", "coalesced", "tick B", "frames/tick"],
         rows,
       );
+      console.log("\nwhere a tick's time goes (sequential requests, no client connected):");
+      printTable(
+        ["server", "stage", "p50 ms", "p99 ms"],
+        [
+          ...runtimeStages.map((st) => ["runtime", st.stage, fmt(st.latencyMs.p50), fmt(st.latencyMs.p99)]),
+          ...baselineStages.map((st) => ["node ws baseline", st.stage, fmt(st.latencyMs.p50), fmt(st.latencyMs.p99)]),
+        ],
+      );
+      const sendCost = Object.fromEntries(
+        clientCounts.map((n) => [n, { runtimeUs: sendCostUs(runtimeStages, runtimeRuns, n), baselineUs: sendCostUs(baselineStages, baselineRuns, n) }]),
+      );
+      for (const [n, c] of Object.entries(sendCost)) {
+        console.log(`cost per client of a tick at ${n} clients, (POST p50 at 10/s - POST p50 alone) / ${n}: runtime ${fmt(c.runtimeUs, 1)} us, node ws ${fmt(c.baselineUs, 1)} us`);
+      }
       for (const t of targets) console.log(targetLine(t.description, t.value, t.met));
 
       return {
@@ -344,8 +423,8 @@ export const wsFanout: Scenario = {
           tickCoalesceMs: 10,
           client: "ws package, perMessageDeflate off, all clients and the poster in this process",
         },
-        figures: { runs: runtimeRuns },
-        baseline: { description: "plain Node http + ws server in a child process, same POST body, same frames (tick with the 1m candle in progress)", runs: baselineRuns },
+        figures: { runs: runtimeRuns, stages: runtimeStages, perClientCostUs: sendCost },
+        baseline: { description: "plain Node http + ws server in a child process, same POST body, same frames (tick with the 1m candle in progress)", runs: baselineRuns, stages: baselineStages },
         ratios,
         targets,
         notes: [
