@@ -1,0 +1,175 @@
+/**
+ * The part of OANDA's v20 REST and streaming protocol the adapter speaks, as
+ * valibot schemas (answers are validated, never trusted), and the conversions
+ * between v20's decimal strings and the runtime's integer points and units.
+ * v20 writes every number as a decimal string; sells are negative units.
+ */
+import * as v from "valibot";
+import type { Instrument } from "../../domain/instruments.ts";
+import { toDecimal, toPoints } from "../../domain/price.ts";
+import type { OrderIntent, Side } from "../../domain/trading/types.ts";
+
+const Decimal = v.pipe(v.string(), v.regex(/^-?\d+(\.\d+)?$/, "a v20 decimal string"));
+
+export const ClientExtensions = v.object({ id: v.optional(v.string()), tag: v.optional(v.string()), comment: v.optional(v.string()) });
+
+/** Order request body: `POST /v3/accounts/{id}/orders`. */
+export interface V20OrderRequest {
+  order: {
+    type: "MARKET" | "LIMIT" | "STOP";
+    instrument: string;
+    units: string;
+    price?: string;
+    timeInForce: "FOK" | "GTC";
+    positionFill: "DEFAULT" | "REDUCE_ONLY";
+    clientExtensions: { id: string; tag: string };
+    stopLossOnFill?: { price: string };
+    takeProfitOnFill?: { price: string };
+    trailingStopLossOnFill?: { distance: string };
+  };
+}
+
+const TradeChange = v.object({ tradeID: v.string(), units: Decimal, price: v.optional(Decimal) });
+
+export const OrderFillTransaction = v.object({
+  type: v.literal("ORDER_FILL"),
+  id: v.string(),
+  time: v.string(),
+  orderID: v.string(),
+  clientOrderID: v.optional(v.string()),
+  instrument: v.string(),
+  units: Decimal,
+  /** The price every unit of this fill got (absent guaranteed stops, as here). */
+  fullVWAP: v.optional(Decimal),
+  price: v.optional(Decimal),
+  /** Always a positive amount of the account's home currency. */
+  commission: v.optional(Decimal),
+  /** Quote currency -> home currency factor for losses (and so costs) of this fill. */
+  lossQuoteHomeConversionFactor: v.optional(Decimal),
+  tradeOpened: v.optional(TradeChange),
+  tradeReduced: v.optional(TradeChange),
+  tradesClosed: v.optional(v.array(TradeChange)),
+});
+export type OrderFillTransaction = v.InferOutput<typeof OrderFillTransaction>;
+
+const Cancel = v.object({ type: v.literal("ORDER_CANCEL"), id: v.string(), orderID: v.string(), reason: v.string() });
+const Reject = v.object({ type: v.string(), id: v.optional(v.string()), rejectReason: v.optional(v.string()) });
+
+/** 201 answer to an order request. A FOK market order is filled, or cancelled (e.g. MARKET_HALTED). */
+export const OrderCreated = v.object({
+  orderCreateTransaction: v.object({ id: v.string(), type: v.string() }),
+  orderFillTransaction: v.optional(OrderFillTransaction),
+  orderCancelTransaction: v.optional(Cancel),
+  lastTransactionID: v.string(),
+});
+export type OrderCreated = v.InferOutput<typeof OrderCreated>;
+
+/** 400 / 404 answer to an order request, and any v20 error body. */
+export const V20Error = v.object({
+  errorMessage: v.string(),
+  errorCode: v.optional(v.string()),
+  orderRejectTransaction: v.optional(Reject),
+  lastTransactionID: v.optional(v.string()),
+});
+
+/** `GET /v3/accounts/{id}/orders/@{clientOrderId}`: an order found by its client id. */
+export const OrderLookup = v.object({
+  order: v.object({
+    id: v.string(),
+    state: v.picklist(["PENDING", "FILLED", "TRIGGERED", "CANCELLED"]),
+    clientExtensions: v.optional(ClientExtensions),
+    fillingTransactionID: v.optional(v.string()),
+    cancellingTransactionID: v.optional(v.string()),
+  }),
+  lastTransactionID: v.string(),
+});
+
+/** `GET /v3/accounts/{id}/transactions/idrange` or `/sinceid`: transactions, oldest first. */
+export const TransactionPage = v.object({
+  transactions: v.array(v.looseObject({ id: v.string(), type: v.string() })),
+  lastTransactionID: v.string(),
+});
+
+export const AccountSummary = v.object({
+  account: v.looseObject({
+    id: v.string(),
+    currency: v.string(),
+    balance: Decimal,
+    NAV: v.optional(Decimal),
+    unrealizedPL: v.optional(Decimal),
+    marginAvailable: v.optional(Decimal),
+    openTradeCount: v.optional(v.number()),
+    openPositionCount: v.optional(v.number()),
+    pendingOrderCount: v.optional(v.number()),
+    lastTransactionID: v.string(),
+  }),
+  lastTransactionID: v.string(),
+});
+
+export const AccountInstruments = v.object({
+  instruments: v.array(v.looseObject({ name: v.string(), type: v.string(), displayPrecision: v.number(), pipLocation: v.number() })),
+});
+
+export const OpenTrades = v.object({
+  trades: v.array(v.looseObject({ id: v.string(), instrument: v.string(), currentUnits: Decimal, price: Decimal, clientExtensions: v.optional(ClientExtensions) })),
+  lastTransactionID: v.string(),
+});
+
+export const OpenPositions = v.object({
+  positions: v.array(
+    v.looseObject({
+      instrument: v.string(),
+      long: v.looseObject({ units: Decimal }),
+      short: v.looseObject({ units: Decimal }),
+    }),
+  ),
+  lastTransactionID: v.string(),
+});
+
+const PriceBucket = v.looseObject({ price: Decimal, liquidity: v.optional(v.number()) });
+
+/** One line of the pricing stream: a price, or a heartbeat (every 5 s). */
+export const StreamLine = v.variant("type", [
+  v.looseObject({
+    type: v.literal("PRICE"),
+    instrument: v.string(),
+    time: v.string(),
+    tradeable: v.optional(v.boolean()),
+    bids: v.pipe(v.array(PriceBucket), v.minLength(1)),
+    asks: v.pipe(v.array(PriceBucket), v.minLength(1)),
+  }),
+  v.looseObject({ type: v.literal("HEARTBEAT"), time: v.string() }),
+]);
+export type StreamLine = v.InferOutput<typeof StreamLine>;
+
+// ---- conversions ----------------------------------------------------------------------
+
+export const v20Price = (points: number, instrument: Instrument): string => toDecimal(points, instrument).toFixed(instrument.displayPrecision);
+
+export const pointsOf = (price: string, instrument: Instrument): number => toPoints(Number(price), instrument);
+
+export const v20Units = (side: Side, units: number): string => String(side === "buy" ? units : -units);
+
+/** v20's time: RFC 3339 with up to nine decimals of a second (the default format). */
+export const msOf = (time: string): number => Date.parse(time.replace(/(\.\d{3})\d+Z$/, "$1Z"));
+
+/** The v20 order for an intent: its client order id rides in clientExtensions, so a retry can find it. */
+export function orderRequest(intent: OrderIntent, instrument: Instrument): V20OrderRequest {
+  const pip = 10 ** instrument.pipLocation;
+  return {
+    order: {
+      type: intent.type === "market" ? "MARKET" : intent.type === "limit" ? "LIMIT" : "STOP",
+      instrument: instrument.symbol,
+      units: v20Units(intent.side, intent.units),
+      ...(intent.type !== "market" && intent.price !== undefined ? { price: v20Price(intent.price, instrument) } : {}),
+      timeInForce: intent.type === "market" ? "FOK" : "GTC",
+      positionFill: intent.reduceOnly ? "REDUCE_ONLY" : "DEFAULT",
+      clientExtensions: { id: intent.clientOrderId, tag: intent.strategyId },
+      ...(intent.stopLoss !== undefined ? { stopLossOnFill: { price: v20Price(intent.stopLoss, instrument) } } : {}),
+      ...(intent.takeProfit !== undefined ? { takeProfitOnFill: { price: v20Price(intent.takeProfit, instrument) } } : {}),
+      ...(intent.trailingStopPips !== undefined
+        ? { trailingStopLossOnFill: { distance: (intent.trailingStopPips * pip).toFixed(instrument.displayPrecision) } }
+        : {}),
+    },
+  };
+}

@@ -1,0 +1,210 @@
+/**
+ * The OANDA v20 adapter against a local server speaking the v20 protocol
+ * (test/support/oanda-standin.ts): orders and their idempotency by client
+ * order id through lost answers, 5xx, timeouts and resends; rejections,
+ * partial fills, resting orders; the pricing stream with heartbeats, bad lines,
+ * drops and silence; the retry policy's backoff.
+ */
+import fc from "fast-check";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { getInstrument } from "../../src/domain/instruments.ts";
+import type { Tick } from "../../src/domain/candle.ts";
+import type { OrderIntent } from "../../src/domain/trading/types.ts";
+import { OandaBroker } from "../../src/broker/oanda/oanda-broker.ts";
+import { backoffMs, DEFAULT_RETRY, OandaError, OandaHttp, type OandaEndpoint, type RetryPolicy } from "../../src/broker/oanda/oanda-http.ts";
+import { PricingStream } from "../../src/broker/oanda/pricing-stream.ts";
+import { AccountSummary } from "../../src/broker/oanda/v20.ts";
+import { OandaStandIn } from "../support/oanda-standin.ts";
+
+const EUR_USD = getInstrument("EUR_USD");
+const USD_JPY = getInstrument("USD_JPY");
+const FAST: RetryPolicy = { timeoutMs: 1_000, attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
+const QUOTE = { ts: 0, bid: 108_500, ask: 108_512 };
+
+let standin: OandaStandIn;
+let endpoint: OandaEndpoint;
+let seq = 0;
+
+const intent = (extra: Partial<OrderIntent> = {}): OrderIntent => ({
+  clientOrderId: `EUR_USD-test-${++seq}`,
+  pair: "EUR_USD",
+  strategyId: "test",
+  side: "buy",
+  units: 10_000,
+  type: "market",
+  reduceOnly: false,
+  createdAt: 0,
+  ...extra,
+});
+
+beforeAll(async () => {
+  standin = new OandaStandIn(100);
+  const url = await standin.start();
+  endpoint = { apiUrl: url, streamUrl: url, accountId: standin.accountId, token: standin.token };
+});
+
+afterAll(() => standin.stop());
+
+beforeEach(() => {
+  standin.faults = { delayMs: 0, fail5xx: 0, loseNextOrderAnswer: false, rejectNext: null, partialFill: null, silentAfterLines: null, dropAfterLines: null };
+  standin.setQuote("EUR_USD", 1.085, 1.08512);
+  standin.setQuote("USD_JPY", 151.2, 151.214);
+});
+
+describe("orders", () => {
+  it("fills a market order at the ask with the client order id, stop loss, take profit and trailing stop on fill", async () => {
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD);
+    const order = intent({ stopLoss: 108_000, takeProfit: 109_500, trailingStopPips: 15 });
+    const answer = await broker.place(order, QUOTE);
+    expect(answer.status).toBe("filled");
+    expect(answer.fills).toEqual([
+      { id: expect.stringMatching(new RegExp(`^${order.clientOrderId}:t\\d+$`)), clientOrderId: order.clientOrderId, pair: "EUR_USD", side: "buy", units: 10_000, price: 108_512, commissionQuoteMicros: 0, ts: expect.any(Number) },
+    ]);
+    expect(standin.orderByClientId(order.clientOrderId)?.body).toMatchObject({
+      type: "MARKET", instrument: "EUR_USD", units: "10000", timeInForce: "FOK", positionFill: "DEFAULT",
+      clientExtensions: { id: order.clientOrderId, tag: "test" },
+      stopLossOnFill: { price: "1.08000" }, takeProfitOnFill: { price: "1.09500" }, trailingStopLossOnFill: { distance: "0.00150" },
+    });
+  });
+
+  it("sells as negative units at the bid, and reduce-only orders say so (USD_JPY, 3 decimals)", async () => {
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), USD_JPY);
+    const order = intent({ pair: "USD_JPY", side: "sell", units: 2_500, reduceOnly: true });
+    const answer = await broker.place(order, QUOTE);
+    expect(answer.fills[0]).toMatchObject({ side: "sell", units: 2_500, price: 151_200 });
+    expect(standin.orderByClientId(order.clientOrderId)?.body).toMatchObject({ units: "-2500", positionFill: "REDUCE_ONLY" });
+  });
+
+  it("an answer lost after OANDA took the order: found by client order id, filled once", async () => {
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD);
+    const before = standin.ordersCount();
+    standin.faults.loseNextOrderAnswer = true;
+    const order = intent();
+    const answer = await broker.place(order, QUOTE);
+    expect(answer).toMatchObject({ status: "filled", fills: [{ units: 10_000, price: 108_512 }] });
+    expect(standin.ordersCount()).toBe(before + 1);
+    // The outbox sends it again after a restart: the same fill (same id), still one order.
+    const again = await new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD).place(order, QUOTE);
+    expect(again).toEqual(answer);
+    expect(standin.ordersCount()).toBe(before + 1);
+  });
+
+  it("a 503 before OANDA took the order: looked up (not there), sent once more, filled once", async () => {
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD);
+    const before = standin.ordersCount();
+    standin.faults.fail5xx = 1;
+    const answer = await broker.place(intent(), QUOTE);
+    expect(answer.status).toBe("filled");
+    expect(standin.ordersCount()).toBe(before + 1);
+  });
+
+  it("a slow OANDA: the order times out and the error stands; sent again later, it is found, not doubled", async () => {
+    const broker = new OandaBroker(new OandaHttp(endpoint, { ...FAST, timeoutMs: 100 }), EUR_USD);
+    const before = standin.ordersCount();
+    standin.faults.delayMs = 250;
+    const order = intent();
+    const err = await broker.place(order, QUOTE).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OandaError);
+    expect(err).toMatchObject({ status: 0, code: "timeout" });
+    standin.faults.delayMs = 0;
+    await new Promise((r) => setTimeout(r, 300)); // the server finishes the order it took
+    const answer = await broker.place(order, QUOTE);
+    expect(answer).toMatchObject({ status: "filled", fills: [{ units: 10_000 }] });
+    expect(standin.ordersCount()).toBe(before + 1);
+  });
+
+  it("rejections come back as rejected with OANDA's reason; a market with no price cancels the order", async () => {
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD);
+    standin.faults.rejectNext = "INSUFFICIENT_MARGIN";
+    expect(await broker.place(intent(), QUOTE)).toEqual({ status: "rejected", reason: "INSUFFICIENT_MARGIN", fills: [] });
+    const jpy = new OandaBroker(new OandaHttp(endpoint, FAST), getInstrument("GBP_JPY"));
+    expect(await jpy.place(intent({ pair: "GBP_JPY" }), QUOTE)).toEqual({ status: "rejected", reason: "MARKET_HALTED", fills: [] });
+  });
+
+  it("a partial fill reports the units filled", async () => {
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD);
+    standin.faults.partialFill = 0.4;
+    const answer = await broker.place(intent({ units: 10_000 }), QUOTE);
+    expect(answer).toMatchObject({ status: "filled", fills: [{ units: 4_000 }] });
+  });
+
+  it("a limit order works until a quote crosses it; its fill comes from the transactions", async () => {
+    let now = 0;
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD, () => now);
+    const order = intent({ type: "limit", price: 108_400 });
+    expect(await broker.place(order, QUOTE)).toEqual({ status: "working", fills: [] });
+    now += 2_000;
+    expect(await broker.onQuote(QUOTE)).toEqual([]);
+    standin.setQuote("EUR_USD", 1.0838, 1.08392);
+    expect(await broker.onQuote(QUOTE)).toEqual([]); // polled a moment ago: waits for the next second
+    now += 2_000;
+    expect(await broker.onQuote(QUOTE)).toEqual([expect.objectContaining({ clientOrderId: order.clientOrderId, side: "buy", units: 10_000, price: 108_392 })]);
+    now += 2_000;
+    expect(await broker.onQuote(QUOTE)).toEqual([]);
+  });
+
+  it("a wrong token is an error, not a rejection: the order stays to be sent again", async () => {
+    const broker = new OandaBroker(new OandaHttp({ ...endpoint, token: "wrong" }, FAST), EUR_USD);
+    await expect(broker.place(intent(), QUOTE)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it("reads the account summary, retrying a 503", async () => {
+    standin.faults.fail5xx = 2;
+    const summary = await new OandaHttp(endpoint, FAST).get("/summary", AccountSummary);
+    expect(summary.account).toMatchObject({ id: standin.accountId, currency: "USD", balance: "100000.0000" });
+  });
+});
+
+describe("retry policy", () => {
+  it("waits at most the exponential bound, capped, and never a negative time", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 30 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (attempt, r) => {
+        const wait = backoffMs(attempt, DEFAULT_RETRY, () => r);
+        expect(wait).toBeGreaterThanOrEqual(0);
+        expect(wait).toBeLessThan(Math.max(1, Math.min(DEFAULT_RETRY.maxDelayMs, DEFAULT_RETRY.baseDelayMs * 2 ** attempt)));
+      }),
+    );
+  });
+});
+
+describe("pricing stream", () => {
+  let stream: PricingStream | null = null;
+  afterEach(async () => {
+    await stream?.stop();
+    stream = null;
+  });
+
+  it("turns prices into ticks in points, counts heartbeats, skips bad lines", async () => {
+    const ticks: { pair: string; tick: Tick }[] = [];
+    stream = new PricingStream(endpoint, [EUR_USD, USD_JPY], (pair, tick) => ticks.push({ pair, tick }), { heartbeatTimeoutMs: 1_000, retry: FAST });
+    stream.start();
+    await expect.poll(() => ticks.length).toBeGreaterThanOrEqual(2); // the current prices on connect
+    standin.setQuote("EUR_USD", 1.08601, 1.08611);
+    await expect.poll(() => ticks.at(-1)?.tick.bid).toBe(108_601);
+    expect(ticks.at(-1)).toMatchObject({ pair: "EUR_USD", tick: { bid: 108_601, ask: 108_611 } });
+    standin.sendRawStreamLine("{not json");
+    standin.sendRawStreamLine(JSON.stringify({ type: "PRICE", instrument: "EUR_USD", time: "x", bids: [], asks: [] }));
+    await expect.poll(() => stream!.state.badLines).toBe(2);
+    await expect.poll(() => stream!.state.heartbeats).toBeGreaterThan(0);
+    expect(stream.state).toMatchObject({ state: "streaming", connects: 1 });
+  });
+
+  it("reconnects when the stream ends, and when it goes silent past the heartbeat timeout", async () => {
+    const ticks: Tick[] = [];
+    const connectsBefore = standin.streamConnections;
+    stream = new PricingStream(endpoint, [EUR_USD], (_pair, tick) => ticks.push(tick), { heartbeatTimeoutMs: 400, retry: FAST });
+    standin.faults.dropAfterLines = 2;
+    stream.start();
+    await expect.poll(() => standin.streamConnections - connectsBefore, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+    standin.faults.dropAfterLines = null;
+    standin.faults.silentAfterLines = 1;
+    const silentFrom = standin.streamConnections;
+    await expect.poll(() => standin.streamConnections - silentFrom, { timeout: 5_000 }).toBeGreaterThanOrEqual(1);
+    expect(stream.state.lastError).toBe("no line for 400 ms");
+    standin.faults.silentAfterLines = null;
+    await expect.poll(() => stream!.state.state, { timeout: 5_000 }).toBe("streaming");
+    const n = ticks.length;
+    standin.setQuote("EUR_USD", 1.0871, 1.0872);
+    await expect.poll(() => ticks.length, { timeout: 3_000 }).toBeGreaterThan(n);
+  });
+});
