@@ -83,3 +83,6 @@ export const StrategyConfigList = v.pipe(
   v.maxLength(STRATEGIES_PER_PAIR_MAX),
   v.check((list) => new Set(list.map((s) => s.id)).size === list.length, "strategy ids must be unique on a pair"),
 );
+
+/** `PUT /api/admin/pairs/:pair/strategies`. */
+export const StrategiesBody = v.object({ strategies: StrategyConfigList });

@@ -66,3 +66,6 @@ export const RiskRejectionSchema = v.variant("type", [
   v.object({ type: v.literal("max_orders_per_minute"), limit: v.number(), actual: v.number() }),
 ]);
 export type RiskRejection = v.InferOutput<typeof RiskRejectionSchema>;
+
+/** `PUT /api/admin/pairs/:pair/risk`: a given object replaces the stored one. */
+export const RiskBody = v.object({ limits: v.optional(RiskLimits), fillModel: v.optional(FillModelConfig) });

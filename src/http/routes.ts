@@ -9,9 +9,9 @@ import { BacktestRequest } from "../../schemas/backtest.ts";
 import type { BacktestJob } from "../../actors/backtest.ts";
 import { CandleQuery } from "../../schemas/candle.ts";
 import { TICK_BATCH_MAX, TICK_BODY_MAX_BYTES, TickBatch } from "../../schemas/tick.ts";
-import { StrategyConfigList } from "../../schemas/strategy.ts";
+import { StrategiesBody } from "../../schemas/strategy.ts";
 import { ExecuteBody } from "../../schemas/trading-events.ts";
-import { FillModelConfig, RiskLimits } from "../../schemas/trading.ts";
+import { RiskBody } from "../../schemas/trading.ts";
 import { KillSwitchBody, PortfolioLimits } from "../../schemas/portfolio.ts";
 import { authorize, type Identity } from "./auth.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
@@ -23,8 +23,6 @@ type Handler = (req: IRequest, env: Env, who: Identity | null) => Promise<Respon
 
 const STRATEGIES_BODY_MAX_BYTES = 32 * 1024;
 const SMALL_BODY_MAX_BYTES = 8 * 1024;
-const RiskBody = v.object({ limits: v.optional(RiskLimits), fillModel: v.optional(FillModelConfig) });
-const StrategiesBody = v.object({ strategies: StrategyConfigList });
 const LimitQuery = v.object({
   limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "limit must be a positive integer"), v.transform(Number), v.minValue(1), v.maxValue(1000)), "100"),
 });

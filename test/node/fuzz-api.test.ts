@@ -1,0 +1,213 @@
+/**
+ * Fuzzing (fast-check) of every HTTP body and of the room's messages, against
+ * the runtime as `npm start` serves it: thousands of invalid inputs per route,
+ * each must get a typed 4xx error (`{ error: { code, message } }`), nothing
+ * may crash, and nothing may change (a digest of the state readable through
+ * the API is the same before and after). Inputs the route's own schema accepts
+ * are not sent: those would be valid requests, which may change state.
+ */
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import fc from "fast-check";
+import * as v from "valibot";
+import WebSocket from "ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CreateKeyBody } from "../../schemas/auth.ts";
+import { BacktestRequest } from "../../schemas/backtest.ts";
+import { KillSwitchBody, PortfolioLimits } from "../../schemas/portfolio.ts";
+import { ClientMessage } from "../../schemas/room.ts";
+import { StrategiesBody } from "../../schemas/strategy.ts";
+import { TickBatch } from "../../schemas/tick.ts";
+import { ExecuteBody } from "../../schemas/trading-events.ts";
+import { RiskBody } from "../../schemas/trading.ts";
+import { ROOT, startRuntime, type Runtime } from "../../scripts/runtime.ts";
+
+const ADMIN_KEY = "fuzz-admin-key";
+const CASES = Number(process.env.FUZZ_CASES ?? 1_000);
+const PAIR = "EUR_USD";
+
+interface BodyRoute {
+  method: "POST" | "PUT";
+  /** As declared in src/http/routes.ts. */
+  declared: string;
+  path: string;
+  schema: v.GenericSchema;
+  /** A valid body, for mutations that break one part of it. */
+  valid: Record<string, unknown>;
+}
+
+const ROUTES: BodyRoute[] = [
+  { method: "POST", declared: "/api/pairs/:pair/ticks", path: `/api/pairs/${PAIR}/ticks`, schema: TickBatch, valid: { ticks: [{ ts: 1_700_000_000_000, bid: 1.085, ask: 1.0851 }] } },
+  { method: "POST", declared: "/api/trade/execute", path: "/api/trade/execute", schema: ExecuteBody, valid: { pair: PAIR, side: "buy", units: 1000, stopLoss: 1.08 } },
+  {
+    method: "POST", declared: "/api/backtest/run", path: "/api/backtest/run", schema: BacktestRequest,
+    valid: { pair: PAIR, from: "2018-01-01", to: "2018-02-01", strategy: { kind: "sma-cross", params: { timeframe: "1h", fast: 20, slow: 50 } } },
+  },
+  { method: "PUT", declared: "/api/admin/pairs/:pair/strategies", path: `/api/admin/pairs/${PAIR}/strategies`, schema: StrategiesBody, valid: { strategies: [{ id: "f", kind: "sma-cross", units: 1000, params: {} }] } },
+  { method: "PUT", declared: "/api/admin/pairs/:pair/risk", path: `/api/admin/pairs/${PAIR}/risk`, schema: RiskBody, valid: { limits: { maxPositionUnits: 5000 } } },
+  { method: "POST", declared: "/api/admin/keys", path: "/api/admin/keys", schema: CreateKeyBody, valid: { role: "viewer", label: "x" } },
+  { method: "PUT", declared: "/api/admin/limits", path: "/api/admin/limits", schema: PortfolioLimits, valid: { maxOpenPositions: 3 } },
+  { method: "POST", declared: "/api/admin/kill-switch", path: "/api/admin/kill-switch", schema: KillSwitchBody, valid: { action: "halt", reason: "x" } },
+];
+
+/** Any JSON, including the awkward: huge and tiny numbers, unicode, deep nesting. */
+const anyJson = fc.jsonValue({ maxDepth: 4 });
+
+/** A valid body with one part broken: a key replaced by anything, dropped, or an unknown one added. */
+function mutated(valid: Record<string, unknown>): fc.Arbitrary<unknown> {
+  const keys = Object.keys(valid);
+  return fc.oneof(
+    fc.tuple(fc.constantFrom(...keys), anyJson).map(([k, x]) => ({ ...valid, [k]: x })),
+    fc.constantFrom(...keys).map((k) => Object.fromEntries(Object.entries(valid).filter(([key]) => key !== k))),
+    fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), anyJson).map(([k, x]) => ({ ...valid, [`x_${k}`]: x })),
+  );
+}
+
+/** A body: JSON text of a value, or text that is not JSON at all. */
+const bodyFor = (route: BodyRoute): fc.Arbitrary<{ text: string; value: unknown } | { text: string; value?: never }> =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.oneof(anyJson, mutated(route.valid)).map((value) => ({ text: JSON.stringify(value), value })) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 200 }).filter((t) => !isJson(t)).map((text) => ({ text })) },
+  );
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let stateDir: string;
+let runtime: Runtime;
+
+async function api(method: string, p: string, body?: string): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${runtime.url}${p}`, {
+    method,
+    headers: { "x-api-key": ADMIN_KEY, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body }),
+  });
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = { notJson: text.slice(0, 200) };
+  }
+  return { status: res.status, json };
+}
+
+/** Everything the fuzzed routes could change, as the API shows it. */
+async function digest(): Promise<string> {
+  const reads = [
+    "/api/admin/audit?limit=1000",
+    "/api/admin/portfolio",
+    "/api/admin/limits",
+    "/api/admin/keys",
+    `/api/admin/pairs/${PAIR}/strategies`,
+    `/api/admin/pairs/${PAIR}/risk`,
+    `/api/pairs/${PAIR}`,
+    `/api/pairs/${PAIR}/orders?limit=1000`,
+    `/api/pairs/${PAIR}/positions?limit=1000`,
+    `/api/pairs/${PAIR}/rejections?limit=1000`,
+  ];
+  const parts = await Promise.all(reads.map(async (p) => [p, (await api("GET", p)).json] as const));
+  // Volatile fields that move with time, not with state: the portfolio's heartbeat and timestamps of reads.
+  return JSON.stringify(parts, (k, x: unknown) => (k === "heartbeatAt" || k === "time" ? undefined : x));
+}
+
+beforeAll(async () => {
+  stateDir = await mkdtemp(path.join(tmpdir(), "fxrt-fuzz-"));
+  runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY }, rateLimitPerMinute: 1_000_000_000 });
+  // State to protect. No ticks: open candles would close on the clock during the run and move the digest.
+  await api("PUT", `/api/admin/pairs/${PAIR}/strategies`, JSON.stringify({ strategies: [{ id: "keep", kind: "sma-cross", units: 1000, params: { timeframe: "1m", fast: 2, slow: 3 } }] }));
+  await api("PUT", "/api/admin/limits", JSON.stringify({ maxOpenPositions: 7 }));
+}, 60_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+});
+
+describe("fuzzing", () => {
+  it("covers every route that takes a body", () => {
+    const source = readFileSync(path.join(ROOT, "src/http/routes.ts"), "utf8");
+    const declared = [...source.matchAll(/method: "(post|put)", path: "([^"]+)"/g)].map((m) => `${m[1]!.toUpperCase()} ${m[2]}`).sort();
+    expect(ROUTES.map((r) => `${r.method} ${r.declared}`).sort()).toEqual(declared);
+  });
+
+  it(`every HTTP body route: ${CASES} invalid bodies each get a typed 4xx and change nothing`, { timeout: 300_000 }, async () => {
+    const before = await digest();
+    const seen = new Map<string, Set<string>>();
+    for (const route of ROUTES) {
+      const codes = new Set<string>();
+      seen.set(route.path, codes);
+      await fc.assert(
+        fc.asyncProperty(bodyFor(route), async (body) => {
+          fc.pre(!("value" in body) || !v.safeParse(route.schema, body.value).success);
+          const res = await api(route.method, route.path, body.text);
+          expect(res.status, `${route.method} ${route.path} ${body.text.slice(0, 200)}`).toBeGreaterThanOrEqual(400);
+          expect(res.status).toBeLessThan(500);
+          const error = (res.json as { error?: { code?: unknown; message?: unknown } }).error;
+          expect(typeof error?.code).toBe("string");
+          expect(typeof error?.message).toBe("string");
+          codes.add(`${res.status} ${String(error?.code)}`);
+        }),
+        { numRuns: CASES },
+      );
+    }
+    expect(await digest()).toBe(before);
+    // Every route refused with its own schema's code, and bad JSON as such.
+    for (const [route, codes] of seen) {
+      expect([...codes].some((c) => c.startsWith("400 invalid_json")), `${route}: ${[...codes].join(", ")}`).toBe(true);
+    }
+  });
+
+  it(`the room: ${CASES} invalid messages each get an error frame; the room stays up and unchanged`, { timeout: 120_000 }, async () => {
+    const ws = new WebSocket(`${runtime.url.replace(/^http/, "ws")}/parties/pair/${PAIR}?tf=1m&limit=0&key=${ADMIN_KEY}`);
+    const frames: { type: string; code?: string; timeframes?: string[] }[] = [];
+    let waiting: (() => void) | null = null;
+    ws.on("message", (data: WebSocket.RawData) => {
+      frames.push(JSON.parse(data.toString()) as { type: string });
+      waiting?.();
+    });
+    const next = (pred: (f: { type: string }) => boolean) =>
+      new Promise<{ type: string; code?: string }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no frame within 5 s")), 5_000);
+        const check = () => {
+          const i = frames.findIndex(pred);
+          if (i < 0) return;
+          clearTimeout(timer);
+          waiting = null;
+          resolve(frames.splice(0, i + 1).at(-1)!);
+        };
+        waiting = check;
+        check();
+      });
+    await next((f) => f.type === "snapshot");
+    const message = fc.oneof(
+      anyJson.filter((x) => !v.safeParse(ClientMessage, x).success).map((x) => JSON.stringify(x)),
+      fc.string({ maxLength: 300 }),
+      fc.record({ type: fc.constantFrom("subscribe", "unsubscribe", "ping"), timeframes: anyJson, id: anyJson }).filter((x) => !v.safeParse(ClientMessage, x).success).map((x) => JSON.stringify(x)),
+      fc.uint8Array({ minLength: 1, maxLength: 64 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(message, async (m) => {
+        if (typeof m === "string" && isJson(m) && v.safeParse(ClientMessage, JSON.parse(m)).success) return;
+        ws.send(m);
+        const err = await next((f) => f.type === "error");
+        expect(err.code).toMatch(/^(invalid_json|invalid_message|message_too_large|unsupported_frame)$/);
+      }),
+      { numRuns: CASES },
+    );
+    // Still up, still following 1m only.
+    ws.send(JSON.stringify({ type: "ping", id: "after" }));
+    expect(await next((f) => f.type === "pong")).toEqual({ type: "pong", id: "after" });
+    ws.send(JSON.stringify({ type: "unsubscribe", timeframes: ["5m"] }));
+    expect(await next((f) => f.type === "subscribed")).toEqual({ type: "subscribed", timeframes: ["1m"] });
+    ws.close();
+  });
+});
