@@ -119,7 +119,10 @@ export class OrderStore {
   /** False when the fill was already applied (a re-sent order answered again). */
   insertFill(fill: Fill): boolean {
     if (this.sql.exec("SELECT 1 FROM fills WHERE id = ?", fill.id).toArray().length > 0) return false;
-    this.sql.exec("INSERT INTO fills (id, client_order_id, fill_json, ts) VALUES (?, ?, ?, ?)", fill.id, fill.clientOrderId, JSON.stringify(fill), fill.ts);
+    this.sql.exec(
+      "INSERT INTO fills (id, client_order_id, fill_json, ts, seq) VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM fills))",
+      fill.id, fill.clientOrderId, JSON.stringify(fill), fill.ts,
+    );
     return true;
   }
 

@@ -19,7 +19,7 @@ import { toWireSignal } from "../src/wire.ts";
 import { LatencyWindow } from "../src/metrics/latency-window.ts";
 
 /** Where a test may stop the trader as if the actor crashed. */
-export type FaultPoint = "after_signal" | "after_outbox" | "after_broker";
+export type FaultPoint = "after_signal" | "after_outbox" | "after_broker" | "after_apply";
 
 export interface TraderDeps {
   storage: DurableObjectStorage;
@@ -61,6 +61,8 @@ export class PairTrader {
   /** Test hook: throw at this point, as if the actor died there. */
   faultPoint: FaultPoint | null = null;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Orders a previous life of the actor left unacknowledged have been settled with the broker. */
+  private reconciled = false;
 
   constructor(private readonly d: TraderDeps) {}
 
@@ -80,6 +82,7 @@ export class PairTrader {
    */
   decideSignals(runs: readonly StrategyRun[]): Promise<void> {
     return this.serial(async () => {
+      await this.reconcile();
       for (const signal of this.d.store.pendingSignals()) {
         if (this.faultPoint === "after_signal") throw new Error("fault injected before deciding a stored signal");
         const decided = () => this.d.store.signalDecided(signal.id);
@@ -105,12 +108,16 @@ export class PairTrader {
   }
 
   execute(intent: OrderIntent): Promise<ExecuteResult> {
-    return this.serial(() => this.submitNow(intent));
+    return this.serial(async () => {
+      await this.reconcile();
+      return this.submitNow(intent);
+    });
   }
 
   /** After each batch of ticks: resting orders, then stops / targets / trailing stops. */
   onQuote(quote: Quote): Promise<void> {
     return this.serial(async () => {
+      await this.reconcile();
       const fills = await this.d.broker.onQuote(quote);
       for (const fill of fills) await this.applyAnswer(this.orderOf(fill.clientOrderId), { status: "filled", fills: [fill] });
       for (const position of this.d.store.openPositions()) {
@@ -141,12 +148,26 @@ export class PairTrader {
     await this.submitNow(intent);
   }
 
+  /**
+   * Once per life of the actor, before it sends anything new: every order a
+   * previous life wrote to the outbox but never saw acknowledged is sent again
+   * under its client order id, which a broker answers with what it already did
+   * (the paper book; OANDA by looking the id up), and the answer is applied
+   * once. If the broker cannot be asked, this throws and nothing new is sent.
+   */
+  private async reconcile(): Promise<void> {
+    if (this.reconciled) return;
+    for (const intent of this.d.store.outbox()) await this.send(intent);
+    this.reconciled = true;
+  }
+
   /** Re-send what a previous life of the actor left in the outbox. Safe to call any time. */
   drainOutbox(): Promise<number> {
     // Only the outbox: pending signals need the strategy runs (decideSignals).
     return this.serial(async () => {
       const pending = this.d.store.outbox();
       for (const intent of pending) await this.send(intent);
+      this.reconciled = true;
       return pending.length;
     });
   }
@@ -279,6 +300,7 @@ export class PairTrader {
       this.d.store.forgetTotals();
       throw err;
     }
+    if (this.faultPoint === "after_apply") throw new Error("fault injected after the fill was applied");
     this.publishApplied(order, answer, changed, newFills);
   }
 

@@ -56,7 +56,11 @@ describe("every route declares its role and enforces it", () => {
       ["key.create", created.id, "key:bootstrap"],
     ]);
     const list = (await (await call("/api/admin/keys")).json()) as { keys: Record<string, unknown>[] };
-    expect(JSON.stringify(list)).not.toContain(created.key.split("_")[2]!);
+    // The secret part (which may itself contain "_"): never listed.
+    const secret = created.key.slice(`fxk_${created.id}_`.length);
+    expect(created.key).toBe(`fxk_${created.id}_${secret}`);
+    expect(secret.length).toBeGreaterThan(20);
+    expect(JSON.stringify(list)).not.toContain(secret);
   });
 
   it("rooms: trading events only reach keyed connections; the signal stream needs a viewer key", async () => {
