@@ -4,7 +4,7 @@
  * HTTP poster and a seeded EUR_USD tick generator.
  */
 import { startRuntime } from "../scripts/runtime.ts";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
@@ -320,3 +320,46 @@ export async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
 
 export const put = (url: string, body: unknown) =>
   json<unknown>(url, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+// ---- processes (Linux /proc; empty or null elsewhere) -----------------------------------
+
+/** The workerd processes this process started (descendants named workerd; another bench's workerd is not ours). */
+export function workerdPids(): number[] {
+  try {
+    const parent = new Map<number, number>();
+    const comm = new Map<number, string>();
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        const open = stat.indexOf("(");
+        const close = stat.lastIndexOf(")");
+        comm.set(Number(entry), stat.slice(open + 1, close));
+        parent.set(Number(entry), Number(stat.slice(close + 2).split(" ")[1]));
+      } catch {
+        // process gone
+      }
+    }
+    const isOurs = (pid: number): boolean => {
+      for (let p = parent.get(pid), hops = 0; p !== undefined && p > 1 && hops < 32; p = parent.get(p), hops++) if (p === process.pid) return true;
+      return false;
+    };
+    return [...comm].filter(([pid, name]) => name === "workerd" && isOurs(pid)).map(([pid]) => pid);
+  } catch {
+    return [];
+  }
+}
+
+/** Resident memory of the processes, MB (VmRSS summed), or null without /proc. */
+export function rssMb(pids: readonly number[]): number | null {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      kb += Number(m?.[1] ?? 0);
+    } catch {
+      return null;
+    }
+  }
+  return pids.length ? Math.round(kb / 102.4) / 10 : null;
+}

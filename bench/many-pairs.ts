@@ -18,13 +18,14 @@
  * client's event-loop delay and how late the client sent each POST against its
  * schedule (a late or busy load generator shows there, not as server latency).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import WebSocket from "ws";
 import { startBaselineServer } from "./baseline-server.ts";
 import { findInstrument, SYMBOLS } from "../src/domain/instruments.ts";
 import type { WireTick } from "../schemas/tick.ts";
 import {
+  workerdPids,
   startBenchRuntime,
   fmt,
   onCleanup,
@@ -104,33 +105,6 @@ function machineJiffies(): { total: number; busy: number } | null {
     return { total, busy: total - idle };
   } catch {
     return null;
-  }
-}
-
-/** The workerd processes this process started (descendants named workerd; another bench's workerd is not ours). */
-function workerdPids(): number[] {
-  try {
-    const parent = new Map<number, number>();
-    const comm = new Map<number, string>();
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        const open = stat.indexOf("(");
-        const close = stat.lastIndexOf(")");
-        comm.set(Number(entry), stat.slice(open + 1, close));
-        parent.set(Number(entry), Number(stat.slice(close + 2).split(" ")[1]));
-      } catch {
-        // process gone
-      }
-    }
-    const isOurs = (pid: number): boolean => {
-      for (let p = parent.get(pid), hops = 0; p !== undefined && p > 1 && hops < 32; p = parent.get(p), hops++) if (p === process.pid) return true;
-      return false;
-    };
-    return [...comm].filter(([pid, name]) => name === "workerd" && isOurs(pid)).map(([pid]) => pid);
-  } catch {
-    return [];
   }
 }
 

@@ -8,12 +8,13 @@ import { ingestThroughput } from "./ingest-throughput.ts";
 import { killSwitch } from "./kill-switch.ts";
 import { manyPairs } from "./many-pairs.ts";
 import { replayThroughput } from "./replay-throughput.ts";
+import { soak } from "./soak.ts";
 import { tickToDecision } from "./tick-to-decision.ts";
 import { wsFanout } from "./ws-fanout.ts";
 import { runAllCleanups, writeResult, type Scenario, type ScenarioResult } from "./common.ts";
 import { printSummary } from "./summary.ts";
 
-const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, manyPairs, tickToDecision, killSwitch, replayThroughput, brokerRoundtrip];
+const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, manyPairs, tickToDecision, killSwitch, replayThroughput, brokerRoundtrip, soak];
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   let quick = false;
