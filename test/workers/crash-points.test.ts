@@ -6,38 +6,18 @@
  * first, apply every fill once, and hold the position the fills add up to.
  */
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Pair } from "../../actors/pair.ts";
 import { call, postJson } from "./helpers.ts";
+import { liftPortfolioLimits, MINUTE, setClock, stub, tick } from "./pair-kit.ts";
 
-const MINUTE = 60_000;
 /** Wednesday 10:00 UTC in the future: market open. */
 const T0 = Date.UTC(2031, 0, 1, 10, 0, 0);
 
-const stub = (pair: string): DurableObjectStub<Pair> => env.Pair.getByName(pair);
-
-async function setClock(pair: string, nowMs: number): Promise<void> {
-  await runInDurableObject(stub(pair), (i: Pair) => {
-    i.clock = () => nowMs;
-  });
-}
-
-async function tick(pair: string, ts: number, bid: number, ask: number) {
-  const res = await postJson(`/api/pairs/${pair}/ticks`, { ticks: [{ ts, bid, ask }] });
-  expect(await res.json()).toMatchObject({ accepted: 1 });
-}
-
 type Json = Record<string, any>;
 
-// Portfolio limits out of the way: the prices jump between pairs' runs.
 beforeAll(async () => {
-  const res = await call("/api/admin/limits", {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ maxGrossExposure: 1e11, maxNetExposurePerCurrency: 1e11, maxOpenPositions: 10_000, maxExposurePerPair: 1e11, dailyLossLimit: 1e11, maxDrawdown: 1e11 }),
-  });
-  expect(res.status).toBe(200);
+  await liftPortfolioLimits();
   await postJson("/api/admin/kill-switch", { action: "resume" });
 });
 

@@ -1,39 +1,20 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as v from "valibot";
 import type { Pair } from "../../actors/pair.ts";
 import { ServerMessage } from "../../schemas/room.ts";
 import { call, openRoom, postJson } from "./helpers.ts";
+import { liftPortfolioLimits, MINUTE, setClock, stub, tick } from "./pair-kit.ts";
 
-const MINUTE = 60_000;
 /** Wednesday 10:00 UTC in the future: market open, and actor alarms never fire by themselves. */
 const T0 = Date.UTC(2030, 0, 2, 10, 0, 0);
-
-const stub = (pair: string): DurableObjectStub<Pair> => env.Pair.getByName(pair);
-
-async function setClock(pair: string, nowMs: number): Promise<void> {
-  await runInDurableObject(stub(pair), (i: Pair) => {
-    i.clock = () => nowMs;
-  });
-}
-
-async function tick(pair: string, ts: number, bid: number, ask: number) {
-  const res = await postJson(`/api/pairs/${pair}/ticks`, { ticks: [{ ts, bid, ask }] });
-  expect(await res.json()).toMatchObject({ accepted: 1 });
-}
 
 type Json = Record<string, any>;
 
 // These tests jump prices around (150 -> 160 on USD_JPY) to exercise per-pair rules; portfolio
 // limits (test/workers/coordinator.test.ts) are lifted so the daily-loss rule stays out of the way.
 beforeAll(async () => {
-  const res = await call("/api/admin/limits", {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ maxGrossExposure: 1e11, maxNetExposurePerCurrency: 1e11, maxOpenPositions: 10_000, maxExposurePerPair: 1e11, dailyLossLimit: 1e11, maxDrawdown: 1e11 }),
-  });
-  expect(res.status).toBe(200);
+  await liftPortfolioLimits();
 });
 
 describe("manual orders: POST /api/trade/execute", () => {
