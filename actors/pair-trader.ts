@@ -156,20 +156,22 @@ export class PairTrader {
    * once. If the broker cannot be asked, this throws and nothing new is sent.
    */
   private async reconcile(): Promise<void> {
-    if (this.reconciled) return;
-    for (const intent of this.d.store.outbox()) await this.send(intent);
-    this.reconciled = true;
+    if (!this.reconciled) await this.sendOutbox();
   }
 
-  /** Re-send what a previous life of the actor left in the outbox. Safe to call any time. */
+  /** Send every order in the outbox again; the number sent. */
+  private async sendOutbox(): Promise<number> {
+    const pending = this.d.store.outbox();
+    for (const intent of pending) await this.send(intent);
+    // Without a quote an order stays in the outbox (send waits for a price): reconcile again next time.
+    this.reconciled = this.d.store.outbox().length === 0;
+    return pending.length;
+  }
+
+  /** Re-send what is in the outbox (a previous life's orders, or ones that waited for a price). Safe to call any time. */
   drainOutbox(): Promise<number> {
     // Only the outbox: pending signals need the strategy runs (decideSignals).
-    return this.serial(async () => {
-      const pending = this.d.store.outbox();
-      for (const intent of pending) await this.send(intent);
-      this.reconciled = true;
-      return pending.length;
-    });
+    return this.serial(() => this.sendOutbox());
   }
 
   // ---- pipeline ---------------------------------------------------------------------

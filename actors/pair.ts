@@ -716,13 +716,11 @@ export class Pair extends Server<Env> {
   }
 
   /** A socket that can no longer be written to leaves the room; its close event may never come. */
-  private sendFrame(conn: Connection<RoomConnectionState>, frame: string): boolean {
+  private sendFrame(conn: Connection<RoomConnectionState>, frame: string): void {
     try {
       conn.send(frame);
-      return true;
     } catch {
       this.members.delete(conn);
-      return false;
     }
   }
 
