@@ -99,6 +99,8 @@ export class Pair extends Server<Env> {
   private readonly members = new RoomMembers<RoomConnectionState>(() => this.getConnections<RoomConnectionState>());
   /** Test hook: behave as if the coordinator could not be reached (proves fail-closed). */
   coordinatorDown = false;
+  /** When this life of the actor began (alert rules give a pair without ticks time from here). */
+  private readonly startedAt = Date.now();
   /** Wall clock. Tests replace it (through runInDurableObject) to drive time without sleeping. */
   clock: () => number = () => Date.now();
 
@@ -382,6 +384,7 @@ export class Pair extends Server<Env> {
     return {
       pair: this.instrument.symbol,
       lastTickTs: this.lastTick?.ts ?? null,
+      upSinceMs: this.startedAt,
       connections,
       keyedConnections: keyed,
       ordersLastMinute: this.orders.orderTimesSince(since, 100_000).length,

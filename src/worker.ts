@@ -106,7 +106,7 @@ export async function evaluateAndRaiseAlerts(env: Env): Promise<void> {
   const alerts = evaluateAlerts({
     nowMs: Date.now(),
     routes: routeMetrics(),
-    pairs: pairs.map((p) => ({ pair: p.pair, lastTickTs: p.lastTickTs, rejectionsLastMinute: p.rejectionsLastMinute, latencyMs: p.latencyMs })),
+    pairs: pairs.map((p) => ({ pair: p.pair, lastTickTs: p.lastTickTs, upSinceMs: p.upSinceMs, rejectionsLastMinute: p.rejectionsLastMinute, latencyMs: p.latencyMs })),
     coordinatorHeartbeatMs: heartbeat,
     thresholds: DEFAULT_ALERT_THRESHOLDS,
   });

@@ -11,6 +11,8 @@ export interface AlertInput {
   pairs: readonly {
     pair: string;
     lastTickTs: number | null;
+    /** When the pair's actor started (this life): a pair that never had a tick is given staleTickMinutes from then. */
+    upSinceMs: number;
     rejectionsLastMinute: number;
     latencyMs: Readonly<Record<string, { p99: number | null }>>;
   }[];
@@ -66,12 +68,13 @@ export function evaluateAlerts(input: AlertInput): Alert[] {
     if (p.rejectionsLastMinute > t.failedOrdersPerMinute) {
       alerts.push({ id: `failed_orders:${p.pair}`, rule: "failed_orders", subject: p.pair, message: `${p.pair}: ${p.rejectionsLastMinute} refused orders in the last minute`, value: p.rejectionsLastMinute, threshold: t.failedOrdersPerMinute });
     }
-    const silentMin = p.lastTickTs === null ? Number.POSITIVE_INFINITY : (input.nowMs - p.lastTickTs) / 60_000;
+    // A pair that never had a tick is judged from its start: a runtime just started is not a stale feed.
+    const silentMin = p.lastTickTs === null ? (input.nowMs - p.upSinceMs) / 60_000 : (input.nowMs - p.lastTickTs) / 60_000;
     if (!isWeekendClosed(input.nowMs) && silentMin > t.staleTickMinutes) {
       alerts.push({
         id: `stale_feed:${p.pair}`, rule: "stale_feed", subject: p.pair,
         message: p.lastTickTs === null ? `${p.pair}: no tick yet during market hours` : `${p.pair}: no tick for ${Math.floor(silentMin)} min during market hours`,
-        value: Number.isFinite(silentMin) ? Math.floor(silentMin) : -1, threshold: t.staleTickMinutes,
+        value: Math.floor(silentMin), threshold: t.staleTickMinutes,
       });
     }
   }

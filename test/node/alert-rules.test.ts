@@ -6,7 +6,7 @@ const SAT = Date.UTC(2026, 10, 28, 14, 0);
 const quiet: AlertInput = {
   nowMs: WED,
   routes: [{ route: "GET /api/health", requests: 100, clientErrors: 10, serverErrors: 0 }],
-  pairs: [{ pair: "EUR_USD", lastTickTs: WED - 1_000, rejectionsLastMinute: 0, latencyMs: { tickToDecision: { p99: 3 } } }],
+  pairs: [{ pair: "EUR_USD", lastTickTs: WED - 1_000, upSinceMs: WED - 3_600_000, rejectionsLastMinute: 0, latencyMs: { tickToDecision: { p99: 3 } } }],
   coordinatorHeartbeatMs: WED - 60_000,
   thresholds: DEFAULT_ALERT_THRESHOLDS,
 };
@@ -20,7 +20,7 @@ describe("alert rules", () => {
     const alerts = evaluateAlerts({
       ...quiet,
       routes: [{ route: "POST /api/trade/execute", requests: 100, clientErrors: 0, serverErrors: 2 }],
-      pairs: [{ pair: "EUR_USD", lastTickTs: WED - 6 * 60_000, rejectionsLastMinute: 6, latencyMs: { orderRoundTrip: { p99: 150 } } }],
+      pairs: [{ pair: "EUR_USD", lastTickTs: WED - 6 * 60_000, upSinceMs: WED - 3_600_000, rejectionsLastMinute: 6, latencyMs: { orderRoundTrip: { p99: 150 } } }],
       coordinatorHeartbeatMs: WED - 6 * 60_000,
     });
     expect(alerts.map((a) => a.id)).toEqual([
@@ -38,5 +38,12 @@ describe("alert rules", () => {
     expect(weekend).toEqual([]);
     const few = evaluateAlerts({ ...quiet, routes: [{ route: "x", requests: 5, clientErrors: 0, serverErrors: 5 }] });
     expect(few).toEqual([]);
+  });
+
+  it("a pair without any tick yet is stale only once it has been up longer than the limit", () => {
+    const fresh = { ...quiet.pairs[0]!, lastTickTs: null };
+    expect(evaluateAlerts({ ...quiet, pairs: [{ ...fresh, upSinceMs: WED - 60_000 }] })).toEqual([]);
+    const late = evaluateAlerts({ ...quiet, pairs: [{ ...fresh, upSinceMs: WED - 6 * 60_000 }] });
+    expect(late).toMatchObject([{ id: "stale_feed:EUR_USD", message: "EUR_USD: no tick yet during market hours", value: 6 }]);
   });
 });
