@@ -133,7 +133,8 @@ export function candleToMidHLC(c: Candle, displayPrecision: number): HLC {
 /** Round every value to `digits` decimals for the wire (e.g. displayPrecision + 2); nulls stay null. */
 export function roundIndicatorValues(v: IndicatorValues, digits: number): IndicatorValues {
   if (!(Number.isInteger(digits) && digits >= 0 && digits <= 20)) throw new RangeError("digits must be an integer in 0..20");
-  const r = (x: number): number => Number(x.toFixed(digits));
+  // "+ 0": a tiny negative rounds to -0, which the wire and comparisons should see as plain 0.
+  const r = (x: number): number => Number(x.toFixed(digits)) + 0;
   const rn = (x: number | null): number | null => (x === null ? null : r(x));
   return {
     sma: rn(v.sma),

@@ -405,6 +405,13 @@ describe("IndicatorSet properties", () => {
     );
   });
 
+  it("roundIndicatorValues never gives -0 (a tiny negative rounds to plain 0)", () => {
+    const v: IndicatorValues = { sma: -1e-17, ema: null, rsi: null, atr: null, bollinger: null, macd: { macd: -2e-17, signal: 0, histogram: -2e-17 } };
+    const r = roundIndicatorValues(v, 0);
+    expect(Object.is(r.sma, 0)).toBe(true);
+    expect(Object.is(r.macd?.histogram, 0)).toBe(true);
+  });
+
   it("roundIndicatorValues rounds every number to the given digits and keeps nulls", () => {
     fc.assert(
       fc.property(smallConfig, fc.array(hlc, { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 8 }), (config, candles, digits) => {
