@@ -20,8 +20,8 @@
  */
 import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
-import WebSocket from "ws";
 import { startBaselineServer } from "./baseline-server.ts";
+import { closeRoomClients, connectRoomClient, ROOM_QUERY, roomUrl } from "./room-client.ts";
 import { findInstrument, SYMBOLS } from "../src/domain/instruments.ts";
 import type { WireTick } from "../schemas/tick.ts";
 import {
@@ -49,7 +49,6 @@ import {
 const PAIR_COUNTS = [3, 10, 30] as const;
 /** Ticks per second on every pair. */
 const RATE = 10;
-const ROOM_QUERY = "tf=1m&limit=0";
 const TARGET_GROWTH = 1.2;
 
 // ---- price walks per pair ---------------------------------------------------------
@@ -127,83 +126,6 @@ interface CpuFigures {
 
 // ---- clients ----------------------------------------------------------------------------
 
-interface RoomClient {
-  pair: string;
-  ws: WebSocket;
-  /** Tick frames in arrival order: the tick's ts and the arrival (performance.now()). */
-  arrivals: { ts: number; at: number }[];
-  coalesced: number;
-  otherFrames: number;
-}
-
-function connectClient(baseUrl: string, pair: string): Promise<RoomClient> {
-  const url = `${baseUrl.replace(/^http/, "ws")}/parties/pair/${pair}?${ROOM_QUERY}`;
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    const client: RoomClient = { pair, ws, arrivals: [], coalesced: 0, otherFrames: 0 };
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error(`no snapshot from ${url} within 15 s`));
-    }, 15_000);
-    let ready = false;
-    ws.on("message", (data: WebSocket.RawData) => {
-      const now = performance.now();
-      const text = data.toString();
-      const msg = JSON.parse(text) as { type: string; ts?: number; merged?: number };
-      if (msg.type === "tick" && msg.ts !== undefined) {
-        client.arrivals.push({ ts: msg.ts, at: now });
-        if ((msg.merged ?? 1) > 1) client.coalesced++;
-        return;
-      }
-      if (msg.type === "snapshot" && !ready) {
-        ready = true;
-        clearTimeout(timer);
-        resolve(client);
-        return;
-      }
-      if (!ready && msg.type === "error") {
-        clearTimeout(timer);
-        ws.terminate();
-        reject(new Error(`room refused the connection: ${text.slice(0, 200)}`));
-        return;
-      }
-      client.otherFrames++;
-    });
-    ws.on("close", (code) => {
-      if (!ready) {
-        clearTimeout(timer);
-        reject(new Error(`room ${pair} closed the connection before the snapshot (${code})`));
-      }
-    });
-    ws.on("error", (err) => {
-      if (!ready) {
-        clearTimeout(timer);
-        reject(err);
-      }
-    });
-  });
-}
-
-async function closeAll(clients: readonly RoomClient[]): Promise<void> {
-  await Promise.all(
-    clients.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.ws.readyState === WebSocket.CLOSED) return resolve();
-          const timer = setTimeout(() => {
-            c.ws.terminate();
-            resolve();
-          }, 2_000);
-          c.ws.once("close", () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          c.ws.close(1000, "bench done");
-        }),
-    ),
-  );
-}
-
 // ---- one run ---------------------------------------------------------------------------------
 
 /** What one measured run leaves; runs of the same server and N are pooled (see combine). */
@@ -251,7 +173,7 @@ async function measure(plan: RunPlan): Promise<RawRun> {
   // Client event-loop delay over the measured window.
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
 
-  const clients = await Promise.all(pairs.map((p) => connectClient(plan.baseUrl, p)));
+  const clients = await Promise.all(pairs.map((p) => connectRoomClient(roomUrl(plan.baseUrl, p))));
   const posters = pairs.map(() => new Poster(plan.baseUrl, 1));
   const walks = pairs.map((p, i) => new PairWalk(p, plan.seed + i));
   const lastTs = pairs.map(() => 0);
@@ -329,7 +251,7 @@ async function measure(plan: RunPlan): Promise<RawRun> {
   } finally {
     loop.disable();
     for (const p of posters) p.close();
-    await closeAll(clients);
+    await closeRoomClients(clients);
   }
 
   const samples: { ts: number; ms: number }[][] = [];

@@ -11,7 +11,6 @@
  * code (it never coalesces).
  */
 import { performance } from "node:perf_hooks";
-import WebSocket from "ws";
 import {
   fmt,
   onCleanup,
@@ -31,24 +30,13 @@ import {
   startBenchRuntime,
 } from "./common.ts";
 import { startBaselineServer } from "./baseline-server.ts";
+import { closeRoomClients, connectRoomClient, ROOM_QUERY, roomUrl, type RoomClient } from "./room-client.ts";
 
 const PAIR = "EUR_USD";
 const TICK_PATH = `/api/pairs/${PAIR}/ticks`;
-const ROOM_QUERY = "tf=1m&limit=0";
 const RATES_PER_SEC = [10, 50] as const;
 const TARGET_P99_MS = 20;
 const TARGET_CLIENTS = 50;
-
-interface Client {
-  ws: WebSocket;
-  /** Tick frames in arrival order: the tick's ts and the arrival (performance.now()). */
-  arrivals: { ts: number; at: number }[];
-  tickFrames: number;
-  otherFrames: number;
-  coalesced: number;
-  tickBytes: number;
-  otherBytes: number;
-}
 
 interface RunFigures {
   clients: number;
@@ -66,89 +54,19 @@ interface RunFigures {
   connectSeconds: number;
 }
 
-function connectClient(url: string): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    const client: Client = { ws, arrivals: [], tickFrames: 0, otherFrames: 0, coalesced: 0, tickBytes: 0, otherBytes: 0 };
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error(`no snapshot from ${url} within 15 s`));
-    }, 15_000);
-    let ready = false;
-    ws.on("message", (data: WebSocket.RawData) => {
-      const now = performance.now();
-      const text = data.toString();
-      const msg = JSON.parse(text) as { type: string; ts?: number; merged?: number };
-      if (msg.type === "tick" && msg.ts !== undefined) {
-        client.arrivals.push({ ts: msg.ts, at: now });
-        client.tickFrames++;
-        client.tickBytes += text.length;
-        if ((msg.merged ?? 1) > 1) client.coalesced++;
-        return;
-      }
-      if (msg.type === "snapshot" && !ready) {
-        ready = true;
-        clearTimeout(timer);
-        resolve(client);
-        return;
-      }
-      if (!ready && msg.type === "error") {
-        clearTimeout(timer);
-        ws.terminate();
-        reject(new Error(`room refused the connection: ${text.slice(0, 200)}`));
-        return;
-      }
-      client.otherFrames++;
-      client.otherBytes += text.length;
-    });
-    ws.on("close", (code) => {
-      if (!ready) {
-        clearTimeout(timer);
-        reject(new Error(`room closed the connection before the snapshot (${code})`));
-      }
-    });
-    ws.on("error", (err) => {
-      if (!ready) {
-        clearTimeout(timer);
-        reject(err);
-      }
-    });
-  });
-}
-
-async function connectAll(url: string, n: number): Promise<Client[]> {
-  const clients: Client[] = [];
+async function connectAll(url: string, n: number): Promise<RoomClient[]> {
+  const clients: RoomClient[] = [];
   for (let i = 0; i < n; i += 25) {
-    const chunk = await Promise.all(Array.from({ length: Math.min(25, n - i) }, () => connectClient(url)));
+    const chunk = await Promise.all(Array.from({ length: Math.min(25, n - i) }, () => connectRoomClient(url)));
     clients.push(...chunk);
   }
   return clients;
 }
 
-async function closeAll(clients: Client[]): Promise<void> {
-  await Promise.all(
-    clients.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.ws.readyState === WebSocket.CLOSED) return resolve();
-          const timer = setTimeout(() => {
-            c.ws.terminate();
-            resolve();
-          }, 2_000);
-          c.ws.once("close", () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          c.ws.close(1000, "bench done");
-        }),
-    ),
-  );
-}
-
 /** Connect N clients, post warm-up then measured ticks at a fixed rate (open loop), collect latencies. */
 async function measure(baseUrl: string, n: number, ticksPerSec: number, ticks: number, warmup: number, walk: TickWalk): Promise<RunFigures> {
   const intervalMs = 1000 / ticksPerSec;
-  const wsUrl = `${baseUrl.replace(/^http/, "ws")}/parties/pair/${PAIR}?${ROOM_QUERY}`;
+  const wsUrl = roomUrl(baseUrl, PAIR);
   const c0 = performance.now();
   const clients = await connectAll(wsUrl, n);
   const connectSeconds = (performance.now() - c0) / 1000;
@@ -190,7 +108,7 @@ async function measure(baseUrl: string, n: number, ticksPerSec: number, ticks: n
     await sleep(1_000); // stragglers
   } finally {
     poster.close();
-    await closeAll(clients);
+    await closeRoomClients(clients);
   }
 
   const latencies: number[] = [];

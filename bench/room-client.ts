@@ -1,0 +1,94 @@
+/**
+ * A benchmark's WebSocket client of a pair room (or of the Node baseline's
+ * room): ready once the snapshot arrives; every "tick" frame is kept with its
+ * arrival time, other frames only counted. Shared by ws-fanout and many-pairs.
+ */
+import { performance } from "node:perf_hooks";
+import WebSocket from "ws";
+
+export const ROOM_QUERY = "tf=1m&limit=0";
+
+export interface RoomClient {
+  ws: WebSocket;
+  /** Tick frames in arrival order: the tick's ts and the arrival (performance.now()). */
+  arrivals: { ts: number; at: number }[];
+  tickFrames: number;
+  tickBytes: number;
+  otherFrames: number;
+  otherBytes: number;
+  /** Tick frames standing for more than one tick (the room coalesced them). */
+  coalesced: number;
+}
+
+export const roomUrl = (baseUrl: string, pair: string): string => `${baseUrl.replace(/^http/, "ws")}/parties/pair/${pair}?${ROOM_QUERY}`;
+
+export function connectRoomClient(url: string): Promise<RoomClient> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const client: RoomClient = { ws, arrivals: [], tickFrames: 0, tickBytes: 0, otherFrames: 0, otherBytes: 0, coalesced: 0 };
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`no snapshot from ${url} within 15 s`));
+    }, 15_000);
+    let ready = false;
+    ws.on("message", (data: WebSocket.RawData) => {
+      const now = performance.now();
+      const text = data.toString();
+      const msg = JSON.parse(text) as { type: string; ts?: number; merged?: number };
+      if (msg.type === "tick" && msg.ts !== undefined) {
+        client.arrivals.push({ ts: msg.ts, at: now });
+        client.tickFrames++;
+        client.tickBytes += text.length;
+        if ((msg.merged ?? 1) > 1) client.coalesced++;
+        return;
+      }
+      if (msg.type === "snapshot" && !ready) {
+        ready = true;
+        clearTimeout(timer);
+        resolve(client);
+        return;
+      }
+      if (!ready && msg.type === "error") {
+        clearTimeout(timer);
+        ws.terminate();
+        reject(new Error(`room refused the connection: ${text.slice(0, 200)}`));
+        return;
+      }
+      client.otherFrames++;
+      client.otherBytes += text.length;
+    });
+    ws.on("close", (code) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(new Error(`${url} closed the connection before the snapshot (${code})`));
+      }
+    });
+    ws.on("error", (err) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(err);
+      }
+    });
+  });
+}
+
+/** Close every client, waiting at most 2 s for each before terminating it. */
+export async function closeRoomClients(clients: readonly RoomClient[]): Promise<void> {
+  await Promise.all(
+    clients.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.ws.readyState === WebSocket.CLOSED) return resolve();
+          const timer = setTimeout(() => {
+            c.ws.terminate();
+            resolve();
+          }, 2_000);
+          c.ws.once("close", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          c.ws.close(1000, "bench done");
+        }),
+    ),
+  );
+}
