@@ -43,8 +43,7 @@ interface Order {
   body: Json;
 }
 
-const PRECISION: Record<string, number> = {};
-const precisionOf = (instrument: string) => PRECISION[instrument] ?? (instrument.endsWith("_JPY") ? 3 : 5);
+const precisionOf = (instrument: string) => (instrument.endsWith("_JPY") ? 3 : 5);
 
 export class OandaStandIn {
   readonly accountId = "101-004-1234567-001";
