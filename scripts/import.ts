@@ -76,6 +76,7 @@ import {
   type CandleManifest,
   type CandlePartition,
   type CandleSides,
+  type LivePartition,
   type TickManifest,
   type TickPartition,
 } from "../src/ingest/lake-manifest.ts";
@@ -657,7 +658,18 @@ async function writeCandles(
   const repaired: CandlePartition[] = [];
   const writtenKeys = new Set(written.map((p) => p.key));
   const prefix = `candles/${pair}/1m/`;
+  const knownLive = new Set((manifest?.live ?? []).map((p) => p.key));
+  const repairedLive: LivePartition[] = [];
   for (const key of await listKeys(bucket, prefix)) {
+    // A live month the pair actor wrote while this import ran (its manifest update lost to ours): listed again.
+    const live = /^live\/(\d{4}-\d{2})\.arrow$/.exec(key.slice(prefix.length));
+    if (live && !knownLive.has(key)) {
+      const rows = candlesFromArrowIPC((await getBytes(bucket, key)) as Uint8Array);
+      if (rows.length === 0) continue;
+      repairedLive.push({ key, month: live[1] as string, rows: rows.length, fromMs: (rows[0] as Candle).t, toMs: (rows[rows.length - 1] as Candle).t });
+      log(`import: ${key} (live archive) was missing from the manifest; added back (${rows.length} rows)`);
+      continue;
+    }
     const m = /^(\d{4})\.arrow$/.exec(key.slice(prefix.length));
     if (!m || known.has(key) || writtenKeys.has(key)) continue;
     const stored = candlesFromArrowIPC((await getBytes(bucket, key)) as Uint8Array);
@@ -678,6 +690,9 @@ async function writeCandles(
     tz: meta.tz,
     importedAt: new Date().toISOString(),
   };
+  // Live months archived by the pair actors stay as they are: the reader prefers the imported bars where both have a minute.
+  const live = mergePartitions(manifest?.live ?? [], repairedLive, (p) => p.month);
+  if (live.length > 0) next.live = live;
   readCandleManifest(next, "new candle manifest"); // never write one a reader would refuse
   await bucket.put(candleManifestKey(pair), JSON.stringify(next, null, 2), JSON_TYPE);
   return written;

@@ -27,6 +27,19 @@
  * ```
  * `source` and `tz` are those of the latest import (`source` is kept for
  * readers of the first manifest version, which had no `sources`).
+ *
+ * Live history: each pair actor archives its closed 1-minute candles into
+ * `candles/<PAIR>/1m/live/<YYYY>-<MM>.arrow` (one object per UTC month, same
+ * columns), listed in the manifest's optional `live` array (LivePartition,
+ * sorted by month). A month object is a few MB at most, so the actor can
+ * rewrite it every hour; it never touches the imported yearly objects.
+ * Precedence: where an imported yearly partition and a live month hold the
+ * same minute, the imported bar is the one read (an import is an operator's
+ * deliberate act, and it already replaces stored rows); minutes only one of
+ * them holds are read from it, so nothing is dropped or read twice (the
+ * reader merges them, src/replay/lake-reader.ts). Manifests without `live`
+ * (every one written before it existed) read as having none, and a reader
+ * that does not know `live` ignores it.
  */
 import * as v from "valibot";
 
@@ -54,6 +67,12 @@ export function candleManifestKey(pair: string): string {
 export function candleKey(pair: string, year: number): string {
   if (!Number.isInteger(year) || year < 1970 || year > 9999) throw new RangeError(`year must be an integer 1970..9999, got ${year}`);
   return `candles/${checkPair(pair)}/1m/${year}.arrow`;
+}
+
+/** `yyyymm` is a UTC month `YYYY-MM`: the live-archive object of that month. */
+export function liveCandleKey(pair: string, yyyymm: string): string {
+  if (!MONTH.test(yyyymm)) throw new RangeError(`month must be YYYY-MM, got '${yyyymm}'`);
+  return `candles/${checkPair(pair)}/1m/live/${yyyymm}.arrow`;
 }
 
 export function tickManifestKey(pair: string): string {
@@ -123,6 +142,20 @@ export const TickPartitionSchema = v.pipe(
 );
 export type TickPartition = v.InferOutput<typeof TickPartitionSchema>;
 
+/** A month of 1-minute candles archived by the live pair actor (always real bid/ask). */
+export const LivePartitionSchema = v.pipe(
+  v.object({
+    key: v.string(),
+    month: v.pipe(v.string(), v.regex(MONTH, "month must be YYYY-MM")),
+    rows: Rows,
+    fromMs: EpochMs,
+    toMs: EpochMs,
+  }),
+  v.check(rangeOrdered, "fromMs must not be after toMs"),
+  v.check((p) => p.rows === 0 || (utcMonth(p.fromMs) === p.month && utcMonth(p.toMs) === p.month), "fromMs and toMs must lie in the partition's UTC month"),
+);
+export type LivePartition = v.InferOutput<typeof LivePartitionSchema>;
+
 const ManifestBase = {
   pair: v.pipe(v.string(), v.regex(PAIR, "pair must look like EUR_USD")),
   /** Latest imported file name. */
@@ -144,9 +177,11 @@ function sortedUnique(partitions: readonly { key: string }[], order: (i: number)
 }
 
 export const CandleManifestSchema = v.pipe(
-  v.object({ ...ManifestBase, timeframe: v.literal("1m"), partitions: v.array(CandlePartitionSchema) }),
+  v.object({ ...ManifestBase, timeframe: v.literal("1m"), partitions: v.array(CandlePartitionSchema), live: v.optional(v.array(LivePartitionSchema)) }),
   v.check((m) => m.partitions.every((p) => p.key === candleKey(m.pair, p.year)), "partition keys must be candles/<PAIR>/1m/<YEAR>.arrow"),
   v.check((m) => sortedUnique(m.partitions, (i) => m.partitions[i]?.year ?? 0), "partitions must be sorted by year, one per year"),
+  v.check((m) => (m.live ?? []).every((p) => p.key === liveCandleKey(m.pair, p.month)), "live partition keys must be candles/<PAIR>/1m/live/<YYYY>-<MM>.arrow"),
+  v.check((m) => sortedUnique(m.live ?? [], (i) => m.live?.[i]?.month ?? ""), "live partitions must be sorted by month, one per month"),
   v.transform(sourcesDefault),
 );
 export type CandleManifest = v.InferOutput<typeof CandleManifestSchema>;

@@ -1,18 +1,19 @@
 /**
  * Streams 1-minute candles of one pair out of the R2 data lake, partition by
  * partition and record batch by record batch, so memory holds one partition's
- * bytes (about 16 MB a year) whatever the range. Pure apart from the bucket:
+ * bytes (about 16 MB a year) whatever the range. Live months archived by the
+ * pair actors (manifest `live`) are read in time order with the imported
+ * years; where both hold a minute, the imported bar wins (lake-manifest.ts). Pure apart from the bucket:
  * the Node CLI passes wrangler's platform-proxy R2, the Worker its DATA binding.
  */
 import type { Candle } from "../domain/candle.ts";
-import { candleBatches, type CandleColumns } from "../ingest/candle-arrow.ts";
+import { BATCH_ROWS, CANDLE_INT_COLUMNS, candleBatches, type CandleColumns } from "../ingest/candle-arrow.ts";
 import {
   candleManifestKey,
   readCandleManifest,
   readTickManifest,
   tickManifestKey,
   type CandleManifest,
-  type CandlePartition,
   type TickManifest,
 } from "../ingest/lake-manifest.ts";
 import { tickBatches, type TickColumns } from "../ingest/tick-arrow.ts";
@@ -69,13 +70,119 @@ export interface LakeProgress {
  * views on the partition's bytes; a partition is released once its batches
  * are consumed.
  */
-export function lakeBatches(
+export async function* lakeBatches(
   bucket: LakeBucket,
   manifest: CandleManifest,
   fromMs: number,
   toMs: number,
 ): AsyncGenerator<{ cols: CandleColumns; start: number; end: number; rowsBefore: number }> {
-  return batchesOf(bucket, manifest, fromMs, toMs, candleBatches);
+  let rowsBefore = 0;
+  for (const group of candleGroupsInRange(manifest, fromMs, toMs)) {
+    const groupRows = group.reduce((n, p) => n + p.rows, 0);
+    if (group.length === 1) {
+      // The common case (no live month overlapping an imported year): the partition's own batches, no copy.
+      for await (const b of batchesOf(bucket, { partitions: group }, fromMs, toMs, candleBatches)) yield { ...b, rowsBefore: rowsBefore + b.rowsBefore };
+    } else {
+      const merged = await mergedGroup(bucket, group);
+      let read = 0;
+      for (let from = 0; from < merged.length; from += BATCH_ROWS) {
+        const cols = sliceColumns(merged, from, Math.min(merged.length, from + BATCH_ROWS));
+        yield { cols, start: lowerBound(cols.t, fromMs), end: lowerBound(cols.t, toMs), rowsBefore: rowsBefore + read };
+        read += cols.length;
+      }
+    }
+    // Progress counts every stored row of the group, so a group ends exactly at its share of rowsTotal.
+    rowsBefore += groupRows;
+  }
+}
+
+/** Candle rows a replay of [fromMs, toMs) will go through (imported and live, overlaps counted twice). */
+export function candleRowsInRange(manifest: CandleManifest, fromMs: number, toMs: number): number {
+  return candleGroupsInRange(manifest, fromMs, toMs).flat().reduce((n, p) => n + p.rows, 0);
+}
+
+/** A partition to read, imported (yearly) or live (monthly); `imported` wins at an equal minute. */
+type CandleSource = { key: string; rows: number; fromMs: number; toMs: number; imported: boolean };
+
+/**
+ * The candle partitions overlapping [fromMs, toMs), yearly and live, in time
+ * order, grouped so that partitions whose time spans overlap share a group.
+ * Yearly partitions never overlap each other, nor do live months, so a group
+ * is one partition or one imported year with the live months inside its span.
+ */
+export function candleGroupsInRange(manifest: CandleManifest, fromMs: number, toMs: number): CandleSource[][] {
+  const sources: CandleSource[] = [
+    ...partitionsInRange(manifest, fromMs, toMs).map((p) => ({ key: p.key, rows: p.rows, fromMs: p.fromMs, toMs: p.toMs, imported: true })),
+    ...partitionsInRange({ partitions: manifest.live ?? [] }, fromMs, toMs).map((p) => ({ key: p.key, rows: p.rows, fromMs: p.fromMs, toMs: p.toMs, imported: false })),
+  ].sort((a, b) => a.fromMs - b.fromMs);
+  const groups: CandleSource[][] = [];
+  let end = Number.NEGATIVE_INFINITY;
+  for (const s of sources) {
+    const last = groups[groups.length - 1];
+    if (last && s.fromMs <= end) last.push(s);
+    else groups.push([s]);
+    end = Math.max(end, s.toMs);
+  }
+  return groups;
+}
+
+/**
+ * One group's rows merged by time: every minute once, the imported bar where
+ * both have it. Holds the group's columns twice (an imported year is about
+ * 16 MB): only a year that live months overlap is read this way.
+ */
+async function mergedGroup(bucket: LakeBucket, group: readonly CandleSource[]): Promise<CandleColumns> {
+  const read = async (parts: readonly CandleSource[]): Promise<CandleColumns> => {
+    const all: CandleColumns[] = [];
+    for (const part of parts) {
+      const object = await bucket.get(part.key);
+      if (object === null) throw new LakeDataError("missing_partition", `${part.key} is in the manifest but not in the bucket`);
+      all.push(...candleBatches(new Uint8Array(await object.arrayBuffer())));
+    }
+    return concatColumns(all);
+  };
+  const imported = await read(group.filter((p) => p.imported));
+  const live = await read(group.filter((p) => !p.imported));
+  const out = allocColumns(imported.length + live.length);
+  let i = 0;
+  let j = 0;
+  let n = 0;
+  while (i < imported.length || j < live.length) {
+    const ti = i < imported.length ? (imported.t[i] as number) : Number.POSITIVE_INFINITY;
+    const tj = j < live.length ? (live.t[j] as number) : Number.POSITIVE_INFINITY;
+    if (ti <= tj) {
+      copyRow(imported, i++, out, n++);
+      if (ti === tj) j++; // the live bar of the same minute is superseded
+    } else copyRow(live, j++, out, n++);
+  }
+  return sliceColumns(out, 0, n);
+}
+
+function allocColumns(length: number): CandleColumns {
+  const ints = Object.fromEntries(CANDLE_INT_COLUMNS.map((k) => [k, new Int32Array(length)])) as Omit<CandleColumns, "length" | "t">;
+  return { length, t: new Float64Array(length), ...ints };
+}
+
+function copyRow(from: CandleColumns, i: number, to: CandleColumns, n: number): void {
+  to.t[n] = from.t[i] as number;
+  for (const k of CANDLE_INT_COLUMNS) to[k][n] = from[k][i] as number;
+}
+
+function concatColumns(parts: readonly CandleColumns[]): CandleColumns {
+  const out = allocColumns(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.t.set(p.t.subarray(0, p.length), at);
+    for (const k of CANDLE_INT_COLUMNS) out[k].set(p[k].subarray(0, p.length), at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Rows [from, to) as views, no copy. */
+function sliceColumns(cols: CandleColumns, from: number, to: number): CandleColumns {
+  const ints = Object.fromEntries(CANDLE_INT_COLUMNS.map((k) => [k, cols[k].subarray(from, to)])) as Omit<CandleColumns, "length" | "t">;
+  return { length: to - from, t: cols.t.subarray(from, to), ...ints };
 }
 
 /** The same for a pair's tick partitions. */
@@ -90,7 +197,7 @@ export function lakeTickBatches(
 
 async function* batchesOf<C extends { length: number; t: Float64Array }>(
   bucket: LakeBucket,
-  manifest: { partitions: (CandlePartition | TickManifest["partitions"][number])[] },
+  manifest: { partitions: { key: string; rows: number; fromMs: number; toMs: number }[] },
   fromMs: number,
   toMs: number,
   decode: (bytes: Uint8Array) => Iterable<C>,

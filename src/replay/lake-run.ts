@@ -14,6 +14,7 @@ import { Backtester, type BacktestOptions } from "./backtester.ts";
 import {
   emptyBar,
   LakeDataError,
+  candleRowsInRange,
   lakeBatches,
   lakeTickBatches,
   loadCandleManifest,
@@ -118,8 +119,7 @@ export type LakeSource = "candles" | "ticks";
 async function* barBatches(bucket: LakeBucket, pair: string, source: LakeSource, fromMs: number, toMs: number) {
   if (source === "candles") {
     const manifest = await loadCandleManifest(bucket, pair);
-    const parts = partitionsInRange(manifest, fromMs, toMs);
-    const rowsTotal = parts.reduce((n, p) => n + p.rows, 0);
+    const rowsTotal = candleRowsInRange(manifest, fromMs, toMs);
     for await (const b of lakeBatches(bucket, manifest, fromMs, toMs)) {
       yield { ...b, rowsTotal, barMs: MINUTE_MS, read: (i: number, bar: Candle) => (readRow(b.cols, i, bar), true) };
     }
