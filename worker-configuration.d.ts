@@ -17,6 +17,9 @@ declare namespace Cloudflare {
 		TICK_COALESCE_MS: string;
 		TICK_RETENTION_COUNT: string;
 		CANDLE_RETENTION: string;
+		TICK_RETENTION_DAYS: string;
+		LOG_RETENTION_DAYS: string;
+		CLOSED_POSITION_RETENTION_DAYS: string;
 		MAX_SPREAD_PIPS: string;
 		CANDLE_CLOSE_GRACE_MS: string;
 		ROOM_MAX_CONNECTIONS: string;
@@ -37,7 +40,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "PAIRS" | "FEED" | "FEED_SEED" | "FEED_HOURS" | "TICK_COALESCE_MS" | "TICK_RETENTION_COUNT" | "CANDLE_RETENTION" | "MAX_SPREAD_PIPS" | "CANDLE_CLOSE_GRACE_MS" | "ROOM_MAX_CONNECTIONS" | "ACCOUNT_CURRENCY" | "ADVISOR_URL" | "ADVISOR_TIMEOUT_MS" | "MARKET_DATA_PUBLIC" | "ADMIN_API_KEY">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "PAIRS" | "FEED" | "FEED_SEED" | "FEED_HOURS" | "TICK_COALESCE_MS" | "TICK_RETENTION_COUNT" | "CANDLE_RETENTION" | "TICK_RETENTION_DAYS" | "LOG_RETENTION_DAYS" | "CLOSED_POSITION_RETENTION_DAYS" | "MAX_SPREAD_PIPS" | "CANDLE_CLOSE_GRACE_MS" | "ROOM_MAX_CONNECTIONS" | "ACCOUNT_CURRENCY" | "ADVISOR_URL" | "ADVISOR_TIMEOUT_MS" | "MARKET_DATA_PUBLIC" | "ADMIN_API_KEY">> {}
 }
 declare module "*.sql" {
 	const value: string;

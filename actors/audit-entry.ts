@@ -19,7 +19,7 @@ export function readAudit(sql: SqlStorage, limit: number): AuditEntry[] {
     .map((r) => ({ id: r.id, at: r.at, actor: r.actor, action: r.action, target: r.target, before: r.before_json, after: r.after_json }));
 }
 
-/** Append one entry (inside the caller's transaction when there is one). Audit rows are never edited or deleted. */
+/** Append one entry (inside the caller's transaction when there is one). Audit rows are never edited; retention deletes them after LOG_RETENTION_DAYS (actors/retention.ts). */
 export function writeAudit(sql: SqlStorage, at: number, actor: string, action: string, target: string, before: unknown, after: unknown): void {
   sql.exec(
     "INSERT INTO audit_log (at, actor, action, target, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?)",

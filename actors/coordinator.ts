@@ -11,6 +11,7 @@ import { COORDINATOR_MIGRATIONS } from "../migrations/coordinator/index.ts";
 import { migrate } from "./migrate.ts";
 import { webhookBody, type Alert } from "../src/alerts/rules.ts";
 import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
+import { runAuditRetentionIfDue, type BatchedDelete } from "./retention.ts";
 
 /** The coordinator proves it is alive this often (alerts watch the mark). */
 const HEARTBEAT_MS = 60_000;
@@ -289,6 +290,11 @@ export class Coordinator extends DurableObject<Env> {
 
   auditLog(limit: number): AuditEntry[] {
     return readAudit(this.ctx.storage.sql, limit);
+  }
+
+  /** Hourly from the cron: audit rows (limit and trading-state changes) older than LOG_RETENTION_DAYS go. Null when not due yet. */
+  runRetention(nowMs = Date.now()): Promise<BatchedDelete | null> {
+    return runAuditRetentionIfDue(this.ctx.storage, configFor(this.env).retention.logDays, nowMs);
   }
 
 

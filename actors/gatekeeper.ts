@@ -4,6 +4,8 @@ import { constantTimeEqual, generateKey, parseKey, sha256Hex } from "../src/secu
 import { GATEKEEPER_MIGRATIONS } from "../migrations/gatekeeper/index.ts";
 import { migrate } from "./migrate.ts";
 import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
+import { runAuditRetentionIfDue, type BatchedDelete } from "./retention.ts";
+import { configFor } from "../src/config.ts";
 
 type KeyRow = { id: string; secret_hash: string; role: string; label: string; created_at: number; revoked_at: number | null };
 
@@ -66,6 +68,11 @@ export class Gatekeeper extends DurableObject<Env> {
 
   auditLog(limit: number): AuditEntry[] {
     return readAudit(this.ctx.storage.sql, limit);
+  }
+
+  /** Hourly from the cron: audit rows (key changes) older than LOG_RETENTION_DAYS go. Null when not due yet. */
+  runRetention(nowMs = Date.now()): Promise<BatchedDelete | null> {
+    return runAuditRetentionIfDue(this.ctx.storage, configFor(this.env).retention.logDays, nowMs);
   }
 
 

@@ -11,6 +11,9 @@ import { writeAudit } from "./audit-entry.ts";
 
 export type OrderStatus = "pending" | "working" | "filled" | "rejected";
 
+/** actor_state key: realised P&L carried over from closed positions deleted by retention. */
+const PRUNED_REALISED_KEY = "realised_pruned_account_cents";
+
 export interface OrderRecord {
   intent: OrderIntent;
   advice: Advice | null;
@@ -176,12 +179,28 @@ export class OrderStore {
    */
   realisedAccountCents(): number {
     this.realisedCents ??=
-      this.sql
+      (this.sql
         .exec<{ c: number | null }>(
           "SELECT SUM(json_extract(json, '$.realisedPnlAccountCents') - json_extract(json, '$.commissionAccountCents')) AS c FROM positions",
         )
-        .one().c ?? 0;
+        .one().c ?? 0) + this.prunedRealisedCents();
     return this.realisedCents;
+  }
+
+  /**
+   * Net realised P&L of closed positions retention deleted, account cents: the
+   * total reported to the coordinator (equity, drawdown) must not change when
+   * an old position's row goes. Call in the transaction that deletes them.
+   */
+  carryPrunedRealised(cents: number): void {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO actor_state (key, value) VALUES (?, ?)", PRUNED_REALISED_KEY, JSON.stringify(this.prunedRealisedCents() + cents),
+    );
+  }
+
+  private prunedRealisedCents(): number {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM actor_state WHERE key = ?", PRUNED_REALISED_KEY).toArray()[0];
+    return row ? (JSON.parse(row.value) as number) : 0;
   }
 
   /** Reset the cached total (after a rolled-back transaction). */

@@ -3,6 +3,9 @@ import type { IndicatorValues } from "../src/domain/indicators.ts";
 
 type CandleRow = Candle & { tf: string };
 
+/** actor_state key of the data lake archive's watermark. */
+const ARCHIVED_THROUGH_KEY = "lake_archived_through_t";
+
 /**
  * All SQL of the pair actor. Synchronous (Durable Object SQLite), so callers
  * can group writes in `storage.transactionSync`.
@@ -44,16 +47,43 @@ export class PairStore {
     this.closesSincePrune.set(tf, (this.closesSincePrune.get(tf) ?? 0) + 1);
   }
 
-  /** Keep the newest `keep` candles of a timeframe (and their indicator values). */
-  pruneCandles(tf: Timeframe, keep: number): void {
-    if ((this.closesSincePrune.get(tf) ?? 0) < Math.max(10, keep / 100)) return;
+  /**
+   * Keep the newest `keep` candles of a timeframe (and their indicator values).
+   * 1m candles are the pair's history: only those already archived to the
+   * data lake go (see archivedThroughT), so a count cap never loses one; with
+   * no archive they stay. 5m..1D are derived from 1m, so the cap prunes them
+   * outright. Amortised unless `now`: runs once per 1% of the limit.
+   */
+  pruneCandles(tf: Timeframe, keep: number, now = false): void {
+    if (!now && (this.closesSincePrune.get(tf) ?? 0) < Math.max(10, keep / 100)) return;
     this.closesSincePrune.set(tf, 0);
     const cutoff = this.sql
       .exec<{ t: number }>("SELECT t FROM candles WHERE tf = ? ORDER BY t DESC LIMIT 1 OFFSET ?", tf, keep)
       .toArray()[0];
     if (!cutoff) return;
-    this.sql.exec("DELETE FROM candles WHERE tf = ? AND t <= ?", tf, cutoff.t);
-    this.sql.exec("DELETE FROM indicator_values WHERE tf = ? AND t <= ?", tf, cutoff.t);
+    const through = tf === "1m" ? Math.min(cutoff.t, this.archivedThroughT()) : cutoff.t;
+    this.sql.exec("DELETE FROM candles WHERE tf = ? AND t <= ?", tf, through);
+    this.sql.exec("DELETE FROM indicator_values WHERE tf = ? AND t <= ?", tf, through);
+  }
+
+  /**
+   * Start of the newest 1m candle written to the data lake (manifest included);
+   * -1 before any. Read from SQLite each time (no cache a restore could leave stale).
+   */
+  archivedThroughT(): number {
+    return this.getState<number>(ARCHIVED_THROUGH_KEY) ?? -1;
+  }
+
+  setArchivedThroughT(t: number): void {
+    this.putState(ARCHIVED_THROUGH_KEY, t);
+  }
+
+  /** Closed candles of a timeframe after `afterT`, oldest first, at most `limit`. */
+  candlesAfter(tf: Timeframe, afterT: number, limit: number): Candle[] {
+    return this.sql
+      .exec<CandleRow>("SELECT * FROM candles WHERE tf = ? AND t > ? ORDER BY t ASC LIMIT ?", tf, afterT, limit)
+      .toArray()
+      .map(({ tf: _tf, ...c }) => c);
   }
 
   /**

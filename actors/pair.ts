@@ -19,6 +19,8 @@ import type { TickBatchResult, WireTick } from "../schemas/tick.ts";
 import { PAIR_MIGRATIONS } from "../migrations/pair/index.ts";
 import { migrate } from "./migrate.ts";
 import { PairStore } from "./pair-store.ts";
+import { PairRetention, type PairRetentionReport } from "./pair-retention.ts";
+import type { ArchiveBucket } from "./candle-archive.ts";
 import { LatencyWindow } from "../src/metrics/latency-window.ts";
 import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { TradingStore } from "./trading-store.ts";
@@ -103,6 +105,9 @@ export class Pair extends Server<Env> {
   private readonly startedAt = Date.now();
   /** Wall clock. Tests replace it (through runInDurableObject) to drive time without sleeping. */
   clock: () => number = () => Date.now();
+  /** Where closed 1m candles are archived (the DATA bucket); tests swap it to prove failures keep the candles. */
+  lake: ArchiveBucket | undefined = this.env.DATA;
+  private readonly retention: PairRetention;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -114,6 +119,15 @@ export class Pair extends Server<Env> {
     this.instrument = getInstrument(this.resolveSymbol());
     const spreadCap = this.config.maxSpreadPips[this.instrument.symbol];
     this.rules = { ...defaultTickRules(this.instrument), ...(spreadCap ? { maxSpreadPips: spreadCap } : {}) };
+    this.retention = new PairRetention({
+      storage: ctx.storage,
+      store: this.store,
+      orders: this.orders,
+      pair: this.instrument.symbol,
+      days: this.config.retention,
+      candleCap1m: this.config.candleRetention["1m"],
+      lake: () => this.lake,
+    });
     this.loadState();
     this.coalescer = new TickCoalescer<Tick>(
       this.config.tickCoalesceMs,
@@ -405,9 +419,17 @@ export class Pair extends Server<Env> {
     return this.lastTick;
   }
 
-  /** Make sure the alarm loop runs (synthetic feed, candle closes). Idempotent; called by the cron. */
-  async wake(): Promise<void> {
+  /**
+   * Make sure the alarm loop runs (synthetic feed, candle closes), and run the
+   * hourly retention and candle archive when due. Idempotent; called by the cron.
+   */
+  async wake(): Promise<PairRetentionReport | null> {
     this.scheduleAlarm(this.clock());
+    return this.retention.runIfDue(this.clock(), this.tradingClock()).catch((err: unknown) => {
+      // Retention must never stop the cron's other work (backups, alerts); the next minute retries.
+      logEvent("error", "retention.failed", { pair: this.instrument.symbol, error: String(err) });
+      return null;
+    });
   }
 
   // ---- ingest ---------------------------------------------------------------------

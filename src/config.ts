@@ -1,6 +1,16 @@
 import { TIMEFRAMES, type Timeframe } from "./domain/candle.ts";
 import { findInstrument } from "./domain/instruments.ts";
 
+/** How long rows are kept, in days (TICK_RETENTION_DAYS, LOG_RETENTION_DAYS, CLOSED_POSITION_RETENTION_DAYS). */
+export interface RetentionDays {
+  /** Ticks (pair). */
+  tickDays: number;
+  /** Audit logs (every actor), risk rejections and signals (pair). */
+  logDays: number;
+  /** Closed positions, with their orders and fills (pair). */
+  closedPositionDays: number;
+}
+
 /** Runtime configuration read from Worker vars (wrangler.jsonc `vars`, or the environment under `npm start`). */
 export interface RuntimeConfig {
   pairs: readonly string[];
@@ -10,6 +20,8 @@ export interface RuntimeConfig {
   tickCoalesceMs: number;
   tickRetentionCount: number;
   candleRetention: Record<Timeframe, number>;
+  /** Time-based retention, run hourly by every actor (actors/retention.ts); count caps apply too. */
+  retention: RetentionDays;
   maxSpreadPips: Readonly<Record<string, number>>;
   candleCloseGraceMs: number;
   /** Connections one pair room accepts; more are refused with an error frame. */
@@ -115,6 +127,11 @@ export function readConfig(vars: Vars): RuntimeConfig {
     tickCoalesceMs: int(vars, "TICK_COALESCE_MS", 10, 0, 10_000),
     tickRetentionCount: int(vars, "TICK_RETENTION_COUNT", 200_000, 1_000, 10_000_000),
     candleRetention,
+    retention: {
+      tickDays: int(vars, "TICK_RETENTION_DAYS", 90, 1, 3650),
+      logDays: int(vars, "LOG_RETENTION_DAYS", 90, 1, 3650),
+      closedPositionDays: int(vars, "CLOSED_POSITION_RETENTION_DAYS", 365, 1, 3650),
+    },
     maxSpreadPips,
     candleCloseGraceMs: int(vars, "CANDLE_CLOSE_GRACE_MS", 200, 0, 60_000),
     roomMaxConnections: int(vars, "ROOM_MAX_CONNECTIONS", 2_000, 1, 32_000),

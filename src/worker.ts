@@ -46,6 +46,7 @@ export default {
     ctx.waitUntil(
       (async () => {
         await Promise.all(config.pairs.map((pair) => env.Pair.getByName(pair).wake()));
+        await runAuditRetention(env);
         await evaluateAndRaiseAlerts(env);
       })(),
     );
@@ -112,4 +113,17 @@ export async function evaluateAndRaiseAlerts(env: Env): Promise<void> {
   });
   for (const a of alerts) logEvent("warn", "alert.active", { ...a });
   await coordinator.applyAlerts(alerts).catch((err: unknown) => logEvent("error", "alert.coordinator_unreachable", { error: String(err) }));
+}
+
+/** The Coordinator's and Gatekeeper's audit-log retention (each runs at most hourly; the pairs run theirs in wake). */
+async function runAuditRetention(env: Env): Promise<void> {
+  const actors = { coordinator: env.Coordinator.getByName("main"), gatekeeper: env.Gatekeeper.getByName("main") };
+  await Promise.all(
+    Object.entries(actors).map(([name, stub]) =>
+      stub.runRetention().then(
+        (run) => (run ? logEvent("info", "retention.audit", { actor: name, ...run }) : undefined),
+        (err: unknown) => logEvent("error", "retention.failed", { actor: name, error: String(err) }),
+      ),
+    ),
+  );
 }

@@ -3,6 +3,7 @@ import indicatorValues from "./0002_indicator_values.sql";
 import strategiesSignals from "./0003_strategies_signals.sql";
 import ordersPositions from "./0004_orders_positions.sql";
 import fillSequence from "./0005_fill_sequence.sql";
+import fillsByOrder from "./0006_fills_by_order.sql";
 import type { Migration } from "../../actors/migrate.ts";
 
 /** Pair actor schema history, oldest first. Never edit a shipped file: add the next number. */
@@ -12,4 +13,5 @@ export const PAIR_MIGRATIONS: readonly Migration[] = [
   { version: 3, name: "0003_strategies_signals", sql: strategiesSignals },
   { version: 4, name: "0004_orders_positions", sql: ordersPositions },
   { version: 5, name: "0005_fill_sequence", sql: fillSequence },
+  { version: 6, name: "0006_fills_by_order", sql: fillsByOrder },
 ];

@@ -23,4 +23,16 @@ describe("readConfig", () => {
   it("keeps at least a day of 1m candles, since higher timeframes derive from them", () => {
     expect(readConfig({ CANDLE_RETENTION: "1m=10" }).candleRetention["1m"]).toBe(1440);
   });
+
+  it("reads time-based retention in days, 90/90/365 by default, each within 1..3650", () => {
+    expect(readConfig({}).retention).toEqual({ tickDays: 90, logDays: 90, closedPositionDays: 365 });
+    expect(readConfig({ TICK_RETENTION_DAYS: "7", LOG_RETENTION_DAYS: "400", CLOSED_POSITION_RETENTION_DAYS: "3650" }).retention).toEqual({
+      tickDays: 7,
+      logDays: 400,
+      closedPositionDays: 3650,
+    });
+    expect(() => readConfig({ TICK_RETENTION_DAYS: "0" })).toThrow(/TICK_RETENTION_DAYS=0 must be an integer in \[1, 3650\]/);
+    expect(() => readConfig({ LOG_RETENTION_DAYS: "1.5" })).toThrow(/LOG_RETENTION_DAYS/);
+    expect(() => readConfig({ CLOSED_POSITION_RETENTION_DAYS: "3651" })).toThrow(/CLOSED_POSITION_RETENTION_DAYS/);
+  });
 });
