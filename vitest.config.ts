@@ -25,7 +25,8 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.jsonc" },
             // The bootstrap admin key of the test runtime (test/workers/helpers.ts); a coalescing
             // window wide enough that the room test's back-to-back POSTs always fall inside one.
-            miniflare: { bindings: { ADMIN_API_KEY: "test-admin-key", TICK_COALESCE_MS: "50" } },
+            // A fixed CREDENTIALS_KEY (32 bytes, base64) seals broker credentials in the tests.
+            miniflare: { bindings: { ADMIN_API_KEY: "test-admin-key", TICK_COALESCE_MS: "50", CREDENTIALS_KEY: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" } },
           }),
         ],
         // trading-signals ships source maps without sources; Vite warns once per file.

@@ -12,6 +12,10 @@ import { migrate } from "./migrate.ts";
 import { webhookBody, type Alert } from "../src/alerts/rules.ts";
 import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { runAuditRetentionIfDue, type BatchedDelete } from "./retention.ts";
+import { ActorBackup } from "./backup/actor-backup.ts";
+import { brokerConfigFor, maskAccountId } from "../src/broker/broker-config.ts";
+import type { OandaEndpoint } from "../src/broker/oanda/oanda-http.ts";
+import { open, seal } from "../src/security/credential-box.ts";
 
 /** The coordinator proves it is alive this often (alerts watch the mark). */
 const HEARTBEAT_MS = 60_000;
@@ -21,6 +25,23 @@ export interface ActiveAlert {
   alert: Alert;
   raisedAt: number;
   delivered: boolean;
+}
+
+/** Bound as AES-GCM additional data: a sealed value opens only as broker credentials. */
+const CREDENTIALS_PURPOSE = "fxrt:broker-credentials:oanda";
+
+/** OANDA credentials as kept in coordinator_state: sealed, with a masked account id for display. */
+interface StoredCredentials {
+  sealed: string;
+  accountId: string | null;
+  setAt: number;
+}
+
+export interface BrokerCredentialsInfo {
+  /** Where the pairs' credentials come from: sealed in this actor, the OANDA_* config, or nowhere yet. */
+  source: "stored" | "config" | "none";
+  accountId: string | null;
+  setAt: number | null;
 }
 
 /** A reservation not settled by then (its pair died mid-order) stops counting. */
@@ -61,9 +82,18 @@ type ReservationRow = { client_order_id: string; pair: string; delta_units: numb
  * after every fill. It owns the trading state and the kill switch.
  */
 export class Coordinator extends DurableObject<Env> {
+  private readonly backupTarget: ActorBackup;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     migrate(ctx.storage, COORDINATOR_MIGRATIONS);
+    this.backupTarget = new ActorBackup(ctx.storage, env.BACKUPS, "coordinator", {
+      intervalMs: configFor(env).backupIntervalMs,
+      afterRestore: () => {
+        migrate(ctx.storage, COORDINATOR_MIGRATIONS);
+        this.state.clear();
+      },
+    });
     if (this.get<number>("heartbeat") === undefined) this.put("heartbeat", Date.now());
     void ctx.storage.getAlarm().then((at) => (at === null ? ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS) : undefined));
   }
@@ -72,6 +102,54 @@ export class Coordinator extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.put("heartbeat", Date.now());
     await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+  }
+
+  /** The coordinator's backups in R2 (an RPC target). */
+  backups(): ActorBackup {
+    return this.backupTarget;
+  }
+
+  // ---- broker credentials ------------------------------------------------------------
+
+  /**
+   * Keep OANDA credentials at rest sealed with AES-GCM under the
+   * CREDENTIALS_KEY secret; the token is never stored, logged or returned in
+   * clear (backups hold the sealed form only).
+   */
+  async setBrokerCredentials(accountId: string, token: string, actor: string): Promise<{ ok: true; info: BrokerCredentialsInfo } | { ok: false; code: string; message: string }> {
+    const key = (this.env as unknown as Record<string, unknown>).CREDENTIALS_KEY;
+    if (typeof key !== "string" || key === "") {
+      return { ok: false, code: "credentials_key_missing", message: "set the CREDENTIALS_KEY secret (32 random bytes, base64) before storing credentials" };
+    }
+    const sealed = await seal(JSON.stringify({ accountId, token }), key, CREDENTIALS_PURPOSE);
+    const stored: StoredCredentials = { sealed, accountId: maskAccountId(accountId), setAt: Date.now() };
+    this.ctx.storage.transactionSync(() => {
+      const before = this.get<StoredCredentials>("broker_credentials");
+      this.put("broker_credentials", stored);
+      writeAudit(this.ctx.storage.sql, stored.setAt, actor, "broker.credentials", "broker", before ? { accountId: before.accountId } : null, { accountId: stored.accountId });
+    });
+    return { ok: true, info: this.brokerCredentialsInfo() };
+  }
+
+  brokerCredentialsInfo(): BrokerCredentialsInfo {
+    const stored = this.get<StoredCredentials>("broker_credentials");
+    if (stored) return { source: "stored", accountId: stored.accountId, setAt: stored.setAt };
+    const config = brokerConfigFor(this.env).oanda;
+    if (config.accountId && config.token) return { source: "config", accountId: maskAccountId(config.accountId), setAt: null };
+    return { source: "none", accountId: null, setAt: null };
+  }
+
+  /** Where and as whom the pairs and the feed reach OANDA (internal: the Worker never returns it). */
+  async brokerEndpoint(): Promise<OandaEndpoint> {
+    const config = brokerConfigFor(this.env).oanda;
+    const stored = this.get<StoredCredentials>("broker_credentials");
+    if (stored) {
+      const key = String((this.env as unknown as Record<string, unknown>).CREDENTIALS_KEY ?? "");
+      const { accountId, token } = JSON.parse(await open(stored.sealed, key, CREDENTIALS_PURPOSE)) as { accountId: string; token: string };
+      return { apiUrl: config.apiUrl, streamUrl: config.streamUrl, accountId, token };
+    }
+    if (config.accountId && config.token) return { apiUrl: config.apiUrl, streamUrl: config.streamUrl, accountId: config.accountId, token: config.token };
+    throw new Error("no OANDA credentials: set OANDA_ACCOUNT_ID and the OANDA_TOKEN secret, or PUT /api/admin/broker/credentials");
   }
 
   heartbeatAt(): number | null {
@@ -286,6 +364,11 @@ export class Coordinator extends DurableObject<Env> {
       alerts: this.activeAlerts(),
       heartbeatAt: this.heartbeatAt(),
     };
+  }
+
+  /** Write down an operation done elsewhere (a backup restore) in this actor's audit log. */
+  recordAudit(actor: string, action: string, target: string, before: unknown, after: unknown): void {
+    writeAudit(this.ctx.storage.sql, Date.now(), actor, action, target, before, after);
   }
 
   auditLog(limit: number): AuditEntry[] {

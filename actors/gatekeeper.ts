@@ -5,6 +5,7 @@ import { GATEKEEPER_MIGRATIONS } from "../migrations/gatekeeper/index.ts";
 import { migrate } from "./migrate.ts";
 import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { runAuditRetentionIfDue, type BatchedDelete } from "./retention.ts";
+import { ActorBackup } from "./backup/actor-backup.ts";
 import { configFor } from "../src/config.ts";
 
 type KeyRow = { id: string; secret_hash: string; role: string; label: string; created_at: number; revoked_at: number | null };
@@ -18,9 +19,20 @@ export const KEYS_MAX = 1000;
  * stored here: the Worker checks it against the secret.
  */
 export class Gatekeeper extends DurableObject<Env> {
+  private readonly backupTarget: ActorBackup;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     migrate(ctx.storage, GATEKEEPER_MIGRATIONS);
+    this.backupTarget = new ActorBackup(ctx.storage, env.BACKUPS, "gatekeeper", {
+      intervalMs: configFor(env).backupIntervalMs,
+      afterRestore: () => migrate(ctx.storage, GATEKEEPER_MIGRATIONS),
+    });
+  }
+
+  /** The key store's backups in R2 (an RPC target). Key hashes only: no key can be read back from a backup. */
+  backups(): ActorBackup {
+    return this.backupTarget;
   }
 
   /** The key's id and role, or null when unknown, revoked or wrong. */
@@ -64,6 +76,11 @@ export class Gatekeeper extends DurableObject<Env> {
 
   listKeys(): KeyInfo[] {
     return this.ctx.storage.sql.exec<KeyRow>("SELECT * FROM api_keys ORDER BY created_at").toArray().map(toInfo);
+  }
+
+  /** Write down an operation done elsewhere (a backup restore) in this actor's audit log. */
+  recordAudit(actor: string, action: string, target: string, before: unknown, after: unknown): void {
+    writeAudit(this.ctx.storage.sql, Date.now(), actor, action, target, before, after);
   }
 
   auditLog(limit: number): AuditEntry[] {

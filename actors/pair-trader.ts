@@ -1,6 +1,5 @@
 import { logEvent } from "../src/log.ts";
-import type { PaperBroker } from "../src/broker/paper-broker.ts";
-import type { BrokerAnswer } from "../src/broker/broker.ts";
+import type { Broker, BrokerAnswer } from "../src/broker/broker.ts";
 import type { Instrument } from "../src/domain/instruments.ts";
 import { midDecimal, toDecimal } from "../src/domain/price.ts";
 import { clientOrderId } from "../src/domain/trading/client-order-id.ts";
@@ -24,7 +23,7 @@ export type FaultPoint = "after_signal" | "after_outbox" | "after_broker" | "aft
 export interface TraderDeps {
   storage: DurableObjectStorage;
   store: OrderStore;
-  broker: PaperBroker;
+  broker: Broker;
   instrument: Instrument;
   accountCurrency: string;
   clock: () => number;
@@ -41,6 +40,16 @@ export interface TraderDeps {
   approve: (req: ApprovalRequest) => Promise<{ approved: true } | { approved: false; rejection: OrderRejection }>;
   /** Tell the coordinator the pair's figures after a fill (and release the order's reservation). */
   report: (report: PairReport, clientOrderId: string) => Promise<void>;
+  /** The broker holds another position than the runtime: halt and raise the alarm. */
+  onPositionMismatch: (check: PositionCheck) => Promise<void>;
+}
+
+/** The last comparison of the runtime's net units in the pair with the broker's. */
+export interface PositionCheck {
+  checkedAt: number;
+  runtimeUnits: number;
+  brokerUnits: number;
+  ok: boolean;
 }
 
 export type ExecuteResult =
@@ -63,6 +72,8 @@ export class PairTrader {
   private queue: Promise<unknown> = Promise.resolve();
   /** Orders a previous life of the actor left unacknowledged have been settled with the broker. */
   private reconciled = false;
+  /** Null until compared (or when the broker's book is the runtime's own: paper). */
+  positionCheck: PositionCheck | null = null;
 
   constructor(private readonly d: TraderDeps) {}
 
@@ -71,6 +82,11 @@ export class PairTrader {
     const next = this.queue.then(fn, fn);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Run `fn` with no order work of this trader in progress (a restore replacing the database). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.serial(fn);
   }
 
   // ---- entry points ---------------------------------------------------------------
@@ -153,10 +169,42 @@ export class PairTrader {
    * previous life wrote to the outbox but never saw acknowledged is sent again
    * under its client order id, which a broker answers with what it already did
    * (the paper book; OANDA by looking the id up), and the answer is applied
-   * once. If the broker cannot be asked, this throws and nothing new is sent.
+   * once. Then the position is compared with the broker's (checkPositions).
+   * If the broker cannot be asked, this throws and nothing new is sent.
    */
   private async reconcile(): Promise<void> {
-    if (!this.reconciled) await this.sendOutbox();
+    if (this.reconciled) return;
+    await this.sendOutbox();
+    if (this.reconciled) await this.comparePositions();
+  }
+
+  /**
+   * Compare the runtime's net units in the pair (the sum of its open
+   * positions) with what the broker holds. A difference is never trusted
+   * either way: the runtime cannot know which trades it missed or which the
+   * broker closed, so the mismatch halts trading and raises an alert; an
+   * operator repairs it and resumes. The account must be this runtime's alone.
+   * Runs on the trader's queue, so no order is mid-way while it compares.
+   */
+  checkPositions(): Promise<PositionCheck | null> {
+    return this.serial(async () => {
+      if (this.reconciled) return this.comparePositions();
+      await this.reconcile(); // compares once it is through
+      return this.positionCheck;
+    });
+  }
+
+  private async comparePositions(): Promise<PositionCheck | null> {
+    if (!this.d.broker.openUnits) return null;
+    const brokerUnits = await this.d.broker.openUnits();
+    const runtimeUnits = this.d.store.openPositions().reduce((s, p) => s + signedUnits(p.side, p.units), 0);
+    const check = { checkedAt: this.d.clock(), runtimeUnits, brokerUnits, ok: brokerUnits === runtimeUnits };
+    this.positionCheck = check;
+    if (!check.ok) {
+      logEvent("error", "trade.position_mismatch", { pair: this.d.instrument.symbol, runtimeUnits, brokerUnits });
+      await this.d.onPositionMismatch(check);
+    }
+    return check;
   }
 
   /** Send every order in the outbox again; the number sent. */

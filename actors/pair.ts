@@ -34,7 +34,12 @@ import type { SignalMessage } from "../schemas/signal.ts";
 import { toWireSignal } from "../src/wire.ts";
 import { OrderStore, type OrderRejection } from "./order-store.ts";
 import { PairTrader, type ExecuteResult } from "./pair-trader.ts";
+import { ActorBackup } from "./backup/actor-backup.ts";
 import { PaperBroker } from "../src/broker/paper-broker.ts";
+import { BrokerLink, BrokerUnavailable } from "../src/broker/broker-link.ts";
+import { brokerConfigFor } from "../src/broker/broker-config.ts";
+import { OandaBroker } from "../src/broker/oanda/oanda-broker.ts";
+import { OandaHttp } from "../src/broker/oanda/oanda-http.ts";
 import { DEFAULT_FILL_MODEL, DEFAULT_RISK_LIMITS, FillModelConfig, RiskLimits } from "../schemas/trading.ts";
 import type { ExecuteBody, WireOrder, WirePosition } from "../schemas/trading-events.ts";
 import { toPoints } from "../src/domain/price.ts";
@@ -83,7 +88,10 @@ export class Pair extends Server<Env> {
   private readonly store: PairStore;
   private readonly trading: TradingStore;
   private readonly orders: OrderStore;
-  readonly trader: PairTrader;
+  trader: PairTrader;
+  /** The trader's broker, for its state in metrics (replaced with the trader after a restore). */
+  private broker!: BrokerLink;
+  private readonly backupTarget: ActorBackup;
   private runs: StrategyRun[] = [];
   private aggregator!: CandleAggregator;
   private lastTick: Tick | null = null;
@@ -135,11 +143,42 @@ export class Pair extends Server<Env> {
       (fn, ms) => setTimeout(fn, ms),
       () => this.clock(),
     );
-    const broker = new PaperBroker(this.orders.paperBook(), () => this.fillModel(), this.instrument);
-    this.trader = new PairTrader({
-      storage: ctx.storage,
+    this.trader = this.makeTrader();
+    this.backupTarget = new ActorBackup(ctx.storage, env.BACKUPS, `pair:${this.instrument.symbol}`, {
+      intervalMs: this.config.backupIntervalMs,
+      // No order may be mid-way while the database is replaced.
+      exclusive: (fn) => this.trader.exclusive(fn),
+      afterRestore: () => this.reloadAfterRestore(),
+      clock: () => this.clock(),
+    });
+    // A previous life left orders unsent (or unapplied): resume them first thing.
+    if (this.orders.outbox().length > 0 || this.orders.pendingSignals().length > 0) void ctx.storage.setAlarm(Date.now());
+  }
+
+  /** The configured broker (BROKER): the paper book in this actor, or OANDA with the coordinator's credentials. */
+  private makeBroker(): BrokerLink {
+    const config = brokerConfigFor(this.env);
+    if (config.kind === "paper") {
+      const paper = new PaperBroker(this.orders.paperBook(), () => this.fillModel(), this.instrument);
+      return new BrokerLink("paper", async () => paper, false);
+    }
+    return new BrokerLink(
+      "oanda",
+      async () => {
+        const endpoint = await this.env.Coordinator.getByName("main").brokerEndpoint();
+        // Exits stay with the runtime (protectionOnFill false): see OandaBroker.
+        return new OandaBroker(new OandaHttp(endpoint), this.instrument, () => Date.now(), false);
+      },
+      true,
+    );
+  }
+
+  private makeTrader(): PairTrader {
+    this.broker = this.makeBroker();
+    return new PairTrader({
+      storage: this.ctx.storage,
       store: this.orders,
-      broker,
+      broker: this.broker,
       instrument: this.instrument,
       accountCurrency: this.config.accountCurrency,
       clock: () => this.tradingClock(),
@@ -157,9 +196,37 @@ export class Pair extends Server<Env> {
         const status = await this.env.Coordinator.getByName("main").report(report, clientOrderId);
         this.storeTradingState(status);
       },
+      onPositionMismatch: async (check) => {
+        // Every pair halts (the kill switch), not only this one: the account is shared by all of them.
+        const reason = `reconciliation: broker holds ${check.brokerUnits} ${this.instrument.symbol} units, runtime ${check.runtimeUnits}`;
+        const answer = await this.env.Coordinator.getByName("main").killSwitch("halt", reason, "system:reconciliation");
+        this.storeTradingState(answer.status);
+      },
     });
-    // A previous life left orders unsent (or unapplied): resume them first thing.
-    if (this.orders.outbox().length > 0 || this.orders.pendingSignals().length > 0) void ctx.storage.setAlarm(Date.now());
+  }
+
+  /** New broker credentials were stored: connect with them from the next call on. */
+  reconnectBroker(): void {
+    this.broker.reset();
+  }
+
+  /** The actor's backups in R2 (an RPC target: `stub.backups().backup()`). */
+  backups(): ActorBackup {
+    return this.backupTarget;
+  }
+
+  /**
+   * After a restore replaced the database: bring its schema up to date and
+   * rebuild everything held in memory. The new trader reconciles with the
+   * broker before it sends anything, as after a restart.
+   */
+  private reloadAfterRestore(): void {
+    migrate(this.ctx.storage, PAIR_MIGRATIONS);
+    this.orders.forgetTotals();
+    this.loadState();
+    this.trader = this.makeTrader();
+    this.scheduleAlarm(this.clock());
+    logEvent("warn", "pair.restored", { pair: this.instrument.symbol });
   }
 
   /**
@@ -276,7 +343,20 @@ export class Pair extends Server<Env> {
   }
 
   /** Place a manual order (POST /api/trade/execute); prices arrive as decimals. */
-  async execute(body: ExecuteBody): Promise<ExecuteResult> {
+  async execute(body: ExecuteBody): Promise<ExecuteResult | { ok: false; brokerError: string; clientOrderId: string | null }> {
+    const clientOrderId = body.clientOrderId ?? deriveClientOrderId(this.instrument.symbol, MANUAL_STRATEGY_ID, crypto.randomUUID());
+    try {
+      return await this.executeOrder(body, clientOrderId);
+    } catch (err) {
+      // The broker did not answer (or refused the call): the order, if it was recorded, waits in
+      // the outbox and goes out once, before anything else, when the broker answers again.
+      if (!(err instanceof BrokerUnavailable)) throw err;
+      const recorded = this.orders.getOrder(clientOrderId) !== undefined;
+      return { ok: false, brokerError: String(err instanceof Error ? err.message : err).slice(0, 300), clientOrderId: recorded ? clientOrderId : null };
+    }
+  }
+
+  private async executeOrder(body: ExecuteBody, clientOrderId: string): Promise<ExecuteResult> {
     // Anything a previous life left unsent settles first, so the position below is current.
     await this.trader.drainOutbox();
     const points = (x: number | undefined) => (x === undefined ? undefined : toPoints(x, this.instrument));
@@ -286,7 +366,7 @@ export class Pair extends Server<Env> {
     const delta = signedUnits(body.side, body.units);
     const price = points(body.price), stopLoss = points(body.stopLoss), takeProfit = points(body.takeProfit);
     return this.trader.execute({
-      clientOrderId: body.clientOrderId ?? deriveClientOrderId(this.instrument.symbol, strategyId, crypto.randomUUID()),
+      clientOrderId,
       pair: this.instrument.symbol,
       strategyId,
       side: body.side,
@@ -404,6 +484,8 @@ export class Pair extends Server<Env> {
       ordersLastMinute: this.orders.orderTimesSince(since, 100_000).length,
       rejectionsLastMinute: this.orders.recentRejections(1000).filter((r) => r.time >= since).length,
       tradingState: this.tradingState().state,
+      broker: this.broker.state,
+      positionCheck: this.trader.positionCheck,
       latencyMs: {
         ingest: this.latency.ingest.summary(),
         tickToDecision: this.latency.decision.summary(),
@@ -425,6 +507,10 @@ export class Pair extends Server<Env> {
    */
   async wake(): Promise<PairRetentionReport | null> {
     this.scheduleAlarm(this.clock());
+    if (this.broker.openUnits) {
+      // Every minute: the position still what the broker holds (a trade by hand, a margin closeout).
+      await this.trader.checkPositions().catch((err: unknown) => logEvent("error", "trade.position_check_failed", { pair: this.instrument.symbol, error: String(err) }));
+    }
     return this.retention.runIfDue(this.clock(), this.tradingClock()).catch((err: unknown) => {
       // Retention must never stop the cron's other work (backups, alerts); the next minute retries.
       logEvent("error", "retention.failed", { pair: this.instrument.symbol, error: String(err) });

@@ -3,6 +3,7 @@
  * Runs each scenario in turn, prints its table and writes bench/results/<name>.json.
  * `--quick` is for CI: short, and never fails on a missed target.
  */
+import { backup } from "./backup.ts";
 import { brokerRoundtrip } from "./broker-roundtrip.ts";
 import { ingestThroughput } from "./ingest-throughput.ts";
 import { killSwitch } from "./kill-switch.ts";
@@ -14,7 +15,7 @@ import { wsFanout } from "./ws-fanout.ts";
 import { runAllCleanups, writeResult, type Scenario, type ScenarioResult } from "./common.ts";
 import { printSummary } from "./summary.ts";
 
-const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, manyPairs, tickToDecision, killSwitch, replayThroughput, brokerRoundtrip, soak];
+const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, manyPairs, tickToDecision, killSwitch, replayThroughput, brokerRoundtrip, backup, soak];
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   let quick = false;

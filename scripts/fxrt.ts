@@ -4,7 +4,7 @@
  *   npm run cli -- <command> [options]      (or: npx tsx scripts/fxrt.ts ...)
  *
  * Commands: status, pairs, watch, limits, halt, resume, flatten, keys,
- * import, backtest (`--help` for the list, `<command> --help` for one).
+ * backup, import, backtest (`--help` for the list, `<command> --help` for one).
  * Global options anywhere on the line: --url (FXRT_URL), --api-key
  * (FXRT_API_KEY), --json, --yes, --help.
  * Exit codes: 0 ok, 1 failure (HTTP error, refused, unreachable), 2 usage.
@@ -18,6 +18,7 @@ import { CliFailure, HttpFailure, UsageError, type Ctx, type Env, type Io } from
 import { BACKTEST_HELP, backtestCommand, IMPORT_HELP, importCommand } from "./fxrt/lake.ts";
 import { PAIRS_HELP, pairsCommand, status, STATUS_HELP } from "./fxrt/status.ts";
 import { watch, WATCH_HELP } from "./fxrt/watch.ts";
+import { backup, BACKUP_HELP } from "./fxrt/backup.ts";
 
 export type { Io } from "./fxrt/common.ts";
 
@@ -36,6 +37,8 @@ commands:
   resume                    trading ACTIVE again (admin)
   flatten                   halt and close every open position (admin)
   keys list|create|revoke   API keys (admin)
+  backup status|list|now|restore
+                            actor state backups in R2, restore (admin)
   import <FILE> --pair P    import a history file into the data lake
   backtest --pair P ...     backtest a strategy over the data lake
 
@@ -59,6 +62,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   resume: { run: (ctx, args) => killSwitch(ctx, "resume", args), help: RESUME_HELP },
   flatten: { run: (ctx, args) => killSwitch(ctx, "flatten", args), help: FLATTEN_HELP },
   keys: { run: keys, help: KEYS_HELP },
+  backup: { run: backup, help: BACKUP_HELP },
   import: { run: importCommand, help: IMPORT_HELP },
   backtest: { run: backtestCommand, help: BACKTEST_HELP },
 };

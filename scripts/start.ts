@@ -15,8 +15,11 @@ function configuredVarNames(): string[] {
   return [...vars.matchAll(/^\s*"([A-Z_][A-Z0-9_]*)"\s*:/gm)].map((m) => m[1]!);
 }
 
+/** Optional secrets (wrangler.jsonc comments): from the environment, as `wrangler secret put` would set them. */
+const OPTIONAL_SECRETS = ["OANDA_TOKEN", "CREDENTIALS_KEY", "ALERT_WEBHOOK_URL"];
+
 const vars: Record<string, string> = { FEED: "synthetic" };
-for (const name of configuredVarNames()) {
+for (const name of [...configuredVarNames(), ...OPTIONAL_SECRETS]) {
   const value = process.env[name];
   if (value !== undefined) vars[name] = value;
 }

@@ -14,7 +14,7 @@ export interface RetentionDays {
 /** Runtime configuration read from Worker vars (wrangler.jsonc `vars`, or the environment under `npm start`). */
 export interface RuntimeConfig {
   pairs: readonly string[];
-  feed: "synthetic" | "off";
+  feed: "synthetic" | "off" | "oanda";
   feedSeed: number;
   feedHours: "fx" | "always";
   tickCoalesceMs: number;
@@ -32,6 +32,8 @@ export interface RuntimeConfig {
   advisor: { url: string; timeoutMs: number } | null;
   /** Market data (pairs, candles, ticks and candles in rooms) readable without a key. */
   marketDataPublic: boolean;
+  /** How often each actor's state is backed up to R2 (the recovery point objective), ms; 0 = off. */
+  backupIntervalMs: number;
 }
 
 export const CANDLE_RETENTION_DEFAULT: Record<Timeframe, number> = {
@@ -92,6 +94,13 @@ function accountCurrency(raw: unknown): string {
   return value;
 }
 
+/** At most 5 minutes between backups (the required recovery point), at least 1; "0" turns them off. */
+function backupInterval(vars: Vars): number {
+  const seconds = int(vars, "BACKUP_INTERVAL_SECONDS", 240, 0, 300);
+  if (seconds > 0 && seconds < 60) throw new Error(`config BACKUP_INTERVAL_SECONDS=${seconds} must be 0 (off) or in [60, 300]`);
+  return seconds * 1000;
+}
+
 /** Validates everything up front: a typo in configuration fails loudly at start, not at the first tick. */
 export function readConfig(vars: Vars): RuntimeConfig {
   const pairs = String(vars.PAIRS ?? "EUR_USD,USD_JPY")
@@ -102,7 +111,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
   if (pairs.length === 0) throw new Error("config PAIRS is empty");
 
   const feed = String(vars.FEED ?? "off");
-  if (feed !== "synthetic" && feed !== "off") throw new Error(`config FEED must be "synthetic" or "off", not "${feed}"`);
+  if (feed !== "synthetic" && feed !== "off" && feed !== "oanda") throw new Error(`config FEED must be "synthetic", "oanda" or "off", not "${feed}"`);
   const feedHours = String(vars.FEED_HOURS ?? "fx");
   if (feedHours !== "fx" && feedHours !== "always") throw new Error(`config FEED_HOURS must be "fx" or "always"`);
 
@@ -138,6 +147,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
     accountCurrency: accountCurrency(vars.ACCOUNT_CURRENCY),
     advisor: advisor(vars),
     marketDataPublic: bool(vars, "MARKET_DATA_PUBLIC", true),
+    backupIntervalMs: backupInterval(vars),
   };
 }
 

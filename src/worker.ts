@@ -9,12 +9,14 @@ import { ROLE_HEADER } from "../actors/pair.ts";
 import { DEFAULT_ALERT_THRESHOLDS, evaluateAlerts } from "./alerts/rules.ts";
 import { routeMetrics } from "./http/route-metrics.ts";
 import { logEvent } from "./log.ts";
+import { backedUpActors, backupsOf } from "../actors/backup/backed-up-actors.ts";
 
 export { Pair } from "../actors/pair.ts";
 export { SignalHub } from "../actors/signal-hub.ts";
 export { Gatekeeper } from "../actors/gatekeeper.ts";
 export { Coordinator } from "../actors/coordinator.ts";
 export { Backtest } from "../actors/backtest.ts";
+export { Feed } from "../actors/feed.ts";
 
 const router = buildRouter();
 
@@ -40,18 +42,30 @@ export default {
     return response;
   },
 
-  /** Every minute (and once at local start): make sure each pair's alarm loop runs, then evaluate the alerts. */
+  /** Every minute (and once at local start): make sure each pair's alarm loop runs, back up actors that are due, evaluate the alerts. */
   async scheduled(_controller, env, ctx): Promise<void> {
     const config = configFor(env);
     ctx.waitUntil(
       (async () => {
+        if (config.feed === "oanda") await env.Feed.getByName("main").wake().catch((err: unknown) => logEvent("error", "feed.wake_failed", { error: String(err) }));
         await Promise.all(config.pairs.map((pair) => env.Pair.getByName(pair).wake()));
         await runAuditRetention(env);
+        await backupDueActors(env, config.pairs);
         await evaluateAndRaiseAlerts(env);
       })(),
     );
   },
 } satisfies ExportedHandler<Env>;
+
+/** Each actor backs itself up when its interval has passed; one failing never stops the others. */
+async function backupDueActors(env: Env, pairs: readonly string[]): Promise<void> {
+  const actors = backedUpActors(pairs);
+  const settled = await Promise.allSettled(actors.map((a) => backupsOf(env, a).backupIfDue()));
+  settled.forEach((r, i) => {
+    if (r.status === "rejected") logEvent("error", "backup.failed", { actor: actors[i], error: String(r.reason).slice(0, 300) });
+    else if (r.value && !r.value.unchanged) logEvent("info", "backup.done", { actor: actors[i], snapshot: r.value.snapshot, uploadedChunks: r.value.uploadedChunks, uploadedBytes: r.value.uploadedBytes });
+  });
+}
 
 async function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   try {
@@ -100,14 +114,19 @@ async function routeRoom(request: Request, env: Env): Promise<Response> {
 export async function evaluateAndRaiseAlerts(env: Env): Promise<void> {
   const config = configFor(env);
   const coordinator = env.Coordinator.getByName("main");
-  const [pairs, heartbeat] = await Promise.all([
+  const [pairs, heartbeat, feed] = await Promise.all([
     Promise.all(config.pairs.map((p) => env.Pair.getByName(p).metrics())),
     coordinator.heartbeatAt().catch(() => null),
+    config.feed === "oanda" ? env.Feed.getByName("main").status().catch(() => null) : null,
   ]);
   const alerts = evaluateAlerts({
     nowMs: Date.now(),
     routes: routeMetrics(),
-    pairs: pairs.map((p) => ({ pair: p.pair, lastTickTs: p.lastTickTs, upSinceMs: p.upSinceMs, rejectionsLastMinute: p.rejectionsLastMinute, latencyMs: p.latencyMs })),
+    pairs: pairs.map((p) => ({
+      pair: p.pair, lastTickTs: p.lastTickTs, upSinceMs: p.upSinceMs, rejectionsLastMinute: p.rejectionsLastMinute, latencyMs: p.latencyMs,
+      brokerConsecutiveFailures: p.broker.consecutiveFailures, positionCheck: p.positionCheck,
+    })),
+    feedState: config.feed === "oanda" ? (feed?.stream?.state ?? "stopped") : null,
     coordinatorHeartbeatMs: heartbeat,
     thresholds: DEFAULT_ALERT_THRESHOLDS,
   });

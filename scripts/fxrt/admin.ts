@@ -91,7 +91,7 @@ interface KillSwitchAnswer {
   pairs: Record<string, string>;
 }
 
-async function confirm(ctx: Ctx, command: string, question: string): Promise<void> {
+export async function confirm(ctx: Ctx, command: string, question: string): Promise<void> {
   if (ctx.yes) return;
   if (!ctx.io.isTTY) throw new UsageError(`${command} changes live trading: confirm with --yes (no terminal to ask on)`, command);
   const ask =

@@ -15,7 +15,13 @@ export interface AlertInput {
     upSinceMs: number;
     rejectionsLastMinute: number;
     latencyMs: Readonly<Record<string, { p99: number | null }>>;
+    /** Broker calls that failed in a row (0 when the last one worked). */
+    brokerConsecutiveFailures?: number;
+    /** The last comparison with the broker's position; null when none (paper). */
+    positionCheck?: { ok: boolean; brokerUnits: number; runtimeUnits: number } | null;
   }[];
+  /** The OANDA pricing stream's state when FEED=oanda; null otherwise. */
+  feedState?: string | null;
   /** Last time the coordinator answered a heartbeat; null if it never did. */
   coordinatorHeartbeatMs: number | null;
   thresholds: AlertThresholds;
@@ -29,6 +35,8 @@ export interface AlertThresholds {
   heartbeatMissingMinutes: number;
   /** Below this many requests in the window the error rate is not judged. */
   minRequests: number;
+  /** Broker calls failing in a row before it counts as down. */
+  brokerFailures: number;
 }
 
 export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
@@ -38,12 +46,13 @@ export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
   staleTickMinutes: 5,
   heartbeatMissingMinutes: 5,
   minRequests: 20,
+  brokerFailures: 3,
 };
 
 export interface Alert {
   /** rule:subject, stable while the condition lasts. */
   id: string;
-  rule: "error_rate" | "p99_latency" | "failed_orders" | "stale_feed" | "coordinator_heartbeat";
+  rule: "error_rate" | "p99_latency" | "failed_orders" | "stale_feed" | "coordinator_heartbeat" | "position_mismatch" | "broker_failing" | "feed_down";
   subject: string;
   message: string;
   value: number;
@@ -77,6 +86,23 @@ export function evaluateAlerts(input: AlertInput): Alert[] {
         value: Math.floor(silentMin), threshold: t.staleTickMinutes,
       });
     }
+  }
+  for (const p of input.pairs) {
+    const check = p.positionCheck;
+    if (check && !check.ok) {
+      alerts.push({
+        id: `position_mismatch:${p.pair}`, rule: "position_mismatch", subject: p.pair,
+        message: `${p.pair}: the broker holds ${check.brokerUnits} units, the runtime ${check.runtimeUnits}; trading halted`,
+        value: check.brokerUnits - check.runtimeUnits, threshold: 0,
+      });
+    }
+    const failures = p.brokerConsecutiveFailures ?? 0;
+    if (failures >= t.brokerFailures) {
+      alerts.push({ id: `broker_failing:${p.pair}`, rule: "broker_failing", subject: p.pair, message: `${p.pair}: ${failures} broker calls failed in a row`, value: failures, threshold: t.brokerFailures });
+    }
+  }
+  if (input.feedState && input.feedState !== "streaming" && !isWeekendClosed(input.nowMs)) {
+    alerts.push({ id: "feed_down:oanda", rule: "feed_down", subject: "oanda", message: `the OANDA price stream is ${input.feedState}`, value: 0, threshold: 0 });
   }
   const beatMin = input.coordinatorHeartbeatMs === null ? Number.POSITIVE_INFINITY : (input.nowMs - input.coordinatorHeartbeatMs) / 60_000;
   if (beatMin > t.heartbeatMissingMinutes) {

@@ -16,4 +16,10 @@ export interface Broker {
   place(intent: OrderIntent, quote: Quote): Promise<BrokerAnswer>;
   /** Give the broker a new quote; returns fills of resting orders it triggered. */
   onQuote(quote: Quote): Promise<Fill[]>;
+  /**
+   * The account's net units in the pair as the broker holds them (longs
+   * positive), to reconcile against the runtime's positions; absent when the
+   * broker's book is the runtime's own (paper).
+   */
+  openUnits?(): Promise<number>;
 }

@@ -13,6 +13,10 @@ import { StrategiesBody } from "../../schemas/strategy.ts";
 import { ExecuteBody } from "../../schemas/trading-events.ts";
 import { RiskBody } from "../../schemas/trading.ts";
 import { KillSwitchBody, PortfolioLimits } from "../../schemas/portfolio.ts";
+import { ActorRef, BackupNowBody, RestoreBody } from "../../schemas/backup.ts";
+import { BrokerCredentialsBody } from "../../schemas/broker.ts";
+import { brokerConfigFor } from "../broker/broker-config.ts";
+import { auditKeeperOf, backedUpActors, backupsOf } from "../../actors/backup/backed-up-actors.ts";
 import { authorize, type Identity } from "./auth.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
@@ -33,6 +37,12 @@ export const API_VERSION = "0.1.0";
 export function servedPair(config: RuntimeConfig, pair: string | undefined): string {
   if (pair && config.pairs.includes(pair)) return pair;
   throw new HttpError(404, "unknown_pair", `pair ${pair ?? ""} is not served here`, { pair, pairs: config.pairs });
+}
+
+/** A backed-up actor this runtime has (a pair must be served). */
+function servedActor(env: Env, actor: ActorRef): ActorRef {
+  if (actor.startsWith("pair:")) servedPair(configFor(env), actor.slice("pair:".length));
+  return actor;
 }
 
 function pairOf(req: IRequest, env: Env) {
@@ -136,6 +146,9 @@ export const ROUTES: readonly Route[] = [
         throw new HttpError(400, "invalid_order", `a ${body.type} order needs a price`, [{ path: "price", message: "required for limit and stop orders" }]);
       }
       const result = await env.Pair.getByName(pair).execute(body);
+      if (!result.ok && "brokerError" in result) {
+        throw new HttpError(502, "broker_unavailable", result.clientOrderId ? "the broker did not take the order: it is recorded and goes out (once) when the broker answers again" : "the broker could not be reached: nothing was sent", { clientOrderId: result.clientOrderId, error: result.brokerError });
+      }
       if (!result.ok) throw new HttpError(422, "risk_rejected", `order refused by per-pair risk: ${result.rejection.type}`, result.rejection);
       return Response.json({ order: result.order, fills: result.fills, position: result.position });
     },
@@ -236,11 +249,13 @@ export const ROUTES: readonly Route[] = [
   {
     method: "get", path: "/api/metrics", access: "viewer",
     handler: async (req, env) => {
-      const [pairs, portfolio] = await Promise.all([
-        Promise.all(configFor(env).pairs.map((p) => env.Pair.getByName(p).metrics())),
+      const config = configFor(env);
+      const [pairs, portfolio, feed] = await Promise.all([
+        Promise.all(config.pairs.map((p) => env.Pair.getByName(p).metrics())),
         env.Coordinator.getByName("main").portfolio(),
+        config.feed === "oanda" ? env.Feed.getByName("main").status() : null,
       ]);
-      const metrics = { time: Date.now(), trading: portfolio.trading.state, routes: routeMetrics(), pairs };
+      const metrics = { time: Date.now(), trading: portfolio.trading.state, routes: routeMetrics(), feed, pairs };
       const url = new URL(req.url);
       if (url.searchParams.get("format") === "prometheus" || (req.headers.get("accept") ?? "").includes("text/plain")) {
         return new Response(toPrometheus(metrics), { headers: { "content-type": "text/plain; version=0.0.4" } });
@@ -265,6 +280,84 @@ export const ROUTES: readonly Route[] = [
     },
   },
   {
+    method: "get", path: "/api/admin/broker", access: "admin",
+    handler: async (_req, env) => {
+      const config = configFor(env);
+      const broker = brokerConfigFor(env);
+      const [credentials, feed, pairs] = await Promise.all([
+        env.Coordinator.getByName("main").brokerCredentialsInfo(),
+        config.feed === "oanda" ? env.Feed.getByName("main").status() : null,
+        Promise.all(config.pairs.map((p) => env.Pair.getByName(p).metrics())),
+      ]);
+      return Response.json({
+        broker: broker.kind,
+        feed: config.feed,
+        oanda: { environment: broker.oanda.environment, apiUrl: broker.oanda.apiUrl, streamUrl: broker.oanda.streamUrl },
+        credentials,
+        stream: feed,
+        pairs: pairs.map((m) => ({ pair: m.pair, broker: m.broker, positionCheck: m.positionCheck })),
+      });
+    },
+  },
+  {
+    method: "put", path: "/api/admin/broker/credentials", access: "admin",
+    handler: async (req, env, who) => {
+      const body = parseOrThrow(BrokerCredentialsBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_credentials");
+      const stored = await env.Coordinator.getByName("main").setBrokerCredentials(body.accountId, body.token, actorOf(who));
+      if (!stored.ok) throw new HttpError(409, stored.code, stored.message);
+      const config = configFor(env);
+      // Connections made with the old credentials are dropped; the next call uses the new ones.
+      await Promise.all(config.pairs.map((p) => env.Pair.getByName(p).reconnectBroker()));
+      if (config.feed === "oanda") await env.Feed.getByName("main").restart();
+      return Response.json(stored.info);
+    },
+  },
+  {
+    method: "get", path: "/api/admin/backups", access: "admin",
+    handler: async (req, env) => {
+      const one = query(req).actor;
+      if (one === undefined) {
+        const actors = backedUpActors(configFor(env).pairs);
+        const now = Date.now();
+        const statuses = await Promise.all(actors.map((a) => backupsOf(env, a).status()));
+        return Response.json({ time: now, actors: statuses.map((s) => ({ ...s, ageMs: s.lastBackupAt === null ? null : now - s.lastBackupAt })) });
+      }
+      const actor = servedActor(env, parseOrThrow(ActorRef, one, "invalid_query"));
+      const backups = backupsOf(env, actor);
+      const [status, snapshots, digest] = await Promise.all([backups.status(), backups.list(limitOf(req)), backups.digest()]);
+      return Response.json({ ...status, digest, snapshots });
+    },
+  },
+  {
+    method: "post", path: "/api/admin/backups", access: "admin",
+    handler: async (req, env) => {
+      const body = parseOrThrow(BackupNowBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_backup_request");
+      const actors = (body.actors ?? backedUpActors(configFor(env).pairs)).map((a) => servedActor(env, a));
+      const settled = await Promise.allSettled(actors.map((a) => backupsOf(env, a).backup()));
+      const failed = settled.flatMap((r, i) => (r.status === "rejected" ? [{ actor: actors[i]!, error: String(r.reason).slice(0, 300) }] : []));
+      const results = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+      if (failed.length > 0) throw new HttpError(502, "backup_failed", `${failed.length} of ${actors.length} backups failed`, { failed, results });
+      return Response.json({ results });
+    },
+  },
+  {
+    method: "post", path: "/api/admin/backups/restore", access: "admin",
+    handler: async (req, env, who) => {
+      const body = parseOrThrow(RestoreBody, await readJson(req, SMALL_BODY_MAX_BYTES), "invalid_restore_request");
+      const actor = servedActor(env, body.actor);
+      const outcome = await backupsOf(env, actor)
+        .restore(body.snapshot)
+        .catch((err: unknown) => {
+          // A missing or corrupt chunk, a digest mismatch: the actor is unchanged.
+          throw new HttpError(500, "restore_failed", String(err instanceof Error ? err.message : err).slice(0, 300), { actor, snapshot: body.snapshot ?? null });
+        });
+      if (!outcome.ok) throw new HttpError(404, outcome.code, outcome.message, { actor, snapshot: body.snapshot ?? null });
+      const { ok: _ok, ...restored } = outcome;
+      await auditKeeperOf(env, actor).recordAudit(actorOf(who), "backup.restore", actor, null, restored);
+      return Response.json(restored);
+    },
+  },
+  {
     method: "get", path: "/api/admin/positions", access: "admin",
     handler: async (req, env) => {
       const limit = limitOf(req);
@@ -283,7 +376,16 @@ export const ROUTES: readonly Route[] = [
 ];
 
 /** The Prometheus text exposition of the same figures. */
-function toPrometheus(m: { trading: string; routes: ReturnType<typeof routeMetrics>; pairs: { pair: string; connections: number; ordersLastMinute: number; rejectionsLastMinute: number; latencyMs: Record<string, { p50: number | null; p95: number | null; p99: number | null; count: number }> }[] }): string {
+function toPrometheus(m: {
+  trading: string;
+  routes: ReturnType<typeof routeMetrics>;
+  feed: { stream: { state: string; connects: number } | null; forwarded: number; dropped: number } | null;
+  pairs: {
+    pair: string; connections: number; ordersLastMinute: number; rejectionsLastMinute: number;
+    broker: { state: string; failures: number }; positionCheck: { ok: boolean } | null;
+    latencyMs: Record<string, { p50: number | null; p95: number | null; p99: number | null; count: number }>;
+  }[];
+}): string {
   const lines: string[] = [];
   const esc = (s: string) => s.replace(/["\\\n]/g, "_");
   lines.push("# TYPE fxrt_trading_halted gauge", `fxrt_trading_halted ${m.trading === "HALTED" ? 1 : 0}`);
@@ -294,10 +396,18 @@ function toPrometheus(m: { trading: string; routes: ReturnType<typeof routeMetri
     lines.push(`fxrt_request_errors_total{${label},class="4xx"} ${r.clientErrors}`, `fxrt_request_errors_total{${label},class="5xx"} ${r.serverErrors}`);
     for (const q of ["p50", "p95", "p99"] as const) if (r.latencyMs[q] !== null) lines.push(`fxrt_request_latency_ms{${label},quantile="${q}"} ${r.latencyMs[q]}`);
   }
+  if (m.feed) {
+    lines.push("# TYPE fxrt_feed_streaming gauge", `fxrt_feed_streaming ${m.feed.stream?.state === "streaming" ? 1 : 0}`);
+    lines.push("# TYPE fxrt_feed_connects_total counter", `fxrt_feed_connects_total ${m.feed.stream?.connects ?? 0}`);
+    lines.push("# TYPE fxrt_feed_prices_total counter", `fxrt_feed_prices_total ${m.feed.forwarded}`, "# TYPE fxrt_feed_dropped_total counter", `fxrt_feed_dropped_total ${m.feed.dropped}`);
+  }
   lines.push("# TYPE fxrt_room_connections gauge", "# TYPE fxrt_orders_last_minute gauge", "# TYPE fxrt_rejections_last_minute gauge", "# TYPE fxrt_latency_ms gauge");
+  lines.push("# TYPE fxrt_broker_failing gauge", "# TYPE fxrt_broker_failures_total counter", "# TYPE fxrt_position_mismatch gauge");
   for (const p of m.pairs) {
     const label = `pair="${p.pair}"`;
     lines.push(`fxrt_room_connections{${label}} ${p.connections}`, `fxrt_orders_last_minute{${label}} ${p.ordersLastMinute}`, `fxrt_rejections_last_minute{${label}} ${p.rejectionsLastMinute}`);
+    lines.push(`fxrt_broker_failing{${label}} ${p.broker.state === "failing" ? 1 : 0}`, `fxrt_broker_failures_total{${label}} ${p.broker.failures}`);
+    if (p.positionCheck) lines.push(`fxrt_position_mismatch{${label}} ${p.positionCheck.ok ? 0 : 1}`);
     for (const [name, s] of Object.entries(p.latencyMs)) {
       for (const q of ["p50", "p95", "p99"] as const) if (s[q] !== null) lines.push(`fxrt_latency_ms{${label},path="${name}",quantile="${q}"} ${s[q]}`);
     }

@@ -22,6 +22,8 @@ import { StrategiesBody } from "../../schemas/strategy.ts";
 import { TickBatch } from "../../schemas/tick.ts";
 import { ExecuteBody } from "../../schemas/trading-events.ts";
 import { RiskBody } from "../../schemas/trading.ts";
+import { BackupNowBody, RestoreBody } from "../../schemas/backup.ts";
+import { BrokerCredentialsBody } from "../../schemas/broker.ts";
 import { ROOT, startRuntime, type Runtime } from "../../scripts/runtime.ts";
 
 const ADMIN_KEY = "fuzz-admin-key";
@@ -50,6 +52,9 @@ const ROUTES: BodyRoute[] = [
   { method: "POST", declared: "/api/admin/keys", path: "/api/admin/keys", schema: CreateKeyBody, valid: { role: "viewer", label: "x" } },
   { method: "PUT", declared: "/api/admin/limits", path: "/api/admin/limits", schema: PortfolioLimits, valid: { maxOpenPositions: 3 } },
   { method: "POST", declared: "/api/admin/kill-switch", path: "/api/admin/kill-switch", schema: KillSwitchBody, valid: { action: "halt", reason: "x" } },
+  { method: "PUT", declared: "/api/admin/broker/credentials", path: "/api/admin/broker/credentials", schema: BrokerCredentialsBody, valid: { accountId: "101-004-1234567-001", token: "0123456789abcdef0123456789abcdef" } },
+  { method: "POST", declared: "/api/admin/backups", path: "/api/admin/backups", schema: BackupNowBody, valid: { actors: ["coordinator", `pair:${PAIR}`] } },
+  { method: "POST", declared: "/api/admin/backups/restore", path: "/api/admin/backups/restore", schema: RestoreBody, valid: { actor: `pair:${PAIR}`, snapshot: `pair/${PAIR}/snapshots/0000000000001.json` } },
 ];
 
 /** Any JSON, including the awkward: huge and tiny numbers, unicode, deep nesting. */
@@ -113,6 +118,10 @@ async function digest(): Promise<string> {
     `/api/pairs/${PAIR}/orders?limit=1000`,
     `/api/pairs/${PAIR}/positions?limit=1000`,
     `/api/pairs/${PAIR}/rejections?limit=1000`,
+    // Every row of the pair's and the key store's SQLite databases (the backup digest).
+    `/api/admin/backups?actor=pair:${PAIR}`,
+    "/api/admin/backups?actor=gatekeeper",
+    "/api/admin/broker",
   ];
   const parts = await Promise.all(reads.map(async (p) => [p, (await api("GET", p)).json] as const));
   // Volatile fields that move with time, not with state: the portfolio's heartbeat and timestamps of reads.
@@ -137,6 +146,14 @@ describe("fuzzing", () => {
     const source = readFileSync(path.join(ROOT, "src/http/routes.ts"), "utf8");
     const declared = [...source.matchAll(/method: "(post|put)", path: "([^"]+)"/g)].map((m) => `${m[1]!.toUpperCase()} ${m[2]}`).sort();
     expect(ROUTES.map((r) => `${r.method} ${r.declared}`).sort()).toEqual(declared);
+  });
+
+  it("storing broker credentials without the CREDENTIALS_KEY secret is a typed 409 that stores nothing", async () => {
+    const before = await digest();
+    const res = await api("PUT", "/api/admin/broker/credentials", JSON.stringify({ accountId: "101-004-1234567-001", token: "0123456789abcdef0123456789abcdef" }));
+    expect(res.status).toBe(409);
+    expect(res.json).toMatchObject({ error: { code: "credentials_key_missing" } });
+    expect(await digest()).toBe(before);
   });
 
   it(`every HTTP body route: ${CASES} invalid bodies each get a typed 4xx and change nothing`, { timeout: 300_000 }, async () => {

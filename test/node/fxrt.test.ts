@@ -71,9 +71,9 @@ describe("help and usage", () => {
     const r = await cli(["--help"]);
     expect(r.code).toBe(0);
     const text = r.out.join("\n");
-    for (const c of ["status", "pairs", "watch", "limits", "halt", "resume", "flatten", "keys", "import", "backtest", "--url", "--api-key", "--json"]) expect(text).toContain(c);
+    for (const c of ["status", "pairs", "watch", "limits", "halt", "resume", "flatten", "keys", "backup", "import", "backtest", "--url", "--api-key", "--json"]) expect(text).toContain(c);
     expect(fits80(r.out)).toEqual([]);
-    for (const c of ["status", "pairs", "watch", "limits", "halt", "resume", "flatten", "keys", "import", "backtest"]) {
+    for (const c of ["status", "pairs", "watch", "limits", "halt", "resume", "flatten", "keys", "backup", "import", "backtest"]) {
       const h = await cli([c, "--help"]);
       expect(h.code).toBe(0);
       expect(h.out.join("\n")).toContain(`usage: fxrt ${c}`);
@@ -223,6 +223,40 @@ describe("against the runtime", () => {
     expect(body.status.state).toBe("HALTED");
     expect(body.pairs.EUR_USD).toMatch(/flattening 0 positions/);
     expect((await cli(["resume", "-y"])).code).toBe(0);
+  });
+
+  it("backup now / status / list / restore: a pair rebuilt to the snapshot's digest", async () => {
+    await postTick("EUR_USD", 1.1, 1.1002);
+    const now = await cli(["backup", "now", "pair:EUR_USD", "coordinator", "--json"]);
+    expect(now.code).toBe(0);
+    const [pair] = JSON.parse(now.out[0]!).results as { actor: string; snapshot: string; digest: string; unchanged: boolean }[];
+    expect(pair).toMatchObject({ actor: "pair:EUR_USD", unchanged: false });
+
+    const status = await cli(["backup", "status"]);
+    expect(status.code).toBe(0);
+    expect(status.out[0]).toMatch(/^actor\s+last backup \(UTC\)\s+age\s+state$/);
+    expect(status.out.find((l) => l.startsWith("pair:EUR_USD"))).toMatch(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+s\s+ok$/);
+    expect(status.out.find((l) => l.startsWith("pair:USD_JPY"))).toMatch(/never\s+-\s+ok$/);
+
+    await postTick("EUR_USD", 1.2, 1.2002);
+    const list = await cli(["backup", "list", "pair:EUR_USD", "--json"]);
+    const listed = JSON.parse(list.out[0]!) as { digest: string; snapshots: { key: string }[] };
+    expect(listed.snapshots[0]!.key).toBe(pair!.snapshot);
+    expect(listed.digest).not.toBe(pair!.digest);
+
+    // Without a terminal, restore needs --yes.
+    expect((await cli(["backup", "restore", "pair:EUR_USD"])).code).toBe(2);
+    const restored = await cli(["backup", "restore", "pair:EUR_USD", "--snapshot", pair!.snapshot, "--yes"]);
+    expect(restored.code).toBe(0);
+    expect(restored.out.join("\n")).toContain(`restored pair:EUR_USD from ${pair!.snapshot}`);
+    expect(restored.out.join("\n")).toContain(`digest ${pair!.digest.slice(0, 16)} (checked)`);
+    const after = JSON.parse((await cli(["backup", "list", "pair:EUR_USD", "--json"])).out[0]!) as { digest: string };
+    expect(after.digest).toBe(pair!.digest);
+    const status2 = (await (await fetch(`${runtime.url}/api/pairs/EUR_USD`)).json()) as { lastTick: { bid: number } };
+    expect(status2.lastTick.bid).toBe(1.1);
+
+    expect((await cli(["backup", "restore", "EUR_USD", "--yes"])).code).toBe(2);
+    expect(fits80(status.out)).toEqual([]);
   });
 
   it("watch prints one line per tick and stops after --count", async () => {

@@ -4,7 +4,7 @@
  * instruments, orders (market FOK at the current quote; limit and stop resting
  * until a quote crosses them; SL/TP/trailing on fill recorded), order lookup by
  * client id (`@id`), transactions by id and since an id, open trades and
- * positions, and the pricing stream (JSON lines, heartbeats). Faults on demand:
+ * positions (one instrument's net units), and the pricing stream (JSON lines, heartbeats). Faults on demand:
  * slow answers, 5xx, an answer lost after the order was taken, rejections,
  * partial fills, and a stream that drops or goes silent.
  */
@@ -47,7 +47,7 @@ const precisionOf = (instrument: string) => (instrument.endsWith("_JPY") ? 3 : 5
 
 export class OandaStandIn {
   readonly accountId = "101-004-1234567-001";
-  readonly token = "standin-token";
+  readonly token = "standin-token-0123456789abcdef";
   faults: Faults = { delayMs: 0, fail5xx: 0, loseNextOrderAnswer: false, rejectNext: null, partialFill: null, silentAfterLines: null, dropAfterLines: null };
   /** REST answer times as the server saw them (request in to answer written), ms. */
   readonly answerMs: number[] = [];
@@ -57,7 +57,9 @@ export class OandaStandIn {
   private readonly transactions: Json[] = [];
   private readonly orders = new Map<string, Order>();
   private readonly quotes = new Map<string, { bid: number; ask: number; time: string }>();
-  private readonly streams = new Set<{ instruments: Set<string>; write: (line: Json) => void }>();
+  /** Net units held per instrument (longs positive), from every fill. */
+  private readonly netUnits = new Map<string, number>();
+  private readonly streams = new Set<{ instruments: Set<string>; write: (line: Json) => void; end: () => void }>();
   private heartbeat: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly heartbeatMs = 5_000) {}
@@ -90,6 +92,11 @@ export class OandaStandIn {
     }
   }
 
+  /** End every open pricing stream now (as a network drop would); clients must reconnect. */
+  dropStreams(): void {
+    for (const s of [...this.streams]) s.end();
+  }
+
   /** Raw lines for the stream (to test bad input). */
   sendRawStreamLine(text: string): void {
     for (const s of this.streams) s.write({ __raw: text });
@@ -97,6 +104,18 @@ export class OandaStandIn {
 
   orderByClientId(clientId: string): Order | undefined {
     return [...this.orders.values()].find((o) => o.clientId === clientId);
+  }
+
+  /** The account's net units in an instrument (longs positive). */
+  positionUnits(instrument: string): number {
+    return this.netUnits.get(instrument) ?? 0;
+  }
+
+  /** A trade nobody in the runtime made (by hand on the platform, or another system on the account). */
+  externalTrade(instrument: string, units: number): void {
+    const order: Order = { id: this.id(), clientId: "", instrument, type: "MARKET", units, price: null, state: "PENDING", body: {} };
+    const quote = this.quotes.get(instrument);
+    this.fill(order, quote ? (units > 0 ? quote.ask : quote.bid) : 1, units, "MARKET_ORDER");
   }
 
   ordersCount(): number {
@@ -120,6 +139,7 @@ export class OandaStandIn {
       tradeOpened: { tradeID: o.id, units: String(units), price: price.toFixed(p) },
     };
     this.transactions.push(tx);
+    this.netUnits.set(o.instrument, (this.netUnits.get(o.instrument) ?? 0) + units);
     o.state = "FILLED";
     o.fillingTransactionID = tx.id as string;
     return tx;
@@ -178,6 +198,11 @@ export class OandaStandIn {
       return send(200, { transactions: this.transactions.filter((t) => Number(t.id) > since), lastTransactionID: this.lastId() });
     }
     if (req.method === "GET" && path === "/openTrades") return send(200, { trades: [], lastTransactionID: this.lastId() });
+    const position = /^\/positions\/([A-Z]{3}_[A-Z]{3})$/.exec(path);
+    if (req.method === "GET" && position) {
+      const net = this.positionUnits(position[1]!);
+      return send(200, { position: { instrument: position[1], long: { units: String(Math.max(net, 0)) }, short: { units: String(Math.min(net, 0)) } }, lastTransactionID: this.lastId() });
+    }
     if (req.method === "GET" && path === "/openPositions") return send(200, { positions: [], lastTransactionID: this.lastId() });
     return send(404, { errorMessage: `no route ${req.method} ${path}` });
   }
@@ -246,10 +271,11 @@ export class OandaStandIn {
         if (silentAfterLines !== null && lines >= silentAfterLines) return;
         res.write(`${"__raw" in line ? String(line.__raw) : JSON.stringify(line)}\n`);
         lines++;
-        if (dropAfterLines !== null && lines >= dropAfterLines) {
-          this.streams.delete(entry);
-          res.end();
-        }
+        if (dropAfterLines !== null && lines >= dropAfterLines) entry.end();
+      },
+      end: () => {
+        this.streams.delete(entry);
+        res.end();
       },
     };
     this.streams.add(entry);

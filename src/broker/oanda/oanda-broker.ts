@@ -12,7 +12,7 @@ import type { Instrument } from "../../domain/instruments.ts";
 import type { Fill, OrderIntent, Quote } from "../../domain/trading/types.ts";
 import type { Broker, BrokerAnswer } from "../broker.ts";
 import { OandaError, type OandaHttp } from "./oanda-http.ts";
-import { msOf, OrderCreated, OrderFillTransaction, OrderLookup, orderRequest, pointsOf, TransactionPage, V20Error } from "./v20.ts";
+import { msOf, OrderCreated, OrderFillTransaction, OrderLookup, orderRequest, pointsOf, PositionAnswer, TransactionPage, V20Error } from "./v20.ts";
 
 /** How often working orders are checked for fills, at most. */
 const WORKING_POLL_MS = 1_000;
@@ -28,6 +28,13 @@ export class OandaBroker implements Broker {
     private readonly http: OandaHttp,
     private readonly instrument: Instrument,
     private readonly now: () => number = () => Date.now(),
+    /**
+     * Send stop loss, take profit and trailing stop with the order, for OANDA
+     * to manage. The pair actors pass false: they manage exits themselves
+     * (the same code as in replay, and break-even moves the stop), and a stop
+     * at both ends would close a position twice.
+     */
+    private readonly protectionOnFill = true,
   ) {}
 
   place(intent: OrderIntent, _quote: Quote): Promise<BrokerAnswer> {
@@ -37,7 +44,7 @@ export class OandaBroker implements Broker {
   private async submit(intent: OrderIntent, resent: boolean): Promise<BrokerAnswer> {
     let created: OrderCreated;
     try {
-      created = await this.http.send("POST", "/orders", orderRequest(intent, this.instrument), OrderCreated);
+      created = await this.http.send("POST", "/orders", orderRequest(intent, this.instrument, this.protectionOnFill), OrderCreated);
     } catch (err) {
       if (!(err instanceof OandaError)) throw err;
       const rejection = rejectionOf(err);
@@ -78,6 +85,12 @@ export class OandaBroker implements Broker {
     }
     this.lastTransactionId = page.lastTransactionID;
     return fills;
+  }
+
+  /** The account's net units in this instrument (longs positive), for reconciliation. */
+  async openUnits(): Promise<number> {
+    const answer = await this.http.get(`/positions/${this.instrument.symbol}`, PositionAnswer);
+    return Number(answer.position.long.units) + Number(answer.position.short.units);
   }
 
   /** What OANDA did with an order of ours, by client order id; null when it never got it. */

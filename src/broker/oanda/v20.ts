@@ -148,14 +148,25 @@ export const v20Price = (points: number, instrument: Instrument): string => toDe
 
 export const pointsOf = (price: string, instrument: Instrument): number => toPoints(Number(price), instrument);
 
+/** `GET /positions/{instrument}`: the account's long and short side in one instrument (short units negative). */
+export const PositionAnswer = v.object({
+  position: v.object({
+    instrument: v.string(),
+    long: v.object({ units: v.string() }),
+    short: v.object({ units: v.string() }),
+  }),
+});
+
 export const v20Units = (side: Side, units: number): string => String(side === "buy" ? units : -units);
 
 /** v20's time: RFC 3339 with up to nine decimals of a second (the default format). */
 export const msOf = (time: string): number => Date.parse(time.replace(/(\.\d{3})\d+Z$/, "$1Z"));
 
 /** The v20 order for an intent: its client order id rides in clientExtensions, so a retry can find it. */
-export function orderRequest(intent: OrderIntent, instrument: Instrument): V20OrderRequest {
+export function orderRequest(intent: OrderIntent, instrument: Instrument, protectionOnFill = true): V20OrderRequest {
   const pip = 10 ** instrument.pipLocation;
+  // Without protection on fill the runtime manages exits itself (see OandaBroker).
+  const protect: Pick<OrderIntent, "stopLoss" | "takeProfit" | "trailingStopPips"> = protectionOnFill ? intent : {};
   return {
     order: {
       type: intent.type === "market" ? "MARKET" : intent.type === "limit" ? "LIMIT" : "STOP",
@@ -165,10 +176,10 @@ export function orderRequest(intent: OrderIntent, instrument: Instrument): V20Or
       timeInForce: intent.type === "market" ? "FOK" : "GTC",
       positionFill: intent.reduceOnly ? "REDUCE_ONLY" : "DEFAULT",
       clientExtensions: { id: intent.clientOrderId, tag: intent.strategyId },
-      ...(intent.stopLoss !== undefined ? { stopLossOnFill: { price: v20Price(intent.stopLoss, instrument) } } : {}),
-      ...(intent.takeProfit !== undefined ? { takeProfitOnFill: { price: v20Price(intent.takeProfit, instrument) } } : {}),
-      ...(intent.trailingStopPips !== undefined
-        ? { trailingStopLossOnFill: { distance: (intent.trailingStopPips * pip).toFixed(instrument.displayPrecision) } }
+      ...(protect.stopLoss !== undefined ? { stopLossOnFill: { price: v20Price(protect.stopLoss, instrument) } } : {}),
+      ...(protect.takeProfit !== undefined ? { takeProfitOnFill: { price: v20Price(protect.takeProfit, instrument) } } : {}),
+      ...(protect.trailingStopPips !== undefined
+        ? { trailingStopLossOnFill: { distance: (protect.trailingStopPips * pip).toFixed(instrument.displayPrecision) } }
         : {}),
     },
   };

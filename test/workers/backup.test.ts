@@ -1,0 +1,236 @@
+/**
+ * Backups to R2 and restore: every actor's SQLite state goes to the BACKUPS
+ * bucket incrementally (only changed chunks), and a restore rebuilds the
+ * actor to the snapshot's exact state, checked by the state digest, or
+ * changes nothing.
+ */
+import { createExecutionContext, createScheduledController, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Pair } from "../../actors/pair.ts";
+import { call, postJson } from "./helpers.ts";
+import worker from "../../src/worker.ts";
+import { liftPortfolioLimits, MINUTE, setClock, stub } from "./pair-kit.ts";
+
+type Json = Record<string, any>;
+
+const PAIR = "USD_CAD";
+const ACTOR = `pair:${PAIR}`;
+/** Wednesday 10:00 UTC: market open. */
+const T0 = Date.UTC(2031, 0, 8, 10, 0, 0);
+
+async function json(res: Response | Promise<Response>): Promise<Json> {
+  return (await res).json();
+}
+
+async function backupNow(actors: string[]): Promise<Json[]> {
+  const res = await postJson("/api/admin/backups", { actors });
+  expect(res.status).toBe(200);
+  return (await res.json<Json>()).results;
+}
+
+async function backupInfo(actor: string): Promise<Json> {
+  const res = await call(`/api/admin/backups?actor=${actor}`);
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+async function restore(body: Json): Promise<Response> {
+  return postJson("/api/admin/backups/restore", body);
+}
+
+/** `count` ticks one second apart from `from`, posted in batches, with the pair's clock following. */
+async function ticks(from: number, count: number, base = 1.35): Promise<number> {
+  for (let start = 0; start < count; start += 1000) {
+    const batch = [];
+    for (let i = start; i < Math.min(count, start + 1000); i++) {
+      const bid = Number((base + ((i * 7919) % 200) / 100_000).toFixed(5));
+      batch.push({ ts: from + i * 1000, bid, ask: Number((bid + 0.0002).toFixed(5)) });
+    }
+    await setClock(PAIR, batch.at(-1)!.ts + 100);
+    const res = await postJson(`/api/pairs/${PAIR}/ticks`, { ticks: batch });
+    expect((await res.json<Json>()).accepted).toBe(batch.length);
+  }
+  return from + count * 1000;
+}
+
+/** What a client sees of the pair: candles, orders, positions, last tick. */
+async function visible(): Promise<Json> {
+  const [candles, orders, positions, status] = await Promise.all([
+    json(call(`/api/pairs/${PAIR}/candles?tf=1m&limit=1000`)),
+    json(call(`/api/pairs/${PAIR}/orders`)),
+    json(call(`/api/pairs/${PAIR}/positions`)),
+    json(call(`/api/pairs/${PAIR}`)),
+  ]);
+  return { candles, orders, positions, lastTick: status.lastTick };
+}
+
+beforeAll(async () => {
+  await liftPortfolioLimits();
+  await postJson("/api/admin/kill-switch", { action: "resume" });
+});
+
+describe("backups", () => {
+  it("uploads only changed chunks, restores an older snapshot to its exact state (digest), and the pair trades on", async () => {
+    let t = await ticks(T0, 3000);
+    const buy = await postJson("/api/trade/execute", { pair: PAIR, side: "buy", units: 10_000 });
+    expect(buy.status).toBe(200);
+
+    const [first] = await backupNow([ACTOR]);
+    expect(first).toMatchObject({ actor: ACTOR, unchanged: false });
+    expect(first!.rows).toBeGreaterThan(3000);
+    expect(first!.chunks).toBeGreaterThan(5);
+    // The first snapshot of an actor uploads everything.
+    expect(first!.uploadedChunks).toBe(first!.chunks);
+    expect((await backupInfo(ACTOR)).digest).toBe(first!.digest);
+
+    // Nothing changed: no new snapshot, nothing uploaded.
+    const [same] = await backupNow([ACTOR]);
+    expect(same).toMatchObject({ unchanged: true, uploadedChunks: 0, snapshot: first!.snapshot, digest: first!.digest });
+
+    // A little more history and a trade: only the chunks at the changed ends go up.
+    t = await ticks(t, 30);
+    expect((await postJson("/api/trade/execute", { pair: PAIR, side: "buy", units: 5_000 })).status).toBe(200);
+    await setClock(PAIR, t + MINUTE); // later than the first snapshot's stamp
+    const [second] = await backupNow([ACTOR]);
+    expect(second!.unchanged).toBe(false);
+    expect(second!.digest).not.toBe(first!.digest);
+    expect(second!.uploadedChunks).toBeGreaterThan(0);
+    // The small tables (orders, fills, positions) changed whole; of the ticks only the newest chunk.
+    expect(second!.uploadedBytes).toBeLessThan(first!.uploadedBytes / 3);
+    const atSecond = await visible();
+    expect(atSecond.positions.positions[0]).toMatchObject({ status: "OPEN", units: 15_000 });
+
+    // Life goes on: more ticks, the position closed.
+    t = await ticks(t + MINUTE, 120, 1.36);
+    expect((await postJson("/api/trade/execute", { pair: PAIR, side: "sell", units: 15_000 })).status).toBe(200);
+    const moved = await backupInfo(ACTOR);
+    expect(moved.digest).not.toBe(second!.digest);
+    expect(moved.snapshots.map((s: Json) => s.key)).toEqual([second!.snapshot, first!.snapshot]);
+
+    const res = await restore({ actor: ACTOR, snapshot: second!.snapshot });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ actor: ACTOR, snapshot: second!.snapshot, digest: second!.digest, rows: second!.rows });
+    expect((await backupInfo(ACTOR)).digest).toBe(second!.digest);
+    expect(await visible()).toEqual(atSecond);
+
+    // The restored actor trades on from the restored position.
+    await setClock(PAIR, t + 2 * MINUTE);
+    await ticks(t + 2 * MINUTE - 5_000, 1, 1.361);
+    const sell = await postJson("/api/trade/execute", { pair: PAIR, side: "sell", units: 15_000 });
+    expect(sell.status).toBe(200);
+    expect((await sell.json<Json>()).position).toBeNull();
+
+    // The restore is in the coordinator's audit log (the pair's own log was replaced).
+    const audit = await json(call("/api/admin/audit?limit=20"));
+    expect(audit.entries.find((e: Json) => e.action === "backup.restore" && e.target === ACTOR)).toMatchObject({ actor: "key:bootstrap", after: { snapshot: second!.snapshot } });
+  });
+
+  it("rebuilds a pair whose data was lost, from the newest snapshot", async () => {
+    const before = await visible();
+    const [snap] = await backupNow([ACTOR]);
+    await runInDurableObject(stub(PAIR), (_: Pair, state: DurableObjectState) => {
+      state.storage.sql.exec("DELETE FROM candles");
+      state.storage.sql.exec("DELETE FROM positions");
+    });
+    expect((await backupInfo(ACTOR)).digest).not.toBe(snap!.digest);
+    const res = await restore({ actor: ACTOR });
+    expect(await res.json()).toMatchObject({ snapshot: snap!.snapshot, digest: snap!.digest });
+    expect((await backupInfo(ACTOR)).digest).toBe(snap!.digest);
+    expect(await visible()).toEqual(before);
+  });
+
+  it("a corrupt or missing chunk fails the restore and changes nothing", async () => {
+    const [snap] = await backupNow([ACTOR]);
+    const manifest = await (await env.BACKUPS.get(snap!.snapshot))!.json<Json>();
+    const ticksChunk = manifest.tables.find((t: Json) => t.name === "ticks").chunks[0].hash;
+    const key = `pair/${PAIR}/chunks/${ticksChunk}`;
+    const original = await (await env.BACKUPS.get(key))!.arrayBuffer();
+    // A valid gzip of other content: only the hash check can catch it.
+    const other = new Uint8Array(await new Response(new Blob(['[1,2,3]']).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+    await env.BACKUPS.put(key, other);
+    await runInDurableObject(stub(PAIR), (_: Pair, state: DurableObjectState) => state.storage.sql.exec("DELETE FROM candles WHERE tf = '1m'"));
+    const damaged = (await backupInfo(ACTOR)).digest;
+
+    const corrupt = await restore({ actor: ACTOR, snapshot: snap!.snapshot });
+    expect(corrupt.status).toBe(500);
+    expect(await corrupt.json()).toMatchObject({ error: { code: "restore_failed", message: expect.stringContaining("corrupt") } });
+    expect((await backupInfo(ACTOR)).digest).toBe(damaged);
+
+    await env.BACKUPS.delete(key);
+    const missing = await restore({ actor: ACTOR, snapshot: snap!.snapshot });
+    expect(await missing.json()).toMatchObject({ error: { code: "restore_failed", message: expect.stringContaining("missing") } });
+    expect((await backupInfo(ACTOR)).digest).toBe(damaged);
+
+    await env.BACKUPS.put(key, original);
+    expect((await restore({ actor: ACTOR, snapshot: snap!.snapshot })).status).toBe(200);
+    expect((await backupInfo(ACTOR)).digest).toBe(snap!.digest);
+  });
+
+  it("refuses bad requests with typed errors", async () => {
+    const cases: [Json, number, string][] = [
+      [{ actor: "pair:XXX_YYY" }, 404, "unknown_pair"],
+      [{ actor: "portfolio" }, 400, "invalid_restore_request"],
+      [{ actor: ACTOR, snapshot: "pair/USD_CAD/snapshots/0000000000001.json" }, 404, "snapshot_not_found"],
+      [{ actor: ACTOR, snapshot: "coordinator/main/snapshots/0000000000001.json" }, 404, "snapshot_not_found"],
+      [{ actor: ACTOR, snapshot: "../../etc/passwd" }, 400, "invalid_restore_request"],
+      [{ actor: ACTOR, extra: 1 }, 400, "invalid_restore_request"],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await restore(body);
+      expect(res.status, JSON.stringify(body)).toBe(status);
+      expect(await res.json()).toMatchObject({ error: { code } });
+    }
+    expect((await postJson("/api/admin/backups", { actors: [] })).status).toBe(400);
+    expect((await call("/api/admin/backups?actor=nobody")).status).toBe(400);
+    // Admin only.
+    expect((await postJson("/api/admin/backups/restore", { actor: ACTOR }, null)).status).toBe(401);
+  });
+
+  it("restores the coordinator's limits and the gatekeeper's keys", async () => {
+    const put = (body: Json) => call("/api/admin/limits", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await put({ maxOpenPositions: 77 })).status).toBe(200);
+    const key = await json(postJson("/api/admin/keys", { role: "viewer", label: "restored" }));
+    const [coordinator, gatekeeper] = await backupNow(["coordinator", "gatekeeper"]);
+
+    expect((await put({ maxOpenPositions: 5 })).status).toBe(200);
+    expect((await call(`/api/admin/keys/${key.id}`, { method: "DELETE" })).status).toBe(200);
+    expect((await call("/api/metrics", {}, key.key)).status).toBe(401);
+
+    // The gatekeeper first: a coordinator restore is written down in the gatekeeper's log.
+    expect(await json(restore({ actor: "gatekeeper", snapshot: gatekeeper!.snapshot }))).toMatchObject({ digest: gatekeeper!.digest });
+    expect(await json(restore({ actor: "coordinator", snapshot: coordinator!.snapshot }))).toMatchObject({ digest: coordinator!.digest });
+    expect((await json(call("/api/admin/limits"))).maxOpenPositions).toBe(77);
+    expect((await call("/api/metrics", {}, key.key)).status).toBe(200);
+    const audit = await json(call("/api/admin/audit?limit=50"));
+    expect(audit.entries.some((e: Json) => e.action === "backup.restore" && e.target === "coordinator")).toBe(true);
+  });
+
+  it("the cron backs up every actor that is due, and not again before the interval", async () => {
+    const run = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), env, ctx);
+      await waitOnExecutionContext(ctx);
+    };
+    await setClock(PAIR, T0 + 10 * 24 * 60 * MINUTE);
+    await run();
+    const all = await json(call("/api/admin/backups"));
+    const pairs = (env.PAIRS as string).split(",");
+    expect(all.actors.map((a: Json) => a.actor).sort()).toEqual(["coordinator", "gatekeeper", ...pairs.map((p) => `pair:${p}`)].sort());
+    for (const a of all.actors) {
+      expect(a.lastSnapshot, a.actor).toMatch(/\/snapshots\/\d{13}\.json$/);
+      expect(a.intervalMs).toBe(240_000);
+      expect(a.lastError).toBeNull();
+    }
+    const ours = all.actors.find((a: Json) => a.actor === ACTOR);
+    expect(ours.lastBackupAt).toBe(T0 + 10 * 24 * 60 * MINUTE);
+
+    // Within the interval the cron leaves the pair alone; after it, the pair is checked again.
+    await setClock(PAIR, T0 + 10 * 24 * 60 * MINUTE + 239_000);
+    await run();
+    expect((await json(call("/api/admin/backups"))).actors.find((a: Json) => a.actor === ACTOR).lastBackupAt).toBe(T0 + 10 * 24 * 60 * MINUTE);
+    await setClock(PAIR, T0 + 10 * 24 * 60 * MINUTE + 240_000);
+    await run();
+    expect((await json(call("/api/admin/backups"))).actors.find((a: Json) => a.actor === ACTOR).lastBackupAt).toBe(T0 + 10 * 24 * 60 * MINUTE + 240_000);
+  });
+});
