@@ -33,6 +33,20 @@ describe("alert rules", () => {
     expect(webhookBody(alerts[0]!, WED).text).toMatch(/error rate 2.00 % over 1.00 %/);
   });
 
+  it("broker rules: a position mismatch, a broker failing 3 calls in a row, an OANDA stream that is not streaming", () => {
+    const pair = quiet.pairs[0]!;
+    expect(evaluateAlerts({ ...quiet, pairs: [{ ...pair, brokerConsecutiveFailures: 2, positionCheck: { ok: true, brokerUnits: 5, runtimeUnits: 5 } }], feedState: "streaming" })).toEqual([]);
+    const alerts = evaluateAlerts({
+      ...quiet,
+      pairs: [{ ...pair, brokerConsecutiveFailures: 3, positionCheck: { ok: false, brokerUnits: 7_000, runtimeUnits: 2_000 } }],
+      feedState: "reconnecting",
+    });
+    expect(alerts.map((a) => a.id)).toEqual(["position_mismatch:EUR_USD", "broker_failing:EUR_USD", "feed_down:oanda"]);
+    expect(alerts[0]).toMatchObject({ message: "EUR_USD: the broker holds 7000 units, the runtime 2000; trading halted", value: 5_000 });
+    // The stream is allowed to rest over the weekend; a mismatch is not.
+    expect(evaluateAlerts({ ...quiet, nowMs: SAT, coordinatorHeartbeatMs: SAT, pairs: [{ ...pair, lastTickTs: SAT, positionCheck: { ok: false, brokerUnits: 1, runtimeUnits: 0 } }], feedState: "reconnecting" }).map((a) => a.rule)).toEqual(["position_mismatch"]);
+  });
+
   it("a silent feed over the weekend is not an alert; too few requests are not an error rate", () => {
     const weekend = evaluateAlerts({ ...quiet, nowMs: SAT, coordinatorHeartbeatMs: SAT, pairs: [{ ...quiet.pairs[0]!, lastTickTs: SAT - 3_600_000 }] });
     expect(weekend).toEqual([]);
