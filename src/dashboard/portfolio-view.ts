@@ -33,7 +33,15 @@ interface Portfolio {
 
 interface Metrics {
   trading: string;
-  pairs: { pair: string; tradingState: string; connections: number }[];
+  /** The OANDA price stream (FEED=oanda), else null. */
+  feed: { stream: { state: string; connects: number } | null; lastError: string | null } | null;
+  pairs: {
+    pair: string;
+    tradingState: string;
+    connections: number;
+    broker: { kind: string; state: "idle" | "ok" | "failing"; lastError: string | null };
+    positionCheck: { ok: boolean; brokerUnits: number; runtimeUnits: number } | null;
+  }[];
 }
 
 interface PairSlow {
@@ -171,6 +179,7 @@ export class PortfolioView {
     stateEl.dataset.trading = state;
     const reason = this.portfolio?.trading.reason;
     $("trading-reason").textContent = reason ? `(${reason}, since ${time(this.portfolio!.trading.since)})` : "";
+    this.renderBroker();
     const now = Date.now();
     $("pairs").replaceChildren(
       ...this.session.pairs.map((pair) => {
@@ -182,7 +191,9 @@ export class PortfolioView {
         const pnl = book ? signed(book.realised + book.unrealised, this.portfolio!.accountCurrency) : slow ? signed(slow.open.reduce((s, x) => s + (x.unrealisedPnlAccount ?? 0), 0)) : "-";
         const feed =
           this.roomOpen.get(pair) !== true ? "reconnecting" : !tick ? "no ticks" : now - tick.ts > STALE_TICK_MS ? `stale ${Math.round((now - tick.ts) / 1000)} s` : "live";
-        const pairState = this.metrics?.pairs.find((x) => x.pair === pair)?.tradingState ?? "-";
+        const m = this.metrics?.pairs.find((x) => x.pair === pair);
+        const brokerNote = m?.broker.state === "failing" ? " / broker failing" : m?.positionCheck && !m.positionCheck.ok ? " / position mismatch" : "";
+        const pairState = `${m?.tradingState ?? "-"}${brokerNote}`;
         const sig = slow?.lastSignal;
         const link = h("a", { href: `#/pair/${pair}` }, pair);
         return row(
@@ -217,6 +228,20 @@ export class PortfolioView {
         : perCurrency.flatMap(([c, v]) => bar(c, Math.abs(v), pf.limits.maxNetExposurePerCurrency, `${money(v)} / ${money(pf.limits.maxNetExposurePerCurrency, cur)}`))),
     );
     $("alerts").replaceChildren(...(pf.alerts.length === 0 ? [h("li", {}, "no active alerts")] : pf.alerts.map((a) => h("li", { class: "warn" }, `${time(a.raisedAt)} ${a.alert.message}`))));
+  }
+
+  /** The broker and, with FEED=oanda, the price stream: "oanda ok, stream streaming" or what fails. */
+  private renderBroker(): void {
+    const pairs = this.metrics?.pairs ?? [];
+    const el = $("broker-state");
+    if (pairs.length === 0) return;
+    const failing = pairs.filter((p) => p.broker.state === "failing");
+    const stream = this.metrics?.feed?.stream;
+    const parts = [`${pairs[0]!.broker.kind} ${failing.length > 0 ? `failing on ${failing.map((p) => p.pair).join(", ")}` : pairs.some((p) => p.broker.state === "ok") ? "ok" : "idle"}`];
+    if (this.metrics?.feed) parts.push(`stream ${stream?.state ?? "stopped"}${stream ? ` (${stream.connects} connects)` : ""}`);
+    el.textContent = parts.join(", ");
+    el.dataset.state = failing.length > 0 || (this.metrics?.feed && stream?.state !== "streaming") ? "failing" : "ok";
+    el.title = failing[0]?.broker.lastError ?? this.metrics?.feed?.lastError ?? "";
   }
 
   private async killSwitch(action: "halt" | "resume" | "flatten"): Promise<void> {

@@ -268,6 +268,9 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       await enterKey(page, ADMIN_KEY);
       await page.goto(`${runtime.url}/#/portfolio`);
       await expect.poll(() => page.locator("#trading-state").textContent()).toBe("ACTIVE");
+      // The paper broker has taken quotes (no price stream configured).
+      await expect.poll(() => page.locator("#broker-state").textContent()).toBe("paper ok");
+      expect(await page.locator("#broker-state").getAttribute("data-state")).toBe("ok");
       await expect.poll(() => page.locator(`#pairs tr[data-pair=${PAIR}] td`).nth(1).textContent()).toMatch(/^1\.08\d{3}$/);
       await expect.poll(() => page.locator(`#pairs tr[data-pair=${PAIR}] td`).nth(7).textContent()).toMatch(/^live \//);
       // Quotes come from the pair's room, not from a poll: a new one shows within a moment.
