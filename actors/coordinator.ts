@@ -14,7 +14,8 @@ import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { runAuditRetentionIfDue, type BatchedDelete } from "./retention.ts";
 import { ActorBackup } from "./backup/actor-backup.ts";
 import { brokerConfigFor, maskAccountId } from "../src/broker/broker-config.ts";
-import type { OandaEndpoint } from "../src/broker/oanda/oanda-http.ts";
+import { OandaHttp, type OandaEndpoint } from "../src/broker/oanda/oanda-http.ts";
+import { readAccount, type AccountView } from "../src/broker/oanda/oanda-account.ts";
 import { open, seal } from "../src/security/credential-box.ts";
 
 /** The coordinator proves it is alive this often (alerts watch the mark). */
@@ -150,6 +151,16 @@ export class Coordinator extends DurableObject<Env> {
     }
     if (config.accountId && config.token) return { apiUrl: config.apiUrl, streamUrl: config.streamUrl, accountId: config.accountId, token: config.token };
     throw new Error("no OANDA credentials: set OANDA_ACCOUNT_ID and the OANDA_TOKEN secret, or PUT /api/admin/broker/credentials");
+  }
+
+  /** The OANDA account as OANDA reports it (summary, positions, instrument check); null without credentials. */
+  async brokerAccount(): Promise<AccountView | { error: string } | null> {
+    if (this.brokerCredentialsInfo().source === "none") return null;
+    try {
+      return await readAccount(new OandaHttp(await this.brokerEndpoint()), configFor(this.env).pairs);
+    } catch (err) {
+      return { error: String(err instanceof Error ? err.message : err).slice(0, 300) };
+    }
   }
 
   heartbeatAt(): number | null {

@@ -284,8 +284,9 @@ export const ROUTES: readonly Route[] = [
     handler: async (_req, env) => {
       const config = configFor(env);
       const broker = brokerConfigFor(env);
-      const [credentials, feed, pairs] = await Promise.all([
+      const [credentials, account, feed, pairs] = await Promise.all([
         env.Coordinator.getByName("main").brokerCredentialsInfo(),
+        env.Coordinator.getByName("main").brokerAccount(),
         config.feed === "oanda" ? env.Feed.getByName("main").status() : null,
         Promise.all(config.pairs.map((p) => env.Pair.getByName(p).metrics())),
       ]);
@@ -294,6 +295,7 @@ export const ROUTES: readonly Route[] = [
         feed: config.feed,
         oanda: { environment: broker.oanda.environment, apiUrl: broker.oanda.apiUrl, streamUrl: broker.oanda.streamUrl },
         credentials,
+        account,
         stream: feed,
         pairs: pairs.map((m) => ({ pair: m.pair, broker: m.broker, positionCheck: m.positionCheck })),
       });

@@ -14,6 +14,7 @@ import { OandaBroker } from "../../src/broker/oanda/oanda-broker.ts";
 import { backoffMs, DEFAULT_RETRY, OandaError, OandaHttp, type OandaEndpoint, type RetryPolicy } from "../../src/broker/oanda/oanda-http.ts";
 import { PricingStream } from "../../src/broker/oanda/pricing-stream.ts";
 import { AccountSummary } from "../../src/broker/oanda/v20.ts";
+import { readAccount } from "../../src/broker/oanda/oanda-account.ts";
 import { OandaStandIn } from "../support/oanda-standin.ts";
 
 const EUR_USD = getInstrument("EUR_USD");
@@ -152,6 +153,15 @@ describe("orders", () => {
     standin.faults.fail5xx = 2;
     const summary = await new OandaHttp(endpoint, FAST).get("/summary", AccountSummary);
     expect(summary.account).toMatchObject({ id: standin.accountId, currency: "USD", balance: "100000.0000" });
+  });
+
+  it("reads the account for the operator: positions on every instrument, and instruments OANDA does not describe as the runtime does", async () => {
+    standin.externalTrade("GBP_USD", -3_000);
+    const account = await readAccount(new OandaHttp(endpoint, FAST), ["EUR_USD", "EUR_GBP"]);
+    expect(account).toMatchObject({ currency: "USD", balance: 100_000 });
+    expect(account.positions).toContainEqual({ instrument: "GBP_USD", netUnits: -3_000, served: false });
+    // EUR_GBP is not in the stand-in's instrument table: flagged, EUR_USD agrees.
+    expect(account.instrumentMismatches).toEqual([{ instrument: "EUR_GBP", oanda: null }]);
   });
 });
 

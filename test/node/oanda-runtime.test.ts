@@ -160,6 +160,10 @@ describe("runtime on OANDA (local v20 stand-in)", () => {
     expect(refused.json.error.details.type).toBe("trading_halted");
     const prom = await (await fetch(`${runtime.url}/api/metrics?format=prometheus`, { headers: { "x-api-key": KEY } })).text();
     expect(prom).toContain('fxrt_position_mismatch{pair="USD_JPY"} 1');
+    // The operator sees the account as OANDA reports it, the stray units included.
+    const account = (await api("GET", "/api/admin/broker")).json.account;
+    expect(account).toMatchObject({ currency: "USD", balance: 100_000, instrumentMismatches: [] });
+    expect(account.positions).toEqual([{ instrument: "USD_JPY", netUnits: 7_000, served: true }]);
     expect(prom).toContain("fxrt_feed_streaming 1");
   });
 });

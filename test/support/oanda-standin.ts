@@ -179,7 +179,11 @@ export class OandaStandIn {
       return send(200, { account: { id: this.accountId, currency: "USD", balance: "100000.0000", NAV: "100000.0000", unrealizedPL: "0.0000", marginAvailable: "100000.0000", openTradeCount: 0, openPositionCount: 0, pendingOrderCount: [...this.orders.values()].filter((o) => o.state === "PENDING").length, lastTransactionID: this.lastId() }, lastTransactionID: this.lastId() });
     }
     if (req.method === "GET" && path === "/instruments") {
-      return send(200, { instruments: [{ name: "EUR_USD", type: "CURRENCY", displayPrecision: 5, pipLocation: -4 }, { name: "USD_JPY", type: "CURRENCY", displayPrecision: 3, pipLocation: -2 }], lastTransactionID: this.lastId() });
+      const wanted = url.searchParams.get("instruments")?.split(",");
+      const all = ["EUR_USD", "USD_JPY", "GBP_USD", "AUD_USD", "USD_CHF", "USD_CAD", "EUR_JPY", "GBP_JPY"].map((name) => ({
+        name, type: "CURRENCY", displayPrecision: precisionOf(name), pipLocation: name.endsWith("_JPY") ? -2 : -4,
+      }));
+      return send(200, { instruments: wanted ? all.filter((i) => wanted.includes(i.name)) : all, lastTransactionID: this.lastId() });
     }
     if (req.method === "POST" && path === "/orders") return this.createOrder(JSON.parse(body) as { order: Json }, send, res);
     const byClient = /^\/orders\/@(.+)$/.exec(path);
@@ -203,7 +207,10 @@ export class OandaStandIn {
       const net = this.positionUnits(position[1]!);
       return send(200, { position: { instrument: position[1], long: { units: String(Math.max(net, 0)) }, short: { units: String(Math.min(net, 0)) } }, lastTransactionID: this.lastId() });
     }
-    if (req.method === "GET" && path === "/openPositions") return send(200, { positions: [], lastTransactionID: this.lastId() });
+    if (req.method === "GET" && path === "/openPositions") {
+      const open = [...this.netUnits].filter(([, n]) => n !== 0);
+      return send(200, { positions: open.map(([instrument, n]) => ({ instrument, long: { units: String(Math.max(n, 0)) }, short: { units: String(Math.min(n, 0)) } })), lastTransactionID: this.lastId() });
+    }
     return send(404, { errorMessage: `no route ${req.method} ${path}` });
   }
 
