@@ -13,7 +13,7 @@ import { webhookBody, type Alert } from "../src/alerts/rules.ts";
 import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { runAuditRetentionIfDue, type BatchedDelete } from "./retention.ts";
 import { ActorBackup } from "./backup/actor-backup.ts";
-import { brokerConfigFor, maskAccountId } from "../src/broker/broker-config.ts";
+import { maskAccountId } from "../src/broker/broker-config.ts";
 import { OandaHttp, type OandaEndpoint } from "../src/broker/oanda/oanda-http.ts";
 import { readAccount, type AccountView } from "../src/broker/oanda/oanda-account.ts";
 import { open, seal } from "../src/security/credential-box.ts";
@@ -135,14 +135,14 @@ export class Coordinator extends DurableObject<Env> {
   brokerCredentialsInfo(): BrokerCredentialsInfo {
     const stored = this.get<StoredCredentials>("broker_credentials");
     if (stored) return { source: "stored", accountId: stored.accountId, setAt: stored.setAt };
-    const config = brokerConfigFor(this.env).oanda;
+    const config = configFor(this.env).broker.oanda;
     if (config.accountId && config.token) return { source: "config", accountId: maskAccountId(config.accountId), setAt: null };
     return { source: "none", accountId: null, setAt: null };
   }
 
   /** Where and as whom the pairs and the feed reach OANDA (internal: the Worker never returns it). */
   async brokerEndpoint(): Promise<OandaEndpoint> {
-    const config = brokerConfigFor(this.env).oanda;
+    const config = configFor(this.env).broker.oanda;
     const stored = this.get<StoredCredentials>("broker_credentials");
     if (stored) {
       const key = String((this.env as unknown as Record<string, unknown>).CREDENTIALS_KEY ?? "");

@@ -37,7 +37,6 @@ import { PairTrader, type ExecuteResult } from "./pair-trader.ts";
 import { ActorBackup } from "./backup/actor-backup.ts";
 import { PaperBroker } from "../src/broker/paper-broker.ts";
 import { BrokerLink, BrokerUnavailable } from "../src/broker/broker-link.ts";
-import { brokerConfigFor } from "../src/broker/broker-config.ts";
 import { OandaBroker } from "../src/broker/oanda/oanda-broker.ts";
 import { OandaHttp } from "../src/broker/oanda/oanda-http.ts";
 import { DEFAULT_FILL_MODEL, DEFAULT_RISK_LIMITS, FillModelConfig, RiskLimits } from "../schemas/trading.ts";
@@ -157,7 +156,7 @@ export class Pair extends Server<Env> {
 
   /** The configured broker (BROKER): the paper book in this actor, or OANDA with the coordinator's credentials. */
   private makeBroker(): BrokerLink {
-    const config = brokerConfigFor(this.env);
+    const config = this.config.broker;
     if (config.kind === "paper") {
       const paper = new PaperBroker(this.orders.paperBook(), () => this.fillModel(), this.instrument);
       return new BrokerLink("paper", async () => paper, false);

@@ -1,5 +1,6 @@
 import { TIMEFRAMES, type Timeframe } from "./domain/candle.ts";
 import { findInstrument } from "./domain/instruments.ts";
+import { readBrokerConfig, type BrokerConfig } from "./broker/broker-config.ts";
 
 /** How long rows are kept, in days (TICK_RETENTION_DAYS, LOG_RETENTION_DAYS, CLOSED_POSITION_RETENTION_DAYS). */
 export interface RetentionDays {
@@ -34,6 +35,8 @@ export interface RuntimeConfig {
   marketDataPublic: boolean;
   /** How often each actor's state is backed up to R2 (the recovery point objective), ms; 0 = off. */
   backupIntervalMs: number;
+  /** Where orders go (BROKER) and OANDA's settings (OANDA_*). */
+  broker: BrokerConfig;
 }
 
 export const CANDLE_RETENTION_DEFAULT: Record<Timeframe, number> = {
@@ -148,6 +151,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
     advisor: advisor(vars),
     marketDataPublic: bool(vars, "MARKET_DATA_PUBLIC", true),
     backupIntervalMs: backupInterval(vars),
+    broker: readBrokerConfig(vars),
   };
 }
 

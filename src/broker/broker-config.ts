@@ -51,17 +51,6 @@ export function readBrokerConfig(vars: Vars): BrokerConfig {
   };
 }
 
-const cache = new WeakMap<object, BrokerConfig>();
-
-export function brokerConfigFor(env: object): BrokerConfig {
-  let config = cache.get(env);
-  if (!config) {
-    config = readBrokerConfig(env as Vars);
-    cache.set(env, config);
-  }
-  return config;
-}
-
 /** An account id for display: the last three digits only. */
 export function maskAccountId(id: string | null): string | null {
   return id === null ? null : id.replace(/^(.*)-(\d+)-(\d{3})$/, (_m, head: string, mid: string, tail: string) => `${head.replace(/\d/g, "*")}-${mid.replace(/\d/g, "*")}-${tail}`);

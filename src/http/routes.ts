@@ -15,7 +15,6 @@ import { RiskBody } from "../../schemas/trading.ts";
 import { KillSwitchBody, PortfolioLimits } from "../../schemas/portfolio.ts";
 import { ActorRef, BackupNowBody, RestoreBody } from "../../schemas/backup.ts";
 import { BrokerCredentialsBody } from "../../schemas/broker.ts";
-import { brokerConfigFor } from "../broker/broker-config.ts";
 import { auditKeeperOf, backedUpActors, backupsOf } from "../../actors/backup/backed-up-actors.ts";
 import { authorize, type Identity } from "./auth.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
@@ -283,7 +282,7 @@ export const ROUTES: readonly Route[] = [
     method: "get", path: "/api/admin/broker", access: "admin",
     handler: async (_req, env) => {
       const config = configFor(env);
-      const broker = brokerConfigFor(env);
+      const broker = config.broker;
       const [credentials, account, feed, pairs] = await Promise.all([
         env.Coordinator.getByName("main").brokerCredentialsInfo(),
         env.Coordinator.getByName("main").brokerAccount(),
