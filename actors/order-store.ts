@@ -4,8 +4,9 @@ import type { Position } from "../src/domain/trading/position.ts";
 import type { Fill, OrderIntent, Signal } from "../src/domain/trading/types.ts";
 import type { RiskRejection } from "../schemas/trading.ts";
 import type { PortfolioRejection } from "../schemas/portfolio.ts";
+import type { BrokerRejection } from "../schemas/trading-events.ts";
 
-export type OrderRejection = RiskRejection | PortfolioRejection;
+export type OrderRejection = RiskRejection | PortfolioRejection | BrokerRejection;
 import type { Advice } from "../src/advisor/advisor.ts";
 import { writeAudit } from "./audit-entry.ts";
 

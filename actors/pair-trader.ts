@@ -1,5 +1,6 @@
 import { logEvent } from "../src/log.ts";
 import type { Broker, BrokerAnswer } from "../src/broker/broker.ts";
+import { BrokerUnavailable } from "../src/broker/broker-link.ts";
 import type { Instrument } from "../src/domain/instruments.ts";
 import { midDecimal, toDecimal } from "../src/domain/price.ts";
 import { clientOrderId } from "../src/domain/trading/client-order-id.ts";
@@ -249,7 +250,7 @@ export class PairTrader {
       recentOrderTimesMs: this.d.store.orderTimesSince(now - 60_000, limits.maxOrdersPerMinute + 1),
       nowMs: now,
     });
-    const refusal = decision.accepted ? await this.portfolioCheck(intent, decision.riskIncreasing) : decision.rejection;
+    const refusal = decision.accepted ? (this.brokerDown(intent) ?? (await this.portfolioCheck(intent, decision.riskIncreasing))) : decision.rejection;
     if (refusal) {
       this.d.storage.transactionSync(() => {
         this.d.store.insertRejection(intent.clientOrderId, intent.strategyId, refusal, now);
@@ -272,6 +273,19 @@ export class PairTrader {
     await this.send(intent);
     this.orderRoundTrip.record(performance.now() - started);
     return this.resultOf(this.orderOf(intent.clientOrderId));
+  }
+
+  /**
+   * A broker that just failed is given time (BrokerLink); meanwhile nothing is
+   * recorded or sent. A strategy order is refused for good (its signal would
+   * be stale by the time the broker is back); any other order fails now and is
+   * tried again by its caller (the next quote for an exit, the client for a
+   * manual order).
+   */
+  private brokerDown(intent: OrderIntent): OrderRejection | null {
+    if (this.d.broker.available?.() !== false) return null;
+    if (intent.signalId === undefined) throw new BrokerUnavailable(`broker unavailable: ${intent.clientOrderId} not sent`);
+    return { type: "broker_unavailable", detail: "the broker is failing; the order was not sent" };
   }
 
   /**

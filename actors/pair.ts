@@ -607,6 +607,9 @@ export class Pair extends Server<Env> {
       if (signals.length > 0) await this.trader.decideSignals(this.runs);
       if (quote) await this.trader.onQuote(quote);
     } catch (err) {
+      // A broker left alone after a failure fails every call at once: its state is in the metrics
+      // and alerts, and logging each tick batch would flood the log.
+      if (err instanceof BrokerUnavailable && !this.broker.available()) return;
       logEvent("error", "trade.step_failed", { pair: this.instrument.symbol, error: String(err) });
     }
   }

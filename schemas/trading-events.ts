@@ -3,6 +3,10 @@ import { EpochMs, PairSymbol } from "./common.ts";
 import { RiskRejectionSchema } from "./trading.ts";
 import { PortfolioRejectionSchema } from "./portfolio.ts";
 
+/** A strategy order not sent because the broker is down (its signal is not kept for later: it would be stale). */
+export const BrokerRejectionSchema = v.object({ type: v.literal("broker_unavailable"), detail: v.string() });
+export type BrokerRejection = v.InferOutput<typeof BrokerRejectionSchema>;
+
 const Side = v.picklist(["buy", "sell"]);
 const Price = v.number();
 
@@ -83,7 +87,7 @@ export const RiskEvent = v.object({
   clientOrderId: v.string(),
   strategyId: v.string(),
   /** Per-pair risk or the portfolio (coordinator) refused it. */
-  rejection: v.union([RiskRejectionSchema, PortfolioRejectionSchema]),
+  rejection: v.union([RiskRejectionSchema, PortfolioRejectionSchema, BrokerRejectionSchema]),
   time: EpochMs,
 });
 

@@ -8,9 +8,15 @@ import type { Broker, BrokerAnswer } from "./broker.ts";
 
 export type BrokerState = "idle" | "ok" | "failing";
 
+/** After a failed call the broker is not called again for this long, doubling per failure in a row, up to the cap. */
+const BACKOFF_FIRST_MS = 1_000;
+const BACKOFF_MAX_MS = 30_000;
+
 export interface BrokerStatus {
   kind: "paper" | "oanda";
   state: BrokerState;
+  /** While failing: no call before this time (calls meanwhile fail at once). */
+  retryAt: number | null;
   calls: number;
   failures: number;
   /** Failures in a row; 0 once a call succeeds. */
@@ -37,7 +43,7 @@ export class BrokerLink implements Broker {
     reconcilable: boolean,
     private readonly clock: () => number = () => Date.now(),
   ) {
-    this.status = { kind, state: "idle", calls: 0, failures: 0, consecutiveFailures: 0, lastOkAt: null, lastError: null, lastErrorAt: null };
+    this.status = { kind, state: "idle", retryAt: null, calls: 0, failures: 0, consecutiveFailures: 0, lastOkAt: null, lastError: null, lastErrorAt: null };
     if (reconcilable) {
       this.openUnits = () =>
         this.call(async (b) => {
@@ -47,9 +53,19 @@ export class BrokerLink implements Broker {
     }
   }
 
-  /** Forget the connection: the next call creates it again (new credentials). */
+  /** Forget the connection: the next call creates it again (new credentials), at once. */
   reset(): void {
     this.broker = null;
+    this.status.retryAt = null;
+  }
+
+  /**
+   * Whether a call would go out now. A failing broker is left alone for a
+   * while (1 s, doubling to 30 s): calls meanwhile fail at once instead of each
+   * waiting out a timeout, so a broker outage never holds up the pair's ticks.
+   */
+  available(): boolean {
+    return this.status.retryAt === null || this.clock() >= this.status.retryAt;
   }
 
   get state(): Readonly<BrokerStatus> {
@@ -65,6 +81,9 @@ export class BrokerLink implements Broker {
   }
 
   private async call<T>(fn: (broker: Broker) => Promise<T>): Promise<T> {
+    if (!this.available()) {
+      throw new BrokerUnavailable(`broker unavailable (${this.status.consecutiveFailures} failed calls, next try in ${Math.ceil((this.status.retryAt! - this.clock()) / 1000)} s): ${this.status.lastError}`);
+    }
     this.status.calls++;
     try {
       // A failed creation (no credentials yet) is tried again on the next call.
@@ -74,6 +93,7 @@ export class BrokerLink implements Broker {
       });
       const out = await fn(await this.broker);
       this.status.state = "ok";
+      this.status.retryAt = null;
       this.status.consecutiveFailures = 0;
       this.status.lastOkAt = this.clock();
       return out;
@@ -83,6 +103,7 @@ export class BrokerLink implements Broker {
       this.status.consecutiveFailures++;
       this.status.lastError = String(err instanceof Error ? err.message : err).slice(0, 300);
       this.status.lastErrorAt = this.clock();
+      this.status.retryAt = this.clock() + Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.status.consecutiveFailures - 1));
       throw new BrokerUnavailable(this.status.lastError, { cause: err });
     }
   }

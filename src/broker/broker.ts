@@ -22,4 +22,6 @@ export interface Broker {
    * broker's book is the runtime's own (paper).
    */
   openUnits?(): Promise<number>;
+  /** False while calls would fail at once (a broker that just failed is given time); absent = always. */
+  available?(): boolean;
 }

@@ -140,6 +140,32 @@ describe("runtime on OANDA (local v20 stand-in)", () => {
     expect((await api("GET", "/api/admin/broker")).json.pairs.find((p: Json) => p.pair === "USD_JPY").broker).toMatchObject({ state: "ok", consecutiveFailures: 0 });
   });
 
+  it("an OANDA outage: the order waits in the outbox, later ones fail at once without reaching OANDA, ticks keep flowing, then the waiting order goes out once", async () => {
+    standin.faults.fail5xx = 1_000;
+    const first = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 1_000 });
+    expect(first.status).toBe(502);
+    expect(first.json.error.details.clientOrderId).toMatch(/^EUR_USD-manual-/);
+    const seen = standin.answerMs.length;
+    const second = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 1_000 });
+    expect(second.status).toBe(502);
+    expect(second.json.error).toMatchObject({ message: "the broker could not be reached: nothing was sent", details: { clientOrderId: null } });
+    expect(standin.answerMs.length).toBe(seen);
+    // Market data does not wait for the broker.
+    standin.setQuote("EUR_USD", 1.0881, 1.0883);
+    await eventually(async () => expect((await api("GET", "/api/pairs/EUR_USD")).json.lastTick).toMatchObject({ bid: 1.0881 }), 1_000);
+    expect(standin.answerMs.length).toBe(seen);
+
+    standin.faults.fail5xx = 0;
+    const broker = (await api("GET", "/api/admin/broker")).json.pairs.find((p: Json) => p.pair === "EUR_USD").broker;
+    expect(broker.state).toBe("failing");
+    await new Promise((r) => setTimeout(r, Math.max(0, broker.retryAt - Date.now()) + 50));
+    const third = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 1_000 });
+    expect(third.status).toBe(200);
+    expect(standin.orderByClientId(first.json.error.details.clientOrderId)).toBeDefined();
+    expect(standin.positionUnits("EUR_USD")).toBe(2_000);
+    expect(third.json.position).toMatchObject({ units: 2_000 });
+  });
+
   it("a position the runtime does not know about halts trading and raises an alert", async () => {
     standin.externalTrade("USD_JPY", 5_000);
     await runtime.triggerScheduled();
@@ -163,7 +189,10 @@ describe("runtime on OANDA (local v20 stand-in)", () => {
     // The operator sees the account as OANDA reports it, the stray units included.
     const account = (await api("GET", "/api/admin/broker")).json.account;
     expect(account).toMatchObject({ currency: "USD", balance: 100_000, instrumentMismatches: [] });
-    expect(account.positions).toEqual([{ instrument: "USD_JPY", netUnits: 7_000, served: true }]);
+    expect(account.positions).toEqual([
+      { instrument: "EUR_USD", netUnits: 2_000, served: true },
+      { instrument: "USD_JPY", netUnits: 7_000, served: true },
+    ]);
     expect(prom).toContain("fxrt_feed_streaming 1");
   });
 });
