@@ -108,6 +108,38 @@ describe("strategy signals to orders", () => {
   });
 });
 
+describe("a broker that is failing", () => {
+  it("refuses a strategy order as broker_unavailable (never sent later, when its signal is stale); the pair keeps taking ticks", async () => {
+    const pair = "AUD_USD";
+    await setClock(pair, T0);
+    const json = (body: unknown) => ({ method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    await call(`/api/admin/pairs/${pair}/risk`, json({ limits: { stopLossRequired: "never" } }));
+    await call(`/api/admin/pairs/${pair}/strategies`, json({ strategies: [{ id: "ref", kind: "sma-cross", units: 20_000, params: { timeframe: "1m", fast: 2, slow: 3 } }] }));
+    // As after a failed call: the link leaves the broker alone for a while (BrokerLink.available()).
+    await runInDurableObject(stub(pair), (i: Pair) => {
+      (i as unknown as { broker: { status: { retryAt: number | null; state: string } } }).broker.status.retryAt = Number.MAX_SAFE_INTEGER;
+    });
+    const start = T0 - 7 * MINUTE;
+    const bids = [0.661, 0.66, 0.659, 0.658, 0.66, 0.6605, 0.66];
+    const ticks = bids.map((bid, i) => ({ ts: start + i * MINUTE + 1_000, bid, ask: Math.round((bid + 0.0002) * 1e5) / 1e5 }));
+    const res = await postJson(`/api/pairs/${pair}/ticks`, { ticks });
+    expect(await res.json()).toMatchObject({ accepted: 7 });
+    const signals = ((await (await call(`/api/pairs/${pair}/signals`)).json()) as Json).signals;
+    expect(signals.length).toBeGreaterThan(0);
+    expect(((await (await call(`/api/pairs/${pair}/orders`)).json()) as Json).orders).toEqual([]);
+    const rejections = ((await (await call(`/api/pairs/${pair}/rejections`)).json()) as Json).rejections;
+    expect(rejections).toHaveLength(1);
+    expect(rejections[0]).toMatchObject({ strategyId: "ref", rejection: { type: "broker_unavailable" } });
+
+    // The broker back: the refused signal is not acted on later.
+    await runInDurableObject(stub(pair), (i: Pair) => {
+      (i as unknown as { broker: { status: { retryAt: number | null } } }).broker.status.retryAt = null;
+    });
+    await tick(pair, T0 - 1_000, 0.6601, 0.6603);
+    expect(((await (await call(`/api/pairs/${pair}/orders`)).json()) as Json).orders).toEqual([]);
+  });
+});
+
 describe("break-even and add-position levels", () => {
   it("moves the stop to break-even and adds a level as price runs in favour", async () => {
     // USD_CAD has no manual position yet; its strategy is switched off so only these orders exist.
