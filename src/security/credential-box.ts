@@ -21,6 +21,17 @@ function fromB64(text: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/**
+ * The last base64 character can carry bits that decoding drops, so two texts
+ * can decode to the same bytes: only the canonical spelling opens, so that any
+ * change to the sealed text fails (found by the property test).
+ */
+function canonicalBytes(text: string): Uint8Array<ArrayBuffer> {
+  const bytes = fromB64(text);
+  if (b64url(bytes) !== text) throw new Error("not canonical base64url");
+  return bytes;
+}
+
 async function importKey(keyB64: string): Promise<CryptoKey> {
   let raw: Uint8Array<ArrayBuffer>;
   try {
@@ -46,7 +57,7 @@ export async function open(sealed: string, keyB64: string, purpose: string): Pro
   if (version !== "v1" || !iv || !body) throw new Error("not a sealed credential");
   const key = await importKey(keyB64);
   try {
-    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromB64(iv), additionalData: new TextEncoder().encode(purpose) }, key, fromB64(body));
+    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: canonicalBytes(iv), additionalData: new TextEncoder().encode(purpose) }, key, canonicalBytes(body));
     return new TextDecoder().decode(plain);
   } catch {
     throw new Error("sealed credential does not open with this key (wrong key, or altered)");

@@ -33,6 +33,18 @@ describe("credential box (AES-GCM)", () => {
     );
   });
 
+  it("every one-character change, at every position (the last one included), fails to open", async () => {
+    // A CI run found the last character: base64 spends spare bits there, so 'A'/'B' could decode alike.
+    const sealed = await seal("token-123", KEY, "p");
+    for (let i = 0; i < sealed.length; i++) {
+      for (const c of ["A", "B", "0", "_"]) {
+        const changed = sealed.slice(0, i) + c + sealed.slice(i + 1);
+        if (changed === sealed) continue;
+        await expect(open(changed, KEY, "p")).rejects.toThrow();
+      }
+    }
+  });
+
   it("refuses a key that is not 32 bytes of base64", async () => {
     await expect(seal("x", Buffer.alloc(16).toString("base64"), "p")).rejects.toThrow(/32 bytes/);
     await expect(seal("x", "%%%", "p")).rejects.toThrow(/base64/);
