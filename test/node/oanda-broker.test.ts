@@ -1,7 +1,7 @@
 /**
  * The OANDA v20 adapter against a local server speaking the v20 protocol
  * (test/support/oanda-standin.ts): orders and their idempotency by client
- * order id through lost answers, 5xx, timeouts and resends; rejections,
+ * order id through lost answers, 5xx, timeouts, stalled bodies and resends; rejections,
  * partial fills, resting orders; the pricing stream with heartbeats, bad lines,
  * drops and silence; the retry policy's backoff.
  */
@@ -47,7 +47,7 @@ beforeAll(async () => {
 afterAll(() => standin.stop());
 
 beforeEach(() => {
-  standin.faults = { delayMs: 0, fail5xx: 0, loseNextOrderAnswer: false, rejectNext: null, partialFill: null, silentAfterLines: null, dropAfterLines: null };
+  standin.faults = OandaStandIn.noFaults();
   standin.setQuote("EUR_USD", 1.085, 1.08512);
   standin.setQuote("USD_JPY", 151.2, 151.214);
 });
@@ -162,6 +162,30 @@ describe("orders", () => {
     expect(account.positions).toContainEqual({ instrument: "GBP_USD", netUnits: -3_000, served: false });
     // EUR_GBP is not in the stand-in's instrument table: flagged, EUR_USD agrees.
     expect(account.instrumentMismatches).toEqual([{ instrument: "EUR_GBP", oanda: null }]);
+  });
+});
+
+describe("a body that stalls after the headers", () => {
+  it("is a timeout (OandaError, status 0): a GET is retried and gets its answer", async () => {
+    const policy = { ...FAST, timeoutMs: 200 };
+    standin.faults.stallBody = true;
+    const once = await new OandaHttp(endpoint, { ...policy, attempts: 1 }).get("/summary", AccountSummary).catch((e: unknown) => e);
+    expect(once).toBeInstanceOf(OandaError);
+    expect(once).toMatchObject({ status: 0, code: "timeout" });
+    standin.faults.stallBody = true;
+    const summary = await new OandaHttp(endpoint, policy).get("/summary", AccountSummary);
+    expect(summary.account.id).toBe(standin.accountId);
+    expect(standin.faults.stallBody).toBe(false); // the first attempt did stall
+  });
+
+  it("an order POST whose answer stalls is looked up, not sent again: filled once", async () => {
+    const broker = new OandaBroker(new OandaHttp(endpoint, { ...FAST, timeoutMs: 200 }), EUR_USD);
+    const before = standin.ordersCount();
+    standin.faults.stallBody = true;
+    const order = intent();
+    const answer = await broker.place(order, QUOTE);
+    expect(answer).toMatchObject({ status: "filled", fills: [{ clientOrderId: order.clientOrderId, units: 10_000, price: 108_512 }] });
+    expect(standin.ordersCount()).toBe(before + 1);
   });
 });
 

@@ -5,7 +5,8 @@
  * until a quote crosses them; SL/TP/trailing on fill recorded), order lookup by
  * client id (`@id`), transactions by id and since an id, open trades and
  * positions (one instrument's net units), and the pricing stream (JSON lines, heartbeats). Faults on demand:
- * slow answers, 5xx, an answer lost after the order was taken, rejections,
+ * slow answers, 5xx, an answer lost after the order was taken or stalled after
+ * its headers, rejections,
  * partial fills, and a stream that drops or goes silent.
  */
 import http from "node:http";
@@ -24,6 +25,8 @@ export interface Faults {
   rejectNext: string | null;
   /** The next market order fills this share of its units (the rest is cancelled). */
   partialFill: number | null;
+  /** The next REST answer sends its headers and half its body, then nothing more (whatever the call did stays done). */
+  stallBody: boolean;
   /** Stream: stop sending anything (heartbeats included) after this many lines. */
   silentAfterLines: number | null;
   /** Stream: end the answer after this many lines. */
@@ -44,11 +47,12 @@ interface Order {
 }
 
 const precisionOf = (instrument: string) => (instrument.endsWith("_JPY") ? 3 : 5);
+const NO_FAULTS: Faults = { delayMs: 0, fail5xx: 0, loseNextOrderAnswer: false, rejectNext: null, partialFill: null, stallBody: false, silentAfterLines: null, dropAfterLines: null };
 
 export class OandaStandIn {
   readonly accountId = "101-004-1234567-001";
   readonly token = "standin-token-0123456789abcdef";
-  faults: Faults = { delayMs: 0, fail5xx: 0, loseNextOrderAnswer: false, rejectNext: null, partialFill: null, silentAfterLines: null, dropAfterLines: null };
+  faults: Faults = { ...NO_FAULTS };
   /** REST answer times as the server saw them (request in to answer written), ms. */
   readonly answerMs: number[] = [];
   streamConnections = 0;
@@ -90,6 +94,11 @@ export class OandaStandIn {
       const crossed = o.type === "LIMIT" ? (buy ? ask <= o.price : bid >= o.price) : buy ? ask >= o.price : bid <= o.price;
       if (crossed) this.fill(o, buy ? ask : bid, o.units, o.type === "LIMIT" ? "LIMIT_ORDER" : "STOP_ORDER");
     }
+  }
+
+  /** Default faults (nothing goes wrong). */
+  static noFaults(): Faults {
+    return { ...NO_FAULTS };
   }
 
   /** End every open pricing stream now (as a network drop would); clients must reconnect. */
@@ -156,7 +165,16 @@ export class OandaStandIn {
     const started = performance.now();
     const url = new URL(req.url ?? "/", "http://x");
     const send = (status: number, body: Json) => {
-      res.writeHead(status, { "content-type": "application/json", "lastTransactionID": this.lastId() }).end(JSON.stringify(body));
+      res.writeHead(status, { "content-type": "application/json", "lastTransactionID": this.lastId() });
+      const text = JSON.stringify(body);
+      if (this.faults.stallBody) {
+        // Headers and a first part out, the rest never: the client's timeout must cover reading the body.
+        this.faults.stallBody = false;
+        res.flushHeaders();
+        res.write(text.slice(0, text.length >> 1));
+        return;
+      }
+      res.end(text);
       this.answerMs.push(performance.now() - started);
     };
     if (req.headers.authorization !== `Bearer ${this.token}`) return send(401, { errorMessage: "Insufficient authorization to perform request." });

@@ -2,7 +2,8 @@
  * HTTP to the v20 REST API: a bearer token, a timeout on every call, and
  * retries with exponential backoff and full jitter for idempotent calls only
  * (GETs). An order POST is never retried here: after a timeout nobody knows
- * whether OANDA took it, and the broker looks it up by client order id instead.
+ * whether OANDA took it, so the broker first looks it up by client order id
+ * and sends it once more only when OANDA has no order under that id.
  */
 import * as v from "valibot";
 import { V20Error } from "./v20.ts";
@@ -79,6 +80,7 @@ export class OandaHttp {
 
   private async call<S extends v.GenericSchema>(method: string, path: string, schema: S, body?: unknown): Promise<v.InferOutput<S>> {
     let res: Response;
+    let text: string;
     try {
       res = await fetch(`${this.endpoint.apiUrl}/v3/accounts/${this.endpoint.accountId}${path}`, {
         method,
@@ -90,11 +92,14 @@ export class OandaHttp {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(this.policy.timeoutMs),
       });
+      // Inside the try: the timeout covers the body too, and a body that stalls
+      // or breaks off is no answer (status 0), so a GET retries and an order
+      // POST looks its order up, exactly as when the headers never came.
+      text = await res.text();
     } catch (err) {
       const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
       throw new OandaError(0, timedOut ? "timeout" : "network", timedOut ? `no answer within ${this.policy.timeoutMs} ms` : String(err));
     }
-    const text = await res.text();
     let json: unknown = null;
     try {
       json = text ? JSON.parse(text) : null;
