@@ -2,8 +2,9 @@
  * The OANDA v20 adapter against a local server speaking the v20 protocol
  * (test/support/oanda-standin.ts): orders and their idempotency by client
  * order id through lost answers, 5xx, timeouts, stalled bodies and resends; rejections,
- * partial fills, resting orders; the pricing stream with heartbeats, bad lines,
- * drops and silence; the retry policy's backoff.
+ * partial fills, resting limit and stop orders with protection on fill; open
+ * trades (FIFO); the pricing stream with heartbeats, bad lines, drops and
+ * silence; the retry policy's backoff.
  */
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -160,6 +161,10 @@ describe("orders", () => {
     const account = await readAccount(new OandaHttp(endpoint, FAST), ["EUR_USD", "EUR_GBP"]);
     expect(account).toMatchObject({ currency: "USD", balance: 100_000 });
     expect(account.positions).toContainEqual({ instrument: "GBP_USD", netUnits: -3_000, served: false });
+    expect(account.trades).toContainEqual({ instrument: "GBP_USD", count: 1, units: -3_000, served: false });
+    const eurUsd = account.trades.find((t) => t.instrument === "EUR_USD");
+    expect(eurUsd?.units).toBe(standin.positionUnits("EUR_USD"));
+    expect(eurUsd?.count).toBe(standin.openTradesOf("EUR_USD").length);
     // EUR_GBP is not in the stand-in's instrument table: flagged, EUR_USD agrees.
     expect(account.instrumentMismatches).toEqual([{ instrument: "EUR_GBP", oanda: null }]);
   });
@@ -186,6 +191,109 @@ describe("a body that stalls after the headers", () => {
     const answer = await broker.place(order, QUOTE);
     expect(answer).toMatchObject({ status: "filled", fills: [{ clientOrderId: order.clientOrderId, units: 10_000, price: 108_512 }] });
     expect(standin.ordersCount()).toBe(before + 1);
+  });
+});
+
+describe("resting orders with protection on fill", () => {
+  const USD_CAD = getInstrument("USD_CAD");
+  const AUD_USD = getInstrument("AUD_USD");
+
+  it("stop orders: a buy stop fills when the ask reaches its price, a sell stop when the bid does; the trade carries its SL/TP/trailing", async () => {
+    let now = 0;
+    standin.setQuote("USD_CAD", 1.365, 1.36515);
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), USD_CAD, () => now);
+    const buy = intent({ pair: "USD_CAD", type: "stop", price: 136_600, units: 8_000, stopLoss: 136_200, takeProfit: 137_400, trailingStopPips: 25 });
+    expect(await broker.place(buy, QUOTE)).toEqual({ status: "working", fills: [] });
+    expect(standin.orderByClientId(buy.clientOrderId)).toMatchObject({
+      state: "PENDING",
+      body: {
+        type: "STOP", instrument: "USD_CAD", units: "8000", price: "1.36600", timeInForce: "GTC", positionFill: "DEFAULT",
+        clientExtensions: { id: buy.clientOrderId, tag: "test" },
+        stopLossOnFill: { price: "1.36200" }, takeProfitOnFill: { price: "1.37400" }, trailingStopLossOnFill: { distance: "0.00250" },
+      },
+    });
+    standin.setQuote("USD_CAD", 1.36585, 1.36599); // one point short
+    now += 2_000;
+    expect(await broker.onQuote(QUOTE)).toEqual([]);
+    standin.setQuote("USD_CAD", 1.3659, 1.36605);
+    now += 2_000;
+    const [fill] = await broker.onQuote(QUOTE);
+    expect(fill).toMatchObject({ clientOrderId: buy.clientOrderId, side: "buy", units: 8_000, price: 136_605 });
+    expect(await broker.openTrades()).toEqual([
+      { id: expect.any(String), side: "buy", units: 8_000, price: 136_605, openedAt: expect.any(Number), stopLoss: 136_200, takeProfit: 137_400, trailingStopPips: 25 },
+    ]);
+
+    const sell = intent({ pair: "USD_CAD", side: "sell", type: "stop", price: 136_300, units: 8_000 });
+    expect(await broker.place(sell, QUOTE)).toEqual({ status: "working", fills: [] });
+    expect(standin.orderByClientId(sell.clientOrderId)?.body).toMatchObject({ type: "STOP", units: "-8000", price: "1.36300" });
+    standin.setQuote("USD_CAD", 1.363, 1.36315);
+    now += 2_000;
+    expect(await broker.onQuote(QUOTE)).toEqual([expect.objectContaining({ clientOrderId: sell.clientOrderId, side: "sell", units: 8_000, price: 136_300 })]);
+    // The sell closed the buy trade (FIFO), and its SL/TP/trailing went with it.
+    expect(await broker.openTrades()).toEqual([]);
+    expect(standin.positionUnits("USD_CAD")).toBe(0);
+  });
+
+  it("a sell limit with SL/TP/trailing on fill: sent as such, rests (pending at OANDA), fills when the bid reaches it, and its trade carries them", async () => {
+    let now = 0;
+    standin.setQuote("AUD_USD", 0.66, 0.66012);
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), AUD_USD, () => now);
+    const order = intent({ pair: "AUD_USD", side: "sell", units: 5_000, type: "limit", price: 66_100, stopLoss: 66_500, takeProfit: 65_500, trailingStopPips: 20 });
+    expect(await broker.place(order, QUOTE)).toEqual({ status: "working", fills: [] });
+    expect(standin.orderByClientId(order.clientOrderId)?.body).toMatchObject({
+      type: "LIMIT", units: "-5000", price: "0.66100", timeInForce: "GTC",
+      stopLossOnFill: { price: "0.66500" }, takeProfitOnFill: { price: "0.65500" }, trailingStopLossOnFill: { distance: "0.00200" },
+    });
+    // Resting: OANDA reports it pending, a lookup says working, nothing is filled.
+    expect(await new OandaBroker(new OandaHttp(endpoint, FAST), AUD_USD).lookup(order.clientOrderId)).toEqual({ status: "working", fills: [] });
+    const pendingBefore = (await readAccount(new OandaHttp(endpoint, FAST), ["AUD_USD"])).pendingOrderCount!;
+    expect(pendingBefore).toBeGreaterThanOrEqual(1);
+    now += 2_000;
+    expect(await broker.onQuote(QUOTE)).toEqual([]);
+
+    standin.setQuote("AUD_USD", 0.6611, 0.66122);
+    now += 2_000;
+    expect(await broker.onQuote(QUOTE)).toEqual([expect.objectContaining({ clientOrderId: order.clientOrderId, side: "sell", units: 5_000, price: 66_110 })]);
+    expect(await broker.openTrades()).toEqual([
+      { id: expect.any(String), side: "sell", units: 5_000, price: 66_110, openedAt: expect.any(Number), stopLoss: 66_500, takeProfit: 65_500, trailingStopPips: 20 },
+    ]);
+    const account = await readAccount(new OandaHttp(endpoint, FAST), ["AUD_USD"]);
+    expect(account.trades).toContainEqual({ instrument: "AUD_USD", count: 1, units: -5_000, served: true });
+    // The limit order is gone from the pending orders; its trade's three dependent orders came.
+    expect(account.pendingOrderCount).toBe(pendingBefore - 1 + 3);
+    standin.externalTrade("AUD_USD", 5_000);
+    expect(await broker.openTrades()).toEqual([]);
+  });
+});
+
+describe("open trades", () => {
+  it("FIFO as OANDA: an opposite fill closes the oldest trade first, reduces the next, and what is left opens a trade", async () => {
+    const USD_CHF = getInstrument("USD_CHF");
+    standin.setQuote("USD_CHF", 0.8805, 0.88065);
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), USD_CHF);
+    standin.externalTrade("USD_CHF", 1_000);
+    standin.externalTrade("USD_CHF", 2_000);
+    const [oldest, next] = await broker.openTrades();
+    expect([oldest?.units, next?.units]).toEqual([1_000, 2_000]);
+    await broker.place(intent({ pair: "USD_CHF", side: "sell", units: 1_500 }), QUOTE);
+    expect(await broker.openTrades()).toEqual([{ id: next!.id, side: "buy", units: 1_500, price: 88_065, openedAt: next!.openedAt }]);
+    await broker.place(intent({ pair: "USD_CHF", side: "sell", units: 4_000 }), QUOTE);
+    expect(await broker.openTrades()).toEqual([expect.objectContaining({ side: "sell", units: 2_500, price: 88_050 })]);
+    expect(await broker.openUnits()).toBe(-2_500);
+    standin.externalTrade("USD_CHF", 2_500);
+  });
+
+  it("reads every open trade of the instrument, past OANDA's page of 500", async () => {
+    const NZD_USD = getInstrument("NZD_USD");
+    standin.setQuote("NZD_USD", 0.6, 0.60015);
+    for (let i = 0; i < 501; i++) standin.externalTrade("NZD_USD", 1);
+    const trades = await new OandaBroker(new OandaHttp(endpoint, FAST), NZD_USD).openTrades();
+    expect(trades).toHaveLength(501);
+    expect(new Set(trades.map((t) => t.id)).size).toBe(501);
+    const ids = trades.map((t) => Number(t.id));
+    expect(ids).toEqual([...ids].sort((a, b) => a - b)); // oldest first
+    standin.externalTrade("NZD_USD", -501);
+    expect(await new OandaBroker(new OandaHttp(endpoint, FAST), NZD_USD).openTrades()).toEqual([]);
   });
 });
 

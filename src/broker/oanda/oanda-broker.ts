@@ -9,15 +9,31 @@
  */
 import * as v from "valibot";
 import type { Instrument } from "../../domain/instruments.ts";
-import type { Fill, OrderIntent, Quote } from "../../domain/trading/types.ts";
+import type { Fill, OrderIntent, Quote, Side } from "../../domain/trading/types.ts";
 import type { Broker, BrokerAnswer } from "../broker.ts";
 import { OandaError, type OandaHttp } from "./oanda-http.ts";
-import { msOf, OrderCreated, OrderFillTransaction, OrderLookup, orderRequest, pointsOf, PositionAnswer, TransactionPage, V20Error } from "./v20.ts";
+import { msOf, OpenTrades, OrderCreated, OrderFillTransaction, OrderLookup, orderRequest, pointsOf, PositionAnswer, TransactionPage, V20Error, type Trade } from "./v20.ts";
 
 /** How often working orders are checked for fills, at most. */
 const WORKING_POLL_MS = 1_000;
 /** Working orders this broker follows; more is a caller bug (orders are bounded per minute by risk). */
 const MAX_WORKING = 1_000;
+/** OANDA's largest page of `GET /trades`. */
+const TRADES_PAGE = 500;
+
+/** An open trade at OANDA, in the runtime's terms (points, positive units with a side). */
+export interface OpenTrade {
+  /** OANDA's trade id (the id of the fill that opened it). */
+  id: string;
+  side: Side;
+  units: number;
+  price: number;
+  openedAt: number;
+  /** Its dependent orders at OANDA, when any. */
+  stopLoss?: number;
+  takeProfit?: number;
+  trailingStopPips?: number;
+}
 
 export class OandaBroker implements Broker {
   private readonly working = new Set<string>();
@@ -93,6 +109,19 @@ export class OandaBroker implements Broker {
     return Number(answer.position.long.units) + Number(answer.position.short.units);
   }
 
+  /** The account's open trades in this instrument, oldest first, with their dependent orders. */
+  async openTrades(): Promise<OpenTrade[]> {
+    const trades: Trade[] = [];
+    // Newest first, a page at a time: the next page is the trades before the oldest one seen.
+    for (let before = ""; ; ) {
+      const page = await this.http.get(`/trades?state=OPEN&instrument=${this.instrument.symbol}&count=${TRADES_PAGE}${before}`, OpenTrades);
+      trades.push(...page.trades);
+      if (page.trades.length < TRADES_PAGE) break;
+      before = `&beforeID=${page.trades.at(-1)!.id}`;
+    }
+    return trades.map((t) => this.tradeOf(t)).sort((a, b) => Number(a.id) - Number(b.id));
+  }
+
   /** What OANDA did with an order of ours, by client order id; null when it never got it. */
   async lookup(clientOrderId: string): Promise<BrokerAnswer | null> {
     let found: v.InferOutput<typeof OrderLookup>;
@@ -116,6 +145,22 @@ export class OandaBroker implements Broker {
   private follow(clientOrderId: string): void {
     if (this.working.size >= MAX_WORKING) throw new Error(`more than ${MAX_WORKING} working orders on ${this.instrument.symbol}`);
     this.working.add(clientOrderId);
+  }
+
+  private tradeOf(t: Trade): OpenTrade {
+    const units = Number(t.currentUnits);
+    const pip = 10 ** this.instrument.pipLocation;
+    const { stopLossOrder: sl, takeProfitOrder: tp, trailingStopLossOrder: ts } = t;
+    return {
+      id: t.id,
+      side: units > 0 ? "buy" : "sell",
+      units: Math.abs(units),
+      price: pointsOf(t.price, this.instrument),
+      openedAt: msOf(t.openTime),
+      ...(sl?.price !== undefined ? { stopLoss: pointsOf(sl.price, this.instrument) } : {}),
+      ...(tp?.price !== undefined ? { takeProfit: pointsOf(tp.price, this.instrument) } : {}),
+      ...(ts?.distance !== undefined ? { trailingStopPips: Math.round(Number(ts.distance) / pip) } : {}),
+    };
   }
 
   /** A v20 fill as the runtime's: points, positive units with a side, commission in quote micros. */

@@ -110,10 +110,26 @@ export const AccountInstruments = v.object({
   instruments: v.array(v.looseObject({ name: v.string(), type: v.string(), displayPrecision: v.number(), pipLocation: v.number() })),
 });
 
-export const OpenTrades = v.object({
-  trades: v.array(v.looseObject({ id: v.string(), instrument: v.string(), currentUnits: Decimal, price: Decimal, clientExtensions: v.optional(ClientExtensions) })),
-  lastTransactionID: v.string(),
+/** A trade's dependent order (stop loss, take profit: a price; trailing stop: a distance). */
+const DependentOrder = v.looseObject({ id: v.string(), price: v.optional(Decimal), distance: v.optional(Decimal) });
+
+/** An open trade: its id is the id of the fill that opened it; units signed, shorts negative. */
+export const Trade = v.looseObject({
+  id: v.string(),
+  instrument: v.string(),
+  price: Decimal,
+  openTime: v.string(),
+  initialUnits: Decimal,
+  currentUnits: Decimal,
+  clientExtensions: v.optional(ClientExtensions),
+  stopLossOrder: v.optional(DependentOrder),
+  takeProfitOrder: v.optional(DependentOrder),
+  trailingStopLossOrder: v.optional(DependentOrder),
 });
+export type Trade = v.InferOutput<typeof Trade>;
+
+/** `GET /openTrades` (every instrument) and `GET /trades?state=OPEN&instrument=...` (newest first, at most `count`). */
+export const OpenTrades = v.object({ trades: v.array(Trade), lastTransactionID: v.string() });
 
 export const OpenPositions = v.object({
   positions: v.array(
