@@ -1,10 +1,11 @@
 /**
  * The OANDA v20 adapter against a local server speaking the v20 protocol
  * (test/support/oanda-standin.ts): orders and their idempotency by client
- * order id through lost answers, 5xx, timeouts, stalled bodies and resends; rejections,
- * partial fills, resting limit and stop orders with protection on fill; open
- * trades (FIFO); the pricing stream with heartbeats, bad lines, drops and
- * silence; the retry policy's backoff.
+ * order id through lost answers, 5xx, timeouts, stalled bodies and resends;
+ * rejections, partial fills, resting limit and stop orders with protection on
+ * fill, filled in parts or cancelled by OANDA; looking an order up after a
+ * restart; open trades (FIFO); the pricing stream with heartbeats, bad lines,
+ * drops and silence; the retry policy's backoff.
  */
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -263,6 +264,128 @@ describe("resting orders with protection on fill", () => {
     expect(account.pendingOrderCount).toBe(pendingBefore - 1 + 3);
     standin.externalTrade("AUD_USD", 5_000);
     expect(await broker.openTrades()).toEqual([]);
+  });
+});
+
+describe("resting orders filled in parts or cancelled by OANDA", () => {
+  const USD_CHF = getInstrument("USD_CHF");
+  const restingBuy = (extra: Partial<OrderIntent> = {}) => intent({ pair: "USD_CHF", type: "limit", price: 88_000, units: 10_000, ...extra });
+  const cross = () => standin.setQuote("USD_CHF", 0.8798, 0.87995);
+  const away = () => standin.setQuote("USD_CHF", 0.8805, 0.88065);
+
+  it("a limit order filled in two parts gives both fills, then is no longer followed", async () => {
+    let now = 0;
+    away();
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), USD_CHF, () => now);
+    const order = restingBuy();
+    expect(await broker.place(order, QUOTE)).toEqual({ status: "working", fills: [] });
+    standin.faults.partialFill = 0.3;
+    cross();
+    expect(standin.orderByClientId(order.clientOrderId)).toMatchObject({ state: "PENDING", filled: 3_000 });
+    now += 2_000;
+    const first = await broker.onQuote(QUOTE);
+    expect(first).toEqual([expect.objectContaining({ clientOrderId: order.clientOrderId, units: 3_000, price: 87_995 })]);
+    away();
+    cross();
+    now += 2_000;
+    const second = await broker.onQuote(QUOTE);
+    expect(second).toEqual([expect.objectContaining({ clientOrderId: order.clientOrderId, units: 7_000, price: 87_995 })]);
+    expect(second[0]!.id).not.toBe(first[0]!.id);
+    expect(standin.orderByClientId(order.clientOrderId)?.state).toBe("FILLED");
+    // Filled: nothing left to follow, so no more polling (a new resting order would show it otherwise).
+    now += 2_000;
+    expect(await broker.poll(QUOTE)).toEqual({ fills: [], cancelled: [] });
+    standin.externalTrade("USD_CHF", -10_000);
+  });
+
+  it("OANDA cancels the rest of a partly filled order: the fill, then the cancellation with OANDA's reason", async () => {
+    let now = 0;
+    away();
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), USD_CHF, () => now);
+    const order = restingBuy();
+    await broker.place(order, QUOTE);
+    standin.faults.partialFill = 0.5;
+    cross();
+    away();
+    standin.cancelOrder(order.clientOrderId, "INSUFFICIENT_MARGIN");
+    now += 2_000;
+    expect(await broker.poll(QUOTE)).toEqual({
+      fills: [expect.objectContaining({ clientOrderId: order.clientOrderId, units: 5_000 })],
+      cancelled: [{ clientOrderId: order.clientOrderId, reason: "INSUFFICIENT_MARGIN", filledUnits: 5_000 }],
+    });
+    cross(); // a cancelled order never fills again
+    now += 2_000;
+    expect(await broker.poll(QUOTE)).toEqual({ fills: [], cancelled: [] });
+    expect(standin.positionUnits("USD_CHF")).toBe(5_000);
+    standin.externalTrade("USD_CHF", -5_000);
+  });
+});
+
+describe("lookup by client order id (what a restarted runtime asks)", () => {
+  const USD_CHF = getInstrument("USD_CHF");
+  const cross = () => standin.setQuote("USD_CHF", 0.8798, 0.87995);
+  const away = () => standin.setQuote("USD_CHF", 0.8805, 0.88065);
+  const fresh = (now: () => number = () => Date.now()) => new OandaBroker(new OandaHttp(endpoint, FAST), USD_CHF, now);
+
+  it("an order still working is reported working and followed: its fill comes on a later quote", async () => {
+    away();
+    const order = intent({ pair: "USD_CHF", type: "limit", price: 88_000, units: 4_000 });
+    expect(await fresh().place(order, QUOTE)).toEqual({ status: "working", fills: [] });
+    let now = 0;
+    const restarted = fresh(() => now);
+    expect(await restarted.lookup(order.clientOrderId)).toEqual({ status: "working", fills: [] });
+    cross();
+    now += 2_000;
+    expect(await restarted.onQuote(QUOTE)).toEqual([expect.objectContaining({ clientOrderId: order.clientOrderId, units: 4_000, price: 87_995 })]);
+    standin.externalTrade("USD_CHF", -4_000);
+  });
+
+  it("an order that filled in two parts while the runtime was down: both fills, from the order's transactions", async () => {
+    away();
+    const order = intent({ pair: "USD_CHF", type: "limit", price: 88_000, units: 10_000 });
+    await fresh().place(order, QUOTE);
+    standin.faults.partialFill = 0.4;
+    cross();
+    standin.externalTrade("EUR_USD", 1_000); // other transactions in between
+    away();
+    cross();
+    const answer = await fresh().lookup(order.clientOrderId);
+    expect(answer).toEqual({
+      status: "filled",
+      fills: [
+        expect.objectContaining({ id: expect.stringMatching(new RegExp(`^${order.clientOrderId}:t\\d+$`)), side: "buy", units: 4_000, price: 87_995 }),
+        expect.objectContaining({ side: "buy", units: 6_000, price: 87_995 }),
+      ],
+    });
+    // The same fills each time (same ids): applied once by the runtime.
+    expect(await fresh().lookup(order.clientOrderId)).toEqual(answer);
+    standin.externalTrade("USD_CHF", -10_000);
+    standin.externalTrade("EUR_USD", -1_000);
+  });
+
+  it("an order filled in part while down and still working: the part now, the rest later, never the first part twice", async () => {
+    away();
+    const order = intent({ pair: "USD_CHF", type: "limit", price: 88_000, units: 10_000 });
+    await fresh().place(order, QUOTE);
+    standin.faults.partialFill = 0.25;
+    cross();
+    away();
+    let now = 0;
+    const restarted = fresh(() => now);
+    expect(await restarted.lookup(order.clientOrderId)).toEqual({ status: "filled", fills: [expect.objectContaining({ units: 2_500 })] });
+    cross();
+    now += 2_000;
+    expect(await restarted.onQuote(QUOTE)).toEqual([expect.objectContaining({ clientOrderId: order.clientOrderId, units: 7_500 })]);
+    standin.externalTrade("USD_CHF", -10_000);
+  });
+
+  it("an order cancelled unfilled is rejected with OANDA's reason; an order OANDA never got is unknown (null)", async () => {
+    away();
+    const order = intent({ pair: "USD_CHF", type: "limit", price: 88_000, units: 10_000 });
+    await fresh().place(order, QUOTE);
+    standin.cancelOrder(order.clientOrderId, "CLIENT_REQUEST");
+    expect(await fresh().lookup(order.clientOrderId)).toEqual({ status: "rejected", reason: "CLIENT_REQUEST", fills: [] });
+    expect(await fresh().lookup("USD_CHF-never-sent")).toBeNull();
   });
 });
 

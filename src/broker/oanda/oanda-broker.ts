@@ -5,21 +5,47 @@
  * restarts: when an answer is lost (timeout, network, 5xx) or OANDA says the id
  * already exists, the order is looked up by that id instead of being sent again
  * blindly. Fills of resting (limit, stop) orders arrive as transactions,
- * polled from the last one seen while any order is working.
+ * polled from the last one seen while any order is working; a resting order
+ * may fill in parts, and is followed until its units are filled or OANDA
+ * cancels the rest.
  */
 import * as v from "valibot";
 import type { Instrument } from "../../domain/instruments.ts";
 import type { Fill, OrderIntent, Quote, Side } from "../../domain/trading/types.ts";
 import type { Broker, BrokerAnswer } from "../broker.ts";
 import { OandaError, type OandaHttp } from "./oanda-http.ts";
-import { msOf, OpenTrades, OrderCreated, OrderFillTransaction, OrderLookup, orderRequest, pointsOf, PositionAnswer, TransactionPage, V20Error, type Trade } from "./v20.ts";
+import {
+  msOf, OpenTrades, OrderCancelTransaction, OrderCreated, OrderFillTransaction, OrderLookup, orderRequest, pointsOf, PositionAnswer, TransactionPage, V20Error,
+  type Trade,
+} from "./v20.ts";
 
 /** How often working orders are checked for fills, at most. */
 const WORKING_POLL_MS = 1_000;
 /** Working orders this broker follows; more is a caller bug (orders are bounded per minute by risk). */
 const MAX_WORKING = 1_000;
+/** Transaction ids asked for in one `idrange` call. */
+const ID_RANGE = 1_000;
 /** OANDA's largest page of `GET /trades`. */
 const TRADES_PAGE = 500;
+
+/** A working order OANDA cancelled (by hand on the platform, margin, a market halt, ...). */
+export interface CancelledOrder {
+  clientOrderId: string;
+  /** v20's cancel reason, e.g. CLIENT_REQUEST, INSUFFICIENT_MARGIN. */
+  reason: string;
+  /** Units filled before the rest was cancelled (their fills were reported as they came). */
+  filledUnits: number;
+}
+
+/**
+ * What the transactions since the last poll say about the working orders.
+ * `Broker.onQuote` carries only the fills; the cancellations need the
+ * interface to carry them too (the proposal: `onQuote` returns this).
+ */
+export interface QuoteOutcome {
+  fills: Fill[];
+  cancelled: CancelledOrder[];
+}
 
 /** An open trade at OANDA, in the runtime's terms (points, positive units with a side). */
 export interface OpenTrade {
@@ -35,8 +61,17 @@ export interface OpenTrade {
   trailingStopPips?: number;
 }
 
+interface Working {
+  clientOrderId: string;
+  units: number;
+  filled: number;
+  /** Fill transactions already counted: the same fill seen by a lookup and a poll counts once. */
+  seen: Set<string>;
+}
+
 export class OandaBroker implements Broker {
-  private readonly working = new Set<string>();
+  /** Working orders by OANDA order id. */
+  private readonly working = new Map<string, Working>();
   private lastTransactionId: string | null = null;
   private lastPollAt = Number.NEGATIVE_INFINITY;
 
@@ -76,31 +111,55 @@ export class OandaBroker implements Broker {
       if (rejection !== null) return { status: "rejected", reason: rejection, fills: [] };
       throw err;
     }
-    this.lastTransactionId = created.lastTransactionID;
-    if (created.orderFillTransaction) return { status: "filled", fills: [this.fillOf(created.orderFillTransaction, intent.clientOrderId)] };
-    if (created.orderCancelTransaction) return { status: "rejected", reason: created.orderCancelTransaction.reason, fills: [] };
-    this.follow(intent.clientOrderId);
-    return { status: "working", fills: [] };
+    this.startPollingAt(created.lastTransactionID);
+    const fill = created.orderFillTransaction;
+    const fills = fill ? [this.fillOf(fill, intent.clientOrderId)] : [];
+    if (created.orderCancelTransaction) {
+      // A FOK market order: filled in part (the rest cancelled), or not at all.
+      return fills.length > 0 ? { status: "filled", fills } : { status: "rejected", reason: created.orderCancelTransaction.reason, fills: [] };
+    }
+    if (fill && Math.abs(Number(fill.units)) >= intent.units) return { status: "filled", fills };
+    // Resting, or filled in part at once with the rest resting: its later fills come from the transactions.
+    this.follow(created.orderCreateTransaction.id, intent.clientOrderId, intent.units, fill ? [fill] : []);
+    return fills.length > 0 ? { status: "filled", fills } : { status: "working", fills: [] };
   }
 
   /** Fills of working orders since the last transaction seen (at most one poll a second). */
-  async onQuote(_quote: Quote): Promise<Fill[]> {
+  async onQuote(quote: Quote): Promise<Fill[]> {
+    // TODO(Broker interface): cancellations are lost to the caller here until
+    // onQuote returns the QuoteOutcome; `poll` has them.
+    return (await this.poll(quote)).fills;
+  }
+
+  /**
+   * What happened to the working orders since the last transaction seen (at
+   * most one poll a second): their fills, and the ones OANDA cancelled. An
+   * order stays working until its fills add up to its units.
+   */
+  async poll(_quote: Quote): Promise<QuoteOutcome> {
+    const outcome: QuoteOutcome = { fills: [], cancelled: [] };
     const now = this.now();
-    if (this.working.size === 0 || this.lastTransactionId === null || now - this.lastPollAt < WORKING_POLL_MS) return [];
+    if (this.working.size === 0 || this.lastTransactionId === null || now - this.lastPollAt < WORKING_POLL_MS) return outcome;
     this.lastPollAt = now;
     const page = await this.http.get(`/transactions/sinceid?id=${this.lastTransactionId}`, TransactionPage);
-    const fills: Fill[] = [];
     for (const tx of page.transactions) {
-      if (tx.type !== "ORDER_FILL") continue;
-      const fill = v.safeParse(OrderFillTransaction, tx);
-      if (!fill.success || fill.output.instrument !== this.instrument.symbol) continue;
-      const id = fill.output.clientOrderID;
-      if (id === undefined || !this.working.has(id)) continue;
-      fills.push(this.fillOf(fill.output, id));
-      this.working.delete(id);
+      if (tx.type === "ORDER_FILL") {
+        const fill = v.safeParse(OrderFillTransaction, tx);
+        const order = fill.success ? this.working.get(fill.output.orderID) : undefined;
+        if (!fill.success || !order) continue;
+        const counted = this.count(order, fill.output);
+        if (counted) outcome.fills.push(counted);
+        if (order.filled >= order.units) this.working.delete(fill.output.orderID);
+      } else if (tx.type === "ORDER_CANCEL") {
+        const cancel = v.safeParse(OrderCancelTransaction, tx);
+        const order = cancel.success ? this.working.get(cancel.output.orderID) : undefined;
+        if (!cancel.success || !order) continue;
+        outcome.cancelled.push({ clientOrderId: order.clientOrderId, reason: cancel.output.reason, filledUnits: order.filled });
+        this.working.delete(cancel.output.orderID);
+      }
     }
     this.lastTransactionId = page.lastTransactionID;
-    return fills;
+    return outcome;
   }
 
   /** The account's net units in this instrument (longs positive), for reconciliation. */
@@ -122,7 +181,14 @@ export class OandaBroker implements Broker {
     return trades.map((t) => this.tradeOf(t)).sort((a, b) => Number(a.id) - Number(b.id));
   }
 
-  /** What OANDA did with an order of ours, by client order id; null when it never got it. */
+  /**
+   * What OANDA did with an order of ours, by client order id; null when it
+   * never got it. Its fills come from the transactions, all of them (a resting
+   * order may have filled in parts, also while the runtime was down):
+   * `filled` with them (the rest, if any, still working and followed, or
+   * cancelled), `working` with none yet (followed from now on), `rejected`
+   * with OANDA's reason when it was cancelled unfilled.
+   */
   async lookup(clientOrderId: string): Promise<BrokerAnswer | null> {
     let found: v.InferOutput<typeof OrderLookup>;
     try {
@@ -132,19 +198,61 @@ export class OandaBroker implements Broker {
       throw err;
     }
     const order = found.order;
-    if (order.state === "FILLED" && order.fillingTransactionID) {
-      const tx = await this.http.get(`/transactions/${order.fillingTransactionID}`, v.object({ transaction: OrderFillTransaction }));
-      return { status: "filled", fills: [this.fillOf(tx.transaction, clientOrderId)] };
+    const { fills, cancel } = await this.transactionsOf(order.id, order.fillingTransactionID ?? order.cancellingTransactionID ?? found.lastTransactionID);
+    const answerFills = fills.map((tx) => this.fillOf(tx, clientOrderId));
+    if (order.state === "FILLED" || order.state === "CANCELLED") {
+      if (answerFills.length > 0) return { status: "filled", fills: answerFills };
+      if (order.state === "FILLED") throw new Error(`order ${clientOrderId} is FILLED but no fill of it was found`);
+      return { status: "rejected", reason: cancel?.reason ?? "CANCELLED", fills: [] };
     }
-    if (order.state === "CANCELLED") return { status: "rejected", reason: "CANCELLED", fills: [] };
-    this.follow(clientOrderId);
-    this.lastTransactionId ??= found.lastTransactionID;
-    return { status: "working", fills: [] };
+    this.startPollingAt(found.lastTransactionID);
+    this.follow(order.id, clientOrderId, Math.abs(Number(order.units)), fills);
+    return answerFills.length > 0 ? { status: "filled", fills: answerFills } : { status: "working", fills: [] };
   }
 
-  private follow(clientOrderId: string): void {
-    if (this.working.size >= MAX_WORKING) throw new Error(`more than ${MAX_WORKING} working orders on ${this.instrument.symbol}`);
-    this.working.add(clientOrderId);
+  /** An order's fills and cancel, from its creation (its id) up to `lastId`, a page of ids at a time. */
+  private async transactionsOf(orderId: string, lastId: string): Promise<{ fills: OrderFillTransaction[]; cancel: OrderCancelTransaction | null }> {
+    const fills: OrderFillTransaction[] = [];
+    let cancel: OrderCancelTransaction | null = null;
+    for (let from = Number(orderId); from <= Number(lastId); from += ID_RANGE) {
+      const to = Math.min(Number(lastId), from + ID_RANGE - 1);
+      const page = await this.http.get(`/transactions/idrange?from=${from}&to=${to}&type=ORDER_FILL,ORDER_CANCEL`, TransactionPage);
+      for (const tx of page.transactions) {
+        const fill = v.safeParse(OrderFillTransaction, tx);
+        if (fill.success && fill.output.orderID === orderId) fills.push(fill.output);
+        const cancelled = v.safeParse(OrderCancelTransaction, tx);
+        if (cancelled.success && cancelled.output.orderID === orderId) cancel = cancelled.output;
+      }
+    }
+    return { fills, cancel };
+  }
+
+  /**
+   * Where the polling of working orders starts. It only moves on by polling
+   * while an order is working: jumping to a newer answer's id then would skip
+   * a fill of that order made in between.
+   */
+  private startPollingAt(lastTransactionId: string): void {
+    if (this.working.size === 0 || this.lastTransactionId === null) this.lastTransactionId = lastTransactionId;
+  }
+
+  private follow(orderId: string, clientOrderId: string, units: number, fills: readonly OrderFillTransaction[]): void {
+    let order = this.working.get(orderId);
+    if (!order) {
+      if (this.working.size >= MAX_WORKING) throw new Error(`more than ${MAX_WORKING} working orders on ${this.instrument.symbol}`);
+      order = { clientOrderId, units, filled: 0, seen: new Set() };
+    }
+    for (const tx of fills) this.count(order, tx);
+    if (order.filled < order.units) this.working.set(orderId, order);
+    else this.working.delete(orderId);
+  }
+
+  /** Count a fill of a working order once; the fill, or null when it was counted before. */
+  private count(order: Working, tx: OrderFillTransaction): Fill | null {
+    if (order.seen.has(tx.id)) return null;
+    order.seen.add(tx.id);
+    order.filled += Math.abs(Number(tx.units));
+    return this.fillOf(tx, order.clientOrderId);
   }
 
   private tradeOf(t: Trade): OpenTrade {

@@ -52,14 +52,24 @@ export const OrderFillTransaction = v.object({
 });
 export type OrderFillTransaction = v.InferOutput<typeof OrderFillTransaction>;
 
-const Cancel = v.object({ type: v.literal("ORDER_CANCEL"), id: v.string(), orderID: v.string(), reason: v.string() });
+/** An order OANDA cancelled: the rest of a FOK market order, or a resting order (by hand, margin, a market halt, ...). */
+export const OrderCancelTransaction = v.object({
+  type: v.literal("ORDER_CANCEL"),
+  id: v.string(),
+  orderID: v.string(),
+  /** Present when the order had a client order id. */
+  clientOrderID: v.optional(v.string()),
+  reason: v.string(),
+});
+export type OrderCancelTransaction = v.InferOutput<typeof OrderCancelTransaction>;
+
 const Reject = v.object({ type: v.string(), id: v.optional(v.string()), rejectReason: v.optional(v.string()) });
 
 /** 201 answer to an order request. A FOK market order is filled, or cancelled (e.g. MARKET_HALTED). */
 export const OrderCreated = v.object({
   orderCreateTransaction: v.object({ id: v.string(), type: v.string() }),
   orderFillTransaction: v.optional(OrderFillTransaction),
-  orderCancelTransaction: v.optional(Cancel),
+  orderCancelTransaction: v.optional(OrderCancelTransaction),
   lastTransactionID: v.string(),
 });
 export type OrderCreated = v.InferOutput<typeof OrderCreated>;
@@ -75,7 +85,10 @@ export const V20Error = v.object({
 /** `GET /v3/accounts/{id}/orders/@{clientOrderId}`: an order found by its client id. */
 export const OrderLookup = v.object({
   order: v.object({
+    /** Also the id of the transaction that created it: its fills come after. */
     id: v.string(),
+    /** Signed units asked for (market, limit and stop orders all have them). */
+    units: Decimal,
     state: v.picklist(["PENDING", "FILLED", "TRIGGERED", "CANCELLED"]),
     clientExtensions: v.optional(ClientExtensions),
     fillingTransactionID: v.optional(v.string()),
