@@ -298,6 +298,20 @@ describe("resting orders filled in parts or cancelled by OANDA", () => {
     standin.externalTrade("USD_CHF", -10_000);
   });
 
+  it("a market order sent between a resting order's fill and the next poll does not hide that fill", async () => {
+    let now = 0;
+    away();
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), USD_CHF, () => now);
+    const order = restingBuy();
+    await broker.place(order, QUOTE);
+    cross();
+    away();
+    expect(await broker.place(intent({ pair: "USD_CHF", side: "sell", units: 1_000 }), QUOTE)).toMatchObject({ status: "filled" });
+    now += 2_000;
+    expect(await broker.onQuote(QUOTE)).toEqual([expect.objectContaining({ clientOrderId: order.clientOrderId, units: 10_000 })]);
+    standin.externalTrade("USD_CHF", -9_000);
+  });
+
   it("OANDA cancels the rest of a partly filled order: the fill, then the cancellation with OANDA's reason", async () => {
     let now = 0;
     away();
