@@ -44,18 +44,28 @@ export default {
 
   /** Every minute (and once at local start): make sure each pair's alarm loop runs, back up actors that are due, evaluate the alerts. */
   async scheduled(_controller, env, ctx): Promise<void> {
-    const config = configFor(env);
-    ctx.waitUntil(
-      (async () => {
-        if (config.feed === "oanda") await env.Feed.getByName("main").wake().catch((err: unknown) => logEvent("error", "feed.wake_failed", { error: String(err) }));
-        await Promise.all(config.pairs.map((pair) => env.Pair.getByName(pair).wake()));
-        await runAuditRetention(env);
-        await backupDueActors(env, config.pairs);
-        await evaluateAndRaiseAlerts(env);
-      })(),
-    );
+    ctx.waitUntil(runMinute(env));
   },
 } satisfies ExportedHandler<Env>;
+
+/**
+ * The cron's minute. Each step stands alone: a pair that cannot wake (or any
+ * other step failing) is logged and never skips the backups or the alerts
+ * after it, since those are what notice that something is wrong.
+ */
+async function runMinute(env: Env): Promise<void> {
+  const config = configFor(env);
+  const step = (event: string, run: () => Promise<unknown>, fields: Record<string, unknown> = {}) =>
+    run().then(
+      () => undefined,
+      (err: unknown) => logEvent("error", event, { ...fields, error: String(err).slice(0, 300) }),
+    );
+  if (config.feed === "oanda") await step("feed.wake_failed", () => env.Feed.getByName("main").wake());
+  await Promise.all(config.pairs.map((pair) => step("pair.wake_failed", () => env.Pair.getByName(pair).wake(), { pair })));
+  await step("retention.failed", () => runAuditRetention(env));
+  await step("backup.failed", () => backupDueActors(env, config.pairs));
+  await step("alert.evaluation_failed", () => evaluateAndRaiseAlerts(env));
+}
 
 /** Each actor backs itself up when its interval has passed; one failing never stops the others. */
 async function backupDueActors(env: Env, pairs: readonly string[]): Promise<void> {
@@ -114,11 +124,17 @@ async function routeRoom(request: Request, env: Env): Promise<Response> {
 export async function evaluateAndRaiseAlerts(env: Env): Promise<void> {
   const config = configFor(env);
   const coordinator = env.Coordinator.getByName("main");
-  const [pairs, heartbeat, feed] = await Promise.all([
-    Promise.all(config.pairs.map((p) => env.Pair.getByName(p).metrics())),
+  const [settled, heartbeat, feed] = await Promise.all([
+    Promise.allSettled(config.pairs.map((p) => env.Pair.getByName(p).metrics())),
     coordinator.heartbeatAt().catch(() => null),
     config.feed === "oanda" ? env.Feed.getByName("main").status().catch(() => null) : null,
   ]);
+  // A pair that cannot answer is logged and left out: the others' alerts still go out.
+  const pairs = settled.flatMap((r, i) => {
+    if (r.status === "fulfilled") return [r.value];
+    logEvent("error", "alert.pair_unreachable", { pair: config.pairs[i], error: String(r.reason).slice(0, 300) });
+    return [];
+  });
   const alerts = evaluateAlerts({
     nowMs: Date.now(),
     routes: routeMetrics(),

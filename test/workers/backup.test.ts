@@ -35,6 +35,13 @@ async function backupInfo(actor: string): Promise<Json> {
   return res.json();
 }
 
+/** One run of the Worker's cron (every minute in production), with `cronEnv` as its bindings. */
+async function runCron(cronEnv: Env = env): Promise<void> {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), cronEnv, ctx);
+  await waitOnExecutionContext(ctx);
+}
+
 async function restore(body: Json): Promise<Response> {
   return postJson("/api/admin/backups/restore", body);
 }
@@ -207,11 +214,7 @@ describe("backups", () => {
   });
 
   it("the cron backs up every actor that is due, and not again before the interval", async () => {
-    const run = async () => {
-      const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), env, ctx);
-      await waitOnExecutionContext(ctx);
-    };
+    const run = () => runCron();
     await setClock(PAIR, T0 + 10 * 24 * 60 * MINUTE);
     await run();
     const all = await json(call("/api/admin/backups"));
@@ -232,5 +235,37 @@ describe("backups", () => {
     await setClock(PAIR, T0 + 10 * 24 * 60 * MINUTE + 240_000);
     await run();
     expect((await json(call("/api/admin/backups"))).actors.find((a: Json) => a.actor === ACTOR).lastBackupAt).toBe(T0 + 10 * 24 * 60 * MINUTE + 240_000);
+  });
+  it("a pair that cannot wake stops neither the minute's backups nor its alerts", async () => {
+    const failing = "EUR_USD";
+    const pairs = (env.PAIRS as string).split(",");
+    const due = T0 + 20 * 24 * 60 * MINUTE; // later than any backup the other tests took
+    for (const p of pairs) await setClock(p, due);
+    // The cron sees the real bindings, except that one pair's wake() throws and the coordinator counts the alert rounds it gets.
+    let alertRounds = 0;
+    const pairNs = {
+      getByName: (name: string) => {
+        const real = env.Pair.getByName(name);
+        if (name !== failing) return real;
+        return new Proxy(real, { get: (target, prop) => (prop === "wake" ? () => Promise.reject(new Error("wake refused (test)")) : Reflect.get(target, prop)) });
+      },
+    };
+    const coordinatorNs = {
+      getByName: (name: string) =>
+        new Proxy(env.Coordinator.getByName(name), {
+          get: (target, prop) =>
+            prop === "applyAlerts"
+              ? (...args: Parameters<typeof target.applyAlerts>) => {
+                  alertRounds++;
+                  return target.applyAlerts(...args);
+                }
+              : Reflect.get(target, prop),
+        }),
+    };
+    const cronEnv = new Proxy(env, { get: (target, prop) => (prop === "Pair" ? pairNs : prop === "Coordinator" ? coordinatorNs : Reflect.get(target, prop)) });
+    await runCron(cronEnv);
+    const all = await json(call("/api/admin/backups"));
+    for (const p of pairs) expect(all.actors.find((a: Json) => a.actor === `pair:${p}`).lastBackupAt, p).toBe(due);
+    expect(alertRounds).toBe(1);
   });
 });
