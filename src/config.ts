@@ -97,10 +97,27 @@ function accountCurrency(raw: unknown): string {
   return value;
 }
 
-/** At most 5 minutes between backups (the required recovery point), at least 1; "0" turns them off. */
+/** The required recovery point objective: no actor's state may be older than this in R2. */
+const BACKUP_RPO_SECONDS = 300;
+/** How often the cron checks whether a backup is due (wrangler.jsonc `triggers.crons`). */
+const CRON_PERIOD_SECONDS = 60;
+/**
+ * A backup is taken at the first cron run after the interval has passed, so
+ * up to interval + one cron period can separate two of them: the interval
+ * may be at most the RPO minus that period (240 s).
+ */
+const BACKUP_INTERVAL_SECONDS_MAX = BACKUP_RPO_SECONDS - CRON_PERIOD_SECONDS;
+
+/** "0" turns backups off; otherwise at least a minute (the cron's period) and at most BACKUP_INTERVAL_SECONDS_MAX. */
 function backupInterval(vars: Vars): number {
-  const seconds = int(vars, "BACKUP_INTERVAL_SECONDS", 240, 0, 300);
-  if (seconds > 0 && seconds < 60) throw new Error(`config BACKUP_INTERVAL_SECONDS=${seconds} must be 0 (off) or in [60, 300]`);
+  const raw = vars.BACKUP_INTERVAL_SECONDS;
+  const seconds = raw === undefined || raw === "" ? 240 : Number(raw);
+  if (seconds !== 0 && !(Number.isInteger(seconds) && seconds >= CRON_PERIOD_SECONDS && seconds <= BACKUP_INTERVAL_SECONDS_MAX)) {
+    throw new Error(
+      `config BACKUP_INTERVAL_SECONDS=${String(raw)} must be 0 (off) or an integer in [${CRON_PERIOD_SECONDS}, ${BACKUP_INTERVAL_SECONDS_MAX}]: ` +
+        `the cron checks every ${CRON_PERIOD_SECONDS} s, so backups can be interval + ${CRON_PERIOD_SECONDS} s apart, and the recovery point objective is ${BACKUP_RPO_SECONDS} s`,
+    );
+  }
   return seconds * 1000;
 }
 

@@ -9,7 +9,8 @@ export const BACKUP_HELP = `usage: fxrt backup status [--json]
 
 Backups of every actor's SQLite state in R2 (admin key). ACTOR is coordinator,
 gatekeeper or pair:EUR_USD. The runtime backs each actor up every
-BACKUP_INTERVAL_SECONDS (at most 5 minutes), uploading only changed chunks.
+BACKUP_INTERVAL_SECONDS (at most 4 minutes, checked by a 1-minute cron: the
+state in R2 is at most 5 minutes old), uploading only changed chunks.
   status    last backup of every actor and its age
   list      one actor's snapshots, newest first, and its state digest now
   now       back up now (all actors, or the ones named)

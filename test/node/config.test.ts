@@ -36,3 +36,23 @@ describe("readConfig", () => {
     expect(() => readConfig({ CLOSED_POSITION_RETENTION_DAYS: "3651" })).toThrow(/CLOSED_POSITION_RETENTION_DAYS/);
   });
 });
+
+describe("BACKUP_INTERVAL_SECONDS", () => {
+  it("is 240 s by default and takes 0 (off) or 60..240", () => {
+    expect(readConfig({}).backupIntervalMs).toBe(240_000);
+    expect(readConfig({ BACKUP_INTERVAL_SECONDS: "0" }).backupIntervalMs).toBe(0);
+    expect(readConfig({ BACKUP_INTERVAL_SECONDS: "60" }).backupIntervalMs).toBe(60_000);
+    expect(readConfig({ BACKUP_INTERVAL_SECONDS: "240" }).backupIntervalMs).toBe(240_000);
+  });
+
+  it("refuses an interval that, with the 1-minute cron, could leave state older than the 5-minute recovery point", () => {
+    // 241 s can put 301 s between two backups: the cron may find the interval passed only a minute later.
+    for (const seconds of ["241", "300", "3600"]) {
+      expect(() => readConfig({ BACKUP_INTERVAL_SECONDS: seconds })).toThrow(
+        new RegExp(`BACKUP_INTERVAL_SECONDS=${seconds} must be 0 \\(off\\) or an integer in \\[60, 240\\].*recovery point objective is 300 s`),
+      );
+    }
+    expect(() => readConfig({ BACKUP_INTERVAL_SECONDS: "59" })).toThrow(/BACKUP_INTERVAL_SECONDS=59 must be 0 \(off\) or an integer in \[60, 240\]/);
+    for (const bad of ["90.5", "-60", "4m"]) expect(() => readConfig({ BACKUP_INTERVAL_SECONDS: bad })).toThrow(`BACKUP_INTERVAL_SECONDS=${bad} must be 0 (off) or an integer in [60, 240]`);
+  });
+});
