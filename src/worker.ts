@@ -9,7 +9,7 @@ import { ROLE_HEADER } from "../actors/pair.ts";
 import { DEFAULT_ALERT_THRESHOLDS, evaluateAlerts } from "./alerts/rules.ts";
 import { routeMetrics } from "./http/route-metrics.ts";
 import { logEvent } from "./log.ts";
-import { backedUpActors, backupsOf } from "../actors/backup/backed-up-actors.ts";
+import { backedUpActors, backupStatuses, backupsOf } from "../actors/backup/backed-up-actors.ts";
 
 export { Pair } from "../actors/pair.ts";
 export { SignalHub } from "../actors/signal-hub.ts";
@@ -124,8 +124,9 @@ async function routeRoom(request: Request, env: Env): Promise<Response> {
 export async function evaluateAndRaiseAlerts(env: Env): Promise<void> {
   const config = configFor(env);
   const coordinator = env.Coordinator.getByName("main");
-  const [settled, heartbeat, feed] = await Promise.all([
+  const [settled, backups, heartbeat, feed] = await Promise.all([
     Promise.allSettled(config.pairs.map((p) => env.Pair.getByName(p).metrics())),
+    backupStatuses(env, config.pairs),
     coordinator.heartbeatAt().catch(() => null),
     config.feed === "oanda" ? env.Feed.getByName("main").status().catch(() => null) : null,
   ]);
@@ -142,6 +143,7 @@ export async function evaluateAndRaiseAlerts(env: Env): Promise<void> {
       pair: p.pair, lastTickTs: p.lastTickTs, upSinceMs: p.upSinceMs, rejectionsLastMinute: p.rejectionsLastMinute, latencyMs: p.latencyMs,
       brokerConsecutiveFailures: p.broker.consecutiveFailures, positionCheck: p.positionCheck,
     })),
+    backups,
     feedState: config.feed === "oanda" ? (feed?.stream?.state ?? "stopped") : null,
     coordinatorHeartbeatMs: heartbeat,
     thresholds: DEFAULT_ALERT_THRESHOLDS,

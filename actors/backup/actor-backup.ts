@@ -52,6 +52,10 @@ export interface BackupStatus {
   actor: ActorRef;
   /** When the state was last known to be in R2 (a snapshot taken, or one found identical). */
   lastBackupAt: number | null;
+  /** Time since lastBackupAt on the actor's own clock (the one that stamps it); null when never backed up. */
+  ageMs: number | null;
+  /** How long this life of the actor has held its state: what judges an actor never backed up. */
+  upForMs: number;
   lastSnapshot: string | null;
   intervalMs: number;
   lastError: string | null;
@@ -116,6 +120,7 @@ export class ActorBackup extends RpcTarget {
 
   private readonly intervalMs: number;
   private readonly clock: () => number;
+  private readonly upSince: number;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -126,6 +131,7 @@ export class ActorBackup extends RpcTarget {
     super();
     this.intervalMs = options.intervalMs;
     this.clock = options.clock ?? (() => Date.now());
+    this.upSince = this.clock();
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -139,14 +145,29 @@ export class ActorBackup extends RpcTarget {
     return takeSnapshot(this.storage.sql).digest;
   }
 
+  /**
+   * Where the actor's backups stand. Answers even when the bucket cannot be
+   * read (with that error): an unreadable bucket is a missed recovery point
+   * that the alert must still see.
+   */
   async status(): Promise<BackupStatus> {
-    const latest = await this.latestSnapshot();
+    let latest: { key: string; manifest: BackupManifest } | null = null;
+    let readError: string | null = null;
+    try {
+      latest = await this.latestSnapshot();
+    } catch (err) {
+      readError = String(err).slice(0, 300);
+    }
+    const now = this.clock();
+    const lastBackupAt = this.lastBackupAt ?? latest?.manifest.takenAt ?? null;
     return {
       actor: this.actor,
-      lastBackupAt: this.lastBackupAt ?? latest?.manifest.takenAt ?? null,
+      lastBackupAt,
+      ageMs: lastBackupAt === null ? null : now - lastBackupAt,
+      upForMs: now - this.upSince,
       lastSnapshot: latest?.key ?? null,
       intervalMs: this.intervalMs,
-      lastError: this.lastError,
+      lastError: this.lastError ?? readError,
     };
   }
 

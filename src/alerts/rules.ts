@@ -22,6 +22,17 @@ export interface AlertInput {
   }[];
   /** The OANDA pricing stream's state when FEED=oanda; null otherwise. */
   feedState?: string | null;
+  /** Each backed-up actor's backups (ActorBackup.status); durations on the actor's own clock. */
+  backups?: readonly {
+    actor: string;
+    /** Since the state was last known to be in R2; null when it never was. */
+    ageMs: number | null;
+    /** How long this life of the actor has held its state: an actor never backed up is judged from it. */
+    upForMs: number;
+    /** 0 when backups are off by configuration (BACKUP_INTERVAL_SECONDS=0). */
+    intervalMs: number;
+    lastError: string | null;
+  }[];
   /** Last time the coordinator answered a heartbeat; null if it never did. */
   coordinatorHeartbeatMs: number | null;
   thresholds: AlertThresholds;
@@ -37,6 +48,8 @@ export interface AlertThresholds {
   minRequests: number;
   /** Broker calls failing in a row before it counts as down. */
   brokerFailures: number;
+  /** The recovery point objective: an actor's state older than this in R2 is a missed recovery point. */
+  backupAgeMinutes: number;
 }
 
 export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
@@ -47,12 +60,13 @@ export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
   heartbeatMissingMinutes: 5,
   minRequests: 20,
   brokerFailures: 3,
+  backupAgeMinutes: 5,
 };
 
 export interface Alert {
   /** rule:subject, stable while the condition lasts. */
   id: string;
-  rule: "error_rate" | "p99_latency" | "failed_orders" | "stale_feed" | "coordinator_heartbeat" | "position_mismatch" | "broker_failing" | "feed_down";
+  rule: "error_rate" | "p99_latency" | "failed_orders" | "stale_feed" | "coordinator_heartbeat" | "position_mismatch" | "broker_failing" | "feed_down" | "backup_missed";
   subject: string;
   message: string;
   value: number;
@@ -103,6 +117,21 @@ export function evaluateAlerts(input: AlertInput): Alert[] {
   }
   if (input.feedState && input.feedState !== "streaming" && !isWeekendClosed(input.nowMs)) {
     alerts.push({ id: "feed_down:oanda", rule: "feed_down", subject: "oanda", message: `the OANDA price stream is ${input.feedState}`, value: 0, threshold: 0 });
+  }
+  for (const b of input.backups ?? []) {
+    // Backups turned off is the operator's choice, not a missed recovery point.
+    if (b.intervalMs === 0) continue;
+    // Never backed up: judged from the actor's start, so a runtime just started raises none.
+    const ageMin = (b.ageMs ?? b.upForMs) / 60_000;
+    if (ageMin <= t.backupAgeMinutes) continue;
+    const why = b.lastError === null ? "" : ` (last error: ${b.lastError.slice(0, 200)})`;
+    alerts.push({
+      id: `backup_missed:${b.actor}`, rule: "backup_missed", subject: b.actor,
+      message: b.ageMs === null
+        ? `${b.actor}: never backed up, up ${Math.floor(ageMin)} min${why}`
+        : `${b.actor}: last backup ${Math.floor(ageMin)} min ago, past the ${t.backupAgeMinutes}-minute recovery point${why}`,
+      value: Math.floor(ageMin), threshold: t.backupAgeMinutes,
+    });
   }
   const beatMin = input.coordinatorHeartbeatMs === null ? Number.POSITIVE_INFINITY : (input.nowMs - input.coordinatorHeartbeatMs) / 60_000;
   if (beatMin > t.heartbeatMissingMinutes) {

@@ -15,7 +15,7 @@ import { RiskBody } from "../../schemas/trading.ts";
 import { KillSwitchBody, PortfolioLimits } from "../../schemas/portfolio.ts";
 import { ActorRef, BackupNowBody, RestoreBody } from "../../schemas/backup.ts";
 import { BrokerCredentialsBody } from "../../schemas/broker.ts";
-import { auditKeeperOf, backedUpActors, backupsOf } from "../../actors/backup/backed-up-actors.ts";
+import { auditKeeperOf, backedUpActors, backupStatuses, backupsOf } from "../../actors/backup/backed-up-actors.ts";
 import { authorize, type Identity } from "./auth.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
@@ -249,12 +249,15 @@ export const ROUTES: readonly Route[] = [
     method: "get", path: "/api/metrics", access: "viewer",
     handler: async (req, env) => {
       const config = configFor(env);
-      const [pairs, portfolio, feed] = await Promise.all([
+      const [pairs, portfolio, feed, backupList] = await Promise.all([
         Promise.all(config.pairs.map((p) => env.Pair.getByName(p).metrics())),
         env.Coordinator.getByName("main").portfolio(),
         config.feed === "oanda" ? env.Feed.getByName("main").status() : null,
+        backupStatuses(env, config.pairs),
       ]);
-      const metrics = { time: Date.now(), trading: portfolio.trading.state, routes: routeMetrics(), feed, pairs };
+      // Each actor's recovery point: how old its state in R2 is (the backup_missed alert's figure).
+      const backups = backupList.map((b) => ({ actor: b.actor, ageMs: b.ageMs, failing: b.lastError !== null }));
+      const metrics = { time: Date.now(), trading: portfolio.trading.state, routes: routeMetrics(), feed, pairs, backups };
       const url = new URL(req.url);
       if (url.searchParams.get("format") === "prometheus" || (req.headers.get("accept") ?? "").includes("text/plain")) {
         return new Response(toPrometheus(metrics), { headers: { "content-type": "text/plain; version=0.0.4" } });
@@ -319,9 +322,9 @@ export const ROUTES: readonly Route[] = [
       const one = query(req).actor;
       if (one === undefined) {
         const actors = backedUpActors(configFor(env).pairs);
-        const now = Date.now();
+        // ageMs comes from each actor, on the clock that stamped its lastBackupAt.
         const statuses = await Promise.all(actors.map((a) => backupsOf(env, a).status()));
-        return Response.json({ time: now, actors: statuses.map((s) => ({ ...s, ageMs: s.lastBackupAt === null ? null : now - s.lastBackupAt })) });
+        return Response.json({ time: Date.now(), actors: statuses });
       }
       const actor = servedActor(env, parseOrThrow(ActorRef, one, "invalid_query"));
       const backups = backupsOf(env, actor);
@@ -386,6 +389,7 @@ function toPrometheus(m: {
     broker: { state: string; failures: number }; positionCheck: { ok: boolean } | null;
     latencyMs: Record<string, { p50: number | null; p95: number | null; p99: number | null; count: number }>;
   }[];
+  backups: { actor: string; ageMs: number | null; failing: boolean }[];
 }): string {
   const lines: string[] = [];
   const esc = (s: string) => s.replace(/["\\\n]/g, "_");
@@ -412,6 +416,13 @@ function toPrometheus(m: {
     for (const [name, s] of Object.entries(p.latencyMs)) {
       for (const q of ["p50", "p95", "p99"] as const) if (s[q] !== null) lines.push(`fxrt_latency_ms{${label},path="${name}",quantile="${q}"} ${s[q]}`);
     }
+  }
+  lines.push("# TYPE fxrt_backup_age_ms gauge", "# TYPE fxrt_backup_failing gauge");
+  for (const b of m.backups) {
+    const label = `actor="${esc(b.actor)}"`;
+    // No sample while an actor was never backed up (the backup_missed alert covers it).
+    if (b.ageMs !== null) lines.push(`fxrt_backup_age_ms{${label}} ${b.ageMs}`);
+    lines.push(`fxrt_backup_failing{${label}} ${b.failing ? 1 : 0}`);
   }
   return `${lines.join("\n")}\n`;
 }

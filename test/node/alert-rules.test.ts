@@ -60,4 +60,28 @@ describe("alert rules", () => {
     const late = evaluateAlerts({ ...quiet, pairs: [{ ...fresh, upSinceMs: WED - 6 * 60_000 }] });
     expect(late).toMatchObject([{ id: "stale_feed:EUR_USD", message: "EUR_USD: no tick yet during market hours", value: 6 }]);
   });
+
+  it("a missed recovery point: an actor whose state in R2 is older than 5 minutes, named, with the last error", () => {
+    const backup = { actor: "pair:EUR_USD", ageMs: 240_000, upForMs: 3_600_000, intervalMs: 240_000, lastError: null };
+    const coordinator = { ...backup, actor: "coordinator", ageMs: 5 * 60_000 };
+    // 4 minutes, and exactly 5, are within the recovery point.
+    expect(evaluateAlerts({ ...quiet, backups: [backup, coordinator] })).toEqual([]);
+    const late = evaluateAlerts({ ...quiet, backups: [{ ...backup, ageMs: 6 * 60_000 + 30_000, lastError: "Error: R2 put failed" }, coordinator] });
+    expect(late).toEqual([
+      {
+        id: "backup_missed:pair:EUR_USD", rule: "backup_missed", subject: "pair:EUR_USD",
+        message: "pair:EUR_USD: last backup 6 min ago, past the 5-minute recovery point (last error: Error: R2 put failed)",
+        value: 6, threshold: 5,
+      },
+    ]);
+    // The weekend changes nothing: state changes then too (retention, restores, keys).
+    expect(evaluateAlerts({ ...quiet, nowMs: SAT, coordinatorHeartbeatMs: SAT, pairs: [{ ...quiet.pairs[0]!, lastTickTs: SAT }], backups: [{ ...backup, ageMs: 6 * 60_000 }] }).map((a) => a.id)).toEqual(["backup_missed:pair:EUR_USD"]);
+  });
+
+  it("an actor never backed up is late only once it has been up longer than 5 minutes; backups turned off raise nothing", () => {
+    const never = { actor: "gatekeeper", ageMs: null, upForMs: 60_000, intervalMs: 240_000, lastError: null };
+    expect(evaluateAlerts({ ...quiet, backups: [never] })).toEqual([]);
+    expect(evaluateAlerts({ ...quiet, backups: [{ ...never, upForMs: 7 * 60_000 }] })).toMatchObject([{ id: "backup_missed:gatekeeper", message: "gatekeeper: never backed up, up 7 min", value: 7 }]);
+    expect(evaluateAlerts({ ...quiet, backups: [{ ...never, upForMs: 7 * 60_000, intervalMs: 0 }] })).toEqual([]);
+  });
 });

@@ -268,4 +268,38 @@ describe("backups", () => {
     for (const p of pairs) expect(all.actors.find((a: Json) => a.actor === `pair:${p}`).lastBackupAt, p).toBe(due);
     expect(alertRounds).toBe(1);
   });
+
+  it("a missed recovery point raises backup_missed naming the actor, shows in the metrics, and ends with the next backup", async () => {
+    const at = T0 + 30 * 24 * 60 * MINUTE; // later than any backup the other tests took
+    await setClock(PAIR, at);
+    await runCron();
+    expect((await backupInfo(ACTOR)).lastBackupAt).toBe(at);
+
+    // Six minutes on, the pair's backup fails (the bucket as the cron sees it refuses): nothing reaches R2.
+    await setClock(PAIR, at + 6 * MINUTE);
+    const pairNs = {
+      getByName: (name: string) => {
+        const real = env.Pair.getByName(name);
+        if (name !== PAIR) return real;
+        const backups = () => ({ backupIfDue: () => Promise.reject(new Error("R2 unavailable (test)")), status: () => real.backups().status() });
+        return new Proxy(real, { get: (target, prop) => (prop === "backups" ? backups : Reflect.get(target, prop)) });
+      },
+    };
+    await runCron(new Proxy(env, { get: (target, prop) => (prop === "Pair" ? pairNs : Reflect.get(target, prop)) }));
+    const missed = async () => (await json(call("/api/admin/portfolio"))).alerts.map((a: Json) => a.alert).filter((a: Json) => a.rule === "backup_missed");
+    expect(await missed()).toEqual([
+      { id: `backup_missed:${ACTOR}`, rule: "backup_missed", subject: ACTOR, message: `${ACTOR}: last backup 6 min ago, past the 5-minute recovery point`, value: 6, threshold: 5 },
+    ]);
+    const metrics = await json(call("/api/metrics"));
+    expect(metrics.backups.find((b: Json) => b.actor === ACTOR)).toEqual({ actor: ACTOR, ageMs: 6 * MINUTE, failing: false });
+    expect(metrics.backups.map((b: Json) => b.actor)).toContain("coordinator");
+    const prometheus = await (await call("/api/metrics?format=prometheus")).text();
+    expect(prometheus).toContain(`fxrt_backup_age_ms{actor="${ACTOR}"} ${6 * MINUTE}`);
+    expect(prometheus).toMatch(/^fxrt_backup_failing\{actor="gatekeeper"\} 0$/m);
+
+    // The next minute's backup goes through: the alert ends.
+    await runCron();
+    expect((await backupInfo(ACTOR)).lastBackupAt).toBe(at + 6 * MINUTE);
+    expect(await missed()).toEqual([]);
+  });
 });
