@@ -302,4 +302,19 @@ describe("backups", () => {
     expect((await backupInfo(ACTOR)).lastBackupAt).toBe(at + 6 * MINUTE);
     expect(await missed()).toEqual([]);
   });
+
+  it("the actors left out of backups keep nothing to back up: Feed and SignalHub hold no table and no stored value", async () => {
+    await env.Feed.getByName("main").wake();
+    await env.SignalHub.getByName("all").publish({ type: "alert", alert: { id: "x:y", rule: "feed_down", subject: "y", message: "test", value: 0, threshold: 0 }, raisedAt: Date.now() });
+    const stored = async (state: DurableObjectState) => ({
+      tables: state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").toArray(),
+      // partyserver may record the room's own name, which is the name it is addressed by: nothing to restore.
+      values: [...(await state.storage.list()).keys()].filter((k) => k !== "__ps_name"),
+    });
+    expect(await runInDurableObject(env.Feed.getByName("main"), (_: unknown, state: DurableObjectState) => stored(state))).toEqual({ tables: [], values: [] });
+    expect(await runInDurableObject(env.SignalHub.getByName("all"), (_: unknown, state: DurableObjectState) => stored(state))).toEqual({ tables: [], values: [] });
+    // The same check sees an actor that does keep state.
+    expect((await runInDurableObject(stub(PAIR), (_: Pair, state: DurableObjectState) => stored(state))).tables.length).toBeGreaterThan(0);
+  });
 });
+
