@@ -103,6 +103,11 @@ export class OrderStore {
       .map((r) => JSON.parse(r.intent_json) as OrderIntent);
   }
 
+  /** Orders acknowledged as resting at the broker, oldest first (bounded: the broker follows at most this many). */
+  workingOrders(limit = 1_000): OrderRecord[] {
+    return this.sql.exec<OrderRow>("SELECT * FROM orders WHERE status = 'working' ORDER BY created_at, client_order_id LIMIT ?", limit).toArray().map(toOrder);
+  }
+
   recentOrders(limit: number): OrderRecord[] {
     return this.sql.exec<OrderRow>("SELECT * FROM orders ORDER BY created_at DESC, client_order_id DESC LIMIT ?", limit).toArray().map(toOrder);
   }

@@ -19,7 +19,7 @@ import { toWireSignal } from "../src/wire.ts";
 import { LatencyWindow } from "../src/metrics/latency-window.ts";
 
 /** Where a test may stop the trader as if the actor crashed. */
-export type FaultPoint = "after_signal" | "after_outbox" | "after_broker" | "after_apply";
+export type FaultPoint = "after_signal" | "after_approval" | "after_outbox" | "after_broker" | "after_apply" | "after_resting_fill";
 
 export interface TraderDeps {
   storage: DurableObjectStorage;
@@ -136,7 +136,14 @@ export class PairTrader {
     return this.serial(async () => {
       await this.reconcile();
       const fills = await this.d.broker.onQuote(quote);
-      for (const fill of fills) await this.applyAnswer(this.orderOf(fill.clientOrderId), { status: "filled", fills: [fill] });
+      try {
+        if (fills.length > 0 && this.faultPoint === "after_resting_fill") throw new Error("fault injected after the broker reported a resting order's fill");
+        for (const fill of fills) await this.applyAnswer(this.orderOf(fill.clientOrderId), { status: "filled", fills: [fill] });
+      } catch (err) {
+        // The broker will not report these fills again: look the working orders up before anything new.
+        this.reconciled = false;
+        throw err;
+      }
       for (const position of this.d.store.openPositions()) {
         const out = onQuote(position, quote, this.d.instrument);
         if (out.position !== position) {
@@ -166,17 +173,38 @@ export class PairTrader {
   }
 
   /**
-   * Once per life of the actor, before it sends anything new: every order a
-   * previous life wrote to the outbox but never saw acknowledged is sent again
-   * under its client order id, which a broker answers with what it already did
-   * (the paper book; OANDA by looking the id up), and the answer is applied
-   * once. Then the position is compared with the broker's (checkPositions).
+   * Once per life of the actor (and again after a resting order's fill could
+   * not be applied), before it sends anything new:
+   * 1. every order a previous life wrote to the outbox but never saw
+   *    acknowledged is sent again under its client order id, which a broker
+   *    answers with what it already did (the paper book; OANDA by looking the
+   *    id up), and the answer is applied once;
+   * 2. every order acknowledged as resting (working) is looked up by its client
+   *    order id: a fill while the actor was down, or one the broker reported
+   *    but the actor died before applying, is applied once;
+   * 3. the position is compared with the broker's (checkPositions).
    * If the broker cannot be asked, this throws and nothing new is sent.
    */
   private async reconcile(): Promise<void> {
     if (this.reconciled) return;
-    await this.sendOutbox();
-    if (this.reconciled) await this.comparePositions();
+    // Without a quote an order stays in the outbox (send waits for a price): reconcile again next time.
+    if (!(await this.sendOutbox())) return;
+    await this.settleWorking();
+    this.reconciled = true;
+    await this.comparePositions();
+  }
+
+  private async settleWorking(): Promise<void> {
+    for (const order of this.d.store.workingOrders()) {
+      const answer = await this.d.broker.lookup(order.intent.clientOrderId);
+      if (answer?.status === "working") continue;
+      if (answer === null) {
+        // Acknowledged once, unknown now (a restore from another account's state, a broker reset):
+        // never trusted as working; the position comparison that follows judges the units.
+        logEvent("error", "trade.working_order_unknown", { pair: this.d.instrument.symbol, clientOrderId: order.intent.clientOrderId });
+      }
+      await this.applyAnswer(order, answer ?? { status: "rejected", reason: "unknown_to_broker", fills: [] });
+    }
   }
 
   /**
@@ -208,19 +236,19 @@ export class PairTrader {
     return check;
   }
 
-  /** Send every order in the outbox again; the number sent. */
-  private async sendOutbox(): Promise<number> {
-    const pending = this.d.store.outbox();
-    for (const intent of pending) await this.send(intent);
-    // Without a quote an order stays in the outbox (send waits for a price): reconcile again next time.
-    this.reconciled = this.d.store.outbox().length === 0;
-    return pending.length;
+  /** Send every order in the outbox again; whether it is empty now. */
+  private async sendOutbox(): Promise<boolean> {
+    for (const intent of this.d.store.outbox()) await this.send(intent);
+    return this.d.store.outbox().length === 0;
   }
 
-  /** Re-send what is in the outbox (a previous life's orders, or ones that waited for a price). Safe to call any time. */
-  drainOutbox(): Promise<number> {
+  /** Reconcile, or re-send what is in the outbox (orders that waited for a price). Safe to call any time. */
+  drainOutbox(): Promise<void> {
     // Only the outbox: pending signals need the strategy runs (decideSignals).
-    return this.serial(() => this.sendOutbox());
+    return this.serial(async () => {
+      if (!this.reconciled) await this.reconcile();
+      else await this.sendOutbox();
+    });
   }
 
   // ---- pipeline ---------------------------------------------------------------------
@@ -264,6 +292,7 @@ export class PairTrader {
       logEvent("info", "trade.rejected", { pair: intent.pair, clientOrderId: intent.clientOrderId, strategyId: intent.strategyId, rejection: refusal });
       return { ok: false, rejection: refusal };
     }
+    if (this.faultPoint === "after_approval") throw new Error("fault injected after the approval, before the outbox write");
     this.d.storage.transactionSync(() => {
       this.d.store.insertOrderWithOutbox(intent, advice, now);
       alsoInTransaction();

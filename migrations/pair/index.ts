@@ -4,6 +4,7 @@ import strategiesSignals from "./0003_strategies_signals.sql";
 import ordersPositions from "./0004_orders_positions.sql";
 import fillSequence from "./0005_fill_sequence.sql";
 import fillsByOrder from "./0006_fills_by_order.sql";
+import ordersWorking from "./0007_orders_working.sql";
 import type { Migration } from "../../actors/migrate.ts";
 
 /** Pair actor schema history, oldest first. Never edit a shipped file: add the next number. */
@@ -14,4 +15,5 @@ export const PAIR_MIGRATIONS: readonly Migration[] = [
   { version: 4, name: "0004_orders_positions", sql: ordersPositions },
   { version: 5, name: "0005_fill_sequence", sql: fillSequence },
   { version: 6, name: "0006_fills_by_order", sql: fillsByOrder },
+  { version: 7, name: "0007_orders_working", sql: ordersWorking },
 ];

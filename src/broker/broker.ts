@@ -17,6 +17,13 @@ export interface Broker {
   /** Give the broker a new quote; returns fills of resting orders it triggered. */
   onQuote(quote: Quote): Promise<Fill[]>;
   /**
+   * What the broker did with an order of ours, by client order id (null: it
+   * never got it). Restart reconciliation asks it for every order the runtime
+   * still holds as working, since a fill may have happened while the actor was
+   * down, or been taken from the broker but never applied.
+   */
+  lookup(clientOrderId: string): Promise<BrokerAnswer | null>;
+  /**
    * The account's net units in the pair as the broker holds them (longs
    * positive), to reconcile against the runtime's positions; absent when the
    * broker's book is the runtime's own (paper).

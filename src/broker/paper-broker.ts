@@ -37,6 +37,10 @@ export class PaperBroker implements Broker {
     return answer;
   }
 
+  async lookup(clientOrderId: string): Promise<BrokerAnswer | null> {
+    return this.book.get(clientOrderId)?.answer ?? null;
+  }
+
   async onQuote(quote: Quote): Promise<Fill[]> {
     const fills: Fill[] = [];
     for (const intent of this.book.working()) {

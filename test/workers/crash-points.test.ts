@@ -1,8 +1,10 @@
 /**
  * Crash points over the order lifecycle, 1,000 seeded runs (issue 8): the pair actor dies after
- * the outbox write, after the broker's answer, or after the fill is applied (before its broadcast
- * and report), and is aborted. The first request to the restarted actor is a new order: the actor
- * must settle the old one with the broker first, apply every fill once, and hold the position the
+ * the coordinator's approval (before the order is recorded), after the outbox write, after the
+ * broker's answer, after the fill is applied (before its broadcast and report), or after the broker
+ * reported a resting limit order's fill (before it is applied), and is aborted. The first request
+ * to the restarted actor is a new order: the actor must settle the old one with the broker first
+ * (re-send the outbox, look up working orders), apply every fill once, and hold the position the
  * fills add up to. The runs are in pair-kit.ts (crashPointRuns); this file runs 0-249, and
  * crash-points-2/3/4.test.ts run 250-499, 500-749 and 750-999.
  *

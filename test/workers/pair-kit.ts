@@ -39,8 +39,12 @@ export async function liftPortfolioLimits(): Promise<void> {
 
 // ---- crash points ------------------------------------------------------------------
 
-/** Where a crash-point run kills the pair actor on the manual order path (after_signal is the strategy path: trading.test.ts). */
-export const ORDER_FAULTS = ["after_outbox", "after_broker", "after_apply"] as const satisfies readonly FaultPoint[];
+/**
+ * Where a crash-point run kills the pair actor, in the order of an order's life: approved but not
+ * recorded, recorded in the outbox, answered by the broker, fill applied, and a resting (limit)
+ * order's fill taken from the broker but not applied. after_signal is the strategy path: trading.test.ts.
+ */
+export const ORDER_FAULTS = ["after_approval", "after_outbox", "after_broker", "after_apply", "after_resting_fill"] as const satisfies readonly FaultPoint[];
 
 /** Draws in [0, 1) from a 32-bit seed: xorshift32 after an integer hash, so neighbouring seeds are far apart. */
 export function seededRandom(seed: number): () => number {
@@ -72,12 +76,19 @@ const DOOMED = Symbol("crash-points: this life of the actor is about to be abort
 export async function crashPointRuns(first: number, count: number): Promise<void> {
   await liftPortfolioLimits();
   expect((await postJson("/api/admin/kill-switch", { action: "resume" })).status).toBe(200);
-  // Every fill logs an info line (the actors share this isolate's console): keep them out of the test output.
+  // Every fill logs an info line, and a crash inside a quote's trading step an error line (the
+  // actors share this isolate's console): keep both out of the test output.
   const log = console.log;
+  const logError = console.error;
   console.log = (...args: unknown[]) => {
     const line = args[0];
     if (typeof line === "string" && line.startsWith('{"event":"trade.') && line.includes('"level":"info"')) return;
     log(...args);
+  };
+  console.error = (...args: unknown[]) => {
+    const line = args[0];
+    if (typeof line === "string" && line.startsWith('{"event":"trade.step_failed"') && line.includes("fault injected")) return;
+    logError(...args);
   };
   try {
     const seen = new Map<FaultPoint, number>();
@@ -111,12 +122,26 @@ export async function crashPointRuns(first: number, count: number): Promise<void
         i.clock = () => now;
         const quoted = await i.ingest([{ ts: now - 100, bid: jpy ? 160 : 1.1, ask: jpy ? 160.02 : 1.1002 }]);
         if (quoted.accepted !== 1) return `tick refused: ${JSON.stringify(quoted)}`;
-        i.trader.faultPoint = fault;
         let outcome = "died";
-        try {
-          outcome = `not stopped: ${JSON.stringify(await i.execute({ pair, side, units, type: "market", clientOrderId: id }))}`;
-        } catch {
-          // the crash point
+        if (fault === "after_resting_fill") {
+          // A limit order rests, then a quote crosses it: the paper broker fills it and the actor dies
+          // before the fill is applied (the broker will not report that fill again).
+          const away = (jpy ? 0.1 : 0.001) * (side === "buy" ? -1 : 1);
+          const rested = await i.execute({ pair, side, units, type: "limit", price: (jpy ? 160 : 1.1) + away, clientOrderId: id });
+          if (!rested.ok || !("order" in rested) || rested.order.status !== "working") return `not resting: ${JSON.stringify(rested)}`;
+          i.trader.faultPoint = fault;
+          const crossed = (jpy ? 160 : 1.1) + 1.5 * away;
+          await i.ingest([{ ts: now - 50, bid: crossed, ask: crossed + (jpy ? 0.02 : 0.0002) }]);
+          const taken = state.storage.sql.exec<{ status: string }>("SELECT status FROM paper_orders WHERE client_order_id = ?", id).one().status;
+          const applied = i.recentOrders(1000).find((o) => o.clientOrderId === id)?.status;
+          if (taken !== "filled" || applied !== "working") outcome = `not stopped: broker ${taken}, runtime ${applied}`;
+        } else {
+          i.trader.faultPoint = fault;
+          try {
+            outcome = `not stopped: ${JSON.stringify(await i.execute({ pair, side, units, type: "market", clientOrderId: id }))}`;
+          } catch {
+            // the crash point
+          }
         }
         (i as unknown as Record<symbol, boolean>)[DOOMED] = true;
         setTimeout(() => {
@@ -138,7 +163,9 @@ export async function crashPointRuns(first: number, count: number): Promise<void
 
       // The first request to the restarted actor: a new instance (all in-memory state gone, the
       // test clock too, rebuilt from SQLite), and at once a new order, which must settle the old one
-      // with the broker first. Orders go to the actor's execute, as POST /api/trade/execute does.
+      // with the broker first (re-sent from the outbox, or looked up as a working order). Orders go
+      // to the actor's execute, as POST /api/trade/execute does. An order that died right after its
+      // approval was never recorded: its client sends it again (below), after the new one.
       const restarted = await runInDurableObject(stub(pair), async (i: Pair) => {
         const fresh = !(DOOMED in i) && i.trader.faultPoint === null;
         if (!fresh) return { fresh, next: "not sent" };
@@ -166,7 +193,8 @@ export async function crashPointRuns(first: number, count: number): Promise<void
       expect(state.orders, where).toEqual(["filled"]);
       expect(state.fills.filter((f) => f === id), where).toHaveLength(1);
       expect(state.fills.filter((f) => f === `${id}-next`), where).toHaveLength(1);
-      expect(state.fills.indexOf(id), where).toBeLessThan(state.fills.indexOf(`${id}-next`));
+      if (fault === "after_approval") expect(state.fills.indexOf(id), where).toBeGreaterThan(state.fills.indexOf(`${id}-next`));
+      else expect(state.fills.indexOf(id), where).toBeLessThan(state.fills.indexOf(`${id}-next`));
       expect(state.fills, where).toHaveLength(after.fills);
       expect(state.outbox, where).toBe(0);
       // The position is what the orders and the fills add up to.
@@ -177,5 +205,6 @@ export async function crashPointRuns(first: number, count: number): Promise<void
     expect([...seen.keys()].sort()).toEqual([...ORDER_FAULTS].sort());
   } finally {
     console.log = log;
+    console.error = logError;
   }
 }
