@@ -9,6 +9,7 @@ function flaky() {
   const state = { down: true, calls: 0 };
   const broker: Broker = {
     place: async () => ({ status: "rejected", reason: "unused", fills: [] }),
+    lookup: async () => null,
     onQuote: async () => {
       state.calls++;
       if (state.down) throw new Error("oanda 0 timeout: no answer within 5000 ms");
