@@ -74,16 +74,48 @@ export interface TradingStatus {
 }
 
 type BookRow = { pair: string; net_units: number; open_positions: number; mid: number; realised_cents: number; unrealised_cents: number; updated_at: number };
-type ReservationRow = { client_order_id: string; pair: string; delta_units: number; mid: number; opens_position: number; expires_at: number };
+/** Room held for an approved order until its pair reports the fill; in memory (see Coordinator). */
+interface Reservation {
+  pair: string;
+  deltaUnits: number;
+  mid: number;
+  opensPosition: boolean;
+  expiresAt: number;
+  /**
+   * Rebuilt from a pair's approval still in flight when this life began: the
+   * previous life may or may not have granted it, so it counts (the safe
+   * side), and when the request itself arrives it is judged afresh.
+   */
+  undecided: boolean;
+}
+
+/** What a pair holds that a coordinator's approval may cover, and its figures, for a new life of the coordinator. */
+export interface PairInFlight {
+  report: PairReport;
+  /** Risk-adding orders recorded but not yet settled (outbox, resting at the broker). */
+  orders: ApprovalRequest[];
+  /** Approval requests sent and not yet answered. */
+  asking: ApprovalRequest[];
+}
 
 /**
  * The portfolio: the only place where cross-pair limits are decided. Pair
  * actors ask it before every risk-increasing order (an approval is a
  * reservation, so racing pairs can never exceed a limit together) and report
  * after every fill. It owns the trading state and the kill switch.
+ *
+ * Reservations live in memory, and an approval writes nothing: a write would
+ * hold the answer until it is durable, one more durable write in the path from
+ * tick to order (the pair's order and outbox write is the other). The durable
+ * record of an approved order is the pair's own (its outbox, then its
+ * position), so a new life of the coordinator rebuilds its reservations from
+ * the pairs before it approves anything (rebuildReservations).
  */
 export class Coordinator extends DurableObject<Env> {
   private readonly backupTarget: ActorBackup;
+  private readonly reservations = new Map<string, Reservation>();
+  /** Settles once this life's reservations are rebuilt from the pairs; null until asked, or after a failed try. */
+  private rebuilt: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -93,6 +125,9 @@ export class Coordinator extends DurableObject<Env> {
       afterRestore: () => {
         migrate(ctx.storage, COORDINATOR_MIGRATIONS);
         this.state.clear();
+        // The restored book is another moment's: ask the pairs again what is in flight.
+        this.reservations.clear();
+        this.rebuilt = null;
       },
     });
     if (this.get<number>("heartbeat") === undefined) this.put("heartbeat", Date.now());
@@ -214,10 +249,39 @@ export class Coordinator extends DurableObject<Env> {
   // ---- approvals and reports -----------------------------------------------------
 
   async approve(req: ApprovalRequest): Promise<{ approved: true } | { approved: false; rejection: PortfolioRejection }> {
+    // A pair that cannot be asked fails this (the pair refuses the order: fail closed) and the next approval asks again.
+    await this.rebuildReservations();
     // Prices needed to value every currency in the account currency, fetched first: the
     // check-and-reserve below must run without an await, so racing approvals cannot interleave.
     await this.fetchMissingMids(req);
     return this.reserve(req);
+  }
+
+  /**
+   * Once per life, before the first approval: every pair's orders that an
+   * approval of an earlier life may cover (recorded and unsettled, or still
+   * being asked for) are reserved again, so a restart never forgets room it
+   * handed out.
+   */
+  private rebuildReservations(): Promise<void> {
+    this.rebuilt ??= (async () => {
+      const pairs = configFor(this.env).pairs;
+      const answers = await Promise.all(pairs.map((p) => this.env.Pair.getByName(p).inFlight()));
+      const expiresAt = Date.now() + RESERVATION_TTL_MS;
+      // A report lost with the previous life (reports are not retried) heals here too.
+      this.ctx.storage.transactionSync(() => {
+        // A pair without a quote never traded: nothing to write.
+        for (const { report } of answers) if (report.mid > 0 && (report.openPositions > 0 || report.realisedCents !== 0 || this.bookHas(report.pair))) this.writeBook(report);
+      });
+      for (const { orders, asking } of answers) {
+        for (const r of orders) this.reservations.set(r.clientOrderId, reservationOf(r, expiresAt, false));
+        for (const r of asking) if (!this.reservations.has(r.clientOrderId)) this.reservations.set(r.clientOrderId, reservationOf(r, expiresAt, true));
+      }
+    })().catch((err: unknown) => {
+      this.rebuilt = null;
+      throw err;
+    });
+    return this.rebuilt;
   }
 
   private reserve(req: ApprovalRequest): { approved: true } | { approved: false; rejection: PortfolioRejection } {
@@ -225,9 +289,10 @@ export class Coordinator extends DurableObject<Env> {
     if (status.state === "HALTED") return { approved: false, rejection: { type: "trading_halted", reason: status.reason } };
     if (status.state === "REDUCING") return { approved: false, rejection: { type: "reduce_only", reason: status.reason } };
     const now = Date.now();
-    const sql = this.ctx.storage.sql;
-    sql.exec("DELETE FROM reservations WHERE expires_at <= ?", now);
-    if (sql.exec("SELECT 1 FROM reservations WHERE client_order_id = ?", req.clientOrderId).toArray().length > 0) return { approved: true };
+    for (const [id, r] of this.reservations) if (r.expiresAt <= now) this.reservations.delete(id);
+    const known = this.reservations.get(req.clientOrderId);
+    if (known && !known.undecided) return { approved: true };
+    this.reservations.delete(req.clientOrderId);
 
     const book = this.bookWithReservations();
     // Pairs without a position still price currencies (reference mids, net 0).
@@ -250,30 +315,32 @@ export class Coordinator extends DurableObject<Env> {
       const open = this.openPositions() + 1;
       if (open > limits.maxOpenPositions) return reject({ type: "max_open_positions", limit: limits.maxOpenPositions, actual: open });
     }
-    sql.exec(
-      "INSERT INTO reservations (client_order_id, pair, delta_units, mid, opens_position, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-      req.clientOrderId, req.pair, req.deltaUnits, req.mid, req.opensPosition ? 1 : 0, now + RESERVATION_TTL_MS,
-    );
+    this.reservations.set(req.clientOrderId, reservationOf(req, now + RESERVATION_TTL_MS, false));
     return { approved: true };
   }
 
   /** After a fill (or an order that ended without one): release its reservation, take the pair's figures. */
   async report(report: PairReport, clientOrderId?: string): Promise<TradingStatus> {
-    const sql = this.ctx.storage.sql;
-    this.ctx.storage.transactionSync(() => {
-      if (clientOrderId) sql.exec("DELETE FROM reservations WHERE client_order_id = ?", clientOrderId);
-      sql.exec(
-        `INSERT OR REPLACE INTO pair_book (pair, net_units, open_positions, mid, realised_cents, unrealised_cents, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        report.pair, report.netUnits, report.openPositions, report.mid, report.realisedCents, report.unrealisedCents, Date.now(),
-      );
-    });
+    this.writeBook(report);
+    if (clientOrderId) this.reservations.delete(clientOrderId);
     await this.checkLossLimits();
     return this.status();
   }
 
+  private writeBook(report: PairReport): void {
+    this.ctx.storage.sql.exec(
+      `INSERT OR REPLACE INTO pair_book (pair, net_units, open_positions, mid, realised_cents, unrealised_cents, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      report.pair, report.netUnits, report.openPositions, report.mid, report.realisedCents, report.unrealisedCents, Date.now(),
+    );
+  }
+
+  private bookHas(pair: string): boolean {
+    return this.ctx.storage.sql.exec("SELECT 1 FROM pair_book WHERE pair = ?", pair).toArray().length > 0;
+  }
+
   release(clientOrderId: string): void {
-    this.ctx.storage.sql.exec("DELETE FROM reservations WHERE client_order_id = ?", clientOrderId);
+    this.reservations.delete(clientOrderId);
   }
 
   // ---- loss limits ------------------------------------------------------------------
@@ -353,7 +420,10 @@ export class Coordinator extends DurableObject<Env> {
     return next;
   }
 
-  portfolio() {
+  async portfolio() {
+    // After a restart the reservations shown are the rebuilt ones; a pair that cannot be asked
+    // leaves them as they are (the view still answers; the next approval asks again).
+    await this.rebuildReservations().catch(() => undefined);
     const rows = this.ctx.storage.sql.exec<BookRow>("SELECT * FROM pair_book ORDER BY pair").toArray();
     const book: Record<string, PairBook> = {};
     for (const r of rows) book[r.pair] = { netUnits: r.net_units, mid: r.mid };
@@ -371,7 +441,7 @@ export class Coordinator extends DurableObject<Env> {
         pair: r.pair, netUnits: r.net_units, openPositions: r.open_positions, mid: r.mid,
         realised: r.realised_cents / 100, unrealised: r.unrealised_cents / 100, updatedAt: r.updated_at,
       })),
-      reservations: this.ctx.storage.sql.exec<ReservationRow>("SELECT * FROM reservations").toArray().length,
+      reservations: this.reservations.size,
       alerts: this.activeAlerts(),
       heartbeatAt: this.heartbeatAt(),
     };
@@ -414,17 +484,17 @@ export class Coordinator extends DurableObject<Env> {
   private bookWithReservations(): Record<string, PairBook> {
     const book: Record<string, PairBook> = {};
     for (const r of this.ctx.storage.sql.exec<BookRow>("SELECT * FROM pair_book").toArray()) book[r.pair] = { netUnits: r.net_units, mid: r.mid };
-    for (const r of this.ctx.storage.sql.exec<ReservationRow>("SELECT * FROM reservations").toArray()) {
+    for (const r of this.reservations.values()) {
       const b = book[r.pair] ?? { netUnits: 0, mid: r.mid };
-      book[r.pair] = { netUnits: b.netUnits + r.delta_units, mid: b.mid };
+      book[r.pair] = { netUnits: b.netUnits + r.deltaUnits, mid: b.mid };
     }
     return book;
   }
 
   private openPositions(): number {
-    const sql = this.ctx.storage.sql;
-    const reported = sql.exec<{ n: number | null }>("SELECT SUM(open_positions) AS n FROM pair_book").one().n ?? 0;
-    const reserved = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM reservations WHERE opens_position = 1").one().n;
+    const reported = this.ctx.storage.sql.exec<{ n: number | null }>("SELECT SUM(open_positions) AS n FROM pair_book").one().n ?? 0;
+    let reserved = 0;
+    for (const r of this.reservations.values()) if (r.opensPosition) reserved++;
     return reported + reserved;
   }
 
@@ -453,6 +523,10 @@ export class Coordinator extends DurableObject<Env> {
   }
 
 
+}
+
+function reservationOf(req: ApprovalRequest, expiresAt: number, undecided: boolean): Reservation {
+  return { pair: req.pair, deltaUnits: req.deltaUnits, mid: req.mid, opensPosition: req.opensPosition, expiresAt, undecided };
 }
 
 function reject(rejection: PortfolioRejection): { approved: false; rejection: PortfolioRejection } {

@@ -13,7 +13,7 @@ import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/typ
 import type { RiskLimits } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
 import type { OrderRecord, OrderRejection, OrderStore } from "./order-store.ts";
-import type { ApprovalRequest, PairReport, TradingStatus } from "./coordinator.ts";
+import type { ApprovalRequest, PairInFlight, PairReport, TradingStatus } from "./coordinator.ts";
 import { askAdvisor, type Advice, type AdvisorConfig } from "../src/advisor/advisor.ts";
 import { toWireSignal } from "../src/wire.ts";
 import { LatencyWindow } from "../src/metrics/latency-window.ts";
@@ -75,6 +75,8 @@ export class PairTrader {
   private reconciled = false;
   /** Null until compared (or when the broker's book is the runtime's own: paper). */
   positionCheck: PositionCheck | null = null;
+  /** Approval requests sent to the coordinator and not answered yet, by client order id. */
+  private readonly asking = new Map<string, ApprovalRequest>();
 
   constructor(private readonly d: TraderDeps) {}
 
@@ -328,46 +330,63 @@ export class PairTrader {
     if (status.state === "HALTED" && !(intent.reduceOnly && intent.purpose !== undefined)) return { type: "trading_halted", reason: status.reason };
     if (!riskIncreasing) return null;
     if (status.state === "REDUCING") return { type: "reduce_only", reason: status.reason };
-    const quote = this.d.lastQuote();
-    const open = this.d.store.openPosition(intent.strategyId);
+    const request = this.approvalRequest(intent);
     const asked = performance.now();
+    this.asking.set(request.clientOrderId, request);
     try {
-      const answer = await this.d.approve({
-        clientOrderId: intent.clientOrderId,
-        pair: intent.pair,
-        deltaUnits: signedUnits(intent.side, intent.units),
-        mid: quote ? midDecimal(quote, this.d.instrument) : 0,
-        opensPosition: !open,
-      });
+      const answer = await this.d.approve(request);
       this.approval.record(performance.now() - asked);
       return answer.approved ? null : answer.rejection;
     } catch (err) {
       return { type: "coordinator_unreachable", detail: String(err).slice(0, 200) };
+    } finally {
+      this.asking.delete(request.clientOrderId);
     }
   }
 
-  /** The pair's figures for the coordinator; best effort, since the next report carries absolute values. */
-  private async reportTo(clientOrderId: string): Promise<void> {
+  private approvalRequest(intent: OrderIntent): ApprovalRequest {
+    const quote = this.d.lastQuote();
+    return {
+      clientOrderId: intent.clientOrderId,
+      pair: intent.pair,
+      deltaUnits: signedUnits(intent.side, intent.units),
+      mid: quote ? midDecimal(quote, this.d.instrument) : 0,
+      opensPosition: !this.d.store.openPosition(intent.strategyId),
+    };
+  }
+
+  /**
+   * For a new life of the coordinator, which keeps its reservations in memory:
+   * this pair's figures, its risk-adding orders not settled yet (in the outbox
+   * or resting at the broker), and the approvals it is waiting for.
+   */
+  inFlight(): PairInFlight {
+    const unsettled = [...this.d.store.outbox(), ...this.d.store.workingOrders().map((o) => o.intent)].filter((i) => !i.reduceOnly);
+    return { report: this.pairReport(), orders: unsettled.map((i) => this.approvalRequest(i)), asking: [...this.asking.values()] };
+  }
+
+  private pairReport(): PairReport {
     const positions = this.d.store.openPositions();
     const quote = this.d.lastQuote();
-    const realised = this.d.store.realisedAccountCents();
     let unrealised = 0;
     for (const p of positions) {
       const mark = quote ? markToMarket(p, quote, { instrument: this.d.instrument }) : null;
       if (mark?.ok) unrealised += mark.value.unrealisedPnlAccountCents;
     }
+    return {
+      pair: this.d.instrument.symbol,
+      netUnits: positions.reduce((s, p) => s + signedUnits(p.side, p.units), 0),
+      openPositions: positions.length,
+      mid: quote ? midDecimal(quote, this.d.instrument) : 0,
+      realisedCents: this.d.store.realisedAccountCents(),
+      unrealisedCents: unrealised,
+    };
+  }
+
+  /** The pair's figures for the coordinator; best effort, since the next report carries absolute values. */
+  private async reportTo(clientOrderId: string): Promise<void> {
     try {
-      await this.d.report(
-        {
-          pair: this.d.instrument.symbol,
-          netUnits: positions.reduce((s, p) => s + signedUnits(p.side, p.units), 0),
-          openPositions: positions.length,
-          mid: quote ? midDecimal(quote, this.d.instrument) : 0,
-          realisedCents: realised,
-          unrealisedCents: unrealised,
-        },
-        clientOrderId,
-      );
+      await this.d.report(this.pairReport(), clientOrderId);
     } catch (err) {
       logEvent("warn", "trade.report_failed", { pair: this.d.instrument.symbol, clientOrderId, error: String(err) });
     }

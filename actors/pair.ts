@@ -29,7 +29,7 @@ import { startRun, type StrategyRun } from "../src/domain/trading/strategy-regis
 import type { Signal } from "../src/domain/trading/types.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
 import { RoleSchema } from "../schemas/auth.ts";
-import type { TradingStatus } from "./coordinator.ts";
+import type { PairInFlight, TradingStatus } from "./coordinator.ts";
 import type { SignalMessage } from "../schemas/signal.ts";
 import { toWireSignal } from "../src/wire.ts";
 import { OrderStore, type OrderRejection } from "./order-store.ts";
@@ -498,6 +498,11 @@ export class Pair extends Server<Env> {
   /** The last accepted tick, integer points (used by other pairs for currency conversion). */
   lastQuote(): Tick | null {
     return this.lastTick;
+  }
+
+  /** For a new life of the coordinator: this pair's figures and what its approvals may cover (PairTrader.inFlight). */
+  inFlight(): PairInFlight {
+    return this.trader.inFlight();
   }
 
   /**

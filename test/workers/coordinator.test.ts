@@ -166,21 +166,50 @@ describe("kill switch and trading state", () => {
   });
 });
 
-// Last in the file: aborting every actor drops the pairs' test clocks.
+// Last in the file: it leaves an order unsent in a pair's outbox.
 describe("reservations", () => {
-  it("an approval not yet settled survives a coordinator restart, and a release ends it", async () => {
-    const coordinator = env.Coordinator.getByName("main");
-    await putLimits({ maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100, dailyLossLimit: 1e9, maxDrawdown: 1e9 });
+  it("live in memory: a restarted coordinator reserves again what the pairs hold unsettled, before its first approval", async () => {
     await killSwitch("resume");
-    const before = ((await (await call("/api/admin/portfolio")).json()) as Json).reservations as number;
-    expect(await coordinator.approve({ clientOrderId: "restart-1", pair: "USD_JPY", deltaUnits: 1000, mid: 150, opensPosition: true })).toEqual({ approved: true });
-    await abortAllDurableObjects();
-    const after = (await (await call("/api/admin/portfolio")).json()) as Json;
-    expect(after.reservations).toBe(before + 1);
-    // The same order asking again is the same reservation, not a second one (a fresh stub: the old one died with the actor).
+    await atClock("USD_JPY", T0 + 20 * 60_000);
+    await postJson("/api/pairs/USD_JPY/ticks", { ticks: [{ ts: T0 + 20 * 60_000 - 100, bid: 150, ask: 150.01 }] });
+    const gross = ((await (await call("/api/admin/portfolio")).json()) as Json).exposure.gross as number;
+    // Room for 15,000 USD more: the held order's 10,000, then not another 10,000.
+    await putLimits({ maxGrossExposure: gross + 15_000, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100, dailyLossLimit: 1e9, maxDrawdown: 1e9 });
+    // An approved order recorded in USD_JPY's outbox whose sending stops there (the pair dies at this
+    // point in the crash-point runs; here it lives on, holding the order unsettled).
+    const held = await runInDurableObject(stub("USD_JPY"), async (i: Pair) => {
+      i.trader.faultPoint = "after_outbox";
+      const out = await i.execute({ pair: "USD_JPY", side: "buy", units: 10_000, type: "market", clientOrderId: "restart-1" }).catch((err: unknown) => String(err));
+      i.trader.faultPoint = null;
+      return out;
+    });
+    expect(held).toMatch(/fault injected after the outbox write/);
+    const before = (await (await call("/api/admin/portfolio")).json()) as Json;
+    expect(before.reservations).toBeGreaterThanOrEqual(1);
+
+    // The coordinator alone dies (a timer in it, once this call has answered): its reservations with it.
+    await runInDurableObject(env.Coordinator.getByName("main"), (_i, state: DurableObjectState) => {
+      setTimeout(() => {
+        try {
+          state.abort("restart test");
+        } catch {
+          // abort() also throws at its caller, this timer
+        }
+      }, 0);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5));
     const restarted = env.Coordinator.getByName("main");
-    expect(await restarted.approve({ clientOrderId: "restart-1", pair: "USD_JPY", deltaUnits: 1000, mid: 150, opensPosition: true })).toEqual({ approved: true });
+    const after = (await (await call("/api/admin/portfolio")).json()) as Json;
+    expect(after.reservations).toBe(before.reservations);
+    // The rebuilt reservation counts: with its 10,000 USD held, another 10,000 does not fit (5,000 does).
+    const ask = (id: string, units: number) => restarted.approve({ clientOrderId: id, pair: "USD_CHF", deltaUnits: units, mid: 0.9, opensPosition: true });
+    expect(await ask("restart-too-big", 10_000)).toMatchObject({ approved: false, rejection: { type: "max_gross_exposure" } });
+    expect(await ask("restart-fits", 5_000)).toEqual({ approved: true });
+    await restarted.release("restart-fits");
+    // The held order asking again is the same reservation, not a second one.
+    expect(await restarted.approve({ clientOrderId: "restart-1", pair: "USD_JPY", deltaUnits: 10_000, mid: 150, opensPosition: true })).toEqual({ approved: true });
+    expect(((await (await call("/api/admin/portfolio")).json()) as Json).reservations).toBe(before.reservations);
     await restarted.release("restart-1");
-    expect(((await (await call("/api/admin/portfolio")).json()) as Json).reservations).toBe(before);
+    expect(((await (await call("/api/admin/portfolio")).json()) as Json).reservations).toBe(before.reservations - 1);
   });
 });
