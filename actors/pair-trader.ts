@@ -146,6 +146,10 @@ export class PairTrader {
         this.reconciled = false;
         throw err;
       }
+      for (const c of this.d.broker.takeCancelled?.() ?? []) {
+        const order = this.d.store.getOrder(c.clientOrderId);
+        if (order?.status === "working") await this.applyAnswer(order, { status: "rejected", reason: `cancelled by the broker: ${c.reason}`, fills: [] });
+      }
       for (const position of this.d.store.openPositions()) {
         const out = onQuote(position, quote, this.d.instrument);
         if (out.position !== position) {

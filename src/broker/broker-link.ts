@@ -33,6 +33,8 @@ export class BrokerUnavailable extends Error {
 
 export class BrokerLink implements Broker {
   private broker: Promise<Broker> | null = null;
+  /** The broker once created (the promise above settled), for calls that make no request. */
+  private connected: Broker | null = null;
   private readonly status: BrokerStatus;
   readonly openUnits?: () => Promise<number>;
 
@@ -56,6 +58,7 @@ export class BrokerLink implements Broker {
   /** Forget the connection: the next call creates it again (new credentials), at once. */
   reset(): void {
     this.broker = null;
+    this.connected = null;
     this.status.retryAt = null;
   }
 
@@ -80,6 +83,11 @@ export class BrokerLink implements Broker {
     return this.call((b) => b.onQuote(quote));
   }
 
+  /** No call: what the connected broker has already seen (nothing before it exists). */
+  takeCancelled(): { clientOrderId: string; reason: string }[] {
+    return this.connected?.takeCancelled?.() ?? [];
+  }
+
   lookup(clientOrderId: string): Promise<BrokerAnswer | null> {
     return this.call((b) => b.lookup(clientOrderId));
   }
@@ -95,7 +103,8 @@ export class BrokerLink implements Broker {
         this.broker = null;
         throw err;
       });
-      const out = await fn(await this.broker);
+      this.connected = await this.broker;
+      const out = await fn(this.connected);
       this.status.state = "ok";
       this.status.retryAt = null;
       this.status.consecutiveFailures = 0;

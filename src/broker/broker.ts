@@ -17,6 +17,13 @@ export interface Broker {
   /** Give the broker a new quote; returns fills of resting orders it triggered. */
   onQuote(quote: Quote): Promise<Fill[]>;
   /**
+   * Working orders the broker cancelled on its own (OANDA: by hand on its
+   * platform, margin, a market halt), seen since the last call; absent when it
+   * never does (paper). One lost with a dying actor is found by the restart
+   * reconciliation's lookup.
+   */
+  takeCancelled?(): { clientOrderId: string; reason: string }[];
+  /**
    * What the broker did with an order of ours, by client order id (null: it
    * never got it). Restart reconciliation asks it for every order the runtime
    * still holds as working, since a fill may have happened while the actor was

@@ -39,8 +39,7 @@ export interface CancelledOrder {
 
 /**
  * What the transactions since the last poll say about the working orders.
- * `Broker.onQuote` carries only the fills; the cancellations need the
- * interface to carry them too (the proposal: `onQuote` returns this).
+ * `Broker.onQuote` carries the fills; the cancellations wait for `takeCancelled`.
  */
 export interface QuoteOutcome {
   fills: Fill[];
@@ -72,6 +71,8 @@ interface Working {
 export class OandaBroker implements Broker {
   /** Working orders by OANDA order id. */
   private readonly working = new Map<string, Working>();
+  /** Cancellations polled and not yet taken by the trader (bounded: each was a working order). */
+  private cancelled: CancelledOrder[] = [];
   private lastTransactionId: string | null = null;
   private lastPollAt = Number.NEGATIVE_INFINITY;
 
@@ -124,11 +125,17 @@ export class OandaBroker implements Broker {
     return fills.length > 0 ? { status: "filled", fills } : { status: "working", fills: [] };
   }
 
-  /** Fills of working orders since the last transaction seen (at most one poll a second). */
+  /** Fills of working orders since the last transaction seen (at most one poll a second); cancellations are kept for takeCancelled. */
   async onQuote(quote: Quote): Promise<Fill[]> {
-    // TODO(Broker interface): cancellations are lost to the caller here until
-    // onQuote returns the QuoteOutcome; `poll` has them.
-    return (await this.poll(quote)).fills;
+    const outcome = await this.poll(quote);
+    this.cancelled.push(...outcome.cancelled);
+    return outcome.fills;
+  }
+
+  takeCancelled(): CancelledOrder[] {
+    const taken = this.cancelled;
+    this.cancelled = [];
+    return taken;
   }
 
   /**

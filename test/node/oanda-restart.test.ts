@@ -1,0 +1,112 @@
+/**
+ * Restart reconciliation against the local v20 stand-in (this machine cannot
+ * reach OANDA): the runtime is really stopped and started again on the same
+ * state folder while OANDA fills its resting order, and an order OANDA cancels
+ * on its own reaches the pair. Prices reach the pair as tick POSTs (FEED=off)
+ * so the test decides when the pair hears of them.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRuntime, type Runtime, type RuntimeOptions } from "../../scripts/runtime.ts";
+import { OandaStandIn } from "../support/oanda-standin.ts";
+
+type Json = Record<string, any>;
+
+const KEY = "oanda-restart-admin-key";
+let standin: OandaStandIn;
+let runtime: Runtime;
+let options: RuntimeOptions;
+
+async function api(method: string, route: string, body?: unknown): Promise<{ status: number; json: Json }> {
+  const res = await fetch(`${runtime.url}${route}`, {
+    method,
+    headers: { "x-api-key": KEY, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, json: (await res.json()) as Json };
+}
+
+/** The same price at OANDA and in the pair. */
+async function quote(bid: number, ask: number): Promise<void> {
+  standin.setQuote("EUR_USD", bid, ask);
+  const res = await api("POST", "/api/pairs/EUR_USD/ticks", { ticks: [{ ts: Date.now(), bid, ask }] });
+  expect(res.json).toMatchObject({ accepted: 1 });
+}
+
+const orderOf = async (id: string) => ((await api("GET", "/api/pairs/EUR_USD/orders?limit=100")).json.orders as Json[]).find((o) => o.clientOrderId === id);
+
+beforeAll(async () => {
+  standin = new OandaStandIn(200);
+  const url = await standin.start();
+  standin.setQuote("EUR_USD", 1.085, 1.0852);
+  options = {
+    port: 0,
+    stateDir: await mkdtemp(path.join(tmpdir(), "fxrt-oanda-restart-")),
+    vars: {
+      ADMIN_API_KEY: KEY,
+      PAIRS: "EUR_USD",
+      FEED: "off",
+      BROKER: "oanda",
+      OANDA_API_URL: url,
+      OANDA_STREAM_URL: url,
+      OANDA_ACCOUNT_ID: standin.accountId,
+      OANDA_TOKEN: standin.token,
+      BACKUP_INTERVAL_SECONDS: "0",
+    },
+  };
+  runtime = await startRuntime(options);
+  expect((await api("PUT", "/api/admin/limits", { maxGrossExposure: 1e9, maxNetExposurePerCurrency: 1e9, maxExposurePerPair: 1e9, maxOpenPositions: 100 })).status).toBe(200);
+  // A restart takes seconds: the last price must still count as fresh for the order after it.
+  expect((await api("PUT", "/api/admin/pairs/EUR_USD/risk", { limits: { stalePriceMs: 600_000 } })).status).toBe(200);
+}, 120_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+  await standin?.stop();
+  if (options?.stateDir) await rm(options.stateDir, { recursive: true, force: true });
+});
+
+describe("restart reconciliation with OANDA (local v20 stand-in)", () => {
+  it("a resting order that OANDA fills while the runtime is down is applied once, before the first new order after the restart", async () => {
+    await quote(1.085, 1.0852);
+    const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 3_000, type: "limit", price: 1.08 });
+    expect(limit.status).toBe(200);
+    expect(limit.json.order.status).toBe("working");
+    const id = limit.json.order.clientOrderId as string;
+
+    await runtime.stop();
+    standin.setQuote("EUR_USD", 1.0795, 1.0797); // crosses the limit: OANDA fills it, nobody is listening
+    expect(standin.positionUnits("EUR_USD")).toBe(3_000);
+    runtime = await startRuntime(options);
+
+    // The first request to the new runtime is a new order: it must find the fill first.
+    const next = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 1_000 });
+    expect(next.status).toBe(200);
+    expect(next.json.order.status).toBe("filled");
+    expect(next.json.position).toMatchObject({ side: "buy", units: 4_000 });
+    expect(await orderOf(id)).toMatchObject({ status: "filled" });
+    const fills = (await api("GET", "/api/pairs/EUR_USD/positions?limit=10")).json.positions as Json[];
+    expect(fills.filter((p) => p.status === "OPEN").map((p) => p.units)).toEqual([4_000]);
+    expect(standin.positionUnits("EUR_USD")).toBe(4_000);
+    // Nothing was sent twice: one order at OANDA per client order id.
+    expect(standin.orderByClientId(id)).toMatchObject({ state: "FILLED" });
+    const broker = (await api("GET", "/api/admin/broker")).json.pairs.find((p: Json) => p.pair === "EUR_USD");
+    // Compared once the fill was applied and before the new order went out.
+    expect(broker.positionCheck).toMatchObject({ ok: true, brokerUnits: 3_000, runtimeUnits: 3_000 });
+  }, 120_000);
+
+  it("a working order OANDA cancels on its own ends in the pair as rejected with OANDA's reason", async () => {
+    await quote(1.0795, 1.0797);
+    const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "sell", units: 1_000, type: "limit", price: 1.2 });
+    expect(limit.json.order.status).toBe("working");
+    const id = limit.json.order.clientOrderId as string;
+    standin.cancelOrder(id, "INSUFFICIENT_MARGIN");
+    // The pair polls OANDA's transactions at most once a second, on a quote.
+    await new Promise((r) => setTimeout(r, 1_100));
+    await quote(1.0796, 1.0798);
+    expect(await orderOf(id)).toMatchObject({ status: "rejected", rejectReason: "cancelled by the broker: INSUFFICIENT_MARGIN" });
+    expect((await api("GET", "/api/admin/portfolio")).json.reservations).toBe(0);
+  }, 30_000);
+});
