@@ -18,6 +18,14 @@ import { askAdvisor, type Advice, type AdvisorConfig } from "../src/advisor/advi
 import { toWireSignal } from "../src/wire.ts";
 import { LatencyWindow } from "../src/metrics/latency-window.ts";
 
+/**
+ * A risk-adding order waits in the outbox (a broker outage, a restart) at most
+ * this long; after that it is not sent any more, since the price and the
+ * signal it was decided on are gone. Reducing and protective orders always go
+ * out, however late: a stop is never dropped.
+ */
+export const OUTBOX_MAX_AGE_MS = 60_000;
+
 /** Where a test may stop the trader as if the actor crashed. */
 export type FaultPoint = "after_signal" | "after_approval" | "after_outbox" | "after_broker" | "after_apply" | "after_resting_fill";
 
@@ -242,10 +250,20 @@ export class PairTrader {
     return check;
   }
 
-  /** Send every order in the outbox again; whether it is empty now. */
+  /** Send every order in the outbox again (a risk-adding one past its age is only looked up); whether it is empty now. */
   private async sendOutbox(): Promise<boolean> {
-    for (const intent of this.d.store.outbox()) await this.send(intent);
+    for (const intent of this.d.store.outbox()) {
+      if (!intent.reduceOnly && this.d.clock() - intent.createdAt > OUTBOX_MAX_AGE_MS) await this.expire(intent);
+      else await this.send(intent);
+    }
     return this.d.store.outbox().length === 0;
+  }
+
+  /** What the broker did with a stale order stands (it may have got it before the outage); if it never got it, it never will. */
+  private async expire(intent: OrderIntent): Promise<void> {
+    const answer = await this.d.broker.lookup(intent.clientOrderId);
+    if (answer === null) logEvent("warn", "trade.order_expired", { pair: intent.pair, clientOrderId: intent.clientOrderId, ageMs: this.d.clock() - intent.createdAt });
+    await this.applyAnswer(this.orderOf(intent.clientOrderId), answer ?? { status: "rejected", reason: "expired_in_outbox", fills: [] });
   }
 
   /** Reconcile, or re-send what is in the outbox (orders that waited for a price). Safe to call any time. */

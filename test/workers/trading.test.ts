@@ -2,6 +2,8 @@ import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } fro
 import { beforeAll, describe, expect, it } from "vitest";
 import * as v from "valibot";
 import type { Pair } from "../../actors/pair.ts";
+import type { OrderStore } from "../../actors/order-store.ts";
+import { MANUAL_STRATEGY_ID } from "../../src/domain/trading/risk.ts";
 import { ServerMessage } from "../../schemas/room.ts";
 import { call, openRoom, postJson } from "./helpers.ts";
 import { liftPortfolioLimits, MINUTE, setClock, stub, tick } from "./pair-kit.ts";
@@ -205,5 +207,40 @@ describe("more order paths", () => {
     await expect.poll(async () => (await strategyOrders()).map((o: Json) => [o.side, o.units, o.status]), { timeout: 3_000, interval: 20 }).toEqual([["buy", 10_000, "filled"]]);
     await runDurableObjectAlarm(stub(pair));
     expect(await strategyOrders()).toHaveLength(1);
+  });
+});
+
+describe("the outbox", () => {
+  it("never sends a risk-adding order that waited over a minute (looked up, not placed), but always sends a late exit", async () => {
+    const pair = "GBP_USD";
+    const createdAt = Date.UTC(2030, 0, 9, 10); // the Wednesday after the weekend test above
+    await setClock(pair, createdAt);
+    await tick(pair, createdAt - 1_000, 1.27, 1.2702);
+    // The pair's manual position (an earlier test's limit order may already have opened one).
+    const open = (await (await postJson("/api/trade/execute", { pair, side: "buy", units: 2_000 })).json()) as Json;
+    expect(open.position).toMatchObject({ status: "OPEN" });
+    const { side, units } = open.position as { side: "buy" | "sell"; units: number };
+    // Two orders recorded with their outbox entries and never sent (as across a broker outage or a
+    // restart): one adding risk, one closing the position.
+    await runInDurableObject(stub(pair), (i: Pair, state: DurableObjectState) => {
+      const store = (i as unknown as { orders: OrderStore }).orders;
+      const base = { pair, strategyId: MANUAL_STRATEGY_ID, type: "market" as const, createdAt };
+      state.storage.transactionSync(() => {
+        store.insertOrderWithOutbox({ ...base, clientOrderId: "stale-buy", side, units: 1_000, reduceOnly: false }, null, createdAt);
+        store.insertOrderWithOutbox({ ...base, clientOrderId: "late-close", side: side === "buy" ? "sell" : "buy", units, reduceOnly: true, purpose: "exit" }, null, createdAt);
+      });
+    });
+    // 61 s later a quote drains the outbox.
+    await setClock(pair, createdAt + 61_000);
+    await tick(pair, createdAt + 60_500, 1.2705, 1.2707);
+    const orders = ((await (await call(`/api/pairs/${pair}/orders`)).json()) as Json).orders as Json[];
+    expect(orders.find((o) => o.clientOrderId === "stale-buy")).toMatchObject({ status: "rejected", rejectReason: "expired_in_outbox" });
+    expect(orders.find((o) => o.clientOrderId === "late-close")).toMatchObject({ status: "filled" });
+    const placed = await runInDurableObject(stub(pair), (_i: Pair, state: DurableObjectState) =>
+      state.storage.sql.exec<{ id: string }>("SELECT client_order_id AS id FROM paper_orders WHERE client_order_id IN ('stale-buy', 'late-close')").toArray().map((r) => r.id),
+    );
+    expect(placed).toEqual(["late-close"]);
+    const positions = ((await (await call(`/api/pairs/${pair}/positions`)).json()) as Json).positions as Json[];
+    expect(positions.find((p) => p.id === open.position.id)).toMatchObject({ status: "CLOSED", units: 0 });
   });
 });
