@@ -124,8 +124,10 @@ async function digest(): Promise<string> {
     "/api/admin/broker",
   ];
   const parts = await Promise.all(reads.map(async (p) => [p, (await api("GET", p)).json] as const));
-  // Volatile fields that move with time, not with state: the portfolio's heartbeat and timestamps of reads.
-  return JSON.stringify(parts, (k, x: unknown) => (k === "heartbeatAt" || k === "time" ? undefined : x));
+  // Volatile fields that move with time, not with state: the portfolio's heartbeat, timestamps of reads,
+  // an actor's time up and its last backup's age.
+  const volatile = new Set(["heartbeatAt", "time", "upForMs", "ageMs"]);
+  return JSON.stringify(parts, (k, x: unknown) => (volatile.has(k) ? undefined : x));
 }
 
 beforeAll(async () => {
