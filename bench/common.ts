@@ -304,8 +304,14 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export const BENCH_KEY = "bench-admin-key";
 
 /** The runtime as `npm start` runs it, with the feed off, a known key and the rate limits lifted (one client sends everything). */
-export function startBenchRuntime(stateDir: string, vars: Record<string, string> = {}) {
-  return startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: BENCH_KEY, ...vars }, rateLimitPerMinute: 1_000_000_000 });
+export function startBenchRuntime(stateDir: string, vars: Record<string, string> = {}, inspectorPort?: number) {
+  return startRuntime({
+    port: 0,
+    stateDir,
+    vars: { FEED: "off", ADMIN_API_KEY: BENCH_KEY, ...vars },
+    rateLimitPerMinute: 1_000_000_000,
+    ...(inspectorPort !== undefined ? { inspectorPort } : {}),
+  });
 }
 
 /** GET (or `init`) a JSON answer from a bench runtime with the bench admin key; non-2xx throws. */

@@ -28,6 +28,8 @@ export interface RuntimeOptions {
   /** Requests per minute per client IP and per key (wrangler.jsonc `ratelimits`; benchmarks lift it). */
   rateLimitPerMinute?: number;
   verbose?: boolean;
+  /** Open workerd's V8 inspector on this port (the soak forces garbage collections through it). */
+  inspectorPort?: number;
 }
 
 export interface Runtime {
@@ -81,6 +83,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     port: options.port ?? 8787,
     defaultPersistRoot: path.join(stateDir, "v3"),
     unsafeTriggerHandlers: true,
+    ...(options.inspectorPort !== undefined ? { inspectorPort: options.inspectorPort } : {}),
     log: new Log(options.verbose ? LogLevel.INFO : LogLevel.WARN),
   });
   const ready = await miniflare.ready;
