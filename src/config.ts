@@ -50,6 +50,15 @@ export const CANDLE_RETENTION_DEFAULT: Record<Timeframe, number> = {
 
 type Vars = Partial<Record<string, unknown>>;
 
+/**
+ * What a pair keeps in SQLite is bounded by its backup: a snapshot reads the
+ * whole database into the actor, whose isolate has 128 MB (200,000 ticks make
+ * 5.6 MB of snapshot; these bounds keep a pair's under about 50 MB).
+ */
+const MAX_TICKS_KEPT = 500_000;
+const MAX_CANDLES_KEPT = 50_000;
+const SNAPSHOT_BOUND = "a backup reads a pair's whole database into its 128 MB isolate";
+
 function int(vars: Vars, name: string, fallback: number, min: number, max: number): number {
   const raw = vars[name];
   if (raw === undefined || raw === "") return fallback;
@@ -138,6 +147,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
   const candleRetention = { ...CANDLE_RETENTION_DEFAULT };
   for (const [tf, n] of assignments(vars.CANDLE_RETENTION, "CANDLE_RETENTION")) {
     if (!(TIMEFRAMES as readonly string[]).includes(tf)) throw new Error(`config CANDLE_RETENTION: unknown timeframe ${tf}`);
+    if (n > MAX_CANDLES_KEPT) throw new Error(`config CANDLE_RETENTION: ${tf}=${n} is over ${MAX_CANDLES_KEPT} (${SNAPSHOT_BOUND})`);
     // At least a day of 1m candles: higher timeframes are derived from them.
     candleRetention[tf as Timeframe] = Math.max(Math.floor(n), tf === "1m" ? 1440 : 10);
   }
@@ -154,7 +164,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
     feedSeed: int(vars, "FEED_SEED", 42, 0, 2 ** 31 - 1),
     feedHours,
     tickCoalesceMs: int(vars, "TICK_COALESCE_MS", 10, 0, 10_000),
-    tickRetentionCount: int(vars, "TICK_RETENTION_COUNT", 200_000, 1_000, 10_000_000),
+    tickRetentionCount: int(vars, "TICK_RETENTION_COUNT", 200_000, 1_000, MAX_TICKS_KEPT),
     candleRetention,
     retention: {
       tickDays: int(vars, "TICK_RETENTION_DAYS", 90, 1, 3650),

@@ -22,6 +22,10 @@ describe("readConfig", () => {
 
   it("keeps at least a day of 1m candles, since higher timeframes derive from them", () => {
     expect(readConfig({ CANDLE_RETENTION: "1m=10" }).candleRetention["1m"]).toBe(1440);
+    // Bounded by the backup snapshot, which reads a pair's whole database into its isolate.
+    expect(readConfig({ TICK_RETENTION_COUNT: "500000", CANDLE_RETENTION: "1m=50000" })).toMatchObject({ tickRetentionCount: 500_000, candleRetention: { "1m": 50_000 } });
+    expect(() => readConfig({ TICK_RETENTION_COUNT: "500001" })).toThrow(/TICK_RETENTION_COUNT=500001 must be an integer in \[1000, 500000\]/);
+    expect(() => readConfig({ CANDLE_RETENTION: "1h=50001" })).toThrow(/1h=50001 is over 50000 \(a backup reads a pair's whole database/);
   });
 
   it("reads time-based retention in days, 90/90/365 by default, each within 1..3650", () => {
