@@ -24,34 +24,34 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Collect garbage in every isolate the inspector lists; the number collected. */
-export async function collectGarbage(inspectorPort: number): Promise<number> {
+/** Collect garbage in every isolate the inspector lists; then the V8 heap they use, MB (live objects only). */
+export async function collectGarbage(inspectorPort: number): Promise<{ isolates: number; heapUsedMb: number }> {
   const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()) as InspectorTarget[];
-  let collected = 0;
+  let heapUsed = 0;
   for (const target of targets) {
     const ws = new WebSocket(target.webSocketDebuggerUrl, { perMessageDeflate: false });
     try {
       await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
       await command(ws, 1, "HeapProfiler.enable");
       await command(ws, 2, "HeapProfiler.takeHeapSnapshot", { reportProgress: false });
-      collected++;
+      heapUsed += ((await command(ws, 3, "Runtime.getHeapUsage")) as { usedSize: number }).usedSize;
     } finally {
       ws.terminate();
     }
   }
-  return collected;
+  return { isolates: targets.length, heapUsedMb: Math.round((heapUsed / 2 ** 20) * 10) / 10 };
 }
 
-/** One inspector command, answered by its id (the snapshot's chunk events in between are dropped). */
-function command(ws: WebSocket, id: number, method: string, params: object = {}): Promise<void> {
+/** One inspector command's result, answered by its id (the snapshot's chunk events in between are dropped). */
+function command(ws: WebSocket, id: number, method: string, params: object = {}): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`inspector: ${method} unanswered after ${SNAPSHOT_TIMEOUT_MS} ms`)), SNAPSHOT_TIMEOUT_MS);
     ws.on("message", (data: WebSocket.RawData) => {
-      const message = JSON.parse(data.toString()) as { id?: number; error?: { message: string } };
+      const message = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
       if (message.id !== id) return;
       clearTimeout(timer);
       if (message.error) reject(new Error(`inspector: ${method}: ${message.error.message}`));
-      else resolve();
+      else resolve(message.result);
     });
     ws.send(JSON.stringify({ id, method, params }));
   });
