@@ -24,22 +24,29 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Collect garbage in every isolate the inspector lists; then the V8 heap they use, MB (live objects only). */
-export async function collectGarbage(inspectorPort: number): Promise<{ isolates: number; heapUsedMb: number }> {
+/**
+ * Collect garbage in every isolate the inspector lists; then the V8 heaps' live objects (used) and the
+ * memory V8 keeps for them (total: it gives free pages back to the system only over time), MB.
+ */
+export async function collectGarbage(inspectorPort: number): Promise<{ isolates: number; heapUsedMb: number; heapTotalMb: number }> {
   const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()) as InspectorTarget[];
   let heapUsed = 0;
+  let heapTotal = 0;
   for (const target of targets) {
     const ws = new WebSocket(target.webSocketDebuggerUrl, { perMessageDeflate: false });
     try {
       await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
       await command(ws, 1, "HeapProfiler.enable");
       await command(ws, 2, "HeapProfiler.takeHeapSnapshot", { reportProgress: false });
-      heapUsed += ((await command(ws, 3, "Runtime.getHeapUsage")) as { usedSize: number }).usedSize;
+      const usage = (await command(ws, 3, "Runtime.getHeapUsage")) as { usedSize: number; totalSize: number };
+      heapUsed += usage.usedSize;
+      heapTotal += usage.totalSize;
     } finally {
       ws.terminate();
     }
   }
-  return { isolates: targets.length, heapUsedMb: Math.round((heapUsed / 2 ** 20) * 10) / 10 };
+  const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
+  return { isolates: targets.length, heapUsedMb: mb(heapUsed), heapTotalMb: mb(heapTotal) };
 }
 
 /** One inspector command's result, answered by its id (the snapshot's chunk events in between are dropped). */

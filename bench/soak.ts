@@ -117,7 +117,7 @@ export const soak: Scenario = {
       // whatever the allocator keeps).
       const heldMb = async () => {
         const gc = await collectGarbage(inspectorPort);
-        return { heapUsedMb: gc.heapUsedMb, rssMb: rssMb(pids), isolates: gc.isolates };
+        return { heapUsedMb: gc.heapUsedMb, heapTotalMb: gc.heapTotalMb, rssMb: rssMb(pids), isolates: gc.isolates };
       };
       const heldStart = await heldMb();
       console.log(`  ${PAIRS.length} pairs x ${TICKS_PER_SEC} ticks/s, ${sockets.length} clients, 1 order/s, 5 reads/s, for ${seconds} s...`);
@@ -212,8 +212,8 @@ export const soak: Scenario = {
       console.log(`ticks refused by the pair's rules (out of order: concurrent POSTs overtaking each other): ${refusedTicks}`);
       console.log(`workerd RSS MB: at 5 s ${fmt(rssFirst, 1)}, peak ${fmt(rssPeak, 1)}, end ${fmt(rssLast, 1)} (${rssValid.length} samples, one a second; uncollected garbage included)`);
       console.log(
-        `after a full GC in every isolate (${heldEnd.isolates}): live JS heap MB before the load ${fmt(heldStart.heapUsedMb, 1)}, after it ${fmt(heldEnd.heapUsedMb, 1)}; ` +
-          `RSS MB ${fmt(heldStart.rssMb, 1)} -> ${fmt(heldEnd.rssMb, 1)}`,
+        `after a full GC in every isolate (${heldEnd.isolates}), before the load -> after it: live JS heap MB ${fmt(heldStart.heapUsedMb, 1)} -> ${fmt(heldEnd.heapUsedMb, 1)}, ` +
+          `V8 heap kept MB ${fmt(heldStart.heapTotalMb, 1)} -> ${fmt(heldEnd.heapTotalMb, 1)}, RSS MB ${fmt(heldStart.rssMb, 1)} -> ${fmt(heldEnd.rssMb, 1)}`,
       );
       for (const t of targets) console.log(targetLine(t.description, t.value, t.met));
 

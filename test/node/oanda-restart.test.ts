@@ -10,23 +10,16 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRuntime, type Runtime, type RuntimeOptions } from "../../scripts/runtime.ts";
+import { adminApi, type Json } from "../support/admin-api.ts";
 import { OandaStandIn } from "../support/oanda-standin.ts";
 
-type Json = Record<string, any>;
 
 const KEY = "oanda-restart-admin-key";
 let standin: OandaStandIn;
 let runtime: Runtime;
 let options: RuntimeOptions;
 
-async function api(method: string, route: string, body?: unknown): Promise<{ status: number; json: Json }> {
-  const res = await fetch(`${runtime.url}${route}`, {
-    method,
-    headers: { "x-api-key": KEY, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: (await res.json()) as Json };
-}
+const api = adminApi(() => runtime.url, KEY);
 
 /** The same price at OANDA and in the pair. */
 async function quote(bid: number, ask: number): Promise<void> {

@@ -12,23 +12,16 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRuntime, type Runtime } from "../../scripts/runtime.ts";
+import { adminApi, type Json } from "../support/admin-api.ts";
 import { OandaStandIn } from "../support/oanda-standin.ts";
 
-type Json = Record<string, any>;
 
 const KEY = "oanda-runtime-admin-key";
 let standin: OandaStandIn;
 let runtime: Runtime;
 let stateDir: string;
 
-async function api(method: string, route: string, body?: unknown): Promise<{ status: number; json: Json }> {
-  const res = await fetch(`${runtime.url}${route}`, {
-    method,
-    headers: { "x-api-key": KEY, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: (await res.json()) as Json };
-}
+const api = adminApi(() => runtime.url, KEY);
 
 /** Poll until `check` passes (it throws until then), at most `timeoutMs`. */
 async function eventually<T>(check: () => Promise<T>, timeoutMs = 5_000): Promise<T> {
