@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CreateKeyBody } from "../../schemas/auth.ts";
 import { BacktestRequest } from "../../schemas/backtest.ts";
 import { KillSwitchBody, PortfolioLimits } from "../../schemas/portfolio.ts";
-import { ClientMessage } from "../../schemas/room.ts";
+import { ClientMessage, ROOM_MESSAGE_MAX_BYTES } from "../../schemas/room.ts";
 import { StrategiesBody } from "../../schemas/strategy.ts";
 import { TickBatch } from "../../schemas/tick.ts";
 import { ExecuteBody } from "../../schemas/trading-events.ts";
@@ -186,6 +186,7 @@ describe("fuzzing", () => {
   });
 
   it(`the room: ${CASES} invalid messages each get an error frame; the room stays up and unchanged`, { timeout: 120_000 }, async () => {
+    const before = await digest();
     const ws = new WebSocket(`${runtime.url.replace(/^http/, "ws")}/parties/pair/${PAIR}?tf=1m&limit=0&key=${ADMIN_KEY}`);
     const frames: { type: string; code?: string; timeframes?: string[] }[] = [];
     let waiting: (() => void) | null = null;
@@ -212,21 +213,55 @@ describe("fuzzing", () => {
       fc.string({ maxLength: 300 }),
       fc.record({ type: fc.constantFrom("subscribe", "unsubscribe", "ping"), timeframes: anyJson, id: anyJson }).filter((x) => !v.safeParse(ClientMessage, x).success).map((x) => JSON.stringify(x)),
       fc.uint8Array({ minLength: 1, maxLength: 64 }),
+      // Over the size limit, valid JSON or not.
+      fc.string({ minLength: 1, maxLength: 40 }).map((pad) => JSON.stringify({ type: "ping", id: pad.repeat(Math.ceil((ROOM_MESSAGE_MAX_BYTES + 1) / pad.length)) })),
     );
+    const codes = new Set<string>();
     await fc.assert(
       fc.asyncProperty(message, async (m) => {
         if (typeof m === "string" && isJson(m) && v.safeParse(ClientMessage, JSON.parse(m)).success) return;
         ws.send(m);
         const err = await next((f) => f.type === "error");
         expect(err.code).toMatch(/^(invalid_json|invalid_message|message_too_large|unsupported_frame)$/);
+        codes.add(err.code!);
       }),
       { numRuns: CASES },
     );
+    // Every kind of refusal came up.
+    expect([...codes].sort()).toEqual(["invalid_json", "invalid_message", "message_too_large", "unsupported_frame"]);
     // Still up, still following 1m only.
     ws.send(JSON.stringify({ type: "ping", id: "after" }));
     expect(await next((f) => f.type === "pong")).toEqual({ type: "pong", id: "after" });
     ws.send(JSON.stringify({ type: "unsubscribe", timeframes: ["5m"] }));
     expect(await next((f) => f.type === "subscribed")).toEqual({ type: "subscribed", timeframes: ["1m"] });
     ws.close();
+    expect(await digest()).toBe(before);
   });
+
+  for (const stream of ["/api/signals/realtime", "/api/admin/alerts/realtime"]) {
+    it(`${stream}: ${CASES} messages of any kind each get a read_only error; the stream stays open`, { timeout: 120_000 }, async () => {
+      const ws = new WebSocket(`${runtime.url.replace(/^http/, "ws")}${stream}?key=${ADMIN_KEY}`);
+      let errors = 0;
+      let other = 0;
+      ws.on("message", (data: WebSocket.RawData) => {
+        const frame = JSON.parse(data.toString()) as { type: string; code?: string };
+        if (frame.type === "error" && frame.code === "read_only") errors++;
+        else other++;
+      });
+      await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+      const message = fc.oneof(anyJson.map((x) => JSON.stringify(x)), fc.string({ maxLength: 300 }), fc.uint8Array({ minLength: 1, maxLength: 64 }));
+      let sent = 0;
+      await fc.assert(
+        fc.asyncProperty(message, async (m) => {
+          ws.send(m);
+          sent++;
+        }),
+        { numRuns: CASES },
+      );
+      const until = Date.now() + 10_000;
+      while (errors < sent && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect({ errors, other, open: ws.readyState === WebSocket.OPEN }).toEqual({ errors: sent, other: 0, open: true });
+      ws.close();
+    });
+  }
 });
