@@ -12,7 +12,7 @@ import { addLevelIntent, exitIntent, intentForSignal, protectionOf, protectionOf
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
 import type { RiskLimits } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
-import type { OrderRecord, OrderRejection, OrderStore } from "./order-store.ts";
+import type { OrderRecord, OrderRejection, OrderStatus, OrderStore } from "./order-store.ts";
 import type { ApprovalRequest, PairInFlight, PairReport, TradingStatus } from "./coordinator.ts";
 import { askAdvisor, type Advice, type AdvisorConfig } from "../src/advisor/advisor.ts";
 import { toWireSignal } from "../src/wire.ts";
@@ -47,8 +47,8 @@ export interface TraderDeps {
   tradingState: () => TradingStatus;
   /** Ask the coordinator to reserve room for a risk-increasing order. */
   approve: (req: ApprovalRequest) => Promise<{ approved: true } | { approved: false; rejection: OrderRejection }>;
-  /** Tell the coordinator the pair's figures after a fill (and release the order's reservation). */
-  report: (report: PairReport, clientOrderId: string) => Promise<void>;
+  /** Tell the coordinator the pair's figures after a fill (and release the order's reservation, when given: the order is done). */
+  report: (report: PairReport, clientOrderId?: string) => Promise<void>;
   /** The broker holds another position than the runtime: halt and raise the alarm. */
   onPositionMismatch: (check: PositionCheck) => Promise<void>;
 }
@@ -148,7 +148,8 @@ export class PairTrader {
       const fills = await this.d.broker.onQuote(quote);
       try {
         if (fills.length > 0 && this.faultPoint === "after_resting_fill") throw new Error("fault injected after the broker reported a resting order's fill");
-        for (const fill of fills) await this.applyAnswer(this.orderOf(fill.clientOrderId), { status: "filled", fills: [fill] });
+        // A resting order's fill; "working" until its fills add up to its units (OANDA can fill one in parts).
+        for (const fill of fills) await this.applyAnswer(this.orderOf(fill.clientOrderId), { status: "working", fills: [fill] });
       } catch (err) {
         // The broker will not report these fills again: look the working orders up before anything new.
         this.reconciled = false;
@@ -406,7 +407,7 @@ export class PairTrader {
   }
 
   /** The pair's figures for the coordinator; best effort, since the next report carries absolute values. */
-  private async reportTo(clientOrderId: string): Promise<void> {
+  private async reportTo(clientOrderId: string | undefined): Promise<void> {
     try {
       await this.d.report(this.pairReport(), clientOrderId);
     } catch (err) {
@@ -462,11 +463,22 @@ export class PairTrader {
         this.d.store.savePosition(out.value.position, this.d.store.storedVersion(out.value.position.id), now);
         changed.push(out.value.position);
       }
-      const status = answer.status === "rejected" ? "rejected" : answer.status;
-      this.d.store.setOrderStatus(order.intent.clientOrderId, status, now, answer.status === "rejected" ? answer.reason : null);
+      this.d.store.setOrderStatus(order.intent.clientOrderId, this.statusAfter(order, answer), now, answer.status === "rejected" ? answer.reason : null);
       // Filled, working at the broker or rejected by it: either way acknowledged.
       this.d.store.removeFromOutbox(order.intent.clientOrderId);
     });
+  }
+
+  /**
+   * A working order whose fills add up to its units is filled; a broker's
+   * final answer stands (a FOK order filled in part, the rest cancelled, is
+   * filled; one cancelled after a part filled too, the cancel noted).
+   */
+  private statusAfter(order: OrderRecord, answer: BrokerAnswer): OrderStatus {
+    const filledUnits = this.d.store.fillsOf(order.intent.clientOrderId).reduce((sum, f) => sum + f.units, 0);
+    if (answer.status === "working") return filledUnits >= order.intent.units ? "filled" : "working";
+    if (answer.status === "rejected" && filledUnits > 0) return "filled";
+    return answer.status;
   }
 
   private publishApplied(order: OrderRecord, answer: BrokerAnswer, changed: Position[], newFills: Fill[]): void {
@@ -478,8 +490,10 @@ export class PairTrader {
     }
     for (const p of changed) this.d.publish({ type: "position", position: this.wirePosition(p) });
     // Not awaited: until the report lands the coordinator still counts the order's reservation,
-    // which errs on the safe side, and the report carries absolute figures.
-    if (answer.status !== "working") void this.reportTo(order.intent.clientOrderId);
+    // which errs on the safe side, and the report carries absolute figures. An order still working
+    // keeps its reservation; a part already filled is reported too (counted twice meanwhile: the safe side).
+    const done = this.d.store.getOrder(order.intent.clientOrderId)?.status !== "working";
+    if (done || newFills.length > 0) void this.reportTo(done ? order.intent.clientOrderId : undefined);
   }
 
   /** Kill switch: close every open position of the pair with reduce-only market orders. */

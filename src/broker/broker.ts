@@ -3,8 +3,8 @@ import type { Fill, OrderIntent, Quote } from "../domain/trading/types.ts";
 /** What a broker did with an order. */
 export type BrokerAnswer =
   | { status: "filled"; fills: Fill[] }
-  /** Resting (limit/stop) until a quote triggers it. */
-  | { status: "working"; fills: [] }
+  /** Resting (limit/stop) until a quote triggers it; with the fills of a part already filled (OANDA). */
+  | { status: "working"; fills: Fill[] }
   | { status: "rejected"; reason: string; fills: [] };
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Restart reconciliation against the local v20 stand-in (this machine cannot
  * reach OANDA): the runtime is really stopped and started again on the same
- * state folder while OANDA fills its resting order, and an order OANDA cancels
- * on its own reaches the pair. Prices reach the pair as tick POSTs (FEED=off)
+ * state folder while OANDA fills its resting order, an order OANDA cancels
+ * on its own reaches the pair, and one filled in parts stays working until done. Prices reach the pair as tick POSTs (FEED=off)
  * so the test decides when the pair hears of them.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -100,6 +100,28 @@ describe("restart reconciliation with OANDA (local v20 stand-in)", () => {
     await new Promise((r) => setTimeout(r, 1_100));
     await quote(1.0796, 1.0798);
     expect(await orderOf(id)).toMatchObject({ status: "rejected", rejectReason: "cancelled by the broker: INSUFFICIENT_MARGIN" });
+    expect((await api("GET", "/api/admin/portfolio")).json.reservations).toBe(0);
+  }, 30_000);
+
+  it("a resting order OANDA fills in two parts stays working after the first, holding what filled, and is filled after the second", async () => {
+    const position = async () => ((await api("GET", "/api/pairs/EUR_USD/positions?limit=10")).json.positions as Json[]).find((p) => p.status === "OPEN");
+    const before = (await position())?.units as number;
+    await quote(1.0795, 1.0797);
+    const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 5_000, type: "limit", price: 1.07 });
+    expect(limit.json.order.status).toBe("working");
+    const id = limit.json.order.clientOrderId as string;
+    standin.faults.partialFill = 0.4;
+    await new Promise((r) => setTimeout(r, 1_100)); // one poll a second
+    await quote(1.0695, 1.0697); // crosses: 2,000 of 5,000 filled
+    expect(await orderOf(id)).toMatchObject({ status: "working" });
+    expect(await position()).toMatchObject({ side: "buy", units: before + 2_000 });
+    expect((await api("GET", "/api/admin/portfolio")).json.reservations).toBe(1);
+    await quote(1.0795, 1.0797);
+    await new Promise((r) => setTimeout(r, 1_100));
+    await quote(1.0695, 1.0697); // the rest
+    expect(await orderOf(id)).toMatchObject({ status: "filled" });
+    expect(await position()).toMatchObject({ side: "buy", units: before + 5_000 });
+    expect(standin.positionUnits("EUR_USD")).toBe(before + 5_000);
     expect((await api("GET", "/api/admin/portfolio")).json.reservations).toBe(0);
   }, 30_000);
 });

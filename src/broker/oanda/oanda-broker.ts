@@ -122,7 +122,7 @@ export class OandaBroker implements Broker {
     if (fill && Math.abs(Number(fill.units)) >= intent.units) return { status: "filled", fills };
     // Resting, or filled in part at once with the rest resting: its later fills come from the transactions.
     this.follow(created.orderCreateTransaction.id, intent.clientOrderId, intent.units, fill ? [fill] : []);
-    return fills.length > 0 ? { status: "filled", fills } : { status: "working", fills: [] };
+    return { status: "working", fills };
   }
 
   /** Fills of working orders since the last transaction seen (at most one poll a second); cancellations are kept for takeCancelled. */
@@ -192,9 +192,9 @@ export class OandaBroker implements Broker {
    * What OANDA did with an order of ours, by client order id; null when it
    * never got it. Its fills come from the transactions, all of them (a resting
    * order may have filled in parts, also while the runtime was down):
-   * `filled` with them (the rest, if any, still working and followed, or
-   * cancelled), `working` with none yet (followed from now on), `rejected`
-   * with OANDA's reason when it was cancelled unfilled.
+   * `filled` with them once it is done (the rest, if any, cancelled),
+   * `working` while a rest still rests (followed from now on), with the
+   * fills so far, `rejected` with OANDA's reason when it was cancelled unfilled.
    */
   async lookup(clientOrderId: string): Promise<BrokerAnswer | null> {
     let found: v.InferOutput<typeof OrderLookup>;
@@ -214,7 +214,7 @@ export class OandaBroker implements Broker {
     }
     this.startPollingAt(found.lastTransactionID);
     this.follow(order.id, clientOrderId, Math.abs(Number(order.units)), fills);
-    return answerFills.length > 0 ? { status: "filled", fills: answerFills } : { status: "working", fills: [] };
+    return { status: "working", fills: answerFills };
   }
 
   /** An order's fills and cancel, from its creation (its id) up to `lastId`, a page of ids at a time. */
