@@ -212,7 +212,8 @@ export class PairTrader {
   private async settleWorking(): Promise<void> {
     for (const order of this.d.store.workingOrders()) {
       const answer = await this.d.broker.lookup(order.intent.clientOrderId);
-      if (answer?.status === "working") continue;
+      // Still resting and nothing new: the broker follows it again from here.
+      if (answer?.status === "working" && answer.fills.length === 0) continue;
       if (answer === null) {
         // Acknowledged once, unknown now (a restore from another account's state, a broker reset):
         // never trusted as working; the position comparison that follows judges the units.

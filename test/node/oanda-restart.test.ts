@@ -90,6 +90,29 @@ describe("restart reconciliation with OANDA (local v20 stand-in)", () => {
     expect(broker.positionCheck).toMatchObject({ ok: true, brokerUnits: 3_000, runtimeUnits: 3_000 });
   }, 120_000);
 
+  it("an order filled in part while the runtime is down: the part is applied at the restart, the order stays working, the rest fills later", async () => {
+    const position = async () => ((await api("GET", "/api/pairs/EUR_USD/positions?limit=10")).json.positions as Json[]).find((p) => p.status === "OPEN");
+    const before = (await position())?.units as number;
+    await quote(1.0795, 1.0797);
+    const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 5_000, type: "limit", price: 1.07 });
+    expect(limit.json.order.status).toBe("working");
+    const id = limit.json.order.clientOrderId as string;
+
+    await runtime.stop();
+    standin.faults.partialFill = 0.4;
+    standin.setQuote("EUR_USD", 1.0695, 1.0697); // 2,000 of 5,000 filled, nobody listening
+    runtime = await startRuntime(options);
+    await quote(1.0795, 1.0797); // the first request after the restart
+    expect(await orderOf(id)).toMatchObject({ status: "working" });
+    expect(await position()).toMatchObject({ units: before + 2_000 });
+
+    await new Promise((r) => setTimeout(r, 1_100)); // one poll a second
+    await quote(1.0695, 1.0697); // the rest
+    expect(await orderOf(id)).toMatchObject({ status: "filled" });
+    expect(await position()).toMatchObject({ units: before + 5_000 });
+    expect(standin.positionUnits("EUR_USD")).toBe(before + 5_000);
+  }, 120_000);
+
   it("a working order OANDA cancels on its own ends in the pair as rejected with OANDA's reason", async () => {
     await quote(1.0795, 1.0797);
     const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "sell", units: 1_000, type: "limit", price: 1.2 });
