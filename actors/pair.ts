@@ -9,7 +9,7 @@ import { SyntheticFeed, type SyntheticFeedState } from "../src/domain/synthetic-
 import { checkTick, defaultTickRules, type TickRules } from "../src/domain/tick-validation.ts";
 import { configFor, type RuntimeConfig } from "../src/config.ts";
 import { parseConnectionParams, type RoomConnectionState } from "../src/room/connection-params.ts";
-import { TickCoalescer } from "../src/room/tick-coalescer.ts";
+import { coalesceWindowMs, TickCoalescer } from "../src/room/tick-coalescer.ts";
 import { RoomMembers } from "./room-members.ts";
 import { toWireCandle, toWireTick } from "../src/wire.ts";
 import { issuesToDetails } from "../schemas/common.ts";
@@ -137,7 +137,7 @@ export class Pair extends Server<Env> {
     });
     this.loadState();
     this.coalescer = new TickCoalescer<Tick>(
-      this.config.tickCoalesceMs,
+      () => coalesceWindowMs(this.config.tickCoalesceMs, this.members.size),
       (tick, merged) => this.sendTickFrame(tick, merged),
       (fn, ms) => setTimeout(fn, ms),
       () => this.clock(),

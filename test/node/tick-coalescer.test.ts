@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { TickCoalescer } from "../../src/room/tick-coalescer.ts";
+import { coalesceWindowMs, TickCoalescer } from "../../src/room/tick-coalescer.ts";
 
-function harness(intervalMs: number) {
+function harness(intervalMs: number | (() => number)) {
   let now = 0;
   const sent: [number, number, number][] = [];
   const timers: { at: number; fn: () => void }[] = [];
   const c = new TickCoalescer<number>(
-    intervalMs,
+    typeof intervalMs === "number" ? () => intervalMs : intervalMs,
     (item, merged) => sent.push([now, item, merged]),
     (fn, delay) => timers.push({ at: now + delay, fn }),
     () => now,
@@ -50,5 +50,32 @@ describe("TickCoalescer", () => {
     h.advance(10_000);
     expect(h.sent.reduce((s, f) => s + f[2], 0)).toBe(pushed);
     for (let i = 1; i < h.sent.length; i++) expect(h.sent[i]![0] - h.sent[i - 1]![0]).toBeGreaterThanOrEqual(50);
+  });
+});
+
+describe("coalesceWindowMs", () => {
+  it("is the configured window until the room's sends would not fit in it, then 75 us a client", () => {
+    expect(coalesceWindowMs(10, 0)).toBe(10);
+    expect(coalesceWindowMs(10, 133)).toBe(10);
+    expect(coalesceWindowMs(10, 200)).toBe(15);
+    expect(coalesceWindowMs(10, 500)).toBe(37.5);
+    expect(coalesceWindowMs(0, 1)).toBeCloseTo(0.075);
+    expect(coalesceWindowMs(50, 500)).toBe(50);
+  });
+
+  it("a coalescer asks for its window at every event: a room that grew merges over the wider window", () => {
+    let clients = 10;
+    const h = harness(() => coalesceWindowMs(10, clients));
+    h.at(1000);
+    h.c.push(1);
+    h.at(1012);
+    h.c.push(2); // 12 ms later: a 10-client room sends at once
+    expect(h.sent).toEqual([[1000, 1, 1], [1012, 2, 1]]);
+    clients = 500;
+    h.at(1030);
+    h.c.push(3); // 18 ms later: a 500-client room waits until 37.5 ms after its last frame
+    expect(h.sent).toHaveLength(2);
+    h.advance(1049.5);
+    expect(h.sent.at(-1)).toEqual([1049.5, 3, 1]);
   });
 });
