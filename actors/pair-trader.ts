@@ -437,7 +437,7 @@ export class PairTrader {
       throw err;
     }
     if (this.faultPoint === "after_apply") throw new Error("fault injected after the fill was applied");
-    this.publishApplied(order, answer, changed, newFills);
+    this.publishApplied(order, changed, newFills);
   }
 
   private applyInTransaction(order: OrderRecord, answer: BrokerAnswer, rates: ConversionRate[], now: number, changed: Position[], newFills: Fill[]): void {
@@ -482,8 +482,9 @@ export class PairTrader {
     return answer.status;
   }
 
-  private publishApplied(order: OrderRecord, answer: BrokerAnswer, changed: Position[], newFills: Fill[]): void {
-    this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(order.intent.clientOrderId)) });
+  private publishApplied(order: OrderRecord, changed: Position[], newFills: Fill[]): void {
+    const stored = this.orderOf(order.intent.clientOrderId);
+    this.d.publish({ type: "order", order: this.wireOrder(stored) });
     for (const fill of newFills) {
       const wire = this.wireFill(fill);
       this.d.publish({ type: "fill", fill: wire });
@@ -493,7 +494,7 @@ export class PairTrader {
     // Not awaited: until the report lands the coordinator still counts the order's reservation,
     // which errs on the safe side, and the report carries absolute figures. An order still working
     // keeps its reservation; a part already filled is reported too (counted twice meanwhile: the safe side).
-    const done = this.d.store.getOrder(order.intent.clientOrderId)?.status !== "working";
+    const done = stored.status !== "working";
     if (done || newFills.length > 0) void this.reportTo(done ? order.intent.clientOrderId : undefined);
   }
 

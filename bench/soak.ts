@@ -230,7 +230,7 @@ export const soak: Scenario = {
         targets,
         notes: [
           "RSS of the workerd processes this run started, from /proc (Linux only).",
-          "Unforced RSS grows with garbage V8 collects late in every isolate of the local serving path (Miniflare's entry and assets workers too; a one-line Worker grows the same way) and levels off; held RSS is measured right after a forced full collection (a heap snapshot through workerd's inspector).",
+          "Unforced RSS grows with garbage V8 collects late in every isolate of the local serving path (Miniflare's entry and assets workers too; a one-line Worker grows the same way) and levels off; the live JS heap (the target) and RSS beside it are also measured right after a forced full collection in every isolate (a heap snapshot through workerd's inspector).",
           "Targets are reported, not asserted.",
         ],
       };

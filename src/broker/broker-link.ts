@@ -4,7 +4,7 @@
  * call's outcome feeds the broker state that metrics and the dashboard show.
  */
 import type { Fill, OrderIntent, Quote } from "../domain/trading/types.ts";
-import type { Broker, BrokerAnswer } from "./broker.ts";
+import type { Broker, BrokerAnswer, BrokerCancel } from "./broker.ts";
 
 export type BrokerState = "idle" | "ok" | "failing";
 
@@ -84,7 +84,7 @@ export class BrokerLink implements Broker {
   }
 
   /** No call: what the connected broker has already seen (nothing before it exists). */
-  takeCancelled(): { clientOrderId: string; reason: string }[] {
+  takeCancelled(): BrokerCancel[] {
     return this.connected?.takeCancelled?.() ?? [];
   }
 

@@ -7,6 +7,12 @@ export type BrokerAnswer =
   | { status: "working"; fills: Fill[] }
   | { status: "rejected"; reason: string; fills: [] };
 
+/** A working order the broker cancelled on its own, with its reason. */
+export interface BrokerCancel {
+  clientOrderId: string;
+  reason: string;
+}
+
 /**
  * A broker behind the pair actor. `place` must be idempotent by client order
  * id: sending the same intent again returns what was already done, never a
@@ -22,7 +28,7 @@ export interface Broker {
    * never does (paper). One lost with a dying actor is found by the restart
    * reconciliation's lookup.
    */
-  takeCancelled?(): { clientOrderId: string; reason: string }[];
+  takeCancelled?(): BrokerCancel[];
   /**
    * What the broker did with an order of ours, by client order id (null: it
    * never got it). Restart reconciliation asks it for every order the runtime

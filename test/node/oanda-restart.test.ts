@@ -29,6 +29,19 @@ async function quote(bid: number, ask: number): Promise<void> {
 }
 
 const orderOf = async (id: string) => ((await api("GET", "/api/pairs/EUR_USD/orders?limit=100")).json.orders as Json[]).find((o) => o.clientOrderId === id);
+const positions = async () => (await api("GET", "/api/pairs/EUR_USD/positions?limit=10")).json.positions as Json[];
+/** The pair's open manual position (each test starts from what the ones before left). */
+const openPosition = async () => (await positions()).find((p) => p.status === "OPEN");
+/** The pair polls OANDA's transactions on a quote, at most once a second. */
+const nextPoll = () => new Promise((r) => setTimeout(r, 1_100));
+
+/** A limit order that rests at OANDA; its client order id. */
+async function restingLimit(side: "buy" | "sell", units: number, price: number): Promise<string> {
+  const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side, units, type: "limit", price });
+  expect(limit.status).toBe(200);
+  expect(limit.json.order.status).toBe("working");
+  return limit.json.order.clientOrderId as string;
+}
 
 beforeAll(async () => {
   standin = new OandaStandIn(200);
@@ -64,10 +77,7 @@ afterAll(async () => {
 describe("restart reconciliation with OANDA (local v20 stand-in)", () => {
   it("a resting order that OANDA fills while the runtime is down is applied once, before the first new order after the restart", async () => {
     await quote(1.085, 1.0852);
-    const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 3_000, type: "limit", price: 1.08 });
-    expect(limit.status).toBe(200);
-    expect(limit.json.order.status).toBe("working");
-    const id = limit.json.order.clientOrderId as string;
+    const id = await restingLimit("buy", 3_000, 1.08);
 
     await runtime.stop();
     standin.setQuote("EUR_USD", 1.0795, 1.0797); // crosses the limit: OANDA fills it, nobody is listening
@@ -80,8 +90,7 @@ describe("restart reconciliation with OANDA (local v20 stand-in)", () => {
     expect(next.json.order.status).toBe("filled");
     expect(next.json.position).toMatchObject({ side: "buy", units: 4_000 });
     expect(await orderOf(id)).toMatchObject({ status: "filled" });
-    const fills = (await api("GET", "/api/pairs/EUR_USD/positions?limit=10")).json.positions as Json[];
-    expect(fills.filter((p) => p.status === "OPEN").map((p) => p.units)).toEqual([4_000]);
+    expect((await positions()).filter((p) => p.status === "OPEN").map((p) => p.units)).toEqual([4_000]);
     expect(standin.positionUnits("EUR_USD")).toBe(4_000);
     // Nothing was sent twice: one order at OANDA per client order id.
     expect(standin.orderByClientId(id)).toMatchObject({ state: "FILLED" });
@@ -91,12 +100,9 @@ describe("restart reconciliation with OANDA (local v20 stand-in)", () => {
   }, 120_000);
 
   it("an order filled in part while the runtime is down: the part is applied at the restart, the order stays working, the rest fills later", async () => {
-    const position = async () => ((await api("GET", "/api/pairs/EUR_USD/positions?limit=10")).json.positions as Json[]).find((p) => p.status === "OPEN");
-    const before = (await position())?.units as number;
+    const before = (await openPosition())?.units as number;
     await quote(1.0795, 1.0797);
-    const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 5_000, type: "limit", price: 1.07 });
-    expect(limit.json.order.status).toBe("working");
-    const id = limit.json.order.clientOrderId as string;
+    const id = await restingLimit("buy", 5_000, 1.07);
 
     await runtime.stop();
     standin.faults.partialFill = 0.4;
@@ -104,46 +110,40 @@ describe("restart reconciliation with OANDA (local v20 stand-in)", () => {
     runtime = await startRuntime(options);
     await quote(1.0795, 1.0797); // the first request after the restart
     expect(await orderOf(id)).toMatchObject({ status: "working" });
-    expect(await position()).toMatchObject({ units: before + 2_000 });
+    expect(await openPosition()).toMatchObject({ units: before + 2_000 });
 
-    await new Promise((r) => setTimeout(r, 1_100)); // one poll a second
+    await nextPoll();
     await quote(1.0695, 1.0697); // the rest
     expect(await orderOf(id)).toMatchObject({ status: "filled" });
-    expect(await position()).toMatchObject({ units: before + 5_000 });
+    expect(await openPosition()).toMatchObject({ units: before + 5_000 });
     expect(standin.positionUnits("EUR_USD")).toBe(before + 5_000);
   }, 120_000);
 
   it("a working order OANDA cancels on its own ends in the pair as rejected with OANDA's reason", async () => {
     await quote(1.0795, 1.0797);
-    const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "sell", units: 1_000, type: "limit", price: 1.2 });
-    expect(limit.json.order.status).toBe("working");
-    const id = limit.json.order.clientOrderId as string;
+    const id = await restingLimit("sell", 1_000, 1.2);
     standin.cancelOrder(id, "INSUFFICIENT_MARGIN");
-    // The pair polls OANDA's transactions at most once a second, on a quote.
-    await new Promise((r) => setTimeout(r, 1_100));
+    await nextPoll();
     await quote(1.0796, 1.0798);
     expect(await orderOf(id)).toMatchObject({ status: "rejected", rejectReason: "cancelled by the broker: INSUFFICIENT_MARGIN" });
     expect((await api("GET", "/api/admin/portfolio")).json.reservations).toBe(0);
   }, 30_000);
 
   it("a resting order OANDA fills in two parts stays working after the first, holding what filled, and is filled after the second", async () => {
-    const position = async () => ((await api("GET", "/api/pairs/EUR_USD/positions?limit=10")).json.positions as Json[]).find((p) => p.status === "OPEN");
-    const before = (await position())?.units as number;
+    const before = (await openPosition())?.units as number;
     await quote(1.0795, 1.0797);
-    const limit = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 5_000, type: "limit", price: 1.07 });
-    expect(limit.json.order.status).toBe("working");
-    const id = limit.json.order.clientOrderId as string;
+    const id = await restingLimit("buy", 5_000, 1.07);
     standin.faults.partialFill = 0.4;
-    await new Promise((r) => setTimeout(r, 1_100)); // one poll a second
+    await nextPoll();
     await quote(1.0695, 1.0697); // crosses: 2,000 of 5,000 filled
     expect(await orderOf(id)).toMatchObject({ status: "working" });
-    expect(await position()).toMatchObject({ side: "buy", units: before + 2_000 });
+    expect(await openPosition()).toMatchObject({ side: "buy", units: before + 2_000 });
     expect((await api("GET", "/api/admin/portfolio")).json.reservations).toBe(1);
     await quote(1.0795, 1.0797);
-    await new Promise((r) => setTimeout(r, 1_100));
+    await nextPoll();
     await quote(1.0695, 1.0697); // the rest
     expect(await orderOf(id)).toMatchObject({ status: "filled" });
-    expect(await position()).toMatchObject({ side: "buy", units: before + 5_000 });
+    expect(await openPosition()).toMatchObject({ side: "buy", units: before + 5_000 });
     expect(standin.positionUnits("EUR_USD")).toBe(before + 5_000);
     expect((await api("GET", "/api/admin/portfolio")).json.reservations).toBe(0);
   }, 30_000);

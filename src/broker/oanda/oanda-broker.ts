@@ -12,7 +12,7 @@
 import * as v from "valibot";
 import type { Instrument } from "../../domain/instruments.ts";
 import type { Fill, OrderIntent, Quote, Side } from "../../domain/trading/types.ts";
-import type { Broker, BrokerAnswer } from "../broker.ts";
+import type { Broker, BrokerAnswer, BrokerCancel } from "../broker.ts";
 import { OandaError, type OandaHttp } from "./oanda-http.ts";
 import {
   msOf, OpenTrades, OrderCancelTransaction, OrderCreated, OrderFillTransaction, OrderLookup, orderRequest, pointsOf, PositionAnswer, TransactionPage, V20Error,
@@ -28,11 +28,8 @@ const ID_RANGE = 1_000;
 /** OANDA's largest page of `GET /trades`. */
 const TRADES_PAGE = 500;
 
-/** A working order OANDA cancelled (by hand on the platform, margin, a market halt, ...). */
-export interface CancelledOrder {
-  clientOrderId: string;
-  /** v20's cancel reason, e.g. CLIENT_REQUEST, INSUFFICIENT_MARGIN. */
-  reason: string;
+/** A working order OANDA cancelled (by hand on the platform, margin, a market halt, ...); the reason is v20's, e.g. INSUFFICIENT_MARGIN. */
+export interface CancelledOrder extends BrokerCancel {
   /** Units filled before the rest was cancelled (their fills were reported as they came). */
   filledUnits: number;
 }
