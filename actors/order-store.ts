@@ -97,7 +97,9 @@ export class OrderStore {
   outbox(): OrderIntent[] {
     return this.sql
       .exec<{ intent_json: string }>(
-        "SELECT o.intent_json FROM outbox x JOIN orders o ON o.client_order_id = x.client_order_id ORDER BY x.created_at, x.client_order_id",
+        // CROSS JOIN keeps the outbox (a handful of rows) as the outer loop: with a plain JOIN SQLite
+        // walked every order ever made and probed the outbox for each, on every tick.
+        "SELECT o.intent_json FROM outbox x CROSS JOIN orders o ON o.client_order_id = x.client_order_id ORDER BY x.created_at, x.client_order_id",
       )
       .toArray()
       .map((r) => JSON.parse(r.intent_json) as OrderIntent);
@@ -110,6 +112,11 @@ export class OrderStore {
 
   recentOrders(limit: number): OrderRecord[] {
     return this.sql.exec<OrderRow>("SELECT * FROM orders ORDER BY created_at DESC, client_order_id DESC LIMIT ?", limit).toArray().map(toOrder);
+  }
+
+  /** How many accepted orders were created since `sinceMs` (read from the index alone). */
+  ordersSince(sinceMs: number): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM orders WHERE created_at >= ? AND status != 'rejected'", sinceMs).one().n;
   }
 
   /** Creation times of accepted orders since `sinceMs`, newest first, at most `limit` (enough to judge a rate limit). */

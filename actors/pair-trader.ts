@@ -26,6 +26,9 @@ import { LatencyWindow } from "../src/metrics/latency-window.ts";
  */
 export const OUTBOX_MAX_AGE_MS = 60_000;
 
+/** More than any rate limit allows (maxOrdersPerMinute <= 1,000 by schema), so the window is read whole. */
+const ORDERS_PER_MINUTE_READ_MAX = 10_000;
+
 /** Where a test may stop the trader as if the actor crashed. */
 export type FaultPoint = "after_signal" | "after_approval" | "after_outbox" | "after_broker" | "after_apply" | "after_resting_fill";
 
@@ -83,6 +86,14 @@ export class PairTrader {
   private reconciled = false;
   /** Null until compared (or when the broker's book is the runtime's own: paper). */
   positionCheck: PositionCheck | null = null;
+  /**
+   * Creation times of the orders of the last minute (the order-rate limit's
+   * window), read from SQLite once per life and then kept here: reading them
+   * per order was the heaviest function in a profile of a busy pair. An order
+   * the broker rejects later still counts until it leaves the window, erring
+   * towards refusal.
+   */
+  private recentOrderTimes: number[] | null = null;
   /** Approval requests sent to the coordinator and not answered yet, by client order id. */
   private readonly asking = new Map<string, ApprovalRequest>();
 
@@ -301,7 +312,7 @@ export class PairTrader {
       pairNetUnits: this.d.store.openPositions().reduce((s, p) => s + signedUnits(p.side, p.units), 0),
       strategyNetUnits: this.netUnits(intent.strategyId),
       quote: this.d.lastQuote(),
-      recentOrderTimesMs: this.d.store.orderTimesSince(now - 60_000, limits.maxOrdersPerMinute + 1),
+      recentOrderTimesMs: this.orderTimesInWindow(now),
       nowMs: now,
     });
     const refusal = decision.accepted ? (this.brokerDown(intent) ?? (await this.portfolioCheck(intent, decision.riskIncreasing))) : decision.rejection;
@@ -323,11 +334,19 @@ export class PairTrader {
       this.d.store.insertOrderWithOutbox(intent, advice, now);
       alsoInTransaction();
     });
+    this.orderTimesInWindow(now).push(now);
     this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
     if (this.faultPoint === "after_outbox") throw new Error("fault injected after the outbox write");
     await this.send(intent);
     this.orderRoundTrip.record(performance.now() - started);
     return this.resultOf(this.orderOf(intent.clientOrderId));
+  }
+
+  /** The order-rate window at `now`, oldest first. */
+  private orderTimesInWindow(now: number): number[] {
+    this.recentOrderTimes ??= this.d.store.orderTimesSince(now - 60_000, ORDERS_PER_MINUTE_READ_MAX).reverse();
+    while ((this.recentOrderTimes[0] ?? Infinity) <= now - 60_000) this.recentOrderTimes.shift();
+    return this.recentOrderTimes;
   }
 
   /**

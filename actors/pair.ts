@@ -97,6 +97,8 @@ export class Pair extends Server<Env> {
   private lagMs = 0;
   private replay = false;
   private readonly indicators = new Map<Timeframe, IndicatorSet>();
+  /** See setting(). */
+  private readonly settings = new Map<string, unknown>();
   private readonly coalescer: TickCoalescer<Tick>;
   private alarmAt: number | null = null;
   /**
@@ -244,6 +246,7 @@ export class Pair extends Server<Env> {
   }
 
   private loadState(): void {
+    this.settings.clear();
     const saved = this.store.getState<PersistedState>("pair");
     this.aggregator = new CandleAggregator(saved?.aggregator);
     this.lastTick = saved?.lastTick ?? null;
@@ -396,7 +399,18 @@ export class Pair extends Server<Env> {
   }
 
   riskLimits(): RiskLimits {
-    return this.store.getState<RiskLimits>("risk_limits") ?? { ...DEFAULT_RISK_LIMITS };
+    return this.setting("risk_limits", () => ({ ...DEFAULT_RISK_LIMITS }));
+  }
+
+  /**
+   * Settings read on every tick and order (risk limits, fill model, trading
+   * state), cached: a SQLite read and JSON parse each time was a profile's top
+   * cost. Frozen, so no caller can change the cached copy; a setter drops its
+   * key once its transaction committed, and loadState (restore, rollback) drops all.
+   */
+  private setting<T>(key: string, fallback: () => T): T {
+    if (!this.settings.has(key)) this.settings.set(key, Object.freeze(this.store.getState<T>(key) ?? fallback()));
+    return this.settings.get(key) as T;
   }
 
   /** Replace the pair's risk limits (validated again here: the actor trusts no caller). */
@@ -407,11 +421,12 @@ export class Pair extends Server<Env> {
       this.store.putState("risk_limits", parsed);
       writeAudit(this.ctx.storage.sql, this.clock(), actor, "risk_limits", this.instrument.symbol, before, parsed);
     });
+    this.settings.delete("risk_limits");
     return parsed;
   }
 
   fillModel(): FillModelConfig {
-    return this.store.getState<FillModelConfig>("fill_model") ?? { ...DEFAULT_FILL_MODEL };
+    return this.setting("fill_model", () => ({ ...DEFAULT_FILL_MODEL }));
   }
 
   setFillModel(model: unknown, actor = "system"): FillModelConfig {
@@ -421,6 +436,7 @@ export class Pair extends Server<Env> {
       this.store.putState("fill_model", parsed);
       writeAudit(this.ctx.storage.sql, this.clock(), actor, "fill_model", this.instrument.symbol, before, parsed);
     });
+    this.settings.delete("fill_model");
     return parsed;
   }
 
@@ -441,7 +457,7 @@ export class Pair extends Server<Env> {
   }
 
   tradingState(): TradingStatus {
-    return this.store.getState<TradingStatus>("trading_state") ?? { state: "ACTIVE", reason: "", since: 0 };
+    return this.setting<TradingStatus>("trading_state", () => ({ state: "ACTIVE", reason: "", since: 0 }));
   }
 
   /** The coordinator's trading state (kill switch), kept here so a restarted pair still obeys it. */
@@ -458,6 +474,7 @@ export class Pair extends Server<Env> {
       this.store.putState("trading_state", status);
       writeAudit(this.ctx.storage.sql, this.clock(), "coordinator", "trading_state", this.instrument.symbol, before, status);
     });
+    this.settings.delete("trading_state");
   }
 
   /** Kill switch flatten: close every open position on this pair. Returns how many were open. */
@@ -480,7 +497,7 @@ export class Pair extends Server<Env> {
       upSinceMs: this.startedAt,
       connections,
       keyedConnections: keyed,
-      ordersLastMinute: this.orders.orderTimesSince(since, 100_000).length,
+      ordersLastMinute: this.orders.ordersSince(since),
       rejectionsLastMinute: this.orders.recentRejections(1000).filter((r) => r.time >= since).length,
       tradingState: this.tradingState().state,
       broker: this.broker.state,

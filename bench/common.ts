@@ -18,6 +18,8 @@ export const RESULTS_DIR = path.join(ROOT, "bench", "results");
 export interface BenchOptions {
   /** Short run for CI: keeps the scripts alive, never asserts thresholds. */
   quick: boolean;
+  /** CPU-profile workerd's isolates over the measured phase (scenarios that support it; see isolate-profile.ts). */
+  profile?: boolean;
 }
 
 export interface ScenarioResult {
@@ -83,9 +85,11 @@ export async function resultBase(name: string, options: BenchOptions): Promise<P
   return { name, date: new Date().toISOString(), mode: options.quick ? "quick" : "full", machine: machineInfo(), versions: await versions() };
 }
 
-export async function writeResult(result: ScenarioResult): Promise<string> {
-  await mkdir(RESULTS_DIR, { recursive: true });
-  const file = path.join(RESULTS_DIR, `${result.name}.json`);
+/** Profiled runs go to the profiles folder: their figures are slowed by the profiler and must not replace a run's. */
+export async function writeResult(result: ScenarioResult, profiled = false): Promise<string> {
+  const dir = profiled ? path.join(RESULTS_DIR, "profiles") : RESULTS_DIR;
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${result.name}.json`);
   await writeFile(file, JSON.stringify(result, null, 2) + "\n");
   return file;
 }

@@ -41,7 +41,7 @@ function required(results: Map<string, ScenarioResult>): Row[] {
   ];
 }
 
-export async function printSummary(results: ScenarioResult[], quick: boolean): Promise<string> {
+export async function printSummary(results: ScenarioResult[], quick: boolean, profiled = false): Promise<string> {
   const byName = new Map(results.map((r) => [r.name, r]));
   const rows: Row[] = [
     ...results.flatMap((r) => (r.targets ?? []).map((t) => ({ scenario: r.name, target: t.description, value: t.value, met: t.met }))),
@@ -50,7 +50,7 @@ export async function printSummary(results: ScenarioResult[], quick: boolean): P
   const mark = (met: boolean | null) => (met === null ? "n/a" : met ? "met" : "MISSED");
   console.log(`\n=== summary${quick ? " (quick run: figures only, not comparable to the full run)" : ""}`);
   printTable(["scenario", "target", "value", "result"], rows.map((r) => [r.scenario, r.target, fmt(r.value), mark(r.met)]));
-  const file = path.join(RESULTS_DIR, "summary.json");
+  const file = path.join(RESULTS_DIR, ...(profiled ? ["profiles"] : []), "summary.json");
   await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), mode: quick ? "quick" : "full", machine: machineInfo(), rows }, null, 2)}\n`);
   return file;
 }

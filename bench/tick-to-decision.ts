@@ -45,6 +45,8 @@ import type { StrategyConfig } from "../schemas/strategy.ts";
 import type { WireTick } from "../schemas/tick.ts";
 import * as v from "valibot";
 import WebSocket from "ws";
+import { freePort } from "./isolate-gc.ts";
+import { PROFILES_DIR, printProfiles, startProfiles, type IsolateProfile } from "./isolate-profile.ts";
 import {
   BENCH_KEY,
   fmt,
@@ -436,7 +438,8 @@ export const tickToDecision: Scenario = {
       console.log("starting runtime (bundling the Worker)...");
       // No coalescing: a baseline tick follows its closing tick by a few ms, inside the default 10 ms
       // window, and would wait for the window's end; its frame must leave as soon as it is ingested.
-      const runtime = await startBenchRuntime(state.dir, { TICK_COALESCE_MS: "0" });
+      const inspectorPort = options.profile ? await freePort() : undefined;
+      const runtime = await startBenchRuntime(state.dir, { TICK_COALESCE_MS: "0" }, inspectorPort);
       stopRuntime = onCleanup(() => runtime.stop());
       poster = new Poster(runtime.url, 1);
 
@@ -446,6 +449,7 @@ export const tickToDecision: Scenario = {
       type Window = { p50: number | null; p99: number | null; count: number };
       const runs: PairRun[] = [];
       const stages: { pair: string; tickToDecision: Window | undefined; orderRoundTrip: Window | undefined; coordinatorApproval: Window | undefined }[] = [];
+      const stopProfiles = inspectorPort === undefined ? null : await startProfiles(inspectorPort, PROFILES_DIR, "tick-to-decision");
       for (const pair of pairs) {
         console.log(`  ${pair}: ${WARMUP_MINUTES} warm-up + ${closesPerPair} measured minutes (2 ticks each)...`);
         runs.push(await runPair(runtime.url, poster, pair, closesPerPair));
@@ -453,6 +457,7 @@ export const tickToDecision: Scenario = {
         const p = metrics.pairs.find((x) => x.pair === pair);
         if (p) stages.push({ pair, tickToDecision: p.latencyMs.tickToDecision, orderRoundTrip: p.latencyMs.orderRoundTrip, coordinatorApproval: p.latencyMs.coordinatorApproval });
       }
+      const profiles: IsolateProfile[] | null = stopProfiles ? await stopProfiles() : null;
       const perPair = runs.map((r) => r.figures);
       const sequences = runs.map((r, i) => ({ instrument: getInstrument(pairs[i]!), seq: r.seq }));
 
@@ -515,6 +520,7 @@ export const tickToDecision: Scenario = {
             `p50 first/last 10%: closing ${fmt(p.drift.closingP50FirstMs)}/${fmt(p.drift.closingP50LastMs)} ms, baseline ${fmt(p.drift.baselineP50FirstMs)}/${fmt(p.drift.baselineP50LastMs)} ms`,
         );
       }
+      if (profiles) printProfiles(profiles);
       for (const t of targets) console.log(targetLine(t.description, t.value, t.met));
 
       return {
@@ -542,6 +548,7 @@ export const tickToDecision: Scenario = {
             pooled: { closingP50Ms: pooled.closingP50, closingP99Ms: pooled.closingP99, baselineP50Ms: pooled.baselineP50, baselineP99Ms: pooled.baselineP99, decisionMs: pooled.decisionMs, toPositionMs: pooled.toPositionMs, pairedDiffMs: pooled.paired },
             stagesInActor: stages,
           },
+          ...(profiles ? { cpuProfile: profiles } : {}),
         },
         baseline: { description: "the same domain pipeline in-process in Node over the same ticks (no HTTP, RPC, SQLite, broadcast)", ...domain },
         ratios,

@@ -5,6 +5,7 @@ import ordersPositions from "./0004_orders_positions.sql";
 import fillSequence from "./0005_fill_sequence.sql";
 import fillsByOrder from "./0006_fills_by_order.sql";
 import ordersWorking from "./0007_orders_working.sql";
+import hotPathIndexes from "./0008_hot_path_indexes.sql";
 import type { Migration } from "../../actors/migrate.ts";
 
 /** Pair actor schema history, oldest first. Never edit a shipped file: add the next number. */
@@ -16,4 +17,5 @@ export const PAIR_MIGRATIONS: readonly Migration[] = [
   { version: 5, name: "0005_fill_sequence", sql: fillSequence },
   { version: 6, name: "0006_fills_by_order", sql: fillsByOrder },
   { version: 7, name: "0007_orders_working", sql: ordersWorking },
+  { version: 8, name: "0008_hot_path_indexes", sql: hotPathIndexes },
 ];

@@ -25,13 +25,21 @@ function sundayOfMonth(year: number, month0: number, n: number): number {
   return firstSunday + 7 * (n - 1);
 }
 
+/** Computed windows by year: every tick asks several times (4h and daily buckets), always for a year or two. */
+const dstWindows = new Map<number, readonly [number, number]>();
+
 /** [start, end) of New York DST for a year, both as *local standard-time* epoch-like ms. */
-function dstWindowLocal(year: number): [number, number] {
-  const [startMonth, startN, endMonth, endN] = year >= 2007 ? [2, 2, 10, 1] : [3, 1, 9, -1];
-  const start = Date.UTC(year, startMonth, sundayOfMonth(year, startMonth, startN), 2);
-  // DST ends at 02:00 daylight time = 01:00 standard time.
-  const end = Date.UTC(year, endMonth, sundayOfMonth(year, endMonth, endN), 1);
-  return [start, end];
+function dstWindowLocal(year: number): readonly [number, number] {
+  let window = dstWindows.get(year);
+  if (window === undefined) {
+    const [startMonth, startN, endMonth, endN] = year >= 2007 ? [2, 2, 10, 1] : [3, 1, 9, -1];
+    const start = Date.UTC(year, startMonth, sundayOfMonth(year, startMonth, startN), 2);
+    // DST ends at 02:00 daylight time = 01:00 standard time.
+    const end = Date.UTC(year, endMonth, sundayOfMonth(year, endMonth, endN), 1);
+    window = [start, end];
+    if (year >= 1970 && year <= 2200) dstWindows.set(year, window); // bounded: at most 231 entries
+  }
+  return window;
 }
 
 /** New York's UTC offset (ms, negative) at a UTC instant. */

@@ -21,12 +21,19 @@ export function presentedKey(request: Request): string | null {
   return null;
 }
 
+/** The ADMIN_API_KEY secret's hash, computed once per isolate (it was hashed again on every request). */
+let bootstrapHashed: { key: string; hash: Promise<string> } | null = null;
+function bootstrapHash(key: string): Promise<string> {
+  if (bootstrapHashed?.key !== key) bootstrapHashed = { key, hash: sha256Hex(key) };
+  return bootstrapHashed.hash;
+}
+
 /** Who holds this key, or null when it is wrong, unknown or revoked. */
 export async function identify(raw: string, env: Env): Promise<Identity | null> {
   if (raw.length > 256) return null;
   const bootstrap = env.ADMIN_API_KEY;
   if (bootstrap) {
-    const [a, b] = await Promise.all([sha256Hex(raw), sha256Hex(bootstrap)]);
+    const [a, b] = await Promise.all([sha256Hex(raw), bootstrapHash(bootstrap)]);
     if (constantTimeEqual(a, b)) return { keyId: "bootstrap", role: "admin" };
   }
   if (!parseKey(raw)) return null;

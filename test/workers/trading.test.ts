@@ -82,6 +82,37 @@ describe("manual orders: POST /api/trade/execute", () => {
   });
 });
 
+describe("the order-rate limit", () => {
+  it("counts the last 60 s of orders, kept in memory and read again after a restart", async () => {
+    const pair = "USD_CHF";
+    const put = (path: string, body: unknown) => call(path, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    await put(`/api/admin/pairs/${pair}/risk`, { limits: { maxOrdersPerMinute: 2, stopLossRequired: "never" } });
+    const order = async (id: string) => {
+      const res = await postJson("/api/trade/execute", { pair, side: "buy", units: 1_000, clientOrderId: id });
+      return res.status === 200 ? "filled" : ((await res.json()) as Json).error.details.type;
+    };
+    await setClock(pair, T0);
+    await tick(pair, T0 - 500, 0.9, 0.9001);
+    expect(await order("rate-1")).toBe("filled");
+    await setClock(pair, T0 + 10_000);
+    expect(await order("rate-2")).toBe("filled");
+    expect(await order("rate-3")).toBe("max_orders_per_minute");
+
+    // A new life of the actor reads the window from SQLite.
+    await abortAllDurableObjects();
+    await setClock(pair, T0 + 20_000);
+    expect(await order("rate-4")).toBe("max_orders_per_minute");
+
+    // The first order leaves the window exactly 60 s after it was made.
+    await setClock(pair, T0 + 60_000);
+    await tick(pair, T0 + 59_000, 0.9, 0.9001);
+    expect(await order("rate-5")).toBe("filled");
+    expect(await order("rate-6")).toBe("max_orders_per_minute");
+    const orders = ((await (await call(`/api/pairs/${pair}/orders`)).json()) as Json).orders;
+    expect(orders.map((o: Json) => o.clientOrderId).sort()).toEqual(["rate-1", "rate-2", "rate-5"]);
+  });
+});
+
 describe("strategy signals to orders", () => {
   it("a signal leads to exactly one order and one position", async () => {
     const pair = "USD_CAD";
