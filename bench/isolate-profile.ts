@@ -7,10 +7,11 @@
  * DevTools (Performance panel, "Load profile") and the heaviest functions are
  * printed.
  *
- * Read the shares, not the milliseconds: sampling slows the isolates down,
- * and every isolate of one workerd thread counts time spent in the others as
- * "(program)". Within one isolate, a function's share of the JS samples is
- * what a profile is good for.
+ * Samples are counted, not their time deltas: V8 takes none while an isolate
+ * waits outside JavaScript, and the next sample's delta then holds the whole
+ * wait (seconds, once), which would be charged to whatever function it caught.
+ * Read the shares: within one isolate, a function's share of the JavaScript
+ * samples is what a profile is good for.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -33,11 +34,11 @@ interface CpuProfile {
 
 export interface IsolateProfile {
   isolate: string;
-  /** Sampled time in JavaScript functions (sampling inflates it: compare between isolates of one run). */
-  jsMs: number;
-  garbageCollectorMs: number;
-  /** The heaviest functions by self time, with their share of this isolate's JS samples. */
-  top: { fn: string; selfMs: number; share: number }[];
+  /** Samples taken in JavaScript functions (one per sampling interval while the isolate ran them). */
+  jsSamples: number;
+  garbageCollectorSamples: number;
+  /** The heaviest functions by self samples, with their share of this isolate's JS samples. */
+  top: { fn: string; samples: number; share: number }[];
   file: string;
 }
 
@@ -65,32 +66,30 @@ export async function startProfiles(inspectorPort: number, dir: string, prefix: 
         session.close();
       }
     }
-    return out.filter((p) => p.jsMs > 0).sort((a, b) => b.jsMs - a.jsMs);
+    return out.filter((p) => p.jsSamples > 0).sort((a, b) => b.jsSamples - a.jsSamples);
   };
 }
 
 function summarise(profile: CpuProfile, topN: number): Omit<IsolateProfile, "isolate" | "file"> {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const selfUs = new Map<string, number>();
-  let jsUs = 0;
-  let gcUs = 0;
-  profile.samples.forEach((id, i) => {
+  const self = new Map<string, number>();
+  let js = 0;
+  let gc = 0;
+  for (const id of profile.samples) {
     const frame = byId.get(id)?.callFrame;
-    const dt = profile.timeDeltas[i] ?? 0;
-    if (!frame || dt <= 0) return;
-    if (frame.functionName === "(garbage collector)") gcUs += dt;
-    if (NOT_JS.has(frame.functionName)) return;
-    jsUs += dt;
+    if (!frame) continue;
+    if (frame.functionName === "(garbage collector)") gc++;
+    if (NOT_JS.has(frame.functionName)) continue;
+    js++;
     const file = frame.url.split("/").pop() ?? "";
     const key = `${frame.functionName || "(anonymous)"}${file ? ` ${file}:${frame.lineNumber + 1}` : " (native)"}`;
-    selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
-  });
-  const ms = (us: number) => Math.round(us / 100) / 10;
-  const top = [...selfUs]
+    self.set(key, (self.get(key) ?? 0) + 1);
+  }
+  const top = [...self]
     .sort((a, b) => b[1] - a[1])
     .slice(0, topN)
-    .map(([fn, us]) => ({ fn, selfMs: ms(us), share: Math.round((us / jsUs) * 1000) / 1000 }));
-  return { jsMs: ms(jsUs), garbageCollectorMs: ms(gcUs), top };
+    .map(([fn, samples]) => ({ fn, samples, share: Math.round((samples / js) * 1000) / 1000 }));
+  return { jsSamples: js, garbageCollectorSamples: gc, top };
 }
 
 /** One inspector connection: commands answered by id. */
@@ -131,10 +130,10 @@ class InspectorSession {
 /** Where `--profile` writes (not committed: one run's profiles are several MB). */
 export const PROFILES_DIR = join(import.meta.dirname, "results", "profiles");
 
-/** Each isolate's JS time, then the heaviest functions of the isolates doing most of it. */
+/** Each isolate's JavaScript samples, then the heaviest functions of the isolates doing most of it. */
 export function printProfiles(profiles: readonly IsolateProfile[], isolates = 2): void {
-  console.log(`\nCPU profile (${SAMPLING_INTERVAL_US} us sampling; files in ${PROFILES_DIR}): JS time per isolate`);
-  for (const p of profiles) console.log(`  ${p.isolate.padEnd(48)} ${String(p.jsMs).padStart(9)} ms JS, ${p.garbageCollectorMs} ms GC`);
+  console.log(`\nCPU profile (a sample every ${SAMPLING_INTERVAL_US} us while JavaScript runs; files in ${PROFILES_DIR}):`);
+  for (const p of profiles) console.log(`  ${p.isolate.padEnd(48)} ${String(p.jsSamples).padStart(7)} JS samples, ${p.garbageCollectorSamples} in GC`);
   for (const p of profiles.slice(0, isolates)) {
     console.log(`heaviest functions of ${p.isolate} (share of its JS samples):`);
     for (const f of p.top) console.log(`  ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.fn}`);

@@ -30,6 +30,8 @@ import {
   startBenchRuntime,
 } from "./common.ts";
 import { startBaselineServer } from "./baseline-server.ts";
+import { freePort } from "./isolate-gc.ts";
+import { PROFILES_DIR, printProfiles, startProfiles, type IsolateProfile } from "./isolate-profile.ts";
 import { closeRoomClients, connectRoomClient, ROOM_QUERY, roomUrl, type RoomClient } from "./room-client.ts";
 
 const PAIR = "EUR_USD";
@@ -230,7 +232,8 @@ export const wsFanout: Scenario = {
     let stopBaseline: (() => Promise<void>) | null = null;
     try {
       console.log("starting runtime (bundling the Worker) and the baseline server...");
-      const runtime = await startBenchRuntime(state.dir);
+      const inspectorPort = options.profile ? await freePort() : undefined;
+      const runtime = await startBenchRuntime(state.dir, {}, inspectorPort);
       stopRuntime = onCleanup(() => runtime.stop());
       const baselineServer = await startBaselineServer();
       stopBaseline = baselineServer.stop;
@@ -242,6 +245,7 @@ export const wsFanout: Scenario = {
 
       const runtimeRuns: RunFigures[] = [];
       const baselineRuns: RunFigures[] = [];
+      const stopProfiles = inspectorPort === undefined ? null : await startProfiles(inspectorPort, PROFILES_DIR, "ws-fanout");
       for (const rate of rates) {
         for (const n of clientCounts) {
           console.log(`  ${n} clients at ${rate} ticks/s: runtime...`);
@@ -251,6 +255,7 @@ export const wsFanout: Scenario = {
         }
       }
 
+      const profiles: IsolateProfile[] | null = stopProfiles ? await stopProfiles() : null;
       const ratios: Record<string, number | null> = {};
       for (const [i, r] of runtimeRuns.entries()) {
         const b = baselineRuns[i];
@@ -327,6 +332,7 @@ export const wsFanout: Scenario = {
       for (const [n, c] of Object.entries(sendCost)) {
         console.log(`cost per client of a tick at ${n} clients, (POST p50 at 10/s - POST p50 alone) / ${n}: runtime ${fmt(c.runtimeUs, 1)} us, node ws ${fmt(c.baselineUs, 1)} us`);
       }
+      if (profiles) printProfiles(profiles);
       for (const t of targets) console.log(targetLine(t.description, t.value, t.met));
 
       return {
@@ -341,7 +347,7 @@ export const wsFanout: Scenario = {
           tickCoalesceMs: 10,
           client: "ws package, perMessageDeflate off, all clients and the poster in this process",
         },
-        figures: { runs: runtimeRuns, stages: runtimeStages, perClientCostUs: sendCost },
+        figures: { runs: runtimeRuns, stages: runtimeStages, perClientCostUs: sendCost, ...(profiles ? { cpuProfile: profiles } : {}) },
         baseline: { description: "plain Node http + ws server in a child process, same POST body, same frames (tick with the 1m candle in progress)", runs: baselineRuns, stages: baselineStages },
         ratios,
         targets,

@@ -106,15 +106,16 @@ export class IndicatorSet {
   }
 
   values(): IndicatorValues {
-    // The library's EMA returns a number from the first input; `isStable` is the warm-up gate.
-    const ema = this.#ema.isStable ? this.#ema.getResult() : null;
-    const bb = this.#bb.getResult();
+    // `isStable` is the warm-up gate: the library's EMA returns a number from the first input, and
+    // getResult() before warm-up throws and catches an error inside (a profile showed those throws).
+    const result = <T>(i: { isStable: boolean; getResult(): T | null }): T | null => (i.isStable ? i.getResult() : null);
+    const bb = result(this.#bb);
     const macd = this.#macd.signal.isStable ? this.#macd.getResult() : null;
     return {
-      sma: this.#sma.getResult(),
-      ema,
-      rsi: this.#rsi.getResult(),
-      atr: this.#atr.getResult(),
+      sma: result(this.#sma),
+      ema: result(this.#ema),
+      rsi: result(this.#rsi),
+      atr: result(this.#atr),
       bollinger: bb === null ? null : { upper: bb.upper, middle: bb.middle, lower: bb.lower },
       macd: macd === null ? null : { macd: macd.macd, signal: macd.signal, histogram: macd.histogram },
     };
