@@ -14,7 +14,9 @@ import { RoomMembers } from "./room-members.ts";
 import { toWireCandle, toWireTick } from "../src/wire.ts";
 import { issuesToDetails } from "../schemas/common.ts";
 import type { CandleList, CandleQuery } from "../schemas/candle.ts";
-import { ClientMessage, ROOM_MESSAGE_MAX_BYTES, type ServerMessage } from "../schemas/room.ts";
+import { ClientMessage, ROOM_MESSAGE_MAX_BYTES, ROOM_MESSAGES_PER_SECOND, type ServerMessage } from "../schemas/room.ts";
+import { MessageBudget } from "../src/room/message-budget.ts";
+import { roleAllows } from "../src/security/api-key.ts";
 import type { TickBatchResult, WireTick } from "../schemas/tick.ts";
 import { PAIR_MIGRATIONS } from "../migrations/pair/index.ts";
 import { migrate } from "./migrate.ts";
@@ -108,6 +110,7 @@ export class Pair extends Server<Env> {
    */
   private readonly latency = { ingest: new LatencyWindow(), decision: new LatencyWindow(), broadcast: new LatencyWindow() };
   private readonly members = new RoomMembers<RoomConnectionState>(() => this.getConnections<RoomConnectionState>());
+  private readonly messageBudget = new MessageBudget<Connection<RoomConnectionState>>(ROOM_MESSAGES_PER_SECOND);
   /** Test hook: behave as if the coordinator could not be reached (proves fail-closed). */
   coordinatorDown = false;
   /** When this life of the actor began (alert rules give a pair without ticks time from here). */
@@ -762,6 +765,15 @@ export class Pair extends Server<Env> {
   }
 
   private handleMessage(connection: Connection<RoomConnectionState>, message: WSMessage): void {
+    if (!this.messageBudget.take(connection, Date.now())) {
+      this.sendTo(connection, {
+        type: "error",
+        code: "rate_limited",
+        message: `a connection may send ${ROOM_MESSAGES_PER_SECOND} messages a second`,
+        details: { limitPerSecond: ROOM_MESSAGES_PER_SECOND },
+      });
+      return;
+    }
     if (typeof message !== "string") {
       this.sendTo(connection, { type: "error", code: "unsupported_frame", message: "send JSON text frames" });
       return;
@@ -812,6 +824,30 @@ export class Pair extends Server<Env> {
         this.sendTo(connection, { type: "subscribed", timeframes });
         return;
       }
+      case "ticks": {
+        if (!state.role || !roleAllows(state.role, "trader")) {
+          this.sendTo(connection, {
+            type: "error",
+            code: "forbidden",
+            message: "feeding ticks needs a trader or admin key",
+            details: { role: state.role, needed: "trader", ...(msg.id !== undefined ? { id: msg.id } : {}) },
+          });
+          return;
+        }
+        void this.ingestFromRoom(connection, msg.ticks, msg.id);
+        return;
+      }
+    }
+  }
+
+  /** A feed's ticks, as POST /ticks takes them; the result (or the failure) goes back to the sender. */
+  private async ingestFromRoom(connection: Connection<RoomConnectionState>, ticks: readonly WireTick[], id: string | undefined): Promise<void> {
+    try {
+      const result = await this.ingest(ticks);
+      this.sendTo(connection, { type: "ticks_result", ...(id !== undefined ? { id } : {}), ...result });
+    } catch (err) {
+      logEvent("error", "room.ticks_failed", { pair: this.instrument.symbol, error: String(err) });
+      this.sendTo(connection, { type: "error", code: "ticks_failed", message: "the ticks could not all be stored: read the pair's last tick (GET /api/pairs/:pair) before sending them again", ...(id !== undefined ? { details: { id } } : {}) });
     }
   }
 

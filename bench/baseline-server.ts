@@ -1,10 +1,11 @@
 /**
  * The Node baseline of the WebSocket scenarios (ws-fanout, many-pairs): a
  * plain Node HTTP + `ws` server doing the minimum of the runtime's job, one
- * room per pair. It accepts the same tick POST (`/api/pairs/:pair/ticks`), and
- * for each POST sends every client of that pair's room (`/parties/pair/:pair`)
- * the same frame the runtime's room sends (a "tick" frame carrying the 1m
- * candle in progress, same JSON shape, so the same size), then answers.
+ * room per pair. It accepts the same tick POST (`/api/pairs/:pair/ticks`) and
+ * the same "ticks" message on a room socket (a feed), and for each sends every
+ * client of that pair's room (`/parties/pair/:pair`) the same frame the
+ * runtime's room sends (a "tick" frame carrying the 1m candle in progress,
+ * same JSON shape, so the same size), then answers.
  *
  * It runs as a child process, as the runtime runs in workerd processes:
  * startBaselineServer() spawns this file, which prints `LISTENING <port>`.
@@ -34,6 +35,28 @@ function serve(): void {
     for (const ws of clients) if (ws.readyState === ws.OPEN) ws.send(frame);
   };
 
+  /** Fold the ticks into the 1m candle in progress and send every client of the room the tick frame. */
+  const applyTicks = (pair: string, ticks: readonly WireTick[]) => {
+    const r = room(pair);
+    for (const tick of ticks) {
+      const t = Math.floor(tick.ts / 60_000) * 60_000;
+      if (!r.candle || r.candle.t !== t) {
+        r.candle = { t, bid: { o: tick.bid, h: tick.bid, l: tick.bid, c: tick.bid }, ask: { o: tick.ask, h: tick.ask, l: tick.ask, c: tick.ask }, n: 0 };
+      }
+      const c = r.candle;
+      c.bid.h = Math.max(c.bid.h, tick.bid);
+      c.bid.l = Math.min(c.bid.l, tick.bid);
+      c.bid.c = tick.bid;
+      c.ask.h = Math.max(c.ask.h, tick.ask);
+      c.ask.l = Math.min(c.ask.l, tick.ask);
+      c.ask.c = tick.ask;
+      c.n++;
+    }
+    const last = ticks[ticks.length - 1]!;
+    const candles = r.candle ? [{ tf: "1m", candle: { ...r.candle, complete: false } }] : [];
+    broadcast(r.clients, JSON.stringify({ type: "tick", pair, ts: last.ts, bid: last.bid, ask: last.ask, merged: ticks.length, candles }));
+  };
+
   const server = http.createServer((req, res) => {
     const m = /^\/api\/pairs\/([^/]+)\/ticks$/.exec(req.url ?? "");
     if (req.method !== "POST" || !m || !PAIR.test(m[1]!)) {
@@ -52,24 +75,7 @@ function serve(): void {
         res.writeHead(400, { "content-type": "application/json" }).end('{"error":{"code":"invalid_ticks","message":"bad body"}}');
         return;
       }
-      const r = room(pair);
-      for (const tick of ticks) {
-        const t = Math.floor(tick.ts / 60_000) * 60_000;
-        if (!r.candle || r.candle.t !== t) {
-          r.candle = { t, bid: { o: tick.bid, h: tick.bid, l: tick.bid, c: tick.bid }, ask: { o: tick.ask, h: tick.ask, l: tick.ask, c: tick.ask }, n: 0 };
-        }
-        const c = r.candle;
-        c.bid.h = Math.max(c.bid.h, tick.bid);
-        c.bid.l = Math.min(c.bid.l, tick.bid);
-        c.bid.c = tick.bid;
-        c.ask.h = Math.max(c.ask.h, tick.ask);
-        c.ask.l = Math.min(c.ask.l, tick.ask);
-        c.ask.c = tick.ask;
-        c.n++;
-      }
-      const last = ticks[ticks.length - 1]!;
-      const candles = r.candle ? [{ tf: "1m", candle: { ...r.candle, complete: false } }] : [];
-      broadcast(r.clients, JSON.stringify({ type: "tick", pair, ts: last.ts, bid: last.bid, ask: last.ask, merged: ticks.length, candles }));
+      applyTicks(pair, ticks);
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ accepted: ticks.length, rejected: [] }));
     });
   });
@@ -86,6 +92,13 @@ function serve(): void {
       r.clients.add(ws);
       ws.on("close", () => r.clients.delete(ws));
       ws.on("error", () => r.clients.delete(ws));
+      // A feed sends ticks over its room socket, as to the runtime: applied, broadcast, answered.
+      ws.on("message", (data: Buffer) => {
+        const msg = JSON.parse(data.toString("utf8")) as { type?: string; id?: string; ticks?: WireTick[] };
+        if (msg.type !== "ticks" || !Array.isArray(msg.ticks) || msg.ticks.length === 0) return;
+        applyTicks(pair, msg.ticks);
+        ws.send(JSON.stringify({ type: "ticks_result", ...(msg.id !== undefined ? { id: msg.id } : {}), accepted: msg.ticks.length, rejected: [] }));
+      });
       ws.send(JSON.stringify({ type: "snapshot", pair, tick: null, timeframes: [{ tf: "1m", candles: [], indicators: null }] }));
     });
   });

@@ -92,3 +92,52 @@ export async function closeRoomClients(clients: readonly RoomClient[]): Promise<
     ),
   );
 }
+
+/**
+ * A feed: ticks sent as "ticks" messages over one room socket (the runtime
+ * needs a trader key, `?key=`), each answered by a "ticks_result" to it alone.
+ * `send` resolves with the answer's status once it arrives.
+ */
+export class RoomFeed {
+  private readonly waiting = new Map<string, (result: { accepted: number; rejected: unknown[] }) => void>();
+  private nextId = 0;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (data: WebSocket.RawData) => {
+      const msg = JSON.parse(data.toString()) as { type: string; id?: string; accepted?: number; rejected?: unknown[]; code?: string };
+      if (msg.type === "ticks_result" && msg.id !== undefined) {
+        this.waiting.get(msg.id)?.({ accepted: msg.accepted ?? 0, rejected: msg.rejected ?? [] });
+        this.waiting.delete(msg.id);
+      } else if (msg.type === "error") {
+        console.error(`  feed refused: ${JSON.stringify(msg).slice(0, 200)}`);
+      }
+    });
+  }
+
+  static async open(url: string): Promise<RoomFeed> {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no snapshot from ${url} within 15 s`)), 15_000);
+      ws.on("message", function first(data: WebSocket.RawData) {
+        if ((JSON.parse(data.toString()) as { type: string }).type !== "snapshot") return;
+        clearTimeout(timer);
+        ws.off("message", first);
+        resolve();
+      });
+      ws.once("error", reject);
+    });
+    return new RoomFeed(ws);
+  }
+
+  send(ticks: readonly { ts: number; bid: number; ask: number }[]): Promise<{ accepted: number; rejected: unknown[] }> {
+    const id = String(this.nextId++);
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.ws.send(JSON.stringify({ type: "ticks", id, ticks }));
+    });
+  }
+
+  close(): Promise<void> {
+    return closeRoomClients([{ ws: this.ws } as RoomClient]);
+  }
+}

@@ -1,6 +1,8 @@
 /**
- * Latency from a tick POST to the "tick" frame at each of N WebSocket clients
- * (50, 200, 500) of one pair's room, at 10 and 50 ticks/s, and ticks lost.
+ * Latency from a tick coming in to the "tick" frame at each of N WebSocket
+ * clients (50, 200, 500) of one pair's room, at 10 and 50 ticks/s, and ticks
+ * lost; for both ingress paths: an HTTP POST per tick, and a feed sending
+ * "ticks" messages over its own room socket (no HTTP request per tick).
  * A tick counts as delivered to a client by the first frame carrying it or a
  * later tick: the room coalesces ticks closer than TICK_COALESCE_MS (10 ms)
  * into one frame with the latest quote, so in bursts some ticks travel inside
@@ -11,7 +13,9 @@
  * code (it never coalesces).
  */
 import { performance } from "node:perf_hooks";
+import type { WireTick } from "../schemas/tick.ts";
 import {
+  BENCH_KEY,
   fmt,
   onCleanup,
   Poster,
@@ -32,7 +36,7 @@ import {
 import { startBaselineServer } from "./baseline-server.ts";
 import { freePort } from "./isolate-gc.ts";
 import { PROFILES_DIR, printProfiles, startProfiles, type IsolateProfile } from "./isolate-profile.ts";
-import { closeRoomClients, connectRoomClient, ROOM_QUERY, roomUrl, type RoomClient } from "./room-client.ts";
+import { closeRoomClients, connectRoomClient, ROOM_QUERY, RoomFeed, roomUrl, type RoomClient } from "./room-client.ts";
 
 const PAIR = "EUR_USD";
 const TICK_PATH = `/api/pairs/${PAIR}/ticks`;
@@ -40,13 +44,19 @@ const RATES_PER_SEC = [10, 50] as const;
 const TARGET_P99_MS = 20;
 const TARGET_CLIENTS = 50;
 
+/** How ticks come in: one HTTP POST each, or a "ticks" message on a feed's room socket. */
+type Ingress = "feed" | "post";
+const INGRESSES: readonly Ingress[] = ["feed", "post"];
+
 interface RunFigures {
+  ingress: Ingress;
   clients: number;
   ticksPerSec: number;
   ticks: number;
   latencyMs: LatencySummary;
   /** Per tick, the latency to the last client that got it. */
   lastClientLatencyMs: LatencySummary;
+  /** Until the POST's answer, or the feed's "ticks_result". */
   postLatencyMs: LatencySummary;
   lostFrames: number;
   coalescedFrames: number;
@@ -66,13 +76,19 @@ async function connectAll(url: string, n: number): Promise<RoomClient[]> {
 }
 
 /** Connect N clients, post warm-up then measured ticks at a fixed rate (open loop), collect latencies. */
-async function measure(baseUrl: string, n: number, ticksPerSec: number, ticks: number, warmup: number, walk: TickWalk): Promise<RunFigures> {
+async function measure(baseUrl: string, ingress: Ingress, n: number, ticksPerSec: number, ticks: number, warmup: number, walk: TickWalk): Promise<RunFigures> {
   const intervalMs = 1000 / ticksPerSec;
   const wsUrl = roomUrl(baseUrl, PAIR);
   const c0 = performance.now();
   const clients = await connectAll(wsUrl, n);
   const connectSeconds = (performance.now() - c0) / 1000;
   const poster = new Poster(baseUrl, 4);
+  // The feed is a room connection too (one more send per tick, for both servers); it is not measured.
+  const feed = ingress === "feed" ? await RoomFeed.open(`${wsUrl}&key=${BENCH_KEY}`) : null;
+  const sendTick = (tick: WireTick): Promise<{ status: number; body: string }> =>
+    feed
+      ? feed.send([tick]).then((r) => ({ status: r.accepted === 1 ? 200 : 422, body: JSON.stringify(r) }))
+      : poster.post(TICK_PATH, JSON.stringify({ ticks: [tick] }));
   const sentAt = new Map<number, number>();
   const postLatencies: number[] = [];
   let postErrors = 0;
@@ -86,12 +102,12 @@ async function measure(baseUrl: string, n: number, ticksPerSec: number, ticks: n
       if (wait > 0) await sleep(wait);
       const ts = Math.max(Date.now(), lastTs + 1);
       lastTs = ts;
-      const body = JSON.stringify({ ticks: [walk.next(ts)] });
+      const tick = walk.next(ts);
       const measured = i >= warmup;
       const t0 = performance.now();
       if (measured) sentAt.set(ts, t0);
       pending.push(
-        poster.post(TICK_PATH, body).then(
+        sendTick(tick).then(
           (res) => {
             if (measured) postLatencies.push(performance.now() - t0);
             if (res.status !== 200) {
@@ -107,9 +123,10 @@ async function measure(baseUrl: string, n: number, ticksPerSec: number, ticks: n
       );
     }
     await Promise.all(pending);
-    await sleep(1_000); // stragglers
+    await sleep(500); // stragglers
   } finally {
     poster.close();
+    await feed?.close();
     await closeRoomClients(clients);
   }
 
@@ -141,6 +158,7 @@ async function measure(baseUrl: string, n: number, ticksPerSec: number, ticks: n
   const otherFrames = clients.reduce((s, c) => s + c.otherFrames, 0);
   const totalTicks = warmup + ticks;
   return {
+    ingress,
     clients: n,
     ticksPerSec,
     ticks,
@@ -212,7 +230,7 @@ async function ingressStages(baseUrl: string, runtime: boolean, samples: number)
 /** What one client adds to a tick, from the POST p50 at N clients (10 ticks/s) against the POST alone, in us. */
 function sendCostUs(stages: readonly Stage[], runs: readonly RunFigures[], clients: number): number | null {
   const alone = stages.at(-1)?.latencyMs.p50;
-  const withClients = runs.find((r) => r.clients === clients && r.ticksPerSec === 10)?.postLatencyMs.p50;
+  const withClients = runs.find((r) => r.ingress === "post" && r.clients === clients && r.ticksPerSec === 10)?.postLatencyMs.p50;
   return alone == null || withClients == null ? null : Math.round(((withClients - alone) / clients) * 1000 * 10) / 10;
 }
 
@@ -223,8 +241,8 @@ export const wsFanout: Scenario = {
     const base = await resultBase("ws-fanout", options);
     const clientCounts = options.quick ? [50] : [50, 200, 500];
     const rates = options.quick ? [10] : RATES_PER_SEC;
-    // About 10 s of measured ticks per run at 10/s, 5 s at 50/s (quick: 3 s).
-    const ticksAt = (rate: number) => (options.quick ? 30 : rate === 10 ? 100 : 250);
+    // About 6 s of measured ticks per run at 10/s, 4 s at 50/s (quick: 3 s), for each ingress.
+    const ticksAt = (rate: number) => (options.quick ? 30 : rate === 10 ? 60 : 200);
     const warmup = options.quick ? 5 : 10;
 
     const state = await tempDir("fxrt-bench-ws-");
@@ -246,44 +264,52 @@ export const wsFanout: Scenario = {
       const runtimeRuns: RunFigures[] = [];
       const baselineRuns: RunFigures[] = [];
       const stopProfiles = inspectorPort === undefined ? null : await startProfiles(inspectorPort, PROFILES_DIR, "ws-fanout");
-      for (const rate of rates) {
-        for (const n of clientCounts) {
-          console.log(`  ${n} clients at ${rate} ticks/s: runtime...`);
-          runtimeRuns.push(await measure(runtime.url, n, rate, ticksAt(rate), warmup, new TickWalk(7)));
-          console.log(`  ${n} clients at ${rate} ticks/s: baseline...`);
-          baselineRuns.push(await measure(baselineServer.url, n, rate, ticksAt(rate), warmup, new TickWalk(7)));
+      for (const ingress of INGRESSES) {
+        for (const rate of rates) {
+          for (const n of clientCounts) {
+            console.log(`  ${ingress}: ${n} clients at ${rate} ticks/s: runtime...`);
+            runtimeRuns.push(await measure(runtime.url, ingress, n, rate, ticksAt(rate), warmup, new TickWalk(7)));
+            console.log(`  ${ingress}: ${n} clients at ${rate} ticks/s: baseline...`);
+            baselineRuns.push(await measure(baselineServer.url, ingress, n, rate, ticksAt(rate), warmup, new TickWalk(7)));
+          }
         }
       }
 
       const profiles: IsolateProfile[] | null = stopProfiles ? await stopProfiles() : null;
+      const key = (r: RunFigures) => `${r.ingress}_${r.clients}_${r.ticksPerSec}`;
       const ratios: Record<string, number | null> = {};
       for (const [i, r] of runtimeRuns.entries()) {
         const b = baselineRuns[i];
-        ratios[`p99_runtimeOverBaseline_${r.clients}_${r.ticksPerSec}`] = ratio(r.latencyMs.p99, b?.latencyMs.p99);
-        ratios[`p50_runtimeOverBaseline_${r.clients}_${r.ticksPerSec}`] = ratio(r.latencyMs.p50, b?.latencyMs.p50);
+        ratios[`p99_runtimeOverBaseline_${key(r)}`] = ratio(r.latencyMs.p99, b?.latencyMs.p99);
+        ratios[`p50_runtimeOverBaseline_${key(r)}`] = ratio(r.latencyMs.p50, b?.latencyMs.p50);
       }
-      // Targets on the worst rate measured for each client count.
-      const worstRatio = (clients: number) => {
-        const values = runtimeRuns.filter((r) => r.clients === clients).map((r) => ratios[`p99_runtimeOverBaseline_${r.clients}_${r.ticksPerSec}`] ?? null);
+      // Targets on the worst rate measured for each ingress and client count.
+      const worstRatio = (ingress: Ingress, clients: number) => {
+        const values = runtimeRuns.filter((r) => r.ingress === ingress && r.clients === clients).map((r) => ratios[`p99_runtimeOverBaseline_${key(r)}`] ?? null);
         return values.some((x) => x === null) || values.length === 0 ? null : Math.max(...(values as number[]));
       };
-      const p99At50 = runtimeRuns.filter((r) => r.clients === TARGET_CLIENTS).reduce<number | null>((m, r) => (r.latencyMs.p99 === null ? m : Math.max(m ?? 0, r.latencyMs.p99)), null);
-      const ratio50 = worstRatio(TARGET_CLIENTS);
-      const ratio500 = worstRatio(500);
-      const targets = [
-        { description: `p99 < ${TARGET_P99_MS} ms for ${TARGET_CLIENTS} clients (worst rate)`, value: p99At50, met: p99At50 === null ? null : p99At50 < TARGET_P99_MS },
-        { description: `p99 within 1.5x the ws baseline for ${TARGET_CLIENTS} clients (worst rate)`, value: ratio50, met: ratio50 === null ? null : ratio50 <= 1.5 },
-        ...(clientCounts.includes(500) ? [{ description: "p99 within 2x the ws baseline for 500 clients (worst rate)", value: ratio500, met: ratio500 === null ? null : ratio500 <= 2 }] : []),
-        { description: "no tick lost", value: runtimeRuns.reduce((s, r) => s + r.lostFrames, 0), met: runtimeRuns.every((r) => r.lostFrames === 0) },
-      ];
+      const worstP99 = (ingress: Ingress, clients: number) =>
+        runtimeRuns.filter((r) => r.ingress === ingress && r.clients === clients).reduce<number | null>((m, r) => (r.latencyMs.p99 === null ? m : Math.max(m ?? 0, r.latencyMs.p99)), null);
+      const targets = INGRESSES.flatMap((ingress) => {
+        const p99At50 = worstP99(ingress, TARGET_CLIENTS);
+        const ratio50 = worstRatio(ingress, TARGET_CLIENTS);
+        const ratio500 = worstRatio(ingress, 500);
+        return [
+          { description: `${ingress}: p99 < ${TARGET_P99_MS} ms for ${TARGET_CLIENTS} clients (worst rate)`, value: p99At50, met: p99At50 === null ? null : p99At50 < TARGET_P99_MS },
+          { description: `${ingress}: p99 within 1.5x the ws baseline for ${TARGET_CLIENTS} clients (worst rate)`, value: ratio50, met: ratio50 === null ? null : ratio50 <= 1.5 },
+          ...(clientCounts.includes(500) ? [{ description: `${ingress}: p99 within 2x the ws baseline for 500 clients (worst rate)`, value: ratio500, met: ratio500 === null ? null : ratio500 <= 2 }] : []),
+        ];
+      });
+      targets.push({ description: "no tick lost", value: runtimeRuns.reduce((s, r) => s + r.lostFrames, 0), met: runtimeRuns.every((r) => r.lostFrames === 0) });
 
-      console.log(`\nws-fanout (${options.quick ? "quick" : "full"}): latency = arrival of the first frame carrying the tick (or a later one) - just before its POST`);
+      console.log(`\nws-fanout (${options.quick ? "quick" : "full"}): latency = arrival of the first frame carrying the tick (or a later one) - just before its POST or feed message`);
       const rows: (string | number)[][] = [];
       for (const [i, r] of runtimeRuns.entries()) {
         const b = baselineRuns[i]!;
         for (const [label, f] of [["runtime", r], ["node ws baseline", b]] as const) {
           rows.push([
             label,
+            f.ingress,
             f.clients,
             f.ticksPerSec,
             f.latencyMs.n,
@@ -300,11 +326,12 @@ export const wsFanout: Scenario = {
         }
         rows.push([
           "ratio runtime/baseline",
+          r.ingress,
           r.clients,
           r.ticksPerSec,
           "",
-          `${fmt(ratios[`p50_runtimeOverBaseline_${r.clients}_${r.ticksPerSec}`])}x`,
-          `${fmt(ratios[`p99_runtimeOverBaseline_${r.clients}_${r.ticksPerSec}`])}x`,
+          `${fmt(ratios[`p50_runtimeOverBaseline_${key(r)}`])}x`,
+          `${fmt(ratios[`p99_runtimeOverBaseline_${key(r)}`])}x`,
           "",
           "",
           "",
@@ -315,7 +342,7 @@ export const wsFanout: Scenario = {
         ]);
       }
       printTable(
-        ["server", "clients", "ticks/s", "samples", "p50 ms", "p99 ms", "max ms", "last-client p50", "POST p50", "lost", "coalesced", "tick B", "frames/tick"],
+        ["server", "ingress", "clients", "ticks/s", "samples", "p50 ms", "p99 ms", "max ms", "last-client p50", "answer p50", "lost", "coalesced", "tick B", "frames/tick"],
         rows,
       );
       console.log("\nwhere a tick's time goes (sequential requests, no client connected):");

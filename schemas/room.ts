@@ -3,6 +3,7 @@ import { WireCandle } from "./candle.ts";
 import { EpochMs, PairSymbol, TimeframeSchema } from "./common.ts";
 import { IndicatorValuesSchema } from "./indicators.ts";
 import { SignalMessage } from "./signal.ts";
+import { TickRejectionSchema, WireTick } from "./tick.ts";
 import { TRADING_MESSAGES } from "./trading-events.ts";
 
 /** Frames larger than this are refused by the room without being parsed. */
@@ -12,6 +13,10 @@ export const SNAPSHOT_CANDLES_DEFAULT = 300;
 export const SNAPSHOT_CANDLES_MAX = 1000;
 
 const Timeframes = v.pipe(v.array(TimeframeSchema), v.minLength(1), v.maxLength(6));
+/** Ticks one room message may carry: a feed sends ticks as they come (bulk loads use POST, 1,000 a batch). */
+export const ROOM_TICKS_MAX = 50;
+/** Messages a connection may send a second; over it each message is refused (`rate_limited`). */
+export const ROOM_MESSAGES_PER_SECOND = 2000;
 
 // ---- client -> server -------------------------------------------------------
 
@@ -21,6 +26,16 @@ export const ClientMessage = v.variant("type", [
   v.object({ type: v.literal("unsubscribe"), timeframes: Timeframes }),
   /** Liveness check; answered with a pong carrying the same id. */
   v.object({ type: v.literal("ping"), id: v.optional(v.pipe(v.string(), v.maxLength(64))) }),
+  /**
+   * Feed ticks in over the room's socket (trader or admin key): the same
+   * validation and storage as POST /api/pairs/:pair/ticks, without an HTTP
+   * request per tick. Answered to the sender with "ticks_result".
+   */
+  v.object({
+    type: v.literal("ticks"),
+    id: v.optional(v.pipe(v.string(), v.maxLength(64))),
+    ticks: v.pipe(v.array(WireTick), v.minLength(1), v.maxLength(ROOM_TICKS_MAX)),
+  }),
 ]);
 export type ClientMessage = v.InferOutput<typeof ClientMessage>;
 
@@ -72,6 +87,13 @@ export const ServerMessage = v.variant("type", [
   ...TRADING_MESSAGES,
   v.object({ type: v.literal("subscribed"), timeframes: v.array(TimeframeSchema) }),
   v.object({ type: v.literal("pong"), id: v.optional(v.string()) }),
+  /** What became of a "ticks" message, to its sender only (as POST /ticks answers). */
+  v.object({
+    type: v.literal("ticks_result"),
+    id: v.optional(v.string()),
+    accepted: v.number(),
+    rejected: v.array(v.object({ index: v.number(), reason: TickRejectionSchema })),
+  }),
   v.object({
     type: v.literal("error"),
     code: v.string(),

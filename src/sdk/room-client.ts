@@ -2,6 +2,7 @@ import { PartySocket } from "partysocket";
 import * as v from "valibot";
 import type { Timeframe } from "../domain/candle.ts";
 import { ServerMessage, type ClientMessage } from "../../schemas/room.ts";
+import type { TickBatchResult, WireTick } from "../../schemas/tick.ts";
 
 export type ServerMessageType = ServerMessage["type"];
 export type MessageOf<T extends ServerMessageType> = Extract<ServerMessage, { type: T }>;
@@ -33,6 +34,9 @@ export class PairRoom {
   readonly socket: PartySocket;
   private readonly handlers = new Map<string, Set<(msg: ServerMessage) => void>>();
   private readonly invalidHandlers = new Set<(raw: unknown, issues: unknown) => void>();
+  /** "ticks" messages waiting for their "ticks_result", by id. */
+  private readonly feeding = new Map<string, { resolve: (r: TickBatchResult) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }>();
+  private nextFeedId = 0;
 
   constructor(private readonly options: PairRoomOptions) {
     const base = new URL(options.url);
@@ -103,8 +107,46 @@ export class PairRoom {
     this.send(id === undefined ? { type: "ping" } : { type: "ping", id });
   }
 
+  /**
+   * Feed ticks to the pair over this socket (needs a trader or admin key; at
+   * most ROOM_TICKS_MAX a message): stored and broadcast as a POST to
+   * /api/pairs/:pair/ticks would be, without an HTTP request per tick.
+   * Resolves with the pair's answer; rejects on a refusal carrying this
+   * message's id (`forbidden` without such a key, `ticks_failed`), or after
+   * `timeoutMs` (a refusal the server cannot tie to the message, such as
+   * `invalid_message` or `rate_limited`, arrives as an "error" frame to
+   * on("error") only).
+   */
+  sendTicks(ticks: readonly WireTick[], timeoutMs = 10_000): Promise<TickBatchResult> {
+    const id = `feed-${++this.nextFeedId}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.feeding.delete(id);
+        reject(new Error(`no ticks_result for ${id} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.feeding.set(id, { resolve, reject, timer });
+      this.send({ type: "ticks", id, ticks: [...ticks] });
+    });
+  }
+
   close(): void {
+    for (const [id, f] of this.feeding) {
+      clearTimeout(f.timer);
+      f.reject(new Error(`room closed before ${id} was answered`));
+    }
+    this.feeding.clear();
     this.socket.close();
+  }
+
+  /** Settle a sendTicks promise from its answer or its refusal. */
+  private settleFeed(msg: ServerMessage): void {
+    const id = msg.type === "ticks_result" ? msg.id : msg.type === "error" ? (msg.details as { id?: unknown } | undefined)?.id : undefined;
+    const waiting = typeof id === "string" ? this.feeding.get(id) : undefined;
+    if (!waiting || typeof id !== "string") return;
+    this.feeding.delete(id);
+    clearTimeout(waiting.timer);
+    if (msg.type === "ticks_result") waiting.resolve({ accepted: msg.accepted, rejected: msg.rejected });
+    else if (msg.type === "error") waiting.reject(new Error(`${msg.code}: ${msg.message}`));
   }
 
   private dispatch(data: unknown): void {
@@ -126,6 +168,7 @@ export class PairRoom {
       }
       msg = parsed.output;
     }
+    if (msg.type === "ticks_result" || msg.type === "error") this.settleFeed(msg);
     for (const h of this.handlers.get(msg.type) ?? []) h(msg);
   }
 }

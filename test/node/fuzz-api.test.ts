@@ -211,7 +211,7 @@ describe("fuzzing", () => {
     const message = fc.oneof(
       anyJson.filter((x) => !v.safeParse(ClientMessage, x).success).map((x) => JSON.stringify(x)),
       fc.string({ maxLength: 300 }),
-      fc.record({ type: fc.constantFrom("subscribe", "unsubscribe", "ping"), timeframes: anyJson, id: anyJson }).filter((x) => !v.safeParse(ClientMessage, x).success).map((x) => JSON.stringify(x)),
+      fc.record({ type: fc.constantFrom("subscribe", "unsubscribe", "ping", "ticks"), timeframes: anyJson, id: anyJson, ticks: anyJson }).filter((x) => !v.safeParse(ClientMessage, x).success).map((x) => JSON.stringify(x)),
       fc.uint8Array({ minLength: 1, maxLength: 64 }),
       // Over the size limit, valid JSON or not.
       fc.string({ minLength: 1, maxLength: 40 }).map((pad) => JSON.stringify({ type: "ping", id: pad.repeat(Math.ceil((ROOM_MESSAGE_MAX_BYTES + 1) / pad.length)) })),

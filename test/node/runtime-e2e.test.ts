@@ -77,6 +77,25 @@ describe("runtime over HTTP and WebSocket", () => {
     }
   });
 
+  it("feeds ticks over a room socket with the SDK: answered to the feed, broadcast to watchers; refused without a trader key", async () => {
+    const feed = connectPair({ url: runtime.url, pair: "EUR_JPY", apiKey: ADMIN_KEY, reconnect: false });
+    const watcher = connectPair({ url: runtime.url, pair: "EUR_JPY", reconnect: false });
+    try {
+      await Promise.all([feed.next("snapshot"), watcher.next("snapshot")]);
+      const t = Date.now() - 1_000;
+      const seen = watcher.next("tick");
+      expect(await feed.sendTicks([{ ts: t, bid: 163.201, ask: 163.215 }])).toEqual({ accepted: 1, rejected: [] });
+      expect(await seen).toMatchObject({ pair: "EUR_JPY", ts: t, bid: 163.201, ask: 163.215 });
+      expect(await feed.sendTicks([{ ts: t - 1, bid: 163.2, ask: 163.21 }])).toEqual({ accepted: 0, rejected: [{ index: 0, reason: { type: "out_of_order", ts: t - 1, lastTs: t } }] });
+      // The watcher has no key: market data yes, feeding no; nothing stored.
+      await expect(watcher.sendTicks([{ ts: t + 1, bid: 163.3, ask: 163.31 }])).rejects.toThrow(/^forbidden/);
+      expect((await client.request<{ lastTick: WireTick | null }>("GET", "/api/pairs/EUR_JPY")).lastTick).toMatchObject({ ts: t });
+    } finally {
+      feed.close();
+      watcher.close();
+    }
+  });
+
   it("answers bad requests with the shared error shape", async () => {
     await expect(client.candles("XXX_YYY")).rejects.toMatchObject({ status: 404, code: "unknown_pair" });
     await expect(client.postTicks("EUR_USD", [])).rejects.toMatchObject({ status: 400, code: "invalid_ticks" });

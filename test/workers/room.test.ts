@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as v from "valibot";
-import { ServerMessage, ROOM_MESSAGE_MAX_BYTES } from "../../schemas/room.ts";
+import { ServerMessage, ROOM_MESSAGE_MAX_BYTES, ROOM_TICKS_MAX } from "../../schemas/room.ts";
 import { call, openRoom, postJson } from "./helpers.ts";
 
 const now = () => Date.now();
@@ -81,6 +81,34 @@ describe("pair room", () => {
     const snap = await room.waitFor((f) => f.type === "snapshot" && (f.timeframes as { tf: string }[])[0]?.tf === "1h");
     expect(snap).toBeTruthy();
     room.ws.close();
+  });
+
+  it("takes ticks fed over the socket with a trader key: stored, broadcast and answered as POST does; refused for a viewer", async () => {
+    const pair = "AUD_USD";
+    const trader = (await (await postJson("/api/admin/keys", { role: "trader", label: "feed" })).json()) as { key: string };
+    const viewer = (await (await postJson("/api/admin/keys", { role: "viewer", label: "watcher" })).json()) as { key: string };
+    const feed = await openRoom(`/parties/pair/${pair}?tf=1m&limit=0`, trader.key);
+    const watcher = await openRoom(`/parties/pair/${pair}?tf=1m&limit=0`, viewer.key);
+    await feed.waitFor((f) => f.type === "snapshot");
+    await watcher.waitFor((f) => f.type === "snapshot");
+
+    const t = now() - 1_000;
+    feed.ws.send(JSON.stringify({ type: "ticks", id: "batch-1", ticks: [{ ts: t, bid: 0.65501, ask: 0.65511 }, { ts: t - 5, bid: 0.655, ask: 0.6551 }] }));
+    const result = await feed.waitFor((f) => f.type === "ticks_result");
+    expect(result).toEqual({ type: "ticks_result", id: "batch-1", accepted: 1, rejected: [{ index: 1, reason: { type: "out_of_order", ts: t - 5, lastTs: t } }] });
+    expect(v.safeParse(ServerMessage, result).success).toBe(true);
+    expect(await watcher.waitFor((f) => f.type === "tick" && f.ts === t)).toMatchObject({ bid: 0.65501, ask: 0.65511 });
+    const status = (await (await call(`/api/pairs/${pair}`)).json()) as { lastTick: { ts: number } | null };
+    expect(status.lastTick?.ts).toBe(t);
+
+    // A viewer may watch, not feed; a message over the batch limit is refused whole.
+    watcher.ws.send(JSON.stringify({ type: "ticks", ticks: [{ ts: t + 1, bid: 0.656, ask: 0.6561 }] }));
+    expect(await watcher.waitFor((f) => f.type === "error")).toMatchObject({ code: "forbidden", details: { role: "viewer", needed: "trader" } });
+    feed.ws.send(JSON.stringify({ type: "ticks", ticks: Array.from({ length: ROOM_TICKS_MAX + 1 }, (_, i) => ({ ts: t + 1 + i, bid: 0.656, ask: 0.6561 })) }));
+    expect(await feed.waitFor((f) => f.type === "error")).toMatchObject({ code: "invalid_message" });
+    expect(((await (await call(`/api/pairs/${pair}`)).json()) as { lastTick: { ts: number } }).lastTick.ts).toBe(t);
+    feed.ws.close();
+    watcher.ws.close();
   });
 
   it("refuses connections with bad parameters and rooms for unknown pairs", async () => {
