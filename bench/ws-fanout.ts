@@ -236,7 +236,7 @@ function sendCostUs(stages: readonly Stage[], runs: readonly RunFigures[], clien
 
 export const wsFanout: Scenario = {
   name: "ws-fanout",
-  description: "tick POST -> 'tick' frame latency at N WebSocket clients of one pair room",
+  description: "tick in (feed message or POST) -> 'tick' frame latency at N WebSocket clients of one pair room",
   async run(options: BenchOptions): Promise<ScenarioResult> {
     const base = await resultBase("ws-fanout", options);
     const clientCounts = options.quick ? [50] : [50, 200, 500];
@@ -375,7 +375,7 @@ export const wsFanout: Scenario = {
           client: "ws package, perMessageDeflate off, all clients and the poster in this process",
         },
         figures: { runs: runtimeRuns, stages: runtimeStages, perClientCostUs: sendCost, ...(profiles ? { cpuProfile: profiles } : {}) },
-        baseline: { description: "plain Node http + ws server in a child process, same POST body, same frames (tick with the 1m candle in progress)", runs: baselineRuns, stages: baselineStages },
+        baseline: { description: "plain Node http + ws server in a child process, same POST body or feed message, same frames (tick with the 1m candle in progress)", runs: baselineRuns, stages: baselineStages },
         ratios,
         targets,
         notes: [
