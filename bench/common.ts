@@ -14,6 +14,8 @@ import type { WireTick } from "../schemas/tick.ts";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
 export const RESULTS_DIR = path.join(ROOT, "bench", "results");
+/** Where `--profile` runs write their results and CPU profiles (not committed: several MB a run). */
+export const PROFILES_DIR = path.join(RESULTS_DIR, "profiles");
 
 export interface BenchOptions {
   /** Short run for CI: keeps the scripts alive, never asserts thresholds. */
@@ -87,7 +89,7 @@ export async function resultBase(name: string, options: BenchOptions): Promise<P
 
 /** Profiled runs go to the profiles folder: their figures are slowed by the profiler and must not replace a run's. */
 export async function writeResult(result: ScenarioResult, profiled = false): Promise<string> {
-  const dir = profiled ? path.join(RESULTS_DIR, "profiles") : RESULTS_DIR;
+  const dir = profiled ? PROFILES_DIR : RESULTS_DIR;
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `${result.name}.json`);
   await writeFile(file, JSON.stringify(result, null, 2) + "\n");

@@ -15,7 +15,8 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import WebSocket from "ws";
+import { PROFILES_DIR } from "./common.ts";
+import { InspectorSession, inspectorTargets } from "./inspector-session.ts";
 
 /** Coarse on purpose: at 50 us the profiler itself doubled the latencies measured. */
 const SAMPLING_INTERVAL_US = 1_000;
@@ -42,24 +43,23 @@ export interface IsolateProfile {
   file: string;
 }
 
-/** Start profiling every isolate; the returned function stops, writes `<dir>/<prefix>-<isolate>.cpuprofile` and summarises. */
-export async function startProfiles(inspectorPort: number, dir: string, prefix: string): Promise<(topN?: number) => Promise<IsolateProfile[]>> {
-  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()) as { title: string; webSocketDebuggerUrl: string }[];
+/** Start profiling every isolate; the returned function stops, writes `PROFILES_DIR/<prefix>-<isolate>.cpuprofile` and summarises. */
+export async function startProfiles(inspectorPort: number, prefix: string): Promise<(topN?: number) => Promise<IsolateProfile[]>> {
   const sessions: { title: string; session: InspectorSession }[] = [];
-  for (const target of targets) {
-    const session = await InspectorSession.open(target.webSocketDebuggerUrl);
+  for (const target of await inspectorTargets(inspectorPort)) {
+    const session = await InspectorSession.open(target);
     await session.call("Profiler.enable");
     await session.call("Profiler.setSamplingInterval", { interval: SAMPLING_INTERVAL_US });
     await session.call("Profiler.start");
     sessions.push({ title: target.title, session });
   }
   return async (topN = 15) => {
-    await mkdir(dir, { recursive: true });
+    await mkdir(PROFILES_DIR, { recursive: true });
     const out: IsolateProfile[] = [];
     for (const { title, session } of sessions) {
       try {
         const { profile } = (await session.call("Profiler.stop")) as { profile: CpuProfile };
-        const file = join(dir, `${prefix}-${title.replace(/^workerd: worker /, "").replace(/[^a-z0-9]+/gi, "_")}.cpuprofile`);
+        const file = join(PROFILES_DIR, `${prefix}-${title.replace(/^workerd: worker /, "").replace(/[^a-z0-9]+/gi, "_")}.cpuprofile`);
         await writeFile(file, JSON.stringify(profile));
         out.push({ isolate: title, file, ...summarise(profile, topN) });
       } finally {
@@ -91,44 +91,6 @@ function summarise(profile: CpuProfile, topN: number): Omit<IsolateProfile, "iso
     .map(([fn, samples]) => ({ fn, samples, share: Math.round((samples / js) * 1000) / 1000 }));
   return { jsSamples: js, garbageCollectorSamples: gc, top };
 }
-
-/** One inspector connection: commands answered by id. */
-class InspectorSession {
-  private next = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-
-  private constructor(private readonly ws: WebSocket) {
-    ws.on("message", (data: WebSocket.RawData) => {
-      const message = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
-      const waiter = message.id === undefined ? undefined : this.pending.get(message.id);
-      if (!waiter) return;
-      this.pending.delete(message.id!);
-      if (message.error) waiter.reject(new Error(`inspector: ${message.error.message}`));
-      else waiter.resolve(message.result);
-    });
-  }
-
-  static async open(url: string): Promise<InspectorSession> {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
-    return new InspectorSession(ws);
-  }
-
-  call(method: string, params: object = {}): Promise<unknown> {
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.ws.send(JSON.stringify({ id, method, params }));
-    });
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
-}
-
-/** Where `--profile` writes (not committed: one run's profiles are several MB). */
-export const PROFILES_DIR = join(import.meta.dirname, "results", "profiles");
 
 /** Each isolate's JavaScript samples, then the heaviest functions of the isolates doing most of it. */
 export function printProfiles(profiles: readonly IsolateProfile[], isolates = 2): void {

@@ -28,7 +28,8 @@ import {
   type Scenario,
   type ScenarioResult,
 } from "./common.ts";
-import { collectGarbage, freePort } from "./isolate-gc.ts";
+import { collectGarbage } from "./isolate-gc.ts";
+import { freePort } from "./inspector-session.ts";
 
 const PAIRS = SYMBOLS.filter((s) => !s.endsWith("_JPY") && s !== "USD_MXN").slice(0, 10);
 const TICKS_PER_SEC = 20;

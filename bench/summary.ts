@@ -7,7 +7,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fmt, machineInfo, printTable, RESULTS_DIR, type ScenarioResult } from "./common.ts";
+import { fmt, machineInfo, printTable, PROFILES_DIR, RESULTS_DIR, type ScenarioResult } from "./common.ts";
 
 interface Row {
   scenario: string;
@@ -50,7 +50,7 @@ export async function printSummary(results: ScenarioResult[], quick: boolean, pr
   const mark = (met: boolean | null) => (met === null ? "n/a" : met ? "met" : "MISSED");
   console.log(`\n=== summary${quick ? " (quick run: figures only, not comparable to the full run)" : ""}`);
   printTable(["scenario", "target", "value", "result"], rows.map((r) => [r.scenario, r.target, fmt(r.value), mark(r.met)]));
-  const file = path.join(RESULTS_DIR, ...(profiled ? ["profiles"] : []), "summary.json");
+  const file = path.join(profiled ? PROFILES_DIR : RESULTS_DIR, "summary.json");
   await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), mode: quick ? "quick" : "full", machine: machineInfo(), rows }, null, 2)}\n`);
   return file;
 }

@@ -45,8 +45,8 @@ import type { StrategyConfig } from "../schemas/strategy.ts";
 import type { WireTick } from "../schemas/tick.ts";
 import * as v from "valibot";
 import WebSocket from "ws";
-import { freePort } from "./isolate-gc.ts";
-import { PROFILES_DIR, printProfiles, startProfiles, type IsolateProfile } from "./isolate-profile.ts";
+import { freePort } from "./inspector-session.ts";
+import { printProfiles, startProfiles, type IsolateProfile } from "./isolate-profile.ts";
 import {
   BENCH_KEY,
   fmt,
@@ -449,7 +449,7 @@ export const tickToDecision: Scenario = {
       type Window = { p50: number | null; p99: number | null; count: number };
       const runs: PairRun[] = [];
       const stages: { pair: string; tickToDecision: Window | undefined; orderRoundTrip: Window | undefined; coordinatorApproval: Window | undefined }[] = [];
-      const stopProfiles = inspectorPort === undefined ? null : await startProfiles(inspectorPort, PROFILES_DIR, "tick-to-decision");
+      const stopProfiles = inspectorPort === undefined ? null : await startProfiles(inspectorPort, "tick-to-decision");
       for (const pair of pairs) {
         console.log(`  ${pair}: ${WARMUP_MINUTES} warm-up + ${closesPerPair} measured minutes (2 ticks each)...`);
         runs.push(await runPair(runtime.url, poster, pair, closesPerPair));

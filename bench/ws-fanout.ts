@@ -34,8 +34,8 @@ import {
   startBenchRuntime,
 } from "./common.ts";
 import { startBaselineServer } from "./baseline-server.ts";
-import { freePort } from "./isolate-gc.ts";
-import { PROFILES_DIR, printProfiles, startProfiles, type IsolateProfile } from "./isolate-profile.ts";
+import { freePort } from "./inspector-session.ts";
+import { printProfiles, startProfiles, type IsolateProfile } from "./isolate-profile.ts";
 import { closeRoomClients, connectRoomClient, ROOM_QUERY, RoomFeed, roomUrl, type RoomClient } from "./room-client.ts";
 
 const PAIR = "EUR_USD";
@@ -263,7 +263,7 @@ export const wsFanout: Scenario = {
 
       const runtimeRuns: RunFigures[] = [];
       const baselineRuns: RunFigures[] = [];
-      const stopProfiles = inspectorPort === undefined ? null : await startProfiles(inspectorPort, PROFILES_DIR, "ws-fanout");
+      const stopProfiles = inspectorPort === undefined ? null : await startProfiles(inspectorPort, "ws-fanout");
       for (const ingress of INGRESSES) {
         for (const rate of rates) {
           for (const n of clientCounts) {
