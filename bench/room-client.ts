@@ -73,7 +73,7 @@ export function connectRoomClient(url: string): Promise<RoomClient> {
 }
 
 /** Close every client, waiting at most 2 s for each before terminating it. */
-export async function closeRoomClients(clients: readonly RoomClient[]): Promise<void> {
+export async function closeRoomClients(clients: readonly { ws: WebSocket }[]): Promise<void> {
   await Promise.all(
     clients.map(
       (c) =>
@@ -138,6 +138,6 @@ export class RoomFeed {
   }
 
   close(): Promise<void> {
-    return closeRoomClients([{ ws: this.ws } as RoomClient]);
+    return closeRoomClients([this]);
   }
 }

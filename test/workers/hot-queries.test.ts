@@ -31,10 +31,9 @@ describe("hot-path reads stay off the history", () => {
       let rowsRead = 0;
       const counting = {
         exec: (query: string, ...bindings: unknown[]) => {
-          const rows = [...sql.exec(query, ...bindings)];
-          // The cursor counts what SQLite read once it is drained.
           const cursor = sql.exec(query, ...bindings);
-          cursor.toArray();
+          const rows = cursor.toArray();
+          // The cursor counts what SQLite read once it is drained.
           rowsRead += cursor.rowsRead;
           return { toArray: () => rows, one: () => rows[0] };
         },
