@@ -3,12 +3,11 @@ import type { Broker, BrokerAnswer } from "../src/broker/broker.ts";
 import { BrokerUnavailable } from "../src/broker/broker-link.ts";
 import type { Instrument } from "../src/domain/instruments.ts";
 import { midDecimal, toDecimal } from "../src/domain/price.ts";
-import { clientOrderId } from "../src/domain/trading/client-order-id.ts";
 import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/domain/trading/money.ts";
 import { applyFill, breakEvenLevels, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
 import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
-import { addLevelIntent, exitIntent, intentForSignal, protectionOf, protectionOfIntent } from "../src/domain/trading/signal-intent.ts";
+import { addLevelIntent, closeIntent, intentForSignal, protectionOf, protectionOfIntent } from "../src/domain/trading/signal-intent.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
 import type { RiskLimits } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
@@ -25,6 +24,9 @@ import { LatencyWindow } from "../src/metrics/latency-window.ts";
  * out, however late: a stop is never dropped.
  */
 export const OUTBOX_MAX_AGE_MS = 60_000;
+
+/** A close the broker refused is tried again on a later quote, at most this often. */
+export const CLOSE_RETRY_MS = 1_000;
 
 /** More than any rate limit allows (maxOrdersPerMinute <= 1,000 by schema), so the window is read whole. */
 const ORDERS_PER_MINUTE_READ_MAX = 10_000;
@@ -94,6 +96,8 @@ export class PairTrader {
    * towards refusal.
    */
   private recentOrderTimes: number[] | null = null;
+  /** The latest close attempt of each position seen in this life (close() scans on from it). */
+  private readonly closeAttempts = new Map<string, number>();
   /** Approval requests sent to the coordinator and not answered yet, by client order id. */
   private readonly asking = new Map<string, ApprovalRequest>();
 
@@ -152,23 +156,21 @@ export class PairTrader {
     });
   }
 
-  /** After each batch of ticks: resting orders, then stops / targets / trailing stops. */
+  /**
+   * After each batch of ticks: resting orders, then stops / targets / trailing
+   * stops. A failure with the resting orders (a broker call, a fill that could
+   * not be applied) is logged and looked into again before anything new, but
+   * never keeps the exits below from being checked.
+   */
   onQuote(quote: Quote): Promise<void> {
     return this.serial(async () => {
       await this.reconcile();
-      const fills = await this.d.broker.onQuote(quote);
       try {
-        if (fills.length > 0 && this.faultPoint === "after_resting_fill") throw new Error("fault injected after the broker reported a resting order's fill");
-        // A resting order's fill; "working" until its fills add up to its units (OANDA can fill one in parts).
-        for (const fill of fills) await this.applyAnswer(this.orderOf(fill.clientOrderId), { status: "working", fills: [fill] });
+        await this.settleResting(quote);
       } catch (err) {
         // The broker will not report these fills again: look the working orders up before anything new.
         this.reconciled = false;
-        throw err;
-      }
-      for (const c of this.d.broker.takeCancelled?.() ?? []) {
-        const order = this.d.store.getOrder(c.clientOrderId);
-        if (order?.status === "working") await this.applyAnswer(order, { status: "rejected", reason: `cancelled by the broker: ${c.reason}`, fills: [] });
+        logEvent("error", "trade.resting_orders_failed", { pair: this.d.instrument.symbol, error: String(err) });
       }
       for (const position of this.d.store.openPositions()) {
         const out = onQuote(position, quote, this.d.instrument);
@@ -180,9 +182,49 @@ export class PairTrader {
           await this.addLevelIfDue(out.position, quote);
           continue;
         }
-        await this.submitNow(exitIntent(out.position, out.exit.reason, this.d.clock()));
+        await this.close(out.position, "exit");
       }
     });
+  }
+
+  /** Fills and cancels of resting orders the broker reports on this quote. */
+  private async settleResting(quote: Quote): Promise<void> {
+    const fills = await this.d.broker.onQuote(quote);
+    if (fills.length > 0 && this.faultPoint === "after_resting_fill") throw new Error("fault injected after the broker reported a resting order's fill");
+    // A resting order's fill; "working" until its fills add up to its units (OANDA can fill one in parts).
+    for (const fill of fills) await this.applyAnswer(this.orderOf(fill.clientOrderId), { status: "working", fills: [fill] });
+    for (const c of this.d.broker.takeCancelled?.() ?? []) {
+      const order = this.d.store.getOrder(c.clientOrderId);
+      if (order?.status === "working") await this.applyAnswer(order, { status: "rejected", reason: `cancelled by the broker: ${c.reason}`, fills: [] });
+    }
+  }
+
+  /**
+   * Send the order that closes `position` (an exit or the kill switch's
+   * flatten) unless one is already on its way. Attempts are numbered: an
+   * attempt the broker refused, or one filled without closing the position,
+   * is followed by the next, at most one every CLOSE_RETRY_MS; an attempt
+   * still pending or working is waited for, so two closes never overlap and
+   * reverse the position. Only an order of this runtime's own (reduce-only,
+   * with a purpose, of this position) counts as an attempt: client ids can
+   * never take these ids (client-order-id.ts), and if one did it would be
+   * passed over. Whether an order went out (false: one is on its way).
+   */
+  private async close(position: Position, purpose: "exit" | "flatten"): Promise<boolean> {
+    const now = this.d.clock();
+    for (let attempt = this.closeAttempts.get(position.id) ?? 1; ; attempt++) {
+      const intent = closeIntent(position, purpose, attempt, now);
+      const known = this.d.store.getOrder(intent.clientOrderId);
+      const ours = known !== undefined && known.intent.reduceOnly && known.intent.purpose !== undefined && known.intent.strategyId === position.strategyId;
+      if (ours && (known.status === "pending" || known.status === "working")) return false;
+      if (known !== undefined || this.d.store.hasRejection(intent.clientOrderId)) {
+        if (ours && now - known.updatedAt < CLOSE_RETRY_MS) return false;
+        continue;
+      }
+      this.closeAttempts.set(position.id, attempt);
+      await this.submitNow(intent);
+      return true;
+    }
   }
 
   /**
@@ -449,33 +491,53 @@ export class PairTrader {
     const now = this.d.clock();
     const changed: Position[] = [];
     const newFills: Fill[] = [];
+    const unbooked: Fill[] = [];
     try {
-      this.applyInTransaction(order, answer, rates, now, changed, newFills);
+      this.applyInTransaction(order, answer, rates, now, changed, newFills, unbooked);
     } catch (err) {
       this.d.store.forgetTotals();
       throw err;
     }
     if (this.faultPoint === "after_apply") throw new Error("fault injected after the fill was applied");
     this.publishApplied(order, changed, newFills);
+    if (unbooked.length > 0) await this.haltForUnbooked(unbooked);
   }
 
-  private applyInTransaction(order: OrderRecord, answer: BrokerAnswer, rates: ConversionRate[], now: number, changed: Position[], newFills: Fill[]): void {
+  /** Fills the broker made that no position holds: the broker's units differ from the runtime's, as a failed reconciliation. */
+  private async haltForUnbooked(fills: readonly Fill[]): Promise<void> {
+    const runtimeUnits = this.d.store.openPositions().reduce((s, p) => s + signedUnits(p.side, p.units), 0);
+    const brokerUnits = runtimeUnits + fills.reduce((s, f) => s + signedUnits(f.side, f.units), 0);
+    const check = { checkedAt: this.d.clock(), runtimeUnits, brokerUnits, ok: false };
+    this.positionCheck = check;
+    try {
+      await this.d.onPositionMismatch(check);
+    } catch (err) {
+      logEvent("error", "trade.halt_failed", { pair: this.d.instrument.symbol, error: String(err) });
+    }
+  }
+
+  private applyInTransaction(order: OrderRecord, answer: BrokerAnswer, rates: ConversionRate[], now: number, changed: Position[], newFills: Fill[], unbooked: Fill[]): void {
     this.d.storage.transactionSync(() => {
       for (const fill of answer.fills) {
         if (!this.d.store.insertFill(fill)) continue;
         newFills.push(fill);
         const before = this.d.store.openPosition(order.intent.strategyId) ?? null;
-        const out = applyFill(before, fill, {
-          instrument: this.d.instrument,
-          strategyId: order.intent.strategyId,
-          rates,
-          accountCurrency: this.d.accountCurrency,
-          protection: protectionOfIntent(order.intent),
-          ...(order.intent.addLevel ? { addLevel: true } : {}),
-        });
-        // Refusing here would lose a real fill: fail the transaction, keep the
-        // outbox entry, and let the next drain apply it once the cause is fixed.
-        if (!out.ok) throw new Error(`fill ${fill.id} not applicable: ${JSON.stringify(out.error)}`);
+        const context = { instrument: this.d.instrument, strategyId: order.intent.strategyId, rates, accountCurrency: this.d.accountCurrency };
+        let out = applyFill(before, fill, { ...context, protection: protectionOfIntent(order.intent), ...(order.intent.addLevel ? { addLevel: true } : {}) });
+        if (!out.ok && (out.error.type === "invalid_protection" || out.error.type === "add_levels_exhausted")) {
+          // The units are at the broker whatever their protection: track the position without the
+          // part that cannot be applied (the order's prices were checked, so this is a defect), and say so.
+          logEvent("error", "trade.protection_not_applied", { pair: fill.pair, clientOrderId: fill.clientOrderId, error: out.error });
+          out = applyFill(before, fill, context);
+        }
+        if (!out.ok) {
+          // A fill the runtime cannot book at all (no conversion rate, a malformed broker fill) must not
+          // jam the pair by failing this transaction on every drain: it is kept (never applied twice),
+          // its order settles, and the difference with the broker halts trading and raises the alarm.
+          logEvent("error", "trade.fill_not_applied", { pair: fill.pair, clientOrderId: fill.clientOrderId, fillId: fill.id, error: out.error });
+          unbooked.push(fill);
+          continue;
+        }
         if (out.value.closed && before) {
           this.d.store.savePosition(out.value.closed, this.d.store.storedVersion(before.id), now);
           changed.push(out.value.closed);
@@ -517,23 +579,11 @@ export class PairTrader {
     if (done || newFills.length > 0) void this.reportTo(done ? order.intent.clientOrderId : undefined);
   }
 
-  /** Kill switch: close every open position of the pair with reduce-only market orders. */
+  /** Kill switch: close every open position of the pair with reduce-only market orders (or the close already on its way). */
   flatten(): Promise<number> {
     return this.serial(async () => {
       const open = this.d.store.openPositions();
-      for (const position of open) {
-        await this.submitNow({
-          clientOrderId: clientOrderId(this.d.instrument.symbol, position.strategyId, `${position.id}:flatten:${position.version}`),
-          pair: this.d.instrument.symbol,
-          strategyId: position.strategyId,
-          side: position.side === "buy" ? "sell" : "buy",
-          units: position.units,
-          type: "market",
-          reduceOnly: true,
-          purpose: "flatten",
-          createdAt: this.d.clock(),
-        });
-      }
+      for (const position of open) await this.close(position, "flatten");
       return open.length;
     });
   }

@@ -28,7 +28,8 @@ import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { TradingStore } from "./trading-store.ts";
 import { runStrategies } from "../src/domain/trading/signal-engine.ts";
 import { startRun, type StrategyRun } from "../src/domain/trading/strategy-registry.ts";
-import type { Signal } from "../src/domain/trading/types.ts";
+import type { OrderIntent, Signal } from "../src/domain/trading/types.ts";
+import { sameOrder } from "../src/domain/trading/same-order.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
 import { RoleSchema } from "../schemas/auth.ts";
 import type { PairInFlight, TradingStatus } from "./coordinator.ts";
@@ -45,7 +46,7 @@ import { DEFAULT_FILL_MODEL, DEFAULT_RISK_LIMITS, FillModelConfig, RiskLimits } 
 import type { ExecuteBody, WireOrder, WirePosition } from "../schemas/trading-events.ts";
 import { toPoints } from "../src/domain/price.ts";
 import { conversionPairs, type ConversionRate } from "../src/domain/trading/money.ts";
-import { clientOrderId as deriveClientOrderId } from "../src/domain/trading/client-order-id.ts";
+import { clientOrderId as deriveClientOrderId, isRuntimeId } from "../src/domain/trading/client-order-id.ts";
 import { MANUAL_STRATEGY_ID, signedUnits } from "../src/domain/trading/risk.ts";
 
 /** Closed candles replayed into the indicators when the actor starts (decay of EMA seeds is < 1e-15 by then). */
@@ -348,7 +349,9 @@ export class Pair extends Server<Env> {
   }
 
   /** Place a manual order (POST /api/trade/execute); prices arrive as decimals. */
-  async execute(body: ExecuteBody): Promise<ExecuteResult | { ok: false; brokerError: string; clientOrderId: string | null }> {
+  async execute(body: ExecuteBody): Promise<ExecuteResult | { ok: false; brokerError: string; clientOrderId: string | null } | { ok: false; conflict: WireOrder }> {
+    // The schema refuses them already; the actor trusts no caller: a client may never name a runtime id.
+    if (body.clientOrderId !== undefined && isRuntimeId(body.clientOrderId)) throw new Error("a client order id may not have the form of a runtime id");
     const clientOrderId = body.clientOrderId ?? deriveClientOrderId(this.instrument.symbol, MANUAL_STRATEGY_ID, crypto.randomUUID());
     try {
       return await this.executeOrder(body, clientOrderId);
@@ -361,7 +364,7 @@ export class Pair extends Server<Env> {
     }
   }
 
-  private async executeOrder(body: ExecuteBody, clientOrderId: string): Promise<ExecuteResult> {
+  private async executeOrder(body: ExecuteBody, clientOrderId: string): Promise<ExecuteResult | { ok: false; conflict: WireOrder }> {
     // Anything a previous life left unsent settles first, so the position below is current.
     await this.trader.drainOutbox();
     const points = (x: number | undefined) => (x === undefined ? undefined : toPoints(x, this.instrument));
@@ -370,7 +373,7 @@ export class Pair extends Server<Env> {
     const current = open ? signedUnits(open.side, open.units) : 0;
     const delta = signedUnits(body.side, body.units);
     const price = points(body.price), stopLoss = points(body.stopLoss), takeProfit = points(body.takeProfit);
-    return this.trader.execute({
+    const intent: OrderIntent = {
       clientOrderId,
       pair: this.instrument.symbol,
       strategyId,
@@ -385,7 +388,11 @@ export class Pair extends Server<Env> {
       ...(body.addLevels !== undefined ? { addLevels: body.addLevels } : {}),
       reduceOnly: current !== 0 && Math.sign(delta) !== Math.sign(current) && Math.abs(delta) <= Math.abs(current),
       createdAt: this.clock(),
-    });
+    };
+    // A client id sent again is an idempotent retry only with the same order: anything else is a conflict, not a silent success.
+    const known = this.orders.getOrder(clientOrderId);
+    if (known && !sameOrder(known.intent, intent)) return { ok: false, conflict: this.trader.wireOrder(known) };
+    return this.trader.execute(intent);
   }
 
   recentOrders(limit: number): WireOrder[] {
@@ -589,15 +596,16 @@ export class Pair extends Server<Env> {
     let next = from;
     try {
       this.ctx.storage.transactionSync(() => {
-        let lastTs = this.lastTick?.ts ?? Number.NEGATIVE_INFINITY;
+        let lastAccepted: Tick | null = this.lastTick;
         while (next < ticks.length && signals.length === 0) {
           const index = next++;
           const check = checkTick(ticks[index] as WireTick, {
             instrument: this.instrument,
             rules: this.rules,
             nowMs,
-            lastTs,
+            lastTs: lastAccepted?.ts ?? Number.NEGATIVE_INFINITY,
             closedUntil: this.aggregator.closedUntil,
+            last: lastAccepted,
           });
           if (!check.ok) {
             rejected.push({ index, reason: check.reason });
@@ -606,8 +614,8 @@ export class Pair extends Server<Env> {
           const done = this.aggregator.onTick(check.tick);
           this.store.insertTick(check.tick);
           closed.push(...this.persistClosed(done, signals, nowMs));
-          lastTs = check.tick.ts;
           last = check.tick;
+          lastAccepted = check.tick;
         }
         if (last) {
           this.lastTick = last;

@@ -29,6 +29,7 @@ export const TickRejectionSchema = v.variant("type", [
   v.object({ type: v.literal("invalid_price"), field: v.picklist(["bid", "ask"]) }),
   v.object({ type: v.literal("crossed"), bid: v.number(), ask: v.number() }),
   v.object({ type: v.literal("spread_too_wide"), spreadPips: v.number(), maxSpreadPips: v.number() }),
+  v.object({ type: v.literal("out_of_band"), mid: v.number(), low: v.number(), high: v.number() }),
   v.object({ type: v.literal("future_timestamp"), ts: v.number(), maxTs: v.number() }),
   v.object({ type: v.literal("out_of_order"), ts: v.number(), lastTs: v.number() }),
   v.object({ type: v.literal("candle_closed"), ts: v.number(), closedUntil: v.number() }),

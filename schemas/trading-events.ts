@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { isRuntimeId } from "../src/domain/trading/client-order-id.ts";
 import { EpochMs, PairSymbol } from "./common.ts";
 import { RiskRejectionSchema } from "./trading.ts";
 import { PortfolioRejectionSchema } from "./portfolio.ts";
@@ -101,11 +102,13 @@ export const TRADING_MESSAGES = [
 export const TradingMessage = v.variant("type", TRADING_MESSAGES);
 export type TradingMessage = v.InferOutput<typeof TradingMessage>;
 
-const Pips = v.pipe(v.number(), v.gtValue(0), v.maxValue(10_000));
+const Pips = v.pipe(v.number(), v.finite(), v.gtValue(0), v.maxValue(10_000));
+/** A decimal price; whether it is a price of the pair (at least one point, near the market) is the risk check's (order-prices.ts). */
+const DecimalPrice = v.pipe(v.number(), v.finite(), v.gtValue(0));
 
 /** Break-even: once price went `triggerPips` in favour, the stop moves to entry + `offsetPips`. */
 export const BreakEvenSchema = v.pipe(
-  v.object({ triggerPips: Pips, offsetPips: v.pipe(v.number(), v.minValue(0), v.maxValue(10_000)) }),
+  v.object({ triggerPips: Pips, offsetPips: v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10_000)) }),
   v.check((b) => b.offsetPips < b.triggerPips, "offsetPips must be below triggerPips"),
 );
 
@@ -113,7 +116,7 @@ export const BreakEvenSchema = v.pipe(
 export const AddLevelsSchema = v.object({
   maxLevels: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(20)),
   offsetPips: Pips,
-  sizeMultiplier: v.pipe(v.number(), v.gtValue(0), v.maxValue(10)),
+  sizeMultiplier: v.pipe(v.number(), v.finite(), v.gtValue(0), v.maxValue(10)),
 });
 
 /** Body of POST /api/trade/execute (prices as decimal numbers). */
@@ -122,12 +125,18 @@ export const ExecuteBody = v.object({
   side: Side,
   units: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000_000)),
   type: v.optional(v.picklist(["market", "limit", "stop"]), "market"),
-  price: v.optional(v.pipe(v.number(), v.gtValue(0))),
-  stopLoss: v.optional(v.pipe(v.number(), v.gtValue(0))),
-  takeProfit: v.optional(v.pipe(v.number(), v.gtValue(0))),
-  trailingStopPips: v.optional(v.pipe(v.number(), v.gtValue(0), v.maxValue(10_000))),
+  price: v.optional(DecimalPrice),
+  stopLoss: v.optional(DecimalPrice),
+  takeProfit: v.optional(DecimalPrice),
+  trailingStopPips: v.optional(Pips),
   breakEven: v.optional(BreakEvenSchema),
   addLevels: v.optional(AddLevelsSchema),
-  clientOrderId: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 of A-Z a-z 0-9 _ . : -"))),
+  clientOrderId: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 of A-Z a-z 0-9 _ . : -"),
+      v.check((id) => !isRuntimeId(id), "ids ending in '-' and 16 hex digits are reserved for the runtime's own orders"),
+    ),
+  ),
 });
 export type ExecuteBody = v.InferOutput<typeof ExecuteBody>;

@@ -53,6 +53,16 @@ export const DEFAULT_RISK_LIMITS: Readonly<RiskLimits> = Object.freeze(v.parse(R
 export const RiskRejectionSchema = v.variant("type", [
   /** Malformed intent (a caller bug, refused rather than guessed at). */
   v.object({ type: v.literal("invalid_order"), field: v.picklist(["units", "side", "pair"]) }),
+  /**
+   * A price or level that is no price of the pair (below one point, not finite), outside the band
+   * around the mid, on the wrong side of the market, or given before the pair has a quote
+   * (src/domain/trading/order-prices.ts). Refused for every order, reduce-only ones too.
+   */
+  v.object({
+    type: v.literal("invalid_price"),
+    field: v.picklist(["price", "stopLoss", "takeProfit", "trailingStopPips", "breakEven", "addLevels"]),
+    problem: v.picklist(["not_a_price", "below_one_point", "out_of_band", "wrong_side", "no_quote"]),
+  }),
   /** `actual` is the check time; `reopensAtMs` the next Sunday 17:00 New York. */
   v.object({ type: v.literal("market_closed"), actual: v.number(), reopensAtMs: v.number() }),
   /** Quote age in ms (negative when stamped ahead of the clock); null when the pair has no quote yet. */

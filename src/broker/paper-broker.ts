@@ -2,7 +2,7 @@ import { fillMarket, triggerPending } from "../domain/trading/fill-model.ts";
 import type { Instrument } from "../domain/instruments.ts";
 import type { Fill, OrderIntent, Quote } from "../domain/trading/types.ts";
 import type { FillModelConfig } from "../../schemas/trading.ts";
-import type { Broker, BrokerAnswer } from "./broker.ts";
+import type { Broker, BrokerAnswer, BrokerCancel } from "./broker.ts";
 
 /** Where the paper broker keeps its book (SQLite in the actor, a Map in a backtest). */
 export interface PaperBook {
@@ -17,6 +17,8 @@ export interface PaperBook {
  * stop orders rest until a quote triggers them.
  */
 export class PaperBroker implements Broker {
+  private cancelled: BrokerCancel[] = [];
+
   constructor(
     private readonly book: PaperBook,
     private readonly model: () => FillModelConfig,
@@ -44,11 +46,27 @@ export class PaperBroker implements Broker {
   async onQuote(quote: Quote): Promise<Fill[]> {
     const fills: Fill[] = [];
     for (const intent of this.book.working()) {
-      const fill = triggerPending(intent, quote, this.model(), this.instrument, 1, "resting");
+      let fill: Fill | null;
+      try {
+        fill = triggerPending(intent, quote, this.model(), this.instrument, 1, "resting");
+      } catch (err) {
+        // An order the fill model cannot price (risk checks its prices, so a defect or a stored order
+        // from before they did) is cancelled, as a broker would refuse it, instead of failing every quote.
+        const reason = `unfillable: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200);
+        this.book.put(intent, { status: "rejected", reason, fills: [] });
+        this.cancelled.push({ clientOrderId: intent.clientOrderId, reason });
+        continue;
+      }
       if (!fill) continue;
       this.book.put(intent, { status: "filled", fills: [fill] });
       fills.push(fill);
     }
     return fills;
+  }
+
+  takeCancelled(): BrokerCancel[] {
+    const out = this.cancelled;
+    this.cancelled = [];
+    return out;
   }
 }

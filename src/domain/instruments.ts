@@ -14,9 +14,16 @@ export interface Instrument {
   readonly displayPrecision: number;
   /** Widest spread accepted on a tick by default, in pips. */
   readonly maxSpreadPipsDefault: number;
+  /**
+   * A rough level of the pair (decimal): the centre of the plausible-price range
+   * (price-band.ts), which is a factor of 4 either way, wide enough for every
+   * level these pairs have seen since 2000 and narrow enough to refuse a price
+   * off by a factor of ten (a misplaced decimal point, a JPY price on a USD pair).
+   */
+  readonly referenceMid: number;
 }
 
-function pair(base: string, quote: string, maxSpreadPipsDefault: number): Instrument {
+function pair(base: string, quote: string, maxSpreadPipsDefault: number, referenceMid: number): Instrument {
   const jpy = quote === "JPY";
   return {
     symbol: `${base}_${quote}`,
@@ -25,6 +32,7 @@ function pair(base: string, quote: string, maxSpreadPipsDefault: number): Instru
     pipLocation: jpy ? -2 : -4,
     displayPrecision: jpy ? 3 : 5,
     maxSpreadPipsDefault,
+    referenceMid,
   };
 }
 
@@ -34,37 +42,37 @@ function pair(base: string, quote: string, maxSpreadPipsDefault: number): Instru
  * that rejects the roll loses candles. Tighter caps are configuration.
  */
 const LIST: readonly Instrument[] = [
-  pair("EUR", "USD", 50),
-  pair("USD", "JPY", 50),
-  pair("GBP", "USD", 60),
-  pair("AUD", "USD", 60),
-  pair("USD", "CHF", 60),
-  pair("USD", "CAD", 60),
-  pair("EUR", "JPY", 80),
-  pair("GBP", "JPY", 100),
-  pair("NZD", "USD", 60),
-  pair("EUR", "GBP", 60),
+  pair("EUR", "USD", 50, 1.1),
+  pair("USD", "JPY", 50, 130),
+  pair("GBP", "USD", 60, 1.4),
+  pair("AUD", "USD", 60, 0.75),
+  pair("USD", "CHF", 60, 1.0),
+  pair("USD", "CAD", 60, 1.25),
+  pair("EUR", "JPY", 80, 140),
+  pair("GBP", "JPY", 100, 170),
+  pair("NZD", "USD", 60, 0.65),
+  pair("EUR", "GBP", 60, 0.8),
   // The other crosses of the eight majors, then two liquid USD pairs outside them.
-  pair("EUR", "CHF", 80),
-  pair("EUR", "CAD", 100),
-  pair("EUR", "AUD", 100),
-  pair("EUR", "NZD", 120),
-  pair("GBP", "CHF", 100),
-  pair("GBP", "CAD", 120),
-  pair("GBP", "AUD", 120),
-  pair("GBP", "NZD", 150),
-  pair("AUD", "JPY", 80),
-  pair("AUD", "CHF", 100),
-  pair("AUD", "CAD", 100),
-  pair("AUD", "NZD", 100),
-  pair("NZD", "JPY", 100),
-  pair("NZD", "CHF", 100),
-  pair("NZD", "CAD", 100),
-  pair("CAD", "JPY", 80),
-  pair("CAD", "CHF", 100),
-  pair("CHF", "JPY", 100),
-  pair("USD", "SGD", 80),
-  pair("USD", "MXN", 400),
+  pair("EUR", "CHF", 80, 1.15),
+  pair("EUR", "CAD", 100, 1.45),
+  pair("EUR", "AUD", 100, 1.6),
+  pair("EUR", "NZD", 120, 1.75),
+  pair("GBP", "CHF", 100, 1.5),
+  pair("GBP", "CAD", 120, 1.8),
+  pair("GBP", "AUD", 120, 2.0),
+  pair("GBP", "NZD", 150, 2.2),
+  pair("AUD", "JPY", 80, 90),
+  pair("AUD", "CHF", 100, 0.75),
+  pair("AUD", "CAD", 100, 0.95),
+  pair("AUD", "NZD", 100, 1.1),
+  pair("NZD", "JPY", 100, 80),
+  pair("NZD", "CHF", 100, 0.65),
+  pair("NZD", "CAD", 100, 0.85),
+  pair("CAD", "JPY", 80, 100),
+  pair("CAD", "CHF", 100, 0.8),
+  pair("CHF", "JPY", 100, 120),
+  pair("USD", "SGD", 80, 1.4),
+  pair("USD", "MXN", 400, 15),
 ];
 
 export const INSTRUMENTS: ReadonlyMap<string, Instrument> = new Map(LIST.map((i) => [i.symbol, i]));

@@ -19,6 +19,7 @@ import { auditKeeperOf, backedUpActors, backupStatuses, backupsOf } from "../../
 import { authorize, type Identity } from "./auth.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
+import { arrayForObject } from "./array-for-object.ts";
 import { recordRequest, routeMetrics } from "./route-metrics.ts";
 
 type Args = [Env, ExecutionContext];
@@ -51,6 +52,8 @@ function pairOf(req: IRequest, env: Env) {
 function parseOrThrow<S extends v.GenericSchema>(schema: S, input: unknown, code: string): v.InferOutput<S> {
   const parsed = v.safeParse(schema, input);
   if (!parsed.success) throw new HttpError(400, code, "the request does not match the schema", issuesToDetails(parsed.issues));
+  const array = arrayForObject(input, parsed.output);
+  if (array !== null) throw new HttpError(400, code, "the request does not match the schema", [{ path: array, message: "expected an object, received an array" }]);
   return parsed.output;
 }
 
@@ -147,6 +150,9 @@ export const ROUTES: readonly Route[] = [
       const result = await env.Pair.getByName(pair).execute(body);
       if (!result.ok && "brokerError" in result) {
         throw new HttpError(502, "broker_unavailable", result.clientOrderId ? "the broker did not take the order: it is recorded and goes out (once) when the broker answers again" : "the broker could not be reached: nothing was sent", { clientOrderId: result.clientOrderId, error: result.brokerError });
+      }
+      if (!result.ok && "conflict" in result) {
+        throw new HttpError(409, "client_order_id_conflict", "this clientOrderId already names another order: send a new id for a new order", { existing: result.conflict, requested: body });
       }
       if (!result.ok) throw new HttpError(422, "risk_rejected", `order refused by per-pair risk: ${result.rejection.type}`, result.rejection);
       return Response.json({ order: result.order, fills: result.fills, position: result.position });

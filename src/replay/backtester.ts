@@ -34,7 +34,7 @@ import { centsToDecimal, convertQuoteMicrosToAccountCents, microsToDecimal, type
 import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../domain/trading/position.ts";
 import { checkOrder } from "../domain/trading/risk.ts";
 import { runStrategies } from "../domain/trading/signal-engine.ts";
-import { addLevelIntent, exitIntent, intentForSignal, protectionOf, protectionOfIntent } from "../domain/trading/signal-intent.ts";
+import { addLevelIntent, closeIntent, intentForSignal, protectionOf, protectionOfIntent } from "../domain/trading/signal-intent.ts";
 import { runTimeframe, startRun, type StrategyRun } from "../domain/trading/strategy-registry.ts";
 import type { OrderIntent, Quote } from "../domain/trading/types.ts";
 import { EquitySampler } from "./equity-sampler.ts";
@@ -173,7 +173,7 @@ export class Backtester {
       const out = onQuote(position, quote, this.instrument);
       this.position = out.position;
       if (out.exit) {
-        this.send(exitIntent(out.position, out.exit.reason, quote.ts), quote, out.exit.reason);
+        this.send(closeIntent(out.position, "exit", 1, quote.ts), quote, out.exit.reason);
         continue;
       }
       const due = nextAddLevel(out.position, quote, this.instrument);

@@ -8,6 +8,7 @@ import { expect } from "vitest";
 import type { Pair } from "../../actors/pair.ts";
 import type { FaultPoint } from "../../actors/pair-trader.ts";
 import type { Fill } from "../../src/domain/trading/types.ts";
+import type { ExecuteBody } from "../../schemas/trading-events.ts";
 import { MANUAL_STRATEGY_ID as MANUAL } from "../../src/domain/trading/risk.ts";
 import { call, postJson } from "./helpers.ts";
 
@@ -106,6 +107,12 @@ export async function crashPointRuns(first: number, count: number): Promise<void
       const now = CRASH_T0 + run * MINUTE;
       const id = `crash-${run}`;
       const where = `run ${run}: ${fault} on ${pair}, ${side} ${units}`;
+      // The order under test, sent again after the restart exactly as first sent (a changed body under the same id is a 409 conflict).
+      const away = (jpy ? 0.1 : 0.001) * (side === "buy" ? -1 : 1);
+      const order: ExecuteBody =
+        fault === "after_resting_fill"
+          ? { pair, side, units, type: "limit", price: (jpy ? 160 : 1.1) + away, clientOrderId: id }
+          : { pair, side, units, type: "market", clientOrderId: id };
       if (run === first) {
         // The USD pairs' prices value the crosses' currencies for the coordinator.
         for (const [p, bid] of [["EUR_USD", 1.1], ["USD_JPY", 150], ["GBP_USD", 1.27]] as const) {
@@ -126,8 +133,7 @@ export async function crashPointRuns(first: number, count: number): Promise<void
         if (fault === "after_resting_fill") {
           // A limit order rests, then a quote crosses it: the paper broker fills it and the actor dies
           // before the fill is applied (the broker will not report that fill again).
-          const away = (jpy ? 0.1 : 0.001) * (side === "buy" ? -1 : 1);
-          const rested = await i.execute({ pair, side, units, type: "limit", price: (jpy ? 160 : 1.1) + away, clientOrderId: id });
+          const rested = await i.execute(order);
           if (!rested.ok || !("order" in rested) || rested.order.status !== "working") return `not resting: ${JSON.stringify(rested)}`;
           i.trader.faultPoint = fault;
           const crossed = (jpy ? 160 : 1.1) + 1.5 * away;
@@ -138,7 +144,7 @@ export async function crashPointRuns(first: number, count: number): Promise<void
         } else {
           i.trader.faultPoint = fault;
           try {
-            outcome = `not stopped: ${JSON.stringify(await i.execute({ pair, side, units, type: "market", clientOrderId: id }))}`;
+            outcome = `not stopped: ${JSON.stringify(await i.execute(order))}`;
           } catch {
             // the crash point
           }
@@ -177,7 +183,7 @@ export async function crashPointRuns(first: number, count: number): Promise<void
 
       const state = await runInDurableObject(stub(pair), async (i: Pair, s: DurableObjectState) => {
         // The same order again is the same order.
-        const again = await i.execute({ pair, side, units, type: "market", clientOrderId: id });
+        const again = await i.execute(order);
         const fills = s.storage.sql.exec<{ fill_json: string }>("SELECT fill_json FROM fills ORDER BY seq").toArray().map((r) => JSON.parse(r.fill_json) as Fill);
         return {
           again: again.ok ? again.fills.length : JSON.stringify(again),

@@ -133,3 +133,16 @@ export function clientOrderId(pair: string, strategyId: string, signalId: string
   const hash = tupleHash(["order", pair, strategyId, signalId]);
   return [readable(pair, PAIR_CHARS_MAX), readable(strategyId, STRATEGY_CHARS_MAX), hash].join("-");
 }
+
+/**
+ * Every id made here ends in "-" and the 16 hex digits of its hash; an id a
+ * client chooses (POST /api/trade/execute) may not. So no client id can ever
+ * be the id of an exit, a flatten, a strategy order or a generated manual id:
+ * an order squatting such an id once kept a breached stop from closing its
+ * position.
+ */
+export const RUNTIME_ID_PATTERN = /-[0-9a-f]{16}$/;
+
+export function isRuntimeId(id: string): boolean {
+  return RUNTIME_ID_PATTERN.test(id);
+}

@@ -16,6 +16,7 @@ import type { RiskLimits, RiskRejection } from "../../../schemas/trading.ts";
 import { DAY_MS, fxDayStart, HOUR_MS, isWeekendClosed, MINUTE_MS } from "../fx-time.ts";
 import type { Instrument } from "../instruments.ts";
 import { pointsToPips } from "../price.ts";
+import { checkPriceBand, checkPriceForm } from "./order-prices.ts";
 import type { OrderIntent, Quote, Side } from "./types.ts";
 
 /** Strategy id of orders placed by people through the API. */
@@ -60,18 +61,26 @@ export function isRiskIncreasing(intent: Pick<OrderIntent, "side" | "units">, po
  * The first failing check is returned, in this order (cheapest to explain,
  * most general first):
  *   1. invalid_order (malformed intent; even reduce-only ones are refused)
- *   -- reduce-only orders pass here --
- *   2. market_closed (weekend guard)
- *   3. stale_price (no quote, or its age beyond +-stalePriceMs)
- *   4. max_spread (on the latest quote)
- *   5. stop_loss_required
- *   6. max_position_size (pair net, then the strategy's own position)
- *   7. max_orders_per_minute (last: the caller records the order only once accepted)
+ *   2. invalid_price: a price or level that is no price of the pair (order-prices.ts)
+ *   -- reduce-only orders pass here, unless a price of theirs is out of its band or on the wrong side --
+ *   3. market_closed (weekend guard)
+ *   4. stale_price (no quote, or its age beyond +-stalePriceMs)
+ *   5. max_spread (on the latest quote)
+ *   6. invalid_price: out of the band around the mid, or on the wrong side of the market
+ *   7. stop_loss_required
+ *   8. max_position_size (pair net, then the strategy's own position)
+ *   9. max_orders_per_minute (last: the caller records the order only once accepted)
  */
 export function checkOrder(intent: OrderIntent, ctx: RiskContext): RiskDecision {
   const invalid = invalidField(intent, ctx);
   if (invalid !== null) return reject({ type: "invalid_order", field: invalid });
-  if (intent.reduceOnly || !isRiskIncreasing(intent, ctx.strategyNetUnits)) return { accepted: true, riskIncreasing: false };
+  const badForm = checkPriceForm(intent, ctx.instrument);
+  if (badForm !== null) return reject(badForm);
+  if (intent.reduceOnly || !isRiskIncreasing(intent, ctx.strategyNetUnits)) {
+    // Exits carry no prices and always pass; a reducing order with a price must still be one the market can reach.
+    const badBand = checkPriceBand(intent, ctx.quote);
+    return badBand === null ? { accepted: true, riskIncreasing: false } : reject(badBand);
+  }
 
   const { limits, nowMs } = ctx;
   if (limits.weekendGuard && isWeekendClosed(nowMs)) {
@@ -87,6 +96,9 @@ export function checkOrder(intent: OrderIntent, ctx: RiskContext): RiskDecision 
 
   const spreadPips = pointsToPips(quote.ask - quote.bid, ctx.instrument);
   if (!(spreadPips <= limits.maxSpreadPips)) return reject({ type: "max_spread", limit: limits.maxSpreadPips, actual: spreadPips });
+
+  const badBand = checkPriceBand(intent, quote);
+  if (badBand !== null) return reject(badBand);
 
   if (stopLossRequired(limits, intent) && intent.stopLoss === undefined) return reject({ type: "stop_loss_required" });
 

@@ -55,20 +55,24 @@ export function intentForSignal(signal: Signal, currentNetUnits: number, units: 
 }
 
 /**
- * The reduce-only market order that closes `position` on an exit (stop loss,
- * take profit, trailing stop). Its id comes from the position and reason, so
- * repeated reports of one exit collapse into one order.
+ * The reduce-only market order that closes `position`: a protective exit
+ * (stop loss, take profit, trailing stop: `purpose` "exit") or the kill
+ * switch's flatten. Its id comes from the position and the attempt number
+ * (1, 2, ...), never from the reason: while one attempt is on its way, every
+ * later report of an exit, whatever its reason, finds it and sends nothing
+ * more; an attempt the broker refused is followed by the next one.
  */
-export function exitIntent(position: Position, reason: string, createdAt: number): OrderIntent {
+export function closeIntent(position: Position, purpose: "exit" | "flatten", attempt: number, createdAt: number): OrderIntent {
   return {
-    clientOrderId: clientOrderId(position.pair, position.strategyId, `${position.id}:${reason}`),
+    clientOrderId: clientOrderId(position.pair, position.strategyId, `${position.id}:close:${attempt}`),
     pair: position.pair,
     strategyId: position.strategyId,
     side: position.side === "buy" ? "sell" : "buy",
     units: position.units,
     type: "market",
     reduceOnly: true,
-    purpose: "exit",
+    purpose,
+    positionId: position.id,
     createdAt,
   };
 }

@@ -54,6 +54,8 @@ export interface OrderIntent {
   addLevel?: boolean;
   /** Protective exit or kill-switch flatten: the only orders a HALTED portfolio still sends. */
   purpose?: "exit" | "flatten";
+  /** The position an exit or flatten closes. */
+  positionId?: string;
   /** Closes or shrinks an existing position only: never increases risk. */
   reduceOnly: boolean;
   /** Signal id that produced the intent, when any. */
