@@ -26,7 +26,12 @@ export default defineConfig({
             // The bootstrap admin key of the test runtime (test/workers/helpers.ts); a coalescing
             // window wide enough that the room test's back-to-back POSTs always fall inside one.
             // A fixed CREDENTIALS_KEY (32 bytes, base64) seals broker credentials in the tests.
-            miniflare: { bindings: { ADMIN_API_KEY: "test-admin-key", TICK_COALESCE_MS: "50", CREDENTIALS_KEY: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" } },
+            // Two small rate limiters (20 a minute): the rate-limit test runs the Worker with them in place of
+            // IP_RATE_LIMIT and KEY_RATE_LIMIT, so proving a lockout takes 20 requests, not 1,000.
+            miniflare: {
+              bindings: { ADMIN_API_KEY: "test-admin-key", TICK_COALESCE_MS: "50", CREDENTIALS_KEY: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" },
+              ratelimits: { SMALL_IP_RATE_LIMIT: { simple: { limit: 20, period: 60 } }, SMALL_KEY_RATE_LIMIT: { simple: { limit: 20, period: 60 } } },
+            },
           }),
         ],
         // trading-signals ships source maps without sources; Vite warns once per file.

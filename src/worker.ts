@@ -3,7 +3,7 @@ import { configFor } from "./config.ts";
 import { authorize, isWebSocketUpgrade } from "./http/auth.ts";
 import type { Access } from "../schemas/auth.ts";
 import { errorResponse, toErrorResponse } from "./http/errors.ts";
-import { enforceRateLimits } from "./http/rate-limit.ts";
+import { enforceIpRateLimit } from "./http/rate-limit.ts";
 import { buildRouter } from "./http/routes.ts";
 import { ROLE_HEADER } from "../actors/pair.ts";
 import { DEFAULT_ALERT_THRESHOLDS, evaluateAlerts } from "./alerts/rules.ts";
@@ -79,14 +79,14 @@ async function backupDueActors(env: Env, pairs: readonly string[]): Promise<void
 
 async function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   try {
-    await enforceRateLimits(request, env);
+    await enforceIpRateLimit(request, env);
     const url = new URL(request.url);
     const stream = STREAMS[url.pathname];
     if (stream) {
       if (!isWebSocketUpgrade(request)) {
         return errorResponse(426, "upgrade_required", `the ${stream.what} stream speaks WebSocket only`);
       }
-      await authorize(request, env, stream.access);
+      await authorize(request, env, stream.access, true);
       return env.SignalHub.getByName(stream.hub).fetch(request);
     }
     if (url.pathname.startsWith("/parties/")) return await routeRoom(request, env);
@@ -107,7 +107,7 @@ async function routeRoom(request: Request, env: Env): Promise<Response> {
   if (!isWebSocketUpgrade(request)) {
     return errorResponse(426, "upgrade_required", "rooms speak WebSocket only");
   }
-  const who = await authorize(request, env, "market");
+  const who = await authorize(request, env, "market", true);
   const forwarded = new Request(request);
   forwarded.headers.delete(ROLE_HEADER);
   if (who) forwarded.headers.set(ROLE_HEADER, who.role);

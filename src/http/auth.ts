@@ -2,6 +2,7 @@ import type { Access, Role } from "../../schemas/auth.ts";
 import { constantTimeEqual, parseKey, roleAllows, sha256Hex } from "../security/api-key.ts";
 import { configFor } from "../config.ts";
 import { HttpError } from "./errors.ts";
+import { enforceKeyRateLimit, enforceUnverifiedKeyRateLimit } from "./rate-limit.ts";
 
 export interface Identity {
   /** "bootstrap" for the ADMIN_API_KEY secret, else the key's id. */
@@ -13,11 +14,16 @@ export function isWebSocketUpgrade(request: Request): boolean {
   return request.headers.get("upgrade")?.toLowerCase() === "websocket";
 }
 
-/** The API key a request carries: `X-API-Key`, or `?key=` on WebSocket upgrades (browsers cannot set headers there). */
-export function presentedKey(request: Request): string | null {
+/**
+ * The API key a request carries: `X-API-Key`, or `?key=` on an upgrade to a
+ * WebSocket route (browsers cannot set headers there). Never `?key=` on an
+ * HTTP route, even one sent with `Upgrade: websocket`: a key in a URL ends up
+ * in logs and histories, so it is taken only where nothing else works.
+ */
+export function presentedKey(request: Request, socketRoute = false): string | null {
   const header = request.headers.get("x-api-key");
   if (header) return header;
-  if (isWebSocketUpgrade(request)) return new URL(request.url).searchParams.get("key");
+  if (socketRoute && isWebSocketUpgrade(request)) return new URL(request.url).searchParams.get("key");
   return null;
 }
 
@@ -44,15 +50,21 @@ export async function identify(raw: string, env: Env): Promise<Identity | null> 
 /**
  * Decide whether a request may use something of the given access level.
  * Returns the identity (null for anonymous access that is allowed) or throws
- * 401 (no key / wrong key) or 403 (a key whose role is too low).
+ * 401 (no key / wrong key), 403 (a key whose role is too low) or 429 (the
+ * key's budget, or this IP's budget of failed keys, is spent).
+ * `socketRoute`: the route is a WebSocket endpoint, where `?key=` is taken.
  */
-export async function authorize(request: Request, env: Env, access: Access): Promise<Identity | null> {
+export async function authorize(request: Request, env: Env, access: Access, socketRoute = false): Promise<Identity | null> {
   if (access === "public") return null;
-  const raw = presentedKey(request);
+  const raw = presentedKey(request, socketRoute);
   if (access === "market" && configFor(env).marketDataPublic && !raw) return null;
   if (!raw) throw new HttpError(401, "unauthenticated", "send an API key as X-API-Key (WebSocket: ?key=)");
   const identity = await identify(raw, env);
-  if (!identity) throw new HttpError(401, "invalid_key", "the API key is wrong, unknown or revoked");
+  if (!identity) {
+    await enforceUnverifiedKeyRateLimit(request, env);
+    throw new HttpError(401, "invalid_key", "the API key is wrong, unknown or revoked");
+  }
+  await enforceKeyRateLimit(env, identity.keyId);
   const needed: Role = access === "market" ? "viewer" : access;
   if (!roleAllows(identity.role, needed)) {
     throw new HttpError(403, "forbidden", `this needs the ${needed} role`, { role: identity.role, needed });

@@ -1,6 +1,4 @@
-import { parseKey } from "../security/api-key.ts";
 import { HttpError } from "./errors.ts";
-import { presentedKey } from "./auth.ts";
 
 /** The rate-limit window of the bindings in wrangler.jsonc (`simple.period`). */
 const PERIOD_S = 60;
@@ -11,19 +9,33 @@ export function clientIp(request: Request): string {
 }
 
 /**
- * Every request, before authentication (so guessing keys is throttled too):
- * one budget per client IP and one per presented key. 429 with Retry-After
- * (the end of the current window) when either is spent.
+ * Every request, before anything else: one budget per client IP. 429 with
+ * Retry-After (the end of the current window) when it is spent.
  */
-export async function enforceRateLimits(request: Request, env: Env): Promise<void> {
+export async function enforceIpRateLimit(request: Request, env: Env): Promise<void> {
   const ip = await env.IP_RATE_LIMIT.limit({ key: `ip:${clientIp(request)}` });
   if (!ip.success) throw tooMany("ip");
-  const raw = presentedKey(request);
-  if (raw) {
-    const id = parseKey(raw)?.id ?? "malformed";
-    const key = await env.KEY_RATE_LIMIT.limit({ key: `key:${id}` });
-    if (!key.success) throw tooMany("key");
-  }
+}
+
+/**
+ * The budget of a key, taken once the key is verified: only its holder can
+ * spend it. Keyed by what was presented, anyone could spend a real key's
+ * budget (a known id with a junk secret, or any junk for the bootstrap key)
+ * and lock its holder out.
+ */
+export async function enforceKeyRateLimit(env: Env, keyId: string): Promise<void> {
+  const key = await env.KEY_RATE_LIMIT.limit({ key: `key:${keyId}` });
+  if (!key.success) throw tooMany("key");
+}
+
+/**
+ * The budget of keys that failed verification (wrong, unknown, revoked,
+ * malformed), per client IP: guessing is throttled where it comes from and
+ * never spends a real key's budget.
+ */
+export async function enforceUnverifiedKeyRateLimit(request: Request, env: Env): Promise<void> {
+  const key = await env.KEY_RATE_LIMIT.limit({ key: `unverified:${clientIp(request)}` });
+  if (!key.success) throw tooMany("key");
 }
 
 function tooMany(scope: "ip" | "key"): HttpError {

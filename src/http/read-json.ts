@@ -32,8 +32,15 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
     bytes.set(c, offset);
     offset += c.byteLength;
   }
+  let text: string;
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    // Fatal: a lenient decoder turns invalid bytes into U+FFFD, and the mangled text would be stored as if sent.
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new HttpError(400, "invalid_utf8", "the body is not valid UTF-8");
+  }
+  try {
+    return JSON.parse(text);
   } catch {
     throw new HttpError(400, "invalid_json", "the body is not valid JSON");
   }
