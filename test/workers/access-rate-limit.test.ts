@@ -20,7 +20,7 @@ const limitedEnv = new Proxy(env, {
 });
 
 /** GET an admin route through the Worker with the small limiters, with `key`, from `ip`; its status and error code. */
-async function get(key: string, ip: string): Promise<{ status: number; code?: string; scope?: string }> {
+async function get(key: string, ip: string): Promise<{ status: number; code: string | undefined; scope: string | undefined }> {
   const ctx = createExecutionContext();
   const res = await worker.fetch(
     new Request("http://runtime.test/api/admin/keys", { headers: { "x-api-key": key, "cf-connecting-ip": ip } }) as Request<unknown, IncomingRequestCfProperties>,
