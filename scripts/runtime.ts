@@ -5,6 +5,9 @@
  * Miniflare is driven directly rather than through `wrangler dev`, whose extra
  * proxy hop costs several ms per request (measured in DESIGN.md).
  * Used by `npm start`, the tests that need a running runtime, and the benchmarks.
+ * As on the platform, the Worker's scheduled() handler runs every minute on the
+ * minute (wrangler.jsonc `triggers.crons`: wakes the pairs, backs up, prunes,
+ * raises alerts): Miniflare serves requests but runs no cron by itself.
  */
 import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -30,14 +33,29 @@ export interface RuntimeOptions {
   verbose?: boolean;
   /** Open workerd's V8 inspector on this port (the soak forces garbage collections through it). */
   inspectorPort?: number;
+  /**
+   * Run the scheduled() handler at every multiple of this many ms of the clock.
+   * Default CRON_PERIOD_MS, the platform's "* * * * *"; a shorter period is for
+   * tests only; 0 turns the schedule off, for tests that compare the runtime's
+   * state over time and must not see a backup or a retention run in between.
+   */
+  scheduleEveryMs?: number;
 }
+
+/** The one cron wrangler.jsonc declares ("* * * * *") and what the local schedule reproduces. */
+export const CRON = "* * * * *";
+export const CRON_PERIOD_MS = 60_000;
+/** A floor for tests' periods: each run wakes every pair and asks every actor about its backup. */
+const SCHEDULE_MIN_MS = 1_000;
+/** How long stop() waits for a scheduled run under way before disposing of the runtime anyway. */
+const STOP_WAIT_MS = 10_000;
 
 export interface Runtime {
   url: string;
   port: number;
   stateDir: string;
   miniflare: Miniflare;
-  /** Run the Worker's scheduled() handler once (wakes every pair). */
+  /** Run the Worker's scheduled() handler once now, besides the schedule (wakes every pair). */
   triggerScheduled(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -55,8 +73,63 @@ export async function buildBundle(outDir: string): Promise<string> {
   return path.join(outDir, "worker.js");
 }
 
+/**
+ * Calls `run` at every multiple of `periodMs` of the wall clock, as a cron does,
+ * one run at a time: a run still going at the next multiple delays the one
+ * after it to the multiple that follows its end, so runs never pile up. A run
+ * that fails is reported and the schedule goes on, as the platform's does.
+ */
+function everyPeriod(periodMs: number, run: () => Promise<void>, onError: (err: unknown) => void): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const arm = () => {
+    if (stopped) return;
+    const at = (Math.floor(Date.now() / periodMs) + 1) * periodMs;
+    const wait = () => {
+      // A timer may fire a millisecond early: wait for the multiple itself, so it runs once.
+      if (Date.now() < at) {
+        timer = setTimeout(wait, at - Date.now());
+        timer.unref();
+        return;
+      }
+      running = run().catch(onError).finally(arm);
+    };
+    timer = setTimeout(wait, at - Date.now());
+    // The schedule alone never keeps the process alive (Miniflare's server does while it runs).
+    timer.unref();
+  };
+  arm();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([running, new Promise((r) => (bound = setTimeout(r, STOP_WAIT_MS)))]);
+      clearTimeout(bound);
+    },
+  };
+}
+
+/** The schedule's period from the options; the config must declare the cron it reproduces. */
+async function schedulePeriod(options: RuntimeOptions): Promise<number> {
+  const every = options.scheduleEveryMs ?? CRON_PERIOD_MS;
+  if (every !== 0 && !(Number.isInteger(every) && every >= SCHEDULE_MIN_MS && every <= CRON_PERIOD_MS)) {
+    throw new RangeError(`scheduleEveryMs must be 0 (off) or an integer in [${SCHEDULE_MIN_MS}, ${CRON_PERIOD_MS}], got ${every}`);
+  }
+  const { experimental_readRawConfig } = await import("wrangler");
+  const { rawConfig } = experimental_readRawConfig({ config: path.join(ROOT, "wrangler.jsonc") }) as { rawConfig: { triggers?: { crons?: unknown } } };
+  const crons = rawConfig.triggers?.crons;
+  // Another cron would run on the platform and not here: refuse rather than diverge silently.
+  if (!(Array.isArray(crons) && crons.length === 1 && crons[0] === CRON)) {
+    throw new Error(`wrangler.jsonc triggers.crons is ${JSON.stringify(crons)}: the local runtime reproduces only ["${CRON}"] (scripts/runtime.ts)`);
+  }
+  return every;
+}
+
 export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   Object.assign(process.env, OFFLINE_ENV);
+  const period = await schedulePeriod(options);
   const stateDir = path.resolve(options.stateDir ?? path.join(ROOT, ".wrangler", "state"));
   const buildDir = await mkdtemp(path.join(tmpdir(), "fxrt-build-"));
   // wrangler's import installs signal handlers that call process.exit(): clean up on exit too.
@@ -88,18 +161,21 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
   });
   const ready = await miniflare.ready;
   const url = `http://${host}:${ready.port}`;
+  const triggerScheduled = async () => {
+    // Through Miniflare's API: with static assets, /cdn-cgi/handler/scheduled reaches the
+    // assets router (which has no scheduled handler), not the Worker.
+    const result = await (await miniflare.getWorker()).scheduled({ cron: CRON });
+    if (result.outcome !== "ok") throw new Error(`scheduled trigger failed: ${result.outcome}`);
+  };
+  const schedule = period === 0 ? null : everyPeriod(period, triggerScheduled, (err) => console.error(`runtime: scheduled run failed: ${String(err)}`));
   return {
     url,
     port: Number(ready.port),
     stateDir,
     miniflare,
-    async triggerScheduled() {
-      // Through Miniflare's API: with static assets, /cdn-cgi/handler/scheduled reaches the
-      // assets router (which has no scheduled handler), not the Worker.
-      const result = await (await miniflare.getWorker()).scheduled({ cron: "* * * * *" });
-      if (result.outcome !== "ok") throw new Error(`scheduled trigger failed: ${result.outcome}`);
-    },
+    triggerScheduled,
     async stop() {
+      await schedule?.stop();
       await miniflare.dispose();
       process.off("exit", removeBuild);
       await rm(buildDir, { recursive: true, force: true });

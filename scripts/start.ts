@@ -3,6 +3,9 @@
  * PORT (default 8787) and STATE_DIR (default .wrangler/state) choose where it
  * listens and where state persists; FEED=off turns the synthetic feed off.
  * Any wrangler.jsonc var can be overridden from the environment.
+ * The Worker's scheduled() handler runs once at start (so the pairs run at
+ * once, not at the next minute) and then every minute on the minute, as the
+ * platform's cron does (scripts/runtime.ts).
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -74,6 +77,7 @@ const pairs = (vars.PAIRS ?? "").length ? vars.PAIRS : "(wrangler.jsonc PAIRS)";
 console.log(`FX actor runtime on ${runtime.url}`);
 console.log(`  state:  ${runtime.stateDir}`);
 console.log(`  feed:   ${vars.FEED}   pairs: ${pairs}`);
+console.log(`  cron:   ran at start, then every minute on the minute (backups, retention, alerts)`);
 if (admin.printed) {
   console.log(`  admin key (generated now, shown once, kept in ${admin.origin}):`);
   console.log(`          ${admin.key}`);

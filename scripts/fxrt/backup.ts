@@ -11,7 +11,9 @@ Backups of every actor's SQLite state in R2 (admin key). ACTOR is coordinator,
 gatekeeper or pair:EUR_USD. The runtime backs each actor up every
 BACKUP_INTERVAL_SECONDS (at most 4 minutes, checked by a 1-minute cron: the
 state in R2 is at most 5 minutes old), uploading only changed chunks.
-  status    last backup of every actor and its age
+  status    last backup of every actor, its age and state: ok; LATE when
+            older than the interval plus the cron's minute allow (is the
+            schedule running?); ERROR when the last backup failed; off
   list      one actor's snapshots, newest first, and its state digest now
   now       back up now (all actors, or the ones named)
   restore   rebuild the actor from a snapshot (default: the newest); every
@@ -23,9 +25,29 @@ state in R2 is at most 5 minutes old), uploading only changed chunks.
 interface Status {
   actor: string;
   lastBackupAt: number | null;
+  /** On the actor's clock, the one that stamped lastBackupAt. */
   ageMs: number | null;
+  /** How long the actor has been up: what judges one never backed up. */
+  upForMs: number;
   lastSnapshot: string | null;
+  /** 0: backups off (BACKUP_INTERVAL_SECONDS=0). */
+  intervalMs: number;
   lastError: string | null;
+}
+
+/** The cron's period: a backup falls due at the first run after its interval, so it can be this much later. */
+const CRON_PERIOD_MS = 60_000;
+
+/**
+ * One actor's backup state. Past interval + one cron period no scheduled run
+ * has backed it up: LATE, even without an error (a schedule that stopped
+ * running raises none). Never backed up counts from the actor's start, as the
+ * backup_missed alert does.
+ */
+export function backupState(s: Status): "ok" | "LATE" | "ERROR" | "off" {
+  if (s.lastError) return "ERROR";
+  if (s.intervalMs === 0) return "off";
+  return (s.ageMs ?? s.upForMs) > s.intervalMs + CRON_PERIOD_MS ? "LATE" : "ok";
 }
 interface Result {
   actor: string;
@@ -57,10 +79,11 @@ export async function backup(ctx: Ctx, args: readonly string[]): Promise<number>
   if (sub === "status") {
     noPositional("backup", { ...parsed, positional: rest });
     const res = await api<{ actors: Status[] }>(ctx, "GET", "/api/admin/backups");
-    return print(res, () =>
+    const judged = { ...res, actors: res.actors.map((a) => ({ ...a, state: backupState(a) })) };
+    return print(judged, () =>
       table(
         ["actor", "last backup (UTC)", "age", "state"],
-        res.actors.map((a) => [a.actor, a.lastBackupAt === null ? "never" : isoMinute(a.lastBackupAt), a.lastBackupAt === null ? "-" : age(a.lastBackupAt), a.lastError ? "ERROR" : "ok"]),
+        judged.actors.map((a) => [a.actor, a.lastBackupAt === null ? "never" : isoMinute(a.lastBackupAt), a.lastBackupAt === null ? "-" : age(a.lastBackupAt), a.state]),
       ),
     );
   }

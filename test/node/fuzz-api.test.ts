@@ -132,7 +132,9 @@ async function digest(): Promise<string> {
 
 beforeAll(async () => {
   stateDir = await mkdtemp(path.join(tmpdir(), "fxrt-fuzz-"));
-  runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY }, rateLimitPerMinute: 1_000_000_000 });
+  // The schedule off: a scheduled backup or retention run between two reads of the state
+  // would look like a change made by the refused request.
+  runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: ADMIN_KEY }, rateLimitPerMinute: 1_000_000_000, scheduleEveryMs: 0 });
   // State to protect. No ticks: open candles would close on the clock during the run and move the digest.
   await api("PUT", `/api/admin/pairs/${PAIR}/strategies`, JSON.stringify({ strategies: [{ id: "keep", kind: "sma-cross", units: 1000, params: { timeframe: "1m", fast: 2, slow: 3 } }] }));
   await api("PUT", "/api/admin/limits", JSON.stringify({ maxOpenPositions: 7 }));

@@ -22,7 +22,9 @@ let runtime: Runtime;
 
 beforeAll(async () => {
   stateDir = await mkdtemp(path.join(tmpdir(), "fxrt-cli-"));
-  runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: KEY } });
+  // The schedule off: `backup status` is checked for an actor never backed up, which a
+  // scheduled minute during the file would back up (test/node/local-schedule.test.ts runs it).
+  runtime = await startRuntime({ port: 0, stateDir, vars: { FEED: "off", ADMIN_API_KEY: KEY }, scheduleEveryMs: 0 });
 });
 
 afterAll(async () => {
