@@ -17,7 +17,7 @@ import type { CandleList, CandleQuery } from "../schemas/candle.ts";
 import { ClientMessage, ROOM_MESSAGE_MAX_BYTES, ROOM_MESSAGES_PER_SECOND, type ServerMessage } from "../schemas/room.ts";
 import { MessageBudget } from "../src/room/message-budget.ts";
 import { roleAllows } from "../src/security/api-key.ts";
-import type { TickBatchResult, WireTick } from "../schemas/tick.ts";
+import type { TickBatchConflict, TickBatchResult, WireTick } from "../schemas/tick.ts";
 import { PAIR_MIGRATIONS } from "../migrations/pair/index.ts";
 import { migrate } from "./migrate.ts";
 import { PairStore } from "./pair-store.ts";
@@ -46,7 +46,7 @@ import { DEFAULT_FILL_MODEL, DEFAULT_RISK_LIMITS, FillModelConfig, RiskLimits } 
 import type { ExecuteBody, WireOrder, WirePosition } from "../schemas/trading-events.ts";
 import { toPoints } from "../src/domain/price.ts";
 import { conversionPairs, type ConversionRate } from "../src/domain/trading/money.ts";
-import { clientOrderId as deriveClientOrderId, isRuntimeId } from "../src/domain/trading/client-order-id.ts";
+import { clientOrderId as deriveClientOrderId, fnv1a64Hex, isRuntimeId } from "../src/domain/trading/client-order-id.ts";
 import { MANUAL_STRATEGY_ID, signedUnits } from "../src/domain/trading/risk.ts";
 
 /** Closed candles replayed into the indicators when the actor starts (decay of EMA seeds is < 1e-15 by then). */
@@ -90,6 +90,8 @@ export class Pair extends Server<Env> {
   private readonly store: PairStore;
   private readonly trading: TradingStore;
   private readonly orders: OrderStore;
+  /** The coordinator's trading state has been read or pushed in this life of the actor. */
+  private tradingStateConfirmed = false;
   trader: PairTrader;
   /** The trader's broker, for its state in metrics (replaced with the trader after a restore). */
   private broker!: BrokerLink;
@@ -274,7 +276,12 @@ export class Pair extends Server<Env> {
    * `replay`: the ticks are history replayed into the room (see tradingClock).
    */
   async ingest(ticks: readonly WireTick[], replay = false): Promise<TickBatchResult> {
-    return this.ingestAt(ticks, this.clock(), replay);
+    return this.ingestAt(ticks, this.clock(), replay, null);
+  }
+
+  /** As ingest, under a feed's `batchId` (see ingestAt): a batch sent again stores nothing twice. */
+  async ingestBatch(ticks: readonly WireTick[], replay: boolean, batchId: string): Promise<TickBatchResult | TickBatchConflict> {
+    return this.ingestAt(ticks, this.clock(), replay, batchId);
   }
 
   /**
@@ -365,6 +372,7 @@ export class Pair extends Server<Env> {
   }
 
   private async executeOrder(body: ExecuteBody, clientOrderId: string): Promise<ExecuteResult | { ok: false; conflict: WireOrder }> {
+    await this.confirmTradingState();
     // Anything a previous life left unsent settles first, so the position below is current.
     await this.trader.drainOutbox();
     const points = (x: number | undefined) => (x === undefined ? undefined : toPoints(x, this.instrument));
@@ -473,7 +481,30 @@ export class Pair extends Server<Env> {
   /** The coordinator's trading state (kill switch), kept here so a restarted pair still obeys it. */
   setTradingState(status: TradingStatus): TradingStatus {
     this.storeTradingState(status);
+    this.tradingStateConfirmed = true;
     return status;
+  }
+
+  /**
+   * Once per life, before the first order work: the coordinator's trading
+   * state, in case a push was lost (a crash of either actor between a kill
+   * switch and this pair hearing of it). Risk-adding orders need the
+   * coordinator's approval anyway, which refuses them when it is halted or
+   * unreachable; this keeps a reducing order from going out under a halt the
+   * pair missed. Unreachable: the state kept here stands, and the next order asks again.
+   */
+  private async confirmTradingState(): Promise<void> {
+    if (!this.tradingStateConfirmed) await this.pullTradingState();
+  }
+
+  /** Ask the coordinator for the trading state (also every minute, from wake). */
+  private async pullTradingState(): Promise<void> {
+    try {
+      this.storeTradingState(await this.env.Coordinator.getByName("main").status());
+      this.tradingStateConfirmed = true;
+    } catch (err) {
+      logEvent("warn", "pair.trading_state_unconfirmed", { pair: this.instrument.symbol, error: String(err).slice(0, 200) });
+    }
   }
 
   private storeTradingState(status: TradingStatus): void {
@@ -538,6 +569,7 @@ export class Pair extends Server<Env> {
    */
   async wake(): Promise<PairRetentionReport | null> {
     this.scheduleAlarm(this.clock());
+    await this.pullTradingState();
     if (this.broker.openUnits) {
       // Every minute: the position still what the broker holds (a trade by hand, a margin closeout).
       await this.trader.checkPositions().catch((err: unknown) => logEvent("error", "trade.position_check_failed", { pair: this.instrument.symbol, error: String(err) }));
@@ -551,13 +583,23 @@ export class Pair extends Server<Env> {
 
   // ---- ingest ---------------------------------------------------------------------
 
-  private async ingestAt(ticks: readonly WireTick[], nowMs: number, replay = false): Promise<TickBatchResult> {
+  /**
+   * With a `batchId`, a batch sent again (its answer lost, or cut by a crash)
+   * is answered with what was stored and goes on where it stopped: its ticks
+   * are never stored twice. The same id with other ticks is a conflict.
+   */
+  private async ingestAt(ticks: readonly WireTick[], nowMs: number, replay: boolean, batchId: null): Promise<TickBatchResult>;
+  private async ingestAt(ticks: readonly WireTick[], nowMs: number, replay: boolean, batchId: string | null): Promise<TickBatchResult | TickBatchConflict>;
+  private async ingestAt(ticks: readonly WireTick[], nowMs: number, replay: boolean, batchId: string | null): Promise<TickBatchResult | TickBatchConflict> {
     const started = performance.now();
-    const rejected: TickBatchResult["rejected"] = [];
+    const batch = batchId === null ? null : { id: batchId, digest: fnv1a64Hex(JSON.stringify([replay, ticks])) };
+    const seen = batch ? this.store.tickBatch(batch.id) : undefined;
+    if (batch && seen && seen.digest !== batch.digest) return { conflict: { batchId: batch.id } };
+    const rejected: TickBatchResult["rejected"] = seen ? [...seen.rejected] : [];
     let signalled = false;
     let last: Tick | null = null;
-    for (let from = 0; from < ticks.length; ) {
-      const part = this.ingestUntilSignal(ticks, from, nowMs, replay, rejected);
+    for (let from = seen?.next ?? 0; from < ticks.length; ) {
+      const part = this.ingestUntilSignal(ticks, from, nowMs, replay, rejected, batch);
       this.publishClosed(part.closed);
       this.publishSignals(part.signals);
       signalled ||= part.signals.length > 0;
@@ -589,6 +631,7 @@ export class Pair extends Server<Env> {
     nowMs: number,
     replay: boolean,
     rejected: TickBatchResult["rejected"],
+    batch: { id: string; digest: string } | null,
   ): { next: number; closed: ClosedWithIndicators[]; signals: Signal[]; last: Tick | null } {
     const closed: ClosedWithIndicators[] = [];
     const signals: Signal[] = [];
@@ -623,6 +666,7 @@ export class Pair extends Server<Env> {
           this.replay = replay;
         }
         this.store.pruneTicks(this.config.tickRetentionCount);
+        if (batch) this.store.putTickBatch(batch.id, batch.digest, next, rejected, nowMs);
         this.saveState();
       });
     } catch (err) {
@@ -636,6 +680,7 @@ export class Pair extends Server<Env> {
   /** Signals to orders, then resting orders and protective exits on the latest quote. Never fails the ingest. */
   private async trade(signals: readonly Signal[], quote: Tick | null): Promise<void> {
     try {
+      await this.confirmTradingState();
       await this.trader.drainOutbox();
       if (signals.length > 0) await this.trader.decideSignals(this.runs);
       if (quote) await this.trader.onQuote(quote);
@@ -712,7 +757,7 @@ export class Pair extends Server<Env> {
     const feed = new SyntheticFeed(this.instrument, this.config.feedSeed, this.config.feedHours, now - FEED_STEP_MS, saved);
     const ticks = feed.generate(now);
     this.store.putState("feed", feed.state());
-    if (ticks.length > 0) await this.ingestAt(ticks.map((t) => toWireTick(t, this.instrument)), now);
+    if (ticks.length > 0) await this.ingestAt(ticks.map((t) => toWireTick(t, this.instrument)), now, false, null);
   }
 
   private scheduleAlarm(now: number): void {
@@ -842,16 +887,20 @@ export class Pair extends Server<Env> {
           });
           return;
         }
-        void this.ingestFromRoom(connection, msg.ticks, msg.id);
+        void this.ingestFromRoom(connection, msg.ticks, msg.id, msg.batchId);
         return;
       }
     }
   }
 
   /** A feed's ticks, as POST /ticks takes them; the result (or the failure) goes back to the sender. */
-  private async ingestFromRoom(connection: Connection<RoomConnectionState>, ticks: readonly WireTick[], id: string | undefined): Promise<void> {
+  private async ingestFromRoom(connection: Connection<RoomConnectionState>, ticks: readonly WireTick[], id: string | undefined, batchId: string | undefined): Promise<void> {
     try {
-      const result = await this.ingest(ticks);
+      const result = batchId === undefined ? await this.ingest(ticks) : await this.ingestBatch(ticks, false, batchId);
+      if ("conflict" in result) {
+        this.sendTo(connection, { type: "error", code: "batch_id_conflict", message: "this batchId was sent before with other ticks", details: { ...result.conflict, ...(id !== undefined ? { id } : {}) } });
+        return;
+      }
       this.sendTo(connection, { type: "ticks_result", ...(id !== undefined ? { id } : {}), ...result });
     } catch (err) {
       logEvent("error", "room.ticks_failed", { pair: this.instrument.symbol, error: String(err) });

@@ -18,7 +18,10 @@
  *   (src/ingest/tick-arrow.ts) and `ticks/<PAIR>/manifest.json`.
  * An existing partition is read and merged: imported rows replace stored rows
  * at the same timestamp (counted as `replaced`), so re-importing a file is
- * idempotent; manifests are merged, not rewritten.
+ * idempotent; manifests are merged, not rewritten. Each partition's entry is
+ * put in the manifest (marked pending) before the partition itself, so an
+ * import killed at any point leaves no rows that the manifests do not list;
+ * the next import settles such entries from the bucket (lake-manifest.ts).
  *
  * Rows are validated (bad ones counted by kind and skipped, with samples),
  * sorted and deduplicated; duplicated and out-of-order timestamps are reported.
@@ -615,11 +618,43 @@ async function readExistingTickManifest(bucket: DataBucket, pair: string): Promi
   return obj ? readTickManifest(await obj.text(), key) : undefined;
 }
 
+/** Puts a candle manifest, checked first: never one a reader would refuse. */
+async function putCandleManifest(bucket: DataBucket, manifest: CandleManifest): Promise<void> {
+  readCandleManifest(manifest, "new candle manifest");
+  await bucket.put(candleManifestKey(manifest.pair), JSON.stringify(manifest, null, 2), JSON_TYPE);
+}
+
+async function putTickManifest(bucket: DataBucket, manifest: TickManifest): Promise<void> {
+  readTickManifest(manifest, "new tick manifest");
+  await bucket.put(tickManifestKey(manifest.pair), JSON.stringify(manifest, null, 2), JSON_TYPE);
+}
+
+/**
+ * A manifest's record of its imports. The file goes into `sources` once the
+ * import is `done`; until then the previous record stays (on a first import,
+ * empty `sources`), so a killed import is not listed as imported.
+ */
+function importRecord(
+  previous: { sources: string[]; source: string; tz: string; importedAt: string } | undefined,
+  meta: { source: string; tz: string },
+  done: boolean,
+): { sources: string[]; source: string; tz: string; importedAt: string } {
+  if (!done) return previous ? { sources: previous.sources, source: previous.source, tz: previous.tz, importedAt: previous.importedAt } : { sources: [], source: meta.source, tz: meta.tz, importedAt: new Date().toISOString() };
+  return { sources: mergeSources(previous?.sources ?? [], meta.source), source: meta.source, tz: meta.tz, importedAt: new Date().toISOString() };
+}
+
+/** A written partition's manifest entry (without this import's figures). */
+function entryOf<P extends { bytes: number; imported: number; replaced: number }>({ bytes: _b, imported: _i, replaced: _r, ...p }: P): Omit<P, "bytes" | "imported" | "replaced"> {
+  return p;
+}
+
 /**
  * Merge candles (sorted, one side kind) into the yearly partitions and the
- * candle manifest. Partitions found in the bucket but missing from the
- * manifest (the first importer's manifest kept only the last import) are
- * read and put back in.
+ * candle manifest. Each partition is written after the manifest names it,
+ * `pending` (write-ahead, lake-manifest.ts), so a run stopped at any point
+ * leaves nothing in the bucket unlisted. Partitions found in the bucket but
+ * not settled in the manifest (the first importer's manifest kept only the
+ * last import; a pending entry of a stopped run) are read back and put in.
  */
 async function writeCandles(
   bucket: DataBucket,
@@ -630,7 +665,16 @@ async function writeCandles(
   log: (message: string) => void,
 ): Promise<PartitionInfo[]> {
   const manifest = await readExistingCandleManifest(bucket, pair);
-  const known = new Map((manifest?.partitions ?? []).map((p) => [p.key, p]));
+  const existing = manifest?.partitions ?? [];
+  // A pending entry may describe rows its object never got: only settled entries are trusted.
+  const known = new Map(existing.filter((p) => !p.pending).map((p) => [p.key, p]));
+  const manifestWith = (partitions: CandlePartition[], live: LivePartition[], done: boolean): CandleManifest => ({
+    pair,
+    timeframe: "1m",
+    partitions,
+    ...importRecord(manifest, meta, done),
+    ...(live.length > 0 ? { live } : {}),
+  });
   const written: PartitionInfo[] = [];
   for (const [year, imported] of [...partitionByUtcYear(candles)].sort((a, b) => a[0] - b[0])) {
     const key = candleKey(pair, year);
@@ -639,7 +683,6 @@ async function writeCandles(
     const { candles: merged, replaced } = mergeCandles(stored, imported);
     const storedSides = storedBytes ? (known.get(key)?.sides ?? sidesOfRows(stored)) : undefined;
     const bytes = candlesToArrowIPC(merged);
-    await bucket.put(key, bytes, ARROW);
     const info: PartitionInfo = {
       key,
       year,
@@ -651,10 +694,13 @@ async function writeCandles(
       imported: imported.length,
       replaced,
     };
+    // Existing entries stay as they were (pending ones too: their objects must stay listed until settled).
+    await putCandleManifest(bucket, manifestWith(mergePartitions(existing, [...written.map(entryOf), { ...entryOf(info), pending: true }], (p) => p.year), manifest?.live ?? [], false));
+    await bucket.put(key, bytes, ARROW);
     written.push(info);
     log(`import: wrote ${key} (${info.rows} rows: ${info.imported} imported, ${replaced} of them replacing stored rows; ${info.bytes} bytes; ${info.sides})`);
   }
-  // Repair: partitions in the bucket that the manifest lost.
+  // Repair: partitions in the bucket that the manifest lost or left pending.
   const repaired: CandlePartition[] = [];
   const writtenKeys = new Set(written.map((p) => p.key));
   const prefix = `candles/${pair}/1m/`;
@@ -675,26 +721,12 @@ async function writeCandles(
     const stored = candlesFromArrowIPC((await getBytes(bucket, key)) as Uint8Array);
     if (stored.length === 0) continue;
     repaired.push({ key, year: Number(m[1]), rows: stored.length, fromMs: (stored[0] as Candle).t, toMs: (stored[stored.length - 1] as Candle).t, sides: sidesOfRows(stored) });
-    log(`import: ${key} was missing from the manifest; added back (${stored.length} rows)`);
+    log(`import: ${key} was missing from the manifest or left pending; settled from the bucket (${stored.length} rows)`);
   }
-  const next: CandleManifest = {
-    pair,
-    timeframe: "1m",
-    partitions: mergePartitions(
-      [...(manifest?.partitions ?? []), ...repaired],
-      written.map(({ bytes: _b, imported: _i, replaced: _r, ...p }) => p),
-      (p) => p.year,
-    ),
-    sources: mergeSources(manifest?.sources ?? [], meta.source),
-    source: meta.source,
-    tz: meta.tz,
-    importedAt: new Date().toISOString(),
-  };
+  // Pending entries whose object never came are dropped: only settled and repaired ones remain.
+  const partitions = mergePartitions([...known.values(), ...repaired], written.map(entryOf), (p) => p.year);
   // Live months archived by the pair actors stay as they are: the reader prefers the imported bars where both have a minute.
-  const live = mergePartitions(manifest?.live ?? [], repairedLive, (p) => p.month);
-  if (live.length > 0) next.live = live;
-  readCandleManifest(next, "new candle manifest"); // never write one a reader would refuse
-  await bucket.put(candleManifestKey(pair), JSON.stringify(next, null, 2), JSON_TYPE);
+  await putCandleManifest(bucket, manifestWith(partitions, mergePartitions(manifest?.live ?? [], repairedLive, (p) => p.month), true));
   return written;
 }
 
@@ -714,11 +746,19 @@ function monthRanges(ticks: TickColumns): { month: string; from: number; to: num
   return out;
 }
 
+/** Manifest entry of a month of ticks (sorted) stored as `key`. */
+function tickEntry(key: string, month: string, ticks: TickColumns): TickPartition {
+  let crossed = 0;
+  for (let i = 0; i < ticks.length; i++) if ((ticks.bid[i] as number) > (ticks.ask[i] as number)) crossed++;
+  return { key, month, rows: ticks.length, fromMs: ticks.t[0] as number, toMs: ticks.t[ticks.length - 1] as number, crossed };
+}
+
 /**
- * Merge ticks into the monthly partitions and the tick manifest; returns the
- * written partitions and the 1-minute candles of every minute the import
- * touched, aggregated from the merged month (so a minute split across two
- * imported files gets all of its ticks).
+ * Merge ticks into the monthly partitions and the tick manifest, written
+ * ahead as the candles are (writeCandles); returns the written partitions and
+ * the 1-minute candles of every minute the import touched, aggregated from
+ * the merged month (so a minute split across two imported files gets all of
+ * its ticks).
  */
 async function writeTicks(
   bucket: DataBucket,
@@ -728,6 +768,9 @@ async function writeTicks(
   log: (message: string) => void,
 ): Promise<{ partitions: TickPartitionInfo[]; candles: Candle[] }> {
   const manifest = await readExistingTickManifest(bucket, pair);
+  const existing = manifest?.partitions ?? [];
+  const known = new Set(existing.filter((p) => !p.pending).map((p) => p.key));
+  const manifestWith = (partitions: TickPartition[], done: boolean): TickManifest => ({ pair, kind: "ticks", partitions, ...importRecord(manifest, meta, done) });
   const written: TickPartitionInfo[] = [];
   const candles: Candle[] = [];
   for (const { month, from, to } of monthRanges(ticks)) {
@@ -735,42 +778,30 @@ async function writeTicks(
     const imported: TickColumns = { length: to - from, t: ticks.t.subarray(from, to), bid: ticks.bid.subarray(from, to), ask: ticks.ask.subarray(from, to) };
     const storedBytes = await getBytes(bucket, key);
     const { ticks: merged, replaced } = storedBytes ? mergeTicks(tickColumnsFromArrowIPC(storedBytes), imported) : { ticks: imported, replaced: 0 };
-    let crossed = 0;
-    for (let i = 0; i < merged.length; i++) if ((merged.bid[i] as number) > (merged.ask[i] as number)) crossed++;
     const bytes = tickColumnsToArrowIPC(merged);
+    const info: TickPartitionInfo = { ...tickEntry(key, month, merged), bytes: bytes.byteLength, imported: imported.length, replaced };
+    await putTickManifest(bucket, manifestWith(mergePartitions(existing, [...written.map(entryOf), { ...entryOf(info), pending: true }], (p) => p.month), false));
     await bucket.put(key, bytes, ARROW);
-    const info: TickPartitionInfo = {
-      key,
-      month,
-      rows: merged.length,
-      fromMs: merged.t[0] as number,
-      toMs: merged.t[merged.length - 1] as number,
-      crossed,
-      bytes: bytes.byteLength,
-      imported: imported.length,
-      replaced,
-    };
     written.push(info);
-    log(`import: wrote ${key} (${info.rows} ticks: ${info.imported} imported, ${replaced} stored replaced; ${crossed} crossed; ${info.bytes} bytes)`);
+    log(`import: wrote ${key} (${info.rows} ticks: ${info.imported} imported, ${replaced} stored replaced; ${info.crossed} crossed; ${info.bytes} bytes)`);
     const touched = new Set<number>();
     for (let i = 0; i < imported.length; i++) touched.add(Math.floor((imported.t[i] as number) / 60_000) * 60_000);
     for (const c of aggregateMinutes(merged)) if (touched.has(c.t)) candles.push(c);
   }
-  const next: TickManifest = {
-    pair,
-    kind: "ticks",
-    partitions: mergePartitions(
-      manifest?.partitions ?? [],
-      written.map(({ bytes: _b, imported: _i, replaced: _r, ...p }) => p),
-      (p) => p.month,
-    ),
-    sources: mergeSources(manifest?.sources ?? [], meta.source),
-    source: meta.source,
-    tz: meta.tz,
-    importedAt: new Date().toISOString(),
-  };
-  readTickManifest(next, "new tick manifest");
-  await bucket.put(tickManifestKey(pair), JSON.stringify(next, null, 2), JSON_TYPE);
+  // Repair: months in the bucket that the manifest lost or left pending (a stopped run).
+  const repaired: TickPartition[] = [];
+  const writtenKeys = new Set(written.map((p) => p.key));
+  const prefix = `ticks/${pair}/`;
+  for (const key of await listKeys(bucket, prefix)) {
+    const m = /^(\d{4}-\d{2})\.arrow$/.exec(key.slice(prefix.length));
+    if (!m || known.has(key) || writtenKeys.has(key)) continue;
+    const stored = tickColumnsFromArrowIPC((await getBytes(bucket, key)) as Uint8Array);
+    if (stored.length === 0) continue;
+    repaired.push(tickEntry(key, m[1] as string, stored));
+    log(`import: ${key} was missing from the manifest or left pending; settled from the bucket (${stored.length} ticks)`);
+  }
+  const settled = existing.filter((p) => known.has(p.key));
+  await putTickManifest(bucket, manifestWith(mergePartitions([...settled, ...repaired], written.map(entryOf), (p) => p.month), true));
   return { partitions: written, candles };
 }
 

@@ -119,7 +119,10 @@ export const ROUTES: readonly Route[] = [
         throw new HttpError(413, "batch_too_large", `a batch holds at most ${TICK_BATCH_MAX} ticks`, { maxTicks: TICK_BATCH_MAX, received: ticks.length });
       }
       const batch = parseOrThrow(TickBatch, body, "invalid_ticks");
-      return Response.json(await pair.ingest(batch.ticks, batch.replay));
+      if (batch.batchId === undefined) return Response.json(await pair.ingest(batch.ticks, batch.replay));
+      const result = await pair.ingestBatch(batch.ticks, batch.replay, batch.batchId);
+      if ("conflict" in result) throw new HttpError(409, "batch_id_conflict", "this batchId was sent before with other ticks: nothing was stored", result.conflict);
+      return Response.json(result);
     },
   },
   {

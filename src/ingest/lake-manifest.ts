@@ -40,6 +40,15 @@
  * reader merges them, src/replay/lake-reader.ts). Manifests without `live`
  * (every one written before it existed) read as having none, and a reader
  * that does not know `live` ignores it.
+ *
+ * Write-ahead: the importer puts each partition's new entry in the manifest,
+ * marked `pending`, before it writes the partition's object, and clears the
+ * mark once the object is written. A run stopped between the two writes thus
+ * never leaves rows in the bucket that no manifest lists: a `pending` entry's
+ * object holds either the entry's rows or the rows it held before (within the
+ * entry's time span, which covers both), or is missing if it was new. Readers
+ * read what the object holds and skip a missing one; the next import reads
+ * such objects back from the bucket and settles their entries.
  */
 import * as v from "valibot";
 
@@ -121,6 +130,7 @@ export const CandlePartitionSchema = v.pipe(
     toMs: EpochMs,
     // Manifests of the first importer (histdata M1 only) had no `sides`: bid bars.
     sides: v.optional(v.picklist(CANDLE_SIDES), "bid"),
+    pending: v.optional(v.literal(true)),
   }),
   v.check(rangeOrdered, "fromMs must not be after toMs"),
   v.check((p) => p.rows === 0 || (utcYear(p.fromMs) === p.year && utcYear(p.toMs) === p.year), "fromMs and toMs must lie in the partition's UTC year"),
@@ -136,6 +146,7 @@ export const TickPartitionSchema = v.pipe(
     toMs: EpochMs,
     /** Rows with bid > ask (real in some feeds, kept). */
     crossed: Rows,
+    pending: v.optional(v.literal(true)),
   }),
   v.check(rangeOrdered, "fromMs must not be after toMs"),
   v.check((p) => p.rows === 0 || (utcMonth(p.fromMs) === p.month && utcMonth(p.toMs) === p.month), "fromMs and toMs must lie in the partition's UTC month"),

@@ -102,7 +102,7 @@ export function candleRowsInRange(manifest: CandleManifest, fromMs: number, toMs
 }
 
 /** A partition to read, imported (yearly) or live (monthly); `imported` wins at an equal minute. */
-type CandleSource = { key: string; rows: number; fromMs: number; toMs: number; imported: boolean };
+type CandleSource = { key: string; rows: number; fromMs: number; toMs: number; imported: boolean; pending?: true | undefined };
 
 /**
  * The candle partitions overlapping [fromMs, toMs), yearly and live, in time
@@ -112,7 +112,7 @@ type CandleSource = { key: string; rows: number; fromMs: number; toMs: number; i
  */
 export function candleGroupsInRange(manifest: CandleManifest, fromMs: number, toMs: number): CandleSource[][] {
   const sources: CandleSource[] = [
-    ...partitionsInRange(manifest, fromMs, toMs).map((p) => ({ key: p.key, rows: p.rows, fromMs: p.fromMs, toMs: p.toMs, imported: true })),
+    ...partitionsInRange(manifest, fromMs, toMs).map((p) => ({ key: p.key, rows: p.rows, fromMs: p.fromMs, toMs: p.toMs, imported: true, pending: p.pending })),
     ...partitionsInRange({ partitions: manifest.live ?? [] }, fromMs, toMs).map((p) => ({ key: p.key, rows: p.rows, fromMs: p.fromMs, toMs: p.toMs, imported: false })),
   ].sort((a, b) => a.fromMs - b.fromMs);
   const groups: CandleSource[][] = [];
@@ -136,7 +136,10 @@ async function mergedGroup(bucket: LakeBucket, group: readonly CandleSource[]): 
     const all: CandleColumns[] = [];
     for (const part of parts) {
       const object = await bucket.get(part.key);
-      if (object === null) throw new LakeDataError("missing_partition", `${part.key} is in the manifest but not in the bucket`);
+      if (object === null) {
+        if (part.pending) continue;
+        throw missingPartition(part.key);
+      }
       all.push(...candleBatches(new Uint8Array(await object.arrayBuffer())));
     }
     return concatColumns(all);
@@ -197,7 +200,7 @@ export function lakeTickBatches(
 
 async function* batchesOf<C extends { length: number; t: Float64Array }>(
   bucket: LakeBucket,
-  manifest: { partitions: { key: string; rows: number; fromMs: number; toMs: number }[] },
+  manifest: { partitions: { key: string; rows: number; fromMs: number; toMs: number; pending?: true | undefined }[] },
   fromMs: number,
   toMs: number,
   decode: (bytes: Uint8Array) => Iterable<C>,
@@ -205,7 +208,10 @@ async function* batchesOf<C extends { length: number; t: Float64Array }>(
   let rowsBefore = 0;
   for (const part of partitionsInRange(manifest, fromMs, toMs)) {
     const object = await bucket.get(part.key);
-    if (object === null) throw new LakeDataError("missing_partition", `${part.key} is in the manifest but not in the bucket`);
+    if (object === null) {
+      if (part.pending) continue;
+      throw missingPartition(part.key);
+    }
     const bytes = new Uint8Array(await object.arrayBuffer());
     for (const cols of decode(bytes)) {
       const start = lowerBound(cols.t, fromMs);
@@ -214,6 +220,15 @@ async function* batchesOf<C extends { length: number; t: Float64Array }>(
       rowsBefore += cols.length;
     }
   }
+}
+
+/**
+ * A listed partition whose object is missing: data lost, unless the entry is
+ * `pending` (an import stopped before writing a new partition: nothing lost,
+ * skipped; lake-manifest.ts).
+ */
+function missingPartition(key: string): LakeDataError {
+  return new LakeDataError("missing_partition", `${key} is in the manifest but not in the bucket`);
 }
 
 /** First index with t[i] >= x (t sorted ascending). */

@@ -762,3 +762,136 @@ describe.skipIf(!ticksPresent)("the CLI", () => {
     expect(r.stderr).toMatch(/--remote: could not open R2 bucket fx-data[\s\S]*wrangler login/);
   });
 });
+
+// ------------------------------------------------------------------ an import stopped part-way
+
+describe("an import stopped between its writes (write-ahead manifests)", () => {
+  /** The in-memory bucket, whose puts fail from the `killAt`-th on, as if the import were killed there. */
+  class KilledBucket extends MemoryBucket {
+    puts = 0;
+    killAt = Number.POSITIVE_INFINITY;
+    override async put(key: string, value: Uint8Array | string): Promise<void> {
+      if (this.puts++ >= this.killAt) throw new Error(`killed before writing ${key}`);
+      return super.put(key, value);
+    }
+    /** The next `n` puts succeed, then the import is "killed". */
+    killAfter(n: number): void {
+      this.puts = 0;
+      this.killAt = n;
+    }
+  }
+
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "import-killed-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const MAX = Number.MAX_SAFE_INTEGER;
+
+  /** `n` histdata M1 bars (EST clock) from `fromUtcMs`, one a minute. */
+  const m1File = async (name: string, fromUtcMs: number, n: number): Promise<string> => {
+    const lines = Array.from({ length: n }, (_, i) => {
+      const est = new Date(fromUtcMs + i * 60_000 - 5 * 3_600_000).toISOString();
+      const price = (1.1 + (i % 50) / 10_000).toFixed(5);
+      return `${est.slice(0, 10).replaceAll("-", "")} ${est.slice(11, 19).replaceAll(":", "")};${price};${price};${price};${price};0`;
+    });
+    const file = path.join(dir, name);
+    await writeFile(file, `${lines.join("\n")}\n`);
+    return file;
+  };
+  /** `n` ISO ticks from `fromUtcMs`, one every 3 s. */
+  const tickFile = async (name: string, fromUtcMs: number, n: number): Promise<string> => {
+    const lines = Array.from({ length: n }, (_, i) => `${new Date(fromUtcMs + i * 3_000).toISOString()},${(1.1 + (i % 7) / 10_000).toFixed(5)},${(1.1002 + (i % 7) / 10_000).toFixed(5)}`);
+    const file = path.join(dir, name);
+    await writeFile(file, `timestamp,bid,ask\n${lines.join("\n")}\n`);
+    return file;
+  };
+
+  /** Times of every row the readers see through the manifests, and of every row the bucket's partition objects hold. */
+  const seen = async (bucket: MemoryBucket) => {
+    const { loadCandleManifest, loadTickManifest, lakeBatches, lakeTickBatches } = await import("../../src/replay/lake-reader.ts");
+    const read = async (batches: AsyncIterable<{ cols: { t: Float64Array }; start: number; end: number }>) => {
+      const t: number[] = [];
+      for await (const b of batches) t.push(...b.cols.t.subarray(b.start, b.end));
+      return t.sort((a, b) => a - b);
+    };
+    const stored = (pattern: RegExp, times: (bytes: Uint8Array) => number[]) =>
+      [...bucket.objects].filter(([key]) => pattern.test(key)).flatMap(([, bytes]) => times(bytes)).sort((a, b) => a - b);
+    const hasTicks = bucket.objects.has(tickManifestKey("EUR_USD"));
+    return {
+      candles: await read(lakeBatches(bucket, await loadCandleManifest(bucket, "EUR_USD"), 0, MAX)),
+      candleObjects: stored(/^candles\/EUR_USD\/1m\/\d{4}\.arrow$/, (b) => candlesFromArrowIPC(b).map((c) => c.t)),
+      ticks: hasTicks ? await read(lakeTickBatches(bucket, await loadTickManifest(bucket, "EUR_USD"), 0, MAX)) : [],
+      tickObjects: stored(/^ticks\/EUR_USD\/\d{4}-\d{2}\.arrow$/, (b) => ticksFromArrowIPC(b).map((t) => t.ts)),
+    };
+  };
+
+  /** Every entry settled (none pending) and describing exactly its object's rows. */
+  const settled = (bucket: MemoryBucket) => {
+    const m = readCandleManifest(bucket.json(candleManifestKey("EUR_USD")));
+    const entries: { key: string; rows: number; pending?: true | undefined }[] = [...m.partitions];
+    if (bucket.objects.has(tickManifestKey("EUR_USD"))) entries.push(...readTickManifest(bucket.json(tickManifestKey("EUR_USD"))).partitions);
+    return entries.map((p) => ({ key: p.key, pending: p.pending ?? false, rows: p.rows, stored: p.key.startsWith("ticks/") ? ticksFromArrowIPC(bucket.objects.get(p.key) as Uint8Array).length : bucket.candles(p.key).length }));
+  };
+
+  it("candles: killed at any write, every row in the bucket is read through the manifest; the next import settles the rest", async () => {
+    const lastYear = await m1File("a.csv", Date.UTC(2018, 11, 31, 10), 100);
+    // Over New Year (UTC): extends 2018 and starts 2019, a partition the lake does not have yet.
+    const overNewYear = await m1File("b.csv", Date.UTC(2018, 11, 31, 23), 120);
+    const later = await m1File("c.csv", Date.UTC(2020, 2, 2), 30);
+    const base = new KilledBucket();
+    await importFile({ file: lastYear, pair: "EUR_USD", bucket: base, log: quiet });
+    const full = new KilledBucket();
+    for (const [k, v] of base.objects) full.objects.set(k, v);
+    await importFile({ file: overNewYear, pair: "EUR_USD", bucket: full, log: quiet });
+    const writes = full.puts;
+    expect(writes).toBeGreaterThanOrEqual(3);
+    for (let killAt = 0; killAt < writes; killAt++) {
+      const bucket = new KilledBucket();
+      for (const [k, v] of base.objects) bucket.objects.set(k, v);
+      bucket.killAfter(killAt);
+      await expect(importFile({ file: overNewYear, pair: "EUR_USD", bucket, log: quiet }), `killed at write ${killAt}`).rejects.toThrow(/killed/);
+      const after = await seen(bucket);
+      // Nothing orphaned: what the bucket holds is what a backtest reads, whether the partition made it or not.
+      expect(after.candles, `killed at write ${killAt}`).toEqual(after.candleObjects);
+      expect(after.candles.length, `killed at write ${killAt}`).toBeGreaterThanOrEqual(100);
+      // The stopped import is not recorded as imported.
+      expect(readCandleManifest(bucket.json(candleManifestKey("EUR_USD"))).sources).toEqual(["a.csv"]);
+      // The next import, of another file, leaves every entry settled and true to its object.
+      bucket.killAfter(Number.POSITIVE_INFINITY);
+      await importFile({ file: later, pair: "EUR_USD", bucket, log: quiet });
+      for (const e of settled(bucket)) expect(e, `killed at write ${killAt}`).toMatchObject({ pending: false, rows: e.stored });
+      expect((await seen(bucket)).candles.length).toBe(after.candles.length + 30);
+      // And re-running the stopped import completes it.
+      await importFile({ file: overNewYear, pair: "EUR_USD", bucket, log: quiet });
+      expect((await seen(bucket)).candles.length).toBe(100 + 120 + 30);
+    }
+  });
+
+  it("ticks: killed at any write, every tick and candle in the bucket is read through the manifests", async () => {
+    const may = await tickFile("may.csv", Date.UTC(2014, 4, 31, 23, 50), 100);
+    // Over the month's end: extends May, starts June.
+    const overMonthEnd = await tickFile("june.csv", Date.UTC(2014, 4, 31, 23, 58), 100);
+    const base = new KilledBucket();
+    await importFile({ file: may, pair: "EUR_USD", tz: "UTC", bucket: base, log: quiet });
+    const full = new KilledBucket();
+    for (const [k, v] of base.objects) full.objects.set(k, v);
+    await importFile({ file: overMonthEnd, pair: "EUR_USD", tz: "UTC", bucket: full, log: quiet });
+    const writes = full.puts;
+    for (let killAt = 0; killAt < writes; killAt++) {
+      const bucket = new KilledBucket();
+      for (const [k, v] of base.objects) bucket.objects.set(k, v);
+      bucket.killAfter(killAt);
+      await expect(importFile({ file: overMonthEnd, pair: "EUR_USD", tz: "UTC", bucket, log: quiet })).rejects.toThrow(/killed/);
+      const after = await seen(bucket);
+      expect(after.ticks, `killed at write ${killAt}`).toEqual(after.tickObjects);
+      expect(after.candles, `killed at write ${killAt}`).toEqual(after.candleObjects);
+      bucket.killAfter(Number.POSITIVE_INFINITY);
+      await importFile({ file: overMonthEnd, pair: "EUR_USD", tz: "UTC", bucket, log: quiet });
+      for (const e of settled(bucket)) expect(e, `killed at write ${killAt}`).toMatchObject({ pending: false, rows: e.stored });
+      expect(await seen(bucket)).toEqual(await seen(full));
+    }
+  });
+});
