@@ -92,12 +92,17 @@ describe("orders", () => {
     expect(standin.ordersCount()).toBe(before + 1);
   });
 
-  it("a 503 before OANDA took the order: looked up (not there), sent once more, filled once", async () => {
-    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD);
+  it("a 503 to the order: the error stands and nothing is sent again while in doubt; later it is looked up, not found, sent once", async () => {
+    let now = 0;
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD, () => now);
     const before = standin.ordersCount();
-    standin.faults.fail5xx = 1;
-    const answer = await broker.place(intent(), QUOTE);
-    expect(answer.status).toBe("filled");
+    const order = intent();
+    standin.faults.orderStatus = 503;
+    await expect(broker.place(order, QUOTE)).rejects.toMatchObject({ status: 503 });
+    await expect(broker.place(order, QUOTE)).rejects.toMatchObject({ code: "in_doubt" });
+    expect(standin.ordersCount()).toBe(before);
+    now += 3 * FAST.timeoutMs;
+    expect(await broker.place(order, QUOTE)).toMatchObject({ status: "filled", fills: [{ units: 10_000 }] });
     expect(standin.ordersCount()).toBe(before + 1);
   });
 
@@ -124,11 +129,14 @@ describe("orders", () => {
     expect(await jpy.place(intent({ pair: "GBP_JPY" }), QUOTE)).toEqual({ status: "rejected", reason: "MARKET_HALTED", fills: [] });
   });
 
-  it("a partial fill reports the units filled", async () => {
+  it("a FOK market order OANDA cannot fill whole is cancelled whole: rejected, nothing filled", async () => {
     const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD);
+    const before = standin.positionUnits("EUR_USD");
     standin.faults.partialFill = 0.4;
-    const answer = await broker.place(intent({ units: 10_000 }), QUOTE);
-    expect(answer).toMatchObject({ status: "filled", fills: [{ units: 4_000 }] });
+    const order = intent({ units: 10_000 });
+    expect(await broker.place(order, QUOTE)).toEqual({ status: "rejected", reason: "INSUFFICIENT_LIQUIDITY", fills: [] });
+    expect(standin.orderByClientId(order.clientOrderId)?.state).toBe("CANCELLED");
+    expect(standin.positionUnits("EUR_USD")).toBe(before);
   });
 
   it("a limit order works until a quote crosses it; its fill comes from the transactions", async () => {
@@ -463,7 +471,7 @@ describe("pricing stream", () => {
     await expect.poll(() => ticks.at(-1)?.tick.bid).toBe(108_601);
     expect(ticks.at(-1)).toMatchObject({ pair: "EUR_USD", tick: { bid: 108_601, ask: 108_611 } });
     standin.sendRawStreamLine("{not json");
-    standin.sendRawStreamLine(JSON.stringify({ type: "PRICE", instrument: "EUR_USD", time: "x", bids: [], asks: [] }));
+    standin.sendRawStreamLine(JSON.stringify({ type: "PRICE", instrument: "EUR_USD", time: "x", tradeable: true, bids: [{ price: "1.1" }], asks: [{ price: "1.2" }] }));
     await expect.poll(() => stream!.state.badLines).toBe(2);
     await expect.poll(() => stream!.state.heartbeats).toBeGreaterThan(0);
     expect(stream.state).toMatchObject({ state: "streaming", connects: 1 });
@@ -479,7 +487,8 @@ describe("pricing stream", () => {
     standin.faults.dropAfterLines = null;
     standin.faults.silentAfterLines = 1;
     const silentFrom = standin.streamConnections;
-    await expect.poll(() => standin.streamConnections - silentFrom, { timeout: 5_000 }).toBeGreaterThanOrEqual(1);
+    // Two new connections: the first may follow a drop from before the switch; the second follows a silent one.
+    await expect.poll(() => standin.streamConnections - silentFrom, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
     expect(stream.state.lastError).toBe("no line for 400 ms");
     standin.faults.silentAfterLines = null;
     await expect.poll(() => stream!.state.state, { timeout: 5_000 }).toBe("streaming");

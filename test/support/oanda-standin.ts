@@ -1,6 +1,24 @@
 /**
  * A local stand-in for OANDA's v20 servers (this machine cannot reach them),
- * speaking the documented protocol for what the adapter uses: account summary,
+ * speaking the protocol as OANDA publishes it (github.com/oanda/v20-openapi,
+ * developer.oanda.com's development guide and best practices) for what the
+ * adapter uses. Where OANDA's text allows a harsher behaviour, this server
+ * does the harsher one:
+ * - a client order id is refused only while another order under it is
+ *   *pending* (CLIENT_ORDER_ID_ALREADY_EXISTS: "already assigned to another
+ *   pending Order"): a filled or cancelled order's id is taken again, and the
+ *   order sent again fills again; `@id` finds the newest order under the id;
+ * - `transactions/sinceid` answers at most `sinceIdPageMax` transactions (users
+ *   report 1,000), while its lastTransactionID is the account's last;
+ * - prices may be `tradeable: false` (a market order is then cancelled with
+ *   MARKET_HALTED, and resting orders do not trigger) and a side's list may be
+ *   empty (no liquidity: a market order needing it is cancelled);
+ * - every time has nine decimals (nanoseconds);
+ * - FOK market orders fill whole or not at all (a partial fill cancels them);
+ * - 120 REST requests a second and 2 new stream connections a second, 20
+ *   streams at once: the excess is answered 429;
+ * - a wrong token is answered 401 on every route, the stream included.
+ * What it serves: account summary,
  * instruments, orders (market FOK at the current quote; limit and stop resting
  * until a quote crosses them: a buy limit fills when ask <= price, a sell limit
  * when bid >= price, a buy stop when ask >= price, a sell stop when bid <=
@@ -23,6 +41,8 @@ export interface Faults {
   delayMs: number;
   /** The next N REST calls answer 503 without doing anything. */
   fail5xx: number;
+  /** The next N REST calls answer 429 without doing anything. */
+  fail429: number;
   /** The next order is taken, but its answer never comes (the socket is destroyed). */
   loseNextOrderAnswer: boolean;
   /** The next order is refused with this v20 reject reason. */
@@ -38,6 +58,12 @@ export interface Faults {
   silentAfterLines: number | null;
   /** Stream: end the answer after this many lines. */
   dropAfterLines: number | null;
+  /** The next order POST is answered with this status (429, 503, 403, ...) and not taken. */
+  orderStatus: number | null;
+  /** Order POSTs are taken only after this delay, then answered (a client that gave up meanwhile does not see it). */
+  delayOrdersMs: number;
+  /** Every stream request is answered with this status while set (401, 429, 503, ...). */
+  streamStatus: number | null;
 }
 
 interface Order {
@@ -79,20 +105,58 @@ interface Trade {
 }
 
 const precisionOf = (instrument: string) => (instrument.endsWith("_JPY") ? 3 : 5);
-const NO_FAULTS: Faults = { delayMs: 0, fail5xx: 0, loseNextOrderAnswer: false, rejectNext: null, partialFill: null, stallBody: false, silentAfterLines: null, dropAfterLines: null };
+const NO_FAULTS: Faults = {
+  delayMs: 0, fail5xx: 0, fail429: 0, loseNextOrderAnswer: false, rejectNext: null, partialFill: null, stallBody: false, silentAfterLines: null, dropAfterLines: null,
+  orderStatus: null, delayOrdersMs: 0, streamStatus: null,
+};
+
+/** OANDA's development guide: 120 REST requests a second, 2 new connections a second, 20 streams at once. */
+const REST_PER_SECOND = 120;
+const CONNECTIONS_PER_SECOND = 2;
+const STREAMS_MAX = 20;
+/** Requests remembered for tests to inspect. */
+const LOG_MAX = 20_000;
+
+/** A v20 time as OANDA writes it: RFC 3339, UTC, nine decimals of a second. */
+export function v20Time(ms: number = Date.now()): string {
+  const iso = new Date(ms).toISOString(); // ...HH:MM:SS.mmmZ
+  const belowMs = Math.floor((performance.now() % 1) * 1e6);
+  return `${iso.slice(0, -1)}${String(belowMs).padStart(6, "0")}Z`;
+}
+
+/** A REST call or stream request as the server saw it. */
+export interface Seen {
+  at: number;
+  method: string;
+  path: string;
+  status: number;
+}
+
+interface Quote {
+  /** Null: no liquidity on that side (its list is empty). */
+  bid: number | null;
+  ask: number | null;
+  tradeable: boolean;
+  time: string;
+}
 
 export class OandaStandIn {
   readonly accountId = "101-004-1234567-001";
   readonly token = "standin-token-0123456789abcdef";
   faults: Faults = { ...NO_FAULTS };
+  /** The most transactions one `sinceid` answer carries. */
+  sinceIdPageMax = 1_000;
   /** REST answer times as the server saw them (request in to answer written), ms. */
   readonly answerMs: number[] = [];
+  /** Every request, REST and stream, oldest first (the last LOG_MAX). */
+  readonly seen: Seen[] = [];
+  /** Stream requests answered with a stream. */
   streamConnections = 0;
   private server: http.Server | null = null;
   private nextId = 1000;
   private readonly transactions: Json[] = [];
   private readonly orders = new Map<string, Order>();
-  private readonly quotes = new Map<string, { bid: number; ask: number; time: string }>();
+  private readonly quotes = new Map<string, Quote>();
   /** Open trades of every instrument, oldest first. */
   private trades: Trade[] = [];
   private readonly streams = new Set<{ instruments: Set<string>; write: (line: Json) => void; end: () => void }>();
@@ -104,7 +168,7 @@ export class OandaStandIn {
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 30_000;
     await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
-    this.heartbeat = setInterval(() => this.broadcast({ type: "HEARTBEAT", time: new Date().toISOString() }), this.heartbeatMs);
+    this.heartbeat = setInterval(() => this.broadcast({ type: "HEARTBEAT", time: v20Time() }), this.heartbeatMs);
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
@@ -114,12 +178,15 @@ export class OandaStandIn {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
-  /** A new price: streamed to subscribers; resting orders it crosses are filled. */
-  setQuote(instrument: string, bid: number, ask: number): void {
-    const time = new Date().toISOString();
-    this.quotes.set(instrument, { bid, ask, time });
-    const p = precisionOf(instrument);
-    this.broadcast({ type: "PRICE", instrument, time, tradeable: true, bids: [{ price: bid.toFixed(p), liquidity: 1e7 }], asks: [{ price: ask.toFixed(p), liquidity: 1e7 }], closeoutBid: bid.toFixed(p), closeoutAsk: ask.toFixed(p) });
+  /**
+   * A new price: streamed to subscribers; resting orders it crosses are
+   * filled while it is tradeable. A null side has no liquidity (an empty list).
+   */
+  setQuote(instrument: string, bid: number | null, ask: number | null, tradeable = true): void {
+    const quote: Quote = { bid, ask, tradeable, time: v20Time() };
+    this.quotes.set(instrument, quote);
+    this.broadcast(this.priceLine(instrument, quote));
+    if (!tradeable || bid === null || ask === null) return;
     for (const o of this.orders.values()) {
       if (o.state !== "PENDING" || o.instrument !== instrument || o.price === null) continue;
       const buy = o.units > 0;
@@ -130,6 +197,23 @@ export class OandaStandIn {
       this.faults.partialFill = null;
       this.fill(o, buy ? ask : bid, share === null ? left : Math.trunc(left * share), o.type === "LIMIT" ? "LIMIT_ORDER" : "STOP_ORDER");
     }
+  }
+
+  /** The same price, now (not) tradeable: a halt, or the market closing. */
+  setTradeable(instrument: string, tradeable: boolean): void {
+    const q = this.quotes.get(instrument);
+    if (!q) throw new Error(`no price for ${instrument} yet`);
+    this.setQuote(instrument, q.bid, q.ask, tradeable);
+  }
+
+  /** Orders sent under a client id, oldest first (more than one: the id was taken again after its order was done). */
+  ordersByClientId(clientId: string): Order[] {
+    return [...this.orders.values()].filter((o) => o.clientId === clientId);
+  }
+
+  /** Requests seen since `from` (ms) matching method and path prefix. */
+  requestsSince(from: number, method?: string, pathPrefix?: string): Seen[] {
+    return this.seen.filter((r) => r.at >= from && (!method || r.method === method) && (!pathPrefix || r.path.startsWith(pathPrefix)));
   }
 
   /** OANDA cancels a pending order (by hand on the platform, margin, a linked trade closed, ...). */
@@ -154,8 +238,9 @@ export class OandaStandIn {
     for (const s of this.streams) s.write({ __raw: text });
   }
 
+  /** The newest order under a client id (as `GET /orders/@id` finds it). */
   orderByClientId(clientId: string): Order | undefined {
-    return [...this.orders.values()].find((o) => o.clientId === clientId);
+    return this.ordersByClientId(clientId).at(-1);
   }
 
   /** The account's net units in an instrument (longs positive): the sum of its open trades. */
@@ -172,7 +257,7 @@ export class OandaStandIn {
   externalTrade(instrument: string, units: number): void {
     const order: Order = { id: this.id(), clientId: "", instrument, type: "MARKET", units, filled: 0, price: null, state: "PENDING", body: {} };
     const quote = this.quotes.get(instrument);
-    this.fill(order, quote ? (units > 0 ? quote.ask : quote.bid) : 1, units, "MARKET_ORDER");
+    this.fill(order, (units > 0 ? quote?.ask : quote?.bid) ?? 1, units, "MARKET_ORDER");
   }
 
   ordersCount(): number {
@@ -195,7 +280,7 @@ export class OandaStandIn {
    */
   private fill(o: Order, price: number, units: number, reason: string): Json {
     const p = precisionOf(o.instrument);
-    const time = new Date().toISOString();
+    const time = v20Time();
     const tx: Json = {
       type: "ORDER_FILL", id: this.id(), time, accountID: this.accountId, orderID: o.id, ...(o.clientId ? { clientOrderID: o.clientId } : {}),
       instrument: o.instrument, units: String(units), fullVWAP: price.toFixed(p), price: price.toFixed(p), commission: "0.0000", financing: "0.0000",
@@ -247,7 +332,7 @@ export class OandaStandIn {
   }
 
   private cancel(o: Order, reason: string): Json {
-    const tx = { type: "ORDER_CANCEL", id: this.id(), time: new Date().toISOString(), orderID: o.id, ...(o.clientId ? { clientOrderID: o.clientId } : {}), reason };
+    const tx = { type: "ORDER_CANCEL", id: this.id(), time: v20Time(), orderID: o.id, ...(o.clientId ? { clientOrderID: o.clientId } : {}), reason };
     this.transactions.push(tx);
     o.state = "CANCELLED";
     o.cancellingTransactionID = tx.id;
@@ -257,7 +342,7 @@ export class OandaStandIn {
   private tradeJson(t: Trade): Json {
     const p = precisionOf(t.instrument);
     const quote = this.quotes.get(t.instrument);
-    const mark = quote ? (t.currentUnits > 0 ? quote.bid : quote.ask) : t.price;
+    const mark = (t.currentUnits > 0 ? quote?.bid : quote?.ask) ?? t.price;
     const dependent = (type: string, d: Dependent | undefined) => (d ? { id: d.id, type, tradeID: t.id, state: "PENDING", timeInForce: "GTC", ...(d.price ? { price: d.price } : {}), ...(d.distance ? { distance: d.distance } : {}) } : undefined);
     return {
       id: t.id, instrument: t.instrument, price: t.price.toFixed(p), openTime: t.openTime, state: "OPEN",
@@ -275,6 +360,30 @@ export class OandaStandIn {
     return [...this.orders.values()].filter((o) => o.state === "PENDING").length + dependents;
   }
 
+  /** A ClientPrice as the stream writes it; an empty list for a side with no liquidity. */
+  private priceLine(instrument: string, q: Quote): Json {
+    const p = precisionOf(instrument);
+    const side = (price: number | null) => (price === null ? [] : [{ price: price.toFixed(p), liquidity: 10_000_000 }]);
+    const closeout = q.bid ?? q.ask ?? 0;
+    return {
+      type: "PRICE", instrument, time: q.time, tradeable: q.tradeable, bids: side(q.bid), asks: side(q.ask),
+      closeoutBid: (q.bid ?? closeout).toFixed(p), closeoutAsk: (q.ask ?? closeout).toFixed(p),
+    };
+  }
+
+  private log(method: string, path: string, status: number): void {
+    this.seen.push({ at: Date.now(), method, path, status });
+    if (this.seen.length > LOG_MAX) this.seen.splice(0, this.seen.length - LOG_MAX);
+  }
+
+  /** Whether `limit` requests of this kind were already seen in the last second (the one now would be one too many). */
+  private overLimit(limit: number, isKind: (r: Seen) => boolean): boolean {
+    const from = Date.now() - 1_000;
+    let n = 0;
+    for (let i = this.seen.length - 1; i >= 0 && this.seen[i]!.at > from; i--) if (isKind(this.seen[i]!)) n++;
+    return n >= limit;
+  }
+
   private broadcast(line: Json): void {
     for (const s of this.streams) {
       if (line.type === "PRICE" && !s.instruments.has(line.instrument as string)) continue;
@@ -285,10 +394,15 @@ export class OandaStandIn {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = performance.now();
     const url = new URL(req.url ?? "/", "http://x");
-    const send = (status: number, body: Json) => {
-      res.writeHead(status, { "content-type": "application/json", "lastTransactionID": this.lastId() });
+    const prefix = `/v3/accounts/${this.accountId}`;
+    const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : url.pathname;
+    const streaming = path === "/pricing/stream";
+    const method = streaming ? "STREAM" : (req.method ?? "GET");
+    const send = (status: number, body: Json, headers: Record<string, string> = {}) => {
+      this.log(method, path, status);
+      res.writeHead(status, { "content-type": "application/json", "lastTransactionID": this.lastId(), ...headers });
       const text = JSON.stringify(body);
-      if (this.faults.stallBody) {
+      if (this.faults.stallBody && !streaming) {
         // Headers and a first part out, the rest never: the client's timeout must cover reading the body.
         this.faults.stallBody = false;
         res.flushHeaders();
@@ -298,11 +412,19 @@ export class OandaStandIn {
       res.end(text);
       this.answerMs.push(performance.now() - started);
     };
+    // OANDA's limits, counted before anything else (a refused request still counts).
+    if (streaming) {
+      if (this.overLimit(CONNECTIONS_PER_SECOND, (r) => r.method === "STREAM")) return send(429, { errorMessage: "Too many new connections: at most 2 a second" });
+      if (this.streams.size >= STREAMS_MAX) return send(429, { errorMessage: `Too many active streams: at most ${STREAMS_MAX}` });
+    } else if (this.overLimit(REST_PER_SECOND, (r) => r.method !== "STREAM")) {
+      return send(429, { errorMessage: "Requests exceeded the rate limit: at most 120 a second" });
+    }
     if (req.headers.authorization !== `Bearer ${this.token}`) return send(401, { errorMessage: "Insufficient authorization to perform request." });
-    const prefix = `/v3/accounts/${this.accountId}`;
     if (!url.pathname.startsWith(prefix)) return send(404, { errorMessage: "Invalid value specified for 'accountID'" });
-    const path = url.pathname.slice(prefix.length);
-    if (path === "/pricing/stream") return this.stream(url, res);
+    if (streaming) {
+      if (this.faults.streamStatus !== null) return send(this.faults.streamStatus, { errorMessage: `stream refused (${this.faults.streamStatus})` });
+      return this.stream(url, res);
+    }
 
     const body = await new Promise<string>((resolve) => {
       const chunks: Buffer[] = [];
@@ -314,6 +436,10 @@ export class OandaStandIn {
       this.faults.fail5xx--;
       return send(503, { errorMessage: "Service Unavailable" });
     }
+    if (this.faults.fail429 > 0) {
+      this.faults.fail429--;
+      return send(429, { errorMessage: "Requests exceeded the rate limit" });
+    }
     if (req.method === "GET" && path === "/summary") {
       return send(200, { account: { id: this.accountId, currency: "USD", balance: "100000.0000", NAV: "100000.0000", unrealizedPL: "0.0000", marginAvailable: "100000.0000", openTradeCount: this.trades.length, openPositionCount: new Set(this.trades.map((t) => t.instrument)).size, pendingOrderCount: this.pendingCount(), lastTransactionID: this.lastId() }, lastTransactionID: this.lastId() });
     }
@@ -324,7 +450,15 @@ export class OandaStandIn {
       }));
       return send(200, { instruments: wanted ? all.filter((i) => wanted.includes(i.name)) : all, lastTransactionID: this.lastId() });
     }
-    if (req.method === "POST" && path === "/orders") return this.createOrder(JSON.parse(body) as { order: Json }, send, res);
+    if (req.method === "POST" && path === "/orders") {
+      if (this.faults.orderStatus !== null) {
+        const status = this.faults.orderStatus;
+        this.faults.orderStatus = null;
+        return send(status, { errorMessage: `order not taken (${status})` });
+      }
+      if (this.faults.delayOrdersMs > 0) await new Promise((r) => setTimeout(r, this.faults.delayOrdersMs));
+      return this.createOrder(JSON.parse(body) as { order: Json }, send, res);
+    }
     const byClient = /^\/orders\/@(.+)$/.exec(path);
     if (req.method === "GET" && byClient) {
       const o = this.orderByClientId(decodeURIComponent(byClient[1]!));
@@ -337,8 +471,10 @@ export class OandaStandIn {
       return tx ? send(200, { transaction: tx, lastTransactionID: this.lastId() }) : send(404, { errorMessage: "The Transaction specified does not exist" });
     }
     if (req.method === "GET" && path === "/transactions/sinceid") {
+      // A capped page, oldest first; lastTransactionID is still the account's last, past the page's end.
       const since = Number(url.searchParams.get("id"));
-      return send(200, { transactions: this.transactions.filter((t) => Number(t.id) > since), lastTransactionID: this.lastId() });
+      const page = this.transactions.filter((t) => Number(t.id) > since).slice(0, this.sinceIdPageMax);
+      return send(200, { transactions: page, lastTransactionID: this.lastId() });
     }
     if (req.method === "GET" && path === "/transactions/idrange") {
       // from and to inclusive; `type` an optional comma-separated filter; at most 1,000 ids asked at once.
@@ -376,36 +512,41 @@ export class OandaStandIn {
     const spec = req.order;
     const clientId = (spec.clientExtensions as { id?: string } | undefined)?.id ?? "";
     const instrument = String(spec.instrument);
-    if (clientId && this.orderByClientId(clientId)) {
-      const tx = { type: "MARKET_ORDER_REJECT", id: this.id(), rejectReason: "CLIENT_ORDER_ID_ALREADY_EXISTS" };
+    // Refused only while an order under the id is pending: a filled one's id is taken again.
+    if (clientId && this.ordersByClientId(clientId).some((o) => o.state === "PENDING")) {
+      const tx = { type: `${String(spec.type)}_ORDER_REJECT`, id: this.id(), time: v20Time(), rejectReason: "CLIENT_ORDER_ID_ALREADY_EXISTS" };
       this.transactions.push(tx);
       return send(400, { orderRejectTransaction: tx, errorCode: "CLIENT_ORDER_ID_ALREADY_EXISTS", errorMessage: "The client Order ID specified is already assigned", lastTransactionID: this.lastId() });
     }
     if (this.faults.rejectNext) {
       const reason = this.faults.rejectNext;
       this.faults.rejectNext = null;
-      const tx = { type: `${String(spec.type)}_ORDER_REJECT`, id: this.id(), rejectReason: reason };
+      const tx = { type: `${String(spec.type)}_ORDER_REJECT`, id: this.id(), time: v20Time(), rejectReason: reason };
       this.transactions.push(tx);
       return send(400, { orderRejectTransaction: tx, errorCode: reason, errorMessage: `order rejected: ${reason}`, lastTransactionID: this.lastId() });
     }
     const type = spec.type as Order["type"];
     const order: Order = { id: this.id(), clientId, instrument, type, units: Number(spec.units), filled: 0, price: spec.price === undefined ? null : Number(spec.price), state: "PENDING", body: spec };
     this.orders.set(order.id, order);
-    const create = { type: `${type}_ORDER`, id: order.id, time: new Date().toISOString(), instrument, units: spec.units, clientExtensions: spec.clientExtensions };
+    const create = { type: `${type}_ORDER`, id: order.id, time: v20Time(), instrument, units: spec.units, clientExtensions: spec.clientExtensions };
     this.transactions.push(create);
     const answer: Json = { orderCreateTransaction: create };
     if (type === "MARKET") {
       const quote = this.quotes.get(instrument);
-      if (!quote) {
+      const price = order.units > 0 ? quote?.ask : quote?.bid;
+      const share = this.faults.partialFill;
+      this.faults.partialFill = null;
+      if (!quote || !quote.tradeable) {
         answer.orderCancelTransaction = this.cancel(order, "MARKET_HALTED");
+      } else if (price === null || price === undefined || (share !== null && spec.timeInForce === "FOK")) {
+        // Fill or kill: never in part. No liquidity on the side needed, or not all of it: the whole order goes.
+        answer.orderCancelTransaction = this.cancel(order, "INSUFFICIENT_LIQUIDITY");
       } else {
-        const share = this.faults.partialFill;
-        this.faults.partialFill = null;
         const units = share === null ? order.units : Math.trunc(order.units * share);
-        answer.orderFillTransaction = this.fill(order, order.units > 0 ? quote.ask : quote.bid, units, "MARKET_ORDER");
+        answer.orderFillTransaction = this.fill(order, price, units, "MARKET_ORDER");
         if (units !== order.units) {
-          // FOK/IOC: the rest goes; the order itself stays FILLED, as its fill says.
-          const cancel = { type: "ORDER_CANCEL", id: this.id(), time: new Date().toISOString(), orderID: order.id, ...(clientId ? { clientOrderID: clientId } : {}), reason: "INSUFFICIENT_LIQUIDITY" };
+          // IOC: the rest goes; the order itself stays FILLED, as its fill says.
+          const cancel = { type: "ORDER_CANCEL", id: this.id(), time: v20Time(), orderID: order.id, ...(clientId ? { clientOrderID: clientId } : {}), reason: "INSUFFICIENT_LIQUIDITY" };
           this.transactions.push(cancel);
           answer.orderCancelTransaction = cancel;
         }
@@ -422,6 +563,7 @@ export class OandaStandIn {
   }
 
   private stream(url: URL, res: http.ServerResponse): void {
+    this.log("STREAM", "/pricing/stream", 200);
     this.streamConnections++;
     const instruments = new Set((url.searchParams.get("instruments") ?? "").split(",").filter(Boolean));
     res.writeHead(200, { "content-type": "application/octet-stream", "transfer-encoding": "chunked" });
@@ -445,10 +587,7 @@ export class OandaStandIn {
     // First line at once, as OANDA sends the current price of each instrument on connect.
     for (const name of instruments) {
       const q = this.quotes.get(name);
-      if (q) {
-        const p = precisionOf(name);
-        entry.write({ type: "PRICE", instrument: name, time: q.time, tradeable: true, bids: [{ price: q.bid.toFixed(p), liquidity: 1e7 }], asks: [{ price: q.ask.toFixed(p), liquidity: 1e7 }] });
-      }
+      if (q) entry.write(this.priceLine(name, q));
     }
   }
 }

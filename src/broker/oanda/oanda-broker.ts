@@ -1,13 +1,16 @@
 /**
  * The OANDA v20 broker behind the pair actor's broker interface (the paper
  * broker stays the default). Orders go out with the runtime's client order id
- * in `clientExtensions.id`, which makes `place` idempotent across retries and
- * restarts: when an answer is lost (timeout, network, 5xx) or OANDA says the id
- * already exists, the order is looked up by that id instead of being sent again
- * blindly. Fills of resting (limit, stop) orders arrive as transactions,
- * polled from the last one seen while any order is working; a resting order
- * may fill in parts, and is followed until its units are filled or OANDA
- * cancels the rest.
+ * in `clientExtensions.id`, and `place` looks that id up before every send,
+ * the first included: OANDA refuses a client id only while another order
+ * under it is *pending* (CLIENT_ORDER_ID_ALREADY_EXISTS), so a filled market
+ * order sent again would fill again, and a resend is never safe in itself.
+ * An order whose answer was lost (timeout, network, 5xx) is in doubt: looked
+ * up at once, and never sent again by this broker until it has been in doubt
+ * for a while (OANDA may still be taking it). Fills of resting (limit, stop)
+ * orders arrive as transactions, polled from the last one received, a page
+ * at a time until caught up; a resting order may fill in parts, and is
+ * followed until its units are filled or OANDA cancels the rest.
  */
 import * as v from "valibot";
 import type { Instrument } from "../../domain/instruments.ts";
@@ -25,6 +28,17 @@ const WORKING_POLL_MS = 1_000;
 const MAX_WORKING = 1_000;
 /** Transaction ids asked for in one `idrange` call. */
 const ID_RANGE = 1_000;
+/** `sinceid` pages read in one poll (OANDA caps a page, users report at 1,000); the rest is read by the next poll. */
+const SINCE_PAGES_PER_POLL = 10;
+/**
+ * How long an order whose answer was lost stays in doubt, in multiples of the
+ * HTTP timeout: a request we gave up on may still reach OANDA and be taken,
+ * so it is only looked up until then, never sent again. Past that, a lookup
+ * that finds nothing means OANDA never got it.
+ */
+const IN_DOUBT_TIMEOUTS = 3;
+/** Orders in doubt remembered at once; more is a caller bug (orders are bounded per minute by risk). */
+const MAX_IN_DOUBT = 1_000;
 /** OANDA's largest page of `GET /trades`. */
 const TRADES_PAGE = 500;
 
@@ -72,6 +86,10 @@ export class OandaBroker implements Broker {
   private cancelled: CancelledOrder[] = [];
   private lastTransactionId: string | null = null;
   private lastPollAt = Number.NEGATIVE_INFINITY;
+  /** Client order ids whose send got no clear answer, and until when they are not sent again. */
+  private readonly inDoubt = new Map<string, number>();
+  /** A place in progress per client order id: the same order asked twice at once is sent at most once. */
+  private readonly placing = new Map<string, Promise<BrokerAnswer>>();
 
   constructor(
     private readonly http: OandaHttp,
@@ -87,24 +105,47 @@ export class OandaBroker implements Broker {
   ) {}
 
   place(intent: OrderIntent, _quote: Quote): Promise<BrokerAnswer> {
-    return this.submit(intent, false);
+    const id = intent.clientOrderId;
+    const running = this.placing.get(id);
+    if (running) return running;
+    const placed = this.submit(intent).finally(() => this.placing.delete(id));
+    this.placing.set(id, placed);
+    return placed;
   }
 
-  private async submit(intent: OrderIntent, resent: boolean): Promise<BrokerAnswer> {
+  private async submit(intent: OrderIntent): Promise<BrokerAnswer> {
+    const id = intent.clientOrderId;
+    // Looked up first, every time (a retry, a drain, a new life of the actor):
+    // only what OANDA says it never got is sent.
+    const known = await this.lookup(id);
+    if (known) return known;
+    const doubtUntil = this.inDoubt.get(id);
+    if (doubtUntil !== undefined && this.now() < doubtUntil) {
+      throw new OandaError(0, "in_doubt", `${id}: an earlier send got no answer and OANDA may still take it; not sent again before ${new Date(doubtUntil).toISOString()}`);
+    }
+    this.inDoubt.delete(id);
     let created: OrderCreated;
     try {
       created = await this.http.send("POST", "/orders", orderRequest(intent, this.instrument, this.protectionOnFill), OrderCreated);
     } catch (err) {
       if (!(err instanceof OandaError)) throw err;
+      if (err.status === 0 || err.status >= 500) {
+        // No clear answer: OANDA may have taken it. Never sent again here; a
+        // lookup now finds it when it was taken, later ones when it is taken late.
+        this.doubt(id);
+        const found = await this.lookup(id).catch(() => null);
+        if (found) return found;
+        throw err;
+      }
+      // 429 (refused before it was taken), 401/403 (this client stops): the error stands,
+      // the order stays in the pair's outbox, and the next try looks it up first.
+      if (err.status === 429 || err.credentialsRefused) throw err;
       const rejection = rejectionOf(err);
-      if (rejection === "CLIENT_ORDER_ID_ALREADY_EXISTS" || err.retryable) {
-        // Sent before (or maybe just now, with the answer lost): what became of it decides.
-        const known = await this.lookup(intent.clientOrderId);
-        if (known) return known;
-        // OANDA never got it: one more send is safe, since the id makes a duplicate impossible.
-        // After that the error stands, and the order stays in the pair's outbox for the next drain.
-        if (!err.retryable || resent) throw err;
-        return this.submit(intent, true);
+      if (rejection === "CLIENT_ORDER_ID_ALREADY_EXISTS") {
+        // Pending under this id (sent meanwhile by someone else on the account, or the lookup raced it).
+        const found = await this.lookup(id);
+        if (found) return found;
+        throw err;
       }
       if (rejection !== null) return { status: "rejected", reason: rejection, fills: [] };
       throw err;
@@ -145,25 +186,49 @@ export class OandaBroker implements Broker {
     const now = this.now();
     if (this.working.size === 0 || this.lastTransactionId === null || now - this.lastPollAt < WORKING_POLL_MS) return outcome;
     this.lastPollAt = now;
-    const page = await this.http.get(`/transactions/sinceid?id=${this.lastTransactionId}`, TransactionPage);
-    for (const tx of page.transactions) {
-      if (tx.type === "ORDER_FILL") {
-        const fill = v.safeParse(OrderFillTransaction, tx);
-        const order = fill.success ? this.working.get(fill.output.orderID) : undefined;
-        if (!fill.success || !order) continue;
-        const counted = this.count(order, fill.output);
-        if (counted) outcome.fills.push(counted);
-        if (order.filled >= order.units) this.working.delete(fill.output.orderID);
-      } else if (tx.type === "ORDER_CANCEL") {
-        const cancel = v.safeParse(OrderCancelTransaction, tx);
-        const order = cancel.success ? this.working.get(cancel.output.orderID) : undefined;
-        if (!cancel.success || !order) continue;
-        outcome.cancelled.push({ clientOrderId: order.clientOrderId, reason: cancel.output.reason, filledUnits: order.filled });
-        this.working.delete(cancel.output.orderID);
+    for (let pages = 0; pages < SINCE_PAGES_PER_POLL && this.working.size > 0; pages++) {
+      let page: v.InferOutput<typeof TransactionPage>;
+      try {
+        page = await this.http.get(`/transactions/sinceid?id=${this.lastTransactionId}`, TransactionPage);
+      } catch (err) {
+        // What earlier pages gave is counted and must be returned; the next poll asks again from the cursor.
+        if (pages > 0) break;
+        throw err;
       }
+      if (page.transactions.length === 0) break;
+      for (const tx of page.transactions) {
+        try {
+          if (transactionNumber(tx.id) <= transactionNumber(this.lastTransactionId)) throw new Error(`sinceid ${this.lastTransactionId} answered transaction ${tx.id}, not after it`);
+          this.apply(tx, outcome);
+        } catch (err) {
+          // The cursor stays before it: read again next poll, never skipped. What came before it is returned now.
+          if (outcome.fills.length > 0 || outcome.cancelled.length > 0) return outcome;
+          throw err;
+        }
+        // Only over what was received: an answer's lastTransactionID may be past the end of a capped page.
+        this.lastTransactionId = tx.id;
+      }
+      if (transactionNumber(this.lastTransactionId) >= transactionNumber(page.lastTransactionID)) break;
     }
-    this.lastTransactionId = page.lastTransactionID;
     return outcome;
+  }
+
+  /** One transaction seen by a poll: a fill or cancellation of a working order counts, anything else is not ours to follow. */
+  private apply(tx: { type: string }, outcome: QuoteOutcome): void {
+    if (tx.type === "ORDER_FILL") {
+      const fill = v.safeParse(OrderFillTransaction, tx);
+      const order = fill.success ? this.working.get(fill.output.orderID) : undefined;
+      if (!fill.success || !order) return;
+      const counted = this.count(order, fill.output);
+      if (counted) outcome.fills.push(counted);
+      if (order.filled >= order.units) this.working.delete(fill.output.orderID);
+    } else if (tx.type === "ORDER_CANCEL") {
+      const cancel = v.safeParse(OrderCancelTransaction, tx);
+      const order = cancel.success ? this.working.get(cancel.output.orderID) : undefined;
+      if (!cancel.success || !order) return;
+      outcome.cancelled.push({ clientOrderId: order.clientOrderId, reason: cancel.output.reason, filledUnits: order.filled });
+      this.working.delete(cancel.output.orderID);
+    }
   }
 
   /** The account's net units in this instrument (longs positive), for reconciliation. */
@@ -254,9 +319,19 @@ export class OandaBroker implements Broker {
   /** Count a fill of a working order once; the fill, or null when it was counted before. */
   private count(order: Working, tx: OrderFillTransaction): Fill | null {
     if (order.seen.has(tx.id)) return null;
+    // Converted before it is marked seen: a fill that cannot be read throws, and is read again next time.
+    const fill = this.fillOf(tx, order.clientOrderId);
     order.seen.add(tx.id);
-    order.filled += Math.abs(Number(tx.units));
-    return this.fillOf(tx, order.clientOrderId);
+    order.filled += fill.units;
+    return fill;
+  }
+
+  /** Mark an order in doubt: looked up, not sent again, for a few HTTP timeouts. */
+  private doubt(clientOrderId: string): void {
+    const now = this.now();
+    for (const [id, until] of this.inDoubt) if (until <= now) this.inDoubt.delete(id);
+    if (this.inDoubt.size >= MAX_IN_DOUBT) throw new Error(`more than ${MAX_IN_DOUBT} orders in doubt on ${this.instrument.symbol}`);
+    this.inDoubt.set(clientOrderId, now + IN_DOUBT_TIMEOUTS * this.http.policy.timeoutMs);
   }
 
   private tradeOf(t: Trade): OpenTrade {
@@ -279,10 +354,14 @@ export class OandaBroker implements Broker {
   private fillOf(tx: OrderFillTransaction, clientOrderId: string): Fill {
     const signed = Number(tx.units);
     const price = pointsOf(tx.fullVWAP ?? tx.price ?? "NaN", this.instrument);
-    if (!Number.isFinite(price) || !Number.isInteger(signed) || signed === 0) throw new Error(`fill ${tx.id} without a usable price or units`);
+    const ts = msOf(tx.time);
+    if (!Number.isFinite(price) || price <= 0 || !Number.isSafeInteger(signed) || signed === 0 || !Number.isFinite(ts)) {
+      throw new Error(`fill ${tx.id} without a usable price, units or time`);
+    }
     // Commission is in the account's home currency; the fill wants quote currency.
     const commissionHome = Number(tx.commission ?? "0");
     const toHome = Number(tx.lossQuoteHomeConversionFactor ?? "1");
+    if (commissionHome > 0 && !(toHome > 0)) throw new Error(`fill ${tx.id}: commission ${tx.commission} with no usable conversion factor`);
     return {
       // The transaction id: the same fill seen twice (answer, then lookup) is the same fill.
       id: `${clientOrderId}:t${tx.id}`,
@@ -291,10 +370,17 @@ export class OandaBroker implements Broker {
       side: signed > 0 ? "buy" : "sell",
       units: Math.abs(signed),
       price,
-      commissionQuoteMicros: commissionHome > 0 && toHome > 0 ? Math.round((commissionHome / toHome) * 1e6) : 0,
-      ts: msOf(tx.time),
+      commissionQuoteMicros: commissionHome > 0 ? Math.round((commissionHome / toHome) * 1e6) : 0,
+      ts,
     };
   }
+}
+
+/** A v20 transaction id as a number (they are numeric strings); anything else is an answer not to trust. */
+function transactionNumber(id: string): number {
+  const n = Number(id);
+  if (!/^\d+$/.test(id) || !Number.isSafeInteger(n)) throw new Error(`transaction id ${JSON.stringify(id).slice(0, 40)} is not a v20 id`);
+  return n;
 }
 
 /** v20's reason for refusing an order (from a 400 with an orderRejectTransaction), or null. */

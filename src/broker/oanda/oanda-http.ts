@@ -2,10 +2,14 @@
  * HTTP to the v20 REST API: a bearer token, a timeout on every call, and
  * retries with exponential backoff and full jitter for idempotent calls only
  * (GETs). An order POST is never retried here: after a timeout nobody knows
- * whether OANDA took it, so the broker first looks it up by client order id
- * and sends it once more only when OANDA has no order under that id.
+ * whether OANDA took it (the broker looks it up by client order id before any
+ * send). Every call goes through OANDA's rate limit on our side (rate-limit.ts),
+ * a 429 pauses every call for a while, and a 401 or 403 stops this client for
+ * good: its token is refused, and sending it again would change nothing but
+ * OANDA's view of us. New credentials make a new client.
  */
 import * as v from "valibot";
+import { retryAfterMs, sharedLimiter, type RateLimiter } from "./rate-limit.ts";
 import { V20Error } from "./v20.ts";
 
 export interface OandaEndpoint {
@@ -32,6 +36,9 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ timeoutMs: 5_000, attempts: 4, baseDelayMs: 100, maxDelayMs: 2_000 });
 
+/** A call waits at most this long for its turn under the rate limit; longer, and it fails unsent (status 429, code rate_limited). */
+const LIMIT_WAIT_MAX_MS = 5_000;
+
 /** A v20 call that failed: HTTP status (0 = no answer: timeout or network), v20's code and message. */
 export class OandaError extends Error {
   constructor(
@@ -47,6 +54,11 @@ export class OandaError extends Error {
   get retryable(): boolean {
     return this.status === 0 || this.status === 429 || this.status >= 500;
   }
+
+  /** The token was refused (401: not valid; 403: not allowed): nothing is sent with it again. */
+  get credentialsRefused(): boolean {
+    return this.status === 401 || this.status === 403;
+  }
 }
 
 /** Full jitter: a random wait up to the exponential bound, so clients that failed together do not retry together. */
@@ -55,11 +67,21 @@ export function backoffMs(attempt: number, policy: RetryPolicy, random: () => nu
 }
 
 export class OandaHttp {
+  /** The 401/403 that stopped this client; every later call fails with it, unsent. */
+  private refusal: OandaError | null = null;
+
   constructor(
     readonly endpoint: OandaEndpoint,
     readonly policy: RetryPolicy = DEFAULT_RETRY,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    /** Shared by every client of the same OANDA host in this isolate (OANDA counts per IP). */
+    private readonly limiter: RateLimiter = sharedLimiter("rest", endpoint.apiUrl),
   ) {}
+
+  /** Whether OANDA refused this client's token (it sends nothing more). */
+  get stopped(): boolean {
+    return this.refusal !== null;
+  }
 
   /** `GET /v3/accounts/{id}{path}`, retried on timeouts, 429 and 5xx; the answer validated by `schema`. */
   async get<S extends v.GenericSchema>(path: string, schema: S): Promise<v.InferOutput<S>> {
@@ -79,6 +101,10 @@ export class OandaHttp {
   }
 
   private async call<S extends v.GenericSchema>(method: string, path: string, schema: S, body?: unknown): Promise<v.InferOutput<S>> {
+    if (this.refusal) throw new OandaError(this.refusal.status, "stopped", `not sent: OANDA refused this token (${this.refusal.message}); new credentials are needed`);
+    const wait = this.limiter.reserve(LIMIT_WAIT_MAX_MS);
+    if (wait === null) throw new OandaError(429, "rate_limited", `not sent: OANDA's rate limit would hold it over ${LIMIT_WAIT_MAX_MS} ms`);
+    if (wait > 0) await this.sleep(wait);
     let res: Response;
     let text: string;
     try {
@@ -100,16 +126,22 @@ export class OandaHttp {
       const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
       throw new OandaError(0, timedOut ? "timeout" : "network", timedOut ? `no answer within ${this.policy.timeoutMs} ms` : String(err));
     }
+    // The status first: a 429 or 401 from a proxy in front of OANDA may carry no JSON at all.
+    if (res.status === 429) this.limiter.throttled(retryAfterMs(res.headers.get("retry-after")));
+    else this.limiter.passed();
     let json: unknown = null;
     try {
       json = text ? JSON.parse(text) : null;
     } catch {
-      throw new OandaError(res.status, "bad_json", `answer is not JSON: ${text.slice(0, 120)}`);
+      json = undefined;
     }
     if (!res.ok) {
-      const err = v.safeParse(V20Error, json);
-      throw new OandaError(res.status, err.success ? (err.output.errorCode ?? "error") : "error", err.success ? err.output.errorMessage : text.slice(0, 200), json);
+      const parsed = v.safeParse(V20Error, json);
+      const err = new OandaError(res.status, parsed.success ? (parsed.output.errorCode ?? "error") : "error", parsed.success ? parsed.output.errorMessage : text.slice(0, 200), json ?? null);
+      if (err.credentialsRefused) this.refusal = err;
+      throw err;
     }
+    if (json === undefined) throw new OandaError(res.status, "bad_json", `answer is not JSON: ${text.slice(0, 120)}`);
     const parsed = v.safeParse(schema, json);
     if (!parsed.success) throw new OandaError(res.status, "unexpected_answer", `${method} ${path}: ${parsed.issues[0]?.message ?? "schema mismatch"}`, json);
     return parsed.output;

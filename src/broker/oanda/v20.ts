@@ -157,15 +157,25 @@ export const OpenPositions = v.object({
 
 const PriceBucket = v.looseObject({ price: Decimal, liquidity: v.optional(v.number()) });
 
-/** One line of the pricing stream: a price, or a heartbeat (every 5 s). */
+/** A stream line is at most 64 KiB (PricingStream), so no list in it is longer than this. */
+const PRICE_BUCKETS_MAX = 1_000;
+
+/**
+ * One line of the pricing stream: a price, or a heartbeat (every 5 s). A
+ * price's bids or asks may be empty (OANDA: no liquidity on that side now),
+ * and `tradeable` false means OANDA will not fill at it (a halt, the market
+ * closed): neither is malformed, neither is a price to trade on.
+ */
 export const StreamLine = v.variant("type", [
   v.looseObject({
     type: v.literal("PRICE"),
     instrument: v.string(),
     time: v.string(),
     tradeable: v.optional(v.boolean()),
-    bids: v.pipe(v.array(PriceBucket), v.minLength(1)),
-    asks: v.pipe(v.array(PriceBucket), v.minLength(1)),
+    /** Deprecated by OANDA in favour of `tradeable`; still read, since "non-tradeable" or "invalid" must not trade either. */
+    status: v.optional(v.string()),
+    bids: v.pipe(v.array(PriceBucket), v.maxLength(PRICE_BUCKETS_MAX)),
+    asks: v.pipe(v.array(PriceBucket), v.maxLength(PRICE_BUCKETS_MAX)),
   }),
   v.looseObject({ type: v.literal("HEARTBEAT"), time: v.string() }),
 ]);
@@ -188,8 +198,16 @@ export const PositionAnswer = v.object({
 
 export const v20Units = (side: Side, units: number): string => String(side === "buy" ? units : -units);
 
-/** v20's time: RFC 3339 with up to nine decimals of a second (the default format). */
-export const msOf = (time: string): number => Date.parse(time.replace(/(\.\d{3})\d+Z$/, "$1Z"));
+/**
+ * v20's time in epoch ms: RFC 3339 in UTC with up to nine decimals of a
+ * second (OANDA sends nanoseconds), cut to the millisecond; NaN for anything
+ * else, which callers refuse.
+ */
+export function msOf(time: string): number {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/.exec(time);
+  if (!m) return Number.NaN;
+  return Date.parse(`${m[1]}.${(m[2] ?? "").padEnd(3, "0").slice(0, 3)}Z`);
+}
 
 /** The v20 order for an intent: its client order id rides in clientExtensions, so a retry can find it. */
 export function orderRequest(intent: OrderIntent, instrument: Instrument, protectionOnFill = true): V20OrderRequest {
