@@ -20,6 +20,11 @@ import { open, seal } from "../src/security/credential-box.ts";
 
 /** The coordinator proves it is alive this often (alerts watch the mark). */
 const HEARTBEAT_MS = 60_000;
+
+/** A pair that missed a trading state is tried again after 0.5 s, then 1 s, 2 s, ... up to 10 s apart. */
+function pushRetryMs(attempt: number): number {
+  return Math.min(10_000, 500 * 2 ** Math.max(0, attempt - 1));
+}
 const WEBHOOK_ATTEMPTS = 3;
 
 export interface ActiveAlert {
@@ -131,13 +136,22 @@ export class Coordinator extends DurableObject<Env> {
       },
     });
     if (this.get<number>("heartbeat") === undefined) this.put("heartbeat", Date.now());
-    void ctx.storage.getAlarm().then((at) => (at === null ? ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS) : undefined));
+    // A previous life may have died between storing a trading state and telling every pair: tell them now.
+    const soon = this.unconfirmedPairs().length > 0 ? Date.now() : Date.now() + HEARTBEAT_MS;
+    void ctx.storage.getAlarm().then((at) => (at === null || at > soon ? ctx.storage.setAlarm(soon) : undefined));
   }
 
-  /** Heartbeat: the alarm loop itself is the proof of life the alert rules check. */
+  /**
+   * Heartbeat (the alarm loop itself is the proof of life the alert rules
+   * check), and the trading state pushed again to every pair that has not
+   * confirmed it, sooner while any has not.
+   */
   override async alarm(): Promise<void> {
     this.put("heartbeat", Date.now());
-    await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+    const missing = await this.pushState(this.unconfirmedPairs());
+    const attempt = missing.length > 0 ? (this.get<number>("state_push_attempt") ?? 0) + 1 : 0;
+    this.put("state_push_attempt", attempt);
+    await this.ctx.storage.setAlarm(Date.now() + (missing.length > 0 ? pushRetryMs(attempt) : HEARTBEAT_MS));
   }
 
   /** The coordinator's backups in R2 (an RPC target). */
@@ -388,20 +402,54 @@ export class Coordinator extends DurableObject<Env> {
     return { status, pairs };
   }
 
+  /**
+   * The new state and the list of pairs still to confirm it are one write, so
+   * a crash right after it leaves the push to the next life (the constructor
+   * sets the alarm at once) instead of pairs trading on the old state. Pairs
+   * also ask for the state when they start and every minute (Pair.wake).
+   */
   private async setState(state: TradingState, reason: string, actor: string): Promise<TradingStatus> {
     const before = this.status();
     const next: TradingStatus = before.state === state ? { ...before } : { state, reason, since: Date.now() };
-    if (before.state !== state) {
-      this.ctx.storage.transactionSync(() => {
+    const pairs = configFor(this.env).pairs;
+    this.ctx.storage.transactionSync(() => {
+      if (before.state !== state) {
         this.put("trading_state", next);
         writeAudit(this.ctx.storage.sql, Date.now(), actor, "trading_state", "portfolio", before, next);
-      });
-    }
+      }
+      this.put("state_unconfirmed", pairs);
+      this.put("state_push_attempt", 0);
+    });
     // Every pair keeps the state too, so a restarted pair is still halted even if this actor is unreachable.
-    await Promise.all(
-      configFor(this.env).pairs.map((pair) => this.env.Pair.getByName(pair).setTradingState(next).catch((err: unknown) => logEvent("error", "coordinator.state_push_failed", { pair, error: String(err) }))),
-    );
+    const missing = await this.pushState(pairs);
+    if (missing.length > 0) await this.ctx.storage.setAlarm(Date.now() + pushRetryMs(1));
     return next;
+  }
+
+  /** Send the current state to `pairs`; those that confirmed it leave the unconfirmed list. Returns the rest. */
+  private async pushState(pairs: readonly string[]): Promise<string[]> {
+    if (pairs.length === 0) return [];
+    const status = this.status();
+    const confirmed = new Set<string>();
+    await Promise.all(
+      pairs.map(async (pair) => {
+        try {
+          await this.env.Pair.getByName(pair).setTradingState(status);
+          confirmed.add(pair);
+        } catch (err) {
+          logEvent("error", "coordinator.state_push_failed", { pair, error: String(err) });
+        }
+      }),
+    );
+    // Read again: a newer state may have been stored meanwhile, with its own list (only a confirmation of it counts).
+    if (this.status().since !== status.since || this.status().state !== status.state) return this.unconfirmedPairs();
+    const missing = this.unconfirmedPairs().filter((p) => !confirmed.has(p));
+    this.put("state_unconfirmed", missing);
+    return missing;
+  }
+
+  private unconfirmedPairs(): string[] {
+    return this.get<string[]>("state_unconfirmed") ?? [];
   }
 
   // ---- limits and reads --------------------------------------------------------------------

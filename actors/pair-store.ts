@@ -1,7 +1,11 @@
 import type { Candle, Tick, Timeframe } from "../src/domain/candle.ts";
 import type { IndicatorValues } from "../src/domain/indicators.ts";
+import type { TickBatchResult } from "../schemas/tick.ts";
 
 type CandleRow = Candle & { tf: string };
+
+/** How long a batchId is remembered: far longer than any client retries a batch. */
+export const TICK_BATCH_MEMORY_MS = 24 * 3_600_000;
 
 /** actor_state key of the data lake archive's watermark. */
 const ARCHIVED_THROUGH_KEY = "lake_archived_through_t";
@@ -26,6 +30,21 @@ export class PairStore {
     if (this.ticksSincePrune < Math.max(100, keep / 100)) return;
     this.ticksSincePrune = 0;
     this.sql.exec("DELETE FROM ticks WHERE id <= (SELECT MAX(id) FROM ticks) - ?", keep);
+  }
+
+  /** What became of a tick batch sent with a batchId so far; undefined when never seen (or pruned). */
+  tickBatch(batchId: string): { digest: string; next: number; rejected: TickBatchResult["rejected"] } | undefined {
+    const row = this.sql.exec<{ digest: string; next: number; rejected_json: string }>("SELECT digest, next, rejected_json FROM tick_batches WHERE batch_id = ?", batchId).toArray()[0];
+    return row ? { digest: row.digest, next: row.next, rejected: JSON.parse(row.rejected_json) as TickBatchResult["rejected"] } : undefined;
+  }
+
+  /** Record a batch's progress, in the transaction that stored its ticks; batches older than a day go. */
+  putTickBatch(batchId: string, digest: string, next: number, rejected: TickBatchResult["rejected"], nowMs: number): void {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO tick_batches (batch_id, digest, next, rejected_json, created_at) VALUES (?, ?, ?, ?, COALESCE((SELECT created_at FROM tick_batches WHERE batch_id = ?), ?))",
+      batchId, digest, next, JSON.stringify(rejected), batchId, nowMs,
+    );
+    this.sql.exec("DELETE FROM tick_batches WHERE created_at < ?", nowMs - TICK_BATCH_MEMORY_MS);
   }
 
   tickCount(): number {

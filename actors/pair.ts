@@ -11,6 +11,7 @@ import { configFor, type RuntimeConfig } from "../src/config.ts";
 import { parseConnectionParams, type RoomConnectionState } from "../src/room/connection-params.ts";
 import { coalesceWindowMs, TickCoalescer } from "../src/room/tick-coalescer.ts";
 import { RoomMembers } from "./room-members.ts";
+import { closeSocketsOfEndedKeys, KEY_ID_HEADER } from "./key-sockets.ts";
 import { toWireCandle, toWireTick } from "../src/wire.ts";
 import { issuesToDetails } from "../schemas/common.ts";
 import type { CandleList, CandleQuery } from "../schemas/candle.ts";
@@ -778,7 +779,7 @@ export class Pair extends Server<Env> {
 
   override onConnect(connection: Connection<RoomConnectionState>, ctx: ConnectionContext): void {
     const role = v.safeParse(RoleSchema, ctx.request.headers.get(ROLE_HEADER));
-    const params = parseConnectionParams(new URL(ctx.request.url), role.success ? role.output : null);
+    const params = parseConnectionParams(new URL(ctx.request.url), role.success ? role.output : null, ctx.request.headers.get(KEY_ID_HEADER));
     if (!params.ok) {
       this.sendTo(connection, { type: "error", code: "bad_connect_params", message: "invalid room parameters", details: params.issues });
       connection.close(1008, "bad parameters");
@@ -797,6 +798,13 @@ export class Pair extends Server<Env> {
     }
     this.setRoomState(connection, params.state);
     this.sendSnapshot(connection, params.state.timeframes, params.state.snapshotCandles);
+  }
+
+  /** Close the sockets whose key was revoked (actors/key-sockets.ts); how many. */
+  async closeEndedKeySockets(): Promise<number> {
+    const closed = await closeSocketsOfEndedKeys(this.env, this.members.all());
+    for (const conn of closed) this.members.delete(conn);
+    return closed.length;
   }
 
   override onClose(connection: Connection<RoomConnectionState>): void {

@@ -3,7 +3,7 @@ import { WireCandle } from "./candle.ts";
 import { EpochMs, PairSymbol, TimeframeSchema } from "./common.ts";
 import { IndicatorValuesSchema } from "./indicators.ts";
 import { SignalMessage } from "./signal.ts";
-import { TickRejectionSchema, WireTick } from "./tick.ts";
+import { BatchId, TickRejectionSchema, WireTick } from "./tick.ts";
 import { TRADING_MESSAGES } from "./trading-events.ts";
 
 /** Frames larger than this are refused by the room without being parsed. */
@@ -35,6 +35,8 @@ export const ClientMessage = v.variant("type", [
     type: v.literal("ticks"),
     id: v.optional(v.pipe(v.string(), v.maxLength(64))),
     ticks: v.pipe(v.array(WireTick), v.minLength(1), v.maxLength(ROOM_TICKS_MAX)),
+    /** As on POST /ticks: a batch sent again under its batchId is answered with what was stored. */
+    batchId: v.optional(BatchId),
   }),
 ]);
 export type ClientMessage = v.InferOutput<typeof ClientMessage>;

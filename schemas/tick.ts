@@ -18,10 +18,17 @@ export const WireTick = v.object({
 });
 export type WireTick = v.InferOutput<typeof WireTick>;
 
+/**
+ * A feed's name for one batch, so that sending it again (its answer was lost) stores nothing twice:
+ * the pair answers a repeat with what it stored (remembered for a day). Any id unique to the batch.
+ */
+export const BatchId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 of A-Z a-z 0-9 _ . : -"));
+
 export const TickBatch = v.object({
   ticks: v.pipe(v.array(WireTick), v.minLength(1), v.maxLength(TICK_BATCH_MAX)),
   /** History being replayed (npm run replay): the pair trades on the ticks' clock instead of the wall clock. */
   replay: v.optional(v.boolean(), false),
+  batchId: v.optional(BatchId),
 });
 export type TickBatch = v.InferOutput<typeof TickBatch>;
 
@@ -40,3 +47,8 @@ export const TickBatchResult = v.object({
   rejected: v.array(v.object({ index: v.number(), reason: TickRejectionSchema })),
 });
 export type TickBatchResult = v.InferOutput<typeof TickBatchResult>;
+
+/** A batchId sent again with other ticks: nothing was stored (HTTP 409). */
+export interface TickBatchConflict {
+  conflict: { batchId: string };
+}

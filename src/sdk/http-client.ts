@@ -44,9 +44,14 @@ export class FxClient {
     return v.parse(CandleList, await this.request("GET", `/api/pairs/${pair}/candles?${params}`));
   }
 
-  /** `replay`: the ticks are history being replayed, and the pair trades on their clock. */
-  async postTicks(pair: string, ticks: readonly WireTick[], options: { replay?: boolean } = {}): Promise<TickBatchResult> {
-    return v.parse(TickBatchResult, await this.request("POST", `/api/pairs/${pair}/ticks`, { ticks, ...(options.replay ? { replay: true } : {}) }));
+  /**
+   * `replay`: the ticks are history being replayed, and the pair trades on their clock.
+   * `batchId`: name the batch so that sending it again after a lost answer stores nothing twice
+   * (the pair answers with what it stored; the same id with other ticks is a 409).
+   */
+  async postTicks(pair: string, ticks: readonly WireTick[], options: { replay?: boolean; batchId?: string } = {}): Promise<TickBatchResult> {
+    const body = { ticks, ...(options.replay ? { replay: true } : {}), ...(options.batchId !== undefined ? { batchId: options.batchId } : {}) };
+    return v.parse(TickBatchResult, await this.request("POST", `/api/pairs/${pair}/ticks`, body));
   }
 
   /** Any route of the API (admin, trading, metrics), typed by the caller; errors as ApiError. */

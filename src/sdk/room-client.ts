@@ -115,9 +115,10 @@ export class PairRoom {
    * message's id (`forbidden` without such a key, `ticks_failed`), or after
    * `timeoutMs` (a refusal the server cannot tie to the message, such as
    * `invalid_message` or `rate_limited`, arrives as an "error" frame to
-   * on("error") only).
+   * on("error") only). `batchId`: as on POST, a batch sent again under it
+   * (after a timeout or a reconnect) stores nothing twice.
    */
-  sendTicks(ticks: readonly WireTick[], timeoutMs = 10_000): Promise<TickBatchResult> {
+  sendTicks(ticks: readonly WireTick[], timeoutMs = 10_000, batchId?: string): Promise<TickBatchResult> {
     const id = `feed-${++this.nextFeedId}`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -125,7 +126,7 @@ export class PairRoom {
         reject(new Error(`no ticks_result for ${id} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.feeding.set(id, { resolve, reject, timer });
-      this.send({ type: "ticks", id, ticks: [...ticks] });
+      this.send({ type: "ticks", id, ticks: [...ticks], ...(batchId !== undefined ? { batchId } : {}) });
     });
   }
 
