@@ -6,6 +6,7 @@ import { migrate } from "./migrate.ts";
 import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { runAuditRetentionIfDue, type BatchedDelete } from "./retention.ts";
 import { ActorBackup } from "./backup/actor-backup.ts";
+import type { Keeper } from "./backup/keep-across-restore.ts";
 import { configFor } from "../src/config.ts";
 
 type KeyRow = { id: string; secret_hash: string; role: string; label: string; created_at: number; revoked_at: number | null };
@@ -27,6 +28,7 @@ export class Gatekeeper extends DurableObject<Env> {
     this.backupTarget = new ActorBackup(ctx.storage, env.BACKUPS, "gatekeeper", {
       intervalMs: configFor(env).backupIntervalMs,
       afterRestore: () => migrate(ctx.storage, GATEKEEPER_MIGRATIONS),
+      keep: [keepRevocations],
     });
   }
 
@@ -74,6 +76,15 @@ export class Gatekeeper extends DurableObject<Env> {
     return toInfo(row);
   }
 
+  /** Which of these key ids are held and not revoked (rooms and streams close the sockets of the others). */
+  activeKeyIds(ids: readonly string[]): string[] {
+    if (ids.length === 0) return [];
+    return this.ctx.storage.sql
+      .exec<{ id: string }>(`SELECT id FROM api_keys WHERE revoked_at IS NULL AND id IN (${ids.map(() => "?").join(", ")})`, ...ids)
+      .toArray()
+      .map((r) => r.id);
+  }
+
   listKeys(): KeyInfo[] {
     return this.ctx.storage.sql.exec<KeyRow>("SELECT * FROM api_keys ORDER BY created_at").toArray().map(toInfo);
   }
@@ -95,6 +106,20 @@ export class Gatekeeper extends DurableObject<Env> {
 
 
 }
+
+/**
+ * A revocation survives any restore: a key revoked now stays revoked (from
+ * its earliest revocation) in the restored store. Keys the snapshot does not
+ * have are gone with the restore, which also ends them.
+ */
+const keepRevocations: Keeper = (live) => {
+  const revoked = live.exec<{ id: string; revoked_at: number }>("SELECT id, revoked_at FROM api_keys WHERE revoked_at IS NOT NULL").toArray();
+  return (restored) => {
+    for (const r of revoked) {
+      restored.exec("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?)", r.revoked_at, r.id, r.revoked_at);
+    }
+  };
+};
 
 function toInfo(r: KeyRow): KeyInfo {
   return { id: r.id, role: r.role as Role, label: r.label, createdAt: r.created_at, revokedAt: r.revoked_at };

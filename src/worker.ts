@@ -1,6 +1,7 @@
 import { routePartykitRequest } from "partyserver";
 import { configFor } from "./config.ts";
-import { authorize, isWebSocketUpgrade } from "./http/auth.ts";
+import { authorize, isWebSocketUpgrade, type Identity } from "./http/auth.ts";
+import { closeEndedKeySocketsEverywhere, KEY_ID_HEADER } from "../actors/key-sockets.ts";
 import type { Access } from "../schemas/auth.ts";
 import { errorResponse, toErrorResponse } from "./http/errors.ts";
 import { enforceIpRateLimit } from "./http/rate-limit.ts";
@@ -62,6 +63,8 @@ async function runMinute(env: Env): Promise<void> {
     );
   if (config.feed === "oanda") await step("feed.wake_failed", () => env.Feed.getByName("main").wake());
   await Promise.all(config.pairs.map((pair) => step("pair.wake_failed", () => env.Pair.getByName(pair).wake(), { pair })));
+  // The backstop of revocation: a socket whose key ended, and whose room missed the notice, closes here.
+  await step("sockets.key_check_failed", () => closeEndedKeySocketsEverywhere(env));
   await step("retention.failed", () => runAuditRetention(env));
   await step("backup.failed", () => backupDueActors(env, config.pairs));
   await step("alert.evaluation_failed", () => evaluateAndRaiseAlerts(env));
@@ -86,8 +89,8 @@ async function handle(request: Request, env: Env, ctx: ExecutionContext): Promis
       if (!isWebSocketUpgrade(request)) {
         return errorResponse(426, "upgrade_required", `the ${stream.what} stream speaks WebSocket only`);
       }
-      await authorize(request, env, stream.access, true);
-      return env.SignalHub.getByName(stream.hub).fetch(request);
+      const who = await authorize(request, env, stream.access, true);
+      return env.SignalHub.getByName(stream.hub).fetch(withVerifiedKeyId(request, who));
     }
     if (url.pathname.startsWith("/parties/")) return await routeRoom(request, env);
     const response: Response | undefined = await router.fetch(request, env, ctx);
@@ -108,7 +111,7 @@ async function routeRoom(request: Request, env: Env): Promise<Response> {
     return errorResponse(426, "upgrade_required", "rooms speak WebSocket only");
   }
   const who = await authorize(request, env, "market", true);
-  const forwarded = new Request(request);
+  const forwarded = withVerifiedKeyId(request, who);
   forwarded.headers.delete(ROLE_HEADER);
   if (who) forwarded.headers.set(ROLE_HEADER, who.role);
   const room = await routePartykitRequest(forwarded, env, {
@@ -118,6 +121,14 @@ async function routeRoom(request: Request, env: Env): Promise<Response> {
         : errorResponse(404, "unknown_pair", `no room for ${lobby.name}`, { pairs: config.pairs }),
   });
   return room ?? errorResponse(404, "not_found", "no such room");
+}
+
+/** The request as a socket's actor gets it: with the id of the key the Worker verified (none sent by the client is kept), so the socket can end with its key. */
+function withVerifiedKeyId(request: Request, who: Identity | null): Request {
+  const forwarded = new Request(request);
+  forwarded.headers.delete(KEY_ID_HEADER);
+  if (who) forwarded.headers.set(KEY_ID_HEADER, who.keyId);
+  return forwarded;
 }
 
 /** The alert rules over the runtime's current figures; the coordinator records, broadcasts and delivers. */

@@ -17,6 +17,7 @@ import { RpcTarget } from "cloudflare:workers";
 import { createHash } from "node:crypto";
 import { BackupManifest, type ActorRef } from "../../schemas/backup.ts";
 import { digestOf, restoreSnapshot, takeSnapshot } from "./sql-snapshot.ts";
+import { keepAuditLog, type Keeper } from "./keep-across-restore.ts";
 
 const SNAPSHOTS_KEPT = 48;
 const DAILY_KEPT_DAYS = 30;
@@ -100,6 +101,8 @@ export interface ActorBackupOptions {
   intervalMs: number;
   /** Reload what the actor holds in memory after its database was replaced. */
   afterRestore?: () => void;
+  /** Live state a restore must not undo (a security decision), besides the audit log, which is always kept. */
+  keep?: readonly Keeper[];
   /** Run the restore when nothing else of the actor is mid-way (e.g. the pair's order queue). */
   exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
   clock?: () => number;
@@ -270,6 +273,7 @@ export class ActorBackup extends RpcTarget {
    * Rebuild the database from a snapshot (the newest when `key` is absent).
    * Every chunk is checked against its hash and the result against the
    * snapshot's digest before it commits; on any mismatch nothing changes.
+   * The live audit log and what the actor's keepers name survive it.
    * The caller reloads whatever it holds in memory.
    */
   restore(key?: string): Promise<RestoreOutcome> {
@@ -291,7 +295,7 @@ export class ActorBackup extends RpcTarget {
         bodies: await inParallel(t.chunks, (c) => this.readChunk(c.hash)),
       })),
     );
-    restoreSnapshot(this.storage, { schema: manifest.schema, tables, digest: manifest.digest });
+    restoreSnapshot(this.storage, { schema: manifest.schema, tables, digest: manifest.digest }, [keepAuditLog, ...(this.options.keep ?? [])]);
     this.latest = { key: chosen, manifest };
     this.lastBackupAt = this.clock();
     this.options.afterRestore?.();

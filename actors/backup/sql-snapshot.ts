@@ -15,6 +15,7 @@
  * key order: two databases with the same digest hold the same state.
  */
 import { createHash } from "node:crypto";
+import type { Keeper } from "./keep-across-restore.ts";
 
 /** Rows per chunk on average (a power of two: the boundary test is a mask). */
 const CHUNK_ROWS_TARGET = 256;
@@ -151,10 +152,14 @@ export interface RestoreInput {
  * Replace the whole database with a snapshot: drop every application table,
  * recreate the snapshot's schema, insert its rows, and check the digest, all
  * in one transaction. A mismatch throws and leaves the database as it was.
+ * What the keepers read from the live database first is written back into
+ * the restored one, after the digest check (so the state differs from the
+ * snapshot's by exactly that), in the same transaction.
  */
-export function restoreSnapshot(storage: DurableObjectStorage, input: RestoreInput): void {
+export function restoreSnapshot(storage: DurableObjectStorage, input: RestoreInput, keepers: readonly Keeper[] = []): void {
   const sql = storage.sql;
   storage.transactionSync(() => {
+    const putBack = keepers.map((keep) => keep(sql));
     for (const s of schemaOf(sql).filter((e) => e.type === "table")) sql.exec(`DROP TABLE ${quoteName(s.name)}`);
     // Indexes go with their tables; anything else (views, triggers) is dropped explicitly.
     for (const s of schemaOf(sql)) sql.exec(`DROP ${s.type.toUpperCase()} IF EXISTS ${quoteName(s.name)}`);
@@ -172,5 +177,6 @@ export function restoreSnapshot(storage: DurableObjectStorage, input: RestoreInp
     }
     const restored = takeSnapshot(sql).digest;
     if (restored !== input.digest) throw new Error(`restored state digest ${restored} is not the snapshot's ${input.digest}`);
+    for (const put of putBack) put(sql);
   });
 }

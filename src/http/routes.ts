@@ -17,6 +17,7 @@ import { ActorRef, BackupNowBody, RestoreBody } from "../../schemas/backup.ts";
 import { BrokerCredentialsBody } from "../../schemas/broker.ts";
 import { auditKeeperOf, backedUpActors, backupStatuses, backupsOf } from "../../actors/backup/backed-up-actors.ts";
 import { authorize, type Identity } from "./auth.ts";
+import { closeEndedKeySocketsEverywhere } from "../../actors/key-sockets.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
 import { arrayForObject } from "./array-for-object.ts";
@@ -235,6 +236,8 @@ export const ROUTES: readonly Route[] = [
     handler: async (req, env, who) => {
       const revoked = await env.Gatekeeper.getByName("main").revokeKey(String(req.params.id), actorOf(who));
       if (!revoked) throw new HttpError(404, "unknown_key", "no key with this id");
+      // Sockets opened with the key close now (the cron's minute check is the backstop).
+      await closeEndedKeySocketsEverywhere(env);
       return Response.json(revoked);
     },
   },
@@ -367,6 +370,8 @@ export const ROUTES: readonly Route[] = [
       if (!outcome.ok) throw new HttpError(404, outcome.code, outcome.message, { actor, snapshot: body.snapshot ?? null });
       const { ok: _ok, ...restored } = outcome;
       await auditKeeperOf(env, actor).recordAudit(actorOf(who), "backup.restore", actor, null, restored);
+      // Keys the snapshot does not have are gone: their sockets close too.
+      if (actor === "gatekeeper") await closeEndedKeySocketsEverywhere(env);
       return Response.json(restored);
     },
   },

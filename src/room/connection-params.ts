@@ -9,6 +9,8 @@ export interface RoomConnectionState {
   snapshotCandles: number;
   /** Role of the connection's API key as the Worker verified it; null = anonymous (market data only). */
   role: Role | null;
+  /** Id of that key ("bootstrap" for the ADMIN_API_KEY secret): the socket closes when the key is revoked (actors/key-sockets.ts). */
+  keyId?: string;
 }
 
 const Params = v.object({
@@ -32,6 +34,7 @@ const Params = v.object({
 export function parseConnectionParams(
   url: URL,
   role: Role | null,
+  keyId: string | null = null,
 ): { ok: true; state: RoomConnectionState } | { ok: false; issues: { path: string; message: string }[] } {
   const raw: Record<string, string> = {};
   for (const name of ["tf", "limit", "key"]) {
@@ -46,5 +49,5 @@ export function parseConnectionParams(
     };
   }
   // Defaults run through the pipes too: tf is an array, limit a number.
-  return { ok: true, state: { timeframes: parsed.output.tf as Timeframe[], snapshotCandles: parsed.output.limit, role } };
+  return { ok: true, state: { timeframes: parsed.output.tf as Timeframe[], snapshotCandles: parsed.output.limit, role, ...(keyId ? { keyId } : {}) } };
 }
