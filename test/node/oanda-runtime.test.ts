@@ -3,8 +3,9 @@
  * v20 stand-in (test/support/oanda-standin.ts: this machine cannot reach
  * OANDA): prices stream into the pair actors, orders go out under their
  * client order ids with the runtime keeping the exits, a dropped stream
- * reconnects, bad credentials show as a failing broker, and a position the
- * runtime does not know about halts trading with an alert.
+ * reconnects, prices OANDA will not fill at never reach a pair, bad
+ * credentials show as a failing broker, and a position the runtime does not
+ * know about halts trading with an alert.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -109,6 +110,18 @@ describe("runtime on OANDA (local v20 stand-in)", () => {
     await eventually(async () => expect((await api("GET", "/api/metrics")).json.feed.stream).toMatchObject({ state: "streaming", connects: before + 1 }));
     standin.setQuote("EUR_USD", 1.0871, 1.0873);
     await eventually(async () => expect((await api("GET", "/api/pairs/EUR_USD")).json.lastTick).toMatchObject({ bid: 1.0871 }));
+  });
+
+  it("a price OANDA marks not tradeable, or with no bid, never reaches the pair: it is closed until a tradeable price", async () => {
+    standin.setQuote("EUR_USD", 1.0891, 1.0893, false);
+    standin.setQuote("EUR_USD", null, 1.0895);
+    await eventually(async () => expect((await api("GET", "/api/metrics")).json.feed.stream).toMatchObject({ state: "streaming", closed: ["EUR_USD"] }));
+    // Exits and strategies would act on it, and OANDA would cancel the order (MARKET_HALTED).
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await api("GET", "/api/pairs/EUR_USD")).json.lastTick).not.toMatchObject({ bid: 1.0891 });
+    standin.setQuote("EUR_USD", 1.0897, 1.0899);
+    await eventually(async () => expect((await api("GET", "/api/pairs/EUR_USD")).json.lastTick).toMatchObject({ bid: 1.0897, ask: 1.0899 }));
+    expect((await api("GET", "/api/metrics")).json.feed.stream.closed).toEqual([]);
   });
 
   it("stored credentials are used from the next call: a wrong token shows as a failing broker, the right one heals it", async () => {
