@@ -11,7 +11,7 @@
  */
 import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -45,6 +45,12 @@ export interface RuntimeOptions {
 /** The one cron wrangler.jsonc declares ("* * * * *") and what the local schedule reproduces. */
 export const CRON = "* * * * *";
 export const CRON_PERIOD_MS = 60_000;
+/** Bundle folders in the temp folder: `fxrt-build-<pid>-<random>`, so a later start can tell whose each is. */
+const BUILD_PREFIX = "fxrt-build-";
+/** A folder named before the pid was in the name is removed at this age: whose it is cannot be told. */
+const UNNAMED_BUILD_MAX_AGE_MS = 24 * 3_600_000;
+/** Stale folders removed per start at most (each about 2.6 MB): the rest go at the next starts. */
+const STALE_BUILDS_MAX = 100;
 /** A floor for tests' periods: each run wakes every pair and asks every actor about its backup. */
 const SCHEDULE_MIN_MS = 1_000;
 /** How long stop() waits for a scheduled run under way before disposing of the runtime anyway. */
@@ -71,6 +77,43 @@ export async function buildBundle(outDir: string): Promise<string> {
     maxBuffer: 16 * 1024 * 1024,
   });
   return path.join(outDir, "worker.js");
+}
+
+/** Whether a process runs with this pid (EPERM: it runs, as another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Whether the runtime that made a bundle folder is gone. A folder whose pid
+ * still runs is another runtime's (or a reused pid's) and is kept.
+ */
+async function buildGone(folder: string): Promise<boolean> {
+  const pid = /^fxrt-build-(\d+)-/.exec(path.basename(folder))?.[1];
+  if (pid !== undefined) return !processAlive(Number(pid));
+  // Named before the pid was in the name: whose it is cannot be told, so its age decides.
+  const made = await stat(folder).catch(() => null);
+  return made !== null && Date.now() - made.mtimeMs > UNNAMED_BUILD_MAX_AGE_MS;
+}
+
+/**
+ * Removes the bundle folders of runtimes that are gone: a killed runtime never
+ * runs its exit handler, so its folder stayed in the temp folder for good.
+ */
+async function removeStaleBuilds(): Promise<void> {
+  let removed = 0;
+  for (const name of await readdir(tmpdir())) {
+    if (removed >= STALE_BUILDS_MAX) break;
+    const folder = path.join(tmpdir(), name);
+    if (!name.startsWith(BUILD_PREFIX) || !(await buildGone(folder))) continue;
+    await rm(folder, { recursive: true, force: true });
+    removed++;
+  }
 }
 
 /**
@@ -131,7 +174,8 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
   Object.assign(process.env, OFFLINE_ENV);
   const period = await schedulePeriod(options);
   const stateDir = path.resolve(options.stateDir ?? path.join(ROOT, ".wrangler", "state"));
-  const buildDir = await mkdtemp(path.join(tmpdir(), "fxrt-build-"));
+  await removeStaleBuilds();
+  const buildDir = await mkdtemp(path.join(tmpdir(), `${BUILD_PREFIX}${process.pid}-`));
   // wrangler's import installs signal handlers that call process.exit(): clean up on exit too.
   const removeBuild = () => rmSync(buildDir, { recursive: true, force: true });
   process.once("exit", removeBuild);

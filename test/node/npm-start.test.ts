@@ -1,17 +1,21 @@
 /**
- * The schedule runs where the runtime runs: `npm start` (scripts/start.ts, run
- * as a child process exactly as npm runs it) fires the Worker's scheduled()
- * handler every minute on the minute, as the platform's cron does, so an actor
- * is backed up again within five minutes without anyone triggering it. And
- * `fxrt backup status` says LATE, not ok, for a backup older than the
+ * `npm start` (scripts/start.ts, run as a child process exactly as npm runs
+ * it), on a temp folder of its own:
+ * - at start it removes the bundle folders (`fxrt-build-*`) that killed
+ *   runtimes left, and keeps those of runtimes still running;
+ * - the schedule runs where the runtime runs: it fires the Worker's
+ *   scheduled() handler every minute on the minute, as the platform's cron
+ *   does, so an actor is backed up again within five minutes without anyone
+ *   triggering it.
+ * And `fxrt backup status` says LATE, not ok, for a backup older than the
  * schedule allows.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fxrt } from "../../scripts/fxrt.ts";
 import { ROOT } from "../../scripts/runtime.ts";
 
@@ -20,7 +24,8 @@ const KEY = "schedule-test-admin-key";
 const RPO_MS = 5 * 60_000;
 
 let child: ChildProcess | undefined;
-let stateDir: string | undefined;
+/** The child's temp folder (TMPDIR) and state folder. */
+let dir: string | undefined;
 
 afterAll(async () => {
   if (child && child.exitCode === null) {
@@ -31,15 +36,14 @@ afterAll(async () => {
     await exited;
     clearTimeout(bound);
   }
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /** `npm start` in a child process; resolves with its URL once it prints it. */
 async function npmStart(env: Record<string, string>): Promise<string> {
-  stateDir = await mkdtemp(path.join(tmpdir(), "fxrt-schedule-"));
   child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/start.ts"], {
     cwd: ROOT,
-    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", PORT: "0", STATE_DIR: stateDir, ADMIN_API_KEY: KEY, ...env },
+    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", PORT: "0", ADMIN_API_KEY: KEY, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -67,14 +71,49 @@ async function admin<T>(url: string, method: string, route: string, body?: unkno
 
 type Snapshots = { snapshots: { key: string; takenAt: number }[] };
 
-describe("npm start runs the Worker's schedule", () => {
+describe("npm start", () => {
+  let url: string;
+  let temp: string;
+  /** A pid that ran a moment ago and has exited. */
+  const deadPid = spawnSync(process.execPath, ["-e", ""]).pid;
+  const folders = {
+    dead: `fxrt-build-${deadPid}-aB3dE6`,
+    live: `fxrt-build-${process.pid}-fG7hI9`,
+    // Named before the pid was in the name: removed once a day old.
+    unnamedOld: "fxrt-build-jK1lM2",
+    unnamedNew: "fxrt-build-nO4pQ5",
+    other: "not-a-build",
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "fxrt-npm-start-"));
+    temp = path.join(dir, "tmp");
+    for (const name of Object.values(folders)) {
+      await mkdir(path.join(temp, name), { recursive: true });
+      await writeFile(path.join(temp, name, "worker.js"), "// a bundle");
+    }
+    const twoDaysAgo = new Date(Date.now() - 48 * 3_600_000);
+    await utimes(path.join(temp, folders.unnamedOld), twoDaysAgo, twoDaysAgo);
+    // The shortest backup interval the config allows (60 s), so the second backup is due at
+    // the first minute after the one at start: the wall time stays under about two minutes.
+    // The schedule itself is npm start's own, every minute: no shortened period here.
+    url = await npmStart({ TMPDIR: temp, STATE_DIR: path.join(dir, "state"), FEED: "off", PAIRS: "EUR_USD", BACKUP_INTERVAL_SECONDS: "60" });
+  }, 120_000);
+
+  it("removes the bundle folders of runtimes that are gone, keeps those of live ones", async () => {
+    const left = await readdir(temp);
+    expect(left).not.toContain(folders.dead);
+    expect(left).not.toContain(folders.unnamedOld);
+    for (const kept of [folders.live, folders.unnamedNew, folders.other]) expect(left).toContain(kept);
+    // Its own, named by its pid.
+    const own = left.filter((n) => /^fxrt-build-\d+-/.test(n) && n !== folders.live);
+    expect(own).toHaveLength(1);
+    expect(() => process.kill(Number(/^fxrt-build-(\d+)-/.exec(own[0]!)![1]), 0)).not.toThrow();
+  });
+
   it(
-    "backs an actor up again within five minutes, on the minute, with no trigger by hand",
+    "runs the schedule: backs an actor up again within five minutes, on the minute, with no trigger by hand",
     async () => {
-      // The shortest interval the config allows (60 s), so the second backup is due at the
-      // first minute after the one at start: the wall time stays under about two minutes.
-      // The schedule itself is npm start's own, every minute: no shortened period here.
-      const url = await npmStart({ FEED: "off", PAIRS: "EUR_USD", BACKUP_INTERVAL_SECONDS: "60" });
       const snapshots = () => admin<Snapshots>(url, "GET", "/api/admin/backups?actor=pair:EUR_USD&limit=10").then((r) => r.snapshots);
       // The run at start backs every actor up once.
       await expect.poll(async () => (await snapshots()).length, { timeout: 30_000, interval: 500 }).toBe(1);
@@ -91,7 +130,7 @@ describe("npm start runs the Worker's schedule", () => {
       expect(await fxrt(["backup", "status"], { FXRT_URL: url, FXRT_API_KEY: KEY }, { out: (l) => out.push(l), err: () => {} })).toBe(0);
       expect(out.find((l) => l.startsWith("pair:EUR_USD"))).toMatch(/\s+ok$/);
     },
-    240_000,
+    200_000,
   );
 });
 
