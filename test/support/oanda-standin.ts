@@ -398,9 +398,9 @@ export class OandaStandIn {
     const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : url.pathname;
     const streaming = path === "/pricing/stream";
     const method = streaming ? "STREAM" : (req.method ?? "GET");
-    const send = (status: number, body: Json, headers: Record<string, string> = {}) => {
+    const send = (status: number, body: Json) => {
       this.log(method, path, status);
-      res.writeHead(status, { "content-type": "application/json", "lastTransactionID": this.lastId(), ...headers });
+      res.writeHead(status, { "content-type": "application/json", "lastTransactionID": this.lastId() });
       const text = JSON.stringify(body);
       if (this.faults.stallBody && !streaming) {
         // Headers and a first part out, the rest never: the client's timeout must cover reading the body.
