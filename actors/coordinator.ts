@@ -13,6 +13,7 @@ import { webhookBody, type Alert } from "../src/alerts/rules.ts";
 import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { runAuditRetentionIfDue, type BatchedDelete } from "./retention.ts";
 import { ActorBackup } from "./backup/actor-backup.ts";
+import type { Keeper } from "./backup/keep-across-restore.ts";
 import { maskAccountId } from "../src/broker/broker-config.ts";
 import { OandaHttp, type OandaEndpoint } from "../src/broker/oanda/oanda-http.ts";
 import { readAccount, type AccountView } from "../src/broker/oanda/oanda-account.ts";
@@ -134,6 +135,7 @@ export class Coordinator extends DurableObject<Env> {
         this.reservations.clear();
         this.rebuilt = null;
       },
+      keep: [keepDecisions],
     });
     if (this.get<number>("heartbeat") === undefined) this.put("heartbeat", Date.now());
     // A previous life may have died between storing a trading state and telling every pair: tell them now.
@@ -572,6 +574,22 @@ export class Coordinator extends DurableObject<Env> {
 
 
 }
+
+/**
+ * Decisions a restore must not undo: the trading state with its push to the
+ * pairs (a halt stays a halt: only the kill switch or a loss limit moves it)
+ * and the broker credentials (a token replaced after a leak must not come
+ * back). The live value stays; a database that lost it takes the snapshot's.
+ */
+const KEPT_ACROSS_RESTORE = ["trading_state", "state_unconfirmed", "state_push_attempt", "broker_credentials"];
+const keepDecisions: Keeper = (live) => {
+  const rows = live
+    .exec<{ key: string; value: string }>(`SELECT key, value FROM coordinator_state WHERE key IN (${KEPT_ACROSS_RESTORE.map(() => "?").join(", ")})`, ...KEPT_ACROSS_RESTORE)
+    .toArray();
+  return (restored) => {
+    for (const r of rows) restored.exec("INSERT OR REPLACE INTO coordinator_state (key, value) VALUES (?, ?)", r.key, r.value);
+  };
+};
 
 function reservationOf(req: ApprovalRequest, expiresAt: number, undecided: boolean): Reservation {
   return { pair: req.pair, deltaUnits: req.deltaUnits, mid: req.mid, opensPosition: req.opensPosition, expiresAt, undecided };

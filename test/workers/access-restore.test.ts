@@ -1,8 +1,9 @@
 /**
  * A restore never undoes a security decision nor erases the record of one:
- * a key revoked after the snapshot stays revoked, and every audit entry
- * written after the snapshot (the revocation, another actor's restore) is
- * still there afterwards.
+ * a key revoked after the snapshot stays revoked, a halt stays a halt,
+ * replaced broker credentials stay replaced, and every audit entry written
+ * after the snapshot (the revocation, another actor's restore) is still
+ * there afterwards.
  */
 import { describe, expect, it } from "vitest";
 import { call, postJson } from "./helpers.ts";
@@ -66,5 +67,22 @@ describe("restore keeps revocations and the audit log", () => {
     // Every entry there was before is still there; the new one records this restore.
     for (const e of before) expect(after).toContainEqual(e);
     expect(after.filter((e) => e.action === "backup.restore" && e.target === "coordinator")).toHaveLength(1);
+  });
+
+  it("restoring the coordinator keeps a halt made after the snapshot, and the credentials that replaced leaked ones", async () => {
+    const creds = (accountId: string) =>
+      call("/api/admin/broker/credentials", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ accountId, token: `${accountId.replaceAll("-", "")}-token-0123456789` }) });
+    expect((await postJson("/api/admin/kill-switch", { action: "resume" })).status).toBe(200);
+    expect((await creds("101-004-1111111-001")).status).toBe(200);
+    const snapshot = await backup("coordinator");
+    expect((await postJson("/api/admin/kill-switch", { action: "halt", reason: "incident" })).status).toBe(200);
+    expect((await creds("101-004-2222222-002")).status).toBe(200);
+
+    await restore("coordinator", snapshot);
+
+    const portfolio = await (await call("/api/admin/portfolio")).json<Json>();
+    expect(portfolio.trading).toMatchObject({ state: "HALTED", reason: "incident" });
+    const broker = await (await call("/api/admin/broker")).json<Json>();
+    expect(broker.credentials.accountId).toBe("***-***-*******-002");
   });
 });
