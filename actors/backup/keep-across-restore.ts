@@ -28,8 +28,10 @@ export const keepAuditLog: Keeper = (live) => {
     if (rows.length === 0) return;
     // Refused (the transaction rolls back) rather than dropping the log with the table.
     if (!hasTable(restored, "audit_log")) throw new Error("the snapshot has no audit log: restoring it would erase this actor's");
+    // One read of the snapshot's entries, compared in memory: the logs share most entries, and only the others are written.
+    const inSnapshot = new Map(restored.exec<AuditRow>("SELECT * FROM audit_log").toArray().map((r) => [r.id, r]));
     for (const row of rows) {
-      const taken = restored.exec<AuditRow>("SELECT * FROM audit_log WHERE id = ?", row.id).toArray()[0];
+      const taken = inSnapshot.get(row.id);
       if (taken && sameEntry(taken, row)) continue;
       restored.exec(
         "INSERT INTO audit_log (id, at, actor, action, target, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
