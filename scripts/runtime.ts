@@ -205,11 +205,20 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
   });
   const ready = await miniflare.ready;
   const url = `http://${host}:${ready.port}`;
-  const triggerScheduled = async () => {
+  const runScheduled = async () => {
     // Through Miniflare's API: with static assets, /cdn-cgi/handler/scheduled reaches the
-    // assets router (which has no scheduled handler), not the Worker.
+    // assets router (which has no scheduled handler), not the Worker. It resolves once the
+    // run's waitUntil work is done.
     const result = await (await miniflare.getWorker()).scheduled({ cron: CRON });
     if (result.outcome !== "ok") throw new Error(`scheduled trigger failed: ${result.outcome}`);
+  };
+  // One run at a time, as the platform runs the minute's cron once: a run by hand waits for
+  // the schedule's and the reverse (two at once delivered the same alert twice).
+  let lastRun: Promise<unknown> = Promise.resolve();
+  const triggerScheduled = () => {
+    const run = lastRun.then(runScheduled, runScheduled);
+    lastRun = run.catch(() => undefined);
+    return run;
   };
   const schedule = period === 0 ? null : everyPeriod(period, triggerScheduled, (err) => console.error(`runtime: scheduled run failed: ${String(err)}`));
   return {

@@ -7,8 +7,9 @@
  *   scheduled() handler every minute on the minute, as the platform's cron
  *   does, so an actor is backed up again within five minutes without anyone
  *   triggering it.
- * And `fxrt backup status` says LATE, not ok, for a backup older than the
- * schedule allows.
+ * startRuntime (what npm start, the tests and the benchmarks run) never runs
+ * two scheduled() at once. And `fxrt backup status` says LATE, not ok, for a
+ * backup older than the schedule allows.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
@@ -17,7 +18,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fxrt } from "../../scripts/fxrt.ts";
-import { ROOT } from "../../scripts/runtime.ts";
+import { ROOT, startRuntime } from "../../scripts/runtime.ts";
 
 const KEY = "schedule-test-admin-key";
 /** The recovery point objective: two backups of an actor at most this far apart. */
@@ -132,6 +133,45 @@ describe("npm start", () => {
     },
     200_000,
   );
+});
+
+describe("startRuntime's schedule", () => {
+  it("runs one scheduled() at a time: a run by hand waits for the schedule's, so an alert is delivered once", async () => {
+    let delivered = 0;
+    // A webhook that takes 1.5 s: a run delivering to it spans at least one tick of a 1 s schedule.
+    const hook: Server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => setTimeout(() => {
+        delivered++;
+        res.writeHead(200).end("ok");
+      }, 1_500));
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    const stateDir = await mkdtemp(path.join(tmpdir(), "fxrt-one-run-"));
+    const rt = await startRuntime({
+      port: 0, stateDir, scheduleEveryMs: 1_000,
+      vars: { FEED: "off", PAIRS: "EUR_USD", ADMIN_API_KEY: KEY, BACKUP_INTERVAL_SECONDS: "0", ALERT_WEBHOOK_URL: `http://127.0.0.1:${(hook.address() as { port: number }).port}/hook` },
+    });
+    try {
+      // Six refused orders (too large, or the weekend) in a minute: the failed_orders alert.
+      for (let i = 0; i < 6; i++) {
+        const res = await fetch(`${rt.url}/api/trade/execute`, {
+          method: "POST", headers: { "content-type": "application/json", "x-api-key": KEY },
+          body: JSON.stringify({ pair: "EUR_USD", side: "buy", units: 900_000 }),
+        });
+        expect(res.status).toBe(422);
+      }
+      await rt.triggerScheduled();
+      // Runs of the schedule go on after it; none may deliver the alert again.
+      await new Promise((r) => setTimeout(r, 4_000));
+      expect(delivered).toBe(1);
+    } finally {
+      await rt.stop();
+      hook.closeAllConnections();
+      await new Promise((r) => hook.close(r));
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe("fxrt backup status", () => {
