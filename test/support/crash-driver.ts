@@ -128,7 +128,13 @@ async function groupMembers(pgid: number): Promise<ProcInfo[]> {
 
 class RuntimeProcess {
   private output = "";
-  private constructor(readonly child: ChildProcess, readonly url: string) {}
+  /** The group's processes once it served: the ones a kill must take (workerd among them). */
+  members: ProcInfo[] = [];
+  /** If the driver itself exits, the runtime must not outlive it (it runs in a group of its own). */
+  private readonly onExit = () => this.killGroup();
+  private constructor(readonly child: ChildProcess, readonly url: string) {
+    process.on("exit", this.onExit);
+  }
 
   /** `npm start` in its own process group; resolves once /api/health answers. */
   static async start(dir: string, pairs: readonly string[]): Promise<RuntimeProcess> {
@@ -165,6 +171,13 @@ class RuntimeProcess {
       child.stdout!.on("data", onData);
       child.stderr!.on("data", onData);
       child.once("exit", (code, signal) => reject(new Error(`npm start exited (${code ?? signal}) before serving:\n${output}`)));
+    }).catch((err: unknown) => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // gone
+      }
+      throw err;
     });
     const runtime = new RuntimeProcess(child, url);
     runtime.output = output;
@@ -177,6 +190,7 @@ class RuntimeProcess {
       if (i > 100) throw new Error(`${url}/api/health never answered:\n${runtime.output}`);
       await sleep(100);
     }
+    runtime.members = await groupMembers(runtime.pgid);
     return runtime;
   }
 
@@ -188,21 +202,25 @@ class RuntimeProcess {
     return this.output.slice(-3_000);
   }
 
-  /** SIGKILL to the whole group; resolves once no process of it is alive. Returns the names that were killed. */
-  async kill(): Promise<string[]> {
-    const members = await groupMembers(this.pgid);
-    const exited = this.child.exitCode !== null || this.child.signalCode !== null ? Promise.resolve() : new Promise((r) => this.child.once("exit", r));
+  /** SIGKILL to the whole group, at once (synchronous: requests in flight stay in flight). */
+  killGroup(): void {
     try {
       process.kill(-this.pgid, "SIGKILL");
     } catch {
       // Already gone.
     }
+  }
+
+  /** Kills the group if still needed; resolves once no process of it is alive. */
+  async kill(): Promise<void> {
+    const exited = this.child.exitCode !== null || this.child.signalCode !== null ? Promise.resolve() : new Promise((r) => this.child.once("exit", r));
+    this.killGroup();
     await exited;
     for (let i = 0; (await groupMembers(this.pgid)).length > 0; i++) {
       if (i > 100) throw new Error(`processes of group ${this.pgid} survived SIGKILL: ${JSON.stringify(await groupMembers(this.pgid))}`);
       await sleep(50);
     }
-    return members.map((m) => m.name);
+    process.off("exit", this.onExit);
   }
 
   /** A clean stop (start.ts disposes of the runtime on SIGTERM); SIGKILL if it hangs. */
@@ -494,7 +512,14 @@ class CrashRun {
     const warmupMs = this.rand(warmup[0], warmup[1]);
     // 0-30 ms after the aimed request leaves: before it arrives, while it is worked on, or just after.
     const delayMs = this.rand(0, 30);
-    const killedAt = new Promise<void>((resolve) => (this.killNow = resolve));
+    const killedAt = new Promise<void>((resolve) => {
+      this.killNow = () => {
+        // The kill goes out before anything else runs: whatever is in flight now is cut off.
+        this.runtime.killGroup();
+        this.killed = true;
+        resolve();
+      };
+    });
     const lanes = [...[...this.books.values()].map((b) => this.tickLane(b)), this.orderLane(), this.orderLane(), this.killSwitchLane()];
     await Promise.race([sleep(warmupMs), killedAt]);
     const fire = () => setTimeout(() => this.killNow?.(), delayMs);
@@ -509,7 +534,8 @@ class CrashRun {
     this.killNow = null;
     this.armed = null;
     this.killed = true;
-    const names = await this.runtime.kill();
+    await this.runtime.kill();
+    const names = this.runtime.members.map((m) => m.name);
     this.report.kills++;
     if (names.includes("workerd")) this.report.killsWithWorkerd++;
     this.log(`killed (aimed at ${target} after ${warmupMs.toFixed(0)}+${delayMs.toFixed(0)} ms): ${names.join(", ")}`);
