@@ -7,6 +7,7 @@
  */
 import { backup } from "./backup.ts";
 import { brokerRoundtrip } from "./broker-roundtrip.ts";
+import { crash } from "./crash.ts";
 import { ingestThroughput } from "./ingest-throughput.ts";
 import { killSwitch } from "./kill-switch.ts";
 import { manyPairs } from "./many-pairs.ts";
@@ -17,7 +18,7 @@ import { wsFanout } from "./ws-fanout.ts";
 import { runAllCleanups, writeResult, type Scenario, type ScenarioResult } from "./common.ts";
 import { printSummary } from "./summary.ts";
 
-const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, manyPairs, tickToDecision, killSwitch, replayThroughput, brokerRoundtrip, backup, soak];
+const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, manyPairs, tickToDecision, killSwitch, replayThroughput, brokerRoundtrip, backup, soak, crash];
 
 function parseArgs(argv: string[]): { quick: boolean; profile: boolean; only: string[] } {
   let quick = false;
