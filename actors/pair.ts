@@ -668,7 +668,8 @@ export class Pair extends Server<Env> {
         }
         this.store.pruneTicks(this.config.tickRetentionCount);
         if (batch) this.store.putTickBatch(batch.id, batch.digest, next, rejected, nowMs);
-        this.saveState();
+        // A batch whose every tick was refused changes nothing.
+        if (last) this.saveState();
       });
     } catch (err) {
       // Storage rolled back: rebuild memory from it so both agree, then fail the batch.

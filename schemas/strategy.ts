@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { TimeframeSchema } from "./common.ts";
-import { AddLevelsSchema, BreakEvenSchema } from "./trading-events.ts";
+import { AddLevelsSchema, BreakEvenSchema, Pips } from "./trading-events.ts";
 
 const Period = v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(500));
 const Multiple = v.pipe(v.number(), v.minValue(0.1), v.maxValue(20));
@@ -55,7 +55,7 @@ const Units = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000_
 
 /** Protective settings given to every position the strategy opens (its stop loss comes with each signal). */
 const Protection = v.object({
-  trailingStopPips: v.optional(v.pipe(v.number(), v.gtValue(0), v.maxValue(10_000))),
+  trailingStopPips: v.optional(Pips),
   breakEven: v.optional(BreakEvenSchema),
   addLevels: v.optional(AddLevelsSchema),
 });

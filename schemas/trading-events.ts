@@ -102,7 +102,8 @@ export const TRADING_MESSAGES = [
 export const TradingMessage = v.variant("type", TRADING_MESSAGES);
 export type TradingMessage = v.InferOutput<typeof TradingMessage>;
 
-const Pips = v.pipe(v.number(), v.finite(), v.gtValue(0), v.maxValue(10_000));
+/** A distance in pips: at least 0.1, one point on every pair (5 digits, or 3 for JPY quotes), so it is never 0 once in points. */
+export const Pips = v.pipe(v.number(), v.finite(), v.minValue(0.1), v.maxValue(10_000));
 /** A decimal price; whether it is a price of the pair (at least one point, near the market) is the risk check's (order-prices.ts). */
 const DecimalPrice = v.pipe(v.number(), v.finite(), v.gtValue(0));
 

@@ -1,6 +1,6 @@
 import { Router, type IRequest } from "itty-router";
 import * as v from "valibot";
-import { findInstrument } from "../domain/instruments.ts";
+import { findInstrument, getInstrument } from "../domain/instruments.ts";
 import { configFor, type RuntimeConfig } from "../config.ts";
 import type { Access } from "../../schemas/auth.ts";
 import { CreateKeyBody } from "../../schemas/auth.ts";
@@ -21,6 +21,7 @@ import { closeEndedKeySocketsEverywhere } from "../../actors/key-sockets.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import { readJson } from "./read-json.ts";
 import { arrayForObject } from "./array-for-object.ts";
+import { subPointIssues } from "../domain/trading/order-prices.ts";
 import { recordRequest, routeMetrics } from "./route-metrics.ts";
 
 type Args = [Env, ExecutionContext];
@@ -151,6 +152,8 @@ export const ROUTES: readonly Route[] = [
       if (body.type !== "market" && body.price === undefined) {
         throw new HttpError(400, "invalid_order", `a ${body.type} order needs a price`, [{ path: "price", message: "required for limit and stop orders" }]);
       }
+      const subPoint = subPointIssues(body, getInstrument(pair));
+      if (subPoint.length > 0) throw new HttpError(400, "invalid_order", "a price or distance is below one point of the pair", subPoint);
       const result = await env.Pair.getByName(pair).execute(body);
       if (!result.ok && "brokerError" in result) {
         throw new HttpError(502, "broker_unavailable", result.clientOrderId ? "the broker did not take the order: it is recorded and goes out (once) when the broker answers again" : "the broker could not be reached: nothing was sent", { clientOrderId: result.clientOrderId, error: result.brokerError });

@@ -187,6 +187,85 @@ describe("fuzzing", () => {
     }
   });
 
+  /*
+   * Numbers JSON.stringify cannot write (1e309 parses to Infinity) and numbers that are no price once
+   * rounded to the pair's point, in every price and pip field of every route: each is refused with a
+   * typed answer (a tick batch answers 200 with the tick refused), and nothing changes.
+   */
+  const NASTY = ["1e309", "-1e309", "1e-320", "5e-324", "0.000001", "-0", "0"];
+  const priceFields: { route: string; method: "POST" | "PUT"; path: string; valid: Record<string, unknown>; fields: string[] }[] = [
+    { route: "ticks", method: "POST", path: `/api/pairs/${PAIR}/ticks`, valid: { ticks: [{ ts: 1_700_000_000_000, bid: 1.085, ask: 1.0851 }] }, fields: ["ticks.0.bid", "ticks.0.ask"] },
+    {
+      route: "execute", method: "POST", path: "/api/trade/execute",
+      valid: { pair: PAIR, side: "buy", units: 1000, type: "limit", price: 1.08, stopLoss: 1.07, takeProfit: 1.09, trailingStopPips: 10, breakEven: { triggerPips: 10, offsetPips: 1 }, addLevels: { maxLevels: 2, offsetPips: 10, sizeMultiplier: 1 } },
+      fields: ["price", "stopLoss", "takeProfit", "trailingStopPips", "breakEven.triggerPips", "addLevels.offsetPips"],
+    },
+    {
+      route: "strategies", method: "PUT", path: `/api/admin/pairs/${PAIR}/strategies`,
+      valid: { strategies: [{ id: "f", kind: "sma-cross", units: 1000, params: {}, protection: { trailingStopPips: 10, breakEven: { triggerPips: 10, offsetPips: 1 }, addLevels: { maxLevels: 2, offsetPips: 10, sizeMultiplier: 1 } } }] },
+      fields: ["strategies.0.protection.trailingStopPips", "strategies.0.protection.breakEven.triggerPips", "strategies.0.protection.addLevels.offsetPips"],
+    },
+  ];
+
+  it("non-finite and sub-point numbers in every price field are refused with a typed answer and change nothing", { timeout: 120_000 }, async () => {
+    const before = await digest();
+    const answers = new Set<string>();
+    for (const { route, method, path: target, valid, fields } of priceFields) {
+      for (const field of fields) {
+        for (const nasty of NASTY) {
+          // The valid body as JSON with one number's text replaced by the raw literal.
+          const marker = 424242.4242;
+          const body = structuredClone(valid) as Record<string, unknown>;
+          const keys = field.split(".");
+          let at: Record<string, unknown> = body;
+          for (const k of keys.slice(0, -1)) at = at[k] as Record<string, unknown>;
+          at[keys.at(-1)!] = marker;
+          const text = JSON.stringify(body).replace(String(marker), nasty);
+          const res = await api(method, target, text);
+          const where = `${route} ${field}=${nasty}`;
+          if (route === "ticks" && res.status === 200) {
+            expect(res.json, where).toEqual({ accepted: 0, rejected: [{ index: 0, reason: expect.objectContaining({ type: expect.stringMatching(/^(invalid_price|out_of_band)$/) }) }] });
+            answers.add(`200 ${(res.json as { rejected: { reason: { type: string } }[] }).rejected[0]!.reason.type}`);
+            continue;
+          }
+          expect(res.status, where).toBeGreaterThanOrEqual(400);
+          expect(res.status, where).toBeLessThan(500);
+          const error = (res.json as { error?: { code?: unknown } }).error;
+          expect(typeof error?.code, where).toBe("string");
+          answers.add(`${res.status} ${String(error?.code)}`);
+        }
+      }
+    }
+    expect(await digest()).toBe(before);
+    expect([...answers].sort(), "the kinds of refusal seen").toEqual(expect.arrayContaining(["200 invalid_price", "400 invalid_order", "400 invalid_strategies"]));
+  });
+
+  it("the room's ticks message: non-finite and sub-point prices are refused in its ticks_result, nothing is stored", { timeout: 60_000 }, async () => {
+    const before = await digest();
+    const ws = new WebSocket(`${runtime.url.replace(/^http/, "ws")}/parties/pair/${PAIR}?tf=1m&limit=0&key=${ADMIN_KEY}`);
+    const frames: { type: string; accepted?: number; rejected?: { reason: { type: string } }[] }[] = [];
+    ws.on("message", (data: WebSocket.RawData) => frames.push(JSON.parse(data.toString()) as { type: string }));
+    await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+    let sent = 0;
+    for (const field of ["bid", "ask"]) {
+      for (const nasty of NASTY) {
+        const tick = field === "bid" ? `{"ts":1700000000000,"bid":${nasty},"ask":1.0851}` : `{"ts":1700000000000,"bid":1.085,"ask":${nasty}}`;
+        ws.send(`{"type":"ticks","id":"n${sent++}","ticks":[${tick}]}`);
+      }
+    }
+    const until = Date.now() + 10_000;
+    while (frames.filter((f) => f.type === "ticks_result" || f.type === "error").length < sent && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const answers = frames.filter((f) => f.type === "ticks_result" || f.type === "error");
+    expect(answers).toHaveLength(sent);
+    for (const a of answers) {
+      if (a.type === "error") continue;
+      expect(a.accepted).toBe(0);
+      expect(a.rejected?.[0]?.reason.type).toMatch(/^(invalid_price|out_of_band)$/);
+    }
+    ws.close();
+    expect(await digest()).toBe(before);
+  });
+
   it(`the room: ${CASES} invalid messages each get an error frame; the room stays up and unchanged`, { timeout: 120_000 }, async () => {
     const before = await digest();
     const ws = new WebSocket(`${runtime.url.replace(/^http/, "ws")}/parties/pair/${PAIR}?tf=1m&limit=0&key=${ADMIN_KEY}`);

@@ -111,16 +111,19 @@ describe("every price of an order is a price of the pair", () => {
       body: '{"pair":"GBP_JPY","side":"sell","units":1000,"type":"limit","price":1e309}',
     });
     expect(infinite.status).toBe(400);
+    // Below one point: no price of the pair at all, refused as bad input (400) before anything is recorded.
+    for (const [extra, path] of [[{ type: "limit", price: 0.0001 }, "price"], [{ stopLoss: 0.0004 }, "stopLoss"], [{ trailingStopPips: 0.01 }, "trailingStopPips"]] as const) {
+      const refused = await execute({ pair: "GBP_JPY", side: "buy", units: 1_000, ...extra });
+      expect(refused.status, JSON.stringify(extra)).toBe(400);
+      expect(refused.body.error.details, JSON.stringify(extra)).toEqual([expect.objectContaining({ path })]);
+    }
     const cases: [Json, string, string][] = [
-      [{ type: "limit", price: 0.0001 }, "price", "not_a_price"],
-      [{ stopLoss: 0.0001 }, "stopLoss", "not_a_price"],
       [{ type: "limit", price: 19.2 }, "price", "out_of_band"],
       [{ takeProfit: 300 }, "takeProfit", "out_of_band"],
       [{ stopLoss: 192.5 }, "stopLoss", "wrong_side"],
       [{ takeProfit: 191.5 }, "takeProfit", "wrong_side"],
       [{ type: "stop", price: 191.9 }, "price", "wrong_side"],
       [{ type: "limit", price: 191, stopLoss: 191.1 }, "stopLoss", "wrong_side"],
-      [{ trailingStopPips: 0.01 }, "trailingStopPips", "below_one_point"],
     ];
     for (const [extra, field, problem] of cases) {
       const refused = await execute({ pair: "GBP_JPY", side: "buy", units: 1_000, ...extra });

@@ -17,7 +17,6 @@ import { call, postJson } from "./helpers.ts";
 import { liftPortfolioLimits, setClock, stub } from "./pair-kit.ts";
 
 const PAIR = "USD_CHF";
-const PIP = 0.0001;
 /** A Wednesday in the future: the market is open and alarms stay out of the way. */
 const T0 = Date.UTC(2030, 0, 23, 10, 0, 0);
 

@@ -20,7 +20,7 @@
 import type { RiskRejection } from "../../../schemas/trading.ts";
 import type { Instrument } from "../instruments.ts";
 import { orderPriceBand } from "../price-band.ts";
-import { pipsToPoints } from "../price.ts";
+import { pipsToPoints, toPoints } from "../price.ts";
 import type { OrderIntent, Quote } from "./types.ts";
 
 export type PriceRejection = Extract<RiskRejection, { type: "invalid_price" }>;
@@ -68,4 +68,36 @@ function levelsOf(intent: OrderIntent): [PriceField, number | undefined][] {
 
 function refuse(field: PriceField, problem: PriceRejection["problem"]): PriceRejection {
   return { type: "invalid_price", field, problem };
+}
+
+/** A request's decimal prices and pip distances as the API takes them (POST /api/trade/execute). */
+export interface DecimalLevels {
+  price?: number | undefined;
+  stopLoss?: number | undefined;
+  takeProfit?: number | undefined;
+  trailingStopPips?: number | undefined;
+  breakEven?: { triggerPips: number } | undefined;
+  addLevels?: { offsetPips: number } | undefined;
+}
+
+/**
+ * Which decimals of a request are no price of the pair at all (they round to
+ * less than one point), as the API's error details: refused as bad input
+ * before anything is recorded, while checkPriceBand's market checks come with
+ * the order's risk checks.
+ */
+export function subPointIssues(levels: DecimalLevels, instrument: Instrument): { path: string; message: string }[] {
+  const point = 10 ** -instrument.displayPrecision;
+  const issues: { path: string; message: string }[] = [];
+  for (const path of ["price", "stopLoss", "takeProfit"] as const) {
+    const value = levels[path];
+    if (value === undefined) continue;
+    const points = toPoints(value, instrument);
+    if (!(Number.isSafeInteger(points) && points >= 1)) issues.push({ path, message: `not a price of ${instrument.symbol}: rounds to ${points} points of ${point}` });
+  }
+  const pips: [string, number | undefined][] = [["trailingStopPips", levels.trailingStopPips], ["breakEven.triggerPips", levels.breakEven?.triggerPips], ["addLevels.offsetPips", levels.addLevels?.offsetPips]];
+  for (const [path, value] of pips) {
+    if (value !== undefined && !(pipsToPoints(value, instrument) >= 1)) issues.push({ path, message: `less than one point of ${instrument.symbol} (${point})` });
+  }
+  return issues;
 }
