@@ -130,11 +130,7 @@ class RuntimeProcess {
   private output = "";
   /** The group's processes once it served: the ones a kill must take (workerd among them). */
   members: ProcInfo[] = [];
-  /** If the driver itself exits, the runtime must not outlive it (it runs in a group of its own). */
-  private readonly onExit = () => this.killGroup();
-  private constructor(readonly child: ChildProcess, readonly url: string) {
-    process.on("exit", this.onExit);
-  }
+  private constructor(readonly child: ChildProcess, readonly url: string, private readonly onExit: () => void) {}
 
   /** `npm start` in its own process group; resolves once /api/health answers. */
   static async start(dir: string, pairs: readonly string[]): Promise<RuntimeProcess> {
@@ -161,6 +157,15 @@ class RuntimeProcess {
         RATE_LIMIT_PER_MINUTE: "1000000000",
       },
     });
+    // If the driver itself exits, the runtime must not outlive it (it runs in a group of its own), even before it serves.
+    const onExit = () => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // gone
+      }
+    };
+    process.on("exit", onExit);
     let output = "";
     const url = await new Promise<string>((resolve, reject) => {
       const onData = (d: Buffer) => {
@@ -172,14 +177,11 @@ class RuntimeProcess {
       child.stderr!.on("data", onData);
       child.once("exit", (code, signal) => reject(new Error(`npm start exited (${code ?? signal}) before serving:\n${output}`)));
     }).catch((err: unknown) => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        // gone
-      }
+      onExit();
+      process.off("exit", onExit);
       throw err;
     });
-    const runtime = new RuntimeProcess(child, url);
+    const runtime = new RuntimeProcess(child, url, onExit);
     runtime.output = output;
     const keep = (d: Buffer) => (runtime.output = (runtime.output + d.toString()).slice(-20_000));
     child.stdout!.on("data", keep);
@@ -248,12 +250,14 @@ class CrashRun {
   /** Set at the kill: lanes send nothing more. */
   private killed = false;
   private killNow: (() => void) | null = null;
-  /** The request kind whose next send sets the kill off, and how long after it. */
-  private armed: { kind: "ticks"; delayMs: number } | null = null;
+  /** The request kind whose next send sets the kill off. */
+  private armed: { kind: "ticks" } | null = null;
   private ksChain: Promise<unknown> = Promise.resolve();
   private orderSeq = 0;
   private readonly targetOffset: number;
   private stop = false;
+  /** Recent answer times of each kind of request, ms: aimed kills land inside a request's own time. */
+  private readonly latency = new Map<string, number[]>();
   /** Workload requests not settled yet: all are awaited after a kill, so none lands on the next life unseen. */
   private readonly inflight = new Set<Promise<Answer>>();
   readonly report: CrashReport;
@@ -334,17 +338,34 @@ class CrashRun {
   /** A workload request: counted, and it may set the armed kill off. */
   private async send(kind: "ticks" | "order" | "kill-switch", route: string, body: unknown): Promise<Answer> {
     this.report.requests.sent++;
+    const sentAt = performance.now();
     const answer = this.call("POST", route, body);
+    void answer.then((a) => {
+      if (a === null) return;
+      const times = this.latency.get(kind) ?? [];
+      times.push(performance.now() - sentAt);
+      this.latency.set(kind, times.slice(-50));
+    });
     this.inflight.add(answer);
     void answer.finally(() => this.inflight.delete(answer));
     if (this.armed?.kind === kind) {
-      const { delayMs } = this.armed;
       this.armed = null;
-      setTimeout(() => this.killNow?.(), delayMs);
+      setTimeout(() => this.killNow?.(), this.killDelay(kind));
     }
     const result = await answer;
     if (result === null) this.report.requests.unanswered++;
     return result;
+  }
+
+  /**
+   * How long after an aimed request leaves the kill goes: up to 1.2 times its kind's median answer
+   * time, so the kill falls before it arrives, while it is worked on (the narrow moment between a
+   * commit and its answer among them), or just after. A fixed window missed most of that moment.
+   */
+  private killDelay(kind: string): number {
+    const times = [...(this.latency.get(kind) ?? [])].sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)] ?? 20;
+    return this.rand(0, 1.2 * median);
   }
 
   // ---- ticks ----
@@ -510,8 +531,6 @@ class CrashRun {
     this.report.targets[target]++;
     const warmup = this.opts.warmupMs ?? [300, 2000];
     const warmupMs = this.rand(warmup[0], warmup[1]);
-    // 0-30 ms after the aimed request leaves: before it arrives, while it is worked on, or just after.
-    const delayMs = this.rand(0, 30);
     const killedAt = new Promise<void>((resolve) => {
       this.killNow = () => {
         // The kill goes out before anything else runs: whatever is in flight now is cut off.
@@ -522,14 +541,14 @@ class CrashRun {
     });
     const lanes = [...[...this.books.values()].map((b) => this.tickLane(b)), this.orderLane(), this.orderLane(), this.killSwitchLane()];
     await Promise.race([sleep(warmupMs), killedAt]);
-    const fire = () => setTimeout(() => this.killNow?.(), delayMs);
+    const fire = (kind: string) => setTimeout(() => this.killNow?.(), this.killDelay(kind));
     if (target === "timer") this.killNow?.();
-    else if (target === "ticks") this.armed = { kind: "ticks", delayMs };
+    else if (target === "ticks") this.armed = { kind: "ticks" };
     else if (target === "order") {
       const order = this.newOrder();
       if (order) void this.sendOrder(order, false);
-      fire();
-    } else void this.sendKillSwitch(target, fire);
+      fire("order");
+    } else void this.sendKillSwitch(target, () => fire("kill-switch"));
     await killedAt;
     this.killNow = null;
     this.armed = null;
@@ -538,7 +557,7 @@ class CrashRun {
     const names = this.runtime.members.map((m) => m.name);
     this.report.kills++;
     if (names.includes("workerd")) this.report.killsWithWorkerd++;
-    this.log(`killed (aimed at ${target} after ${warmupMs.toFixed(0)}+${delayMs.toFixed(0)} ms): ${names.join(", ")}`);
+    this.log(`killed (aimed at ${target} after ${warmupMs.toFixed(0)} ms): ${names.join(", ")}`);
     await Promise.all(lanes);
     await this.ksChain;
     await Promise.allSettled([...this.inflight]);
