@@ -86,6 +86,8 @@ export class PairTrader {
   private queue: Promise<unknown> = Promise.resolve();
   /** Orders a previous life of the actor left unacknowledged have been settled with the broker. */
   private reconciled = false;
+  /** The orders held as working have been looked up at the broker in this life (reconcile, step 2). */
+  private workingSettled = false;
   /** Null until compared (or when the broker's book is the runtime's own: paper). */
   positionCheck: PositionCheck | null = null;
   /**
@@ -164,27 +166,37 @@ export class PairTrader {
    */
   onQuote(quote: Quote): Promise<void> {
     return this.serial(async () => {
-      await this.reconcile();
       try {
+        await this.reconcile();
         await this.settleResting(quote);
       } catch (err) {
         // The broker will not report these fills again: look the working orders up before anything new.
         this.reconciled = false;
+        this.workingSettled = false;
         logEvent("error", "trade.resting_orders_failed", { pair: this.d.instrument.symbol, error: String(err) });
       }
+      let failed: unknown = null;
       for (const position of this.d.store.openPositions()) {
-        const out = onQuote(position, quote, this.d.instrument);
-        if (out.position !== position) {
-          this.d.store.savePosition(out.position, position.version, this.d.clock());
-          this.d.publish({ type: "position", position: this.wirePosition(out.position) });
+        // Each position on its own: a failure with one never keeps the stops of the others from firing.
+        try {
+          await this.protect(position, quote);
+        } catch (err) {
+          failed ??= err;
         }
-        if (!out.exit) {
-          await this.addLevelIfDue(out.position, quote);
-          continue;
-        }
-        await this.close(out.position, "exit");
       }
+      if (failed !== null) throw failed;
     });
+  }
+
+  /** Trail, break-even and exits of one open position on a quote; its next add level when due. */
+  private async protect(position: Position, quote: Quote): Promise<void> {
+    const out = onQuote(position, quote, this.d.instrument);
+    if (out.position !== position) {
+      this.d.store.savePosition(out.position, position.version, this.d.clock());
+      this.d.publish({ type: "position", position: this.wirePosition(out.position) });
+    }
+    if (out.exit) await this.close(out.position, "exit");
+    else await this.addLevelIfDue(out.position, quote);
   }
 
   /** Fills and cancels of resting orders the broker reports on this quote. */
@@ -255,9 +267,14 @@ export class PairTrader {
    */
   private async reconcile(): Promise<void> {
     if (this.reconciled) return;
-    // Without a quote an order stays in the outbox (send waits for a price): reconcile again next time.
-    if (!(await this.sendOutbox())) return;
-    await this.settleWorking();
+    // An order left in the outbox (it waits for a price, or failed on its own and was logged) is
+    // tried again next time; it never keeps the working orders from being settled.
+    const outboxEmpty = await this.sendOutbox();
+    if (!this.workingSettled) {
+      await this.settleWorking();
+      this.workingSettled = true;
+    }
+    if (!outboxEmpty) return;
     this.reconciled = true;
     await this.comparePositions();
   }
@@ -306,10 +323,21 @@ export class PairTrader {
   }
 
   /** Send every order in the outbox again (a risk-adding one past its age is only looked up); whether it is empty now. */
+  /**
+   * Send every order in the outbox again (a risk-adding one past its age is
+   * only looked up); whether it is empty now. A failure of one order (not of
+   * the broker as a whole) is logged and that order stays for the next try:
+   * one bad order must never keep the others, new orders or exits from going out.
+   */
   private async sendOutbox(): Promise<boolean> {
     for (const intent of this.d.store.outbox()) {
-      if (!intent.reduceOnly && this.d.clock() - intent.createdAt > OUTBOX_MAX_AGE_MS) await this.expire(intent);
-      else await this.send(intent);
+      try {
+        if (!intent.reduceOnly && this.d.clock() - intent.createdAt > OUTBOX_MAX_AGE_MS) await this.expire(intent);
+        else await this.send(intent);
+      } catch (err) {
+        if (err instanceof BrokerUnavailable) throw err;
+        logEvent("error", "trade.outbox_order_failed", { pair: this.d.instrument.symbol, clientOrderId: intent.clientOrderId, error: String(err).slice(0, 300) });
+      }
     }
     return this.d.store.outbox().length === 0;
   }
@@ -583,7 +611,16 @@ export class PairTrader {
   flatten(): Promise<number> {
     return this.serial(async () => {
       const open = this.d.store.openPositions();
-      for (const position of open) await this.close(position, "flatten");
+      let failed: unknown = null;
+      for (const position of open) {
+        // One position's failure never keeps the others open.
+        try {
+          await this.close(position, "flatten");
+        } catch (err) {
+          failed ??= err;
+        }
+      }
+      if (failed !== null) throw failed;
       return open.length;
     });
   }

@@ -29,11 +29,17 @@ export class PaperBroker implements Broker {
     const known = this.book.get(intent.clientOrderId);
     if (known) return known.answer;
     let answer: BrokerAnswer;
-    if (intent.type === "market") {
-      answer = { status: "filled", fills: [fillMarket(intent, quote, this.model(), this.instrument, 1)] };
-    } else {
-      const fill = triggerPending(intent, quote, this.model(), this.instrument, 1, "arrival");
-      answer = fill ? { status: "filled", fills: [fill] } : { status: "working", fills: [] };
+    try {
+      if (intent.type === "market") {
+        answer = { status: "filled", fills: [fillMarket(intent, quote, this.model(), this.instrument, 1)] };
+      } else {
+        const fill = triggerPending(intent, quote, this.model(), this.instrument, 1, "arrival");
+        answer = fill ? { status: "filled", fills: [fill] } : { status: "working", fills: [] };
+      }
+    } catch (err) {
+      // An order the fill model cannot price is refused, as a broker refuses a malformed order:
+      // an exception here would read as the broker failing and hold up every order of the pair.
+      answer = { status: "rejected", reason: unfillable(err), fills: [] };
     }
     this.book.put(intent, answer);
     return answer;
@@ -52,7 +58,7 @@ export class PaperBroker implements Broker {
       } catch (err) {
         // An order the fill model cannot price (risk checks its prices, so a defect or a stored order
         // from before they did) is cancelled, as a broker would refuse it, instead of failing every quote.
-        const reason = `unfillable: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200);
+        const reason = unfillable(err);
         this.book.put(intent, { status: "rejected", reason, fills: [] });
         this.cancelled.push({ clientOrderId: intent.clientOrderId, reason });
         continue;
@@ -69,4 +75,8 @@ export class PaperBroker implements Broker {
     this.cancelled = [];
     return out;
   }
+}
+
+function unfillable(err: unknown): string {
+  return `unfillable: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200);
 }

@@ -206,3 +206,31 @@ describe("ticks are prices of the pair", () => {
     expect(moved.accepted).toBe(1);
   });
 });
+
+describe("one bad order never jams the pair", () => {
+  it("an order in the outbox that fails every time it is sent keeps neither the stops nor new orders from going out", async () => {
+    await setClock("USD_JPY", T0);
+    await tick("USD_JPY", T0 - 1_000, 150, 150.02);
+    const opened = await execute({ pair: "USD_JPY", side: "buy", units: 1_000, stopLoss: 149.5 });
+    expect(opened.status).toBe(200);
+    // An order the fill model cannot price (1.5 units), as a defect or an order stored by an older
+    // version would be. Its exception read as the broker failing: every drain of the outbox, which
+    // runs before the stops, failed, and the broker was left alone as "failing" for every other order.
+    await runInDurableObject(stub("USD_JPY"), (_i: Pair, state: DurableObjectState) => {
+      const intent = { clientOrderId: "bad-units", pair: "USD_JPY", strategyId: "manual", side: "buy", units: 1.5, type: "market", reduceOnly: false, createdAt: T0 - 100 };
+      state.storage.sql.exec("INSERT INTO orders (client_order_id, strategy_id, intent_json, status, created_at, updated_at) VALUES ('bad-units', 'manual', ?, 'pending', ?, ?)", JSON.stringify(intent), T0 - 100, T0 - 100);
+      state.storage.sql.exec("INSERT INTO outbox (client_order_id, created_at) VALUES ('bad-units', ?)", T0 - 100);
+    });
+    await setClock("USD_JPY", T0 + 2_000);
+    await tick("USD_JPY", T0 + 1_000, 149.49, 149.51);
+    expect(await openPositions("USD_JPY")).toEqual([]);
+    const next = await execute({ pair: "USD_JPY", side: "sell", units: 2_000 });
+    expect(next.status).toBe(200);
+    expect(next.body.order.status).toBe("filled");
+    // The broker refused the bad order, as a broker refuses a malformed one; nothing waits.
+    const orders = ((await (await call("/api/pairs/USD_JPY/orders")).json()) as Json).orders as Json[];
+    expect(orders.find((o) => o.clientOrderId === "bad-units")).toMatchObject({ status: "rejected", rejectReason: expect.stringContaining("unfillable") });
+    const outbox = await runInDurableObject(stub("USD_JPY"), (_i: Pair, state: DurableObjectState) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n);
+    expect(outbox).toBe(0);
+  });
+});
