@@ -76,6 +76,9 @@ export class Feed extends DurableObject<Env> {
       const endpoint = await this.env.Coordinator.getByName("main").brokerEndpoint();
       this.stream = new PricingStream(endpoint, pairs.map(getInstrument), (pair, tick) => this.forward(pair, tick), {
         onState: (s) => logEvent(s.state === "streaming" ? "info" : "warn", "feed.state", { state: s.state, connects: s.connects, lastError: s.lastError }),
+        // The pair refuses orders while OANDA would cancel them (MARKET_HALTED).
+        onTradeable: (pair, tradeable) =>
+          void this.env.Pair.getByName(pair).setTradeable(tradeable).catch((err: unknown) => logEvent("error", "feed.tradeable_failed", { pair, tradeable, error: String(err).slice(0, 200) })),
       });
       this.stream.start();
     } catch (err) {

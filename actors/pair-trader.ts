@@ -48,6 +48,8 @@ export interface TraderDeps {
   conversionRates: () => Promise<ConversionRate[]>;
   /** Optional advisor for strategy orders that add risk. */
   advisor: AdvisorConfig | null;
+  /** Whether the broker lets the pair trade now (OANDA's `tradeable`); false refuses every order. */
+  tradeable: () => boolean;
   /** The portfolio's trading state as this pair last heard it (persisted in the pair). */
   tradingState: () => TradingStatus;
   /** Ask the coordinator to reserve room for a risk-increasing order. */
@@ -385,7 +387,11 @@ export class PairTrader {
       recentOrderTimesMs: this.orderTimesInWindow(now),
       nowMs: now,
     });
-    const refusal = decision.accepted ? (this.brokerDown(intent) ?? (await this.portfolioCheck(intent, decision.riskIncreasing))) : decision.rejection;
+    const refusal = !this.d.tradeable()
+      ? ({ type: "market_halted" } as const)
+      : decision.accepted
+        ? (this.brokerDown(intent) ?? (await this.portfolioCheck(intent, decision.riskIncreasing)))
+        : decision.rejection;
     if (refusal) {
       this.d.storage.transactionSync(() => {
         this.d.store.insertRejection(intent.clientOrderId, intent.strategyId, refusal, now);

@@ -76,6 +76,8 @@ export interface PairStatus {
   candlesStored: Record<Timeframe, number>;
   connections: number;
   feed: RuntimeConfig["feed"];
+  /** False while the broker marks the pair not tradeable (orders are refused: market_halted). */
+  tradeable: boolean;
 }
 
 /**
@@ -196,6 +198,7 @@ export class Pair extends Server<Env> {
       conversionRates: () => this.conversionRates(),
       advisor: this.config.advisor,
       tradingState: () => this.tradingState(),
+      tradeable: () => this.tradeable(),
       approve: (req) => {
         if (this.coordinatorDown) return Promise.reject(new Error("coordinator unreachable (test hook)"));
         return this.env.Coordinator.getByName("main").approve(req);
@@ -322,6 +325,7 @@ export class Pair extends Server<Env> {
       candlesStored,
       connections: this.members.size,
       feed: this.config.feed,
+      tradeable: this.tradeable(),
     };
   }
 
@@ -514,14 +518,50 @@ export class Pair extends Server<Env> {
     if (status.since < before.since || (before.state === status.state && before.since === status.since)) return;
     this.ctx.storage.transactionSync(() => {
       this.store.putState("trading_state", status);
+      // A flatten stands while the portfolio stays halted; any other state ends it.
+      if (status.state !== "HALTED") this.store.putState("flattening", false);
       writeAudit(this.ctx.storage.sql, this.clock(), "coordinator", "trading_state", this.instrument.symbol, before, status);
     });
     this.settings.delete("trading_state");
+    this.settings.delete("flattening");
   }
 
-  /** Kill switch flatten: close every open position on this pair. Returns how many were open. */
+  /**
+   * Kill switch flatten: close every open position on this pair. Returns how
+   * many were open. The request stands until the pair is flat or trading
+   * resumes: a close the broker refused (a halted market, a lost answer) is
+   * sent again on the next quotes, so a flatten never ends with a position left open.
+   */
   async flatten(): Promise<number> {
+    this.setFlattening(true);
     return this.trader.flatten();
+  }
+
+  private flattening(): boolean {
+    return this.setting<boolean>("flattening", () => false);
+  }
+
+  private setFlattening(on: boolean): void {
+    if (this.flattening() === on) return;
+    this.store.putState("flattening", on);
+    this.settings.delete("flattening");
+  }
+
+  /**
+   * Whether the broker lets the pair trade (OANDA marks an instrument not
+   * tradeable while its market is halted or closed; the feed tells the pair).
+   * While it does not, every order is refused (`market_halted`) instead of
+   * being sent to certain cancellation.
+   */
+  tradeable(): boolean {
+    return this.setting<boolean>("tradeable", () => true);
+  }
+
+  setTradeable(tradeable: boolean): void {
+    if (this.tradeable() === tradeable) return;
+    this.store.putState("tradeable", tradeable);
+    this.settings.delete("tradeable");
+    logEvent(tradeable ? "info" : "warn", "pair.tradeable", { pair: this.instrument.symbol, tradeable });
   }
 
   /** Figures for GET /api/metrics. */
@@ -686,6 +726,7 @@ export class Pair extends Server<Env> {
       await this.trader.drainOutbox();
       if (signals.length > 0) await this.trader.decideSignals(this.runs);
       if (quote) await this.trader.onQuote(quote);
+      if (quote && this.flattening() && (await this.trader.flatten()) === 0) this.setFlattening(false);
     } catch (err) {
       // A broker left alone after a failure fails every call at once: its state is in the metrics
       // and alerts, and logging each tick batch would flood the log.

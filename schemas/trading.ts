@@ -63,6 +63,8 @@ export const RiskRejectionSchema = v.variant("type", [
     field: v.picklist(["price", "stopLoss", "takeProfit", "trailingStopPips", "breakEven", "addLevels"]),
     problem: v.picklist(["not_a_price", "below_one_point", "out_of_band", "wrong_side", "no_quote"]),
   }),
+  /** The broker marks the pair not tradeable now (OANDA: a halted or closed market); every order waits for it. */
+  v.object({ type: v.literal("market_halted") }),
   /** `actual` is the check time; `reopensAtMs` the next Sunday 17:00 New York. */
   v.object({ type: v.literal("market_closed"), actual: v.number(), reopensAtMs: v.number() }),
   /** Quote age in ms (negative when stamped ahead of the clock); null when the pair has no quote yet. */

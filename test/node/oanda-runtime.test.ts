@@ -116,12 +116,18 @@ describe("runtime on OANDA (local v20 stand-in)", () => {
     standin.setQuote("EUR_USD", 1.0891, 1.0893, false);
     standin.setQuote("EUR_USD", null, 1.0895);
     await eventually(async () => expect((await api("GET", "/api/metrics")).json.feed.stream).toMatchObject({ state: "streaming", closed: ["EUR_USD"] }));
+    // The pair hears of it and refuses orders meanwhile: OANDA would cancel them (MARKET_HALTED).
+    await eventually(async () => expect((await api("GET", "/api/pairs/EUR_USD")).json.tradeable).toBe(false));
+    const halted = await api("POST", "/api/trade/execute", { pair: "EUR_USD", side: "buy", units: 1_000 });
+    expect(halted.status).toBe(422);
+    expect(halted.json.error.details).toEqual({ type: "market_halted" });
     // Exits and strategies would act on it, and OANDA would cancel the order (MARKET_HALTED).
     await new Promise((r) => setTimeout(r, 200));
     expect((await api("GET", "/api/pairs/EUR_USD")).json.lastTick).not.toMatchObject({ bid: 1.0891 });
     standin.setQuote("EUR_USD", 1.0897, 1.0899);
     await eventually(async () => expect((await api("GET", "/api/pairs/EUR_USD")).json.lastTick).toMatchObject({ bid: 1.0897, ask: 1.0899 }));
     expect((await api("GET", "/api/metrics")).json.feed.stream.closed).toEqual([]);
+    await eventually(async () => expect((await api("GET", "/api/pairs/EUR_USD")).json.tradeable).toBe(true));
   });
 
   it("stored credentials are used from the next call: a wrong token shows as a failing broker, the right one heals it", async () => {

@@ -234,3 +234,28 @@ describe("one bad order never jams the pair", () => {
     expect(outbox).toBe(0);
   });
 });
+
+describe("a market the broker halts", () => {
+  it("refuses orders while the pair is not tradeable, and a flatten refused meanwhile goes out on the first quote after", async () => {
+    await setClock("GBP_USD", T0 + 10_000);
+    await tick("GBP_USD", T0 + 9_000, 1.27, 1.2702);
+    const opened = await execute({ pair: "GBP_USD", side: "buy", units: 4_000 });
+    expect(opened.status).toBe(200);
+    const before = (await openPositions("GBP_USD")).length;
+    await stub("GBP_USD").setTradeable(false);
+    const refused = await execute({ pair: "GBP_USD", side: "buy", units: 1_000 });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.details).toEqual({ type: "market_halted" });
+    // The kill switch's flatten while halted: refused, so the positions stay open, and the flatten stands.
+    const flatten = (await (await postJson("/api/admin/kill-switch", { action: "flatten", reason: "halted market" })).json()) as Json;
+    expect(flatten.pairs.GBP_USD).toBe(`flattening ${before} positions`);
+    expect(await openPositions("GBP_USD")).toHaveLength(before);
+    // OANDA says tradeable again; the next quote closes them.
+    await stub("GBP_USD").setTradeable(true);
+    await setClock("GBP_USD", T0 + 12_000);
+    await tick("GBP_USD", T0 + 11_000, 1.2701, 1.2703);
+    expect(await openPositions("GBP_USD")).toEqual([]);
+    expect((await postJson("/api/admin/kill-switch", { action: "resume" })).status).toBe(200);
+    expect((await execute({ pair: "GBP_USD", side: "buy", units: 1_000 })).status).toBe(200);
+  });
+});
