@@ -9,6 +9,8 @@ import type { WireTick } from "../schemas/tick.ts";
 
 /** The alarm re-checks the stream this often (and, in production, keeps the actor in memory). */
 const KEEPALIVE_MS = 30_000;
+/** A batch a pair failed to take is sent again this many times in all (safe: it carries a batchId). */
+const SEND_ATTEMPTS = 3;
 /** Prices waiting for one pair while its previous batch is being ingested; the oldest go beyond it. */
 const QUEUE_MAX = 1_000;
 
@@ -40,6 +42,9 @@ export class Feed extends DurableObject<Env> {
   private starting: Promise<void> | null = null;
   private readonly queues = new Map<string, PairQueue>();
   private counters = { forwarded: 0, dropped: 0, ingestErrors: 0, lastError: null as string | null };
+  /** This life of the feed and its batches so far: the batchIds it sends the pairs. */
+  private readonly life = crypto.randomUUID().slice(0, 8);
+  private batches = 0;
 
   /** Start the stream if FEED=oanda and it is not running; idempotent (the cron calls it every minute). */
   async wake(): Promise<FeedStatus> {
@@ -105,12 +110,18 @@ export class Feed extends DurableObject<Env> {
     try {
       while (queue.pending.length > 0) {
         const batch = queue.pending.splice(0, queue.pending.length);
-        try {
-          await this.env.Pair.getByName(pair).ingest(batch);
-          this.counters.forwarded += batch.length;
-        } catch (err) {
-          this.counters.ingestErrors++;
-          this.counters.lastError = `${pair}: ${String(err).slice(0, 250)}`;
+        // Named, so a batch whose answer was lost (a pair restarting) can go again and is stored once.
+        const batchId = `feed-${this.life}-${++this.batches}`;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.env.Pair.getByName(pair).ingestBatch(batch, false, batchId);
+            this.counters.forwarded += batch.length;
+            break;
+          } catch (err) {
+            this.counters.ingestErrors++;
+            this.counters.lastError = `${pair}: ${String(err).slice(0, 250)}`;
+            if (attempt >= SEND_ATTEMPTS) break;
+          }
         }
       }
     } finally {
