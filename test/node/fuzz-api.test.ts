@@ -207,12 +207,25 @@ describe("fuzzing", () => {
     },
   ];
 
+  /** Limits and amounts where a tiny positive number is a valid (if strict) setting: only non-finite ones are bad. */
+  const NON_FINITE = ["1e309", "-1e309"];
+  const amountFields: typeof priceFields = [
+    { route: "risk", method: "PUT", path: `/api/admin/pairs/${PAIR}/risk`, valid: { limits: { maxSpreadPips: 5 }, fillModel: { slippagePips: 0.5, commissionPerMillion: 50 } }, fields: ["limits.maxSpreadPips", "fillModel.slippagePips", "fillModel.commissionPerMillion"] },
+    { route: "limits", method: "PUT", path: "/api/admin/limits", valid: { maxGrossExposure: 1e6, maxNetExposurePerCurrency: 5e5, maxExposurePerPair: 2.5e5, dailyLossLimit: 1e4, maxDrawdown: 2.5e4 }, fields: ["maxGrossExposure", "maxNetExposurePerCurrency", "maxExposurePerPair", "dailyLossLimit", "maxDrawdown"] },
+    {
+      route: "backtest", method: "POST", path: "/api/backtest/run",
+      valid: { pair: PAIR, from: "2018-01-01", to: "2018-02-01", strategy: { kind: "sma-cross", params: {} }, spreadPips: 1, initialBalanceUsd: 100_000 },
+      fields: ["spreadPips", "initialBalanceUsd"],
+    },
+  ];
+
   it("non-finite and sub-point numbers in every price field are refused with a typed answer and change nothing", { timeout: 120_000 }, async () => {
     const before = await digest();
     const answers = new Set<string>();
-    for (const { route, method, path: target, valid, fields } of priceFields) {
+    const cases = [...priceFields.map((r) => ({ ...r, literals: NASTY })), ...amountFields.map((r) => ({ ...r, literals: NON_FINITE }))];
+    for (const { route, method, path: target, valid, fields, literals } of cases) {
       for (const field of fields) {
-        for (const nasty of NASTY) {
+        for (const nasty of literals) {
           // The valid body as JSON with one number's text replaced by the raw literal.
           const marker = 424242.4242;
           const body = structuredClone(valid) as Record<string, unknown>;
@@ -237,7 +250,9 @@ describe("fuzzing", () => {
       }
     }
     expect(await digest()).toBe(before);
-    expect([...answers].sort(), "the kinds of refusal seen").toEqual(expect.arrayContaining(["200 invalid_price", "400 invalid_order", "400 invalid_strategies"]));
+    expect([...answers].sort(), "the kinds of refusal seen").toEqual(
+      expect.arrayContaining(["200 invalid_price", "400 invalid_order", "400 invalid_strategies", "400 invalid_risk", "400 invalid_backtest"]),
+    );
   });
 
   it("the room's ticks message: non-finite and sub-point prices are refused in its ticks_result, nothing is stored", { timeout: 60_000 }, async () => {
