@@ -13,46 +13,28 @@ import { getInstrument } from "../../src/domain/instruments.ts";
 import type { Tick } from "../../src/domain/candle.ts";
 import type { OrderIntent } from "../../src/domain/trading/types.ts";
 import { OandaBroker } from "../../src/broker/oanda/oanda-broker.ts";
-import { backoffMs, DEFAULT_RETRY, OandaError, OandaHttp, type OandaEndpoint, type RetryPolicy } from "../../src/broker/oanda/oanda-http.ts";
+import { backoffMs, DEFAULT_RETRY, OandaError, OandaHttp, type OandaEndpoint } from "../../src/broker/oanda/oanda-http.ts";
 import { PricingStream } from "../../src/broker/oanda/pricing-stream.ts";
 import { AccountSummary } from "../../src/broker/oanda/v20.ts";
 import { readAccount } from "../../src/broker/oanda/oanda-account.ts";
+import { FAST, intents, QUOTE, resetStandIn, startStandIn } from "../support/oanda-fixtures.ts";
 import { OandaStandIn } from "../support/oanda-standin.ts";
 
 const EUR_USD = getInstrument("EUR_USD");
 const USD_JPY = getInstrument("USD_JPY");
-const FAST: RetryPolicy = { timeoutMs: 1_000, attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
-const QUOTE = { ts: 0, bid: 108_500, ask: 108_512 };
 
 let standin: OandaStandIn;
 let endpoint: OandaEndpoint;
-let seq = 0;
 
-const intent = (extra: Partial<OrderIntent> = {}): OrderIntent => ({
-  clientOrderId: `EUR_USD-test-${++seq}`,
-  pair: "EUR_USD",
-  strategyId: "test",
-  side: "buy",
-  units: 10_000,
-  type: "market",
-  reduceOnly: false,
-  createdAt: 0,
-  ...extra,
-});
+const intent = intents("test", 10_000);
 
 beforeAll(async () => {
-  standin = new OandaStandIn(100);
-  const url = await standin.start();
-  endpoint = { apiUrl: url, streamUrl: url, accountId: standin.accountId, token: standin.token };
+  ({ standin, endpoint } = await startStandIn());
 });
 
 afterAll(() => standin.stop());
 
-beforeEach(() => {
-  standin.faults = OandaStandIn.noFaults();
-  standin.setQuote("EUR_USD", 1.085, 1.08512);
-  standin.setQuote("USD_JPY", 151.2, 151.214);
-});
+beforeEach(() => resetStandIn(standin));
 
 describe("orders", () => {
   it("fills a market order at the ask with the client order id, stop loss, take profit and trailing stop on fill", async () => {

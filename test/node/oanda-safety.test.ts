@@ -9,33 +9,20 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { getInstrument } from "../../src/domain/instruments.ts";
 import type { Tick } from "../../src/domain/candle.ts";
-import type { OrderIntent } from "../../src/domain/trading/types.ts";
 import { OandaBroker } from "../../src/broker/oanda/oanda-broker.ts";
 import { OandaHttp, type OandaEndpoint, type RetryPolicy } from "../../src/broker/oanda/oanda-http.ts";
 import { PricingStream } from "../../src/broker/oanda/pricing-stream.ts";
 import { RateLimiter } from "../../src/broker/oanda/rate-limit.ts";
 import { AccountSummary, msOf } from "../../src/broker/oanda/v20.ts";
+import { FAST, intents, QUOTE, resetStandIn, startStandIn } from "../support/oanda-fixtures.ts";
 import { OandaStandIn, v20Time, type Seen } from "../support/oanda-standin.ts";
 
 const EUR_USD = getInstrument("EUR_USD");
-const FAST: RetryPolicy = { timeoutMs: 1_000, attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
-const QUOTE = { ts: 0, bid: 108_500, ask: 108_512 };
 
 let standin: OandaStandIn;
 let endpoint: OandaEndpoint;
-let seq = 0;
 
-const intent = (extra: Partial<OrderIntent> = {}): OrderIntent => ({
-  clientOrderId: `EUR_USD-safety-${++seq}`,
-  pair: "EUR_USD",
-  strategyId: "test",
-  side: "buy",
-  units: 1_000,
-  type: "market",
-  reduceOnly: false,
-  createdAt: 0,
-  ...extra,
-});
+const intent = intents("safety", 1_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A client with its own rate limiter, so one test's 429 pause does not hold up the next. */
@@ -51,19 +38,12 @@ function mostInWindow(seen: readonly Seen[], windowMs: number): number {
 }
 
 beforeAll(async () => {
-  standin = new OandaStandIn(100);
-  const url = await standin.start();
-  endpoint = { apiUrl: url, streamUrl: url, accountId: standin.accountId, token: standin.token };
+  ({ standin, endpoint } = await startStandIn());
 });
 
 afterAll(() => standin.stop());
 
-beforeEach(() => {
-  standin.faults = OandaStandIn.noFaults();
-  standin.sinceIdPageMax = 1_000;
-  standin.setQuote("EUR_USD", 1.085, 1.08512);
-  standin.setQuote("USD_JPY", 151.2, 151.214);
-});
+beforeEach(() => resetStandIn(standin));
 
 describe("item 8: an order is never placed twice", () => {
   it("an order OANDA filled, sent again by a new life of the actor, is found by its client id and not filled again", async () => {

@@ -11,7 +11,7 @@ import { closeIntent } from "../../src/domain/trading/signal-intent.ts";
 import type { Position } from "../../src/domain/trading/position.ts";
 import type { OrderIntent } from "../../src/domain/trading/types.ts";
 import { call, postJson } from "./helpers.ts";
-import { liftPortfolioLimits, setClock, stub, tick } from "./pair-kit.ts";
+import { liftPortfolioLimits, priceUsdPairs, setClock, stub, tick } from "./pair-kit.ts";
 
 /** A Wednesday in the future: market open, and alarms never fire by themselves. */
 const T0 = Date.UTC(2030, 0, 9, 10, 0, 0);
@@ -45,11 +45,7 @@ const squat = (pair: string, intent: OrderIntent, status: "filled" | "rejected")
 
 beforeAll(async () => {
   await liftPortfolioLimits();
-  // The coordinator values the crosses' currencies through the USD pairs' prices.
-  for (const [pair, bid, ask] of [["EUR_USD", 1.1, 1.1002], ["USD_JPY", 150, 150.02], ["GBP_USD", 1.27, 1.2702]] as const) {
-    await setClock(pair, T0);
-    await tick(pair, T0 - 10_000, bid, ask);
-  }
+  await priceUsdPairs(T0);
 });
 
 describe("exits always go out", () => {

@@ -28,6 +28,14 @@ export async function tick(pair: string, ts: number, bid: number, ask: number): 
   expect(await res.json()).toMatchObject({ accepted: 1 });
 }
 
+/** A quote on each USD pair at `nowMs`: the coordinator values the crosses' currencies through them. */
+export async function priceUsdPairs(nowMs: number): Promise<void> {
+  for (const [pair, bid, ask] of [["EUR_USD", 1.1, 1.1002], ["USD_JPY", 150, 150.02], ["GBP_USD", 1.27, 1.2702]] as const) {
+    await setClock(pair, nowMs);
+    await tick(pair, nowMs - 10_000, bid, ask);
+  }
+}
+
 /** Portfolio limits out of the way, for tests about per-pair behaviour (prices jump between runs). */
 export async function liftPortfolioLimits(): Promise<void> {
   const res = await call("/api/admin/limits", {

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Coordinator } from "../../actors/coordinator.ts";
 import type { Pair } from "../../actors/pair.ts";
 import { call, openRoom, postJson } from "./helpers.ts";
-import { liftPortfolioLimits, setClock, stub, tick } from "./pair-kit.ts";
+import { liftPortfolioLimits, priceUsdPairs, setClock, stub, tick } from "./pair-kit.ts";
 
 const T0 = Date.UTC(2030, 0, 16, 10, 0, 0);
 type Json = Record<string, any>;
@@ -31,10 +31,7 @@ const pairState = (pair: string): Promise<string> => runInDurableObject(stub(pai
 
 beforeAll(async () => {
   await liftPortfolioLimits();
-  for (const [pair, bid, ask] of [["EUR_USD", 1.1, 1.1002], ["USD_JPY", 150, 150.02], ["GBP_USD", 1.27, 1.2702]] as const) {
-    await setClock(pair, T0);
-    await tick(pair, T0 - 10_000, bid, ask);
-  }
+  await priceUsdPairs(T0);
 });
 
 describe("the kill switch converges after a crash", () => {
