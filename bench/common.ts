@@ -41,6 +41,8 @@ export interface ScenarioResult {
 export interface Scenario {
   name: string;
   description: string;
+  /** Left out of the full run unless named with --only (a long soak that would push it past 10 minutes); --quick still runs it. */
+  onlyWhenNamed?: boolean;
   run(options: BenchOptions): Promise<ScenarioResult>;
 }
 

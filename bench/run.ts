@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   const { quick, profile, only } = parseArgs(process.argv.slice(2));
   const unknown = only.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(", ")}; known: ${SCENARIOS.map((s) => s.name).join(", ")}`);
-  const selected = only.length ? SCENARIOS.filter((s) => only.includes(s.name)) : SCENARIOS;
+  const selected = only.length ? SCENARIOS.filter((s) => only.includes(s.name)) : SCENARIOS.filter((s) => quick || !s.onlyWhenNamed);
   const t0 = Date.now();
   let failed = 0;
   const results: ScenarioResult[] = [];
