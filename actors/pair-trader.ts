@@ -324,7 +324,6 @@ export class PairTrader {
     return check;
   }
 
-  /** Send every order in the outbox again (a risk-adding one past its age is only looked up); whether it is empty now. */
   /**
    * Send every order in the outbox again (a risk-adding one past its age is
    * only looked up); whether it is empty now. A failure of one order (not of
