@@ -5,6 +5,7 @@ import { getInstrument } from "../src/domain/instruments.ts";
 import { toDecimal } from "../src/domain/price.ts";
 import { PricingStream, type StreamStatus } from "../src/broker/oanda/pricing-stream.ts";
 import { logEvent } from "../src/log.ts";
+import { fnv1a64Hex } from "../src/domain/trading/client-order-id.ts";
 import type { WireTick } from "../schemas/tick.ts";
 
 /** The alarm re-checks the stream this often (and, in production, keeps the actor in memory). */
@@ -43,7 +44,7 @@ export class Feed extends DurableObject<Env> {
   private readonly queues = new Map<string, PairQueue>();
   private counters = { forwarded: 0, dropped: 0, ingestErrors: 0, lastError: null as string | null };
   /** This life of the feed and its batches so far: the batchIds it sends the pairs. */
-  private readonly life = crypto.randomUUID().slice(0, 8);
+  private readonly life = crypto.randomUUID();
   private batches = 0;
 
   /** Start the stream if FEED=oanda and it is not running; idempotent (the cron calls it every minute). */
@@ -110,11 +111,14 @@ export class Feed extends DurableObject<Env> {
     try {
       while (queue.pending.length > 0) {
         const batch = queue.pending.splice(0, queue.pending.length);
-        // Named, so a batch whose answer was lost (a pair restarting) can go again and is stored once.
-        const batchId = `feed-${this.life}-${++this.batches}`;
+        // Named, so a batch whose answer was lost (a pair restarting) can go again and is stored once;
+        // in the runtime's own form (ending in a hash), which no client's batchId may take.
+        const seq = ++this.batches;
+        const batchId = `feed-${seq}-${fnv1a64Hex(`${this.life}:${seq}`)}`;
         for (let attempt = 1; ; attempt++) {
           try {
-            await this.env.Pair.getByName(pair).ingestBatch(batch, false, batchId);
+            const result = await this.env.Pair.getByName(pair).ingestBatch(batch, false, batchId);
+            if ("conflict" in result) throw new Error(`batch ${batchId} refused as a conflict`);
             this.counters.forwarded += batch.length;
             break;
           } catch (err) {

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { MANUAL_STRATEGY_ID } from "../src/domain/trading/risk.ts";
 import { TimeframeSchema } from "./common.ts";
 import { AddLevelsSchema, BreakEvenSchema, Pips } from "./trading-events.ts";
 
@@ -50,7 +51,12 @@ export const SmaCrossParams = v.pipe(
 );
 export type SmaCrossParams = v.InferOutput<typeof SmaCrossParams>;
 
-const StrategyId = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "ids are 1-40 of a-z, 0-9 and -"));
+const StrategyId = v.pipe(
+  v.string(),
+  v.regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "ids are 1-40 of a-z, 0-9 and -"),
+  // Manual orders trade under "manual": a strategy of that name would share their position.
+  v.check((id) => id !== MANUAL_STRATEGY_ID, `"${MANUAL_STRATEGY_ID}" is reserved for manual orders`),
+);
 const Units = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000_000));
 
 /** Protective settings given to every position the strategy opens (its stop loss comes with each signal). */

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { isRuntimeId } from "../src/domain/trading/client-order-id.ts";
 import { EpochMs } from "./common.ts";
 
 /** Largest tick batch one POST may carry; larger bodies are refused with 413. */
@@ -22,7 +23,12 @@ export type WireTick = v.InferOutput<typeof WireTick>;
  * A feed's name for one batch, so that sending it again (its answer was lost) stores nothing twice:
  * the pair answers a repeat with what it stored (remembered for a day). Any id unique to the batch.
  */
-export const BatchId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 of A-Z a-z 0-9 _ . : -"));
+export const BatchId = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1-64 of A-Z a-z 0-9 _ . : -"),
+  // The runtime's own feed names its batches this way: no client batch may take one of its ids.
+  v.check((id) => !isRuntimeId(id), "ids ending in '-' and 16 hex digits are reserved for the runtime's own batches"),
+);
 
 export const TickBatch = v.object({
   ticks: v.pipe(v.array(WireTick), v.minLength(1), v.maxLength(TICK_BATCH_MAX)),

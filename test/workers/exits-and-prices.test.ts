@@ -64,6 +64,19 @@ describe("exits always go out", () => {
     expect((await execute({ pair: "AUD_USD", side: "sell", units: 1_000, clientOrderId: "my-close-1" })).status).toBe(200);
   });
 
+  it("refuses the other names the runtime reserves: a strategy called manual, a tick batch id of the runtime's form", async () => {
+    const strategy = await call("/api/admin/pairs/AUD_USD/strategies", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ strategies: [{ id: "manual", kind: "sma-cross", units: 1_000, params: {} }] }),
+    });
+    expect(strategy.status).toBe(400);
+    expect(JSON.stringify(await strategy.json())).toContain("reserved for manual orders");
+    const batch = await postJson("/api/pairs/AUD_USD/ticks", { batchId: "feed-1-0123456789abcdef", ticks: [{ ts: T0 - 500, bid: 0.655, ask: 0.6551 }] });
+    expect(batch.status).toBe(400);
+    expect(JSON.stringify(await batch.json())).toContain("reserved for the runtime");
+  });
+
   it("closes a breached position even when the id of its exit is already taken", async () => {
     await setClock("EUR_JPY", T0);
     await tick("EUR_JPY", T0 - 1_000, 164, 164.02);
