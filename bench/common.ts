@@ -311,13 +311,22 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** Admin key of the runtimes the benchmarks start (the ADMIN_API_KEY secret). */
 export const BENCH_KEY = "bench-admin-key";
 
-/** The runtime as `npm start` runs it, with the feed off, a known key and the rate limits lifted (one client sends everything). */
+/**
+ * The minute schedule is off in benchmarks: a backup or retention run at a
+ * minute boundary would land at a random point of a measurement (a pair's
+ * backup holds it for as long as it reads its database). The backup scenario
+ * runs backups itself.
+ */
+export const BENCH_SCHEDULE_EVERY_MS = 0;
+
+/** The runtime as `npm start` runs it, with the feed off, a known key, the rate limits lifted (one client sends everything) and no schedule. */
 export function startBenchRuntime(stateDir: string, vars: Record<string, string> = {}, inspectorPort?: number) {
   return startRuntime({
     port: 0,
     stateDir,
     vars: { FEED: "off", ADMIN_API_KEY: BENCH_KEY, ...vars },
     rateLimitPerMinute: 1_000_000_000,
+    scheduleEveryMs: BENCH_SCHEDULE_EVERY_MS,
     ...(inspectorPort !== undefined ? { inspectorPort } : {}),
   });
 }

@@ -21,7 +21,7 @@ import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { startRuntime } from "../scripts/runtime.ts";
 import { getInstrument } from "../src/domain/instruments.ts";
 import {
-  BENCH_KEY,
+  BENCH_KEY, BENCH_SCHEDULE_EVERY_MS,
   fmt,
   onCleanup,
   Poster,
@@ -345,6 +345,7 @@ export const killSwitch: Scenario = {
         stateDir: state.dir,
         vars: { FEED: "off", ADMIN_API_KEY: BENCH_KEY, PAIRS: PAIRS.join(",") },
         rateLimitPerMinute: 1_000_000_000,
+        scheduleEveryMs: BENCH_SCHEDULE_EVERY_MS,
       });
       stopRuntime = onCleanup(() => runtime.stop());
       const url = runtime.url;

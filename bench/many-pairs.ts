@@ -22,7 +22,7 @@ import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { startBaselineServer } from "./baseline-server.ts";
 import { closeRoomClients, connectRoomClient, ROOM_QUERY, roomUrl } from "./room-client.ts";
-import { findInstrument, SYMBOLS } from "../src/domain/instruments.ts";
+import { getInstrument, SYMBOLS } from "../src/domain/instruments.ts";
 import type { WireTick } from "../schemas/tick.ts";
 import {
   workerdPids,
@@ -53,20 +53,24 @@ const TARGET_GROWTH = 1.2;
 
 // ---- price walks per pair ---------------------------------------------------------
 
-/** TickWalk (5-digit prices around 1.085) rescaled to the pair's precision: JPY quotes get 3 digits around 108.5. */
+/**
+ * TickWalk in the pair's own points, from the pair's reference level (a price
+ * the runtime takes for it: ticks far from it are refused as out of band).
+ */
 class PairWalk {
   private readonly walk: TickWalk;
-  private readonly jpy: boolean;
+  private readonly scale: number;
 
   constructor(pair: string, seed: number) {
-    this.walk = new TickWalk(seed);
-    this.jpy = findInstrument(pair)?.quote === "JPY";
+    const instrument = getInstrument(pair);
+    this.scale = 10 ** instrument.displayPrecision;
+    this.walk = new TickWalk(seed, Math.round(instrument.referenceMid * this.scale));
   }
 
   next(ts: number): WireTick {
+    // TickWalk writes its points as 5-digit decimals: back to points, then to this pair's decimals.
     const t = this.walk.next(ts);
-    if (!this.jpy) return t;
-    return { ts, bid: Math.round(t.bid * 1e5) / 1e3, ask: Math.round(t.ask * 1e5) / 1e3 };
+    return { ts, bid: Math.round(t.bid * 1e5) / this.scale, ask: Math.round(t.ask * 1e5) / this.scale };
   }
 }
 
