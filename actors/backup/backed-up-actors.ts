@@ -6,7 +6,7 @@ import type { BackupStatus } from "./actor-backup.ts";
  * Every actor whose state is backed up, for a runtime serving `pairs`. Backtest
  * jobs are left out on purpose: one actor per job under a random id that
  * nothing lists, whose result is already in R2 (DATA) and reproducible; Feed
- * and SignalHub store nothing (README, Backups and restore).
+ * and SignalHub store nothing (docs/operations.md, Backups and restore).
  */
 export function backedUpActors(pairs: readonly string[]): ActorRef[] {
   return ["coordinator", "gatekeeper", ...pairs.map((p) => `pair:${p}` as const)];

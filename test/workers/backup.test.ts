@@ -227,7 +227,7 @@ describe("backups", () => {
     expect(await json(restore({ actor: "gatekeeper", snapshot: gatekeeper!.snapshot }))).toMatchObject({ digest: gatekeeper!.digest });
     expect(await json(restore({ actor: "coordinator", snapshot: coordinator!.snapshot }))).toMatchObject({ digest: coordinator!.digest });
     expect((await json(call("/api/admin/limits"))).maxOpenPositions).toBe(77);
-    // A restore never brings a revoked key back (README, Backups and restore).
+    // A restore never brings a revoked key back (docs/operations.md, Backups and restore).
     expect((await call("/api/metrics", {}, key.key)).status).toBe(401);
     const audit = await json(call("/api/admin/audit?limit=50"));
     expect(audit.entries.some((e: Json) => e.action === "backup.restore" && e.target === "coordinator")).toBe(true);

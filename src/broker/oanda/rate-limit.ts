@@ -78,7 +78,7 @@ export function retryAfterMs(header: string | null, now: number = Date.now()): n
 /**
  * One limiter per OANDA host in this isolate: OANDA counts per requesting IP,
  * so every pair's client (and the account reader) draws from the same window.
- * Actors in other isolates or machines are not counted here (see README).
+ * Actors in other isolates or machines are not counted here (see docs/trading.md).
  */
 const shared = new Map<string, RateLimiter>();
 /** Hosts this isolate may know: practice and live, REST and stream, plus test stand-ins. */
