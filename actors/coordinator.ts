@@ -7,6 +7,7 @@ import { getInstrument } from "../src/domain/instruments.ts";
 import { midDecimal } from "../src/domain/price.ts";
 import { exposure, type PairBook } from "../src/domain/portfolio/exposure.ts";
 import { PortfolioLimits, type PortfolioRejection, type TradingState } from "../schemas/portfolio.ts";
+import type { ApprovalRequest, PairReport, TradingStatus } from "../src/domain/portfolio/messages.ts";
 import { COORDINATOR_MIGRATIONS } from "../migrations/coordinator/index.ts";
 import { migrate } from "./migrate.ts";
 import { webhookBody, type Alert } from "../src/alerts/rules.ts";
@@ -54,31 +55,6 @@ export interface BrokerCredentialsInfo {
 /** A reservation not settled by then (its pair died mid-order) stops counting. */
 const RESERVATION_TTL_MS = 60_000;
 
-export interface ApprovalRequest {
-  clientOrderId: string;
-  pair: string;
-  /** Signed units the order adds to the pair's net position. */
-  deltaUnits: number;
-  mid: number;
-  opensPosition: boolean;
-}
-
-/** What a pair reports after every fill: absolute figures, so a missed report heals with the next. */
-export interface PairReport {
-  pair: string;
-  netUnits: number;
-  openPositions: number;
-  mid: number;
-  realisedCents: number;
-  unrealisedCents: number;
-}
-
-export interface TradingStatus {
-  state: TradingState;
-  reason: string;
-  since: number;
-}
-
 type BookRow = { pair: string; net_units: number; open_positions: number; mid: number; realised_cents: number; unrealised_cents: number; updated_at: number };
 /** Room held for an approved order until its pair reports the fill; in memory (see Coordinator). */
 interface Reservation {
@@ -93,15 +69,6 @@ interface Reservation {
    * side), and when the request itself arrives it is judged afresh.
    */
   undecided: boolean;
-}
-
-/** What a pair holds that a coordinator's approval may cover, and its figures, for a new life of the coordinator. */
-export interface PairInFlight {
-  report: PairReport;
-  /** Risk-adding orders recorded but not yet settled (outbox, resting at the broker). */
-  orders: ApprovalRequest[];
-  /** Approval requests sent and not yet answered. */
-  asking: ApprovalRequest[];
 }
 
 /**

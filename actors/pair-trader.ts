@@ -12,7 +12,7 @@ import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/typ
 import type { RiskLimits } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
 import type { OrderRecord, OrderRejection, OrderStatus, OrderStore } from "./order-store.ts";
-import type { ApprovalRequest, PairInFlight, PairReport, TradingStatus } from "./coordinator.ts";
+import type { ApprovalRequest, PairInFlight, PairReport, TradingStatus } from "../src/domain/portfolio/messages.ts";
 import { askAdvisor, type Advice, type AdvisorConfig } from "../src/advisor/advisor.ts";
 import { toWireSignal } from "../src/wire.ts";
 import { LatencyWindow } from "../src/metrics/latency-window.ts";

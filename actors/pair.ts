@@ -33,7 +33,7 @@ import type { OrderIntent, Signal } from "../src/domain/trading/types.ts";
 import { sameOrder } from "../src/domain/trading/same-order.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
 import { RoleSchema } from "../schemas/auth.ts";
-import type { PairInFlight, TradingStatus } from "./coordinator.ts";
+import type { PairInFlight, TradingStatus } from "../src/domain/portfolio/messages.ts";
 import type { SignalMessage } from "../schemas/signal.ts";
 import { toWireSignal } from "../src/wire.ts";
 import { OrderStore, type OrderRejection } from "./order-store.ts";
