@@ -5,7 +5,7 @@ import type { Instrument } from "../src/domain/instruments.ts";
 import { midDecimal, toDecimal } from "../src/domain/price.ts";
 import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/domain/trading/money.ts";
 import { applyFill, breakEvenLevels, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
-import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
+import { checkOrder, ORDER_RATE_WINDOW_MS, signedUnits, trimOrderWindow } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
 import { addLevelIntent, closeIntent, intentForSignal, protectionOf, protectionOfIntent } from "../src/domain/trading/signal-intent.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
@@ -419,9 +419,8 @@ export class PairTrader {
 
   /** The order-rate window at `now`, oldest first. */
   private orderTimesInWindow(now: number): number[] {
-    this.recentOrderTimes ??= this.d.store.orderTimesSince(now - 60_000, ORDERS_PER_MINUTE_READ_MAX).reverse();
-    while ((this.recentOrderTimes[0] ?? Infinity) <= now - 60_000) this.recentOrderTimes.shift();
-    return this.recentOrderTimes;
+    this.recentOrderTimes ??= this.d.store.orderTimesSince(now - ORDER_RATE_WINDOW_MS, ORDERS_PER_MINUTE_READ_MAX).reverse();
+    return trimOrderWindow(this.recentOrderTimes, now);
   }
 
   /**

@@ -32,7 +32,7 @@ import { fillMarket } from "../domain/trading/fill-model.ts";
 import { financingQuoteMicros, NO_FINANCING, rolloverNights, type FinancingRates } from "../domain/trading/financing.ts";
 import { centsToDecimal, convertQuoteMicrosToAccountCents, microsToDecimal, type ConversionRate } from "../domain/trading/money.ts";
 import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../domain/trading/position.ts";
-import { checkOrder } from "../domain/trading/risk.ts";
+import { checkOrder, trimOrderWindow } from "../domain/trading/risk.ts";
 import { runStrategies } from "../domain/trading/signal-engine.ts";
 import { addLevelIntent, closeIntent, intentForSignal, protectionOf, protectionOfIntent } from "../domain/trading/signal-intent.ts";
 import { runTimeframe, startRun, type StrategyRun } from "../domain/trading/strategy-registry.ts";
@@ -243,8 +243,7 @@ export class Backtester {
         return;
       }
       this.recentOrderTimesMs.push(quote.ts);
-      // Only the last minute matters to the rate limit.
-      while ((this.recentOrderTimesMs[0] ?? Infinity) <= quote.ts - 60_000) this.recentOrderTimesMs.shift();
+      trimOrderWindow(this.recentOrderTimesMs, quote.ts);
     }
     const fill = fillMarket(intent, quote, this.fillModel, this.instrument, ++this.fillSeq);
     const before = this.position;

@@ -115,7 +115,7 @@ export function checkOrder(intent: OrderIntent, ctx: RiskContext): RiskDecision 
     return reject({ type: "max_position_size", scope: "strategy", limit: limits.maxPositionUnits, actual: strategyAfter });
   }
 
-  const ordersInWindow = countSince(ctx.recentOrderTimesMs, nowMs - MINUTE_MS) + 1;
+  const ordersInWindow = countSince(ctx.recentOrderTimesMs, nowMs - ORDER_RATE_WINDOW_MS) + 1;
   if (!(ordersInWindow <= limits.maxOrdersPerMinute)) {
     return reject({ type: "max_orders_per_minute", limit: limits.maxOrdersPerMinute, actual: ordersInWindow });
   }
@@ -145,6 +145,19 @@ function stopLossRequired(limits: RiskLimits, intent: OrderIntent): boolean {
 }
 
 /** Orders strictly after `fromMs` (a sliding window); future stamps count too, erring towards refusal. */
+/** The order-rate limit's sliding window: an order counts while it is younger than this. */
+export const ORDER_RATE_WINDOW_MS = MINUTE_MS;
+
+/**
+ * Drop from `timesMs` (oldest first) the orders out of the rate window at
+ * `nowMs`, in place, and return it: the live trader and the backtester keep
+ * their window with this, so both count the same orders.
+ */
+export function trimOrderWindow(timesMs: number[], nowMs: number): number[] {
+  while ((timesMs[0] ?? Infinity) <= nowMs - ORDER_RATE_WINDOW_MS) timesMs.shift();
+  return timesMs;
+}
+
 function countSince(timesMs: readonly number[], fromMs: number): number {
   let n = 0;
   for (const t of timesMs) if (t > fromMs) n++;
