@@ -50,6 +50,13 @@ export interface CrashOptions {
   warmupMs?: [number, number];
   /** What each cycle's kill is aimed at, in turn; default all of KILL_TARGETS from a seeded start, so every kind gets its share. */
   targets?: readonly KillTarget[];
+  /**
+   * The first cycle's kill goes out the moment its aimed request has left, so
+   * at least that request is cut off: a run of few cycles then always
+   * exercises re-sending (aimed kills land at random inside a request's time,
+   * and a handful of them may all fall after the answers).
+   */
+  cutFirst?: boolean;
   log?: (line: string) => void;
 }
 
@@ -363,6 +370,7 @@ class CrashRun {
    * commit and its answer among them), or just after. A fixed window missed most of that moment.
    */
   private killDelay(kind: string): number {
+    if (this.opts.cutFirst && this.cycle === 1) return 0;
     const times = [...(this.latency.get(kind) ?? [])].sort((a, b) => a - b);
     const median = times[Math.floor(times.length / 2)] ?? 20;
     return this.rand(0, 1.2 * median);
