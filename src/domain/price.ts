@@ -39,6 +39,16 @@ export function toDecimal(points: PricePoints, instrument: Instrument): number {
   return points / 10 ** instrument.displayPrecision;
 }
 
+/** A price in points: a safe integer of at least one point, at most MAX_PRICE_POINTS. */
+export function isPricePoints(points: number): boolean {
+  return Number.isSafeInteger(points) && points >= 1 && points <= MAX_PRICE_POINTS;
+}
+
+/** A distance in pips that is at least one point of the pair once rounded (finite, so never Infinity's points). */
+export function isPipDistance(pips: number, instrument: Instrument): boolean {
+  return Number.isFinite(pips) && pipsToPoints(pips, instrument) >= 1;
+}
+
 /** Spread in pips as a decimal (for display and limits). */
 export function pointsToPips(points: number, instrument: Instrument): number {
   return points / 10 ** (instrument.displayPrecision + instrument.pipLocation);

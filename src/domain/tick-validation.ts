@@ -1,7 +1,7 @@
 import type { Tick } from "./candle.ts";
 import type { Instrument } from "./instruments.ts";
 import { plausibleRange, tickMoveFractionMax } from "./price-band.ts";
-import { MAX_PRICE_POINTS, pipsToPoints, pointsToPips, toDecimal, toPoints } from "./price.ts";
+import { isPricePoints, pipsToPoints, pointsToPips, toDecimal, toPoints } from "./price.ts";
 
 /** Why a tick was refused: data, not strings, so clients can act on it. */
 export type TickRejection =
@@ -49,8 +49,8 @@ export interface TickContext {
 export function checkTick(raw: { ts: number; bid: number; ask: number }, ctx: TickContext): TickCheck {
   const bid = toPoints(raw.bid, ctx.instrument);
   const ask = toPoints(raw.ask, ctx.instrument);
-  if (!(bid > 0 && bid <= MAX_PRICE_POINTS)) return { ok: false, reason: { type: "invalid_price", field: "bid" } };
-  if (!(ask > 0 && ask <= MAX_PRICE_POINTS)) return { ok: false, reason: { type: "invalid_price", field: "ask" } };
+  if (!isPricePoints(bid)) return { ok: false, reason: { type: "invalid_price", field: "bid" } };
+  if (!isPricePoints(ask)) return { ok: false, reason: { type: "invalid_price", field: "ask" } };
   if (bid > ask) return { ok: false, reason: { type: "crossed", bid: raw.bid, ask: raw.ask } };
   if (ask - bid > pipsToPoints(ctx.rules.maxSpreadPips, ctx.instrument)) {
     return {

@@ -20,7 +20,7 @@
 import type { RiskRejection } from "../../../schemas/trading.ts";
 import type { Instrument } from "../instruments.ts";
 import { orderPriceBand } from "../price-band.ts";
-import { pipsToPoints, toPoints } from "../price.ts";
+import { isPipDistance, isPricePoints, toPoints } from "../price.ts";
 import type { OrderIntent, Quote } from "./types.ts";
 
 export type PriceRejection = Extract<RiskRejection, { type: "invalid_price" }>;
@@ -29,7 +29,7 @@ type PriceField = PriceRejection["field"];
 /** Null when every price and level of `intent` is a price of the pair at all (needs no quote). */
 export function checkPriceForm(intent: OrderIntent, instrument: Instrument): PriceRejection | null {
   for (const [field, value] of levelsOf(intent)) {
-    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) return refuse(field, "not_a_price");
+    if (value !== undefined && !isPricePoints(value)) return refuse(field, "not_a_price");
   }
   const pips: [PriceField, number | undefined][] = [
     ["trailingStopPips", intent.trailingStopPips],
@@ -37,7 +37,7 @@ export function checkPriceForm(intent: OrderIntent, instrument: Instrument): Pri
     ["addLevels", intent.addLevels?.offsetPips],
   ];
   for (const [field, value] of pips) {
-    if (value !== undefined && !(Number.isFinite(value) && pipsToPoints(value, instrument) >= 1)) return refuse(field, "below_one_point");
+    if (value !== undefined && !isPipDistance(value, instrument)) return refuse(field, "below_one_point");
   }
   return null;
 }
@@ -93,11 +93,11 @@ export function subPointIssues(levels: DecimalLevels, instrument: Instrument): {
     const value = levels[path];
     if (value === undefined) continue;
     const points = toPoints(value, instrument);
-    if (!(Number.isSafeInteger(points) && points >= 1)) issues.push({ path, message: `not a price of ${instrument.symbol}: rounds to ${points} points of ${point}` });
+    if (!isPricePoints(points)) issues.push({ path, message: `not a price of ${instrument.symbol}: rounds to ${points} points of ${point}` });
   }
   const pips: [string, number | undefined][] = [["trailingStopPips", levels.trailingStopPips], ["breakEven.triggerPips", levels.breakEven?.triggerPips], ["addLevels.offsetPips", levels.addLevels?.offsetPips]];
   for (const [path, value] of pips) {
-    if (value !== undefined && !(pipsToPoints(value, instrument) >= 1)) issues.push({ path, message: `less than one point of ${instrument.symbol} (${point})` });
+    if (value !== undefined && !isPipDistance(value, instrument)) issues.push({ path, message: `less than one point of ${instrument.symbol} (${point})` });
   }
   return issues;
 }

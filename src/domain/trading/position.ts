@@ -20,7 +20,7 @@
  */
 import type { Instrument } from "../instruments.ts";
 import { getInstrument } from "../instruments.ts";
-import { MAX_PRICE_POINTS, pipsToPoints } from "../price.ts";
+import { isPipDistance, isPricePoints, MAX_PRICE_POINTS, pipsToPoints } from "../price.ts";
 import type { ConversionRate, NoConversionRate, Result } from "./money.ts";
 import {
   bigintToSafeNumber,
@@ -195,8 +195,6 @@ function validateFill(fill: Fill, instrument: Instrument): PositionError | null 
   return null;
 }
 
-const isPrice = (v: number): boolean => Number.isSafeInteger(v) && v >= 1 && v <= MAX_PRICE_POINTS;
-const isPips = (v: number, instrument: Instrument): boolean => Number.isFinite(v) && v > 0 && pipsToPoints(v, instrument) >= 1;
 
 /** Exact integer ratio of a multiplier with at most 6 decimals, or null. */
 function multiplierMicros(m: number): number | null {
@@ -207,11 +205,11 @@ function multiplierMicros(m: number): number | null {
 
 function validateProtection(p: Protection, instrument: Instrument): PositionError | null {
   const bad = (field: string, actual: number): PositionError => ({ type: "invalid_protection", field, actual });
-  if (p.stopLoss !== undefined && !isPrice(p.stopLoss)) return bad("stopLoss", p.stopLoss);
-  if (p.takeProfit !== undefined && !isPrice(p.takeProfit)) return bad("takeProfit", p.takeProfit);
-  if (p.trailingStopPips !== undefined && !isPips(p.trailingStopPips, instrument)) return bad("trailingStopPips", p.trailingStopPips);
+  if (p.stopLoss !== undefined && !isPricePoints(p.stopLoss)) return bad("stopLoss", p.stopLoss);
+  if (p.takeProfit !== undefined && !isPricePoints(p.takeProfit)) return bad("takeProfit", p.takeProfit);
+  if (p.trailingStopPips !== undefined && !isPipDistance(p.trailingStopPips, instrument)) return bad("trailingStopPips", p.trailingStopPips);
   if (p.breakEven) {
-    if (!isPips(p.breakEven.triggerPips, instrument)) return bad("breakEven.triggerPips", p.breakEven.triggerPips);
+    if (!isPipDistance(p.breakEven.triggerPips, instrument)) return bad("breakEven.triggerPips", p.breakEven.triggerPips);
     const offset = p.breakEven.offsetPips;
     // A negative offset would "protect" a loss: that is a stop loss, not break-even.
     if (!Number.isFinite(offset) || offset < 0) return bad("breakEven.offsetPips", offset);
@@ -219,7 +217,7 @@ function validateProtection(p: Protection, instrument: Instrument): PositionErro
   if (p.addLevels) {
     const a = p.addLevels;
     if (!Number.isSafeInteger(a.maxLevels) || a.maxLevels < 1 || a.maxLevels > MAX_ADD_LEVELS) return bad("addLevels.maxLevels", a.maxLevels);
-    if (!isPips(a.offsetPips, instrument)) return bad("addLevels.offsetPips", a.offsetPips);
+    if (!isPipDistance(a.offsetPips, instrument)) return bad("addLevels.offsetPips", a.offsetPips);
     if (multiplierMicros(a.sizeMultiplier) === null) return bad("addLevels.sizeMultiplier", a.sizeMultiplier);
   }
   return null;
