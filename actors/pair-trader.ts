@@ -37,6 +37,8 @@ export type FaultPoint = "after_signal" | "after_approval" | "after_outbox" | "a
 export interface TraderDeps {
   storage: DurableObjectStorage;
   store: OrderStore;
+  /** Test hook: throw at this point, as if the actor died there (null in production). */
+  faultPoint: () => FaultPoint | null;
   broker: Broker;
   instrument: Instrument;
   accountCurrency: string;
@@ -83,8 +85,6 @@ export class PairTrader {
   readonly orderRoundTrip = new LatencyWindow();
   /** The coordinator's approval alone (one RPC hop), a stage of orderRoundTrip. */
   readonly approval = new LatencyWindow();
-  /** Test hook: throw at this point, as if the actor died there. */
-  faultPoint: FaultPoint | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   /** Orders a previous life of the actor left unacknowledged have been settled with the broker. */
   private reconciled = false;
@@ -130,7 +130,7 @@ export class PairTrader {
     return this.serial(async () => {
       await this.reconcile();
       for (const signal of this.d.store.pendingSignals()) {
-        if (this.faultPoint === "after_signal") throw new Error("fault injected before deciding a stored signal");
+        if (this.d.faultPoint() === "after_signal") throw new Error("fault injected before deciding a stored signal");
         const decided = () => this.d.store.signalDecided(signal.id);
         const run = runs.find((r) => r.config.id === signal.strategyId);
         const intent = run ? intentForSignal(signal, this.netUnits(signal.strategyId), run.config.units, protectionOf(run.config)) : null;
@@ -204,7 +204,7 @@ export class PairTrader {
   /** Fills and cancels of resting orders the broker reports on this quote. */
   private async settleResting(quote: Quote): Promise<void> {
     const fills = await this.d.broker.onQuote(quote);
-    if (fills.length > 0 && this.faultPoint === "after_resting_fill") throw new Error("fault injected after the broker reported a resting order's fill");
+    if (fills.length > 0 && this.d.faultPoint() === "after_resting_fill") throw new Error("fault injected after the broker reported a resting order's fill");
     // A resting order's fill; "working" until its fills add up to its units (OANDA can fill one in parts).
     for (const fill of fills) await this.applyAnswer(this.orderOf(fill.clientOrderId), { status: "working", fills: [fill] });
     for (const c of this.d.broker.takeCancelled?.() ?? []) {
@@ -404,14 +404,14 @@ export class PairTrader {
       logEvent("info", "trade.rejected", { pair: intent.pair, clientOrderId: intent.clientOrderId, strategyId: intent.strategyId, rejection: refusal });
       return { ok: false, rejection: refusal };
     }
-    if (this.faultPoint === "after_approval") throw new Error("fault injected after the approval, before the outbox write");
+    if (this.d.faultPoint() === "after_approval") throw new Error("fault injected after the approval, before the outbox write");
     this.d.storage.transactionSync(() => {
       this.d.store.insertOrderWithOutbox(intent, advice, now);
       alsoInTransaction();
     });
     this.orderTimesInWindow(now).push(now);
     this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
-    if (this.faultPoint === "after_outbox") throw new Error("fault injected after the outbox write");
+    if (this.d.faultPoint() === "after_outbox") throw new Error("fault injected after the outbox write");
     await this.send(intent);
     this.orderRoundTrip.record(performance.now() - started);
     return this.resultOf(this.orderOf(intent.clientOrderId));
@@ -513,7 +513,7 @@ export class PairTrader {
     const quote = this.d.lastQuote();
     if (!quote) return; // stays in the outbox until the pair has a price
     const answer = await this.d.broker.place(intent, quote);
-    if (this.faultPoint === "after_broker") throw new Error("fault injected after the broker answered");
+    if (this.d.faultPoint() === "after_broker") throw new Error("fault injected after the broker answered");
     await this.applyAnswer(this.orderOf(intent.clientOrderId), answer);
   }
 
@@ -530,7 +530,7 @@ export class PairTrader {
       this.d.store.forgetTotals();
       throw err;
     }
-    if (this.faultPoint === "after_apply") throw new Error("fault injected after the fill was applied");
+    if (this.d.faultPoint() === "after_apply") throw new Error("fault injected after the fill was applied");
     this.publishApplied(order, changed, newFills);
     if (unbooked.length > 0) await this.haltForUnbooked(unbooked);
   }

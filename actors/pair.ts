@@ -37,7 +37,7 @@ import type { PairInFlight, TradingStatus } from "../src/domain/portfolio/messag
 import type { SignalMessage } from "../schemas/signal.ts";
 import { toWireSignal } from "../src/wire.ts";
 import { OrderStore, type OrderRejection } from "./order-store.ts";
-import { PairTrader, type ExecuteResult } from "./pair-trader.ts";
+import { PairTrader, type ExecuteResult, type FaultPoint } from "./pair-trader.ts";
 import { ActorBackup } from "./backup/actor-backup.ts";
 import { PaperBroker } from "../src/broker/paper-broker.ts";
 import { BrokerLink, BrokerUnavailable } from "../src/broker/broker-link.ts";
@@ -67,6 +67,23 @@ interface PersistedState {
   lagMs: number;
   /** The last batch was history being replayed: trading runs on the data clock (see tradingClock). */
   replay?: boolean;
+}
+
+/**
+ * The pair's test hooks, passed to its parts as dependencies: tests replace
+ * them through runInDurableObject (`i.hooks.clock = () => t`) to drive time
+ * without sleeping, cut the coordinator off (fail-closed), stop the trader at
+ * a crash point, or swap the lake for a failing one.
+ */
+export interface PairHooks {
+  /** Wall clock. */
+  clock: () => number;
+  /** Behave as if the coordinator could not be reached. */
+  coordinatorDown: boolean;
+  /** Throw at this point of the order pipeline, as if the actor died there. */
+  faultPoint: FaultPoint | null;
+  /** Where closed 1m candles are archived (the DATA bucket). */
+  lake: ArchiveBucket | undefined;
 }
 
 export interface PairStatus {
@@ -117,14 +134,10 @@ export class Pair extends Server<Env> {
   private readonly latency = { ingest: new LatencyWindow(), decision: new LatencyWindow(), broadcast: new LatencyWindow() };
   private readonly members = new RoomMembers<RoomConnectionState>(() => this.getConnections<RoomConnectionState>());
   private readonly messageBudget = new MessageBudget<Connection<RoomConnectionState>>(ROOM_MESSAGES_PER_SECOND);
-  /** Test hook: behave as if the coordinator could not be reached (proves fail-closed). */
-  coordinatorDown = false;
+  /** What tests may change from outside (runInDurableObject): the clock, faults, the lake; production defaults. */
+  readonly hooks: PairHooks = { clock: () => Date.now(), coordinatorDown: false, faultPoint: null, lake: this.env.DATA };
   /** When this life of the actor began (alert rules give a pair without ticks time from here). */
   private readonly startedAt = Date.now();
-  /** Wall clock. Tests replace it (through runInDurableObject) to drive time without sleeping. */
-  clock: () => number = () => Date.now();
-  /** Where closed 1m candles are archived (the DATA bucket); tests swap it to prove failures keep the candles. */
-  lake: ArchiveBucket | undefined = this.env.DATA;
   private readonly retention: PairRetention;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -144,14 +157,14 @@ export class Pair extends Server<Env> {
       pair: this.instrument.symbol,
       days: this.config.retention,
       candleCap1m: this.config.candleRetention["1m"],
-      lake: () => this.lake,
+      lake: () => this.hooks.lake,
     });
     this.loadState();
     this.coalescer = new TickCoalescer<Tick>(
       () => coalesceWindowMs(this.config.tickCoalesceMs, this.members.size),
       (tick, merged) => this.sendTickFrame(tick, merged),
       (fn, ms) => setTimeout(fn, ms),
-      () => this.clock(),
+      () => this.hooks.clock(),
     );
     this.trader = this.makeTrader();
     this.backupTarget = new ActorBackup(ctx.storage, env.BACKUPS, `pair:${this.instrument.symbol}`, {
@@ -159,7 +172,7 @@ export class Pair extends Server<Env> {
       // No order may be mid-way while the database is replaced.
       exclusive: (fn) => this.trader.exclusive(fn),
       afterRestore: () => this.reloadAfterRestore(),
-      clock: () => this.clock(),
+      clock: () => this.hooks.clock(),
     });
     // A previous life left orders unsent (or unapplied): resume them first thing.
     if (this.orders.outbox().length > 0 || this.orders.pendingSignals().length > 0) void ctx.storage.setAlarm(Date.now());
@@ -188,6 +201,7 @@ export class Pair extends Server<Env> {
     return new PairTrader({
       storage: this.ctx.storage,
       store: this.orders,
+      faultPoint: () => this.hooks.faultPoint,
       broker: this.broker,
       instrument: this.instrument,
       accountCurrency: this.config.accountCurrency,
@@ -200,7 +214,7 @@ export class Pair extends Server<Env> {
       tradingState: () => this.tradingState(),
       tradeable: () => this.tradeable(),
       approve: (req) => {
-        if (this.coordinatorDown) return Promise.reject(new Error("coordinator unreachable (test hook)"));
+        if (this.hooks.coordinatorDown) return Promise.reject(new Error("coordinator unreachable (test hook)"));
         return this.env.Coordinator.getByName("main").approve(req);
       },
       report: async (report, clientOrderId) => {
@@ -236,7 +250,7 @@ export class Pair extends Server<Env> {
     this.orders.forgetTotals();
     this.loadState();
     this.trader = this.makeTrader();
-    this.scheduleAlarm(this.clock());
+    this.scheduleAlarm(this.hooks.clock());
     logEvent("warn", "pair.restored", { pair: this.instrument.symbol });
   }
 
@@ -280,12 +294,12 @@ export class Pair extends Server<Env> {
    * `replay`: the ticks are history replayed into the room (see tradingClock).
    */
   async ingest(ticks: readonly WireTick[], replay = false): Promise<TickBatchResult> {
-    return this.ingestAt(ticks, this.clock(), replay, null);
+    return this.ingestAt(ticks, this.hooks.clock(), replay, null);
   }
 
   /** As ingest, under a feed's `batchId` (see ingestAt): a batch sent again stores nothing twice. */
   async ingestBatch(ticks: readonly WireTick[], replay: boolean, batchId: string): Promise<TickBatchResult | TickBatchConflict> {
-    return this.ingestAt(ticks, this.clock(), replay, batchId);
+    return this.ingestAt(ticks, this.hooks.clock(), replay, batchId);
   }
 
   /**
@@ -296,7 +310,7 @@ export class Pair extends Server<Env> {
    * window and the weekend guard follow the ticks' own time.
    */
   private tradingClock(): number {
-    const now = this.clock();
+    const now = this.hooks.clock();
     return this.replay ? now - this.lagMs : now;
   }
 
@@ -346,8 +360,8 @@ export class Pair extends Server<Env> {
       return old && JSON.stringify(old.config) === JSON.stringify(config) ? old : startRun(config);
     });
     this.ctx.storage.transactionSync(() => {
-      this.trading.replaceRuns(runs, this.clock());
-      writeAudit(this.ctx.storage.sql, this.clock(), actor, "strategies", this.instrument.symbol, before, runs.map((r) => r.config));
+      this.trading.replaceRuns(runs, this.hooks.clock());
+      writeAudit(this.ctx.storage.sql, this.hooks.clock(), actor, "strategies", this.instrument.symbol, before, runs.map((r) => r.config));
     });
     this.runs = runs;
     return this.strategies();
@@ -400,7 +414,7 @@ export class Pair extends Server<Env> {
       ...(body.breakEven !== undefined ? { breakEven: body.breakEven } : {}),
       ...(body.addLevels !== undefined ? { addLevels: body.addLevels } : {}),
       reduceOnly: current !== 0 && Math.sign(delta) !== Math.sign(current) && Math.abs(delta) <= Math.abs(current),
-      createdAt: this.clock(),
+      createdAt: this.hooks.clock(),
     };
     // A client id sent again is an idempotent retry only with the same order: anything else is a conflict, not a silent success.
     const known = this.orders.getOrder(clientOrderId);
@@ -442,7 +456,7 @@ export class Pair extends Server<Env> {
     const before = this.riskLimits();
     this.ctx.storage.transactionSync(() => {
       this.store.putState("risk_limits", parsed);
-      writeAudit(this.ctx.storage.sql, this.clock(), actor, "risk_limits", this.instrument.symbol, before, parsed);
+      writeAudit(this.ctx.storage.sql, this.hooks.clock(), actor, "risk_limits", this.instrument.symbol, before, parsed);
     });
     this.settings.delete("risk_limits");
     return parsed;
@@ -457,7 +471,7 @@ export class Pair extends Server<Env> {
     const before = this.fillModel();
     this.ctx.storage.transactionSync(() => {
       this.store.putState("fill_model", parsed);
-      writeAudit(this.ctx.storage.sql, this.clock(), actor, "fill_model", this.instrument.symbol, before, parsed);
+      writeAudit(this.ctx.storage.sql, this.hooks.clock(), actor, "fill_model", this.instrument.symbol, before, parsed);
     });
     this.settings.delete("fill_model");
     return parsed;
@@ -520,7 +534,7 @@ export class Pair extends Server<Env> {
       this.store.putState("trading_state", status);
       // A flatten stands while the portfolio stays halted; any other state ends it.
       if (status.state !== "HALTED") this.store.putState("flattening", false);
-      writeAudit(this.ctx.storage.sql, this.clock(), "coordinator", "trading_state", this.instrument.symbol, before, status);
+      writeAudit(this.ctx.storage.sql, this.hooks.clock(), "coordinator", "trading_state", this.instrument.symbol, before, status);
     });
     this.settings.delete("trading_state");
     this.settings.delete("flattening");
@@ -572,7 +586,7 @@ export class Pair extends Server<Env> {
       connections++;
       if (state.role) keyed++;
     }
-    const since = this.clock() - 60_000;
+    const since = this.hooks.clock() - 60_000;
     return {
       pair: this.instrument.symbol,
       lastTickTs: this.lastTick?.ts ?? null,
@@ -609,13 +623,13 @@ export class Pair extends Server<Env> {
    * hourly retention and candle archive when due. Idempotent; called by the cron.
    */
   async wake(): Promise<PairRetentionReport | null> {
-    this.scheduleAlarm(this.clock());
+    this.scheduleAlarm(this.hooks.clock());
     await this.pullTradingState();
     if (this.broker.openUnits) {
       // Every minute: the position still what the broker holds (a trade by hand, a margin closeout).
       await this.trader.checkPositions().catch((err: unknown) => logEvent("error", "trade.position_check_failed", { pair: this.instrument.symbol, error: String(err) }));
     }
-    return this.retention.runIfDue(this.clock(), this.tradingClock()).catch((err: unknown) => {
+    return this.retention.runIfDue(this.hooks.clock(), this.tradingClock()).catch((err: unknown) => {
       // Retention must never stop the cron's other work (backups, alerts); the next minute retries.
       logEvent("error", "retention.failed", { pair: this.instrument.symbol, error: String(err) });
       return null;
@@ -771,7 +785,7 @@ export class Pair extends Server<Env> {
 
   override async onAlarm(): Promise<void> {
     this.alarmAt = null;
-    const now = this.clock();
+    const now = this.hooks.clock();
     const dataNow = now - this.lagMs - this.config.candleCloseGraceMs;
     const closed = this.aggregator.closeDue(dataNow);
     if (closed.length > 0) {

@@ -62,7 +62,7 @@ async function useLake(pair: string, lake: "data" | "none" | "manifest_put_fails
       put: ((key: string, value: ArrayBuffer | string, options?: R2PutOptions) =>
         key.endsWith("manifest.json") ? Promise.reject(new Error("R2 unavailable (test)")) : env.DATA.put(key, value, options)) as ArchiveBucket["put"],
     };
-    instance.lake = lake === "data" ? env.DATA : lake === "none" ? undefined : failing;
+    instance.hooks.lake = lake === "data" ? env.DATA : lake === "none" ? undefined : failing;
   });
 }
 

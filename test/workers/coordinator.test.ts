@@ -14,7 +14,7 @@ const PRICES: Record<string, [number, number]> = { USD_JPY: [150, 150.01], USD_C
 
 async function atClock(pair: string, nowMs: number) {
   await runInDurableObject(stub(pair), (i: Pair) => {
-    i.clock = () => nowMs;
+    i.hooks.clock = () => nowMs;
   });
 }
 
@@ -130,21 +130,21 @@ describe("kill switch and trading state", () => {
 
   it("fails closed: without the coordinator, risk-increasing orders are refused and reduce-only ones proceed", async () => {
     await runInDurableObject(stub("USD_JPY"), (i: Pair) => {
-      i.coordinatorDown = true;
+      i.hooks.coordinatorDown = true;
     });
     const open = await postJson("/api/trade/execute", { pair: "USD_JPY", side: "buy", units: 1_000 });
     expect(await open.json()).toMatchObject({ error: { details: { type: "coordinator_unreachable" } } });
     await runInDurableObject(stub("USD_JPY"), (i: Pair) => {
-      i.coordinatorDown = false;
+      i.hooks.coordinatorDown = false;
     });
     expect((await postJson("/api/trade/execute", { pair: "USD_JPY", side: "buy", units: 2_000 })).status).toBe(200);
     await runInDurableObject(stub("USD_JPY"), (i: Pair) => {
-      i.coordinatorDown = true;
+      i.hooks.coordinatorDown = true;
     });
     const reduce = await postJson("/api/trade/execute", { pair: "USD_JPY", side: "sell", units: 1_000 });
     expect(reduce.status).toBe(200);
     await runInDurableObject(stub("USD_JPY"), (i: Pair) => {
-      i.coordinatorDown = false;
+      i.hooks.coordinatorDown = false;
     });
   });
 
@@ -178,9 +178,9 @@ describe("reservations", () => {
     // An approved order recorded in USD_JPY's outbox whose sending stops there (the pair dies at this
     // point in the crash-point runs; here it lives on, holding the order unsettled).
     const held = await runInDurableObject(stub("USD_JPY"), async (i: Pair) => {
-      i.trader.faultPoint = "after_outbox";
+      i.hooks.faultPoint = "after_outbox";
       const out = await i.execute({ pair: "USD_JPY", side: "buy", units: 10_000, type: "market", clientOrderId: "restart-1" }).catch((err: unknown) => String(err));
-      i.trader.faultPoint = null;
+      i.hooks.faultPoint = null;
       return out;
     });
     expect(held).toMatch(/fault injected after the outbox write/);

@@ -18,7 +18,7 @@ function stub(pair: string): DurableObjectStub<Pair> {
 
 async function setClock(s: DurableObjectStub<Pair>, nowMs: number): Promise<void> {
   await runInDurableObject(s, (instance: Pair) => {
-    instance.clock = () => nowMs;
+    instance.hooks.clock = () => nowMs;
   });
 }
 

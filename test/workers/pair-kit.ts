@@ -19,7 +19,7 @@ export const stub = (pair: string): DurableObjectStub<Pair> => env.Pair.getByNam
 /** Drive the pair's clock (its risk checks and stamps) without sleeping. */
 export async function setClock(pair: string, nowMs: number): Promise<void> {
   await runInDurableObject(stub(pair), (i: Pair) => {
-    i.clock = () => nowMs;
+    i.hooks.clock = () => nowMs;
   });
 }
 
@@ -134,7 +134,7 @@ export async function crashPointRuns(first: number, count: number): Promise<void
       // waits for this request to answer (a timer in the actor): aborting inside a request also fails
       // that request, which workerd reports as an uncaught exception on stderr for every run.
       const died = await runInDurableObject(stub(pair), async (i: Pair, state: DurableObjectState) => {
-        i.clock = () => now;
+        i.hooks.clock = () => now;
         const quoted = await i.ingest([{ ts: now - 100, bid: jpy ? 160 : 1.1, ask: jpy ? 160.02 : 1.1002 }]);
         if (quoted.accepted !== 1) return `tick refused: ${JSON.stringify(quoted)}`;
         let outcome = "died";
@@ -143,14 +143,14 @@ export async function crashPointRuns(first: number, count: number): Promise<void
           // before the fill is applied (the broker will not report that fill again).
           const rested = await i.execute(order);
           if (!rested.ok || !("order" in rested) || rested.order.status !== "working") return `not resting: ${JSON.stringify(rested)}`;
-          i.trader.faultPoint = fault;
+          i.hooks.faultPoint = fault;
           const crossed = (jpy ? 160 : 1.1) + 1.5 * away;
           await i.ingest([{ ts: now - 50, bid: crossed, ask: crossed + (jpy ? 0.02 : 0.0002) }]);
           const taken = state.storage.sql.exec<{ status: string }>("SELECT status FROM paper_orders WHERE client_order_id = ?", id).one().status;
           const applied = i.recentOrders(1000).find((o) => o.clientOrderId === id)?.status;
           if (taken !== "filled" || applied !== "working") outcome = `not stopped: broker ${taken}, runtime ${applied}`;
         } else {
-          i.trader.faultPoint = fault;
+          i.hooks.faultPoint = fault;
           try {
             outcome = `not stopped: ${JSON.stringify(await i.execute(order))}`;
           } catch {
@@ -181,9 +181,9 @@ export async function crashPointRuns(first: number, count: number): Promise<void
       // to the actor's execute, as POST /api/trade/execute does. An order that died right after its
       // approval was never recorded: its client sends it again (below), after the new one.
       const restarted = await runInDurableObject(stub(pair), async (i: Pair) => {
-        const fresh = !(DOOMED in i) && i.trader.faultPoint === null;
+        const fresh = !(DOOMED in i) && i.hooks.faultPoint === null;
         if (!fresh) return { fresh, next: "not sent" };
-        i.clock = () => now + 1_000;
+        i.hooks.clock = () => now + 1_000;
         const next = await i.execute({ pair, side: nextSide, units: nextUnits, type: "market", clientOrderId: `${id}-next` });
         return { fresh, next: next.ok ? next.order.status : JSON.stringify(next) };
       });

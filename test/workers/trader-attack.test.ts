@@ -56,7 +56,7 @@ const tickThenBreached = (at: number | null): Promise<Position[]> => {
   if (at !== null) clock += 1_000;
   const now = clock;
   return runInDurableObject(stub(PAIR), async (p: Pair, s: DurableObjectState) => {
-    p.clock = () => now;
+    p.hooks.clock = () => now;
     if (at !== null) {
       const bid = Number(at.toFixed(5));
       const out = await p.ingest([{ ts: now, bid, ask: Number((bid + 0.0002).toFixed(5)) }]);

@@ -222,7 +222,7 @@ describe("more order paths", () => {
     await put(`/api/admin/pairs/${pair}/risk`, { limits: { stopLossRequired: "never" } });
     await put(`/api/admin/pairs/${pair}/strategies`, { strategies: [{ id: "ref", kind: "sma-cross", units: 10_000, params: { timeframe: "1m", fast: 2, slow: 3 } }] });
     await runInDurableObject(stub(pair), (i: Pair) => {
-      i.trader.faultPoint = "after_signal";
+      i.hooks.faultPoint = "after_signal";
     });
     const start = t - 7 * MINUTE;
     const bids = [165.1, 165.0, 164.9, 164.8, 165.0, 165.05, 165.0];
