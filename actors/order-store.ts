@@ -1,12 +1,9 @@
 import type { BrokerAnswer } from "../src/broker/broker.ts";
 import type { PaperBook } from "../src/broker/paper-broker.ts";
 import type { Position } from "../src/domain/trading/position.ts";
-import type { Fill, OrderIntent, Signal } from "../src/domain/trading/types.ts";
-import type { RiskRejection } from "../schemas/trading.ts";
-import type { PortfolioRejection } from "../schemas/portfolio.ts";
-import type { BrokerRejection } from "../schemas/trading-events.ts";
+import type { Fill, OrderIntent, OrderRejection, Signal } from "../src/domain/trading/types.ts";
 
-export type OrderRejection = RiskRejection | PortfolioRejection | BrokerRejection;
+export type { OrderRejection };
 import type { Advice } from "../src/advisor/advisor.ts";
 import { writeAudit } from "./audit-entry.ts";
 

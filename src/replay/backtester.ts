@@ -1,9 +1,10 @@
 /**
- * The backtest engine: bars in, one strategy on one pair, with the live
- * actor's own domain code at every step — the strategy registry and signal
- * engine, signal -> order (intentForSignal), per-pair risk (checkOrder), the
- * paper broker's fill model (fillMarket), netting positions with exact money
- * (applyFill), protective exits (onQuote) and add levels (nextAddLevel).
+ * The backtest engine: bars in, one strategy on one pair, driving the same
+ * trading kernel as the live actor (kernel.ts: strategies, signal -> order,
+ * per-pair risk, fills booked on netting positions with exact money,
+ * protective exits and add levels). This file is the kernel's replay adapter:
+ * it fills orders with the paper broker's fill model (fillMarket) at the next
+ * quote, charges financing, and keeps the trades, metrics and equity curve.
  *
  * Bars are pushed in time order: 1-minute candles (`barEndMs` = t + 60 s) or
  * ticks as one-point bars (`barEndMs` = t). They roll up into candles of the
@@ -31,22 +32,20 @@ import { clientOrderId } from "../domain/trading/client-order-id.ts";
 import { fillMarket } from "../domain/trading/fill-model.ts";
 import { financingQuoteMicros, NO_FINANCING, rolloverNights, type FinancingRates } from "../domain/trading/financing.ts";
 import { centsToDecimal, convertQuoteMicrosToAccountCents, microsToDecimal, type ConversionRate } from "../domain/trading/money.ts";
-import { applyFill, markToMarket, nextAddLevel, onQuote, type Position } from "../domain/trading/position.ts";
-import { checkOrder, trimOrderWindow } from "../domain/trading/risk.ts";
-import { runStrategies } from "../domain/trading/signal-engine.ts";
-import { addLevelIntent, closeIntent, intentForSignal, protectionOf, protectionOfIntent } from "../domain/trading/signal-intent.ts";
-import { runTimeframe, startRun, type StrategyRun } from "../domain/trading/strategy-registry.ts";
+import { emptyKernelState, step, watchesQuotes, type KernelConfig, type KernelEffect, type KernelEvent, type KernelState, type OrderContext } from "../domain/trading/kernel.ts";
+import { markToMarket, type Position } from "../domain/trading/position.ts";
+import { closeIntent } from "../domain/trading/signal-intent.ts";
+import { runTimeframe, startRun } from "../domain/trading/strategy-registry.ts";
 import type { OrderIntent, Quote } from "../domain/trading/types.ts";
+import type { TradingStatus } from "../domain/portfolio/messages.ts";
 import { EquitySampler } from "./equity-sampler.ts";
 import { MetricsTracker } from "./metrics.ts";
 import type { BacktestResult, BacktestSettings, BacktestTrade } from "./result.ts";
 
 const ACCOUNT = "USD";
 
-/** Only positions with stops, targets or add levels need each bar's intrabar quotes: the fast path skips them. */
-function needsQuotePath(p: Position): boolean {
-  return p.stopLoss !== undefined || p.takeProfit !== undefined || p.trailingStopPips !== undefined || p.breakEven !== undefined || p.addLevels !== undefined;
-}
+/** A backtest has no coordinator (yet): the portfolio is active and approves whatever per-pair risk lets through. */
+const ACTIVE: TradingStatus = { state: "ACTIVE", reason: "backtest", since: 0 };
 
 export interface BacktestOptions {
   instrument: Instrument;
@@ -78,7 +77,8 @@ export const TRADES_LISTED_MAX = 100_000;
 export class Backtester {
   private readonly instrument: Instrument;
   private readonly rollup: TimeframeRollup;
-  private run: StrategyRun;
+  private readonly kernel: KernelConfig;
+  private state: KernelState;
   private readonly spreadPoints: number | null;
   private readonly fillModel: FillModelConfig;
   private readonly financing: FinancingRates;
@@ -88,9 +88,7 @@ export class Backtester {
   private readonly trades: BacktestTrade[] = [];
   private tradeCount = 0;
   private readonly rejections = new Map<string, number>();
-  private readonly recentOrderTimesMs: number[] = [];
 
-  private position: Position | null = null;
   private pending: OrderIntent[] = [];
   private realisedMicros = 0n;
   private realisedCents = 0n;
@@ -113,8 +111,10 @@ export class Backtester {
   constructor(private readonly options: BacktestOptions) {
     const { instrument, strategy } = options;
     this.instrument = instrument;
-    this.run = startRun(strategy);
-    this.rollup = new TimeframeRollup(runTimeframe(this.run));
+    const run = startRun(strategy);
+    this.kernel = { instrument, accountCurrency: ACCOUNT };
+    this.state = emptyKernelState([run]);
+    this.rollup = new TimeframeRollup(runTimeframe(run));
     const spreadPips = options.spreadPips === undefined ? 1.0 : options.spreadPips;
     this.spreadPoints = spreadPips === null ? null : pipsToPoints(spreadPips, instrument);
     if (this.spreadPoints !== null && !(Number.isSafeInteger(this.spreadPoints) && this.spreadPoints >= 0)) {
@@ -149,7 +149,7 @@ export class Backtester {
     if (ended) this.onCandleClose(ended);
     if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
     if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
-    if (this.position !== null && needsQuotePath(this.position)) this.walkBar(bar, barEndMs);
+    if (this.state.positions.length > 0 && watchesQuotes(this.state)) this.walkBar(bar, barEndMs);
     this.rollup.add(bar);
     const done = this.rollup.closeDue(barEndMs);
     if (done) this.onCandleClose(done);
@@ -163,43 +163,44 @@ export class Backtester {
     return { ts, bid, ask: this.spreadPoints === null ? ask : bid + this.spreadPoints };
   }
 
+  /** Step the kernel; its new state is kept, its effects returned. */
+  private step(event: KernelEvent): KernelEffect[] {
+    const out = step(this.kernel, this.state, event);
+    this.state = out.state;
+    return out.effects;
+  }
+
+  /** The strategy's open position (one strategy, at most one). */
+  private get position(): Position | null {
+    return this.state.positions[0] ?? null;
+  }
+
   /** Protective exits and add levels on the bar's quote path (barPath: open, low/high, close). */
   private walkBar(bar: Candle, barEndMs: number): void {
     for (const { ts, bid, ask } of barPath(bar, null)) {
-      const position = this.position;
-      if (position === null) return;
+      if (this.state.positions.length === 0) return;
       // Stamped at its place in the bar (a tick, whose bar ends where it starts, keeps its own time).
       const quote = this.quoteAt(Math.min(ts, barEndMs), bid, ask);
-      const out = onQuote(position, quote, this.instrument);
-      this.position = out.position;
-      if (out.exit) {
-        this.send(closeIntent(out.position, "exit", 1, quote.ts), quote, out.exit.reason);
-        continue;
+      for (const effect of this.step({ type: "quote", quote })) {
+        if (effect.type === "exit") this.send(closeIntent(effect.position, "exit", 1, quote.ts), quote, effect.reason);
+        else if (effect.type === "order") this.send(effect.intent, quote, "signal");
       }
-      const due = nextAddLevel(out.position, quote, this.instrument);
-      if (due) this.send(addLevelIntent(out.position, due, quote.ts), quote, "signal");
     }
   }
 
   private onCandleClose(candle: Candle): void {
     const closeTs = bucketEnd(this.rollup.tf, candle.t);
-    const out = runStrategies([this.run], { tf: this.rollup.tf, candle, indicators: null }, this.instrument);
-    this.run = out.runs[0] as StrategyRun;
+    const effects = this.step({ type: "candle", tf: this.rollup.tf, candle, indicators: null });
     if (closeTs <= this.tradeFromMs) return;
     this.candles++;
     if (this.firstMs === null) this.firstMs = candle.t;
-    for (const signal of out.signals) {
-      const intent = intentForSignal(signal, this.netUnits(), this.run.config.units, protectionOf(this.run.config));
-      if (intent) this.pending.push(intent);
+    for (const effect of effects) {
+      if (effect.type !== "signal") continue;
+      for (const decided of this.step({ type: "signal", signal: effect.signal })) if (decided.type === "order") this.pending.push(decided.intent);
     }
     const balance = this.balanceCents(candle, closeTs);
     this.equity.push({ t: closeTs, usdCents: balance - this.metrics.initialCents });
     this.metrics.onEquity(closeTs, balance);
-  }
-
-  private netUnits(): number {
-    const p = this.position;
-    return p === null ? 0 : p.side === "buy" ? p.units : -p.units;
   }
 
   /** Initial balance + realised + financing + the open position marked at the candle's close. */
@@ -224,41 +225,24 @@ export class Backtester {
     for (const intent of orders) this.send({ ...intent, createdAt: quote.ts }, quote, "signal");
   }
 
-  /** Risk (when configured), then a market fill at `quote`, as the paper broker would. */
+  /** The kernel's word on the order (risk when configured; no portfolio yet), then a market fill at `quote`, as the paper broker would. */
   private send(intent: OrderIntent, quote: Quote, exitReason: string): void {
-    if (this.options.risk) {
-      const net = this.netUnits();
-      const decision = checkOrder(intent, {
-        limits: this.options.risk,
-        instrument: this.instrument,
-        pairNetUnits: net,
-        strategyNetUnits: net,
-        quote,
-        recentOrderTimesMs: this.recentOrderTimesMs,
-        nowMs: quote.ts,
-      });
-      if (!decision.accepted) {
-        const type = decision.rejection.type;
+    const context: OrderContext = { nowMs: quote.ts, quote, limits: this.options.risk ?? null, tradeable: true, brokerAvailable: true, tradingState: ACTIVE };
+    for (const decided of this.step({ type: "order", intent, context })) {
+      if (decided.type === "refused") {
+        const type = decided.rejection.type;
         this.rejections.set(type, (this.rejections.get(type) ?? 0) + 1);
         return;
       }
-      this.recentOrderTimesMs.push(quote.ts);
-      trimOrderWindow(this.recentOrderTimesMs, quote.ts);
     }
+    this.step({ type: "order_sent", intent, nowMs: quote.ts });
     const fill = fillMarket(intent, quote, this.fillModel, this.instrument, ++this.fillSeq);
     const before = this.position;
-    const out = applyFill(before, fill, {
-      instrument: this.instrument,
-      strategyId: intent.strategyId,
-      accountCurrency: ACCOUNT,
-      rates: this.rates(),
-      protection: protectionOfIntent(intent),
-      ...(intent.addLevel ? { addLevel: true } : {}),
-    });
-    if (!out.ok) throw new Error(`backtest: fill ${fill.id} refused: ${JSON.stringify(out.error)}`);
-    const closed = out.value.closed ?? (out.value.position.status === "CLOSED" ? out.value.position : undefined);
-    if (closed) this.recordTrade(closed, fill.ts, toDecimal(fill.price, this.instrument), exitReason);
-    const next = out.value.position.status === "OPEN" ? out.value.position : null;
+    for (const effect of this.step({ type: "fill", intent, fill, rates: this.rates() })) {
+      if (effect.type === "unbooked") throw new Error(`backtest: fill ${fill.id} refused: ${JSON.stringify(effect.error)}`);
+      if (effect.type === "closed") this.recordTrade(effect.position, fill.ts, toDecimal(fill.price, this.instrument), exitReason);
+    }
+    const next = this.position;
     if (next !== null && next.id !== before?.id) {
       this.positionPeakUnits = 0;
       this.positionFinancingCents = 0;
@@ -267,7 +251,6 @@ export class Backtester {
       this.positionPeakUnits = Math.max(this.positionPeakUnits, next.units);
       if (this.nextRollMs === Number.NEGATIVE_INFINITY || next.id !== before?.id) this.nextRollMs = bucketEnd("1D", fxDayStart(fill.ts));
     }
-    this.position = next;
   }
 
   private recordTrade(closed: Position, exitT: number, exitPrice: number, exitReason: string): void {
@@ -336,7 +319,7 @@ export class Backtester {
     return {
       settings: this.settings,
       pair: this.instrument.symbol,
-      strategyId: this.run.config.id,
+      strategyId: this.options.strategy.id,
       timeframe: this.rollup.tf,
       bars: this.bars,
       candles: this.candles,

@@ -26,6 +26,8 @@ if (!present) console.warn(`backtest: skipped, no histdata M1 files at ${M1}`);
 const EST = parseZone("EST");
 const UNITS = 100_000;
 const SPREAD_PIPS = 1.0;
+/** The published reference figures (docs/data-and-backtests.md): any change to the trading code must keep them exact. */
+const GOLDEN = { EUR_USD: { trades: 136, usdCents: 197_700 }, USD_JPY: { trades: 144, usdCents: 221_968 } } as const;
 const config = v.parse(StrategyConfig, { id: "sma-ref", kind: "sma-cross", units: UNITS, params: { timeframe: "1h", fast: 20, slow: 50, price: "bid" } });
 
 /** M1 bid bars (EST, ask = bid), and the 1h candles the live aggregator makes of them (hour buckets in UTC). */
@@ -129,6 +131,7 @@ describe.skipIf(!present)("backtest: sma-cross 20/50 reference run on histdata 2
       expect(a.tradeCount).toBe(ref.trades);
       expect(BigInt(a.pnlQuoteMicros)).toBe(ref.micros);
       expect(BigInt(a.pnlUsdCents)).toBe(ref.cents);
+      expect({ trades: a.tradeCount, usdCents: a.pnlUsdCents }).toEqual(GOLDEN[pair]);
 
       const m = a.metrics;
       console.log(

@@ -4,6 +4,12 @@
  * ms. Pure data: no Cloudflare, no clock, no randomness.
  */
 import type { Timeframe } from "../candle.ts";
+import type { RiskRejection } from "../../../schemas/trading.ts";
+import type { PortfolioRejection } from "../../../schemas/portfolio.ts";
+import type { BrokerRejection } from "../../../schemas/trading-events.ts";
+
+/** Why an order did not go out: per-pair risk, the portfolio, or the broker. */
+export type OrderRejection = RiskRejection | PortfolioRejection | BrokerRejection;
 
 export type Side = "buy" | "sell";
 
