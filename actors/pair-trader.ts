@@ -4,10 +4,11 @@ import { BrokerUnavailable } from "../src/broker/broker-link.ts";
 import type { Instrument } from "../src/domain/instruments.ts";
 import { midDecimal, toDecimal } from "../src/domain/price.ts";
 import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/domain/trading/money.ts";
-import { applyFill, breakEvenLevels, markToMarket, nextAddLevel, onQuote, type Position } from "../src/domain/trading/position.ts";
-import { checkOrder, ORDER_RATE_WINDOW_MS, signedUnits, trimOrderWindow } from "../src/domain/trading/risk.ts";
+import { breakEvenLevels, markToMarket, type Position } from "../src/domain/trading/position.ts";
+import { ORDER_RATE_WINDOW_MS, signedUnits, trimOrderWindow } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
-import { addLevelIntent, closeIntent, intentForSignal, protectionOf, protectionOfIntent } from "../src/domain/trading/signal-intent.ts";
+import { closeIntent } from "../src/domain/trading/signal-intent.ts";
+import { approvalRequest, pairNetUnits, step, type KernelConfig, type KernelEffect, type KernelEvent, type KernelState } from "../src/domain/trading/kernel.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";
 import type { RiskLimits } from "../schemas/trading.ts";
 import type { TradingMessage, WireFill, WireOrder, WirePosition } from "../schemas/trading-events.ts";
@@ -75,10 +76,15 @@ export type ExecuteResult =
   | { ok: false; rejection: OrderRejection };
 
 /**
- * The trading side of a pair actor: signals become order intents, intents
- * pass per-pair risk, go through the outbox to the broker, and fills update
- * the positions. All work runs one item at a time (a promise chain), so a
- * slow broker call can never interleave two updates of one position.
+ * The trading side of a pair actor: the live adapter of the trading kernel
+ * (src/domain/trading/kernel.ts). The kernel decides (signal -> order, risk,
+ * the portfolio's state, fills on positions, exits, add levels); this carries
+ * its effects out: SQLite (orders, fills, positions, refusals), the outbox
+ * and the broker, the coordinator's approval and reports, the room. What only
+ * live trading has stays here: the outbox and reconciliation after a crash,
+ * numbered close attempts, the advisor. All work runs one item at a time (a
+ * promise chain), so a slow broker call can never interleave two updates of
+ * one position.
  */
 export class PairTrader {
   /** Order round trips (risk, approval, outbox, broker, position), ms. */
@@ -105,7 +111,20 @@ export class PairTrader {
   /** Approval requests sent to the coordinator and not answered yet, by client order id. */
   private readonly asking = new Map<string, ApprovalRequest>();
 
-  constructor(private readonly d: TraderDeps) {}
+  private readonly kernel: KernelConfig;
+
+  constructor(private readonly d: TraderDeps) {
+    this.kernel = { instrument: d.instrument, accountCurrency: d.accountCurrency };
+  }
+
+  /** The kernel's state, read from SQLite: the open positions, the order-rate window, the strategies when given. */
+  private state(runs: readonly StrategyRun[] = [], now = this.d.clock()): KernelState {
+    return { runs, positions: this.d.store.openPositions(), orderTimesMs: this.orderTimesInWindow(now) };
+  }
+
+  private step(state: KernelState, event: KernelEvent): KernelEffect[] {
+    return step(this.kernel, state, event).effects;
+  }
 
   /** Run `fn` after everything queued before it. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -131,24 +150,24 @@ export class PairTrader {
       await this.reconcile();
       for (const signal of this.d.store.pendingSignals()) {
         if (this.d.faultPoint() === "after_signal") throw new Error("fault injected before deciding a stored signal");
-        const decided = () => this.d.store.signalDecided(signal.id);
-        const run = runs.find((r) => r.config.id === signal.strategyId);
-        const intent = run ? intentForSignal(signal, this.netUnits(signal.strategyId), run.config.units, protectionOf(run.config)) : null;
+        const done = () => this.d.store.signalDecided(signal.id);
+        const decided = this.step(this.state(runs), { type: "signal", signal }).find((e) => e.type === "order");
+        const intent = decided?.intent ?? null;
         if (!intent || this.d.store.getOrder(intent.clientOrderId)) {
-          this.d.storage.transactionSync(decided);
+          this.d.storage.transactionSync(done);
           continue;
         }
         const advice = await this.advise(signal, intent);
         if (advice?.action === "veto") {
           this.d.storage.transactionSync(() => {
             this.d.store.insertRejectedOrder(intent, `advisor_veto${advice.reason ? `: ${advice.reason}` : ""}`, advice, this.d.clock());
-            decided();
+            done();
           });
           this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
           continue;
         }
         const sized = advice?.action === "resize" ? { ...intent, units: advice.units } : intent;
-        await this.submitNow(sized, advice, decided);
+        await this.submitNow(sized, advice, done);
       }
     });
   }
@@ -178,27 +197,20 @@ export class PairTrader {
         logEvent("error", "trade.resting_orders_failed", { pair: this.d.instrument.symbol, error: String(err) });
       }
       let failed: unknown = null;
-      for (const position of this.d.store.openPositions()) {
-        // Each position on its own: a failure with one never keeps the stops of the others from firing.
+      for (const effect of this.step(this.state(), { type: "quote", quote })) {
+        // Each effect on its own: a failure with one position never keeps the stops of the others from firing.
         try {
-          await this.protect(position, quote);
+          if (effect.type === "position") {
+            this.d.store.savePosition(effect.position, effect.before?.version ?? 0, this.d.clock());
+            this.d.publish({ type: "position", position: this.wirePosition(effect.position) });
+          } else if (effect.type === "exit") await this.close(effect.position, effect.purpose);
+          else if (effect.type === "order") await this.addLevel(effect.intent);
         } catch (err) {
           failed ??= err;
         }
       }
       if (failed !== null) throw failed;
     });
-  }
-
-  /** Trail, break-even and exits of one open position on a quote; its next add level when due. */
-  private async protect(position: Position, quote: Quote): Promise<void> {
-    const out = onQuote(position, quote, this.d.instrument);
-    if (out.position !== position) {
-      this.d.store.savePosition(out.position, position.version, this.d.clock());
-      this.d.publish({ type: "position", position: this.wirePosition(out.position) });
-    }
-    if (out.exit) await this.close(out.position, "exit");
-    else await this.addLevelIfDue(out.position, quote);
   }
 
   /** Fills and cancels of resting orders the broker reports on this quote. */
@@ -242,16 +254,13 @@ export class PairTrader {
   }
 
   /**
-   * Pyramiding: send the next add-level order when it is due. Its id is
+   * Pyramiding: send the add-level order the kernel found due. Its id is
    * derived from the position and level, so it is sent at most once; one that
    * risk refused is not retried on every quote.
    */
-  private async addLevelIfDue(position: Position, quote: Quote): Promise<void> {
-    const due = nextAddLevel(position, quote, this.d.instrument);
-    if (!due) return;
-    const intent = addLevelIntent(position, due, this.d.clock());
+  private async addLevel(intent: OrderIntent): Promise<void> {
     if (this.d.store.getOrder(intent.clientOrderId) || this.d.store.hasRejection(intent.clientOrderId)) return;
-    await this.submitNow(intent);
+    await this.submitNow({ ...intent, createdAt: this.d.clock() });
   }
 
   /**
@@ -314,7 +323,7 @@ export class PairTrader {
   private async comparePositions(): Promise<PositionCheck | null> {
     if (!this.d.broker.openUnits) return null;
     const brokerUnits = await this.d.broker.openUnits();
-    const runtimeUnits = this.d.store.openPositions().reduce((s, p) => s + signedUnits(p.side, p.units), 0);
+    const runtimeUnits = pairNetUnits(this.d.store.openPositions());
     const check = { checkedAt: this.d.clock(), runtimeUnits, brokerUnits, ok: brokerUnits === runtimeUnits };
     this.positionCheck = check;
     if (!check.ok) {
@@ -376,21 +385,7 @@ export class PairTrader {
     if (known) return this.resultOf(known);
     const started = performance.now();
     const now = this.d.clock();
-    const limits = this.d.limits();
-    const decision = checkOrder(intent, {
-      limits,
-      instrument: this.d.instrument,
-      pairNetUnits: this.d.store.openPositions().reduce((s, p) => s + signedUnits(p.side, p.units), 0),
-      strategyNetUnits: this.netUnits(intent.strategyId),
-      quote: this.d.lastQuote(),
-      recentOrderTimesMs: this.orderTimesInWindow(now),
-      nowMs: now,
-    });
-    const refusal = !this.d.tradeable()
-      ? ({ type: "market_halted" } as const)
-      : decision.accepted
-        ? (this.brokerDown(intent) ?? (await this.portfolioCheck(intent, decision.riskIncreasing)))
-        : decision.rejection;
+    const refusal = await this.decide(intent, now);
     if (refusal) {
       this.d.storage.transactionSync(() => {
         this.d.store.insertRejection(intent.clientOrderId, intent.strategyId, refusal, now);
@@ -409,12 +404,18 @@ export class PairTrader {
       this.d.store.insertOrderWithOutbox(intent, advice, now);
       alsoInTransaction();
     });
-    this.orderTimesInWindow(now).push(now);
+    this.countOrder(intent, now);
     this.d.publish({ type: "order", order: this.wireOrder(this.orderOf(intent.clientOrderId)) });
     if (this.d.faultPoint() === "after_outbox") throw new Error("fault injected after the outbox write");
     await this.send(intent);
     this.orderRoundTrip.record(performance.now() - started);
     return this.resultOf(this.orderOf(intent.clientOrderId));
+  }
+
+  /** A recorded order counts in the order-rate window from now on (the kernel's rule). */
+  private countOrder(intent: OrderIntent, now: number): void {
+    const window = { runs: [], positions: [], orderTimesMs: this.orderTimesInWindow(now) };
+    this.recentOrderTimes = [...step(this.kernel, window, { type: "order_sent", intent, nowMs: now }).state.orderTimesMs];
   }
 
   /** The order-rate window at `now`, oldest first. */
@@ -424,30 +425,37 @@ export class PairTrader {
   }
 
   /**
-   * A broker that just failed is given time (BrokerLink); meanwhile nothing is
-   * recorded or sent. A strategy order is refused for good (its signal would
-   * be stale by the time the broker is back); any other order fails now and is
+   * The kernel's word on the order (market, per-pair risk, broker, portfolio
+   * state), then the coordinator's reservation when it adds risk. A broker
+   * that just failed is given time (BrokerLink): a strategy order is refused
+   * for good (its signal would be stale by then), any other fails now and is
    * tried again by its caller (the next quote for an exit, the client for a
-   * manual order).
+   * manual order). Null = go ahead.
    */
-  private brokerDown(intent: OrderIntent): OrderRejection | null {
-    if (this.d.broker.available?.() !== false) return null;
-    if (intent.signalId === undefined) throw new BrokerUnavailable(`broker unavailable: ${intent.clientOrderId} not sent`);
-    return { type: "broker_unavailable", detail: "the broker is failing; the order was not sent" };
+  private async decide(intent: OrderIntent, now: number): Promise<OrderRejection | null> {
+    const context = {
+      nowMs: now,
+      quote: this.d.lastQuote(),
+      limits: this.d.limits(),
+      tradeable: this.d.tradeable(),
+      brokerAvailable: this.d.broker.available?.() !== false,
+      tradingState: this.d.tradingState(),
+    };
+    const [decision] = this.step(this.state([], now), { type: "order", intent, context });
+    switch (decision?.type) {
+      case "refused":
+        return decision.rejection;
+      case "retry_later":
+        throw new BrokerUnavailable(`broker unavailable: ${intent.clientOrderId} not sent`);
+      case "approve":
+        return this.approve(decision.request);
+      default:
+        return null;
+    }
   }
 
-  /**
-   * The portfolio's word: HALTED lets only protective exits and flattening
-   * through; REDUCING only risk-reducing orders; a risk-increasing order needs
-   * a coordinator reservation, and an unreachable coordinator refuses it
-   * (fail closed). Null = go ahead.
-   */
-  private async portfolioCheck(intent: OrderIntent, riskIncreasing: boolean): Promise<OrderRejection | null> {
-    const status = this.d.tradingState();
-    if (status.state === "HALTED" && !(intent.reduceOnly && intent.purpose !== undefined)) return { type: "trading_halted", reason: status.reason };
-    if (!riskIncreasing) return null;
-    if (status.state === "REDUCING") return { type: "reduce_only", reason: status.reason };
-    const request = this.approvalRequest(intent);
+  /** A coordinator reservation for a risk-adding order; an unreachable coordinator refuses it (fail closed). */
+  private async approve(request: ApprovalRequest): Promise<OrderRejection | null> {
     const asked = performance.now();
     this.asking.set(request.clientOrderId, request);
     try {
@@ -461,16 +469,6 @@ export class PairTrader {
     }
   }
 
-  private approvalRequest(intent: OrderIntent): ApprovalRequest {
-    const quote = this.d.lastQuote();
-    return {
-      clientOrderId: intent.clientOrderId,
-      pair: intent.pair,
-      deltaUnits: signedUnits(intent.side, intent.units),
-      mid: quote ? midDecimal(quote, this.d.instrument) : 0,
-      opensPosition: !this.d.store.openPosition(intent.strategyId),
-    };
-  }
 
   /**
    * For a new life of the coordinator, which keeps its reservations in memory:
@@ -479,7 +477,9 @@ export class PairTrader {
    */
   inFlight(): PairInFlight {
     const unsettled = [...this.d.store.outbox(), ...this.d.store.workingOrders().map((o) => o.intent)].filter((i) => !i.reduceOnly);
-    return { report: this.pairReport(), orders: unsettled.map((i) => this.approvalRequest(i)), asking: [...this.asking.values()] };
+    const state = this.state();
+    const quote = this.d.lastQuote();
+    return { report: this.pairReport(), orders: unsettled.map((i) => approvalRequest(this.kernel, state, i, quote)), asking: [...this.asking.values()] };
   }
 
   private pairReport(): PairReport {
@@ -492,7 +492,7 @@ export class PairTrader {
     }
     return {
       pair: this.d.instrument.symbol,
-      netUnits: positions.reduce((s, p) => s + signedUnits(p.side, p.units), 0),
+      netUnits: pairNetUnits(positions),
       openPositions: positions.length,
       mid: quote ? midDecimal(quote, this.d.instrument) : 0,
       realisedCents: this.d.store.realisedAccountCents(),
@@ -537,7 +537,7 @@ export class PairTrader {
 
   /** Fills the broker made that no position holds: the broker's units differ from the runtime's, as a failed reconciliation. */
   private async haltForUnbooked(fills: readonly Fill[]): Promise<void> {
-    const runtimeUnits = this.d.store.openPositions().reduce((s, p) => s + signedUnits(p.side, p.units), 0);
+    const runtimeUnits = pairNetUnits(this.d.store.openPositions());
     const brokerUnits = runtimeUnits + fills.reduce((s, f) => s + signedUnits(f.side, f.units), 0);
     const check = { checkedAt: this.d.clock(), runtimeUnits, brokerUnits, ok: false };
     this.positionCheck = check;
@@ -553,29 +553,22 @@ export class PairTrader {
       for (const fill of answer.fills) {
         if (!this.d.store.insertFill(fill)) continue;
         newFills.push(fill);
-        const before = this.d.store.openPosition(order.intent.strategyId) ?? null;
-        const context = { instrument: this.d.instrument, strategyId: order.intent.strategyId, rates, accountCurrency: this.d.accountCurrency };
-        let out = applyFill(before, fill, { ...context, protection: protectionOfIntent(order.intent), ...(order.intent.addLevel ? { addLevel: true } : {}) });
-        if (!out.ok && (out.error.type === "invalid_protection" || out.error.type === "add_levels_exhausted")) {
-          // The units are at the broker whatever their protection: track the position without the
-          // part that cannot be applied (the order's prices were checked, so this is a defect), and say so.
-          logEvent("error", "trade.protection_not_applied", { pair: fill.pair, clientOrderId: fill.clientOrderId, error: out.error });
-          out = applyFill(before, fill, context);
+        for (const effect of this.step(this.state([], now), { type: "fill", intent: order.intent, fill, rates })) {
+          if (effect.type === "position") {
+            this.d.store.savePosition(effect.position, effect.before?.version ?? 0, now);
+            changed.push(effect.position);
+          } else if (effect.type === "protection_dropped") {
+            // The units are at the broker whatever their protection: the position is tracked without the
+            // part that cannot be applied (the order's prices were checked, so this is a defect); say so.
+            logEvent("error", "trade.protection_not_applied", { pair: fill.pair, clientOrderId: fill.clientOrderId, error: effect.error });
+          } else if (effect.type === "unbooked") {
+            // A fill the runtime cannot book at all (no conversion rate, a malformed broker fill) must not
+            // jam the pair by failing this transaction on every drain: it is kept (never applied twice),
+            // its order settles, and the difference with the broker halts trading and raises the alarm.
+            logEvent("error", "trade.fill_not_applied", { pair: fill.pair, clientOrderId: fill.clientOrderId, fillId: fill.id, error: effect.error });
+            unbooked.push(fill);
+          }
         }
-        if (!out.ok) {
-          // A fill the runtime cannot book at all (no conversion rate, a malformed broker fill) must not
-          // jam the pair by failing this transaction on every drain: it is kept (never applied twice),
-          // its order settles, and the difference with the broker halts trading and raises the alarm.
-          logEvent("error", "trade.fill_not_applied", { pair: fill.pair, clientOrderId: fill.clientOrderId, fillId: fill.id, error: out.error });
-          unbooked.push(fill);
-          continue;
-        }
-        if (out.value.closed && before) {
-          this.d.store.savePosition(out.value.closed, this.d.store.storedVersion(before.id), now);
-          changed.push(out.value.closed);
-        }
-        this.d.store.savePosition(out.value.position, this.d.store.storedVersion(out.value.position.id), now);
-        changed.push(out.value.position);
       }
       this.d.store.setOrderStatus(order.intent.clientOrderId, this.statusAfter(order, answer), now, answer.status === "rejected" ? answer.reason : null);
       // Filled, working at the broker or rejected by it: either way acknowledged.
@@ -614,27 +607,22 @@ export class PairTrader {
   /** Kill switch: close every open position of the pair with reduce-only market orders (or the close already on its way). */
   flatten(): Promise<number> {
     return this.serial(async () => {
-      const open = this.d.store.openPositions();
+      const exits = this.step(this.state(), { type: "flatten" });
       let failed: unknown = null;
-      for (const position of open) {
+      for (const exit of exits) {
         // One position's failure never keeps the others open.
         try {
-          await this.close(position, "flatten");
+          if (exit.type === "exit") await this.close(exit.position, exit.purpose);
         } catch (err) {
           failed ??= err;
         }
       }
       if (failed !== null) throw failed;
-      return open.length;
+      return exits.length;
     });
   }
 
   // ---- reads -----------------------------------------------------------------------
-
-  private netUnits(strategyId: string): number {
-    const p = this.d.store.openPosition(strategyId);
-    return p ? signedUnits(p.side, p.units) : 0;
-  }
 
   private orderOf(id: string): OrderRecord {
     const order = this.d.store.getOrder(id);

@@ -89,8 +89,8 @@ export type KernelEffect =
   | { type: "order"; intent: OrderIntent }
   /** A position must be closed: an exit (stop loss, take profit, trailing stop) or the kill switch's flatten. */
   | { type: "exit"; position: Position; purpose: "exit" | "flatten"; reason: ExitReason | "flatten" }
-  /** A position changed (protection moved, a fill, closed): to be persisted and published. */
-  | { type: "position"; position: Position }
+  /** A position changed (protection moved, a fill, closed): to be persisted and published. `before` is it as it was, null when new. */
+  | { type: "position"; position: Position; before: Position | null }
   /** The order may not go out; it is recorded as refused with this reason. */
   | { type: "refused"; intent: OrderIntent; rejection: OrderRejection }
   /** A non-strategy order met a failing broker: fail now, the caller tries again (a strategy's is refused instead). */
@@ -164,7 +164,7 @@ function onQuoteEvent(config: KernelConfig, state: KernelState, quote: Quote): S
     const out = onQuote(position, quote, config.instrument);
     if (out.position !== position) {
       (positions ??= [...state.positions])[i] = out.position;
-      effects.push({ type: "position", position: out.position });
+      effects.push({ type: "position", position: out.position, before: position });
     }
     if (out.exit) {
       effects.push({ type: "exit", position: out.position, purpose: "exit", reason: out.exit.reason });
@@ -191,7 +191,7 @@ export function decideOrder(config: KernelConfig, state: KernelState, intent: Or
     const decision = checkOrder(intent, {
       limits: ctx.limits,
       instrument: config.instrument,
-      pairNetUnits: pairNetUnits(state),
+      pairNetUnits: pairNetUnits(state.positions),
       strategyNetUnits: strategyNetUnits(state, intent.strategyId),
       quote: ctx.quote,
       recentOrderTimesMs: state.orderTimesMs,
@@ -231,8 +231,8 @@ function onFill(config: KernelConfig, state: KernelState, intent: OrderIntent, f
     return { state, effects };
   }
   const { position, closed } = out.value;
-  if (closed && before) effects.push({ type: "position", position: closed });
-  effects.push({ type: "position", position });
+  if (closed && before) effects.push({ type: "position", position: closed, before });
+  effects.push({ type: "position", position, before: before !== null && before.id === position.id ? before : null });
   const trade = closed ?? (position.status === "CLOSED" ? position : undefined);
   if (trade) effects.push({ type: "closed", position: trade, fill });
   const others = state.positions.filter((p) => p.strategyId !== intent.strategyId);
@@ -241,9 +241,10 @@ function onFill(config: KernelConfig, state: KernelState, intent: OrderIntent, f
 
 // ---- reads -------------------------------------------------------------------------
 
-export function pairNetUnits(state: KernelState): number {
+/** Signed net units of the pair: all its open positions together. */
+export function pairNetUnits(positions: readonly Position[]): number {
   let net = 0;
-  for (const p of state.positions) net += signedUnits(p.side, p.units);
+  for (const p of positions) net += signedUnits(p.side, p.units);
   return net;
 }
 
