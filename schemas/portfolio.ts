@@ -34,5 +34,7 @@ export const PortfolioRejectionSchema = v.variant("type", [
   v.object({ type: v.literal("max_open_positions"), limit: v.number(), actual: v.number() }),
   v.object({ type: v.literal("no_conversion_rate"), currency: v.string() }),
   v.object({ type: v.literal("coordinator_unreachable"), detail: v.string() }),
+  /** The approval request itself was malformed (schemas/portfolio-messages.ts): refused, never booked. */
+  v.object({ type: v.literal("invalid_request"), detail: v.string() }),
 ]);
 export type PortfolioRejection = v.InferOutput<typeof PortfolioRejectionSchema>;

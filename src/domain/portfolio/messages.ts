@@ -2,41 +2,24 @@
  * What pairs and the coordinator say to each other: approval requests, the
  * figures a pair reports, the trading state, and what a pair holds in flight
  * for a new life of the coordinator. Plain data, shared by both actors (and by
- * anything that plays the portfolio's part, such as a backtest).
+ * anything that plays the portfolio's part, such as a backtest). The schemas
+ * are in schemas/portfolio-messages.ts; the types are inferred from them and
+ * re-exported here for the domain code that speaks them.
  */
-import type { TradingState } from "../../../schemas/portfolio.ts";
+import * as v from "valibot";
+import { issuesToDetails } from "../../../schemas/common.ts";
 
-export interface ApprovalRequest {
-  clientOrderId: string;
-  pair: string;
-  /** Signed units the order adds to the pair's net position. */
-  deltaUnits: number;
-  mid: number;
-  opensPosition: boolean;
-}
+export type { ApprovalRequest, PairInFlight, PairReport, TradingStatus } from "../../../schemas/portfolio-messages.ts";
 
-/** What a pair reports after every fill: absolute figures, so a missed report heals with the next. */
-export interface PairReport {
-  pair: string;
-  netUnits: number;
-  openPositions: number;
-  mid: number;
-  realisedCents: number;
-  unrealisedCents: number;
-}
-
-/** The portfolio's trading state; `since` orders the states (a pair never goes back to an older one). */
-export interface TradingStatus {
-  state: TradingState;
-  reason: string;
-  since: number;
-}
-
-/** What a pair holds that a coordinator's approval may cover, and its figures, for a new life of the coordinator. */
-export interface PairInFlight {
-  report: PairReport;
-  /** Risk-adding orders recorded but not yet settled (outbox, resting at the broker). */
-  orders: ApprovalRequest[];
-  /** Approval requests sent and not yet answered. */
-  asking: ApprovalRequest[];
+/**
+ * Check a message against its schema: the parsed value, or why it is refused
+ * in one line (`path: message; ...`), for a refusal or an error the sender can read.
+ */
+export function readMessage<S extends v.GenericSchema>(schema: S, input: unknown): { ok: true; value: v.InferOutput<S> } | { ok: false; detail: string } {
+  const parsed = v.safeParse(schema, input);
+  if (parsed.success) return { ok: true, value: parsed.output };
+  const detail = issuesToDetails(parsed.issues)
+    .map((i) => (i.path ? `${i.path}: ${i.message}` : i.message))
+    .join("; ");
+  return { ok: false, detail: detail.slice(0, 500) };
 }
