@@ -2,12 +2,14 @@ import { logEvent } from "../src/log.ts";
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import { configFor } from "../src/config.ts";
-import { fxDayStart } from "../src/domain/fx-time.ts";
 import { getInstrument } from "../src/domain/instruments.ts";
 import { midDecimal } from "../src/domain/price.ts";
-import { exposure, type PairBook } from "../src/domain/portfolio/exposure.ts";
-import { PortfolioLimits, type PortfolioRejection, type TradingState } from "../schemas/portfolio.ts";
-import type { ApprovalRequest, PairReport, TradingStatus } from "../src/domain/portfolio/messages.ts";
+import { PortfolioLimits, type TradingState } from "../schemas/portfolio.ts";
+import { ApprovalRequestSchema, PairInFlightSchema, PairReportSchema, ReportedOrderId } from "../schemas/portfolio-messages.ts";
+import { readMessage, type ApprovalRequest, type PairInFlight, type PairReport, type TradingStatus } from "../src/domain/portfolio/messages.ts";
+import type { ApprovalAnswer } from "../src/domain/portfolio/approval.ts";
+import { PortfolioRules } from "../src/domain/portfolio/portfolio-rules.ts";
+import { killSwitchTarget, sameStatus, type KillSwitchAction } from "../src/domain/portfolio/trading-state.ts";
 import { COORDINATOR_MIGRATIONS } from "../migrations/coordinator/index.ts";
 import { migrate } from "./migrate.ts";
 import { webhookBody, type Alert } from "../src/alerts/rules.ts";
@@ -19,6 +21,7 @@ import { maskAccountId } from "../src/broker/broker-config.ts";
 import { OandaHttp, type OandaEndpoint } from "../src/broker/oanda/oanda-http.ts";
 import { readAccount, type AccountView } from "../src/broker/oanda/oanda-account.ts";
 import { open, seal } from "../src/security/credential-box.ts";
+import { CoordinatorStore } from "./coordinator-store.ts";
 
 /** The coordinator proves it is alive this often (alerts watch the mark). */
 const HEARTBEAT_MS = 60_000;
@@ -52,23 +55,13 @@ export interface BrokerCredentialsInfo {
   setAt: number | null;
 }
 
-/** A reservation not settled by then (its pair died mid-order) stops counting. */
-const RESERVATION_TTL_MS = 60_000;
-
-type BookRow = { pair: string; net_units: number; open_positions: number; mid: number; realised_cents: number; unrealised_cents: number; updated_at: number };
-/** Room held for an approved order until its pair reports the fill; in memory (see Coordinator). */
-interface Reservation {
-  pair: string;
-  deltaUnits: number;
-  mid: number;
-  opensPosition: boolean;
-  expiresAt: number;
-  /**
-   * Rebuilt from a pair's approval still in flight when this life began: the
-   * previous life may or may not have granted it, so it counts (the safe
-   * side), and when the request itself arrives it is judged afresh.
-   */
-  undecided: boolean;
+/**
+ * The coordinator's test hooks: tests replace them through runInDurableObject
+ * (`i.hooks.clock = () => t`). Every time the coordinator reads (approvals,
+ * reports, states, audit rows, alarms) comes from `clock`.
+ */
+export interface CoordinatorHooks {
+  clock: () => number;
 }
 
 /**
@@ -76,6 +69,14 @@ interface Reservation {
  * actors ask it before every risk-increasing order (an approval is a
  * reservation, so racing pairs can never exceed a limit together) and report
  * after every fill. It owns the trading state and the kill switch.
+ *
+ * The rules themselves (the book and its reservations, the limit checks, the
+ * trading state machine with the loss limits) are pure domain code,
+ * src/domain/portfolio/portfolio-rules.ts, which a backtest can run as well;
+ * this actor is their shell: it keeps their state in SQLite
+ * (coordinator-store.ts), checks the pairs' messages
+ * (schemas/portfolio-messages.ts), asks the pairs what the rules need, tells
+ * them the trading state until each confirmed it, and keeps the audit log.
  *
  * Reservations live in memory, and an approval writes nothing: a write would
  * hold the answer until it is durable, one more durable write in the path from
@@ -85,28 +86,33 @@ interface Reservation {
  * the pairs before it approves anything (rebuildReservations).
  */
 export class Coordinator extends DurableObject<Env> {
+  readonly hooks: CoordinatorHooks = { clock: () => Date.now() };
   private readonly backupTarget: ActorBackup;
-  private readonly reservations = new Map<string, Reservation>();
+  private readonly store: CoordinatorStore;
+  private readonly rules: PortfolioRules;
   /** Settles once this life's reservations are rebuilt from the pairs; null until asked, or after a failed try. */
   private rebuilt: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     migrate(ctx.storage, COORDINATOR_MIGRATIONS);
+    this.store = new CoordinatorStore(ctx.storage);
+    this.rules = new PortfolioRules(this.store, configFor(env).accountCurrency);
     this.backupTarget = new ActorBackup(ctx.storage, env.BACKUPS, "coordinator", {
       intervalMs: configFor(env).backupIntervalMs,
       afterRestore: () => {
         migrate(ctx.storage, COORDINATOR_MIGRATIONS);
-        this.state.clear();
+        this.store.clearCache();
         // The restored book is another moment's: ask the pairs again what is in flight.
-        this.reservations.clear();
+        this.rules.reservations.clear();
         this.rebuilt = null;
       },
       keep: [keepDecisions],
     });
-    if (this.get<number>("heartbeat") === undefined) this.put("heartbeat", Date.now());
+    const now = this.hooks.clock();
+    if (this.store.get<number>("heartbeat") === undefined) this.store.put("heartbeat", now);
     // A previous life may have died between storing a trading state and telling every pair: tell them now.
-    const soon = this.unconfirmedPairs().length > 0 ? Date.now() : Date.now() + HEARTBEAT_MS;
+    const soon = this.unconfirmedPairs().length > 0 ? now : now + HEARTBEAT_MS;
     void ctx.storage.getAlarm().then((at) => (at === null || at > soon ? ctx.storage.setAlarm(soon) : undefined));
   }
 
@@ -116,11 +122,11 @@ export class Coordinator extends DurableObject<Env> {
    * confirmed it, sooner while any has not.
    */
   override async alarm(): Promise<void> {
-    this.put("heartbeat", Date.now());
+    this.store.put("heartbeat", this.hooks.clock());
     const missing = await this.pushState(this.unconfirmedPairs());
-    const attempt = missing.length > 0 ? (this.get<number>("state_push_attempt") ?? 0) + 1 : 0;
-    this.put("state_push_attempt", attempt);
-    await this.ctx.storage.setAlarm(Date.now() + (missing.length > 0 ? pushRetryMs(attempt) : HEARTBEAT_MS));
+    const attempt = missing.length > 0 ? (this.store.get<number>("state_push_attempt") ?? 0) + 1 : 0;
+    this.store.put("state_push_attempt", attempt);
+    await this.ctx.storage.setAlarm(this.hooks.clock() + (missing.length > 0 ? pushRetryMs(attempt) : HEARTBEAT_MS));
   }
 
   /** The coordinator's backups in R2 (an RPC target). */
@@ -141,17 +147,17 @@ export class Coordinator extends DurableObject<Env> {
       return { ok: false, code: "credentials_key_missing", message: "set the CREDENTIALS_KEY secret (32 random bytes, base64) before storing credentials" };
     }
     const sealed = await seal(JSON.stringify({ accountId, token }), key, CREDENTIALS_PURPOSE);
-    const stored: StoredCredentials = { sealed, accountId: maskAccountId(accountId), setAt: Date.now() };
+    const stored: StoredCredentials = { sealed, accountId: maskAccountId(accountId), setAt: this.hooks.clock() };
     this.ctx.storage.transactionSync(() => {
-      const before = this.get<StoredCredentials>("broker_credentials");
-      this.put("broker_credentials", stored);
+      const before = this.store.get<StoredCredentials>("broker_credentials");
+      this.store.put("broker_credentials", stored);
       writeAudit(this.ctx.storage.sql, stored.setAt, actor, "broker.credentials", "broker", before ? { accountId: before.accountId } : null, { accountId: stored.accountId });
     });
     return { ok: true, info: this.brokerCredentialsInfo() };
   }
 
   brokerCredentialsInfo(): BrokerCredentialsInfo {
-    const stored = this.get<StoredCredentials>("broker_credentials");
+    const stored = this.store.get<StoredCredentials>("broker_credentials");
     if (stored) return { source: "stored", accountId: stored.accountId, setAt: stored.setAt };
     const config = configFor(this.env).broker.oanda;
     if (config.accountId && config.token) return { source: "config", accountId: maskAccountId(config.accountId), setAt: null };
@@ -161,7 +167,7 @@ export class Coordinator extends DurableObject<Env> {
   /** Where and as whom the pairs and the feed reach OANDA (internal: the Worker never returns it). */
   async brokerEndpoint(): Promise<OandaEndpoint> {
     const config = configFor(this.env).broker.oanda;
-    const stored = this.get<StoredCredentials>("broker_credentials");
+    const stored = this.store.get<StoredCredentials>("broker_credentials");
     if (stored) {
       const key = String((this.env as unknown as Record<string, unknown>).CREDENTIALS_KEY ?? "");
       const { accountId, token } = JSON.parse(await open(stored.sealed, key, CREDENTIALS_PURPOSE)) as { accountId: string; token: string };
@@ -182,7 +188,7 @@ export class Coordinator extends DurableObject<Env> {
   }
 
   heartbeatAt(): number | null {
-    return this.get<number>("heartbeat") ?? null;
+    return this.store.get<number>("heartbeat") ?? null;
   }
 
   // ---- alerts ------------------------------------------------------------------------
@@ -193,22 +199,22 @@ export class Coordinator extends DurableObject<Env> {
    * active is never delivered twice); ones that ended are dropped.
    */
   async applyAlerts(alerts: readonly Alert[]): Promise<ActiveAlert[]> {
-    const now = Date.now();
-    const before = this.get<Record<string, ActiveAlert>>("alerts") ?? {};
+    const now = this.hooks.clock();
+    const before = this.store.get<Record<string, ActiveAlert>>("alerts") ?? {};
     const active: Record<string, ActiveAlert> = {};
     for (const alert of alerts) active[alert.id] = before[alert.id] ? { ...before[alert.id]!, alert } : { alert, raisedAt: now, delivered: false };
-    this.put("alerts", active);
+    this.store.put("alerts", active);
     for (const a of Object.values(active)) {
       if (before[a.alert.id]) continue;
       await this.env.SignalHub.getByName("admin").publish({ type: "alert", alert: a.alert, raisedAt: a.raisedAt }).catch(() => 0);
     }
     for (const a of Object.values(active)) if (!a.delivered) a.delivered = await this.deliver(a);
-    this.put("alerts", active);
+    this.store.put("alerts", active);
     return Object.values(active);
   }
 
   activeAlerts(): ActiveAlert[] {
-    return Object.values(this.get<Record<string, ActiveAlert>>("alerts") ?? {});
+    return Object.values(this.store.get<Record<string, ActiveAlert>>("alerts") ?? {});
   }
 
   /** POST the alert to ALERT_WEBHOOK_URL (a secret), retrying with backoff; true once it got a 2xx (or when none is set). */
@@ -231,35 +237,35 @@ export class Coordinator extends DurableObject<Env> {
 
   // ---- approvals and reports -----------------------------------------------------
 
-  async approve(req: ApprovalRequest): Promise<{ approved: true } | { approved: false; rejection: PortfolioRejection }> {
+  /** A malformed request is refused (`invalid_request`) before it reaches the book. */
+  async approve(req: ApprovalRequest): Promise<ApprovalAnswer> {
+    const read = readMessage(ApprovalRequestSchema, req);
+    if (!read.ok) {
+      logEvent("warn", "coordinator.message_refused", { message: "approval", detail: read.detail });
+      return { approved: false, rejection: { type: "invalid_request", detail: read.detail } };
+    }
     // A pair that cannot be asked fails this (the pair refuses the order: fail closed) and the next approval asks again.
     await this.rebuildReservations();
     // Prices needed to value every currency in the account currency, fetched first: the
     // check-and-reserve below must run without an await, so racing approvals cannot interleave.
-    await this.fetchMissingMids(req);
-    return this.reserve(req);
+    await this.fetchMissingMids(read.value);
+    return this.rules.approve(read.value, this.hooks.clock());
   }
 
   /**
    * Once per life, before the first approval: every pair's orders that an
    * approval of an earlier life may cover (recorded and unsettled, or still
    * being asked for) are reserved again, so a restart never forgets room it
-   * handed out.
+   * handed out. An answer that is not a pair's in-flight message fails the
+   * rebuild (approvals stay refused: fail closed) and the next approval asks again.
    */
   private rebuildReservations(): Promise<void> {
     this.rebuilt ??= (async () => {
       const pairs = configFor(this.env).pairs;
-      const answers = await Promise.all(pairs.map((p) => this.env.Pair.getByName(p).inFlight()));
-      const expiresAt = Date.now() + RESERVATION_TTL_MS;
+      const answers = await Promise.all(pairs.map(async (p) => checkedInFlight(p, await this.env.Pair.getByName(p).inFlight())));
+      const now = this.hooks.clock();
       // A report lost with the previous life (reports are not retried) heals here too.
-      this.ctx.storage.transactionSync(() => {
-        // A pair without a quote never traded: nothing to write.
-        for (const { report } of answers) if (report.mid > 0 && (report.openPositions > 0 || report.realisedCents !== 0 || this.bookHas(report.pair))) this.writeBook(report);
-      });
-      for (const { orders, asking } of answers) {
-        for (const r of orders) this.reservations.set(r.clientOrderId, reservationOf(r, expiresAt, false));
-        for (const r of asking) if (!this.reservations.has(r.clientOrderId)) this.reservations.set(r.clientOrderId, reservationOf(r, expiresAt, true));
-      }
+      this.ctx.storage.transactionSync(() => this.rules.rebuild(answers, now));
     })().catch((err: unknown) => {
       this.rebuilt = null;
       throw err;
@@ -267,95 +273,39 @@ export class Coordinator extends DurableObject<Env> {
     return this.rebuilt;
   }
 
-  private reserve(req: ApprovalRequest): { approved: true } | { approved: false; rejection: PortfolioRejection } {
-    const status = this.status();
-    if (status.state === "HALTED") return { approved: false, rejection: { type: "trading_halted", reason: status.reason } };
-    if (status.state === "REDUCING") return { approved: false, rejection: { type: "reduce_only", reason: status.reason } };
-    const now = Date.now();
-    for (const [id, r] of this.reservations) if (r.expiresAt <= now) this.reservations.delete(id);
-    const known = this.reservations.get(req.clientOrderId);
-    if (known && !known.undecided) return { approved: true };
-    this.reservations.delete(req.clientOrderId);
-
-    const book = this.bookWithReservations();
-    // Pairs without a position still price currencies (reference mids, net 0).
-    for (const [pair, mid] of Object.entries(this.get<Record<string, number>>("reference_mids") ?? {})) book[pair] ??= { netUnits: 0, mid };
-    const current = book[req.pair] ?? { netUnits: 0, mid: req.mid };
-    book[req.pair] = { netUnits: current.netUnits + req.deltaUnits, mid: req.mid };
-    const limits = this.limits();
-    const exp = exposure(book, configFor(this.env).accountCurrency);
-    if (!exp.ok) return { approved: false, rejection: { type: "no_conversion_rate", currency: exp.missing } };
-    const e = exp.value;
-    if (e.gross > limits.maxGrossExposure) return reject({ type: "max_gross_exposure", limit: limits.maxGrossExposure, actual: round(e.gross) });
-    const pairExposure = e.perPair[req.pair] ?? 0;
-    if (pairExposure > limits.maxExposurePerPair) return reject({ type: "max_exposure_per_pair", limit: limits.maxExposurePerPair, actual: round(pairExposure) });
-    for (const [currency, amount] of Object.entries(e.perCurrency)) {
-      if (Math.abs(amount) > limits.maxNetExposurePerCurrency) {
-        return reject({ type: "max_net_exposure", currency, limit: limits.maxNetExposurePerCurrency, actual: round(amount) });
-      }
-    }
-    if (req.opensPosition) {
-      const open = this.openPositions() + 1;
-      if (open > limits.maxOpenPositions) return reject({ type: "max_open_positions", limit: limits.maxOpenPositions, actual: open });
-    }
-    this.reservations.set(req.clientOrderId, reservationOf(req, now + RESERVATION_TTL_MS, false));
-    return { approved: true };
-  }
-
-  /** After a fill (or an order that ended without one): release its reservation, take the pair's figures. */
+  /**
+   * After a fill (or an order that ended without one): release its
+   * reservation, take the pair's figures, and move the trading state when a
+   * loss limit is crossed. A malformed report is refused (an error to the
+   * pair, which logs it) and changes nothing.
+   */
   async report(report: PairReport, clientOrderId?: string): Promise<TradingStatus> {
-    this.writeBook(report);
-    if (clientOrderId) this.reservations.delete(clientOrderId);
-    await this.checkLossLimits();
+    const read = readMessage(PairReportSchema, report);
+    const id = readMessage(ReportedOrderId, clientOrderId);
+    if (!read.ok || !id.ok) {
+      const detail = !read.ok ? read.detail : !id.ok ? `clientOrderId: ${id.detail}` : "";
+      logEvent("warn", "coordinator.message_refused", { message: "report", detail });
+      throw new Error(`pair report refused: ${detail}`);
+    }
+    const move = this.rules.report(read.value, id.value, this.hooks.clock());
+    if (move) await this.setState(move.state, move.reason, "coordinator");
     return this.status();
   }
 
-  private writeBook(report: PairReport): void {
-    this.ctx.storage.sql.exec(
-      `INSERT OR REPLACE INTO pair_book (pair, net_units, open_positions, mid, realised_cents, unrealised_cents, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      report.pair, report.netUnits, report.openPositions, report.mid, report.realisedCents, report.unrealisedCents, Date.now(),
-    );
-  }
-
-  private bookHas(pair: string): boolean {
-    return this.ctx.storage.sql.exec("SELECT 1 FROM pair_book WHERE pair = ?", pair).toArray().length > 0;
-  }
-
   release(clientOrderId: string): void {
-    this.reservations.delete(clientOrderId);
-  }
-
-  // ---- loss limits ------------------------------------------------------------------
-
-  /** Equity marks: a breach of the daily loss limit moves to REDUCING, of the drawdown limit to HALTED. */
-  private async checkLossLimits(): Promise<void> {
-    const now = Date.now();
-    const equity = this.equityCents();
-    const marks = this.get<{ peak: number; dayStart: number; dayEquity: number }>("equity_marks") ?? { peak: equity, dayStart: fxDayStart(now), dayEquity: equity };
-    if (fxDayStart(now) !== marks.dayStart) Object.assign(marks, { dayStart: fxDayStart(now), dayEquity: equity });
-    marks.peak = Math.max(marks.peak, equity);
-    this.put("equity_marks", marks);
-    const limits = this.limits();
-    const drawdown = (marks.peak - equity) / 100;
-    const dailyLoss = (marks.dayEquity - equity) / 100;
-    const status = this.status();
-    if (drawdown > limits.maxDrawdown && status.state !== "HALTED") {
-      await this.setState("HALTED", `drawdown ${drawdown.toFixed(2)} over the limit ${limits.maxDrawdown}`, "coordinator");
-    } else if (dailyLoss > limits.dailyLossLimit && status.state === "ACTIVE") {
-      await this.setState("REDUCING", `daily loss ${dailyLoss.toFixed(2)} over the limit ${limits.dailyLossLimit}`, "coordinator");
-    }
+    this.rules.release(clientOrderId);
   }
 
   // ---- trading state and kill switch -----------------------------------------------------
 
   status(): TradingStatus {
-    return this.get<TradingStatus>("trading_state") ?? { state: "ACTIVE", reason: "", since: 0 };
+    return this.rules.status();
   }
 
   /** Idempotent: halting a halted portfolio changes nothing but re-sends the state to every pair. */
-  async killSwitch(action: "halt" | "resume" | "flatten", reason: string, actor: string): Promise<{ status: TradingStatus; pairs: Record<string, string> }> {
-    const status = await this.setState(action === "resume" ? "ACTIVE" : "HALTED", reason || action, actor);
+  async killSwitch(action: KillSwitchAction, reason: string, actor: string): Promise<{ status: TradingStatus; pairs: Record<string, string> }> {
+    const target = killSwitchTarget(action, reason);
+    const status = await this.setState(target.state, target.reason, actor);
     const pairs: Record<string, string> = {};
     if (action === "flatten") {
       await Promise.all(
@@ -378,21 +328,19 @@ export class Coordinator extends DurableObject<Env> {
    * also ask for the state when they start and every minute (Pair.wake).
    */
   private async setState(state: TradingState, reason: string, actor: string): Promise<TradingStatus> {
-    const before = this.status();
-    const next: TradingStatus = before.state === state ? { ...before } : { state, reason, since: Date.now() };
+    const now = this.hooks.clock();
     const pairs = configFor(this.env).pairs;
-    this.ctx.storage.transactionSync(() => {
-      if (before.state !== state) {
-        this.put("trading_state", next);
-        writeAudit(this.ctx.storage.sql, Date.now(), actor, "trading_state", "portfolio", before, next);
-      }
-      this.put("state_unconfirmed", pairs);
-      this.put("state_push_attempt", 0);
+    const change = this.ctx.storage.transactionSync(() => {
+      const c = this.rules.changeState(state, reason, now);
+      if (c.changed) writeAudit(this.ctx.storage.sql, now, actor, "trading_state", "portfolio", c.before, c.next);
+      this.store.put("state_unconfirmed", pairs);
+      this.store.put("state_push_attempt", 0);
+      return c;
     });
     // Every pair keeps the state too, so a restarted pair is still halted even if this actor is unreachable.
     const missing = await this.pushState(pairs);
-    if (missing.length > 0) await this.ctx.storage.setAlarm(Date.now() + pushRetryMs(1));
-    return next;
+    if (missing.length > 0) await this.ctx.storage.setAlarm(this.hooks.clock() + pushRetryMs(1));
+    return change.next;
   }
 
   /** Send the current state to `pairs`; those that confirmed it leave the unconfirmed list. Returns the rest. */
@@ -411,28 +359,28 @@ export class Coordinator extends DurableObject<Env> {
       }),
     );
     // Read again: a newer state may have been stored meanwhile, with its own list (only a confirmation of it counts).
-    if (this.status().since !== status.since || this.status().state !== status.state) return this.unconfirmedPairs();
+    if (!sameStatus(this.status(), status)) return this.unconfirmedPairs();
     const missing = this.unconfirmedPairs().filter((p) => !confirmed.has(p));
-    this.put("state_unconfirmed", missing);
+    this.store.put("state_unconfirmed", missing);
     return missing;
   }
 
   private unconfirmedPairs(): string[] {
-    return this.get<string[]>("state_unconfirmed") ?? [];
+    return this.store.get<string[]>("state_unconfirmed") ?? [];
   }
 
   // ---- limits and reads --------------------------------------------------------------------
 
   limits(): PortfolioLimits {
-    return this.get<PortfolioLimits>("limits") ?? v.parse(PortfolioLimits, {});
+    return this.store.limits();
   }
 
   setLimits(input: unknown, actor: string): PortfolioLimits {
     const next = v.parse(PortfolioLimits, input);
     const before = this.limits();
     this.ctx.storage.transactionSync(() => {
-      this.put("limits", next);
-      writeAudit(this.ctx.storage.sql, Date.now(), actor, "limits", "portfolio", before, next);
+      this.store.putLimits(next);
+      writeAudit(this.ctx.storage.sql, this.hooks.clock(), actor, "limits", "portfolio", before, next);
     });
     return next;
   }
@@ -441,24 +389,20 @@ export class Coordinator extends DurableObject<Env> {
     // After a restart the reservations shown are the rebuilt ones; a pair that cannot be asked
     // leaves them as they are (the view still answers; the next approval asks again).
     await this.rebuildReservations().catch(() => undefined);
-    const rows = this.ctx.storage.sql.exec<BookRow>("SELECT * FROM pair_book ORDER BY pair").toArray();
-    const book: Record<string, PairBook> = {};
-    for (const r of rows) book[r.pair] = { netUnits: r.net_units, mid: r.mid };
-    const account = configFor(this.env).accountCurrency;
-    const exp = exposure(book, account);
+    const rows = this.store.book();
     return {
-      accountCurrency: account,
+      accountCurrency: this.rules.accountCurrency,
       trading: this.status(),
       limits: this.limits(),
-      exposure: exp.ok ? exp.value : null,
-      openPositions: this.openPositions(),
-      equity: this.equityCents() / 100,
-      marks: this.get("equity_marks") ?? null,
+      exposure: this.rules.exposure(),
+      openPositions: this.rules.openPositions(),
+      equity: this.rules.equityCents() / 100,
+      marks: this.store.get("equity_marks") ?? null,
       pairs: rows.map((r) => ({
-        pair: r.pair, netUnits: r.net_units, openPositions: r.open_positions, mid: r.mid,
-        realised: r.realised_cents / 100, unrealised: r.unrealised_cents / 100, updatedAt: r.updated_at,
+        pair: r.pair, netUnits: r.netUnits, openPositions: r.openPositions, mid: r.mid,
+        realised: r.realisedCents / 100, unrealised: r.unrealisedCents / 100, updatedAt: r.updatedAt,
       })),
-      reservations: this.reservations.size,
+      reservations: this.rules.reservations.size,
       alerts: this.activeAlerts(),
       heartbeatAt: this.heartbeatAt(),
     };
@@ -466,7 +410,7 @@ export class Coordinator extends DurableObject<Env> {
 
   /** Write down an operation done elsewhere (a backup restore) in this actor's audit log. */
   recordAudit(actor: string, action: string, target: string, before: unknown, after: unknown): void {
-    writeAudit(this.ctx.storage.sql, Date.now(), actor, action, target, before, after);
+    writeAudit(this.ctx.storage.sql, this.hooks.clock(), actor, action, target, before, after);
   }
 
   auditLog(limit: number): AuditEntry[] {
@@ -474,72 +418,30 @@ export class Coordinator extends DurableObject<Env> {
   }
 
   /** Hourly from the cron: audit rows (limit and trading-state changes) older than LOG_RETENTION_DAYS go. Null when not due yet. */
-  runRetention(nowMs = Date.now()): Promise<BatchedDelete | null> {
+  runRetention(nowMs = this.hooks.clock()): Promise<BatchedDelete | null> {
     return runAuditRetentionIfDue(this.ctx.storage, configFor(this.env).retention.logDays, nowMs);
   }
 
-
   /** Mids of served pairs that link a currency of the book to the account currency, when not known yet. */
   private async fetchMissingMids(req: ApprovalRequest): Promise<void> {
-    const config = configFor(this.env);
-    const account = config.accountCurrency;
-    const known = new Set(this.ctx.storage.sql.exec<{ pair: string }>("SELECT pair FROM pair_book").toArray().map((r) => r.pair));
-    known.add(req.pair);
-    const currencies = new Set<string>();
-    for (const pair of known) for (const c of pair.split("_")) currencies.add(c);
-    const mids = this.get<Record<string, number>>("reference_mids") ?? {};
-    for (const c of currencies) {
-      if (c === account) continue;
-      const linking = [`${c}_${account}`, `${account}_${c}`].find((p) => config.pairs.includes(p));
-      if (!linking || linking === req.pair || known.has(linking)) continue;
+    const mids: Record<string, number> = {};
+    for (const linking of this.rules.pairsToPrice(req, configFor(this.env).pairs)) {
       const quote = await this.env.Pair.getByName(linking).lastQuote().catch(() => null);
       if (quote) mids[linking] = midDecimal(quote, getInstrument(linking));
     }
-    this.put("reference_mids", mids);
+    this.rules.addReferenceMids(mids);
   }
+}
 
-  private bookWithReservations(): Record<string, PairBook> {
-    const book: Record<string, PairBook> = {};
-    for (const r of this.ctx.storage.sql.exec<BookRow>("SELECT * FROM pair_book").toArray()) book[r.pair] = { netUnits: r.net_units, mid: r.mid };
-    for (const r of this.reservations.values()) {
-      const b = book[r.pair] ?? { netUnits: 0, mid: r.mid };
-      book[r.pair] = { netUnits: b.netUnits + r.deltaUnits, mid: b.mid };
-    }
-    return book;
+/** A pair's answer to inFlight, checked: a malformed one, or one for another pair, fails the rebuild. */
+function checkedInFlight(pair: string, answer: PairInFlight): PairInFlight {
+  const read = readMessage(PairInFlightSchema, answer);
+  const detail = !read.ok ? read.detail : read.value.report.pair !== pair ? `report.pair: ${read.value.report.pair} answered for ${pair}` : null;
+  if (detail !== null || !read.ok) {
+    logEvent("warn", "coordinator.message_refused", { message: "in_flight", pair, detail });
+    throw new Error(`in-flight answer of ${pair} refused: ${detail}`);
   }
-
-  private openPositions(): number {
-    const reported = this.ctx.storage.sql.exec<{ n: number | null }>("SELECT SUM(open_positions) AS n FROM pair_book").one().n ?? 0;
-    let reserved = 0;
-    for (const r of this.reservations.values()) if (r.opensPosition) reserved++;
-    return reported + reserved;
-  }
-
-  private equityCents(): number {
-    return this.ctx.storage.sql.exec<{ e: number | null }>("SELECT SUM(realised_cents + unrealised_cents) AS e FROM pair_book").one().e ?? 0;
-  }
-
-  /** Small state, read on every approval: cached in memory, written through to SQLite. */
-  private readonly state = new Map<string, string>();
-
-  private get<T>(key: string): T | undefined {
-    let text = this.state.get(key);
-    if (text === undefined) {
-      text = this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM coordinator_state WHERE key = ?", key).toArray()[0]?.value;
-      if (text === undefined) return undefined;
-      this.state.set(key, text);
-    }
-    return JSON.parse(text) as T;
-  }
-
-  private put(key: string, value: unknown): void {
-    const text = JSON.stringify(value);
-    if (this.state.get(key) === text) return;
-    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO coordinator_state (key, value) VALUES (?, ?)", key, text);
-    this.state.set(key, text);
-  }
-
-
+  return read.value;
 }
 
 /**
@@ -557,15 +459,3 @@ const keepDecisions: Keeper = (live) => {
     for (const r of rows) restored.exec("INSERT OR REPLACE INTO coordinator_state (key, value) VALUES (?, ?)", r.key, r.value);
   };
 };
-
-function reservationOf(req: ApprovalRequest, expiresAt: number, undecided: boolean): Reservation {
-  return { pair: req.pair, deltaUnits: req.deltaUnits, mid: req.mid, opensPosition: req.opensPosition, expiresAt, undecided };
-}
-
-function reject(rejection: PortfolioRejection): { approved: false; rejection: PortfolioRejection } {
-  return { approved: false, rejection };
-}
-
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
-}
