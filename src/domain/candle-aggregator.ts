@@ -7,42 +7,50 @@ export interface ClosedCandle {
 }
 
 /**
- * Serialisable aggregator state. `base` is the open 1-minute candle; for every
- * higher timeframe `closedPart` is the merge of the 1-minute candles already
- * closed inside its current period (higher timeframes are derived from 1m).
+ * Serialisable aggregator state: the open candle of each timeframe (the
+ * period's ticks or bars so far) and the end of the latest closed candle of
+ * the finest timeframe. An older shape (`base`: the open 1-minute candle,
+ * `higher`: the closed minutes of each higher period) is still read, so a
+ * pair persisted or backed up before keeps its open candles.
  */
 export interface AggregatorState {
-  base: Candle | null;
-  higher: Partial<Record<Timeframe, Candle>>;
-  /** End of the latest closed 1m candle: ticks before it are too late. */
+  open?: Partial<Record<Timeframe, Candle>>;
+  /** End of the latest closed candle of the finest timeframe: ticks before it are too late. */
   closedUntil: number;
+  /** @deprecated older shape, read only */
+  base?: Candle | null;
+  /** @deprecated older shape, read only */
+  higher?: Partial<Record<Timeframe, Candle>>;
 }
 
-const HIGHER = TIMEFRAMES.filter((tf) => tf !== "1m");
-
-function copy(c: Candle): Candle {
-  return { ...c };
-}
+/** Nothing closed: shared, so the common case allocates nothing. */
+const NONE: readonly ClosedCandle[] = Object.freeze([]);
 
 /**
- * Turns ticks (or 1-minute bars when back-filling) into candles for every
- * timeframe. A candle closes when time passes its end: either a later tick
- * arrives or the caller's clock (the actor's alarm) says so. Gaps produce no
- * candles: only periods that had ticks exist.
+ * Turns ticks, or bars (1-minute candles from history, ticks as one-point
+ * bars in a backtest), into candles of the timeframes asked for: all of them
+ * for a pair actor, the strategy's one for a backtest. A candle closes when
+ * time passes its end: a later tick or bar arrives, or the caller's clock
+ * (the actor's alarm) says so. Gaps produce no candles: only periods that had
+ * ticks exist. Each timeframe's open candle keeps its end, so the hot path is
+ * one comparison per timeframe and nothing is allocated until a candle closes.
  */
 export class CandleAggregator {
-  private base: Candle | null;
-  private readonly higher: Partial<Record<Timeframe, Candle>>;
+  readonly timeframes: readonly Timeframe[];
+  private readonly open: (Candle | null)[];
+  private readonly endMs: number[];
   private closedUntilMs: number;
 
-  constructor(state?: AggregatorState) {
-    this.base = state?.base ? copy(state.base) : null;
-    this.higher = {};
-    for (const tf of HIGHER) {
-      const c = state?.higher[tf];
-      if (c) this.higher[tf] = copy(c);
-    }
+  constructor(state?: AggregatorState, timeframes: readonly Timeframe[] = TIMEFRAMES) {
+    this.timeframes = TIMEFRAMES.filter((tf) => timeframes.includes(tf));
+    if (this.timeframes.length === 0) throw new RangeError("an aggregator needs at least one timeframe");
+    this.open = this.timeframes.map(() => null);
+    this.endMs = this.timeframes.map(() => Number.NEGATIVE_INFINITY);
     this.closedUntilMs = state?.closedUntil ?? Number.NEGATIVE_INFINITY;
+    this.timeframes.forEach((tf, i) => {
+      const c = state ? openOf(state, tf) : undefined;
+      if (c) this.start(i, { ...c, t: bucketStart(tf, c.t) });
+    });
   }
 
   get closedUntil(): number {
@@ -50,87 +58,91 @@ export class CandleAggregator {
   }
 
   state(): AggregatorState {
-    const higher: Partial<Record<Timeframe, Candle>> = {};
-    for (const tf of HIGHER) {
-      const c = this.higher[tf];
-      if (c) higher[tf] = copy(c);
-    }
-    return { base: this.base ? copy(this.base) : null, higher, closedUntil: this.closedUntilMs };
+    const open: Partial<Record<Timeframe, Candle>> = {};
+    this.timeframes.forEach((tf, i) => {
+      const c = this.open[i];
+      if (c) open[tf] = { ...c };
+    });
+    return { open, closedUntil: this.closedUntilMs };
   }
 
   /** Add a tick (caller has validated order). Returns candles closed by its arrival. */
-  onTick(tick: Tick): ClosedCandle[] {
+  onTick(tick: Tick): readonly ClosedCandle[] {
     const closed = this.closeDue(tick.ts);
-    const t = bucketStart("1m", tick.ts);
-    if (this.base) addTick(this.base, tick);
-    else this.base = candleFromTick(t, tick);
-    return closed;
-  }
-
-  /** Add a complete 1-minute bar (back-fill from bar history). Returns candles it closed, itself included. */
-  onBar(bar: Candle): ClosedCandle[] {
-    const closed = this.closeDue(bar.t);
-    if (this.base) {
-      // A bar for the minute in progress: merge it, then close that minute.
-      mergeCandle(this.base, bar);
-    } else {
-      this.base = copy(bar);
-    }
-    return closed.concat(this.closeDue(bucketEnd("1m", bar.t)));
-  }
-
-  /** Close every open candle whose period ended at or before `nowMs`. */
-  closeDue(nowMs: number): ClosedCandle[] {
-    const closed: ClosedCandle[] = [];
-    const base = this.base;
-    if (base && bucketEnd("1m", base.t) <= nowMs) {
-      closed.push({ tf: "1m", candle: copy(base) });
-      this.closedUntilMs = bucketEnd("1m", base.t);
-      this.base = null;
-      // Higher periods that ended before this minute close first (cannot happen
-      // with ordered input, but keeps state sane after a restore).
-      for (const tf of HIGHER) {
-        const start = bucketStart(tf, base.t);
-        const part = this.higher[tf];
-        if (part && part.t !== start) {
-          closed.push({ tf, candle: part });
-          delete this.higher[tf];
-        }
-        const current = this.higher[tf];
-        if (current) mergeCandle(current, base);
-        else this.higher[tf] = { ...base, t: start };
-      }
-    }
-    for (const tf of HIGHER) {
-      const part = this.higher[tf];
-      if (part && bucketEnd(tf, part.t) <= nowMs) {
-        closed.push({ tf, candle: part });
-        delete this.higher[tf];
-      }
+    for (let i = 0; i < this.open.length; i++) {
+      const c = this.open[i];
+      if (c) addTick(c, tick);
+      else this.start(i, candleFromTick(bucketStart(this.timeframes[i] as Timeframe, tick.ts), tick));
     }
     return closed;
   }
 
-  /** The candle in progress for `tf`, including the open minute; undefined when none. */
+  /**
+   * Add a bar that starts at `bar.t` and covers time up to `endMs` (a
+   * 1-minute bar: its minute; a tick as a one-point bar: its instant).
+   * Returns the candles closed before it and, when its end completes them,
+   * with it (the bar may be reused by the caller afterwards).
+   */
+  onBar(bar: Candle, endMs: number = bucketEnd("1m", bar.t)): readonly ClosedCandle[] {
+    const before = this.closeDue(bar.t);
+    this.addBar(bar);
+    const after = this.closeDue(endMs);
+    if (after.length === 0) return before;
+    return before.length === 0 ? after : [...before, ...after];
+  }
+
+  /** Merge a bar into the open candles; call closeDue(bar.t) first so a bar never lands in an ended period. */
+  addBar(bar: Candle): void {
+    for (let i = 0; i < this.open.length; i++) {
+      const c = this.open[i];
+      if (c) mergeCandle(c, bar);
+      else this.start(i, { ...bar, t: bucketStart(this.timeframes[i] as Timeframe, bar.t) });
+    }
+  }
+
+  /** Close every open candle whose period ended at or before `nowMs`, finest timeframe first. */
+  closeDue(nowMs: number): readonly ClosedCandle[] {
+    let closed: ClosedCandle[] | null = null;
+    for (let i = 0; i < this.open.length; i++) {
+      const c = this.open[i];
+      if (c == null || nowMs < (this.endMs[i] as number)) continue;
+      (closed ??= []).push({ tf: this.timeframes[i] as Timeframe, candle: c });
+      if (i === 0) this.closedUntilMs = this.endMs[i] as number;
+      this.open[i] = null;
+      this.endMs[i] = Number.NEGATIVE_INFINITY;
+    }
+    return closed ?? NONE;
+  }
+
+  /** The candle in progress for `tf`, a copy; undefined when none (or `tf` is not aggregated). */
   current(tf: Timeframe): Candle | undefined {
-    const base = this.base;
-    if (tf === "1m") return base ? copy(base) : undefined;
-    const part = this.higher[tf];
-    if (!base) return part ? copy(part) : undefined;
-    const start = bucketStart(tf, base.t);
-    if (!part || part.t !== start) return { ...base, t: start };
-    const view = copy(part);
-    mergeCandle(view, base);
-    return view;
+    const c = this.open[this.timeframes.indexOf(tf)];
+    return c ? { ...c } : undefined;
   }
 
   /** Earliest instant at which some open candle should close, or undefined when none is open. */
   nextCloseAt(): number | undefined {
-    let next = this.base ? bucketEnd("1m", this.base.t) : Number.POSITIVE_INFINITY;
-    for (const tf of HIGHER) {
-      const part = this.higher[tf];
-      if (part) next = Math.min(next, bucketEnd(tf, part.t));
-    }
+    let next = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.open.length; i++) if (this.open[i]) next = Math.min(next, this.endMs[i] as number);
     return Number.isFinite(next) ? next : undefined;
   }
+
+  private start(i: number, candle: Candle): void {
+    this.open[i] = candle;
+    this.endMs[i] = bucketEnd(this.timeframes[i] as Timeframe, candle.t);
+  }
+}
+
+/** The open candle of `tf` in a persisted state of either shape (the older one: its closed minutes merged with the open one). */
+function openOf(state: AggregatorState, tf: Timeframe): Candle | undefined {
+  if (state.open) return state.open[tf];
+  const base = state.base ?? null;
+  if (tf === "1m") return base ?? undefined;
+  const part = state.higher?.[tf];
+  if (!base) return part;
+  const start = bucketStart(tf, base.t);
+  if (!part || part.t !== start) return { ...base, t: start };
+  const view = { ...part };
+  mergeCandle(view, base);
+  return view;
 }

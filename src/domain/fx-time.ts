@@ -82,8 +82,9 @@ export function bucketStart(tf: Timeframe, utcMs: number): number {
 export function bucketEnd(tf: Timeframe, start: number): number {
   const fixed = FIXED_MS[tf];
   if (fixed !== undefined) return start + fixed;
-  // The next roll: a day later, give or take the DST hour.
-  const nextDay = fxDayStart(start + DAY_MS + 2 * HOUR_MS);
+  // The next roll: a day after the roll that opened this candle's day, give or take the DST hour.
+  // (Counted from the candle's own start, a day's last 4h candle on a DST change would skip a roll.)
+  const nextDay = fxDayStart(fxDayStart(start) + DAY_MS + 2 * HOUR_MS);
   if (tf === "1D") return nextDay;
   return Math.min(start + 4 * HOUR_MS, nextDay);
 }

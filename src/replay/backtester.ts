@@ -22,12 +22,12 @@
  */
 import type { FillModelConfig, RiskLimits } from "../../schemas/trading.ts";
 import type { StrategyConfig } from "../../schemas/strategy.ts";
-import type { Candle } from "../domain/candle.ts";
+import type { Candle, Timeframe } from "../domain/candle.ts";
 import { bucketEnd, fxDayStart } from "../domain/fx-time.ts";
 import type { Instrument } from "../domain/instruments.ts";
 import { pipsToPoints, toDecimal } from "../domain/price.ts";
 import { barPath } from "../domain/bar-path.ts";
-import { TimeframeRollup } from "../domain/timeframe-rollup.ts";
+import { CandleAggregator } from "../domain/candle-aggregator.ts";
 import { clientOrderId } from "../domain/trading/client-order-id.ts";
 import { fillMarket } from "../domain/trading/fill-model.ts";
 import { financingQuoteMicros, NO_FINANCING, rolloverNights, type FinancingRates } from "../domain/trading/financing.ts";
@@ -76,7 +76,9 @@ export const TRADES_LISTED_MAX = 100_000;
 
 export class Backtester {
   private readonly instrument: Instrument;
-  private readonly rollup: TimeframeRollup;
+  /** The strategy's timeframe, and its candles rolled up from the bars (the live actor's aggregator, one timeframe). */
+  private readonly tf: Timeframe;
+  private readonly aggregator: CandleAggregator;
   private readonly kernel: KernelConfig;
   private state: KernelState;
   private readonly spreadPoints: number | null;
@@ -114,7 +116,8 @@ export class Backtester {
     const run = startRun(strategy);
     this.kernel = { instrument, accountCurrency: ACCOUNT };
     this.state = emptyKernelState([run]);
-    this.rollup = new TimeframeRollup(runTimeframe(run));
+    this.tf = runTimeframe(run);
+    this.aggregator = new CandleAggregator(undefined, [this.tf]);
     const spreadPips = options.spreadPips === undefined ? 1.0 : options.spreadPips;
     this.spreadPoints = spreadPips === null ? null : pipsToPoints(spreadPips, instrument);
     if (this.spreadPoints !== null && !(Number.isSafeInteger(this.spreadPoints) && this.spreadPoints >= 0)) {
@@ -145,14 +148,12 @@ export class Backtester {
     if (bar.t < this.lastBarT) throw new RangeError(`bars out of order: ${bar.t} after ${this.lastBarT}`);
     this.bars++;
     // A candle whose period ended before this bar closes first: its decision fills at this bar's open.
-    const ended = this.rollup.closeDue(bar.t);
-    if (ended) this.onCandleClose(ended);
+    for (const ended of this.aggregator.closeDue(bar.t)) this.onCandleClose(ended.candle);
     if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
     if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
     if (this.state.positions.length > 0 && watchesQuotes(this.state)) this.walkBar(bar, barEndMs);
-    this.rollup.add(bar);
-    const done = this.rollup.closeDue(barEndMs);
-    if (done) this.onCandleClose(done);
+    this.aggregator.addBar(bar);
+    for (const done of this.aggregator.closeDue(barEndMs)) this.onCandleClose(done.candle);
     this.lastBarT = bar.t;
     this.lastBid = bar.bc;
     this.lastAsk = bar.ac;
@@ -189,8 +190,8 @@ export class Backtester {
   }
 
   private onCandleClose(candle: Candle): void {
-    const closeTs = bucketEnd(this.rollup.tf, candle.t);
-    const effects = this.step({ type: "candle", tf: this.rollup.tf, candle, indicators: null });
+    const closeTs = bucketEnd(this.tf, candle.t);
+    const effects = this.step({ type: "candle", tf: this.tf, candle, indicators: null });
     if (closeTs <= this.tradeFromMs) return;
     this.candles++;
     if (this.firstMs === null) this.firstMs = candle.t;
@@ -297,8 +298,7 @@ export class Backtester {
 
   /** Close the last candle and any open position; the result. Call once. */
   finish(): BacktestResult {
-    const last = this.rollup.flush();
-    if (last) this.onCandleClose(last);
+    for (const last of this.aggregator.closeDue(Number.POSITIVE_INFINITY)) this.onCandleClose(last.candle);
     // A decision on the last candle has no next quote: dropped, like a live order after the data ends.
     this.pending = [];
     const p = this.position;
@@ -320,7 +320,7 @@ export class Backtester {
       settings: this.settings,
       pair: this.instrument.symbol,
       strategyId: this.options.strategy.id,
-      timeframe: this.rollup.tf,
+      timeframe: this.tf,
       bars: this.bars,
       candles: this.candles,
       firstMs: this.firstMs,

@@ -13,7 +13,6 @@ import { TIMEFRAMES, type Candle } from "../../src/domain/candle.ts";
 import { CandleAggregator } from "../../src/domain/candle-aggregator.ts";
 import { barPath } from "../../src/domain/bar-path.ts";
 import { getInstrument } from "../../src/domain/instruments.ts";
-import { TimeframeRollup } from "../../src/domain/timeframe-rollup.ts";
 import { financingQuoteMicros, rolloverNights } from "../../src/domain/trading/financing.ts";
 import { runBacktest } from "../../src/replay/backtest.ts";
 import type { BacktestOptions } from "../../src/replay/backtester.ts";
@@ -49,8 +48,8 @@ const options = (strategy: StrategyConfig, more: Partial<BacktestOptions> = {}):
   instrument: EUR_USD, strategy, fromMs: MONDAY, toMs: MONDAY + 30 * 86_400_000, spreadPips: 0, ...more,
 });
 
-describe("TimeframeRollup", () => {
-  it("closes the same candles as the live aggregator, for every timeframe", () => {
+describe("CandleAggregator of one timeframe (the backtester's)", () => {
+  it("closes the same candles as the live aggregator of every timeframe, for every timeframe", () => {
     const gaps = fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 300 });
     fc.assert(
       fc.property(gaps, fc.integer({ min: 0, max: 10_000 }), (steps, startMin) => {
@@ -61,17 +60,14 @@ describe("TimeframeRollup", () => {
         for (const b of input) for (const c of agg.onBar(b)) want.get(c.tf)?.push(c.candle);
         for (const c of agg.closeDue(Number.POSITIVE_INFINITY)) want.get(c.tf)?.push(c.candle);
         for (const tf of TIMEFRAMES) {
-          const rollup = new TimeframeRollup(tf);
+          const one = new CandleAggregator(undefined, [tf]);
           const got: Candle[] = [];
           for (const b of input) {
-            const ended = rollup.closeDue(b.t);
-            if (ended) got.push(ended);
-            rollup.add(b);
-            const done = rollup.closeDue(b.t + MIN);
-            if (done) got.push(done);
+            for (const ended of one.closeDue(b.t)) got.push(ended.candle);
+            one.addBar(b);
+            for (const done of one.closeDue(b.t + MIN)) got.push(done.candle);
           }
-          const last = rollup.flush();
-          if (last) got.push(last);
+          for (const last of one.closeDue(Number.POSITIVE_INFINITY)) got.push(last.candle);
           expect(got).toEqual(want.get(tf));
         }
       }),

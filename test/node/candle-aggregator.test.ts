@@ -197,6 +197,23 @@ describe("CandleAggregator: 1m from ticks, higher timeframes from 1m", () => {
     expect(byTf(closed, "1D")[0]!.t).toBe(dayStart);
   });
 
+  it("reads a state persisted in the older shape (the open minute, and each higher period's closed minutes) as the same open candles", () => {
+    const minute = (t: string, bid: number): Candle => ({ t: Date.parse(t), bo: bid, bh: bid, bl: bid, bc: bid, ao: bid + 1, ah: bid + 1, al: bid + 1, ac: bid + 1, n: 1 });
+    // Ticks at 10:04 and 10:05 UTC: the 10:04 minute closed into the higher periods, 10:05 open.
+    const fresh = new CandleAggregator();
+    fresh.onTick({ ts: Date.parse("2018-01-10T10:04:10Z"), bid: 100, ask: 101 });
+    fresh.onTick({ ts: Date.parse("2018-01-10T10:05:10Z"), bid: 103, ask: 104 });
+    const higherOf = (tf: Timeframe): Candle => ({ ...minute("2018-01-10T10:04:00Z", 100), t: fresh.current(tf)!.t });
+    const older = new CandleAggregator({
+      base: minute("2018-01-10T10:05:00Z", 103),
+      higher: { "15m": higherOf("15m"), "1h": higherOf("1h"), "4h": higherOf("4h"), "1D": higherOf("1D") },
+      closedUntil: Date.parse("2018-01-10T10:05:00Z"),
+    });
+    for (const tf of TIMEFRAMES) expect(older.current(tf), tf).toEqual(fresh.current(tf));
+    expect(older.closedUntil).toBe(fresh.closedUntil);
+    expect(older.closeDue(Number.POSITIVE_INFINITY)).toEqual(fresh.closeDue(Number.POSITIVE_INFINITY));
+  });
+
   it("fabricates nothing across a weekend gap", () => {
     const agg = new CandleAggregator();
     const friday = Date.parse("2018-01-12T21:59:30Z"); // 16:59:30 New York
