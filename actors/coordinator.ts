@@ -12,16 +12,19 @@ import { PortfolioRules } from "../src/domain/portfolio/portfolio-rules.ts";
 import { killSwitchTarget, sameStatus, type KillSwitchAction } from "../src/domain/portfolio/trading-state.ts";
 import { COORDINATOR_MIGRATIONS } from "../migrations/coordinator/index.ts";
 import { migrate } from "./migrate.ts";
-import { webhookBody, type Alert } from "../src/alerts/rules.ts";
+import type { Alert } from "../src/alerts/rules.ts";
+import { applyAlerts, type ActiveAlert } from "../src/alerts/delivery.ts";
 import { readAudit, writeAudit, type AuditEntry } from "./audit-entry.ts";
 import { runAuditRetentionIfDue, type BatchedDelete } from "./retention.ts";
 import { ActorBackup } from "./backup/actor-backup.ts";
 import type { Keeper } from "./backup/keep-across-restore.ts";
-import { maskAccountId } from "../src/broker/broker-config.ts";
-import { OandaHttp, type OandaEndpoint } from "../src/broker/oanda/oanda-http.ts";
-import { readAccount, type AccountView } from "../src/broker/oanda/oanda-account.ts";
-import { open, seal } from "../src/security/credential-box.ts";
+import type { OandaEndpoint } from "../src/broker/oanda/oanda-http.ts";
+import type { AccountView } from "../src/broker/oanda/oanda-account.ts";
+import { BrokerCredentials, CREDENTIALS_STATE_KEY, type BrokerCredentialsInfo } from "./broker-credentials.ts";
 import { CoordinatorStore } from "./coordinator-store.ts";
+
+export type { ActiveAlert } from "../src/alerts/delivery.ts";
+export type { BrokerCredentialsInfo } from "./broker-credentials.ts";
 
 /** The coordinator proves it is alive this often (alerts watch the mark). */
 const HEARTBEAT_MS = 60_000;
@@ -29,30 +32,6 @@ const HEARTBEAT_MS = 60_000;
 /** A pair that missed a trading state is tried again after 0.5 s, then 1 s, 2 s, ... up to 10 s apart. */
 function pushRetryMs(attempt: number): number {
   return Math.min(10_000, 500 * 2 ** Math.max(0, attempt - 1));
-}
-const WEBHOOK_ATTEMPTS = 3;
-
-export interface ActiveAlert {
-  alert: Alert;
-  raisedAt: number;
-  delivered: boolean;
-}
-
-/** Bound as AES-GCM additional data: a sealed value opens only as broker credentials. */
-const CREDENTIALS_PURPOSE = "fxrt:broker-credentials:oanda";
-
-/** OANDA credentials as kept in coordinator_state: sealed, with a masked account id for display. */
-interface StoredCredentials {
-  sealed: string;
-  accountId: string | null;
-  setAt: number;
-}
-
-export interface BrokerCredentialsInfo {
-  /** Where the pairs' credentials come from: sealed in this actor, the OANDA_* config, or nowhere yet. */
-  source: "stored" | "config" | "none";
-  accountId: string | null;
-  setAt: number | null;
 }
 
 /**
@@ -77,6 +56,8 @@ export interface CoordinatorHooks {
  * (coordinator-store.ts), checks the pairs' messages
  * (schemas/portfolio-messages.ts), asks the pairs what the rules need, tells
  * them the trading state until each confirmed it, and keeps the audit log.
+ * Broker credentials (broker-credentials.ts) and alert delivery
+ * (src/alerts/delivery.ts) are rooms of their own behind thin RPC methods.
  *
  * Reservations live in memory, and an approval writes nothing: a write would
  * hold the answer until it is durable, one more durable write in the path from
@@ -90,6 +71,7 @@ export class Coordinator extends DurableObject<Env> {
   private readonly backupTarget: ActorBackup;
   private readonly store: CoordinatorStore;
   private readonly rules: PortfolioRules;
+  private readonly credentials: BrokerCredentials;
   /** Settles once this life's reservations are rebuilt from the pairs; null until asked, or after a failed try. */
   private rebuilt: Promise<void> | null = null;
 
@@ -98,6 +80,7 @@ export class Coordinator extends DurableObject<Env> {
     migrate(ctx.storage, COORDINATOR_MIGRATIONS);
     this.store = new CoordinatorStore(ctx.storage);
     this.rules = new PortfolioRules(this.store, configFor(env).accountCurrency);
+    this.credentials = new BrokerCredentials({ storage: ctx.storage, cells: this.store, env, clock: () => this.hooks.clock() });
     this.backupTarget = new ActorBackup(ctx.storage, env.BACKUPS, "coordinator", {
       intervalMs: configFor(env).backupIntervalMs,
       afterRestore: () => {
@@ -134,105 +117,54 @@ export class Coordinator extends DurableObject<Env> {
     return this.backupTarget;
   }
 
-  // ---- broker credentials ------------------------------------------------------------
+  // ---- broker credentials (broker-credentials.ts) -------------------------------------
 
-  /**
-   * Keep OANDA credentials at rest sealed with AES-GCM under the
-   * CREDENTIALS_KEY secret; the token is never stored, logged or returned in
-   * clear (backups hold the sealed form only).
-   */
-  async setBrokerCredentials(accountId: string, token: string, actor: string): Promise<{ ok: true; info: BrokerCredentialsInfo } | { ok: false; code: string; message: string }> {
-    const key = (this.env as unknown as Record<string, unknown>).CREDENTIALS_KEY;
-    if (typeof key !== "string" || key === "") {
-      return { ok: false, code: "credentials_key_missing", message: "set the CREDENTIALS_KEY secret (32 random bytes, base64) before storing credentials" };
-    }
-    const sealed = await seal(JSON.stringify({ accountId, token }), key, CREDENTIALS_PURPOSE);
-    const stored: StoredCredentials = { sealed, accountId: maskAccountId(accountId), setAt: this.hooks.clock() };
-    this.ctx.storage.transactionSync(() => {
-      const before = this.store.get<StoredCredentials>("broker_credentials");
-      this.store.put("broker_credentials", stored);
-      writeAudit(this.ctx.storage.sql, stored.setAt, actor, "broker.credentials", "broker", before ? { accountId: before.accountId } : null, { accountId: stored.accountId });
-    });
-    return { ok: true, info: this.brokerCredentialsInfo() };
+  /** Keep OANDA credentials sealed under CREDENTIALS_KEY; the token is never stored, logged or returned in clear. */
+  setBrokerCredentials(accountId: string, token: string, actor: string): Promise<{ ok: true; info: BrokerCredentialsInfo } | { ok: false; code: string; message: string }> {
+    return this.credentials.set(accountId, token, actor);
   }
 
   brokerCredentialsInfo(): BrokerCredentialsInfo {
-    const stored = this.store.get<StoredCredentials>("broker_credentials");
-    if (stored) return { source: "stored", accountId: stored.accountId, setAt: stored.setAt };
-    const config = configFor(this.env).broker.oanda;
-    if (config.accountId && config.token) return { source: "config", accountId: maskAccountId(config.accountId), setAt: null };
-    return { source: "none", accountId: null, setAt: null };
+    return this.credentials.info();
   }
 
   /** Where and as whom the pairs and the feed reach OANDA (internal: the Worker never returns it). */
-  async brokerEndpoint(): Promise<OandaEndpoint> {
-    const config = configFor(this.env).broker.oanda;
-    const stored = this.store.get<StoredCredentials>("broker_credentials");
-    if (stored) {
-      const key = String((this.env as unknown as Record<string, unknown>).CREDENTIALS_KEY ?? "");
-      const { accountId, token } = JSON.parse(await open(stored.sealed, key, CREDENTIALS_PURPOSE)) as { accountId: string; token: string };
-      return { apiUrl: config.apiUrl, streamUrl: config.streamUrl, accountId, token };
-    }
-    if (config.accountId && config.token) return { apiUrl: config.apiUrl, streamUrl: config.streamUrl, accountId: config.accountId, token: config.token };
-    throw new Error("no OANDA credentials: set OANDA_ACCOUNT_ID and the OANDA_TOKEN secret, or PUT /api/admin/broker/credentials");
+  brokerEndpoint(): Promise<OandaEndpoint> {
+    return this.credentials.endpoint();
   }
 
   /** The OANDA account as OANDA reports it (summary, positions, instrument check); null without credentials. */
-  async brokerAccount(): Promise<AccountView | { error: string } | null> {
-    if (this.brokerCredentialsInfo().source === "none") return null;
-    try {
-      return await readAccount(new OandaHttp(await this.brokerEndpoint()), configFor(this.env).pairs);
-    } catch (err) {
-      return { error: String(err instanceof Error ? err.message : err).slice(0, 300) };
-    }
+  brokerAccount(): Promise<AccountView | { error: string } | null> {
+    return this.credentials.account();
   }
 
   heartbeatAt(): number | null {
     return this.store.get<number>("heartbeat") ?? null;
   }
 
-  // ---- alerts ------------------------------------------------------------------------
+  // ---- alerts (src/alerts/delivery.ts) -------------------------------------------------
 
   /**
    * Take the alerts active now: new ones are recorded, broadcast to the admin
    * room and delivered to the webhook (with retries; an alert that stays
    * active is never delivered twice); ones that ended are dropped.
    */
-  async applyAlerts(alerts: readonly Alert[]): Promise<ActiveAlert[]> {
-    const now = this.hooks.clock();
-    const before = this.store.get<Record<string, ActiveAlert>>("alerts") ?? {};
-    const active: Record<string, ActiveAlert> = {};
-    for (const alert of alerts) active[alert.id] = before[alert.id] ? { ...before[alert.id]!, alert } : { alert, raisedAt: now, delivered: false };
-    this.store.put("alerts", active);
-    for (const a of Object.values(active)) {
-      if (before[a.alert.id]) continue;
-      await this.env.SignalHub.getByName("admin").publish({ type: "alert", alert: a.alert, raisedAt: a.raisedAt }).catch(() => 0);
-    }
-    for (const a of Object.values(active)) if (!a.delivered) a.delivered = await this.deliver(a);
-    this.store.put("alerts", active);
-    return Object.values(active);
+  applyAlerts(alerts: readonly Alert[]): Promise<ActiveAlert[]> {
+    return applyAlerts(
+      {
+        load: () => this.store.get<Record<string, ActiveAlert>>("alerts") ?? {},
+        keep: (active) => this.store.put("alerts", active),
+        broadcast: (a) => this.env.SignalHub.getByName("admin").publish({ type: "alert", alert: a.alert, raisedAt: a.raisedAt }).catch(() => 0),
+        // Optional secret, so not part of the generated Env type.
+        webhookUrl: (this.env as { ALERT_WEBHOOK_URL?: string }).ALERT_WEBHOOK_URL,
+        nowMs: this.hooks.clock(),
+      },
+      alerts,
+    );
   }
 
   activeAlerts(): ActiveAlert[] {
     return Object.values(this.store.get<Record<string, ActiveAlert>>("alerts") ?? {});
-  }
-
-  /** POST the alert to ALERT_WEBHOOK_URL (a secret), retrying with backoff; true once it got a 2xx (or when none is set). */
-  private async deliver(a: ActiveAlert): Promise<boolean> {
-    // Optional secret, so not part of the generated Env type.
-    const url = (this.env as { ALERT_WEBHOOK_URL?: string }).ALERT_WEBHOOK_URL;
-    if (!url) return true;
-    for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS; attempt++) {
-      try {
-        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(webhookBody(a.alert, a.raisedAt)), signal: AbortSignal.timeout(2_000) });
-        await res.arrayBuffer();
-        if (res.ok) return true;
-      } catch {
-        // retried below
-      }
-      await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
-    }
-    return false;
   }
 
   // ---- approvals and reports -----------------------------------------------------
@@ -450,7 +382,7 @@ function checkedInFlight(pair: string, answer: PairInFlight): PairInFlight {
  * and the broker credentials (a token replaced after a leak must not come
  * back). The live value stays; a database that lost it takes the snapshot's.
  */
-const KEPT_ACROSS_RESTORE = ["trading_state", "state_unconfirmed", "state_push_attempt", "broker_credentials"];
+const KEPT_ACROSS_RESTORE = ["trading_state", "state_unconfirmed", "state_push_attempt", CREDENTIALS_STATE_KEY];
 const keepDecisions: Keeper = (live) => {
   const rows = live
     .exec<{ key: string; value: string }>(`SELECT key, value FROM coordinator_state WHERE key IN (${KEPT_ACROSS_RESTORE.map(() => "?").join(", ")})`, ...KEPT_ACROSS_RESTORE)
