@@ -8,16 +8,11 @@ import { getInstrument, type Instrument } from "../src/domain/instruments.ts";
 import { SyntheticFeed, type SyntheticFeedState } from "../src/domain/synthetic-feed.ts";
 import { checkTick, defaultTickRules, type TickRules } from "../src/domain/tick-validation.ts";
 import { configFor, type RuntimeConfig } from "../src/config.ts";
-import { parseConnectionParams, type RoomConnectionState } from "../src/room/connection-params.ts";
-import { coalesceWindowMs, TickCoalescer } from "../src/room/tick-coalescer.ts";
-import { RoomMembers } from "./room-members.ts";
-import { closeSocketsOfEndedKeys, KEY_ID_HEADER } from "./key-sockets.ts";
+import type { RoomConnectionState } from "../src/room/connection-params.ts";
+import { PairRoom, type ClosedWithIndicators } from "./pair-room.ts";
+import { closeSocketsOfEndedKeys } from "./key-sockets.ts";
 import { toWireCandle, toWireTick } from "../src/wire.ts";
-import { issuesToDetails } from "../schemas/common.ts";
 import type { CandleList, CandleQuery } from "../schemas/candle.ts";
-import { ClientMessage, ROOM_MESSAGE_MAX_BYTES, ROOM_MESSAGES_PER_SECOND, type ServerMessage } from "../schemas/room.ts";
-import { MessageBudget } from "../src/room/message-budget.ts";
-import { roleAllows } from "../src/security/api-key.ts";
 import type { TickBatchConflict, TickBatchResult, WireTick } from "../schemas/tick.ts";
 import { PAIR_MIGRATIONS } from "../migrations/pair/index.ts";
 import { migrate } from "./migrate.ts";
@@ -32,9 +27,7 @@ import { startRun, type StrategyRun } from "../src/domain/trading/strategy-regis
 import type { OrderIntent, Signal } from "../src/domain/trading/types.ts";
 import { sameOrder } from "../src/domain/trading/same-order.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
-import { RoleSchema } from "../schemas/auth.ts";
 import type { PairInFlight, TradingStatus } from "../src/domain/portfolio/messages.ts";
-import type { SignalMessage } from "../schemas/signal.ts";
 import { toWireSignal } from "../src/wire.ts";
 import { OrderStore, type OrderRejection } from "./order-store.ts";
 import { PairTrader, type ExecuteResult, type FaultPoint } from "./pair-trader.ts";
@@ -55,10 +48,7 @@ const INDICATOR_WARMUP_CANDLES = 500;
 /** How often the synthetic feed wakes the actor to generate ticks. */
 const FEED_STEP_MS = 250;
 
-/** Set by the Worker alone (it strips any sent by a client): the role of the room connection's key. */
-export const ROLE_HEADER = "x-fxrt-role";
-
-type ClosedWithIndicators = ClosedCandle & { indicators: IndicatorValues };
+export { ROLE_HEADER } from "./pair-room.ts";
 
 interface PersistedState {
   aggregator: AggregatorState;
@@ -124,16 +114,14 @@ export class Pair extends Server<Env> {
   private readonly indicators = new Map<Timeframe, IndicatorSet>();
   /** See setting(). */
   private readonly settings = new Map<string, unknown>();
-  private readonly coalescer: TickCoalescer<Tick>;
+  private readonly room: PairRoom;
   private alarmAt: number | null = null;
   /**
    * Recent latencies, ms. Workers advance their clocks only across I/O, so in
    * production these count time spent waiting on storage and other actors,
    * not pure CPU (the benchmarks measure that from outside).
    */
-  private readonly latency = { ingest: new LatencyWindow(), decision: new LatencyWindow(), broadcast: new LatencyWindow() };
-  private readonly members = new RoomMembers<RoomConnectionState>(() => this.getConnections<RoomConnectionState>());
-  private readonly messageBudget = new MessageBudget<Connection<RoomConnectionState>>(ROOM_MESSAGES_PER_SECOND);
+  private readonly latency = { ingest: new LatencyWindow(), decision: new LatencyWindow() };
   /** What tests may change from outside (runInDurableObject): the clock, faults, the lake; production defaults. */
   readonly hooks: PairHooks = { clock: () => Date.now(), coordinatorDown: false, faultPoint: null, lake: this.env.DATA };
   /** When this life of the actor began (alert rules give a pair without ticks time from here). */
@@ -160,12 +148,21 @@ export class Pair extends Server<Env> {
       lake: () => this.hooks.lake,
     });
     this.loadState();
-    this.coalescer = new TickCoalescer<Tick>(
-      () => coalesceWindowMs(this.config.tickCoalesceMs, this.members.size),
-      (tick, merged) => this.sendTickFrame(tick, merged),
-      (fn, ms) => setTimeout(fn, ms),
-      () => this.hooks.clock(),
-    );
+    const instrument = this.instrument;
+    this.room = new PairRoom({
+      instrument,
+      config: this.config,
+      clock: () => this.hooks.clock(),
+      connections: () => this.getConnections<RoomConnectionState>(),
+      lastTick: () => this.lastTick,
+      openCandle: (tf) => this.aggregator.current(tf),
+      candles: (query) => this.candles(query),
+      latestIndicators: (tf) => this.store.latestIndicators(tf),
+      ingest: (ticks, batchId) => (batchId === undefined ? this.ingest(ticks) : this.ingestBatch(ticks, false, batchId)),
+      streamSignal: (message) =>
+        void env.SignalHub.getByName("all").publish(message)
+          .catch((err: unknown) => logEvent("warn", "signal.hub_unreachable", { pair: instrument.symbol, error: String(err) })),
+    });
     this.trader = this.makeTrader();
     this.backupTarget = new ActorBackup(ctx.storage, env.BACKUPS, `pair:${this.instrument.symbol}`, {
       intervalMs: this.config.backupIntervalMs,
@@ -208,7 +205,7 @@ export class Pair extends Server<Env> {
       clock: () => this.tradingClock(),
       lastQuote: () => this.lastTick,
       limits: () => this.riskLimits(),
-      publish: (msg) => this.sendToKeyed(JSON.stringify(msg)),
+      publish: (msg) => this.room.sendToKeyed(JSON.stringify(msg)),
       conversionRates: () => this.conversionRates(),
       advisor: this.config.advisor,
       tradingState: () => this.tradingState(),
@@ -337,7 +334,7 @@ export class Pair extends Server<Env> {
       lastTick: this.lastTick ? toWireTick(this.lastTick, this.instrument) : null,
       ticksStored: this.store.tickCount(),
       candlesStored,
-      connections: this.members.size,
+      connections: this.room.size,
       feed: this.config.feed,
       tradeable: this.tradeable(),
     };
@@ -580,12 +577,7 @@ export class Pair extends Server<Env> {
 
   /** Figures for GET /api/metrics. */
   metrics() {
-    let connections = 0;
-    let keyed = 0;
-    for (const state of this.members.all().values()) {
-      connections++;
-      if (state.role) keyed++;
-    }
+    const { connections, keyed } = this.room.counts();
     const since = this.hooks.clock() - 60_000;
     return {
       pair: this.instrument.symbol,
@@ -601,7 +593,7 @@ export class Pair extends Server<Env> {
       latencyMs: {
         ingest: this.latency.ingest.summary(),
         tickToDecision: this.latency.decision.summary(),
-        roomBroadcast: this.latency.broadcast.summary(),
+        roomBroadcast: this.room.broadcastLatency.summary(),
         orderRoundTrip: this.trader.orderRoundTrip.summary(),
         coordinatorApproval: this.trader.approval.summary(),
       },
@@ -655,14 +647,14 @@ export class Pair extends Server<Env> {
     let last: Tick | null = null;
     for (let from = seen?.next ?? 0; from < ticks.length; ) {
       const part = this.ingestUntilSignal(ticks, from, nowMs, replay, rejected, batch);
-      this.publishClosed(part.closed);
-      this.publishSignals(part.signals);
+      this.room.publishClosed(part.closed);
+      this.room.publishSignals(part.signals);
       signalled ||= part.signals.length > 0;
       if (part.last) last = part.last;
       from = part.next;
       if (from >= ticks.length) {
         // The room hears of the batch before any trading on it: clients should not wait for orders.
-        if (last) this.coalescer.push(last, ticks.length - rejected.length);
+        if (last) this.room.quote(last, ticks.length - rejected.length);
         this.scheduleAlarm(nowMs);
       }
       // A signal is acted on at the quote that produced it (the tick that closed
@@ -795,8 +787,8 @@ export class Pair extends Server<Env> {
         this.saveState();
         return persisted;
       });
-      this.publishClosed(withIndicators);
-      this.publishSignals(signals);
+      this.room.publishClosed(withIndicators);
+      this.room.publishSignals(signals);
       await this.trade(signals, null);
     }
     try {
@@ -831,247 +823,26 @@ export class Pair extends Server<Env> {
     void this.ctx.storage.setAlarm(next);
   }
 
-  // ---- room -----------------------------------------------------------------------
+  // ---- the room (pair-room.ts) ---------------------------------------------------------
 
   override onConnect(connection: Connection<RoomConnectionState>, ctx: ConnectionContext): void {
-    const role = v.safeParse(RoleSchema, ctx.request.headers.get(ROLE_HEADER));
-    const params = parseConnectionParams(new URL(ctx.request.url), role.success ? role.output : null, ctx.request.headers.get(KEY_ID_HEADER));
-    if (!params.ok) {
-      this.sendTo(connection, { type: "error", code: "bad_connect_params", message: "invalid room parameters", details: params.issues });
-      connection.close(1008, "bad parameters");
-      return;
-    }
-    // The new connection is not a member yet.
-    if (this.members.size >= this.config.roomMaxConnections) {
-      this.sendTo(connection, {
-        type: "error",
-        code: "room_full",
-        message: `this room accepts ${this.config.roomMaxConnections} connections`,
-        details: { limit: this.config.roomMaxConnections },
-      });
-      connection.close(1013, "room full");
-      return;
-    }
-    this.setRoomState(connection, params.state);
-    this.sendSnapshot(connection, params.state.timeframes, params.state.snapshotCandles);
+    this.room.connect(connection, ctx);
+  }
+
+  override onMessage(connection: Connection<RoomConnectionState>, message: WSMessage): void {
+    this.room.message(connection, message);
+  }
+
+  override onClose(connection: Connection<RoomConnectionState>): void {
+    this.room.leave(connection);
+  }
+
+  override onError(connection: Connection<RoomConnectionState>): void {
+    this.room.leave(connection);
   }
 
   /** Close the sockets whose key was revoked (actors/key-sockets.ts); how many. */
   async closeEndedKeySockets(): Promise<number> {
-    const closed = await closeSocketsOfEndedKeys(this.env, this.members.all());
-    for (const conn of closed) this.members.delete(conn);
-    return closed.length;
-  }
-
-  override onClose(connection: Connection<RoomConnectionState>): void {
-    this.members.delete(connection);
-  }
-
-  override onError(connection: Connection<RoomConnectionState>): void {
-    this.members.delete(connection);
-  }
-
-  override onMessage(connection: Connection<RoomConnectionState>, message: WSMessage): void {
-    try {
-      this.handleMessage(connection, message);
-    } catch (err) {
-      // One bad message must never take the room down.
-      logEvent("error", "room.message_failed", { pair: this.instrument.symbol, error: String(err) });
-      this.sendTo(connection, { type: "error", code: "internal_error", message: "message could not be handled" });
-    }
-  }
-
-  private handleMessage(connection: Connection<RoomConnectionState>, message: WSMessage): void {
-    if (!this.messageBudget.take(connection, Date.now())) {
-      this.sendTo(connection, {
-        type: "error",
-        code: "rate_limited",
-        message: `a connection may send ${ROOM_MESSAGES_PER_SECOND} messages a second`,
-        details: { limitPerSecond: ROOM_MESSAGES_PER_SECOND },
-      });
-      return;
-    }
-    if (typeof message !== "string") {
-      this.sendTo(connection, { type: "error", code: "unsupported_frame", message: "send JSON text frames" });
-      return;
-    }
-    if (message.length > ROOM_MESSAGE_MAX_BYTES) {
-      this.sendTo(connection, {
-        type: "error",
-        code: "message_too_large",
-        message: `messages are limited to ${ROOM_MESSAGE_MAX_BYTES} bytes`,
-        details: { limit: ROOM_MESSAGE_MAX_BYTES, size: message.length },
-      });
-      return;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(message);
-    } catch {
-      this.sendTo(connection, { type: "error", code: "invalid_json", message: "message is not valid JSON" });
-      return;
-    }
-    const parsed = v.safeParse(ClientMessage, json);
-    if (!parsed.success) {
-      this.sendTo(connection, {
-        type: "error",
-        code: "invalid_message",
-        message: "message does not match the room protocol",
-        details: issuesToDetails(parsed.issues),
-      });
-      return;
-    }
-    const msg = parsed.output;
-    const state = this.members.all().get(connection) ?? connection.state ?? { timeframes: ["1m"], snapshotCandles: 300, role: null };
-    switch (msg.type) {
-      case "ping":
-        this.sendTo(connection, msg.id !== undefined ? { type: "pong", id: msg.id } : { type: "pong" });
-        return;
-      case "subscribe": {
-        const added = msg.timeframes.filter((tf) => !state.timeframes.includes(tf));
-        const timeframes = [...state.timeframes, ...added];
-        this.setRoomState(connection, { ...state, timeframes });
-        this.sendTo(connection, { type: "subscribed", timeframes });
-        if (added.length > 0) this.sendSnapshot(connection, added, state.snapshotCandles);
-        return;
-      }
-      case "unsubscribe": {
-        const timeframes = state.timeframes.filter((tf) => !msg.timeframes.includes(tf));
-        this.setRoomState(connection, { ...state, timeframes });
-        this.sendTo(connection, { type: "subscribed", timeframes });
-        return;
-      }
-      case "ticks": {
-        if (!state.role || !roleAllows(state.role, "trader")) {
-          this.sendTo(connection, {
-            type: "error",
-            code: "forbidden",
-            message: "feeding ticks needs a trader or admin key",
-            details: { role: state.role, needed: "trader", ...(msg.id !== undefined ? { id: msg.id } : {}) },
-          });
-          return;
-        }
-        void this.ingestFromRoom(connection, msg.ticks, msg.id, msg.batchId);
-        return;
-      }
-    }
-  }
-
-  /** A feed's ticks, as POST /ticks takes them; the result (or the failure) goes back to the sender. */
-  private async ingestFromRoom(connection: Connection<RoomConnectionState>, ticks: readonly WireTick[], id: string | undefined, batchId: string | undefined): Promise<void> {
-    try {
-      const result = batchId === undefined ? await this.ingest(ticks) : await this.ingestBatch(ticks, false, batchId);
-      if ("conflict" in result) {
-        this.sendTo(connection, { type: "error", code: "batch_id_conflict", message: "this batchId was sent before with other ticks", details: { ...result.conflict, ...(id !== undefined ? { id } : {}) } });
-        return;
-      }
-      this.sendTo(connection, { type: "ticks_result", ...(id !== undefined ? { id } : {}), ...result });
-    } catch (err) {
-      logEvent("error", "room.ticks_failed", { pair: this.instrument.symbol, error: String(err) });
-      this.sendTo(connection, { type: "error", code: "ticks_failed", message: "the ticks could not all be stored: read the pair's last tick (GET /api/pairs/:pair) before sending them again", ...(id !== undefined ? { details: { id } } : {}) });
-    }
-  }
-
-  private sendSnapshot(connection: Connection, timeframes: readonly Timeframe[], candles: number): void {
-    this.sendTo(connection, {
-      type: "snapshot",
-      pair: this.instrument.symbol,
-      tick: this.lastTick ? toWireTick(this.lastTick, this.instrument) : null,
-      timeframes: timeframes.map((tf) => ({
-        tf,
-        candles: candles > 0 ? this.candles({ tf, limit: candles }).candles : [],
-        indicators: this.store.latestIndicators(tf),
-      })),
-    });
-  }
-
-  private sendTo(connection: Connection, msg: ServerMessage): void {
-    try {
-      connection.send(JSON.stringify(msg));
-    } catch {
-      // The socket is closing; its close handler cleans up.
-    }
-  }
-
-  /** Trading events (signals, orders, fills, positions, risk) reach keyed connections only. */
-  private sendToKeyed(frame: string): void {
-    for (const [conn, state] of this.members.all()) {
-      if (state.role) this.sendFrame(conn, frame);
-    }
-  }
-
-  /** Send a frame to every connection subscribed to `tf`. */
-  private sendToTimeframe(tf: Timeframe, frame: string): void {
-    for (const [conn, state] of this.members.all()) {
-      if (state.timeframes.includes(tf)) this.sendFrame(conn, frame);
-    }
-  }
-
-  /** A socket that can no longer be written to leaves the room; its close event may never come. */
-  private sendFrame(conn: Connection<RoomConnectionState>, frame: string): void {
-    try {
-      conn.send(frame);
-    } catch {
-      this.members.delete(conn);
-    }
-  }
-
-  private publishClosed(closed: readonly ClosedWithIndicators[]): void {
-    for (const { tf, candle, indicators } of closed) {
-      const msg: ServerMessage = {
-        type: "candle",
-        pair: this.instrument.symbol,
-        tf,
-        candle: toWireCandle(candle, this.instrument, true),
-        indicators,
-      };
-      this.sendToTimeframe(tf, JSON.stringify(msg));
-    }
-  }
-
-  /** Signals go to the room and to the all-pairs stream (best effort: the signal is already stored). */
-  private publishSignals(signals: readonly Signal[]): void {
-    for (const signal of signals) {
-      const message: SignalMessage = { type: "signal", signal: toWireSignal(signal, this.instrument) };
-      this.sendToKeyed(JSON.stringify(message));
-      this.env.SignalHub.getByName("all")
-        .publish(message)
-        .catch((err: unknown) => logEvent("warn", "signal.hub_unreachable", { pair: this.instrument.symbol, error: String(err) }));
-    }
-  }
-
-  /**
-   * One coalesced frame per client: the latest tick with the candles in
-   * progress of the client's timeframes, in a single pass over the room.
-   */
-  private sendTickFrame(tick: Tick, merged: number): void {
-    const started = performance.now();
-    this.sendTickFrameNow(tick, merged);
-    this.latency.broadcast.record(performance.now() - started);
-  }
-
-  private sendTickFrameNow(tick: Tick, merged: number): void {
-    const quote = { type: "tick" as const, pair: this.instrument.symbol, ...toWireTick(tick, this.instrument), merged };
-    // Clients share few timeframe sets: one frame per distinct set, built once per tick.
-    const frames = new Map<string, string>();
-    const frameFor = (timeframes: readonly Timeframe[]): string => {
-      const key = timeframes.join();
-      let frame = frames.get(key);
-      if (frame === undefined) {
-        const candles = timeframes.flatMap((tf) => {
-          const open = this.aggregator.current(tf);
-          return open ? [{ tf, candle: toWireCandle(open, this.instrument, false) }] : [];
-        });
-        frame = JSON.stringify({ ...quote, candles } satisfies ServerMessage);
-        frames.set(key, frame);
-      }
-      return frame;
-    };
-    for (const [conn, state] of this.members.all()) this.sendFrame(conn, frameFor(state.timeframes));
-  }
-
-  private setRoomState(conn: Connection<RoomConnectionState>, state: RoomConnectionState): void {
-    conn.setState(state);
-    this.members.set(conn, state);
+    return this.room.closeEndedKeySockets((sockets) => closeSocketsOfEndedKeys(this.env, sockets));
   }
 }
