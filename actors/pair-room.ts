@@ -1,6 +1,5 @@
 import type { Connection, ConnectionContext, WSMessage } from "partyserver";
 import * as v from "valibot";
-import type { ClosedCandle } from "../src/domain/candle-aggregator.ts";
 import type { Candle, Tick, Timeframe } from "../src/domain/candle.ts";
 import type { IndicatorValues } from "../src/domain/indicators.ts";
 import type { Instrument } from "../src/domain/instruments.ts";
@@ -20,15 +19,13 @@ import { ClientMessage, ROOM_MESSAGE_MAX_BYTES, ROOM_MESSAGES_PER_SECOND, type S
 import type { SignalMessage } from "../schemas/signal.ts";
 import type { TickBatchConflict, TickBatchResult, WireTick } from "../schemas/tick.ts";
 import { KEY_ID_HEADER } from "./key-sockets.ts";
+import type { ClosedWithIndicators } from "./pair-market.ts";
 import { RoomMembers } from "./room-members.ts";
 
 /** Set by the Worker alone (it strips any sent by a client): the role of the room connection's key. */
 export const ROLE_HEADER = "x-fxrt-role";
 
 type RoomConnection = Connection<RoomConnectionState>;
-
-/** A closed candle with the indicators it produced. */
-export type ClosedWithIndicators = ClosedCandle & { indicators: IndicatorValues };
 
 /** What the room needs from its actor (the Pair shell). */
 export interface RoomHost {
