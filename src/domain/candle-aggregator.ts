@@ -39,13 +39,15 @@ export class CandleAggregator {
   readonly timeframes: readonly Timeframe[];
   private readonly open: (Candle | null)[];
   private readonly endMs: number[];
+  /** The earliest end of an open candle (+Infinity when none): closeDue's one comparison in the common case. */
+  private nextEndMs = Number.POSITIVE_INFINITY;
   private closedUntilMs: number;
 
   constructor(state?: AggregatorState, timeframes: readonly Timeframe[] = TIMEFRAMES) {
     this.timeframes = TIMEFRAMES.filter((tf) => timeframes.includes(tf));
     if (this.timeframes.length === 0) throw new RangeError("an aggregator needs at least one timeframe");
     this.open = this.timeframes.map(() => null);
-    this.endMs = this.timeframes.map(() => Number.NEGATIVE_INFINITY);
+    this.endMs = this.timeframes.map(() => Number.POSITIVE_INFINITY);
     this.closedUntilMs = state?.closedUntil ?? Number.NEGATIVE_INFINITY;
     this.timeframes.forEach((tf, i) => {
       const c = state ? openOf(state, tf) : undefined;
@@ -102,6 +104,7 @@ export class CandleAggregator {
 
   /** Close every open candle whose period ended at or before `nowMs`, finest timeframe first. */
   closeDue(nowMs: number): readonly ClosedCandle[] {
+    if (nowMs < this.nextEndMs) return NONE;
     let closed: ClosedCandle[] | null = null;
     for (let i = 0; i < this.open.length; i++) {
       const c = this.open[i];
@@ -109,8 +112,9 @@ export class CandleAggregator {
       (closed ??= []).push({ tf: this.timeframes[i] as Timeframe, candle: c });
       if (i === 0) this.closedUntilMs = this.endMs[i] as number;
       this.open[i] = null;
-      this.endMs[i] = Number.NEGATIVE_INFINITY;
+      this.endMs[i] = Number.POSITIVE_INFINITY;
     }
+    this.nextEndMs = Math.min(...this.endMs);
     return closed ?? NONE;
   }
 
@@ -122,14 +126,14 @@ export class CandleAggregator {
 
   /** Earliest instant at which some open candle should close, or undefined when none is open. */
   nextCloseAt(): number | undefined {
-    let next = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < this.open.length; i++) if (this.open[i]) next = Math.min(next, this.endMs[i] as number);
-    return Number.isFinite(next) ? next : undefined;
+    return Number.isFinite(this.nextEndMs) ? this.nextEndMs : undefined;
   }
 
   private start(i: number, candle: Candle): void {
     this.open[i] = candle;
-    this.endMs[i] = bucketEnd(this.timeframes[i] as Timeframe, candle.t);
+    const end = bucketEnd(this.timeframes[i] as Timeframe, candle.t);
+    this.endMs[i] = end;
+    if (end < this.nextEndMs) this.nextEndMs = end;
   }
 }
 

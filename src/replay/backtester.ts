@@ -27,7 +27,7 @@ import { bucketEnd, fxDayStart } from "../domain/fx-time.ts";
 import type { Instrument } from "../domain/instruments.ts";
 import { pipsToPoints, toDecimal } from "../domain/price.ts";
 import { barPath } from "../domain/bar-path.ts";
-import { CandleAggregator } from "../domain/candle-aggregator.ts";
+import { CandleAggregator, type ClosedCandle } from "../domain/candle-aggregator.ts";
 import { clientOrderId } from "../domain/trading/client-order-id.ts";
 import { fillMarket } from "../domain/trading/fill-model.ts";
 import { financingQuoteMicros, NO_FINANCING, rolloverNights, type FinancingRates } from "../domain/trading/financing.ts";
@@ -81,6 +81,8 @@ export class Backtester {
   private readonly aggregator: CandleAggregator;
   private readonly kernel: KernelConfig;
   private state: KernelState;
+  /** Some open position has levels a quote can trigger: only then is each bar's quote path walked (kept per change, not asked per bar). */
+  private watchingQuotes = false;
   private readonly spreadPoints: number | null;
   private readonly fillModel: FillModelConfig;
   private readonly financing: FinancingRates;
@@ -148,12 +150,14 @@ export class Backtester {
     if (bar.t < this.lastBarT) throw new RangeError(`bars out of order: ${bar.t} after ${this.lastBarT}`);
     this.bars++;
     // A candle whose period ended before this bar closes first: its decision fills at this bar's open.
-    for (const ended of this.aggregator.closeDue(bar.t)) this.onCandleClose(ended.candle);
+    const ended = this.aggregator.closeDue(bar.t);
+    if (ended.length > 0) this.onCandlesClosed(ended);
     if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
     if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
-    if (this.state.positions.length > 0 && watchesQuotes(this.state)) this.walkBar(bar, barEndMs);
+    if (this.watchingQuotes) this.walkBar(bar, barEndMs);
     this.aggregator.addBar(bar);
-    for (const done of this.aggregator.closeDue(barEndMs)) this.onCandleClose(done.candle);
+    const done = this.aggregator.closeDue(barEndMs);
+    if (done.length > 0) this.onCandlesClosed(done);
     this.lastBarT = bar.t;
     this.lastBid = bar.bc;
     this.lastAsk = bar.ac;
@@ -167,6 +171,7 @@ export class Backtester {
   /** Step the kernel; its new state is kept, its effects returned. */
   private step(event: KernelEvent): KernelEffect[] {
     const out = step(this.kernel, this.state, event);
+    if (out.state.positions !== this.state.positions) this.watchingQuotes = watchesQuotes(out.state);
     this.state = out.state;
     return out.effects;
   }
@@ -187,6 +192,10 @@ export class Backtester {
         else if (effect.type === "order") this.send(effect.intent, quote, "signal");
       }
     }
+  }
+
+  private onCandlesClosed(closed: readonly ClosedCandle[]): void {
+    for (const c of closed) this.onCandleClose(c.candle);
   }
 
   private onCandleClose(candle: Candle): void {
@@ -298,7 +307,7 @@ export class Backtester {
 
   /** Close the last candle and any open position; the result. Call once. */
   finish(): BacktestResult {
-    for (const last of this.aggregator.closeDue(Number.POSITIVE_INFINITY)) this.onCandleClose(last.candle);
+    this.onCandlesClosed(this.aggregator.closeDue(Number.POSITIVE_INFINITY));
     // A decision on the last candle has no next quote: dropped, like a live order after the data ends.
     this.pending = [];
     const p = this.position;

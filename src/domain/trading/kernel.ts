@@ -266,5 +266,9 @@ export function approvalRequest(config: KernelConfig, state: KernelState, intent
 
 /** Whether any open position has levels a quote can move or trigger (stops, targets, trails, break-even, add levels). */
 export function watchesQuotes(state: KernelState): boolean {
-  return state.positions.some((p) => p.stopLoss !== undefined || p.takeProfit !== undefined || p.trailingStopPips !== undefined || p.breakEven !== undefined || p.addLevels !== undefined);
+  // A plain loop: the backtester asks on every bar while a position is open.
+  for (const p of state.positions) {
+    if (p.stopLoss !== undefined || p.takeProfit !== undefined || p.trailingStopPips !== undefined || p.breakEven !== undefined || p.addLevels !== undefined) return true;
+  }
+  return false;
 }
