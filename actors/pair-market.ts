@@ -4,7 +4,7 @@ import { candleToMidHLC, IndicatorSet, roundIndicatorValues, type IndicatorValue
 import type { Instrument } from "../src/domain/instruments.ts";
 import { SyntheticFeed, type SyntheticFeedState } from "../src/domain/synthetic-feed.ts";
 import { checkTick, type TickRules } from "../src/domain/tick-validation.ts";
-import { runStrategies } from "../src/domain/trading/signal-engine.ts";
+import { step, type KernelConfig } from "../src/domain/trading/kernel.ts";
 import { startRun, type StrategyRun } from "../src/domain/trading/strategy-registry.ts";
 import type { Signal } from "../src/domain/trading/types.ts";
 import { fnv1a64Hex } from "../src/domain/trading/client-order-id.ts";
@@ -39,7 +39,7 @@ interface PersistedState {
 export interface MarketHost {
   readonly instrument: Instrument;
   readonly rules: TickRules;
-  readonly config: Pick<RuntimeConfig, "candleRetention" | "tickRetentionCount" | "candleCloseGraceMs" | "feedSeed" | "feedHours">;
+  readonly config: Pick<RuntimeConfig, "candleRetention" | "tickRetentionCount" | "candleCloseGraceMs" | "feedSeed" | "feedHours" | "accountCurrency">;
   readonly store: PairStore;
   readonly tradingStore: TradingStore;
   readonly orderStore: Pick<OrderStore, "queueSignal">;
@@ -79,7 +79,10 @@ export class PairMarket {
    */
   readonly latency = { ingest: new LatencyWindow(), decision: new LatencyWindow() };
 
+  private readonly kernel: KernelConfig;
+
   constructor(private readonly host: MarketHost) {
+    this.kernel = { instrument: host.instrument, accountCurrency: host.config.accountCurrency };
     this.load();
   }
 
@@ -327,21 +330,23 @@ export class PairMarket {
 
   /** Store closed candles and their indicators, step the strategies on them; new signals go to `signalsOut`. */
   private persistClosed(closed: readonly ClosedCandle[], signalsOut: Signal[], nowMs: number): ClosedWithIndicators[] {
-    const { store, tradingStore, orderStore, instrument, config } = this.host;
+    const { store, tradingStore, orderStore, config } = this.host;
     return closed.map(({ tf, candle }) => {
       store.upsertCandle(tf, candle);
       const indicators = this.updateIndicators(tf, candle);
       store.putIndicators(tf, candle.t, indicators);
       store.pruneCandles(tf, config.candleRetention[tf]);
       if (this.strategyRuns.length > 0) {
-        // The one place the strategies step.
-        const out = runStrategies(this.strategyRuns, { tf, candle, indicators }, instrument);
-        this.strategyRuns = out.runs;
-        for (const run of out.changed) tradingStore.saveRunState(run, nowMs);
-        for (const signal of out.signals) {
-          if (!tradingStore.insertSignal(signal)) continue;
-          orderStore.queueSignal(signal, nowMs);
-          signalsOut.push(signal);
+        // The one place the strategies step: the kernel's candle event. Its state here is the
+        // strategies alone (a candle reads nothing else); the trader steps the rest of the pipeline.
+        const out = step(this.kernel, { runs: this.strategyRuns, positions: [], orderTimesMs: [] }, { type: "candle", tf, candle, indicators });
+        this.strategyRuns = [...out.state.runs];
+        for (const effect of out.effects) {
+          if (effect.type === "runs_changed") for (const run of effect.runs) tradingStore.saveRunState(run, nowMs);
+          if (effect.type !== "signal" || !tradingStore.insertSignal(effect.signal)) continue;
+          // Decided later by the trader, in the order queued; a crash before then re-decides it, never twice.
+          orderStore.queueSignal(effect.signal, nowMs);
+          signalsOut.push(effect.signal);
         }
       }
       return { tf, candle, indicators };
