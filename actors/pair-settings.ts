@@ -47,14 +47,7 @@ export class PairSettings {
 
   /** Replace the pair's risk limits (validated again here: the actor trusts no caller). */
   setRiskLimits(limits: unknown, actor: string): RiskLimits {
-    const parsed = v.parse(RiskLimits, limits);
-    const before = this.riskLimits();
-    this.host.transaction(() => {
-      this.host.store.putState("risk_limits", parsed);
-      this.host.audit(actor, "risk_limits", before, parsed);
-    });
-    this.cache.delete("risk_limits");
-    return parsed;
+    return this.replace("risk_limits", v.parse(RiskLimits, limits), this.riskLimits(), actor);
   }
 
   fillModel(): FillModelConfig {
@@ -62,13 +55,16 @@ export class PairSettings {
   }
 
   setFillModel(model: unknown, actor: string): FillModelConfig {
-    const parsed = v.parse(FillModelConfig, model);
-    const before = this.fillModel();
+    return this.replace("fill_model", v.parse(FillModelConfig, model), this.fillModel(), actor);
+  }
+
+  /** Store a validated setting with its audit entry in one transaction; the next read loads it. */
+  private replace<T>(key: string, parsed: T, before: T, actor: string): T {
     this.host.transaction(() => {
-      this.host.store.putState("fill_model", parsed);
-      this.host.audit(actor, "fill_model", before, parsed);
+      this.host.store.putState(key, parsed);
+      this.host.audit(actor, key, before, parsed);
     });
-    this.cache.delete("fill_model");
+    this.cache.delete(key);
     return parsed;
   }
 
