@@ -2,9 +2,9 @@ import { logEvent } from "../src/log.ts";
 import type { Broker, BrokerAnswer } from "../src/broker/broker.ts";
 import { BrokerUnavailable } from "../src/broker/broker-link.ts";
 import type { Instrument } from "../src/domain/instruments.ts";
-import { midDecimal, toDecimal } from "../src/domain/price.ts";
-import { centsToDecimal, microsToDecimal, type ConversionRate } from "../src/domain/trading/money.ts";
-import { breakEvenLevels, markToMarket, type Position } from "../src/domain/trading/position.ts";
+import { midDecimal } from "../src/domain/price.ts";
+import type { ConversionRate } from "../src/domain/trading/money.ts";
+import { markToMarket, type Position } from "../src/domain/trading/position.ts";
 import { ORDER_RATE_WINDOW_MS, signedUnits, trimOrderWindow } from "../src/domain/trading/risk.ts";
 import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
 import { closeIntent } from "../src/domain/trading/signal-intent.ts";
@@ -16,6 +16,7 @@ import type { OrderRecord, OrderRejection, OrderStatus, OrderStore } from "./ord
 import type { ApprovalRequest, PairInFlight, PairReport, TradingStatus } from "../src/domain/portfolio/messages.ts";
 import { askAdvisor, type Advice, type AdvisorConfig } from "../src/advisor/advisor.ts";
 import { toWireSignal } from "../src/wire.ts";
+import { toWireFill, toWireOrder, toWirePosition } from "../src/trading-wire.ts";
 import { LatencyWindow } from "../src/metrics/latency-window.ts";
 
 /**
@@ -650,72 +651,15 @@ export class PairTrader {
 
   // ---- wire --------------------------------------------------------------------------
 
-  private price(points: number | undefined): number | undefined {
-    return points === undefined ? undefined : toDecimal(points, this.d.instrument);
-  }
-
   wireOrder(o: OrderRecord): WireOrder {
-    const i = o.intent;
-    return {
-      clientOrderId: i.clientOrderId,
-      pair: i.pair,
-      strategyId: i.strategyId,
-      side: i.side,
-      units: i.units,
-      type: i.type,
-      ...(i.price !== undefined ? { price: this.price(i.price)! } : {}),
-      ...(i.stopLoss !== undefined ? { stopLoss: this.price(i.stopLoss)! } : {}),
-      ...(i.takeProfit !== undefined ? { takeProfit: this.price(i.takeProfit)! } : {}),
-      ...(i.trailingStopPips !== undefined ? { trailingStopPips: i.trailingStopPips } : {}),
-      reduceOnly: i.reduceOnly,
-      ...(i.signalId !== undefined ? { signalId: i.signalId } : {}),
-      status: o.status,
-      ...(o.rejectReason !== null ? { rejectReason: o.rejectReason } : {}),
-      ...(o.advice ? { advice: o.advice } : {}),
-      createdAt: o.createdAt,
-    };
+    return toWireOrder(o, this.d.instrument);
   }
 
-  wireFill(f: Fill): WireFill {
-    return {
-      id: f.id,
-      clientOrderId: f.clientOrderId,
-      pair: f.pair,
-      side: f.side,
-      units: f.units,
-      price: toDecimal(f.price, this.d.instrument),
-      commission: microsToDecimal(f.commissionQuoteMicros),
-      ts: f.ts,
-    };
+  private wireFill(f: Fill): WireFill {
+    return toWireFill(f, this.d.instrument);
   }
 
-  wirePosition(p: Position): WirePosition {
-    const quote = this.d.lastQuote();
-    const mark = quote && p.status === "OPEN" ? markToMarket(p, quote, { instrument: this.d.instrument }) : null;
-    const breakEven = breakEvenLevels(p, this.d.instrument);
-    return {
-      id: p.id,
-      pair: p.pair,
-      strategyId: p.strategyId,
-      status: p.status,
-      side: p.side,
-      units: p.units,
-      // The average entry can fall between two points: one more digit than the pair's precision.
-      entryPrice: Number((p.entryPrice / 10 ** this.d.instrument.displayPrecision).toFixed(this.d.instrument.displayPrecision + 1)),
-      ...(p.stopLoss !== undefined ? { stopLoss: this.price(p.stopLoss)! } : {}),
-      ...(p.takeProfit !== undefined ? { takeProfit: this.price(p.takeProfit)! } : {}),
-      ...(p.trailingStopPips !== undefined ? { trailingStopPips: p.trailingStopPips } : {}),
-      ...(p.trailingStopPrice !== undefined ? { trailingStopPrice: this.price(p.trailingStopPrice)! } : {}),
-      ...(breakEven ? { breakEvenStatus: p.breakEven!.status, breakEvenArmPrice: this.price(breakEven.arm)!, breakEvenPrice: this.price(breakEven.level)! } : {}),
-      accountCurrency: p.accountCurrency,
-      realisedPnlQuote: microsToDecimal(p.realisedPnlQuoteMicros),
-      realisedPnlAccount: centsToDecimal(p.realisedPnlAccountCents),
-      unrealisedPnlQuote: mark?.ok ? microsToDecimal(mark.value.unrealisedPnlQuoteMicros) : p.status === "CLOSED" ? 0 : null,
-      unrealisedPnlAccount: mark?.ok ? centsToDecimal(mark.value.unrealisedPnlAccountCents) : p.status === "CLOSED" ? 0 : null,
-      commissionQuote: microsToDecimal(p.commissionQuoteMicros),
-      openedAt: p.openedAt,
-      ...(p.closedAt !== undefined ? { closedAt: p.closedAt } : {}),
-      version: p.version,
-    };
+  private wirePosition(p: Position): WirePosition {
+    return toWirePosition(p, this.d.instrument, this.d.lastQuote());
   }
 }
