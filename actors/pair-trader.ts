@@ -118,9 +118,13 @@ export class PairTrader {
     this.kernel = { instrument: d.instrument, accountCurrency: d.accountCurrency };
   }
 
-  /** The kernel's state, read from SQLite: the open positions, the order-rate window, the strategies when given. */
-  private state(runs: readonly StrategyRun[] = [], now = this.d.clock()): KernelState {
-    return { runs, positions: this.d.store.openPositions(), orderTimesMs: this.orderTimesInWindow(now) };
+  /**
+   * The kernel's state as an event reads it: the open positions from SQLite,
+   * and the strategies and the order-rate window only for the events that read
+   * them (a signal; an order decision).
+   */
+  private state(runs: readonly StrategyRun[] = [], orderTimesMs: readonly number[] = []): KernelState {
+    return { runs, positions: this.d.store.openPositions(), orderTimesMs };
   }
 
   private step(state: KernelState, event: KernelEvent): KernelEffect[] {
@@ -206,6 +210,10 @@ export class PairTrader {
             this.d.publish({ type: "position", position: this.wirePosition(effect.position) });
           } else if (effect.type === "exit") await this.close(effect.position, effect.purpose);
           else if (effect.type === "order") await this.addLevel(effect.intent);
+          else if (effect.type === "fault") {
+            logEvent("error", "trade.position_fault", { pair: this.d.instrument.symbol, positionId: effect.position.id, error: String(effect.error) });
+            throw effect.error;
+          }
         } catch (err) {
           failed ??= err;
         }
@@ -442,7 +450,7 @@ export class PairTrader {
       brokerAvailable: this.d.broker.available?.() !== false,
       tradingState: this.d.tradingState(),
     };
-    const [decision] = this.step(this.state([], now), { type: "order", intent, context });
+    const [decision] = this.step(this.state([], this.orderTimesInWindow(now)), { type: "order", intent, context });
     switch (decision?.type) {
       case "refused":
         return decision.rejection;
@@ -554,7 +562,7 @@ export class PairTrader {
       for (const fill of answer.fills) {
         if (!this.d.store.insertFill(fill)) continue;
         newFills.push(fill);
-        for (const effect of this.step(this.state([], now), { type: "fill", intent: order.intent, fill, rates })) {
+        for (const effect of this.step(this.state(), { type: "fill", intent: order.intent, fill, rates })) {
           if (effect.type === "position") {
             this.d.store.savePosition(effect.position, effect.before?.version ?? 0, now);
             changed.push(effect.position);

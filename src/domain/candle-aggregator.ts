@@ -17,9 +17,8 @@ export interface AggregatorState {
   open?: Partial<Record<Timeframe, Candle>>;
   /** End of the latest closed candle of the finest timeframe: ticks before it are too late. */
   closedUntil: number;
-  /** @deprecated older shape, read only */
+  /** The older shape: read when `open` is absent; written empty, so a release before this one reads a state of this one without failing (it starts its open candles afresh). */
   base?: Candle | null;
-  /** @deprecated older shape, read only */
   higher?: Partial<Record<Timeframe, Candle>>;
 }
 
@@ -42,6 +41,8 @@ export class CandleAggregator {
   /** The earliest end of an open candle (+Infinity when none): closeDue's one comparison in the common case. */
   private nextEndMs = Number.POSITIVE_INFINITY;
   private closedUntilMs: number;
+  /** Candles an older-shape state held as ended but not yet closed: closed by the first closeDue. */
+  private ended: ClosedCandle[] = [];
 
   constructor(state?: AggregatorState, timeframes: readonly Timeframe[] = TIMEFRAMES) {
     this.timeframes = TIMEFRAMES.filter((tf) => timeframes.includes(tf));
@@ -50,9 +51,12 @@ export class CandleAggregator {
     this.endMs = this.timeframes.map(() => Number.POSITIVE_INFINITY);
     this.closedUntilMs = state?.closedUntil ?? Number.NEGATIVE_INFINITY;
     this.timeframes.forEach((tf, i) => {
-      const c = state ? openOf(state, tf) : undefined;
-      if (c) this.start(i, { ...c, t: bucketStart(tf, c.t) });
+      if (!state) return;
+      const { open, ended } = openOf(state, tf);
+      if (open) this.start(i, { ...open, t: bucketStart(tf, open.t) });
+      if (ended) this.ended.push({ tf, candle: { ...ended } });
     });
+    if (this.ended.length > 0) this.nextEndMs = Number.NEGATIVE_INFINITY;
   }
 
   get closedUntil(): number {
@@ -65,7 +69,7 @@ export class CandleAggregator {
       const c = this.open[i];
       if (c) open[tf] = { ...c };
     });
-    return { open, closedUntil: this.closedUntilMs };
+    return { open, closedUntil: this.closedUntilMs, base: null, higher: {} };
   }
 
   /** Add a tick (caller has validated order). Returns candles closed by its arrival. */
@@ -105,7 +109,8 @@ export class CandleAggregator {
   /** Close every open candle whose period ended at or before `nowMs`, finest timeframe first. */
   closeDue(nowMs: number): readonly ClosedCandle[] {
     if (nowMs < this.nextEndMs) return NONE;
-    let closed: ClosedCandle[] | null = null;
+    let closed: ClosedCandle[] | null = this.ended.length > 0 ? this.ended : null;
+    this.ended = [];
     for (let i = 0; i < this.open.length; i++) {
       const c = this.open[i];
       if (c == null || nowMs < (this.endMs[i] as number)) continue;
@@ -137,16 +142,25 @@ export class CandleAggregator {
   }
 }
 
-/** The open candle of `tf` in a persisted state of either shape (the older one: its closed minutes merged with the open one). */
-function openOf(state: AggregatorState, tf: Timeframe): Candle | undefined {
-  if (state.open) return state.open[tf];
+/**
+ * The open candle of `tf` in a persisted state of either shape. The older
+ * one kept each higher period's closed minutes apart from the open minute:
+ * merged, they are the open candle; a part of an earlier period than the open
+ * minute (its period ended, it was to close with that minute) is `ended`.
+ */
+function openOf(state: AggregatorState, tf: Timeframe): { open?: Candle; ended?: Candle } {
+  if (state.open) {
+    const open = state.open[tf];
+    return open ? { open } : {};
+  }
   const base = state.base ?? null;
-  if (tf === "1m") return base ?? undefined;
+  if (tf === "1m") return base ? { open: base } : {};
   const part = state.higher?.[tf];
-  if (!base) return part;
+  if (!base) return part ? { open: part } : {};
   const start = bucketStart(tf, base.t);
-  if (!part || part.t !== start) return { ...base, t: start };
-  const view = { ...part };
-  mergeCandle(view, base);
-  return view;
+  if (!part) return { open: { ...base, t: start } };
+  if (part.t !== start) return { open: { ...base, t: start }, ended: part };
+  const open = { ...part };
+  mergeCandle(open, base);
+  return { open };
 }

@@ -188,6 +188,7 @@ export class Backtester {
       // Stamped at its place in the bar (a tick, whose bar ends where it starts, keeps its own time).
       const quote = this.quoteAt(Math.min(ts, barEndMs), bid, ask);
       for (const effect of this.step({ type: "quote", quote })) {
+        if (effect.type === "fault") throw effect.error;
         if (effect.type === "exit") this.send(closeIntent(effect.position, "exit", 1, quote.ts), quote, effect.reason);
         else if (effect.type === "order") this.send(effect.intent, quote, "signal");
       }
@@ -249,7 +250,8 @@ export class Backtester {
     const fill = fillMarket(intent, quote, this.fillModel, this.instrument, ++this.fillSeq);
     const before = this.position;
     for (const effect of this.step({ type: "fill", intent, fill, rates: this.rates() })) {
-      if (effect.type === "unbooked") throw new Error(`backtest: fill ${fill.id} refused: ${JSON.stringify(effect.error)}`);
+      // A fill the backtest cannot book in full is a defect of its inputs: say so rather than trade on without it.
+      if (effect.type === "unbooked" || effect.type === "protection_dropped") throw new Error(`backtest: fill ${fill.id} refused: ${JSON.stringify(effect.error)}`);
       if (effect.type === "closed") this.recordTrade(effect.position, fill.ts, toDecimal(fill.price, this.instrument), exitReason);
     }
     const next = this.position;

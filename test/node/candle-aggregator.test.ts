@@ -214,6 +214,28 @@ describe("CandleAggregator: 1m from ticks, higher timeframes from 1m", () => {
     expect(older.closeDue(Number.POSITIVE_INFINITY)).toEqual(fresh.closeDue(Number.POSITIVE_INFINITY));
   });
 
+  it("closes a higher period an older-shape state held past its end (a 4h part of 21:00Z kept beyond the DST fall-back roll)", () => {
+    const minute = (t: string, bid: number): Candle => ({ t: Date.parse(t), bo: bid, bh: bid, bl: bid, bc: bid, ao: bid + 2, ah: bid + 2, al: bid + 2, ac: bid + 2, n: 1 });
+    // 2021-11-07: New York left summer time; the FX day, and a 4h candle, begin at 22:00Z. The older
+    // release ended the 21:00Z 4h candle at 01:00Z, so its state at 22:01 still held it as a part.
+    const stale = { ...minute("2021-11-07T21:10:00Z", 100_000), t: Date.parse("2021-11-07T21:00:00Z") };
+    const agg = new CandleAggregator({ base: minute("2021-11-07T22:01:00Z", 100_002), higher: { "4h": stale }, closedUntil: Date.parse("2021-11-07T22:01:00Z") });
+    const closed = agg.onTick({ ts: Date.parse("2021-11-08T03:00:00Z"), bid: 100_003, ask: 100_005 });
+    expect(closed.filter((c) => c.tf === "4h").map((c) => [iso(c.candle.t), c.candle.n])).toEqual([
+      ["2021-11-07T21:00:00.000Z", 1],
+      ["2021-11-07T22:00:00.000Z", 1],
+    ]);
+  });
+
+  it("writes a state the previous release can read (it looks up base and higher[tf]): a rollback restarts the open candles instead of failing", () => {
+    const agg = new CandleAggregator();
+    agg.onTick({ ts: Date.parse("2024-01-03T10:00:05Z"), bid: 100, ask: 102 });
+    const persisted = JSON.parse(JSON.stringify(agg.state())) as { base: unknown; higher: Record<string, unknown>; open: Record<string, unknown> };
+    expect(persisted.base).toBeNull();
+    expect(TIMEFRAMES.map((tf) => persisted.higher[tf])).toEqual(TIMEFRAMES.map(() => undefined));
+    expect(Object.keys(persisted.open)).toEqual([...TIMEFRAMES]);
+  });
+
   it("fabricates nothing across a weekend gap", () => {
     const agg = new CandleAggregator();
     const friday = Date.parse("2018-01-12T21:59:30Z"); // 16:59:30 New York

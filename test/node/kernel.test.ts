@@ -150,6 +150,19 @@ describe("trading kernel", () => {
     expect(only(run(state, { type: "order", intent: manual, context: context(q, { tradeable: false }) }).effects, "refused").rejection).toEqual({ type: "market_halted" });
   });
 
+  it("a position that cannot be evaluated is reported and never keeps another position's stop from firing", () => {
+    let state = emptyKernelState();
+    const q = quote(T0, 110_000);
+    for (const [i, [strategyId, more]] of ([["a", { breakEven: { triggerPips: 5, offsetPips: 1 } }], ["b", { stopLoss: 109_900 }]] as const).entries()) {
+      const intent: OrderIntent = { clientOrderId: `${strategyId}-1`, pair: "EUR_USD", strategyId, side: "buy", units: 10_000, type: "market", reduceOnly: false, createdAt: T0, ...more };
+      state = run(state, { type: "fill", intent, fill: fillMarket(intent, q, NO_COSTS, EUR_USD, i + 1), rates: [] }).state;
+    }
+    // A corrupt row: a cost that is no whole number of unit-points makes the break-even arithmetic throw.
+    const corrupt = { ...state.positions[0]!, costUnitPoints: 1_100_020_000.5 };
+    const effects = run({ ...state, positions: [corrupt, state.positions[1]!] }, { type: "quote", quote: quote(T0 + 1_000, 109_800) }).effects;
+    expect(effects.map((e) => [e.type, "position" in e ? e.position.strategyId : null])).toEqual([["fault", "a"], ["exit", "b"]]);
+  });
+
   it("keeps one position per strategy and flattens them all", () => {
     let state = emptyKernelState();
     const q = quote(T0, 110_000);

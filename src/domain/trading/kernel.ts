@@ -104,7 +104,9 @@ export type KernelEffect =
   /** A fill the kernel cannot book (no conversion rate, a malformed broker fill): the broker's units now differ. */
   | { type: "unbooked"; fill: Fill; error: PositionError }
   /** The fill was booked without its protection, which could not be applied. */
-  | { type: "protection_dropped"; fill: Fill; error: PositionError };
+  | { type: "protection_dropped"; fill: Fill; error: PositionError }
+  /** A position could not be evaluated on a quote (a defect or a corrupt row): left as it was, the others went on. */
+  | { type: "fault"; position: Position; error: unknown };
 
 export interface StepResult {
   state: KernelState;
@@ -155,23 +157,30 @@ function onSignal(state: KernelState, signal: Signal): StepResult {
   return { state, effects: intent ? [{ type: "order", intent }] : [] };
 }
 
-/** Each open position on the quote: trail and break-even move; then its exit, or else its next add level. */
+/**
+ * Each open position on the quote: trail and break-even move; then its exit,
+ * or else its next add level. Each position on its own: one that cannot be
+ * evaluated (a corrupt row) is reported as `fault` and never keeps the stops
+ * of the others from firing.
+ */
 function onQuoteEvent(config: KernelConfig, state: KernelState, quote: Quote): StepResult {
   if (state.positions.length === 0) return { state, effects: [] };
   const effects: KernelEffect[] = [];
   let positions: Position[] | null = null;
   state.positions.forEach((position, i) => {
-    const out = onQuote(position, quote, config.instrument);
-    if (out.position !== position) {
-      (positions ??= [...state.positions])[i] = out.position;
-      effects.push({ type: "position", position: out.position, before: position });
+    try {
+      const out = onQuote(position, quote, config.instrument);
+      const due = out.exit ? null : nextAddLevel(out.position, quote, config.instrument);
+      const addLevel = due ? addLevelIntent(out.position, due, quote.ts) : null;
+      if (out.position !== position) {
+        (positions ??= [...state.positions])[i] = out.position;
+        effects.push({ type: "position", position: out.position, before: position });
+      }
+      if (out.exit) effects.push({ type: "exit", position: out.position, purpose: "exit", reason: out.exit.reason });
+      else if (addLevel) effects.push({ type: "order", intent: addLevel });
+    } catch (error) {
+      effects.push({ type: "fault", position, error });
     }
-    if (out.exit) {
-      effects.push({ type: "exit", position: out.position, purpose: "exit", reason: out.exit.reason });
-      return;
-    }
-    const due = nextAddLevel(out.position, quote, config.instrument);
-    if (due) effects.push({ type: "order", intent: addLevelIntent(out.position, due, quote.ts) });
   });
   return { state: positions ? { ...state, positions } : state, effects };
 }
