@@ -5,6 +5,11 @@
  * Miniflare is driven directly rather than through `wrangler dev`, whose extra
  * proxy hop costs several ms per request (measured in DESIGN.md).
  * Used by `npm start`, the tests that need a running runtime, and the benchmarks.
+ * As on the platform, `/api/*` and `/parties/*` (wrangler.jsonc `assets.run_worker_first`)
+ * go straight to the Worker: Miniflare's entry worker routes them to it itself
+ * (workerFirstRoutes), instead of through the assets proxy and router, which
+ * cost two more workers per request; every other path still reaches the
+ * assets router, which applies run_worker_first as the platform does.
  * As on the platform, the Worker's scheduled() handler runs every minute on the
  * minute (wrangler.jsonc `triggers.crons`: wakes the pairs, backs up, prunes,
  * raises alerts): Miniflare serves requests but runs no cron by itself.
@@ -40,6 +45,13 @@ export interface RuntimeOptions {
    * state over time and must not see a backup or a retention run in between.
    */
   scheduleEveryMs?: number;
+  /**
+   * Also serve the Worker on a second port the way the served port did before
+   * run_worker_first paths were routed to it directly: through Miniflare's
+   * assets proxy and router, without its entry worker (Runtime.assetsRouterUrl).
+   * For the benchmarks' stage figures only.
+   */
+  assetsRouterSocket?: boolean;
 }
 
 /** The one cron wrangler.jsonc declares ("* * * * *") and what the local schedule reproduces. */
@@ -61,6 +73,10 @@ export interface Runtime {
   port: number;
   stateDir: string;
   miniflare: Miniflare;
+  /** The Miniflare routes that send run_worker_first paths straight to the Worker (empty: all through the assets router). */
+  workerFirstRoutes: string[];
+  /** With `assetsRouterSocket`: the Worker behind the assets proxy and router, no entry worker. */
+  assetsRouterUrl?: string;
   /** Run the Worker's scheduled() handler once now, besides the schedule (wakes every pair). */
   triggerScheduled(): Promise<void>;
   stop(): Promise<void>;
@@ -68,6 +84,28 @@ export interface Runtime {
 
 /** Offline-safe environment for wrangler/workerd child processes. */
 export const OFFLINE_ENV = { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } as const;
+
+/** What Miniflare's entry worker can route by itself: a path, with at most a trailing `*`, in plain characters. */
+const ROUTABLE_PATTERN = /^\/[A-Za-z0-9/_.~-]*\*?$/;
+
+/**
+ * The Miniflare routes (`*<pattern>`: any host) for wrangler.jsonc's
+ * `assets.run_worker_first` patterns, so that Miniflare's entry worker sends
+ * those paths straight to the Worker, as the platform does, instead of through
+ * the assets proxy and router workers. A route matches the path and query
+ * (`/api/*`: a path starting `/api/`), the router's rule the path alone
+ * (`^/api/.*$`), so a route never takes a request the router would not give
+ * the Worker; whatever no route takes (assets, other paths) still reaches the
+ * router, which applies the rules itself. Empty, and everything goes through
+ * the router as before, when the config has rules a route cannot state
+ * exactly: negative patterns (`!/api/x`), wildcards inside a path, `true`.
+ */
+export function workerFirstRoutes(routerConfig: { static_routing?: { user_worker: string[]; asset_worker?: string[] | undefined } | undefined } | undefined): string[] {
+  const rules = routerConfig?.static_routing;
+  const patterns = rules?.user_worker ?? [];
+  if ((rules?.asset_worker ?? []).length > 0 || !patterns.every((p) => ROUTABLE_PATTERN.test(p))) return [];
+  return patterns.map((p) => `*${p}`);
+}
 
 export async function buildBundle(outDir: string): Promise<string> {
   const wrangler = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
@@ -188,6 +226,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
       ? workerOptions.ratelimits
       : Object.fromEntries(Object.keys(workerOptions.ratelimits ?? {}).map((name) => [name, { simple: { limit, period: 60 as const } }]));
   const host = options.host ?? "127.0.0.1";
+  const routes = workerFirstRoutes(workerOptions.assets?.routerConfig);
   const miniflare = new Miniflare({
     ...workerOptions,
     bindings,
@@ -200,6 +239,8 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     port: options.port ?? 8787,
     defaultPersistRoot: path.join(stateDir, "v3"),
     unsafeTriggerHandlers: true,
+    ...(routes.length > 0 ? { routes } : {}),
+    ...(options.assetsRouterSocket ? { unsafeDirectSockets: [{ host, port: 0 }] } : {}),
     ...(options.inspectorPort !== undefined ? { inspectorPort: options.inspectorPort } : {}),
     log: new Log(options.verbose ? LogLevel.INFO : LogLevel.WARN),
   });
@@ -220,12 +261,15 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     lastRun = run.catch(() => undefined);
     return run;
   };
+  const assetsRouterUrl = options.assetsRouterSocket ? (await miniflare.unsafeGetDirectURL()).origin : undefined;
   const schedule = period === 0 ? null : everyPeriod(period, triggerScheduled, (err) => console.error(`runtime: scheduled run failed: ${String(err)}`));
   return {
     url,
     port: Number(ready.port),
     stateDir,
     miniflare,
+    workerFirstRoutes: routes,
+    ...(assetsRouterUrl !== undefined ? { assetsRouterUrl } : {}),
     triggerScheduled,
     async stop() {
       await schedule?.stop();
