@@ -58,6 +58,11 @@ function serve(): void {
   };
 
   const server = http.createServer((req, res) => {
+    // The floor of a plain HTTP request on this machine (bench/tick-path.ts).
+    if (req.method === "GET" && req.url === "/api/health") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok", time: Date.now() }));
+      return;
+    }
     const m = /^\/api\/pairs\/([^/]+)\/ticks$/.exec(req.url ?? "");
     if (req.method !== "POST" || !m || !PAIR.test(m[1]!)) {
       res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found","message":"no such route"}}');

@@ -3,7 +3,7 @@
  * statistics, tables, result files, cleanup on error or signal, a keep-alive
  * HTTP poster and a seeded EUR_USD tick generator.
  */
-import { startRuntime } from "../scripts/runtime.ts";
+import { startRuntime, type RuntimeOptions } from "../scripts/runtime.ts";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -320,8 +320,9 @@ export const BENCH_KEY = "bench-admin-key";
 export const BENCH_SCHEDULE_EVERY_MS = 0;
 
 /** The runtime as `npm start` runs it, with the feed off, a known key, the rate limits lifted (one client sends everything) and no schedule. */
-export function startBenchRuntime(stateDir: string, vars: Record<string, string> = {}, inspectorPort?: number) {
+export function startBenchRuntime(stateDir: string, vars: Record<string, string> = {}, inspectorPort?: number, extra: Pick<RuntimeOptions, "assetsRouterSocket"> = {}) {
   return startRuntime({
+    ...extra,
     port: 0,
     stateDir,
     vars: { FEED: "off", ADMIN_API_KEY: BENCH_KEY, ...vars },

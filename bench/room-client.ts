@@ -72,6 +72,34 @@ export function connectRoomClient(url: string): Promise<RoomClient> {
   });
 }
 
+/**
+ * Delivery latencies of sent ticks (`[ts, sent at]`, performance.now()) at
+ * each client: a tick counts as delivered by the first tick frame carrying it
+ * or a later tick (the room coalesces ticks closer than its window); lost when
+ * no frame ever covered it. `lastClient`: per tick, the slowest client.
+ */
+export function deliveryLatencies(clients: readonly RoomClient[], sentAt: Iterable<readonly [number, number]>): { latencies: number[]; lastClient: number[]; lost: number } {
+  const latencies: number[] = [];
+  let lost = 0;
+  const sent = [...sentAt].sort((a, b) => a[0] - b[0]);
+  const worst = sent.map(() => -1);
+  for (const c of clients) {
+    let k = 0;
+    for (const [si, [ts, t0]] of sent.entries()) {
+      while (k < c.arrivals.length && c.arrivals[k]!.ts < ts) k++;
+      const frame = c.arrivals[k];
+      if (frame === undefined) {
+        lost++;
+        continue;
+      }
+      const l = frame.at - t0;
+      latencies.push(l);
+      if (l > worst[si]!) worst[si] = l;
+    }
+  }
+  return { latencies, lastClient: worst.filter((w) => w >= 0), lost };
+}
+
 /** Close every client, waiting at most 2 s for each before terminating it. */
 export async function closeRoomClients(clients: readonly { ws: WebSocket }[]): Promise<void> {
   await Promise.all(

@@ -36,7 +36,7 @@ import {
 import { startBaselineServer } from "./baseline-server.ts";
 import { freePort } from "./inspector-session.ts";
 import { printProfiles, startProfiles, type IsolateProfile } from "./isolate-profile.ts";
-import { closeRoomClients, connectRoomClient, ROOM_QUERY, RoomFeed, roomUrl, type RoomClient } from "./room-client.ts";
+import { closeRoomClients, connectRoomClient, deliveryLatencies, ROOM_QUERY, RoomFeed, roomUrl, type RoomClient } from "./room-client.ts";
 
 const PAIR = "EUR_USD";
 const TICK_PATH = `/api/pairs/${PAIR}/ticks`;
@@ -130,29 +130,7 @@ async function measure(baseUrl: string, ingress: Ingress, n: number, ticksPerSec
     await closeRoomClients(clients);
   }
 
-  const latencies: number[] = [];
-  const lastClient: number[] = [];
-  let lost = 0;
-  // Sent ticks in time order; per client, a pointer to the first frame at or after each one.
-  const sent = [...sentAt].sort((a, b) => a[0] - b[0]);
-  const next = clients.map(() => 0);
-  const worst = sent.map(() => -1);
-  for (const [ci, c] of clients.entries()) {
-    for (const [si, [ts, t0]] of sent.entries()) {
-      let k = next[ci] as number;
-      while (k < c.arrivals.length && (c.arrivals[k] as { ts: number }).ts < ts) k++;
-      next[ci] = k;
-      const frame = c.arrivals[k];
-      if (frame === undefined) {
-        lost++;
-        continue;
-      }
-      const l = frame.at - t0;
-      latencies.push(l);
-      if (l > (worst[si] as number)) worst[si] = l;
-    }
-  }
-  for (const w of worst) if (w >= 0) lastClient.push(w);
+  const { latencies, lastClient, lost } = deliveryLatencies(clients, sentAt);
   const tickFrames = clients.reduce((s, c) => s + c.tickFrames, 0);
   const tickBytes = clients.reduce((s, c) => s + c.tickBytes, 0);
   const otherFrames = clients.reduce((s, c) => s + c.otherFrames, 0);
