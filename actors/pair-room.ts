@@ -309,13 +309,25 @@ export class PairRoom {
     this.broadcastLatency.record(performance.now() - started);
   }
 
+  /** A connection's timeframe set as a key; a set is kept until its connection subscribes again, so it is joined once, not per tick. */
+  private frameKey(timeframes: readonly Timeframe[]): string {
+    let key = this.frameKeys.get(timeframes);
+    if (key === undefined) {
+      key = timeframes.join();
+      this.frameKeys.set(timeframes, key);
+    }
+    return key;
+  }
+
+  private readonly frameKeys = new WeakMap<readonly Timeframe[], string>();
+
   private sendTickFrameNow(tick: Tick, merged: number): void {
     const { instrument } = this.host;
     const quote = { type: "tick" as const, pair: instrument.symbol, ...toWireTick(tick, instrument), merged };
     // Clients share few timeframe sets: one frame per distinct set, built once per tick.
     const frames = new Map<string, string>();
     const frameFor = (timeframes: readonly Timeframe[]): string => {
-      const key = timeframes.join();
+      const key = this.frameKey(timeframes);
       let frame = frames.get(key);
       if (frame === undefined) {
         const candles = timeframes.flatMap((tf) => {

@@ -349,7 +349,10 @@ export class PairTrader {
    * one bad order must never keep the others, new orders or exits from going out.
    */
   private async sendOutbox(): Promise<boolean> {
-    for (const intent of this.d.store.outbox()) {
+    const waiting = this.d.store.outbox();
+    // The common case on every tick: nothing waits, and one read says so.
+    if (waiting.length === 0) return true;
+    for (const intent of waiting) {
       try {
         if (!intent.reduceOnly && this.d.clock() - intent.createdAt > OUTBOX_MAX_AGE_MS) await this.expire(intent);
         else await this.send(intent);
