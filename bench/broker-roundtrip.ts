@@ -3,8 +3,12 @@
  * OandaHttp: request building, fetch, validation of the answer, the fill in
  * points), against the local v20 stand-in (test/support/oanda-standin.ts), beside
  * the stand-in's own answer time for the same orders (request in to answer
- * written). The adapter's share = round trip - server time, paired per order:
- * client HTTP, JSON and validation. Market orders, one at a time, buys and
+ * written, summed over the order's REST calls: the adapter looks the client
+ * order id up before it posts). The adapter's share = round trip - server
+ * time, paired per order: client HTTP, JSON, validation, and any wait of the
+ * OANDA rate limiter. Orders go one at a time, one every PACE_MS (50 REST
+ * calls a second: within the limiter's steady rate, so the figure is the
+ * adapter's latency, not a queue of our own making). Market orders, buys and
  * sells alternating. OANDA's real servers add the network and their own time,
  * which no local figure can show; the requirement is broker calls under 50 ms.
  */
@@ -13,6 +17,9 @@ import { getInstrument } from "../src/domain/instruments.ts";
 import { OandaBroker } from "../src/broker/oanda/oanda-broker.ts";
 import { OandaHttp } from "../src/broker/oanda/oanda-http.ts";
 import { OandaStandIn } from "../test/support/oanda-standin.ts";
+
+/** One order every 40 ms: 25 orders (50 REST calls) a second, a busy desk's pace and within OANDA's limits as the adapter keeps them. */
+const PACE_MS = 40;
 import { fmt, printTable, ratio, resultBase, summarize, targetLine, type BenchOptions, type Scenario, type ScenarioResult } from "./common.ts";
 
 const TARGET_P99_MS = 50;
@@ -24,7 +31,7 @@ export const brokerRoundtrip: Scenario = {
   description: "market order round trip through the OANDA v20 adapter, beside the local v20 stand-in's own answer time",
   async run(options: BenchOptions): Promise<ScenarioResult> {
     const base = await resultBase("broker-roundtrip", options);
-    const orders = options.quick ? 100 : 1_000;
+    const orders = options.quick ? 100 : 600;
     const warmup = 50;
     const standin = new OandaStandIn();
     const url = await standin.start();
@@ -37,6 +44,7 @@ export const brokerRoundtrip: Scenario = {
       const server: number[] = [];
       const share: number[] = [];
       for (let i = 0; i < warmup + orders; i++) {
+        await new Promise((resolve) => setTimeout(resolve, PACE_MS));
         const answered = standin.answerMs.length;
         const t0 = performance.now();
         const answer = await broker.place(
@@ -46,8 +54,9 @@ export const brokerRoundtrip: Scenario = {
         const ms = performance.now() - t0;
         if (answer.status !== "filled") throw new Error(`order ${i}: ${JSON.stringify(answer)}`);
         if (i < warmup) continue;
-        // One REST call per order (no retry happened): its server time is the last one recorded.
-        const serverMs = standin.answerMs.length === answered + 1 ? standin.answerMs.at(-1)! : null;
+        // The stand-in's time for every REST call of this order (the adapter looks the id up before it posts).
+        const calls = standin.answerMs.slice(answered);
+        const serverMs = calls.length > 0 ? calls.reduce((sum, t) => sum + t, 0) : null;
         roundTrip.push(ms);
         if (serverMs !== null) {
           server.push(serverMs);
@@ -73,7 +82,7 @@ export const brokerRoundtrip: Scenario = {
       for (const t of targets) console.log(targetLine(t.description, t.value, t.met));
       return {
         ...base,
-        parameters: { orders, warmup, instrument: "EUR_USD", units: 1_000, orderType: "market FOK", client: "OandaBroker + OandaHttp (fetch), one order at a time" },
+        parameters: { orders, warmup, instrument: "EUR_USD", units: 1_000, orderType: "market FOK", client: "OandaBroker + OandaHttp (fetch), one order at a time", paceMs: PACE_MS },
         figures: { roundTripMs: rt, adapterShareMs: own },
         baseline: { description: "the local v20 stand-in's own time per order: request in to answer written", answerMs: sv },
         ratios: { roundTripP50OverServerP50: ratio(rt.p50, sv.p50) },

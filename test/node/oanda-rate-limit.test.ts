@@ -1,6 +1,7 @@
 /**
  * The client-side limiter for OANDA's published limits (rate-limit.ts), on a
- * fake clock: grants spaced evenly so no second holds more than the limit,
+ * fake clock: at most the limit in any 1.25 s (so in any second at OANDA,
+ * up to 0.25 s of delay included), an idle runtime's order granted at once,
  * a call that would wait too long refused without taking a slot, and the
  * pause after a 429 (Retry-After, else 1 s doubling to 30 s).
  */
@@ -22,8 +23,10 @@ describe("rate limiter", () => {
           granted.push(now + wait);
         }
         for (let i = 0; i < granted.length; i++) {
-          const inSecond = granted.filter((t) => t >= granted[i]! && t < granted[i]! + 1_000).length;
-          expect(inSecond).toBeLessThanOrEqual(limit);
+          // Any 1.25 s here, so any second at OANDA with up to 0.25 s of delay on the way.
+          const inWindow = granted.filter((t) => t >= granted[i]! && t < granted[i]! + 1_250).length;
+          expect(inWindow).toBeLessThanOrEqual(limit);
+          if (i > 0) expect(granted[i]!).toBeGreaterThanOrEqual(granted[i - 1]!);
         }
       }),
     );
@@ -37,6 +40,19 @@ describe("rate limiter", () => {
     expect(limiter.reserve(1_000)).toBe(625);
     now = 1_250;
     expect(limiter.reserve(0)).toBe(0);
+  });
+
+  it("grants an order's two calls (the lookup, then the order) at once at a trader's pace, and spaces a flood", () => {
+    let now = 0;
+    const limiter = new RateLimiter(REST_REQUESTS_PER_SECOND, () => now);
+    for (let order = 0; order < 50; order++) {
+      now += 40;
+      expect([limiter.reserve(0), limiter.reserve(0)]).toEqual([0, 0]);
+    }
+    // 30 calls at one instant: the burst allowance (a tenth of the limit) and the first even slot at once, then spaced.
+    const waits = Array.from({ length: 30 }, () => limiter.reserve(Number.POSITIVE_INFINITY)!);
+    expect(waits.filter((w) => w === 0).length).toBeLessThanOrEqual(11);
+    expect(waits.at(-1)).toBeGreaterThan(200);
   });
 
   it("pauses every call after a 429: 1 s doubling to 30 s, a longer Retry-After honoured up to 60 s, reset once a call passes", () => {

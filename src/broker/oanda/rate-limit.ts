@@ -2,11 +2,14 @@
  * OANDA's published limits, kept on our side so OANDA never has to enforce
  * them: REST at most 120 requests a second (HTTP 429 beyond, per requesting
  * IP; best practices ask 100 a second on a connection), and at most 2 new
- * connections a second. Grants are spaced evenly, never in a burst: a burst
- * granted at once reaches OANDA spread by the network and the client's own
- * queue, and then lands in the same second as the next grants. `limit` grants
- * per 1.25 s (one every 12.5 ms for REST, one every 625 ms for connections)
- * keep any second at OANDA under its limit, jitter included. After a 429
+ * connections a second. Grants are spaced evenly, `gap` apart, with a
+ * small burst allowance (a tenth of the limit) so that an idle runtime's
+ * order, two calls (the id looked up, then the order), goes out at once; a
+ * busy one is spaced and never bursts past the allowance. At most `limit`
+ * grants fall in any 1.25 s (burst + 1.25 s / gap), and a call reaches OANDA
+ * up to 0.25 s after its grant (the network, the client's own queue), so any
+ * second at OANDA holds calls granted within one 1.25 s window here: never
+ * more than the limit. After a 429
  * every call through the limiter waits out a pause (Retry-After, else 1 s
  * doubling per 429 in a row, up to 30 s).
  */
@@ -24,9 +27,11 @@ const PAUSE_MAX_MS = 30_000;
 const RETRY_AFTER_MAX_MS = 60_000;
 
 export class RateLimiter {
+  /** Grants beyond the even spacing an idle limiter allows at once. */
+  private readonly burst: number;
   private readonly gapMs: number;
-  /** The earliest time of the next grant. */
-  private nextAt = 0;
+  /** When the limiter would be idle again: the next grant's even slot (a grant may come `burst` gaps earlier). */
+  private evenAt = 0;
   private pausedUntil = 0;
   private throttledInARow = 0;
 
@@ -35,7 +40,8 @@ export class RateLimiter {
     private readonly now: () => number = () => Date.now(),
   ) {
     if (!Number.isInteger(limit) || limit < 1) throw new Error(`a limiter needs a positive whole limit, got ${limit}`);
-    this.gapMs = WINDOW_MS / limit;
+    this.burst = Math.floor(limit / 10);
+    this.gapMs = WINDOW_MS / (limit - this.burst);
   }
 
   /**
@@ -45,9 +51,9 @@ export class RateLimiter {
    */
   reserve(maxWaitMs: number): number | null {
     const now = this.now();
-    const at = Math.max(now, this.pausedUntil, this.nextAt);
+    const at = Math.max(now, this.pausedUntil, this.evenAt - this.burst * this.gapMs);
     if (at - now > maxWaitMs) return null;
-    this.nextAt = at + this.gapMs;
+    this.evenAt = Math.max(at, this.evenAt) + this.gapMs;
     return at - now;
   }
 
