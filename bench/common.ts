@@ -237,6 +237,8 @@ export async function tempDir(prefix: string): Promise<{ dir: string; remove: ()
 
 // ---- HTTP -------------------------------------------------------------------------
 
+const IDLE_SOCKET_MS = 4_000;
+
 /** Keep-alive poster over node:http (lighter than fetch, so the client costs less of the 2 cores). */
 export class Poster {
   readonly agent: http.Agent;
@@ -245,7 +247,10 @@ export class Poster {
   /** keepAlive false: a new connection per request (see bench/kill-switch.ts for why it matters). */
   constructor(baseUrl: string, maxSockets = 16, keepAlive = true) {
     this.url = new URL(baseUrl);
-    this.agent = new http.Agent({ keepAlive, maxSockets });
+    // workerd closes a keep-alive connection after 5 s idle without a Keep-Alive hint;
+    // a request sent on such a socket as it closes fails with "socket hang up". Idle
+    // sockets are dropped here at 4 s, before workerd's close (undici's fetch does the same).
+    this.agent = new http.Agent({ keepAlive, maxSockets, timeout: IDLE_SOCKET_MS });
   }
 
   post(pathname: string, body: string): Promise<{ status: number; body: string }> {
