@@ -1,5 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+// Writes build/strategies.ts from strategies/ before any test imports the catalog.
+import "./scripts/build-strategies.ts";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
 process.env.WRANGLER_SEND_METRICS = "false";
@@ -10,10 +12,11 @@ export default defineConfig({
     reporters: ["default", ["json", { outputFile: "test-artifacts/vitest.json" }]],
     projects: [
       {
-        // Pure domain, ingest and end-to-end tests against a started runtime, in Node.
+        // Pure domain, ingest and end-to-end tests against a started runtime, and the tests of
+        // strategies/ (the strategy test kit), in Node.
         test: {
           name: "node",
-          include: ["test/node/**/*.test.ts"],
+          include: ["test/node/**/*.test.ts", "strategies/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

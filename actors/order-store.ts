@@ -153,6 +153,11 @@ export class OrderStore {
     return row ? (JSON.parse(row.json) as Position) : undefined;
   }
 
+  /** Whether any position is open: one indexed read, asked once per part of a tick batch. */
+  hasOpenPosition(): boolean {
+    return this.sql.exec("SELECT 1 FROM positions WHERE status = 'OPEN' LIMIT 1").toArray().length > 0;
+  }
+
   openPositions(): Position[] {
     return this.sql.exec<{ json: string }>("SELECT json FROM positions WHERE status = 'OPEN' ORDER BY id").toArray().map((r) => JSON.parse(r.json) as Position);
   }

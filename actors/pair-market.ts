@@ -5,7 +5,8 @@ import type { Instrument } from "../src/domain/instruments.ts";
 import { SyntheticFeed, type SyntheticFeedState } from "../src/domain/synthetic-feed.ts";
 import { checkTick, type TickRules } from "../src/domain/tick-validation.ts";
 import { step, type KernelConfig } from "../src/domain/trading/kernel.ts";
-import { startRun, type StrategyRun } from "../src/domain/trading/strategy-registry.ts";
+import { runTimeframes, startRun, warmUp, type StrategyRun } from "../src/domain/strategy/run.ts";
+import { logEvent } from "../src/log.ts";
 import type { Signal } from "../src/domain/trading/types.ts";
 import { fnv1a64Hex } from "../src/domain/trading/client-order-id.ts";
 import type { RuntimeConfig } from "../src/config.ts";
@@ -42,7 +43,7 @@ export interface MarketHost {
   readonly config: Pick<RuntimeConfig, "candleRetention" | "tickRetentionCount" | "candleCloseGraceMs" | "feedSeed" | "feedHours" | "accountCurrency">;
   readonly store: PairStore;
   readonly tradingStore: TradingStore;
-  readonly orderStore: Pick<OrderStore, "queueSignal">;
+  readonly orderStore: Pick<OrderStore, "queueSignal" | "openPositions" | "hasOpenPosition">;
   /** Where closed candles, signals and each batch's last tick go out (pair-room.ts). */
   readonly room: Pick<PairRoom, "publishClosed" | "publishSignals" | "quote">;
   /** Where signals and quotes become orders (pair-trading.ts, over pair-trader.ts). */
@@ -94,7 +95,7 @@ export class PairMarket {
     this.last = saved?.lastTick ?? null;
     this.lagMs = saved?.lagMs ?? 0;
     this.replay = saved?.replay ?? false;
-    this.strategyRuns = this.host.tradingStore.loadRuns();
+    this.strategyRuns = this.host.tradingStore.loadRuns().map(({ config, state }) => this.newRun(config, state));
     this.indicators.clear();
     for (const tf of TIMEFRAMES) {
       const set = new IndicatorSet();
@@ -188,7 +189,7 @@ export class PairMarket {
     const previous = new Map(this.strategyRuns.map((r) => [r.config.id, r]));
     const runs = configs.map((config) => {
       const old = previous.get(config.id);
-      return old && JSON.stringify(old.config) === JSON.stringify(config) ? old : startRun(config);
+      return old && JSON.stringify(old.config) === JSON.stringify(config) ? old : this.newRun(config);
     });
     this.host.transaction(() => {
       this.host.tradingStore.replaceRuns(runs, this.host.clock());
@@ -241,8 +242,9 @@ export class PairMarket {
       }
       // A signal is acted on at the quote that produced it (the tick that closed
       // its candle), not at the end of the batch: the first quote after the
-      // decision, as in a backtest, whatever the batch size.
-      if (part.signals.length > 0 || from >= ticks.length) await this.host.trading.trade(part.signals, part.last);
+      // decision, as in a backtest, whatever the batch size. With a position
+      // open, each tick is traded on (ingestUntilSignal ends a part there).
+      if (part.signals.length > 0 || from >= ticks.length || part.quoteEachTick) await this.host.trading.trade(part.signals, part.last);
     }
     const elapsed = performance.now() - started;
     this.latency.ingest.record(elapsed);
@@ -261,16 +263,19 @@ export class PairMarket {
     replay: boolean,
     rejected: TickBatchResult["rejected"],
     batch: { id: string; digest: string } | null,
-  ): { next: number; closed: ClosedWithIndicators[]; signals: Signal[]; last: Tick | null } {
+  ): { next: number; closed: ClosedWithIndicators[]; signals: Signal[]; last: Tick | null; quoteEachTick: boolean } {
     const { store, instrument, rules, config } = this.host;
     const closed: ClosedWithIndicators[] = [];
     const signals: Signal[] = [];
     let last: Tick | null = null;
     let next = from;
+    // With a position open, every tick is a quote its stops, targets and trail must see (as a
+    // backtest walks every quote of a bar): the part ends at each accepted tick.
+    const quoteEachTick = this.host.orderStore.hasOpenPosition();
     try {
       this.host.transaction(() => {
         let lastAccepted: Tick | null = this.last;
-        while (next < ticks.length && signals.length === 0) {
+        while (next < ticks.length && signals.length === 0 && !(quoteEachTick && last !== null)) {
           const index = next++;
           const check = checkTick(ticks[index] as WireTick, {
             instrument,
@@ -306,7 +311,7 @@ export class PairMarket {
       this.host.rolledBack();
       throw err;
     }
-    return { next, closed, signals, last };
+    return { next, closed, signals, last, quoteEachTick };
   }
 
   /**
@@ -337,12 +342,14 @@ export class PairMarket {
       store.putIndicators(tf, candle.t, indicators);
       store.pruneCandles(tf, config.candleRetention[tf]);
       if (this.strategyRuns.length > 0) {
-        // The one place the strategies step: the kernel's candle event. Its state here is the
-        // strategies alone (a candle reads nothing else); the trader steps the rest of the pipeline.
-        const out = step(this.kernel, { runs: this.strategyRuns, positions: [], orderTimesMs: [] }, { type: "candle", tf, candle, indicators });
+        // The one place the strategies step: the kernel's candle event, with the strategies and
+        // their open positions (which they see); the trader steps the rest of the pipeline.
+        const state = { runs: this.strategyRuns, positions: orderStore.openPositions(), orderTimesMs: [] };
+        const out = step(this.kernel, state, { type: "candle", tf, candle });
         this.strategyRuns = [...out.state.runs];
         for (const effect of out.effects) {
           if (effect.type === "runs_changed") for (const run of effect.runs) tradingStore.saveRunState(run, nowMs);
+          if (effect.type === "strategy_fault") logEvent("error", "strategy.fault", { pair: this.host.instrument.symbol, strategyId: effect.strategyId, ...effect.fault });
           if (effect.type !== "signal" || !tradingStore.insertSignal(effect.signal)) continue;
           // Decided later by the trader, in the order queued; a crash before then re-decides it, never twice.
           orderStore.queueSignal(effect.signal, nowMs);
@@ -351,6 +358,13 @@ export class PairMarket {
       }
       return { tf, candle, indicators };
     });
+  }
+
+  /** A run of `config` (with its saved state), its memory warmed from the stored candles it reads. */
+  private newRun(config: StrategyConfig, savedState?: unknown): StrategyRun {
+    const run = startRun(config, this.host.instrument, savedState);
+    for (const tf of runTimeframes(run)) warmUp(run, tf, this.host.store.candles(tf, { limit: run.memory.warmUpCandles(tf) }));
+    return run;
   }
 
   private updateIndicators(tf: Timeframe, candle: Candle): IndicatorValues {

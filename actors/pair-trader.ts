@@ -6,7 +6,7 @@ import { midDecimal } from "../src/domain/price.ts";
 import type { ConversionRate } from "../src/domain/trading/money.ts";
 import { markToMarket, type Position } from "../src/domain/trading/position.ts";
 import { ORDER_RATE_WINDOW_MS, signedUnits, trimOrderWindow } from "../src/domain/trading/risk.ts";
-import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
+import type { StrategyRun } from "../src/domain/strategy/run.ts";
 import { closeIntent } from "../src/domain/trading/signal-intent.ts";
 import { approvalRequest, pairNetUnits, step, type KernelConfig, type KernelEffect, type KernelEvent, type KernelState } from "../src/domain/trading/kernel.ts";
 import type { Fill, OrderIntent, Quote, Signal } from "../src/domain/trading/types.ts";

@@ -7,7 +7,7 @@ import { clientOrderId as deriveClientOrderId, isRuntimeId } from "../src/domain
 import { conversionPairs, type ConversionRate } from "../src/domain/trading/money.ts";
 import { MANUAL_STRATEGY_ID, signedUnits } from "../src/domain/trading/risk.ts";
 import { sameOrder } from "../src/domain/trading/same-order.ts";
-import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
+import type { StrategyRun } from "../src/domain/strategy/run.ts";
 import type { OrderIntent, Signal } from "../src/domain/trading/types.ts";
 import { BrokerLink, BrokerUnavailable } from "../src/broker/broker-link.ts";
 import { OandaBroker } from "../src/broker/oanda/oanda-broker.ts";

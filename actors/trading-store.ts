@@ -1,6 +1,6 @@
 import type { StrategyConfig } from "../schemas/strategy.ts";
 import type { Signal } from "../src/domain/trading/types.ts";
-import type { StrategyRun } from "../src/domain/trading/strategy-registry.ts";
+import type { StrategyRun } from "../src/domain/strategy/run.ts";
 
 type SignalRow = {
   id: string;
@@ -25,7 +25,8 @@ export class TradingStore {
 
   constructor(private readonly sql: SqlStorage) {}
 
-  loadRuns(): StrategyRun[] {
+  /** The configured strategies with their saved states, in their order. */
+  loadRuns(): { config: StrategyConfig; state: unknown }[] {
     return this.sql
       .exec<{ config_json: string; state_json: string }>("SELECT config_json, state_json FROM strategies ORDER BY position")
       .toArray()

@@ -38,7 +38,7 @@ import { fillMarket } from "../src/domain/trading/fill-model.ts";
 import { applyFill, onQuote, type Position } from "../src/domain/trading/position.ts";
 import { checkOrder, signedUnits } from "../src/domain/trading/risk.ts";
 import { runStrategies } from "../src/domain/trading/signal-engine.ts";
-import { startRun, type StrategyRun } from "../src/domain/trading/strategy-registry.ts";
+import { startRun, type StrategyRun } from "../src/domain/strategy/run.ts";
 import type { Signal } from "../src/domain/trading/types.ts";
 import { DEFAULT_FILL_MODEL, RiskLimits } from "../schemas/trading.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
@@ -161,7 +161,7 @@ function domainPass(instrument: Instrument, seq: readonly SeqTick[]): DomainPass
   const dp = instrument.displayPrecision;
   const aggregator = new CandleAggregator();
   const indicators = new Map<Timeframe, IndicatorSet>();
-  let runs: StrategyRun[] = [startRun(STRATEGY)];
+  let runs: StrategyRun[] = [startRun(STRATEGY, instrument)];
   let position: Position | null = null;
   let pairNet = 0;
   const orderTimes: number[] = [];
@@ -176,8 +176,9 @@ function domainPass(instrument: Instrument, seq: readonly SeqTick[]): DomainPass
     for (const { tf, candle } of closed) {
       let set = indicators.get(tf);
       if (!set) indicators.set(tf, (set = new IndicatorSet()));
-      const values = roundIndicatorValues(set.update(candleToMidHLC(candle, dp)), dp + 3);
-      const r = runStrategies(runs, { tf, candle, indicators: values }, instrument);
+      // The pair's shared indicators, stored and published with each candle (the strategies keep their own).
+      roundIndicatorValues(set.update(candleToMidHLC(candle, dp)), dp + 3);
+      const r = runStrategies(runs, { tf, candle }, position && position.status === "OPEN" ? [position] : [], instrument);
       runs = r.runs;
       for (const sig of r.signals) signals.push(sig);
     }

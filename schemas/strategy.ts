@@ -1,55 +1,7 @@
 import * as v from "valibot";
 import { MANUAL_STRATEGY_ID } from "../src/domain/trading/risk.ts";
-import { TimeframeSchema } from "./common.ts";
+import { checkParams } from "../src/domain/strategy/catalog.ts";
 import { AddLevelsSchema, BreakEvenSchema, Pips } from "./trading-events.ts";
-
-const Period = v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(500));
-const Multiple = v.pipe(v.number(), v.minValue(0.1), v.maxValue(20));
-const PriceSource = v.picklist(["bid", "mid"]);
-
-export const EmaCrossParams = v.pipe(
-  v.object({
-    timeframe: v.optional(TimeframeSchema, "15m"),
-    fast: v.optional(Period, 12),
-    slow: v.optional(Period, 26),
-    atrPeriod: v.optional(Period, 14),
-    /** Stop loss at this many ATRs from the close. */
-    atrStopMultiple: v.optional(Multiple, 2),
-    /** Take profit at this many ATRs from the close; null = none. */
-    atrTakeProfitMultiple: v.optional(v.nullable(Multiple), 3),
-    price: v.optional(PriceSource, "mid"),
-  }),
-  v.check((p) => p.fast < p.slow, "fast must be shorter than slow"),
-);
-export type EmaCrossParams = v.InferOutput<typeof EmaCrossParams>;
-
-export const RsiReversionParams = v.pipe(
-  v.object({
-    timeframe: v.optional(TimeframeSchema, "15m"),
-    period: v.optional(Period, 14),
-    oversold: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(49)), 30),
-    overbought: v.optional(v.pipe(v.number(), v.minValue(51), v.maxValue(99)), 70),
-    /** Close the position when RSI crosses back over this level. */
-    exitLevel: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(99)), 50),
-    atrPeriod: v.optional(Period, 14),
-    atrStopMultiple: v.optional(Multiple, 1.5),
-    price: v.optional(PriceSource, "mid"),
-  }),
-  v.check((p) => p.oversold < p.exitLevel && p.exitLevel < p.overbought, "need oversold < exitLevel < overbought"),
-);
-export type RsiReversionParams = v.InferOutput<typeof RsiReversionParams>;
-
-/** The issue-5 reference strategy: stop and reverse on SMA crosses, no stops. */
-export const SmaCrossParams = v.pipe(
-  v.object({
-    timeframe: v.optional(TimeframeSchema, "1h"),
-    fast: v.optional(Period, 20),
-    slow: v.optional(Period, 50),
-    price: v.optional(PriceSource, "bid"),
-  }),
-  v.check((p) => p.fast < p.slow, "fast must be shorter than slow"),
-);
-export type SmaCrossParams = v.InferOutput<typeof SmaCrossParams>;
 
 const StrategyId = v.pipe(
   v.string(),
@@ -73,14 +25,44 @@ const common = {
   protection: v.optional(Protection),
 };
 
-/** One strategy instance on one pair, as configured at run time. */
-export const StrategyConfig = v.variant("kind", [
-  v.object({ ...common, kind: v.literal("ema-cross"), params: v.optional(EmaCrossParams, {}) }),
-  v.object({ ...common, kind: v.literal("rsi-reversion"), params: v.optional(RsiReversionParams, {}) }),
-  v.object({ ...common, kind: v.literal("sma-cross"), params: v.optional(SmaCrossParams, {}) }),
-]);
+/**
+ * One strategy instance on one pair, as configured at run time. `kind` names
+ * a file of strategies/ (src/domain/strategy/catalog.ts); its params are
+ * checked against that strategy's schema strictly (defaults filled in, an
+ * unknown key refused with the valid ones named).
+ */
+export const StrategyConfig = v.pipe(
+  v.strictObject({
+    ...common,
+    kind: v.pipe(v.string(), v.maxLength(40)),
+    params: v.optional(v.pipe(v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown()), v.check((p) => Object.keys(p).length <= 64, "at most 64 parameters")), {}),
+  }),
+  // A check that also fills the defaults in, not a transform: after an issue, a transform stops
+  // valibot from running the checks of the schemas around this one (a backtest's from < to), so a
+  // request with two mistakes would be told of only one.
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const config = dataset.value;
+    const checked = checkParams(config.kind, config.params);
+    if (checked.ok) {
+      dataset.value = { ...config, params: checked.params };
+      return;
+    }
+    // The path down to the parameter at fault (params.fast), so an API error points at it.
+    const keys = (checked.path ?? "params").split(".");
+    let input: Record<string, unknown> = config;
+    const path = keys.map((key) => {
+      const value = input?.[key];
+      const item = { type: "object" as const, origin: "value" as const, input, key, value };
+      input = (value && typeof value === "object" ? value : {}) as Record<string, unknown>;
+      return item;
+    });
+    addIssue({ message: checked.message, path: path as [typeof path[number], ...typeof path] });
+  }),
+);
 export type StrategyConfig = v.InferOutput<typeof StrategyConfig>;
-export type StrategyKind = StrategyConfig["kind"];
+/** A strategy's name: the file strategies/<kind>.ts. */
+export type StrategyKind = string;
 
 export const STRATEGIES_PER_PAIR_MAX = 8;
 

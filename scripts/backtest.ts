@@ -18,6 +18,7 @@ import { pathToFileURL } from "node:url";
 import * as v from "valibot";
 import { BacktestRequest, type BacktestRequestInput } from "../schemas/backtest.ts";
 import { getInstrument } from "../src/domain/instruments.ts";
+import { strategyEntry } from "../src/domain/strategy/catalog.ts";
 import { backtestFromLake } from "../src/replay/lake-run.ts";
 import type { LakeProgress } from "../src/replay/lake-reader.ts";
 import type { BacktestResult } from "../src/replay/result.ts";
@@ -31,8 +32,10 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 export class UsageError extends Error {}
 
 export const USAGE = `usage: npm run backtest -- --pair EUR_USD --from 2018-01-01 --to 2019-01-01 [options]
-  --strategy KIND        sma-cross (default), ema-cross, rsi-reversion
-  --param KEY=VALUE      strategy parameter, repeatable (e.g. --param fast=20 --param timeframe=4h)
+  --strategy KIND        a strategy of strategies/ (default sma-cross);
+                         npx fxrt strategy list shows them and their parameters
+  --param KEY=VALUE      strategy parameter, repeatable (e.g. --param fast=20 --param timeframe=4h);
+                         an unknown one is an error (npx fxrt strategy list shows them)
   --units N              position size (default 100000)
   --ticks                replay the pair's imported ticks instead of its 1-minute candles
   --spread-pips N|data   ask = bid + N pips, or the data's own ask (default 1 on candles, data on ticks)
@@ -102,11 +105,16 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       if (value === undefined) throw new UsageError(`${arg} needs a value`);
       if (arg === "--param") {
         const [k, val] = keyValue(arg, value);
+        if (k in params) throw new UsageError(`--param ${k} given twice`);
         params[k] = parseValue(val);
       } else if (arg === "--sweep") {
         const [k, list] = keyValue(arg, value);
+        if (k in grid) throw new UsageError(`--sweep ${k} given twice`);
         grid[k] = list.split(",").map(parseValue);
-      } else single.set(arg, value);
+      } else {
+        if (single.has(arg)) throw new UsageError(`${arg} given twice (${single.get(arg)}, then ${value})`);
+        single.set(arg, value);
+      }
     } else throw new UsageError(`unknown argument ${arg}`);
   }
   for (const required of ["--pair", "--from", "--to"]) if (!single.has(required)) throw new UsageError(`${required} is required`);
@@ -136,6 +144,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   const inSamplePct = num("--in-sample") ?? 75;
   if (!(inSamplePct > 0 && inSamplePct < 100)) throw new UsageError("--in-sample must be a percentage between 0 and 100");
   const hasGrid = Object.keys(grid).length > 0;
+  const known = strategyEntry(parsed.output.strategy.kind)?.paramNames ?? [];
+  const unknownSweep = Object.keys(grid).filter((k) => !known.includes(k));
+  if (unknownSweep.length > 0) throw new UsageError(`--sweep ${unknownSweep.join(", ")}: not a parameter of ${parsed.output.strategy.kind}; its parameters are: ${known.join(", ")}`);
   if (folds !== undefined && !hasGrid) throw new UsageError("--walk-forward needs a --sweep grid to optimise over");
   return {
     request: parsed.output,

@@ -4,7 +4,7 @@
  *   npm run cli -- <command> [options]      (or: npx tsx scripts/fxrt.ts ...)
  *
  * Commands: status, pairs, watch, limits, halt, resume, flatten, keys,
- * backup, import, backtest (`--help` for the list, `<command> --help` for one).
+ * backup, import, backtest, strategy (`--help` for the list, `<command> --help` for one).
  * Global options anywhere on the line: --url (FXRT_URL), --api-key
  * (FXRT_API_KEY), --json, --yes, --help.
  * Exit codes: 0 ok, 1 failure (HTTP error, refused, unreachable), 2 usage.
@@ -19,6 +19,7 @@ import { BACKTEST_HELP, backtestCommand, IMPORT_HELP, importCommand } from "./fx
 import { PAIRS_HELP, pairsCommand, status, STATUS_HELP } from "./fxrt/status.ts";
 import { watch, WATCH_HELP } from "./fxrt/watch.ts";
 import { backup, BACKUP_HELP } from "./fxrt/backup.ts";
+import { strategyCommand, STRATEGY_HELP } from "./fxrt/strategy.ts";
 
 export type { Io } from "./fxrt/common.ts";
 
@@ -41,6 +42,7 @@ commands:
                             actor state backups in R2, restore (admin)
   import <FILE> --pair P    import a history file into the data lake
   backtest --pair P ...     backtest a strategy over the data lake
+  strategy list|new NAME    list the strategies, or write a new one
 
 global options (anywhere on the line):
   --url URL        runtime URL (env FXRT_URL, default ${DEFAULT_URL})
@@ -65,6 +67,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   backup: { run: backup, help: BACKUP_HELP },
   import: { run: importCommand, help: IMPORT_HELP },
   backtest: { run: backtestCommand, help: BACKTEST_HELP },
+  strategy: { run: strategyCommand, help: STRATEGY_HELP },
 };
 
 interface Global {

@@ -25,8 +25,10 @@ export const BACKTEST_HELP = `usage: fxrt backtest --pair PAIR --from DATE --to 
 
 Backtest from the data lake with the live strategy, risk and fill code. Dates
 are YYYY-MM-DD (UTC) or ISO; --to is exclusive.
-  --strategy KIND        sma-cross (default), ema-cross, rsi-reversion
-  --param KEY=VALUE      strategy parameter, repeatable (--param fast=20)
+  --strategy KIND        a strategy of strategies/ (default sma-cross);
+                         fxrt strategy list shows them and their parameters
+  --param KEY=VALUE      strategy parameter, repeatable (--param fast=20);
+                         an unknown one is an error
   --units N              position size (default 100000)
   --ticks                replay imported ticks instead of 1-minute candles
   --spread-pips N|data   ask = bid + N pips, or the data's ask

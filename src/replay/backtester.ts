@@ -35,8 +35,9 @@ import { centsToDecimal, convertQuoteMicrosToAccountCents, microsToDecimal, type
 import { emptyKernelState, step, watchesQuotes, type KernelConfig, type KernelEffect, type KernelEvent, type KernelState, type OrderContext } from "../domain/trading/kernel.ts";
 import { markToMarket, type Position } from "../domain/trading/position.ts";
 import { closeIntent } from "../domain/trading/signal-intent.ts";
-import { runTimeframe, startRun } from "../domain/trading/strategy-registry.ts";
-import type { OrderIntent, Quote } from "../domain/trading/types.ts";
+import { runTimeframes, startRun } from "../domain/strategy/run.ts";
+import type { StrategyFault } from "../domain/strategy/step.ts";
+import type { Fill, OrderIntent, OrderRejection, Quote, Signal } from "../domain/trading/types.ts";
 import type { TradingStatus } from "../domain/portfolio/messages.ts";
 import { EquitySampler } from "./equity-sampler.ts";
 import { MetricsTracker } from "./metrics.ts";
@@ -68,16 +69,37 @@ export interface BacktestOptions {
   risk?: RiskLimits;
   /** Rates that turn this pair's quote currency into USD, for crosses (e.g. GBP_USD for EUR_GBP); current at the time asked. */
   conversionRates?: () => readonly ConversionRate[];
+  /** Told of every signal and every order's outcome, as they happen (the strategy test kit reads them). */
+  observer?: BacktestObserver;
+}
+
+export interface BacktestObserver {
+  signal?(signal: Signal): void;
+  /** An order filled, or refused with its rejection. */
+  order?(intent: OrderIntent, outcome: { filled: Fill } | { refused: OrderRejection }): void;
 }
 
 export const DEFAULT_INITIAL_BALANCE_USD = 100_000;
+
+/** The strategy's step failed: a backtest stops there, with the strategy's own words. */
+export class StrategyFaultError extends Error {
+  override readonly name = "StrategyFaultError";
+  constructor(
+    readonly strategyId: string,
+    readonly atMs: number,
+    readonly fault: StrategyFault,
+  ) {
+    super(`strategy ${strategyId} failed at ${new Date(atMs).toISOString()} (${fault.code}): ${fault.message}`);
+  }
+}
 /** Trades listed in a result; later ones still count in every total and metric (a 1-minute strategy over years can trade millions of times). */
 export const TRADES_LISTED_MAX = 100_000;
 
 export class Backtester {
   private readonly instrument: Instrument;
-  /** The strategy's timeframe, and its candles rolled up from the bars (the live actor's aggregator, one timeframe). */
+  /** The strategy's first watched timeframe: the equity curve is sampled at its closes. */
   private readonly tf: Timeframe;
+  /** The candles of every timeframe the strategy reads, rolled up from the bars (the live actor's aggregator). */
   private readonly aggregator: CandleAggregator;
   private readonly kernel: KernelConfig;
   private state: KernelState;
@@ -111,15 +133,16 @@ export class Backtester {
   private lastBid = 0;
   private lastAsk = 0;
   private fillSeq = 0;
+  private readonly scratch: Candle = { t: 0, bo: 0, bh: 0, bl: 0, bc: 0, ao: 0, ah: 0, al: 0, ac: 0, n: 0 };
 
   constructor(private readonly options: BacktestOptions) {
     const { instrument, strategy } = options;
     this.instrument = instrument;
-    const run = startRun(strategy);
+    const run = startRun(strategy, instrument);
     this.kernel = { instrument, accountCurrency: ACCOUNT };
     this.state = emptyKernelState([run]);
-    this.tf = runTimeframe(run);
-    this.aggregator = new CandleAggregator(undefined, [this.tf]);
+    this.tf = run.memory.watch.timeframes[0] as Timeframe;
+    this.aggregator = new CandleAggregator(undefined, runTimeframes(run));
     const spreadPips = options.spreadPips === undefined ? 1.0 : options.spreadPips;
     this.spreadPoints = spreadPips === null ? null : pipsToPoints(spreadPips, instrument);
     if (this.spreadPoints !== null && !(Number.isSafeInteger(this.spreadPoints) && this.spreadPoints >= 0)) {
@@ -155,13 +178,36 @@ export class Backtester {
     if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
     if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
     if (this.watchingQuotes) this.walkBar(bar, barEndMs);
-    this.aggregator.addBar(bar);
+    this.aggregator.addBar(this.priced(bar));
     const done = this.aggregator.closeDue(barEndMs);
     if (done.length > 0) this.onCandlesClosed(done);
     this.lastBarT = bar.t;
     this.lastBid = bar.bc;
     this.lastAsk = bar.ac;
     this.lastMs = Math.max(barEndMs, bar.t);
+  }
+
+  /**
+   * The bar as the strategy's candles see it: with a fixed spread its ask
+   * side is bid + spread, as the quotes are (and as a replay's ticks are), so
+   * a strategy reading mid or ask prices decides on the prices it trades at.
+   * One scratch object, reused: the aggregator copies what it keeps.
+   */
+  private priced(bar: Candle): Candle {
+    const spread = this.spreadPoints;
+    if (spread === null) return bar;
+    const c = this.scratch;
+    c.t = bar.t;
+    c.bo = bar.bo;
+    c.bh = bar.bh;
+    c.bl = bar.bl;
+    c.bc = bar.bc;
+    c.ao = bar.bo + spread;
+    c.ah = bar.bh + spread;
+    c.al = bar.bl + spread;
+    c.ac = bar.bc + spread;
+    c.n = bar.n;
+    return c;
   }
 
   private quoteAt(ts: number, bid: number, ask: number): Quote {
@@ -196,19 +242,24 @@ export class Backtester {
   }
 
   private onCandlesClosed(closed: readonly ClosedCandle[]): void {
-    for (const c of closed) this.onCandleClose(c.candle);
+    for (const c of closed) this.onCandleClose(c.tf, c.candle);
   }
 
-  private onCandleClose(candle: Candle): void {
-    const closeTs = bucketEnd(this.tf, candle.t);
-    const effects = this.step({ type: "candle", tf: this.tf, candle, indicators: null });
+  private onCandleClose(tf: Timeframe, candle: Candle): void {
+    const closeTs = bucketEnd(tf, candle.t);
+    const effects = this.step({ type: "candle", tf, candle });
+    for (const effect of effects) {
+      if (effect.type === "strategy_fault") throw new StrategyFaultError(effect.strategyId, closeTs, effect.fault);
+    }
     if (closeTs <= this.tradeFromMs) return;
-    this.candles++;
-    if (this.firstMs === null) this.firstMs = candle.t;
     for (const effect of effects) {
       if (effect.type !== "signal") continue;
+      this.options.observer?.signal?.(effect.signal);
       for (const decided of this.step({ type: "signal", signal: effect.signal })) if (decided.type === "order") this.pending.push(decided.intent);
     }
+    if (tf !== this.tf) return;
+    this.candles++;
+    if (this.firstMs === null) this.firstMs = candle.t;
     const balance = this.balanceCents(candle, closeTs);
     this.equity.push({ t: closeTs, usdCents: balance - this.metrics.initialCents });
     this.metrics.onEquity(closeTs, balance);
@@ -243,11 +294,13 @@ export class Backtester {
       if (decided.type === "refused") {
         const type = decided.rejection.type;
         this.rejections.set(type, (this.rejections.get(type) ?? 0) + 1);
+        this.options.observer?.order?.(intent, { refused: decided.rejection });
         return;
       }
     }
     this.step({ type: "order_sent", intent, nowMs: quote.ts });
     const fill = fillMarket(intent, quote, this.fillModel, this.instrument, ++this.fillSeq);
+    this.options.observer?.order?.(intent, { filled: fill });
     const before = this.position;
     for (const effect of this.step({ type: "fill", intent, fill, rates: this.rates() })) {
       // A fill the backtest cannot book in full is a defect of its inputs: say so rather than trade on without it.

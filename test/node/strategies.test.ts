@@ -1,15 +1,14 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import fc from "fast-check";
-import { ATR, EMA, RSI, SMA } from "trading-signals";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { CandleAggregator } from "../../src/domain/candle-aggregator.ts";
 import type { Candle } from "../../src/domain/candle.ts";
 import { getInstrument } from "../../src/domain/instruments.ts";
 import { toPoints } from "../../src/domain/price.ts";
-import * as S from "../../src/domain/trading/series-state.ts";
-import { startRun, stepRun, type StrategyRun } from "../../src/domain/trading/strategy-registry.ts";
+import { checkParams, paramInfo, STRATEGY_NAMES } from "../../src/domain/strategy/catalog.ts";
+import { feedRun, startRun, warmUp, type StrategyRun } from "../../src/domain/strategy/run.ts";
 import type { SignalDraft } from "../../src/domain/trading/strategy.ts";
 import { parseHistdataM1 } from "../../src/ingest/history-formats.ts";
 import { readLines } from "../../src/ingest/read-lines.ts";
@@ -22,34 +21,6 @@ const M1_2018 = path.join(DATA, "m1_histdata/DAT_ASCII_EURUSD_M1_2018.csv.gz");
 const hasData = existsSync(M1_2018);
 if (!hasData) console.warn(`strategies: real-data tests skipped, no ${M1_2018}`);
 
-const priceSeries = fc.array(fc.double({ min: 0.5, max: 2, noNaN: true }), { minLength: 1, maxLength: 300 });
-
-function close(a: number | null, b: number | null | undefined) {
-  if (a === null || b === null || b === undefined) return expect(a ?? null).toBe(b ?? null);
-  expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(b)));
-}
-
-describe("series state matches trading-signals", () => {
-  it("EMA, SMA, RSI and ATR give the library's values on random series", () => {
-    fc.assert(
-      fc.property(priceSeries, fc.integer({ min: 2, max: 30 }), (prices, period) => {
-        const ema = new EMA(period), sma = new SMA(period), rsi = new RSI(period), atr = new ATR(period);
-        let es = S.emaInit(period), ss = S.smaInit(period), rs = S.rsiInit(period), as = S.atrInit(period);
-        for (const p of prices) {
-          const high = p * 1.001, low = p * 0.999;
-          ema.update(p, false); sma.update(p, false); rsi.update(p, false); atr.update({ high, low, close: p }, false);
-          es = S.emaUpdate(es, p); ss = S.smaUpdate(ss, p); rs = S.rsiUpdate(rs, p); as = S.atrUpdate(as, high, low, p);
-          close(S.emaValue(es), ema.isStable ? ema.getResultOrThrow() : null);
-          close(S.smaValue(ss), sma.isStable ? sma.getResultOrThrow() : null);
-          close(S.rsiValue(rs), rsi.isStable ? rsi.getResultOrThrow() : null);
-          close(S.atrValue(as), atr.isStable ? atr.getResultOrThrow() : null);
-        }
-      }),
-      { numRuns: 300 },
-    );
-  });
-});
-
 describe("strategy parameters", () => {
   it("fills defaults and refuses bad parameters with readable issues", () => {
     const ok = v.parse(StrategyConfig, { id: "trend-1", kind: "ema-cross" });
@@ -59,8 +30,30 @@ describe("strategy parameters", () => {
     expect(bad.success).toBe(false);
     expect(bad.issues?.[0]?.message).toMatch(/fast must be shorter/);
     expect(v.safeParse(StrategyConfig, { id: "Bad Id", kind: "ema-cross" }).success).toBe(false);
-    expect(v.safeParse(StrategyConfig, { id: "x", kind: "martingale" }).success).toBe(false);
+    const unknownKind = v.safeParse(StrategyConfig, { id: "x", kind: "martingale" });
+    expect(unknownKind.issues?.[0]?.message).toMatch(/unknown strategy "martingale"; there are: .*ema-cross.*sma-cross/);
     expect(v.safeParse(StrategyConfigList, [{ id: "a", kind: "sma-cross" }, { id: "a", kind: "ema-cross" }]).success).toBe(false);
+  });
+
+  it("refuses an unknown or misspelt parameter, naming the valid ones", () => {
+    const typo = v.safeParse(StrategyConfig, { id: "x", kind: "sma-cross", params: { fsat: 3 } });
+    expect(typo.success).toBe(false);
+    expect(typo.issues?.[0]?.message).toBe('unknown parameter "fsat" for sma-cross; its parameters are: timeframe, fast, slow, price');
+    const two = checkParams("rsi-reversion", { lenght: 14, perod: 3 });
+    expect(two).toEqual({ ok: false, path: "params.lenght", message: 'unknown parameters "lenght", "perod" for rsi-reversion; its parameters are: timeframe, period, oversold, overbought, exitLevel, atrPeriod, atrStopMultiple, price' });
+    expect(checkParams("sma-cross", { fast: 2.5 })).toMatchObject({ ok: false, path: "params.fast" });
+    expect(checkParams("sma-cross", { fast: 5 })).toEqual({ ok: true, params: { timeframe: "1h", fast: 5, slow: 50, price: "bid" } });
+  });
+
+  it("lists each strategy's parameters with their types, defaults and bounds", () => {
+    expect(STRATEGY_NAMES).toEqual(expect.arrayContaining(["ema-cross", "rsi-reversion", "sma-cross"]));
+    expect(paramInfo("sma-cross")).toEqual([
+      { name: "timeframe", type: "picklist", default: "1h", options: ["1m", "5m", "15m", "1h", "4h", "1D"] },
+      { name: "fast", type: "integer", default: 20, min: 2, max: 500 },
+      { name: "slow", type: "integer", default: 50, min: 2, max: 500 },
+      { name: "price", type: "picklist", default: "bid", options: ["bid", "mid"] },
+    ]);
+    expect(paramInfo("ema-cross").find((p) => p.name === "atrTakeProfitMultiple")).toEqual({ name: "atrTakeProfitMultiple", type: "number | null", default: 3, min: 0.1, max: 20 });
   });
 });
 
@@ -88,9 +81,10 @@ async function realCandles(tf: "1h" | "15m"): Promise<Candle[]> {
 function runAll(run: StrategyRun, candles: Candle[], tf: "1h" | "15m"): { run: StrategyRun; signals: (SignalDraft & { t: number })[] } {
   const signals: (SignalDraft & { t: number })[] = [];
   for (const candle of candles) {
-    const out = stepRun(run, { tf, candle, indicators: null, closeTs: candle.t + 3_600_000 }, eur);
+    const out = feedRun(run, tf, candle, null, eur);
+    if ("fault" in out) throw new Error(out.fault.message);
     run = out.run;
-    if (out.signal) signals.push({ ...out.signal, t: candle.t });
+    if (out.draft) signals.push({ ...out.draft, t: candle.t });
   }
   return { run, signals };
 }
@@ -108,7 +102,7 @@ describe.skipIf(!hasData)("reference strategies on real EUR_USD 2018 hours", asy
       if (f1 > s1 && f0 <= s0) expected.push([hours[i]!.t, "buy"]);
       if (f1 < s1 && f0 >= s0) expected.push([hours[i]!.t, "sell"]);
     }
-    const { signals } = runAll(startRun(v.parse(StrategyConfig, { id: "ref", kind: "sma-cross" })), hours, "1h");
+    const { signals } = runAll(startRun(v.parse(StrategyConfig, { id: "ref", kind: "sma-cross" }), eur), hours, "1h");
     expect(hours.length).toBeGreaterThan(6000);
     expect(expected.length).toBeGreaterThan(50);
     expect(signals.map((s) => [s.t, s.type])).toEqual(expected);
@@ -117,8 +111,8 @@ describe.skipIf(!hasData)("reference strategies on real EUR_USD 2018 hours", asy
   it("ema-cross and rsi-reversion signal with stops on the right side, deterministically", () => {
     for (const kind of ["ema-cross", "rsi-reversion"] as const) {
       const config = v.parse(StrategyConfig, { id: "s", kind, params: { timeframe: "1h" } });
-      const a = runAll(startRun(config), hours, "1h");
-      const b = runAll(startRun(config), hours, "1h");
+      const a = runAll(startRun(config, eur), hours, "1h");
+      const b = runAll(startRun(config, eur), hours, "1h");
       expect(a.signals).toEqual(b.signals);
       expect(a.signals.length).toBeGreaterThan(20);
       const byT = new Map(hours.map((c) => [c.t, c]));
@@ -134,16 +128,17 @@ describe.skipIf(!hasData)("reference strategies on real EUR_USD 2018 hours", asy
     }
   });
 
-  it("state saved as JSON at any point and restored gives the same signals", () => {
+  it("a run restarted at any point (its JSON state saved, its indicators rebuilt from stored candles) gives the same signals", () => {
     fc.assert(
       fc.property(fc.constantFrom("ema-cross", "rsi-reversion", "sma-cross" as const), fc.integer({ min: 0, max: 6000 }), (kind, cut) => {
         const config = v.parse(StrategyConfig, { id: "s", kind, params: { timeframe: "1h" } });
-        const whole = runAll(startRun(config), hours, "1h");
-        const first = runAll(startRun(config), hours.slice(0, cut), "1h");
-        const restored: StrategyRun = JSON.parse(JSON.stringify(first.run));
+        const whole = runAll(startRun(config, eur), hours, "1h");
+        const first = runAll(startRun(config, eur), hours.slice(0, cut), "1h");
+        const restored = startRun(config, eur, JSON.parse(JSON.stringify(first.run.state)));
+        warmUp(restored, "1h", hours.slice(Math.max(0, cut - restored.memory.warmUpCandles("1h")), cut));
         const second = runAll(restored, hours.slice(cut), "1h");
         expect([...first.signals, ...second.signals]).toEqual(whole.signals);
-        expect(JSON.stringify(second.run)).toBe(JSON.stringify(whole.run));
+        expect(JSON.stringify(second.run.state)).toBe(JSON.stringify(whole.run.state));
       }),
       { numRuns: 15 },
     );

@@ -51,7 +51,7 @@ describe("an array where an object is expected", () => {
     await expectRefused(await send("POST", "/api/admin/keys", "[]"), "invalid_key_request");
     await expectRefused(await send("POST", "/api/admin/backups/restore", "[]"), "invalid_restore_request");
     await expectRefused(await send("PUT", "/api/admin/pairs/AUD_USD/strategies", JSON.stringify({
-      strategies: [{ id: "x", kind: "ema-cross", timeframe: "1m", units: 1000, params: [] }],
+      strategies: [{ id: "x", kind: "ema-cross", units: 1000, params: [] }],
     })), "invalid_strategies", "strategies.0.params");
     const keys = await (await call("/api/admin/keys")).json<Json>();
     expect(keys.keys).toEqual([]);

@@ -9,7 +9,9 @@
  *   fill   --> position (netting, protection, exact money) --> closed trade
  *
  * `step(config, state, event)` returns the new state and the effects; the
- * state passed in is never changed. An adapter carries the effects out: the
+ * state passed in is never changed, but for one part: a strategy run's
+ * memory (candle history and trading-signals indicator objects, which cannot
+ * be copied cheaply) advances in place on each candle event, once per candle. An adapter carries the effects out: the
  * actor persists them in SQLite, sends orders through its outbox to the
  * broker and publishes to its room (actors/pair-trader.ts); the backtester
  * fills them at the next quote in memory and draws the equity curve
@@ -22,7 +24,6 @@
  */
 import type { RiskLimits } from "../../../schemas/trading.ts";
 import type { Candle, Timeframe } from "../candle.ts";
-import type { IndicatorValues } from "../indicators.ts";
 import type { Instrument } from "../instruments.ts";
 import { midDecimal } from "../price.ts";
 import type { ApprovalRequest, TradingStatus } from "../portfolio/messages.ts";
@@ -31,7 +32,8 @@ import { applyFill, nextAddLevel, onQuote, type ExitReason, type Position, type 
 import { checkOrder, signedUnits, trimOrderWindow } from "./risk.ts";
 import { runStrategies } from "./signal-engine.ts";
 import { addLevelIntent, intentForSignal, protectionOf, protectionOfIntent } from "./signal-intent.ts";
-import type { StrategyRun } from "./strategy-registry.ts";
+import type { StrategyRun } from "../strategy/run.ts";
+import type { StrategyFault } from "../strategy/step.ts";
 import type { Fill, OrderIntent, OrderRejection, Quote, Signal } from "./types.ts";
 
 export interface KernelConfig {
@@ -65,8 +67,8 @@ export interface OrderContext {
 }
 
 export type KernelEvent =
-  /** A candle of `tf` closed, with the pair's indicators on it. */
-  | { type: "candle"; tf: Timeframe; candle: Candle; indicators: IndicatorValues | null }
+  /** A candle of `tf` closed: the strategies that read it advance, those that watch it step. */
+  | { type: "candle"; tf: Timeframe; candle: Candle }
   /** A strategy's signal is to be decided (live: when its turn in the queue comes; replay: at once). */
   | { type: "signal"; signal: Signal }
   /** A quote: protective levels move, exits and add levels fall due. */
@@ -85,6 +87,8 @@ export type KernelEffect =
   | { type: "runs_changed"; runs: readonly StrategyRun[] }
   /** A strategy signalled: to be stored, published, and stepped back in as a `signal` event. */
   | { type: "signal"; signal: Signal }
+  /** A strategy's step failed (it threw, acted wrongly, returned a state that is not JSON): no signal; its state is unchanged. */
+  | { type: "strategy_fault"; strategyId: string; fault: StrategyFault }
   /** An order to step back in as an `order` event (a signal's order, an add level). */
   | { type: "order"; intent: OrderIntent }
   /** A position must be closed: an exit (stop loss, take profit, trailing stop) or the kill switch's flatten. */
@@ -120,7 +124,7 @@ export function emptyKernelState(runs: readonly StrategyRun[] = []): KernelState
 export function step(config: KernelConfig, state: KernelState, event: KernelEvent): StepResult {
   switch (event.type) {
     case "candle":
-      return onCandle(config, state, event.tf, event.candle, event.indicators);
+      return onCandle(config, state, event.tf, event.candle);
     case "signal":
       return onSignal(state, event.signal);
     case "quote":
@@ -141,12 +145,13 @@ export function step(config: KernelConfig, state: KernelState, event: KernelEven
 
 // ---- events ------------------------------------------------------------------------
 
-function onCandle(config: KernelConfig, state: KernelState, tf: Timeframe, candle: Candle, indicators: IndicatorValues | null): StepResult {
+function onCandle(config: KernelConfig, state: KernelState, tf: Timeframe, candle: Candle): StepResult {
   if (state.runs.length === 0) return { state, effects: [] };
-  const out = runStrategies(state.runs, { tf, candle, indicators }, config.instrument);
+  const out = runStrategies(state.runs, { tf, candle }, state.positions, config.instrument);
   const effects: KernelEffect[] = [];
   if (out.changed.length > 0) effects.push({ type: "runs_changed", runs: out.changed });
   for (const signal of out.signals) effects.push({ type: "signal", signal });
+  for (const { strategyId, fault } of out.faults) effects.push({ type: "strategy_fault", strategyId, fault });
   return { state: { ...state, runs: out.runs }, effects };
 }
 

@@ -1,35 +1,41 @@
 import type { Candle, Timeframe } from "../candle.ts";
 import { bucketEnd } from "../fx-time.ts";
-import type { IndicatorValues } from "../indicators.ts";
 import type { Instrument } from "../instruments.ts";
+import { feedRun, type StrategyRun } from "../strategy/run.ts";
+import type { StrategyFault } from "../strategy/step.ts";
 import { signalId } from "./client-order-id.ts";
-import { stepRun, type StrategyRun } from "./strategy-registry.ts";
+import type { Position } from "./position.ts";
 import type { Signal } from "./types.ts";
 
 /**
- * Feed one closed candle to every enabled strategy on a pair. Pure: the
- * actor persists the new states and signals, a backtest keeps them in memory.
- * Signal ids are derived from (pair, strategy, timeframe, candle, type), so the
- * same candle can never produce two different signals for one strategy.
+ * Feed one closed candle to every strategy on a pair: each run that reads
+ * its timeframe advances its memory, each enabled run that watches it steps.
+ * The actor persists the new states and signals, a backtest keeps them in
+ * memory. Signal ids are derived from (pair, strategy, timeframe, candle,
+ * type), so the same candle can never produce two different signals for one
+ * strategy.
  */
 export function runStrategies(
   runs: readonly StrategyRun[],
-  closed: { tf: Timeframe; candle: Candle; indicators: IndicatorValues | null },
+  closed: { tf: Timeframe; candle: Candle },
+  positions: readonly Position[],
   instrument: Instrument,
-): { runs: StrategyRun[]; changed: StrategyRun[]; signals: Signal[] } {
+): { runs: StrategyRun[]; changed: StrategyRun[]; signals: Signal[]; faults: { strategyId: string; fault: StrategyFault }[] } {
   const closeTs = bucketEnd(closed.tf, closed.candle.t);
   const next: StrategyRun[] = [];
   const changed: StrategyRun[] = [];
   const signals: Signal[] = [];
+  const faults: { strategyId: string; fault: StrategyFault }[] = [];
   for (const run of runs) {
-    if (!run.config.enabled) {
-      next.push(run);
+    const position = positions.find((p) => p.strategyId === run.config.id) ?? null;
+    const out = feedRun(run, closed.tf, closed.candle, position, instrument);
+    next.push(out.run);
+    if ("fault" in out) {
+      faults.push({ strategyId: run.config.id, fault: out.fault });
       continue;
     }
-    const out = stepRun(run, { tf: closed.tf, candle: closed.candle, indicators: closed.indicators, closeTs }, instrument);
-    next.push(out.run);
-    if (out.run !== run) changed.push(out.run);
-    const draft = out.signal;
+    if (out.changed) changed.push(out.run);
+    const draft = out.draft;
     if (!draft) continue;
     signals.push({
       id: signalId(instrument.symbol, run.config.id, closed.tf, closed.candle.t, draft.type),
@@ -43,8 +49,9 @@ export function runStrategies(
       ts: closeTs,
       ...(draft.stopLoss !== undefined ? { stopLoss: draft.stopLoss } : {}),
       ...(draft.takeProfit !== undefined ? { takeProfit: draft.takeProfit } : {}),
+      ...(draft.order !== undefined ? { order: draft.order } : {}),
       metadata: draft.metadata,
     });
   }
-  return { runs: next, changed, signals };
+  return { runs: next, changed, signals, faults };
 }

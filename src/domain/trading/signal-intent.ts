@@ -26,13 +26,27 @@ export function protectionOf(config: StrategyConfig): IntentProtection {
   };
 }
 
+/** The protection a strategy's action set on its signal (it overrides the configured one, field by field). */
+function protectionOfSignal(signal: Signal): IntentProtection {
+  const o = signal.order;
+  if (!o) return {};
+  return {
+    ...(o.trailingStopPips !== undefined ? { trailingStopPips: o.trailingStopPips } : {}),
+    ...(o.breakEven ? { breakEven: o.breakEven } : {}),
+    ...(o.addLevels ? { addLevels: o.addLevels } : {}),
+  };
+}
+
 /**
  * The order that moves a strategy's net position (`currentNetUnits`, signed)
  * to what its signal asks: buy = +units, sell = -units (a reversal when on the
- * other side), close = flat. Null when already there. Shared by the pair actor
+ * other side), close = flat; units are the signal's own when its strategy set
+ * them, else the configured ones. Null when already there. Shared by the pair actor
  * and backtests, so both turn the same signal into the same order.
  */
-export function intentForSignal(signal: Signal, currentNetUnits: number, units: number, protection: IntentProtection = {}): OrderIntent | null {
+export function intentForSignal(signal: Signal, currentNetUnits: number, configuredUnits: number, configured: IntentProtection = {}): OrderIntent | null {
+  const units = signal.order?.units ?? configuredUnits;
+  const protection = { ...configured, ...protectionOfSignal(signal) };
   const target = signal.type === "buy" ? units : signal.type === "sell" ? -units : 0;
   const delta = target - currentNetUnits;
   if (delta === 0) return null;

@@ -33,7 +33,18 @@ export interface Signal {
   /** Suggested protective levels, in points (absolute prices). */
   stopLoss?: number;
   takeProfit?: number;
+  /** Units and protection of the order, when the strategy set them (else its configuration's). */
+  order?: SignalOrder;
   metadata: Record<string, number | string | boolean | null>;
+}
+
+/** What a strategy's action asks of its order beyond the signal's side. */
+export interface SignalOrder {
+  /** Units to hold (else the strategy's configured units). */
+  units?: number;
+  trailingStopPips?: number;
+  breakEven?: { triggerPips: number; offsetPips: number };
+  addLevels?: { maxLevels: number; offsetPips: number; sizeMultiplier: number };
 }
 
 export type OrderType = "market" | "limit" | "stop";

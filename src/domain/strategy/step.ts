@@ -1,0 +1,231 @@
+/**
+ * One step of a user's strategy: the context it sees, the action it takes,
+ * checked before it can become an order. Whatever the strategy does wrong
+ * (throws, acts twice, names a price that is not one, returns a state that is
+ * not JSON) comes back as a fault and never as an order: the kernel reports
+ * it and the pair goes on.
+ *
+ * Strategies get no wall clock and no Math.random: while a step runs,
+ * Date.now, performance.now and Math.random throw (ctx.now and ctx.random are
+ * theirs), so one strategy on the same data decides the same in every way in.
+ */
+import * as v from "valibot";
+import type { Candle, Timeframe } from "../candle.ts";
+import type { Instrument } from "../instruments.ts";
+import { toDecimal, toPoints, isPricePoints } from "../price.ts";
+import { SeededRandom } from "../random.ts";
+import { fnv1a64Hex } from "../trading/client-order-id.ts";
+import type { Position } from "../trading/position.ts";
+import type { SignalDraft } from "../trading/strategy.ts";
+import type { ActionOptions, InstrumentView, PositionView, SignalNote, StrategyContext, StrategyDefinition } from "./api.ts";
+import { STATE_BYTES_MAX } from "./api.ts";
+import { StrategyActionError, type RunMemory } from "./run-memory.ts";
+import { AddLevelsSchema, BreakEvenSchema, Pips } from "../../../schemas/trading-events.ts";
+
+export type StrategyFaultCode = "threw" | "invalid_action" | "invalid_state";
+
+export interface StrategyFault {
+  code: StrategyFaultCode;
+  message: string;
+}
+
+export type StepOutcome = { ok: true; state: unknown; draft: SignalDraft | null } | { ok: false; fault: StrategyFault };
+
+export interface StepInput {
+  tf: Timeframe;
+  candle: Candle;
+  /** The strategy's open position, if any. */
+  position: Position | null;
+  /** Units the strategy is configured with (the default of buy and sell). */
+  units: number;
+  strategyId: string;
+}
+
+const UNITS_MAX = 100_000_000;
+const REASON_CHARS_MAX = 200;
+const METADATA_KEYS_MAX = 32;
+
+const ActionSchema = v.strictObject({
+  units: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(UNITS_MAX))),
+  stopLoss: v.optional(v.pipe(v.number(), v.finite(), v.gtValue(0))),
+  takeProfit: v.optional(v.pipe(v.number(), v.finite(), v.gtValue(0))),
+  trailingStopPips: v.optional(Pips),
+  breakEven: v.optional(BreakEvenSchema),
+  addLevels: v.optional(AddLevelsSchema),
+  confidence: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(1))),
+  reason: v.optional(v.pipe(v.string(), v.maxLength(REASON_CHARS_MAX))),
+  metadata: v.optional(
+    v.pipe(
+      v.record(v.pipe(v.string(), v.maxLength(64)), v.union([v.pipe(v.number(), v.finite()), v.string(), v.boolean(), v.null()])),
+      v.check((m) => Object.keys(m).length <= METADATA_KEYS_MAX, `at most ${METADATA_KEYS_MAX} metadata keys`),
+    ),
+  ),
+});
+
+export function instrumentView(instrument: Instrument): InstrumentView {
+  return {
+    symbol: instrument.symbol,
+    base: instrument.base,
+    quote: instrument.quote,
+    // 1 / 10^4, not 10^-4 (which is 0.00009999999999999999 in a double).
+    pip: 1 / 10 ** -instrument.pipLocation,
+    precision: instrument.displayPrecision,
+  };
+}
+
+function positionView(p: Position, closeMid: number, instrument: Instrument): PositionView {
+  const sign = p.side === "buy" ? 1 : -1;
+  const averagePrice = toDecimal(p.costUnitPoints / p.units, instrument);
+  return {
+    side: sign > 0 ? "long" : "short",
+    units: sign * p.units,
+    averagePrice,
+    unrealizedPnlQuote: sign * p.units * (closeMid - averagePrice),
+    stopLoss: p.stopLoss !== undefined ? toDecimal(p.stopLoss, instrument) : null,
+    takeProfit: p.takeProfit !== undefined ? toDecimal(p.takeProfit, instrument) : null,
+    trailingStop: p.trailingStopPrice !== undefined ? toDecimal(p.trailingStopPrice, instrument) : null,
+    breakEvenDone: p.breakEven?.status === "MOVED",
+    openedAt: p.openedAt,
+  };
+}
+
+/** Seed of a step's random source: the pair, the strategy and the candle, so every run draws the same numbers. */
+function stepSeed(pair: string, strategyId: string, tf: Timeframe, t: number): number {
+  return Number.parseInt(fnv1a64Hex(`${pair}\u0000${strategyId}\u0000${tf}\u0000${t}`).slice(0, 8), 16);
+}
+
+function forbidden(what: string, instead: string): () => never {
+  return () => {
+    throw new StrategyActionError(`${what} is not available to a strategy: use ${instead}`);
+  };
+}
+
+/** Run `fn` with the wall clock and Math.random taken away. */
+function withoutAmbientSources<T>(fn: () => T): T {
+  const perf = (globalThis as { performance?: { now(): number } }).performance;
+  const saved = { now: Date.now, random: Math.random, perfNow: perf?.now };
+  Date.now = forbidden("Date.now()", "ctx.now");
+  Math.random = forbidden("Math.random()", "ctx.random()");
+  if (perf) perf.now = forbidden("performance.now()", "ctx.now");
+  try {
+    return fn();
+  } finally {
+    Date.now = saved.now;
+    Math.random = saved.random;
+    if (perf && saved.perfNow) perf.now = saved.perfNow;
+  }
+}
+
+/** Step `definition` on a closed candle of one of its watched timeframes. The memory has been fed the candle. */
+export function stepStrategy(
+  definition: StrategyDefinition<Record<string, unknown>, unknown>,
+  params: Record<string, unknown>,
+  memory: RunMemory,
+  state: unknown,
+  input: StepInput,
+  instrument: Instrument,
+): StepOutcome {
+  const candleViews = memory.candles(input.tf);
+  const candle = candleViews[candleViews.length - 1];
+  if (!candle) throw new Error("stepStrategy: the memory was not fed the candle");
+  const random = new SeededRandom(stepSeed(instrument.symbol, input.strategyId, input.tf, input.candle.t));
+  let action: { type: "buy" | "sell" | "close"; options: ActionOptions } | null = null;
+  const act = (type: "buy" | "sell" | "close", options: ActionOptions | undefined) => {
+    if (action) throw new StrategyActionError(`one action per step: ${action.type} was already taken, then ${type}`);
+    const parsed = v.safeParse(ActionSchema, options ?? {});
+    if (!parsed.success) throw new StrategyActionError(`${type}: ${parsed.issues.map((i) => `${v.getDotPath(i) ?? "options"}: ${i.message}`).join("; ")}`);
+    action = { type, options: parsed.output as ActionOptions };
+  };
+  const ctx: StrategyContext<Record<string, unknown>> = {
+    params,
+    instrument: instrumentView(instrument),
+    now: candle.closeTime,
+    candle,
+    candles: (tf) => memory.candles(tf),
+    indicator: <R>(name: string) => memory.indicator(name) as R | null,
+    position: input.position ? positionView(input.position, candle.close, instrument) : null,
+    random: () => random.next(),
+    buy: (options) => act("buy", options),
+    sell: (options) => act("sell", options),
+    close: (note?: SignalNote) => act("close", note),
+    target: (units, options) => {
+      if (!(Number.isSafeInteger(units) && Math.abs(units) <= UNITS_MAX)) throw new StrategyActionError(`target: units must be a whole number within ±${UNITS_MAX}, got ${String(units)}`);
+      if (units === 0) act("close", options);
+      else act(units > 0 ? "buy" : "sell", { ...options, units: Math.abs(units) });
+    },
+  };
+  let next: unknown;
+  try {
+    next = withoutAmbientSources(() => definition.onCandle(ctx, state));
+  } catch (err) {
+    return { ok: false, fault: { code: err instanceof StrategyActionError ? "invalid_action" : "threw", message: messageOf(err) } };
+  }
+  const saved = checkState(next);
+  if (saved !== null) return { ok: false, fault: { code: "invalid_state", message: saved } };
+  if (action === null) return { ok: true, state: next, draft: null };
+  const drafted = draftOf(action, instrument);
+  return typeof drafted === "string" ? { ok: false, fault: { code: "invalid_action", message: drafted } } : { ok: true, state: next, draft: drafted };
+}
+
+function messageOf(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.slice(0, 500);
+}
+
+/** Why `state` cannot be saved, or null: it must be plain JSON that reads back as it is. */
+function checkState(state: unknown): string | null {
+  if (state === undefined) return "onCandle returned nothing: return the next state (plain JSON)";
+  if (state !== null && typeof (state as Promise<unknown>).then === "function") return "onCandle returned a Promise: steps are synchronous";
+  let json: string;
+  try {
+    json = JSON.stringify(state);
+  } catch (err) {
+    return `the state is not JSON: ${messageOf(err)}`;
+  }
+  if (json === undefined) return "the state is not JSON";
+  if (json.length > STATE_BYTES_MAX) return `the state is ${json.length} bytes of JSON, over ${STATE_BYTES_MAX}`;
+  if (!sameJson(state, JSON.parse(json))) return "the state does not survive JSON (a function, a class instance, undefined, NaN or Infinity in it)";
+  return null;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const proto = Object.getPrototypeOf(a);
+  if (!Array.isArray(a) && proto !== Object.prototype && proto !== null) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/** The signal draft of an action, its prices in points; or why it cannot be one. */
+function draftOf(action: { type: "buy" | "sell" | "close"; options: ActionOptions }, instrument: Instrument): SignalDraft | string {
+  const o = action.options;
+  const points = (name: string, price: number | undefined): number | undefined | string => {
+    if (price === undefined) return undefined;
+    const p = toPoints(price, instrument);
+    return isPricePoints(p) ? p : `${name} ${price} is not a price of ${instrument.symbol}`;
+  };
+  const stopLoss = points("stopLoss", o.stopLoss);
+  const takeProfit = points("takeProfit", o.takeProfit);
+  if (typeof stopLoss === "string") return stopLoss;
+  if (typeof takeProfit === "string") return takeProfit;
+  const order = {
+    ...(o.units !== undefined ? { units: o.units } : {}),
+    ...(o.trailingStopPips !== undefined ? { trailingStopPips: o.trailingStopPips } : {}),
+    ...(o.breakEven !== undefined ? { breakEven: o.breakEven } : {}),
+    ...(o.addLevels !== undefined ? { addLevels: o.addLevels } : {}),
+  };
+  const closing = action.type === "close";
+  return {
+    type: action.type,
+    confidence: o.confidence ?? 1,
+    reason: o.reason ?? action.type,
+    metadata: o.metadata ?? {},
+    ...(!closing && stopLoss !== undefined ? { stopLoss } : {}),
+    ...(!closing && takeProfit !== undefined ? { takeProfit } : {}),
+    ...(!closing && Object.keys(order).length > 0 ? { order } : {}),
+  };
+}

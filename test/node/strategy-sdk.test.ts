@@ -1,0 +1,188 @@
+/**
+ * The strategy API as a user's code meets it: what a step sees (candles of
+ * several timeframes, indicators warm or null, its position, the seeded
+ * random source) and what becomes of what it does (actions checked; a throw,
+ * a second action, garbage or a state that is not JSON is a fault and never
+ * a signal). Then the multi-timeframe example through the test kit.
+ */
+import * as v from "valibot";
+import { describe, expect, it } from "vitest";
+import type { Candle, Timeframe } from "../../src/domain/candle.ts";
+import { getInstrument } from "../../src/domain/instruments.ts";
+import { defineStrategy, SMA, type StrategyContext, type StrategyDefinition } from "../../src/domain/strategy/index.ts";
+import { RunMemory } from "../../src/domain/strategy/run-memory.ts";
+import { stepStrategy, type StepOutcome } from "../../src/domain/strategy/step.ts";
+import type { Position } from "../../src/domain/trading/position.ts";
+import { candlesFromCsv, runStrategy, type KitCandle } from "../../src/replay/test-kit.ts";
+
+const eur = getInstrument("EUR_USD");
+const T0 = Date.UTC(2024, 0, 2); // a Tuesday
+const HOUR = 3_600_000;
+
+function candle(i: number, close: number, tf: Timeframe = "1h"): Candle {
+  const ms = tf === "1h" ? HOUR : tf === "4h" ? 4 * HOUR : 60_000;
+  return { t: T0 + i * ms, bo: close, bh: close + 5, bl: close - 5, bc: close, ao: close + 10, ah: close + 15, al: close + 5, ac: close + 10, n: 3 };
+}
+
+type Probe = (ctx: StrategyContext<Record<string, unknown>>, state: unknown) => unknown;
+
+/** A one-off strategy whose step is `probe`, watching 1h (and 4h when asked). */
+function probeStrategy(probe: Probe, extra: Partial<StrategyDefinition<Record<string, unknown>, unknown>> = {}): StrategyDefinition<Record<string, unknown>, unknown> {
+  return defineStrategy<Record<string, unknown>, unknown>({
+    name: "probe",
+    description: "test",
+    params: v.object({}),
+    watch: () => ({ timeframes: ["1h"], history: 3 }),
+    init: () => ({}),
+    onCandle: (ctx, state) => probe(ctx, state),
+    ...extra,
+  });
+}
+
+function stepOnce(definition: StrategyDefinition<Record<string, unknown>, unknown>, opts: { position?: Position | null; closes?: number[] } = {}): StepOutcome {
+  const memory = new RunMemory(definition, {}, eur);
+  const closes = opts.closes ?? [110_000];
+  closes.forEach((c, i) => memory.feed("1h", candle(i, c)));
+  const last = candle(closes.length - 1, closes[closes.length - 1] as number);
+  return stepStrategy(definition, {}, memory, {}, { tf: "1h", candle: last, position: opts.position ?? null, units: 10_000, strategyId: "probe" }, eur);
+}
+
+describe("what a step sees", () => {
+  it("decimal candles of bid, ask and mid, the history it asked for, the close time as its only clock", () => {
+    let seen: StrategyContext<Record<string, unknown>> | null = null;
+    const out = stepOnce(probeStrategy((ctx) => ((seen = ctx), {})), { closes: [110_000, 110_100, 110_200, 110_300] });
+    expect(out).toEqual({ ok: true, state: {}, draft: null });
+    const ctx = seen as unknown as StrategyContext<Record<string, unknown>>;
+    expect(ctx.now).toBe(T0 + 4 * HOUR);
+    expect(ctx.candle).toMatchObject({ timeframe: "1h", time: T0 + 3 * HOUR, closeTime: T0 + 4 * HOUR, close: 1.10305, bid: { close: 1.103, high: 1.10305 }, ask: { close: 1.1031 }, ticks: 3 });
+    // history: 3 kept of 4 fed, oldest first
+    expect(ctx.candles("1h").map((c) => c.bid.close)).toEqual([1.101, 1.102, 1.103]);
+    expect(() => ctx.candles("4h")).toThrow(/does not watch that timeframe/);
+    expect(ctx.instrument).toEqual({ symbol: "EUR_USD", base: "EUR", quote: "USD", pip: 0.0001, precision: 5 });
+  });
+
+  it("indicators are null until stable, then trading-signals' values", () => {
+    const values: (number | null)[] = [];
+    const def = probeStrategy((ctx) => (values.push(ctx.indicator("sma")), {}), {
+      indicators: () => ({ sma: { timeframe: "1h", price: "bid", create: () => new SMA(3) } }),
+    });
+    const memory = new RunMemory(def, {}, eur);
+    [110_000, 110_300, 110_600, 110_900].forEach((c, i) => {
+      memory.feed("1h", candle(i, c));
+      stepStrategy(def, {}, memory, {}, { tf: "1h", candle: candle(i, c), position: null, units: 1, strategyId: "p" }, eur);
+    });
+    expect(values.slice(0, 2)).toEqual([null, null]);
+    expect(values[2]).toBeCloseTo(1.103, 12);
+    expect(values[3]).toBeCloseTo(1.106, 12);
+  });
+
+  it("its own position: signed units, average entry, unrealised P&L at the close, protection", () => {
+    const position = {
+      id: "EUR_USD:probe:f1", pair: "EUR_USD", strategyId: "probe", status: "OPEN", side: "sell", units: 20_000, costUnitPoints: 20_000 * 110_500, entryPrice: 110_500,
+      accountCurrency: "USD", stopLoss: 111_000, takeProfit: 109_000, breakEven: { triggerPips: 10, offsetPips: 1, status: "MOVED" },
+      realisedPnlQuoteMicros: 0, realisedPnlAccountCents: 0, commissionQuoteMicros: 0, commissionAccountCents: 0, openedAt: T0, lastFillId: "f1", fillCount: 1, version: 1,
+    } as Position;
+    let view: unknown = null;
+    stepOnce(probeStrategy((ctx) => ((view = ctx.position), {})), { position, closes: [110_000] });
+    expect(view).toEqual({ side: "short", units: -20_000, averagePrice: 1.105, unrealizedPnlQuote: expect.closeTo(-20_000 * (1.10005 - 1.105), 9), stopLoss: 1.11, takeProfit: 1.09, trailingStop: null, breakEvenDone: true, openedAt: T0 });
+  });
+
+  it("a random source seeded by pair, strategy and candle: the same numbers on every run", () => {
+    const draw = (closes: number[]) => {
+      let xs: number[] = [];
+      stepOnce(probeStrategy((ctx) => ((xs = [ctx.random(), ctx.random()]), {})), { closes });
+      return xs;
+    };
+    expect(draw([110_000])).toEqual(draw([110_000]));
+    expect(draw([110_000, 110_100])).not.toEqual(draw([110_000]));
+    for (const x of draw([110_000])) expect(x >= 0 && x < 1).toBe(true);
+  });
+});
+
+describe("what becomes of what it does", () => {
+  it("an action becomes a signal draft, prices in points, protection and units with it", () => {
+    const out = stepOnce(probeStrategy((ctx) => (ctx.buy({ units: 5_000, stopLoss: 1.099, takeProfit: 1.1125, trailingStopPips: 15, confidence: 0.7, reason: "r", metadata: { k: 1 } }), {})));
+    expect(out).toEqual({ ok: true, state: {}, draft: { type: "buy", confidence: 0.7, reason: "r", metadata: { k: 1 }, stopLoss: 109_900, takeProfit: 111_250, order: { units: 5_000, trailingStopPips: 15 } } });
+    const target = stepOnce(probeStrategy((ctx) => (ctx.target(-3_000), {})));
+    expect(target).toMatchObject({ ok: true, draft: { type: "sell", order: { units: 3_000 } } });
+    expect(stepOnce(probeStrategy((ctx) => (ctx.target(0, { reason: "flat" }), {})))).toMatchObject({ ok: true, draft: { type: "close", reason: "flat" } });
+  });
+
+  it("a throw, a second action, garbage or a state that is not JSON is a fault, never a signal", () => {
+    const fault = (probe: Probe) => {
+      const out = stepOnce(probeStrategy(probe));
+      expect(out.ok).toBe(false);
+      return out.ok ? null : out.fault;
+    };
+    expect(fault(() => { throw new TypeError("boom"); })).toEqual({ code: "threw", message: "TypeError: boom" });
+    expect(fault((ctx) => (ctx.buy(), ctx.sell(), {}))).toMatchObject({ code: "invalid_action", message: expect.stringMatching(/one action per step/) });
+    expect(fault((ctx) => (ctx.buy({ units: -5 }), {}))).toMatchObject({ code: "invalid_action", message: expect.stringMatching(/units/) });
+    expect(fault((ctx) => (ctx.buy({ stopLoss: Number.NaN }), {}))).toMatchObject({ code: "invalid_action" });
+    expect(fault((ctx) => (ctx.buy({ stopLoss: 1e30 }), {}))).toMatchObject({ code: "invalid_action", message: expect.stringMatching(/not a price of EUR_USD/) });
+    expect(fault((ctx) => (ctx.buy({ confidence: 2 }), {}))).toMatchObject({ code: "invalid_action" });
+    expect(fault((ctx) => (ctx.buy({ units: 1, leverage: 50 } as never), {}))).toMatchObject({ code: "invalid_action", message: expect.stringMatching(/leverage/) });
+    expect(fault((ctx) => (ctx.target(0.5), {}))).toMatchObject({ code: "invalid_action" });
+    expect(fault(() => undefined)).toMatchObject({ code: "invalid_state" });
+    expect(fault(() => ({ f: () => 1 }))).toMatchObject({ code: "invalid_state" });
+    expect(fault(() => ({ x: Number.NaN }))).toMatchObject({ code: "invalid_state" });
+    expect(fault(() => ({ big: "x".repeat(70_000) }))).toMatchObject({ code: "invalid_state", message: expect.stringMatching(/bytes of JSON/) });
+    expect(fault(() => Promise.resolve({}))).toMatchObject({ code: "invalid_state", message: expect.stringMatching(/synchronous/) });
+  });
+
+  it("no wall clock and no Math.random inside a step; both come back after it", () => {
+    expect(stepOnce(probeStrategy(() => ({ t: Date.now() })))).toMatchObject({ ok: false, fault: { code: "invalid_action", message: expect.stringMatching(/Date.now\(\) is not available.*ctx.now/) } });
+    expect(stepOnce(probeStrategy(() => ({ r: Math.random() })))).toMatchObject({ ok: false, fault: { message: expect.stringMatching(/Math.random\(\) is not available.*ctx.random/) } });
+    expect(stepOnce(probeStrategy(() => ({ r: performance.now() })))).toMatchObject({ ok: false, fault: { message: expect.stringMatching(/performance.now/) } });
+    expect(Date.now()).toBeGreaterThan(T0);
+    expect(Math.random()).toBeLessThan(1);
+  });
+
+  it("a definition that cannot run says why when its run is created", () => {
+    expect(() => new RunMemory(probeStrategy(() => ({}), { watch: () => ({ timeframes: [] }) }), {}, eur)).toThrow(/at least one timeframe/);
+    expect(() => new RunMemory(probeStrategy(() => ({}), { watch: () => ({ timeframes: ["1h"], history: 5_000 }) }), {}, eur)).toThrow(/history must be a whole number in 1..1000/);
+  });
+});
+
+describe("the multi-timeframe example through the test kit", () => {
+  /** Hourly candles: a steady 4h uptrend with a sharp pullback in it. */
+  function trendWithPullback(): KitCandle[] {
+    const out: KitCandle[] = [];
+    let price = 1.1;
+    for (let i = 0; i < 24 * 20; i++) {
+      const inPullback = i % 48 >= 40; // 8 falling hours every 2 days
+      const next = price + (inPullback ? -0.0012 : 0.0006);
+      out.push({ time: T0 + i * HOUR, open: price, high: Math.max(price, next) + 0.0003, low: Math.min(price, next) - 0.0003, close: next });
+      price = next;
+    }
+    return out;
+  }
+
+  it("buys pullbacks only with the higher timeframe's trend, with its stop and target, the same on every run", () => {
+    const options = { pair: "EUR_USD", timeframe: "1h" as const, candles: trendWithPullback(), params: { trendTimeframe: "1D", entryTimeframe: "1h", trendPeriod: 3, rsiPeriod: 5, pullback: 40 } };
+    const run = runStrategy("trend-pullback", options);
+    const entries = run.signals.filter((s) => s.type !== "close");
+    expect(entries.length).toBeGreaterThan(3);
+    expect(entries.every((s) => s.type === "buy" && s.timeframe === "1h" && s.stopLoss !== undefined && s.takeProfit !== undefined)).toBe(true);
+    expect(run.orders.every((o) => o.filled !== null)).toBe(true);
+    expect(run.trades.length).toBeGreaterThan(2);
+    expect(JSON.stringify(runStrategy("trend-pullback", options))).toBe(JSON.stringify(run));
+    // Flat before each entry: an entry only ever opens a position.
+    expect(run.orders.filter((o) => o.intent.signalId !== undefined && !o.intent.reduceOnly).every((o) => o.intent.units === 10_000)).toBe(true);
+  });
+
+  it("refuses parameters that make no sense together, and candles out of order", () => {
+    expect(() => runStrategy("trend-pullback", { pair: "EUR_USD", candles: trendWithPullback(), params: { trendTimeframe: "15m", entryTimeframe: "1h" } })).toThrow(/trendTimeframe must be longer/);
+    const shuffled = trendWithPullback().slice(0, 3).reverse();
+    expect(() => runStrategy("trend-pullback", { pair: "EUR_USD", timeframe: "1h", candles: shuffled })).toThrow(/time order/);
+  });
+
+  it("reads candles from CSV", () => {
+    const csv = "time,open,high,low,close\n2024-01-02T00:00:00Z,1.1,1.1004,1.0998,1.1002\n\n1704157260000,1.1002,1.1003,1.1,1.1001\n";
+    expect(candlesFromCsv(csv)).toEqual([
+      { time: "2024-01-02T00:00:00Z", open: 1.1, high: 1.1004, low: 1.0998, close: 1.1002 },
+      { time: 1704157260000, open: 1.1002, high: 1.1003, low: 1.1, close: 1.1001 },
+    ]);
+    expect(() => candlesFromCsv("when,open\n1,2")).toThrow(/needs a time column/);
+    expect(runStrategy("sma-cross", { pair: "EUR_USD", candles: csv, params: { timeframe: "1m", fast: 2, slow: 3 } }).result.bars).toBe(2);
+  });
+});
