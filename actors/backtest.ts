@@ -5,6 +5,7 @@ import { BACKTEST_MIGRATIONS } from "../migrations/backtest/index.ts";
 import { backtestFromLake } from "../src/replay/lake-run.ts";
 import { LakeDataError } from "../src/replay/lake-reader.ts";
 import type { BacktestResult } from "../src/replay/result.ts";
+import { StrategyFaultError } from "../src/replay/backtester.ts";
 import { logEvent } from "../src/log.ts";
 import { migrate } from "./migrate.ts";
 
@@ -108,6 +109,8 @@ export class Backtest extends DurableObject<Env> {
       logEvent("info", "backtest.done", { id: row.id, pair: result.pair, tradeCount: result.tradeCount, pnlUsd: result.pnlUsd });
     } catch (err) {
       if (err instanceof LakeDataError) this.fail(err.code, err.message);
+      // The strategy's own failure: the same on every attempt, so said at once, in its words.
+      else if (err instanceof StrategyFaultError) this.fail("strategy_fault", err.message);
       else if (err instanceof RangeError || err instanceof v.ValiError) this.fail("invalid_request", (err as Error).message);
       else throw err; // unexpected: let the alarm retry (attempts are counted)
     }

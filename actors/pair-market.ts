@@ -5,7 +5,7 @@ import type { Instrument } from "../src/domain/instruments.ts";
 import { SyntheticFeed, type SyntheticFeedState } from "../src/domain/synthetic-feed.ts";
 import { checkTick, type TickRules } from "../src/domain/tick-validation.ts";
 import { step, type KernelConfig } from "../src/domain/trading/kernel.ts";
-import { runTimeframes, startRun, warmUp, type StrategyRun } from "../src/domain/strategy/run.ts";
+import { resumeRun, runTimeframes, startRun, warmUp, type StrategyRun, type StrategySuspension } from "../src/domain/strategy/run.ts";
 import { logEvent } from "../src/log.ts";
 import type { Signal } from "../src/domain/trading/types.ts";
 import { fnv1a64Hex } from "../src/domain/trading/client-order-id.ts";
@@ -95,7 +95,7 @@ export class PairMarket {
     this.last = saved?.lastTick ?? null;
     this.lagMs = saved?.lagMs ?? 0;
     this.replay = saved?.replay ?? false;
-    this.strategyRuns = this.host.tradingStore.loadRuns().map(({ config, state }) => this.newRun(config, state));
+    this.strategyRuns = this.host.tradingStore.loadRuns().map(({ config, state, suspended }) => this.newRun(config, state, suspended));
     this.indicators.clear();
     for (const tf of TIMEFRAMES) {
       const set = new IndicatorSet();
@@ -179,10 +179,35 @@ export class PairMarket {
     return this.strategyRuns.map((r) => r.config);
   }
 
+  /** The strategies whose step failed, with why and when: they decide nothing until resumed. */
+  suspendedStrategies(): ({ id: string } & StrategySuspension)[] {
+    return this.strategyRuns.flatMap((r) => (r.suspended ? [{ id: r.config.id, ...r.suspended }] : []));
+  }
+
+  /**
+   * An admin resumes a suspended strategy: it steps again from the next
+   * candle, with the state its failed step found (its memory followed the
+   * candles meanwhile). False when it was not suspended; undefined when the
+   * pair has no such strategy.
+   */
+  resumeStrategy(id: string, actor: string): boolean | undefined {
+    const index = this.strategyRuns.findIndex((r) => r.config.id === id);
+    const run = this.strategyRuns[index];
+    if (!run) return undefined;
+    if (!run.suspended) return false;
+    const resumed = resumeRun(run);
+    this.host.transaction(() => {
+      this.host.tradingStore.saveRunState(resumed, this.host.clock());
+      this.host.audit(actor, "strategy_resumed", { id, suspended: run.suspended }, { id, suspended: null });
+    });
+    this.strategyRuns = this.strategyRuns.map((r, i) => (i === index ? resumed : r));
+    return true;
+  }
+
   /**
    * Replace the pair's strategy configuration (validated by the caller).
-   * A strategy whose configuration is unchanged keeps its state; a new or
-   * changed one starts fresh.
+   * A strategy whose configuration is unchanged keeps its state (and its
+   * suspension); a new or changed one starts fresh.
    */
   setStrategies(configs: readonly StrategyConfig[], actor: string): StrategyConfig[] {
     const before = this.strategies();
@@ -349,7 +374,11 @@ export class PairMarket {
         this.strategyRuns = [...out.state.runs];
         for (const effect of out.effects) {
           if (effect.type === "runs_changed") for (const run of effect.runs) tradingStore.saveRunState(run, nowMs);
-          if (effect.type === "strategy_fault") logEvent("error", "strategy.fault", { pair: this.host.instrument.symbol, strategyId: effect.strategyId, ...effect.fault });
+          if (effect.type === "strategy_fault") {
+            // Suspended (the run in runs_changed above says so); the pair, its room and its other strategies go on.
+            logEvent("error", "strategy.suspended", { pair: this.host.instrument.symbol, strategyId: effect.strategyId, ...effect.fault });
+            this.host.audit("system", "strategy_suspended", { id: effect.strategyId, suspended: null }, { id: effect.strategyId, suspended: { ...effect.fault, timeframe: tf, candleT: candle.t } });
+          }
           if (effect.type !== "signal" || !tradingStore.insertSignal(effect.signal)) continue;
           // Decided later by the trader, in the order queued; a crash before then re-decides it, never twice.
           orderStore.queueSignal(effect.signal, nowMs);
@@ -361,8 +390,8 @@ export class PairMarket {
   }
 
   /** A run of `config` (with its saved state), its memory warmed from the stored candles it reads. */
-  private newRun(config: StrategyConfig, savedState?: unknown): StrategyRun {
-    const run = startRun(config, this.host.instrument, savedState);
+  private newRun(config: StrategyConfig, savedState?: unknown, suspended: StrategySuspension | null = null): StrategyRun {
+    const run = startRun(config, this.host.instrument, savedState, suspended);
     for (const tf of runTimeframes(run)) warmUp(run, tf, this.host.store.candles(tf, { limit: run.memory.warmUpCandles(tf) }));
     return run;
   }

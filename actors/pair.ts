@@ -9,6 +9,7 @@ import type { RoomConnectionState } from "../src/room/connection-params.ts";
 import type { toWireSignal } from "../src/wire.ts";
 import type { CandleList, CandleQuery } from "../schemas/candle.ts";
 import type { StrategyConfig } from "../schemas/strategy.ts";
+import type { StrategySuspension } from "../src/domain/strategy/run.ts";
 import type { TickBatchConflict, TickBatchResult, WireTick } from "../schemas/tick.ts";
 import type { FillModelConfig, RiskLimits } from "../schemas/trading.ts";
 import type { ExecuteBody, WireOrder, WirePosition } from "../schemas/trading-events.ts";
@@ -74,6 +75,11 @@ export interface PairStatus {
  * A tick: ingest -> market.ingest -> room (candles, signals, the tick frame)
  * -> trading.trade -> trader (orders, fills, positions out to the room).
  */
+export interface StrategyList {
+  strategies: StrategyConfig[];
+  suspended: ({ id: string } & StrategySuspension)[];
+}
+
 export class Pair extends Server<Env> {
   static override options = { hibernate: true };
 
@@ -227,13 +233,21 @@ export class Pair extends Server<Env> {
     return this.lastTick;
   }
 
-  strategies(): StrategyConfig[] {
-    return this.market.strategies();
+  /** The configured strategies, and those suspended by a failed step (GET /api/admin/pairs/:pair/strategies). */
+  strategies(): StrategyList {
+    return { strategies: this.market.strategies(), suspended: this.market.suspendedStrategies() };
   }
 
   /** Replace the pair's strategy configuration (validated by the caller): see PairMarket.setStrategies. */
-  setStrategies(configs: readonly StrategyConfig[], actor = "system"): StrategyConfig[] {
-    return this.market.setStrategies(configs, actor);
+  setStrategies(configs: readonly StrategyConfig[], actor = "system"): StrategyList {
+    this.market.setStrategies(configs, actor);
+    return this.strategies();
+  }
+
+  /** Resume a suspended strategy: see PairMarket.resumeStrategy. */
+  resumeStrategy(id: string, actor: string): { resumed: boolean } | null {
+    const resumed = this.market.resumeStrategy(id, actor);
+    return resumed === undefined ? null : { resumed };
   }
 
   signals(limit: number): { pair: string; signals: ReturnType<typeof toWireSignal>[] } {
@@ -337,6 +351,7 @@ export class Pair extends Server<Env> {
       tradingState: this.tradingState().state,
       broker: this.broker.state,
       positionCheck: this.trader.positionCheck,
+      suspendedStrategies: this.market.suspendedStrategies().map(({ id, code, message }) => ({ id, code, message })),
       latencyMs: {
         ingest: this.market.latency.ingest.summary(),
         tickToDecision: this.market.latency.decision.summary(),

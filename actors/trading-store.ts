@@ -1,6 +1,6 @@
 import type { StrategyConfig } from "../schemas/strategy.ts";
 import type { Signal } from "../src/domain/trading/types.ts";
-import type { StrategyRun } from "../src/domain/strategy/run.ts";
+import type { StrategyRun, StrategySuspension } from "../src/domain/strategy/run.ts";
 
 type SignalRow = {
   id: string;
@@ -19,18 +19,26 @@ type SignalRow = {
 /** Signals kept per pair; older ones are pruned (they live on in backups and logs). */
 export const SIGNAL_RETENTION_COUNT = 10_000;
 
+function suspendedJson(run: StrategyRun): string | null {
+  return run.suspended === null ? null : JSON.stringify(run.suspended);
+}
+
 /** SQL of the pair's trading side: strategy runs and signals. */
 export class TradingStore {
   private signalsSincePrune = 0;
 
   constructor(private readonly sql: SqlStorage) {}
 
-  /** The configured strategies with their saved states, in their order. */
-  loadRuns(): { config: StrategyConfig; state: unknown }[] {
+  /** The configured strategies with their saved states and suspensions, in their order. */
+  loadRuns(): { config: StrategyConfig; state: unknown; suspended: StrategySuspension | null }[] {
     return this.sql
-      .exec<{ config_json: string; state_json: string }>("SELECT config_json, state_json FROM strategies ORDER BY position")
+      .exec<{ config_json: string; state_json: string; suspended_json: string | null }>("SELECT config_json, state_json, suspended_json FROM strategies ORDER BY position")
       .toArray()
-      .map((r) => ({ config: JSON.parse(r.config_json) as StrategyConfig, state: JSON.parse(r.state_json) as unknown }));
+      .map((r) => ({
+        config: JSON.parse(r.config_json) as StrategyConfig,
+        state: JSON.parse(r.state_json) as unknown,
+        suspended: r.suspended_json === null ? null : (JSON.parse(r.suspended_json) as StrategySuspension),
+      }));
   }
 
   /** Replace the whole configuration; runs whose config is unchanged keep their state. */
@@ -38,14 +46,15 @@ export class TradingStore {
     this.sql.exec("DELETE FROM strategies");
     runs.forEach((run, position) => {
       this.sql.exec(
-        "INSERT INTO strategies (id, config_json, state_json, position, updated_at) VALUES (?, ?, ?, ?, ?)",
-        run.config.id, JSON.stringify(run.config), JSON.stringify(run.state), position, nowMs,
+        "INSERT INTO strategies (id, config_json, state_json, suspended_json, position, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        run.config.id, JSON.stringify(run.config), JSON.stringify(run.state), suspendedJson(run), position, nowMs,
       );
     });
   }
 
+  /** The run's state and suspension after a step (or a resume). */
   saveRunState(run: StrategyRun, nowMs: number): void {
-    this.sql.exec("UPDATE strategies SET state_json = ?, updated_at = ? WHERE id = ?", JSON.stringify(run.state), nowMs, run.config.id);
+    this.sql.exec("UPDATE strategies SET state_json = ?, suspended_json = ?, updated_at = ? WHERE id = ?", JSON.stringify(run.state), suspendedJson(run), nowMs, run.config.id);
   }
 
   /** Insert a signal; false when its id is already stored (a replayed candle never signals twice). */

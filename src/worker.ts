@@ -152,7 +152,7 @@ export async function evaluateAndRaiseAlerts(env: Env): Promise<void> {
     routes: routeMetrics(),
     pairs: pairs.map((p) => ({
       pair: p.pair, lastTickTs: p.lastTickTs, upSinceMs: p.upSinceMs, rejectionsLastMinute: p.rejectionsLastMinute, latencyMs: p.latencyMs,
-      brokerConsecutiveFailures: p.broker.consecutiveFailures, positionCheck: p.positionCheck,
+      brokerConsecutiveFailures: p.broker.consecutiveFailures, positionCheck: p.positionCheck, suspendedStrategies: p.suspendedStrategies,
     })),
     backups,
     feedState: config.feed === "oanda" ? (feed?.stream?.state ?? "stopped") : null,

@@ -7,6 +7,7 @@ import fillsByOrder from "./0006_fills_by_order.sql";
 import ordersWorking from "./0007_orders_working.sql";
 import hotPathIndexes from "./0008_hot_path_indexes.sql";
 import tickBatches from "./0009_tick_batches.sql";
+import strategySuspension from "./0010_strategy_suspension.sql";
 import type { Migration } from "../../actors/migrate.ts";
 
 /** Pair actor schema history, oldest first. Never edit a shipped file: add the next number. */
@@ -20,4 +21,5 @@ export const PAIR_MIGRATIONS: readonly Migration[] = [
   { version: 7, name: "0007_orders_working", sql: ordersWorking },
   { version: 8, name: "0008_hot_path_indexes", sql: hotPathIndexes },
   { version: 9, name: "0009_tick_batches", sql: tickBatches },
+  { version: 10, name: "0010_strategy_suspension", sql: strategySuspension },
 ];

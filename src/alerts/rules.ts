@@ -19,6 +19,8 @@ export interface AlertInput {
     brokerConsecutiveFailures?: number;
     /** The last comparison with the broker's position; null when none (paper). */
     positionCheck?: { ok: boolean; brokerUnits: number; runtimeUnits: number } | null;
+    /** Strategies suspended on the pair by a failed step (until an admin resumes them). */
+    suspendedStrategies?: readonly { id: string; code: string; message: string }[];
   }[];
   /** The OANDA pricing stream's state when FEED=oanda; null otherwise. */
   feedState?: string | null;
@@ -66,7 +68,7 @@ export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
 export interface Alert {
   /** rule:subject, stable while the condition lasts. */
   id: string;
-  rule: "error_rate" | "p99_latency" | "failed_orders" | "stale_feed" | "coordinator_heartbeat" | "position_mismatch" | "broker_failing" | "feed_down" | "backup_missed";
+  rule: "error_rate" | "p99_latency" | "failed_orders" | "stale_feed" | "coordinator_heartbeat" | "position_mismatch" | "broker_failing" | "feed_down" | "backup_missed" | "strategy_suspended";
   subject: string;
   message: string;
   value: number;
@@ -113,6 +115,12 @@ export function evaluateAlerts(input: AlertInput): Alert[] {
     const failures = p.brokerConsecutiveFailures ?? 0;
     if (failures >= t.brokerFailures) {
       alerts.push({ id: `broker_failing:${p.pair}`, rule: "broker_failing", subject: p.pair, message: `${p.pair}: ${failures} broker calls failed in a row`, value: failures, threshold: t.brokerFailures });
+    }
+    for (const s of p.suspendedStrategies ?? []) {
+      alerts.push({
+        id: `strategy_suspended:${p.pair}:${s.id}`, rule: "strategy_suspended", subject: `${p.pair} ${s.id}`,
+        message: `${p.pair}: strategy ${s.id} suspended (${s.code}): ${s.message.slice(0, 200)}`, value: 1, threshold: 0,
+      });
     }
   }
   if (input.feedState && input.feedState !== "streaming" && !isWeekendClosed(input.nowMs)) {

@@ -19,6 +19,7 @@ import { auditKeeperOf, backedUpActors, backupStatuses, backupsOf } from "../../
 import { authorize, type Identity } from "./auth.ts";
 import { closeEndedKeySocketsEverywhere } from "../../actors/key-sockets.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
+import type { StrategyList } from "../../actors/pair.ts";
 import { readJson } from "./read-json.ts";
 import { arrayForObject } from "./array-for-object.ts";
 import { subPointIssues } from "../domain/trading/order-prices.ts";
@@ -86,6 +87,11 @@ interface Route {
 }
 
 /** Every HTTP route with the access it declares; tests walk this list to prove each one is guarded. */
+/** A pair's strategy list as the RPC returns it (its params are plain JSON; the stub's types cannot say so). */
+function strategyList(list: unknown): StrategyList {
+  return list as StrategyList;
+}
+
 export const ROUTES: readonly Route[] = [
   {
     method: "get", path: "/api/health", access: "public",
@@ -202,14 +208,25 @@ export const ROUTES: readonly Route[] = [
   },
   {
     method: "get", path: "/api/admin/pairs/:pair/strategies", access: "admin",
-    handler: async (req, env) => Response.json({ pair: req.params.pair, strategies: await pairOf(req, env).strategies() }),
+    handler: async (req, env) => Response.json({ pair: req.params.pair, ...strategyList(await pairOf(req, env).strategies()) }),
   },
   {
     method: "put", path: "/api/admin/pairs/:pair/strategies", access: "admin",
     handler: async (req, env, who) => {
       const pair = pairOf(req, env);
       const body = parseOrThrow(StrategiesBody, await readJson(req, STRATEGIES_BODY_MAX_BYTES), "invalid_strategies");
-      return Response.json({ pair: req.params.pair, strategies: await pair.setStrategies(body.strategies, actorOf(who)) });
+      return Response.json({ pair: req.params.pair, ...strategyList(await pair.setStrategies(body.strategies, actorOf(who))) });
+    },
+  },
+  {
+    // A strategy suspended by a failed step trades again from the next candle.
+    method: "post", path: "/api/admin/pairs/:pair/strategies/:id/resume", access: "admin",
+    handler: async (req, env, who) => {
+      const id = req.params.id ?? "";
+      const pair = pairOf(req, env);
+      const out = await pair.resumeStrategy(id, actorOf(who));
+      if (out === null) throw new HttpError(404, "unknown_strategy", `no strategy ${JSON.stringify(id.slice(0, 40))} on ${req.params.pair}`);
+      return Response.json({ pair: req.params.pair, id, ...(out as { resumed: boolean }), ...strategyList(await pair.strategies()) });
     },
   },
   { method: "get", path: "/api/admin/pairs/:pair/risk", access: "admin", handler: pairRisk },

@@ -47,6 +47,15 @@ describe("alert rules", () => {
     expect(evaluateAlerts({ ...quiet, nowMs: SAT, coordinatorHeartbeatMs: SAT, pairs: [{ ...pair, lastTickTs: SAT, positionCheck: { ok: false, brokerUnits: 1, runtimeUnits: 0 } }], feedState: "reconnecting" }).map((a) => a.rule)).toEqual(["position_mismatch"]);
   });
 
+  it("a suspended strategy is an alert per pair and strategy, while it stays suspended", () => {
+    const pair = quiet.pairs[0]!;
+    expect(evaluateAlerts({ ...quiet, pairs: [{ ...pair, suspendedStrategies: [] }] })).toEqual([]);
+    const alerts = evaluateAlerts({ ...quiet, pairs: [{ ...pair, suspendedStrategies: [{ id: "mine", code: "threw", message: "TypeError: x is undefined" }] }] });
+    expect(alerts).toEqual([
+      { id: "strategy_suspended:EUR_USD:mine", rule: "strategy_suspended", subject: "EUR_USD mine", message: "EUR_USD: strategy mine suspended (threw): TypeError: x is undefined", value: 1, threshold: 0 },
+    ]);
+  });
+
   it("a silent feed over the weekend is not an alert; too few requests are not an error rate", () => {
     const weekend = evaluateAlerts({ ...quiet, nowMs: SAT, coordinatorHeartbeatMs: SAT, pairs: [{ ...quiet.pairs[0]!, lastTickTs: SAT - 3_600_000 }] });
     expect(weekend).toEqual([]);

@@ -13,6 +13,7 @@ import { defineStrategy, SMA, type StrategyContext, type StrategyDefinition } fr
 import { RunMemory } from "../../src/domain/strategy/run-memory.ts";
 import { stepStrategy, type StepOutcome } from "../../src/domain/strategy/step.ts";
 import type { Position } from "../../src/domain/trading/position.ts";
+import { StrategyFaultError } from "../../src/replay/backtester.ts";
 import { candlesFromCsv, runStrategy, type KitCandle } from "../../src/replay/test-kit.ts";
 
 const eur = getInstrument("EUR_USD");
@@ -174,6 +175,13 @@ describe("the multi-timeframe example through the test kit", () => {
     expect(() => runStrategy("trend-pullback", { pair: "EUR_USD", candles: trendWithPullback(), params: { trendTimeframe: "15m", entryTimeframe: "1h" } })).toThrow(/trendTimeframe must be longer/);
     const shuffled = trendWithPullback().slice(0, 3).reverse();
     expect(() => runStrategy("trend-pullback", { pair: "EUR_USD", timeframe: "1h", candles: shuffled })).toThrow(/time order/);
+  });
+
+  it("a backtest of a strategy that fails stops there, in the strategy's words", () => {
+    const candles = Array.from({ length: 5 }, (_, i) => ({ time: T0 + i * HOUR, open: 1.1, high: 1.1002, low: 1.0998, close: 1.1 }));
+    expect(() => runStrategy("faulty", { pair: "EUR_USD", timeframe: "1h", candles, params: { timeframe: "1h", mode: "throw", after: 3 } })).toThrow(
+      new StrategyFaultError("faulty", T0 + 3 * HOUR, { code: "threw", message: "Error: faulty: failing at candle 3" }),
+    );
   });
 
   it("reads candles from CSV", () => {

@@ -7,6 +7,7 @@
  */
 import type { StrategyConfig } from "../../../schemas/strategy.ts";
 import type { Candle, Timeframe } from "../candle.ts";
+import { bucketEnd } from "../fx-time.ts";
 import type { Instrument } from "../instruments.ts";
 import type { Position } from "../trading/position.ts";
 import type { SignalDraft } from "../trading/strategy.ts";
@@ -14,12 +15,22 @@ import { strategyDefinition } from "./catalog.ts";
 import { RunMemory } from "./run-memory.ts";
 import { stepStrategy, type StrategyFault } from "./step.ts";
 
+/** Why and when a run stopped stepping: until an admin resumes it, it decides nothing. */
+export interface StrategySuspension extends StrategyFault {
+  atMs: number;
+  /** The candle whose step failed. */
+  timeframe: Timeframe;
+  candleT: number;
+}
+
 export interface StrategyRun {
   readonly config: StrategyConfig;
   /** The strategy's own state, plain JSON: saved after every step. */
   readonly state: unknown;
   /** Not saved: rebuilt from stored candles after a restart (warmUp). */
   readonly memory: RunMemory;
+  /** Set by a failed step; a suspended run's memory still follows the candles, so it resumes warm. */
+  readonly suspended: StrategySuspension | null;
 }
 
 /**
@@ -27,10 +38,15 @@ export interface StrategyRun {
  * none. Throws StrategyDefinitionError when the definition cannot run with
  * these parameters (the caller validated them: a defect of the strategy).
  */
-export function startRun(config: StrategyConfig, instrument: Instrument, savedState?: unknown): StrategyRun {
+export function startRun(config: StrategyConfig, instrument: Instrument, savedState?: unknown, suspended: StrategySuspension | null = null): StrategyRun {
   const definition = strategyDefinition(config.kind);
   const memory = new RunMemory(definition, config.params, instrument);
-  return { config, state: savedState === undefined ? definition.init(config.params) : savedState, memory };
+  return { config, state: savedState === undefined ? definition.init(config.params) : savedState, memory, suspended };
+}
+
+/** The run going again after a suspension, its state as the failed step found it. */
+export function resumeRun(run: StrategyRun): StrategyRun {
+  return { ...run, suspended: null };
 }
 
 /** The timeframes whose candles the run reads. */
@@ -45,17 +61,21 @@ export function warmUp(run: StrategyRun, tf: Timeframe, candles: readonly Candle
 
 export type RunStep =
   | { run: StrategyRun; changed: boolean; draft: SignalDraft | null }
-  | { run: StrategyRun; changed: false; draft: null; fault: StrategyFault };
+  | { run: StrategyRun; changed: true; draft: null; fault: StrategyFault };
 
 /**
  * A closed candle: into the run's memory, then a step when the run is
- * enabled and watches `tf`. A fault leaves the state as it was.
+ * enabled, not suspended and watches `tf`. A fault suspends the run and
+ * leaves its state as it was.
  */
 export function feedRun(run: StrategyRun, tf: Timeframe, candle: Candle, position: Position | null, instrument: Instrument): RunStep {
   run.memory.feed(tf, candle);
-  if (!run.config.enabled || !run.memory.watch.timeframes.includes(tf)) return { run, changed: false, draft: null };
+  if (!run.config.enabled || run.suspended || !run.memory.watch.timeframes.includes(tf)) return { run, changed: false, draft: null };
   const definition = strategyDefinition(run.config.kind);
   const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, units: run.config.units, strategyId: run.config.id }, instrument);
-  if (!out.ok) return { run, changed: false, draft: null, fault: out.fault };
-  return { run: { config: run.config, state: out.state, memory: run.memory }, changed: true, draft: out.draft };
+  if (!out.ok) {
+    const suspended = { ...out.fault, atMs: bucketEnd(tf, candle.t), timeframe: tf, candleT: candle.t };
+    return { run: { ...run, suspended }, changed: true, draft: null, fault: out.fault };
+  }
+  return { run: { ...run, state: out.state }, changed: true, draft: out.draft };
 }

@@ -87,7 +87,7 @@ export type KernelEffect =
   | { type: "runs_changed"; runs: readonly StrategyRun[] }
   /** A strategy signalled: to be stored, published, and stepped back in as a `signal` event. */
   | { type: "signal"; signal: Signal }
-  /** A strategy's step failed (it threw, acted wrongly, returned a state that is not JSON): no signal; its state is unchanged. */
+  /** A strategy's step failed (it threw, acted wrongly, returned a state that is not JSON): no signal, its state unchanged, the run suspended (in runs_changed). */
   | { type: "strategy_fault"; strategyId: string; fault: StrategyFault }
   /** An order to step back in as an `order` event (a signal's order, an add level). */
   | { type: "order"; intent: OrderIntent }

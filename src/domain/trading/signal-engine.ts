@@ -9,7 +9,8 @@ import type { Signal } from "./types.ts";
 
 /**
  * Feed one closed candle to every strategy on a pair: each run that reads
- * its timeframe advances its memory, each enabled run that watches it steps.
+ * its timeframe advances its memory, each enabled run that watches it steps;
+ * a step that fails suspends its run (changed, to be saved) and is reported.
  * The actor persists the new states and signals, a backtest keeps them in
  * memory. Signal ids are derived from (pair, strategy, timeframe, candle,
  * type), so the same candle can never produce two different signals for one
@@ -32,6 +33,7 @@ export function runStrategies(
     next.push(out.run);
     if ("fault" in out) {
       faults.push({ strategyId: run.config.id, fault: out.fault });
+      changed.push(out.run);
       continue;
     }
     if (out.changed) changed.push(out.run);
