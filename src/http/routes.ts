@@ -20,6 +20,7 @@ import { authorize, type Identity } from "./auth.ts";
 import { closeEndedKeySocketsEverywhere } from "../../actors/key-sockets.ts";
 import { HttpError, errorResponse, toErrorResponse } from "./errors.ts";
 import type { StrategyList } from "../../actors/pair.ts";
+import { paramInfo, STRATEGY_NAMES, strategyEntry } from "../domain/strategy/catalog.ts";
 import { readJson } from "./read-json.ts";
 import { arrayForObject } from "./array-for-object.ts";
 import { subPointIssues } from "../domain/trading/order-prices.ts";
@@ -99,6 +100,14 @@ export const ROUTES: readonly Route[] = [
       const config = configFor(env);
       return Response.json({ status: "ok", version: API_VERSION, time: Date.now(), pairs: config.pairs.length, feed: config.feed });
     },
+  },
+  {
+    // The strategies this deployment has (strategies/), with their parameters read from each schema.
+    method: "get", path: "/api/strategies", access: "viewer",
+    handler: () =>
+      Response.json({
+        strategies: STRATEGY_NAMES.map((name) => ({ name, description: strategyEntry(name)?.definition.description ?? "", params: paramInfo(name) })),
+      }),
   },
   {
     method: "get", path: "/api/pairs", access: "market",

@@ -82,6 +82,12 @@ describe("a failing strategy is suspended; the pair carries on", () => {
     expect(again.suspended).toMatchObject([{ id: "bad", code, candleT: start + (bids.length - 1) * MINUTE }]);
   });
 
+  it("GET /api/strategies lists every strategy with its parameters", async () => {
+    const body = (await (await call("/api/strategies")).json()) as { strategies: { name: string; description: string; params: { name: string; default?: unknown }[] }[] };
+    expect(body.strategies.map((s) => s.name)).toEqual(expect.arrayContaining(["ema-cross", "faulty", "rsi-reversion", "sma-cross", "trend-pullback"]));
+    expect(body.strategies.find((s) => s.name === "sma-cross")?.params.map((p) => [p.name, p.default])).toEqual([["timeframe", "1h"], ["fast", 20], ["slow", 50], ["price", "bid"]]);
+  });
+
   it("resuming a strategy the pair does not have is a 404", async () => {
     const res = await call("/api/admin/pairs/EUR_USD/strategies/nope/resume", { method: "POST" });
     expect(res.status).toBe(404);
