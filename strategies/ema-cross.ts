@@ -43,14 +43,15 @@ export default defineStrategy({
       const close = ctx.candle[p.price].close;
       const long = side > 0;
       const away = (multiple: number) => (long ? close + multiple * atr : close - multiple * atr);
-      const action = long ? ctx.buy : ctx.sell;
-      action({
+      const order = {
         confidence: Math.min(1, 0.5 + Math.abs(fast - slow) / atr),
         reason: `EMA${p.fast} crossed ${long ? "above" : "below"} EMA${p.slow}`,
         stopLoss: away(-p.atrStopMultiple),
         ...(p.atrTakeProfitMultiple !== null ? { takeProfit: away(p.atrTakeProfitMultiple) } : {}),
         metadata: { emaFast: fast, emaSlow: slow, atr },
-      });
+      };
+      if (long) ctx.buy(order);
+      else ctx.sell(order);
     }
     return { lastSide: side };
   },

@@ -35,8 +35,11 @@ export class RunMemory {
   readonly timeframes: readonly Timeframe[];
   private readonly history = new Map<Timeframe, CandleView[]>();
   private readonly indicators = new Map<string, LiveIndicator>();
+  /** Indicator values are rounded to three digits past the pair's precision. */
+  private readonly roundingScale: number;
 
   constructor(definition: StrategyDefinition<Record<string, unknown>, unknown>, params: Record<string, unknown>, private readonly instrument: Instrument) {
+    this.roundingScale = 10 ** (instrument.displayPrecision + 3);
     const watch = definition.watch(params);
     const history = watch.history ?? 1;
     if (!Array.isArray(watch.timeframes) || watch.timeframes.length === 0) throw new StrategyDefinitionError(`${definition.name}: watch() must name at least one timeframe`);
@@ -97,16 +100,17 @@ export class RunMemory {
   indicator(name: string): unknown {
     const live = this.indicators.get(name);
     if (!live) throw new StrategyActionError(`indicator(${JSON.stringify(name)}): no such indicator (there are: ${[...this.indicators.keys()].join(", ") || "none"})`);
-    return live.instance.isStable ? rounded(live.instance.getResult(), this.instrument.displayPrecision + 3) : null;
+    return live.instance.isStable ? rounded(live.instance.getResult(), this.roundingScale) : null;
   }
 }
 
-function rounded(value: unknown, digits: number): unknown {
+/** `value`'s numbers rounded to 1/scale (scale = 10^digits). */
+function rounded(value: unknown, scale: number): unknown {
   // "+ 0": a tiny negative rounds to -0, which comparisons and JSON should see as plain 0.
-  if (typeof value === "number") return Number.isFinite(value) ? Number(value.toFixed(digits)) + 0 : value;
+  if (typeof value === "number") return Number.isFinite(value) ? Math.round(value * scale) / scale + 0 : value;
   if (value === null || typeof value !== "object") return value;
-  if (Array.isArray(value)) return value.map((v) => rounded(v, digits));
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rounded(v, digits)]));
+  if (Array.isArray(value)) return value.map((v) => rounded(v, scale));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rounded(v, scale)]));
 }
 
 /** A definition that cannot run with these parameters (found when the run is created). */

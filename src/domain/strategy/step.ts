@@ -17,7 +17,7 @@ import { SeededRandom } from "../random.ts";
 import { fnv1a64Hex } from "../trading/client-order-id.ts";
 import type { Position } from "../trading/position.ts";
 import type { SignalDraft } from "../trading/strategy.ts";
-import type { ActionOptions, InstrumentView, PositionView, SignalNote, StrategyContext, StrategyDefinition } from "./api.ts";
+import type { ActionOptions, CandleView, InstrumentView, PositionView, SignalNote, StrategyContext, StrategyDefinition } from "./api.ts";
 import { STATE_BYTES_MAX } from "./api.ts";
 import { StrategyActionError, type RunMemory } from "./run-memory.ts";
 import { AddLevelsSchema, BreakEvenSchema, Pips } from "../../../schemas/trading-events.ts";
@@ -62,7 +62,16 @@ const ActionSchema = v.strictObject({
   ),
 });
 
+const instrumentViews = new WeakMap<Instrument, InstrumentView>();
+
+/** The instrument as a strategy sees it (one frozen object per instrument). */
 export function instrumentView(instrument: Instrument): InstrumentView {
+  let view = instrumentViews.get(instrument);
+  if (!view) instrumentViews.set(instrument, (view = Object.freeze(makeInstrumentView(instrument))));
+  return view;
+}
+
+function makeInstrumentView(instrument: Instrument): InstrumentView {
   return {
     symbol: instrument.symbol,
     base: instrument.base,
@@ -100,19 +109,89 @@ function forbidden(what: string, instead: string): () => never {
   };
 }
 
-/** Run `fn` with the wall clock and Math.random taken away. */
-function withoutAmbientSources<T>(fn: () => T): T {
+/** Run the step with the wall clock and Math.random taken away. */
+function withoutAmbientSources(definition: StrategyDefinition<Record<string, unknown>, unknown>, ctx: StepContext, state: unknown): unknown {
   const perf = (globalThis as { performance?: { now(): number } }).performance;
   const saved = { now: Date.now, random: Math.random, perfNow: perf?.now };
-  Date.now = forbidden("Date.now()", "ctx.now");
-  Math.random = forbidden("Math.random()", "ctx.random()");
-  if (perf) perf.now = forbidden("performance.now()", "ctx.now");
+  Date.now = noWallClock;
+  Math.random = noRandom;
+  if (perf) perf.now = noPerformanceNow;
   try {
-    return fn();
+    return definition.onCandle(ctx, state);
   } finally {
     Date.now = saved.now;
     Math.random = saved.random;
     if (perf && saved.perfNow) perf.now = saved.perfNow;
+  }
+}
+
+const noWallClock = forbidden("Date.now()", "ctx.now");
+const noRandom = forbidden("Math.random()", "ctx.random()");
+const noPerformanceNow = forbidden("performance.now()", "ctx.now");
+
+type Action = { type: "buy" | "sell" | "close"; options: ActionOptions };
+
+/**
+ * What a step sees and acts through. A class, so a step allocates one object
+ * and no closures: its methods live on the prototype (call them on ctx:
+ * `ctx.buy(...)`, not a detached `buy`).
+ */
+class StepContext implements StrategyContext<Record<string, unknown>> {
+  readonly instrument: InstrumentView;
+  readonly now: number;
+  readonly position: PositionView | null;
+  action: Action | null = null;
+  private generator: SeededRandom | null = null;
+
+  constructor(
+    readonly params: Record<string, unknown>,
+    readonly candle: CandleView,
+    private readonly memory: RunMemory,
+    private readonly input: StepInput,
+    private readonly pair: Instrument,
+  ) {
+    this.instrument = instrumentView(pair);
+    this.now = candle.closeTime;
+    this.position = input.position ? positionView(input.position, candle.close, pair) : null;
+  }
+
+  candles(tf: Timeframe): readonly CandleView[] {
+    return this.memory.candles(tf);
+  }
+
+  indicator<R = number>(name: string): R | null {
+    return this.memory.indicator(name) as R | null;
+  }
+
+  random(): number {
+    // Seeded on first use: hashing the seed costs more than the rest of a typical step.
+    this.generator ??= new SeededRandom(stepSeed(this.pair.symbol, this.input.strategyId, this.input.tf, this.input.candle.t));
+    return this.generator.next();
+  }
+
+  buy(options?: ActionOptions): void {
+    this.act("buy", options);
+  }
+
+  sell(options?: ActionOptions): void {
+    this.act("sell", options);
+  }
+
+  close(note?: SignalNote): void {
+    this.act("close", note);
+  }
+
+  target(units: number, options?: Omit<ActionOptions, "units">): void {
+    if (!(Number.isSafeInteger(units) && Math.abs(units) <= UNITS_MAX)) throw new StrategyActionError(`target: units must be a whole number within ±${UNITS_MAX}, got ${String(units)}`);
+    if (units === 0) this.act("close", options);
+    else this.act(units > 0 ? "buy" : "sell", { ...options, units: Math.abs(units) });
+  }
+
+  private act(type: Action["type"], options: ActionOptions | undefined): void {
+    if (this.action) throw new StrategyActionError(`one action per step: ${this.action.type} was already taken, then ${type}`);
+    const parsed = v.safeParse(ActionSchema, options ?? {});
+    if (!parsed.success) throw new StrategyActionError(`${type}: ${parsed.issues.map((i) => `${v.getDotPath(i) ?? "options"}: ${i.message}`).join("; ")}`);
+    this.action = { type, options: parsed.output as ActionOptions };
   }
 }
 
@@ -128,42 +207,17 @@ export function stepStrategy(
   const candleViews = memory.candles(input.tf);
   const candle = candleViews[candleViews.length - 1];
   if (!candle) throw new Error("stepStrategy: the memory was not fed the candle");
-  const random = new SeededRandom(stepSeed(instrument.symbol, input.strategyId, input.tf, input.candle.t));
-  let action: { type: "buy" | "sell" | "close"; options: ActionOptions } | null = null;
-  const act = (type: "buy" | "sell" | "close", options: ActionOptions | undefined) => {
-    if (action) throw new StrategyActionError(`one action per step: ${action.type} was already taken, then ${type}`);
-    const parsed = v.safeParse(ActionSchema, options ?? {});
-    if (!parsed.success) throw new StrategyActionError(`${type}: ${parsed.issues.map((i) => `${v.getDotPath(i) ?? "options"}: ${i.message}`).join("; ")}`);
-    action = { type, options: parsed.output as ActionOptions };
-  };
-  const ctx: StrategyContext<Record<string, unknown>> = {
-    params,
-    instrument: instrumentView(instrument),
-    now: candle.closeTime,
-    candle,
-    candles: (tf) => memory.candles(tf),
-    indicator: <R>(name: string) => memory.indicator(name) as R | null,
-    position: input.position ? positionView(input.position, candle.close, instrument) : null,
-    random: () => random.next(),
-    buy: (options) => act("buy", options),
-    sell: (options) => act("sell", options),
-    close: (note?: SignalNote) => act("close", note),
-    target: (units, options) => {
-      if (!(Number.isSafeInteger(units) && Math.abs(units) <= UNITS_MAX)) throw new StrategyActionError(`target: units must be a whole number within ±${UNITS_MAX}, got ${String(units)}`);
-      if (units === 0) act("close", options);
-      else act(units > 0 ? "buy" : "sell", { ...options, units: Math.abs(units) });
-    },
-  };
+  const ctx = new StepContext(params, candle, memory, input, instrument);
   let next: unknown;
   try {
-    next = withoutAmbientSources(() => definition.onCandle(ctx, state));
+    next = withoutAmbientSources(definition, ctx, state);
   } catch (err) {
     return { ok: false, fault: { code: err instanceof StrategyActionError ? "invalid_action" : "threw", message: messageOf(err) } };
   }
   const saved = checkState(next);
   if (saved !== null) return { ok: false, fault: { code: "invalid_state", message: saved } };
-  if (action === null) return { ok: true, state: next, draft: null };
-  const drafted = draftOf(action, instrument);
+  if (ctx.action === null) return { ok: true, state: next, draft: null };
+  const drafted = draftOf(ctx.action, instrument);
   return typeof drafted === "string" ? { ok: false, fault: { code: "invalid_action", message: drafted } } : { ok: true, state: next, draft: drafted };
 }
 
@@ -176,28 +230,54 @@ function messageOf(err: unknown): string {
 function checkState(state: unknown): string | null {
   if (state === undefined) return "onCandle returned nothing: return the next state (plain JSON)";
   if (state !== null && typeof (state as Promise<unknown>).then === "function") return "onCandle returned a Promise: steps are synchronous";
-  let json: string;
-  try {
-    json = JSON.stringify(state);
-  } catch (err) {
-    return `the state is not JSON: ${messageOf(err)}`;
+  const budget = { bytes: 0 };
+  if (!plainJson(state, 0, budget)) return "the state does not survive JSON (a function, a class instance, undefined, NaN or Infinity in it, or nested over 32 deep)";
+  // The walk's count is an upper bound (numbers at 24 bytes): measure exactly only when it may be over.
+  if (budget.bytes > STATE_BYTES_MAX) {
+    const bytes = JSON.stringify(state).length;
+    if (bytes > STATE_BYTES_MAX) return `the state is ${bytes} bytes of JSON, over ${STATE_BYTES_MAX}`;
   }
-  if (json === undefined) return "the state is not JSON";
-  if (json.length > STATE_BYTES_MAX) return `the state is ${json.length} bytes of JSON, over ${STATE_BYTES_MAX}`;
-  if (!sameJson(state, JSON.parse(json))) return "the state does not survive JSON (a function, a class instance, undefined, NaN or Infinity in it)";
   return null;
 }
 
-function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const proto = Object.getPrototypeOf(a);
-  if (!Array.isArray(a) && proto !== Object.prototype && proto !== null) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+const STATE_DEPTH_MAX = 32;
+
+/** Whether `value` is plain JSON (what JSON.parse(JSON.stringify(value)) gives back equal); adds an upper bound of its size to `budget`. */
+function plainJson(value: unknown, depth: number, budget: { bytes: number }): boolean {
+  switch (typeof value) {
+    case "string":
+      budget.bytes += value.length * 6 + 2;
+      return true;
+    case "number":
+      budget.bytes += 24;
+      return Number.isFinite(value);
+    case "boolean":
+      budget.bytes += 5;
+      return true;
+    case "object": {
+      if (value === null) {
+        budget.bytes += 4;
+        return true;
+      }
+      if (depth >= STATE_DEPTH_MAX) return false;
+      if (Array.isArray(value)) {
+        budget.bytes += 2 + value.length;
+        for (let i = 0; i < value.length; i++) if (!plainJson(value[i], depth + 1, budget)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      budget.bytes += 2;
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue;
+        budget.bytes += key.length * 6 + 4;
+        if (!plainJson((value as Record<string, unknown>)[key], depth + 1, budget)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 /** The signal draft of an action, its prices in points; or why it cannot be one. */
