@@ -153,9 +153,12 @@ export class OrderStore {
     return row ? (JSON.parse(row.json) as Position) : undefined;
   }
 
-  /** Whether any position is open: one indexed read, asked once per part of a tick batch. */
-  hasOpenPosition(): boolean {
-    return this.sql.exec("SELECT 1 FROM positions WHERE status = 'OPEN' LIMIT 1").toArray().length > 0;
+  /** Whether any position is open or any order rests at the broker: indexed reads, asked once per part of a tick batch. */
+  hasOpenPositionOrWorkingOrder(): boolean {
+    return (
+      this.sql.exec("SELECT 1 FROM positions WHERE status = 'OPEN' LIMIT 1").toArray().length > 0 ||
+      this.sql.exec("SELECT 1 FROM orders WHERE status = 'working' LIMIT 1").toArray().length > 0
+    );
   }
 
   openPositions(): Position[] {

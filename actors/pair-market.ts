@@ -43,7 +43,7 @@ export interface MarketHost {
   readonly config: Pick<RuntimeConfig, "candleRetention" | "tickRetentionCount" | "candleCloseGraceMs" | "feedSeed" | "feedHours" | "accountCurrency">;
   readonly store: PairStore;
   readonly tradingStore: TradingStore;
-  readonly orderStore: Pick<OrderStore, "queueSignal" | "openPositions" | "hasOpenPosition">;
+  readonly orderStore: Pick<OrderStore, "queueSignal" | "openPositions" | "hasOpenPositionOrWorkingOrder" | "workingOrders">;
   /** Where closed candles, signals and each batch's last tick go out (pair-room.ts). */
   readonly room: Pick<PairRoom, "publishClosed" | "publishSignals" | "quote">;
   /** Where signals and quotes become orders (pair-trading.ts, over pair-trader.ts). */
@@ -294,9 +294,9 @@ export class PairMarket {
     const signals: Signal[] = [];
     let last: Tick | null = null;
     let next = from;
-    // With a position open, every tick is a quote its stops, targets and trail must see (as a
-    // backtest walks every quote of a bar): the part ends at each accepted tick.
-    const quoteEachTick = this.host.orderStore.hasOpenPosition();
+    // With a position open or an order resting, every tick is a quote its stops, targets, trail or
+    // trigger must see (as a backtest walks every quote of a bar): the part ends at each accepted tick.
+    const quoteEachTick = this.host.orderStore.hasOpenPositionOrWorkingOrder();
     try {
       this.host.transaction(() => {
         let lastAccepted: Tick | null = this.last;
@@ -370,7 +370,8 @@ export class PairMarket {
         // The one place the strategies step: the kernel's candle event, with the strategies and
         // their open positions (which they see); the trader steps the rest of the pipeline.
         const state = { runs: this.strategyRuns, positions: orderStore.openPositions(), orderTimesMs: [] };
-        const out = step(this.kernel, state, { type: "candle", tf, candle });
+        const entries = orderStore.workingOrders().flatMap((o) => (o.intent.type !== "market" && o.intent.signalId !== undefined ? [o.intent] : []));
+        const out = step(this.kernel, state, { type: "candle", tf, candle, entries });
         this.strategyRuns = [...out.state.runs];
         for (const effect of out.effects) {
           if (effect.type === "runs_changed") for (const run of effect.runs) tradingStore.saveRunState(run, nowMs);

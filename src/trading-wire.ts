@@ -5,7 +5,7 @@
  */
 import type { Advice } from "./advisor/advisor.ts";
 import type { Instrument } from "./domain/instruments.ts";
-import { toDecimal } from "./domain/price.ts";
+import { averagePriceDecimal, toDecimal } from "./domain/price.ts";
 import { centsToDecimal, microsToDecimal } from "./domain/trading/money.ts";
 import { breakEvenLevels, markToMarket, type Position } from "./domain/trading/position.ts";
 import type { Fill, OrderIntent, Quote } from "./domain/trading/types.ts";
@@ -71,7 +71,7 @@ export function toWirePosition(p: Position, instrument: Instrument, quote: Quote
     side: p.side,
     units: p.units,
     // The average entry can fall between two points: one more digit than the pair's precision.
-    entryPrice: Number((p.entryPrice / 10 ** instrument.displayPrecision).toFixed(instrument.displayPrecision + 1)),
+    entryPrice: averagePriceDecimal(p.entryPrice, instrument),
     ...(p.stopLoss !== undefined ? { stopLoss: price(p.stopLoss) } : {}),
     ...(p.takeProfit !== undefined ? { takeProfit: price(p.takeProfit) } : {}),
     ...(p.trailingStopPips !== undefined ? { trailingStopPips: p.trailingStopPips } : {}),

@@ -1,4 +1,4 @@
-import { fillMarket, triggerPending } from "../domain/trading/fill-model.ts";
+import { expired, fillMarket, triggerPending } from "../domain/trading/fill-model.ts";
 import type { Instrument } from "../domain/instruments.ts";
 import type { Fill, OrderIntent, Quote } from "../domain/trading/types.ts";
 import type { FillModelConfig } from "../../schemas/trading.ts";
@@ -32,6 +32,8 @@ export class PaperBroker implements Broker {
     try {
       if (intent.type === "market") {
         answer = { status: "filled", fills: [fillMarket(intent, quote, this.model(), this.instrument, 1)] };
+      } else if (expired(intent, quote)) {
+        answer = { status: "rejected", reason: "expired", fills: [] };
       } else {
         const fill = triggerPending(intent, quote, this.model(), this.instrument, 1, "arrival");
         answer = fill ? { status: "filled", fills: [fill] } : { status: "working", fills: [] };
@@ -52,6 +54,12 @@ export class PaperBroker implements Broker {
   async onQuote(quote: Quote): Promise<Fill[]> {
     const fills: Fill[] = [];
     for (const intent of this.book.working()) {
+      // Good till its time: at or after it, cancelled before it can trigger (as OANDA's GTD).
+      if (expired(intent, quote)) {
+        this.book.put(intent, { status: "rejected", reason: "expired", fills: [] });
+        this.cancelled.push({ clientOrderId: intent.clientOrderId, reason: "expired" });
+        continue;
+      }
       let fill: Fill | null;
       try {
         fill = triggerPending(intent, quote, this.model(), this.instrument, 1, "resting");

@@ -39,6 +39,11 @@ export function toDecimal(points: PricePoints, instrument: Instrument): number {
   return points / 10 ** instrument.displayPrecision;
 }
 
+/** An average price (fractional points) as shown: one digit past the pair's precision, the same on the wire and in backtest results. */
+export function averagePriceDecimal(points: number, instrument: Instrument): number {
+  return Number((points / 10 ** instrument.displayPrecision).toFixed(instrument.displayPrecision + 1));
+}
+
 /** A price in points: a safe integer of at least one point, at most MAX_PRICE_POINTS. */
 export function isPricePoints(points: number): boolean {
   return Number.isSafeInteger(points) && points >= 1 && points <= MAX_PRICE_POINTS;

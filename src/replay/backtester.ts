@@ -25,11 +25,11 @@ import type { StrategyConfig } from "../../schemas/strategy.ts";
 import type { Candle, Timeframe } from "../domain/candle.ts";
 import { bucketEnd, fxDayStart } from "../domain/fx-time.ts";
 import type { Instrument } from "../domain/instruments.ts";
-import { pipsToPoints, toDecimal } from "../domain/price.ts";
+import { averagePriceDecimal, pipsToPoints, toDecimal } from "../domain/price.ts";
 import { barPath } from "../domain/bar-path.ts";
 import { CandleAggregator, type ClosedCandle } from "../domain/candle-aggregator.ts";
 import { clientOrderId } from "../domain/trading/client-order-id.ts";
-import { fillMarket } from "../domain/trading/fill-model.ts";
+import { expired, fillMarket, triggerPending } from "../domain/trading/fill-model.ts";
 import { financingQuoteMicros, NO_FINANCING, rolloverNights, type FinancingRates } from "../domain/trading/financing.ts";
 import { centsToDecimal, convertQuoteMicrosToAccountCents, microsToDecimal, type ConversionRate } from "../domain/trading/money.ts";
 import { emptyKernelState, step, watchesQuotes, type KernelConfig, type KernelEffect, type KernelEvent, type KernelState, type OrderContext } from "../domain/trading/kernel.ts";
@@ -75,8 +75,8 @@ export interface BacktestOptions {
 
 export interface BacktestObserver {
   signal?(signal: Signal): void;
-  /** An order filled, or refused with its rejection. */
-  order?(intent: OrderIntent, outcome: { filled: Fill } | { refused: OrderRejection }): void;
+  /** An order filled, refused with its rejection, or (a resting entry) expired unfilled. */
+  order?(intent: OrderIntent, outcome: { filled: Fill } | { refused: OrderRejection } | { expired: number }): void;
 }
 
 export const DEFAULT_INITIAL_BALANCE_USD = 100_000;
@@ -116,6 +116,8 @@ export class Backtester {
   private readonly rejections = new Map<string, number>();
 
   private pending: OrderIntent[] = [];
+  /** Limit and stop entries resting until triggered or expired (as the paper broker keeps them). */
+  private resting: OrderIntent[] = [];
   private realisedMicros = 0n;
   private realisedCents = 0n;
   private financingCents = 0n;
@@ -177,7 +179,7 @@ export class Backtester {
     if (ended.length > 0) this.onCandlesClosed(ended);
     if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
     if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
-    if (this.watchingQuotes) this.walkBar(bar, barEndMs);
+    if (this.watchingQuotes || this.resting.length > 0) this.walkBar(bar, barEndMs);
     this.aggregator.addBar(this.priced(bar));
     const done = this.aggregator.closeDue(barEndMs);
     if (done.length > 0) this.onCandlesClosed(done);
@@ -227,12 +229,18 @@ export class Backtester {
     return this.state.positions[0] ?? null;
   }
 
-  /** Protective exits and add levels on the bar's quote path (barPath: open, low/high, close). */
+  /**
+   * On the bar's quote path (barPath: open, low/high, close), as the live
+   * pair on each tick: resting entries first (expiry, then trigger, as the
+   * paper broker), then protective exits and add levels.
+   */
   private walkBar(bar: Candle, barEndMs: number): void {
     for (const { ts, bid, ask } of barPath(bar, null)) {
-      if (this.state.positions.length === 0) return;
+      if (this.state.positions.length === 0 && this.resting.length === 0) return;
       // Stamped at its place in the bar (a tick, whose bar ends where it starts, keeps its own time).
       const quote = this.quoteAt(Math.min(ts, barEndMs), bid, ask);
+      if (this.resting.length > 0) this.settleResting(quote);
+      if (this.state.positions.length === 0) continue;
       for (const effect of this.step({ type: "quote", quote })) {
         if (effect.type === "fault") throw effect.error;
         if (effect.type === "exit") this.send(closeIntent(effect.position, "exit", 1, quote.ts), quote, effect.reason);
@@ -247,7 +255,7 @@ export class Backtester {
 
   private onCandleClose(tf: Timeframe, candle: Candle): void {
     const closeTs = bucketEnd(tf, candle.t);
-    const effects = this.step({ type: "candle", tf, candle });
+    const effects = this.step({ type: "candle", tf, candle, entries: this.resting });
     for (const effect of effects) {
       if (effect.type === "strategy_fault") throw new StrategyFaultError(effect.strategyId, closeTs, effect.fault);
     }
@@ -287,7 +295,24 @@ export class Backtester {
     for (const intent of orders) this.send({ ...intent, createdAt: quote.ts }, quote, "signal");
   }
 
-  /** The kernel's word on the order (risk when configured; no portfolio yet), then a market fill at `quote`, as the paper broker would. */
+  /** Resting entries on a quote: expired ones dropped, triggered ones filled at their price (the paper broker's rule). */
+  private settleResting(quote: Quote): void {
+    const still: OrderIntent[] = [];
+    for (const intent of this.resting) {
+      if (expired(intent, quote)) {
+        this.options.observer?.order?.(intent, { expired: quote.ts });
+        continue;
+      }
+      const fill = triggerPending(intent, quote, this.fillModel, this.instrument, this.fillSeq + 1, "resting");
+      if (fill) {
+        this.fillSeq++;
+        this.book(intent, fill, "signal");
+      } else still.push(intent);
+    }
+    this.resting = still;
+  }
+
+  /** The kernel's word on the order (risk when configured; no portfolio yet), then a fill at `quote` as the paper broker would: a market order at once, an entry when triggered. */
   private send(intent: OrderIntent, quote: Quote, exitReason: string): void {
     const context: OrderContext = { nowMs: quote.ts, quote, limits: this.options.risk ?? null, tradeable: true, brokerAvailable: true, tradingState: ACTIVE };
     for (const decided of this.step({ type: "order", intent, context })) {
@@ -299,7 +324,25 @@ export class Backtester {
       }
     }
     this.step({ type: "order_sent", intent, nowMs: quote.ts });
-    const fill = fillMarket(intent, quote, this.fillModel, this.instrument, ++this.fillSeq);
+    if (intent.type !== "market") {
+      if (expired(intent, quote)) {
+        this.options.observer?.order?.(intent, { expired: quote.ts });
+        return;
+      }
+      const fill = triggerPending(intent, quote, this.fillModel, this.instrument, this.fillSeq + 1, "arrival");
+      if (!fill) {
+        this.resting.push(intent);
+        return;
+      }
+      this.fillSeq++;
+      this.book(intent, fill, exitReason);
+      return;
+    }
+    this.book(intent, fillMarket(intent, quote, this.fillModel, this.instrument, ++this.fillSeq), exitReason);
+  }
+
+  /** A fill on the strategy's position: booked by the kernel; a closed trade recorded. */
+  private book(intent: OrderIntent, fill: Fill, exitReason: string): void {
     this.options.observer?.order?.(intent, { filled: fill });
     const before = this.position;
     for (const effect of this.step({ type: "fill", intent, fill, rates: this.rates() })) {
@@ -327,7 +370,7 @@ export class Backtester {
       side: closed.side,
       units: Math.max(this.positionPeakUnits, closed.units),
       entryT: closed.openedAt,
-      entryPrice: toDecimal(closed.entryPrice, this.instrument),
+      entryPrice: averagePriceDecimal(closed.entryPrice, this.instrument),
       exitT,
       exitPrice,
       pnlQuoteMicros: closed.realisedPnlQuoteMicros,

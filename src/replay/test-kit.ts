@@ -50,6 +50,8 @@ export interface KitOrder {
   intent: OrderIntent;
   filled: Fill | null;
   refused: OrderRejection | null;
+  /** A resting entry that expired unfilled: when. */
+  expiredAt: number | null;
 }
 
 export interface KitRun {
@@ -90,7 +92,13 @@ export function runStrategy(kind: string, options: KitOptions): KitRun {
     ...(options.risk ? { risk: options.risk } : {}),
     observer: {
       signal: (s) => signals.push(s),
-      order: (intent, outcome) => orders.push({ intent, filled: "filled" in outcome ? outcome.filled : null, refused: "refused" in outcome ? outcome.refused : null }),
+      order: (intent, outcome) =>
+        orders.push({
+          intent,
+          filled: "filled" in outcome ? outcome.filled : null,
+          refused: "refused" in outcome ? outcome.refused : null,
+          expiredAt: "expired" in outcome ? outcome.expired : null,
+        }),
     },
   });
   let lastT = Number.NEGATIVE_INFINITY;

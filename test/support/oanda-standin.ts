@@ -76,6 +76,8 @@ interface Order {
   /** Signed units filled so far (a resting order may fill in parts). */
   filled: number;
   price: number | null;
+  /** timeInForce GTD: OANDA cancels the order at this time (TIME_IN_FORCE_EXPIRED) unless filled. */
+  gtdMs: number | null;
   state: "PENDING" | "FILLED" | "CANCELLED";
   fillingTransactionID?: string;
   cancellingTransactionID?: string;
@@ -168,7 +170,10 @@ export class OandaStandIn {
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 30_000;
     await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
-    this.heartbeat = setInterval(() => this.broadcast({ type: "HEARTBEAT", time: v20Time() }), this.heartbeatMs);
+    this.heartbeat = setInterval(() => {
+      this.expireOrders();
+      this.broadcast({ type: "HEARTBEAT", time: v20Time() });
+    }, this.heartbeatMs);
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
@@ -187,6 +192,7 @@ export class OandaStandIn {
     this.quotes.set(instrument, quote);
     this.broadcast(this.priceLine(instrument, quote));
     if (!tradeable || bid === null || ask === null) return;
+    this.expireOrders();
     for (const o of this.orders.values()) {
       if (o.state !== "PENDING" || o.instrument !== instrument || o.price === null) continue;
       const buy = o.units > 0;
@@ -197,6 +203,11 @@ export class OandaStandIn {
       this.faults.partialFill = null;
       this.fill(o, buy ? ask : bid, share === null ? left : Math.trunc(left * share), o.type === "LIMIT" ? "LIMIT_ORDER" : "STOP_ORDER");
     }
+  }
+
+  /** GTD orders whose time has come are cancelled (OANDA does it on its clock, whether or not a price moves). */
+  expireOrders(nowMs = Date.now()): void {
+    for (const o of this.orders.values()) if (o.state === "PENDING" && o.gtdMs !== null && nowMs >= o.gtdMs) this.cancel(o, "TIME_IN_FORCE_EXPIRED");
   }
 
   /** The same price, now (not) tradeable: a halt, or the market closing. */
@@ -255,7 +266,7 @@ export class OandaStandIn {
 
   /** A trade nobody in the runtime made (by hand on the platform, or another system on the account). */
   externalTrade(instrument: string, units: number): void {
-    const order: Order = { id: this.id(), clientId: "", instrument, type: "MARKET", units, filled: 0, price: null, state: "PENDING", body: {} };
+    const order: Order = { id: this.id(), clientId: "", instrument, type: "MARKET", units, filled: 0, price: null, gtdMs: null, state: "PENDING", body: {} };
     const quote = this.quotes.get(instrument);
     this.fill(order, (units > 0 ? quote?.ask : quote?.bid) ?? 1, units, "MARKET_ORDER");
   }
@@ -526,7 +537,18 @@ export class OandaStandIn {
       return send(400, { orderRejectTransaction: tx, errorCode: reason, errorMessage: `order rejected: ${reason}`, lastTransactionID: this.lastId() });
     }
     const type = spec.type as Order["type"];
-    const order: Order = { id: this.id(), clientId, instrument, type, units: Number(spec.units), filled: 0, price: spec.price === undefined ? null : Number(spec.price), state: "PENDING", body: spec };
+    // GTD needs a gtdTime in the future (v20: TIME_IN_FORCE_GTD_TIMESTAMP_MISSING / _IN_PAST); a market order may not be GTD.
+    let gtdMs: number | null = null;
+    if (spec.timeInForce === "GTD") {
+      gtdMs = typeof spec.gtdTime === "string" ? Date.parse(spec.gtdTime) : Number.NaN;
+      const reason = type === "MARKET" ? "TIME_IN_FORCE_INVALID" : Number.isNaN(gtdMs) ? "TIME_IN_FORCE_GTD_TIMESTAMP_MISSING" : gtdMs <= Date.now() ? "TIME_IN_FORCE_GTD_TIMESTAMP_IN_PAST" : null;
+      if (reason) {
+        const tx = { type: `${String(spec.type)}_ORDER_REJECT`, id: this.id(), time: v20Time(), rejectReason: reason };
+        this.transactions.push(tx);
+        return send(400, { orderRejectTransaction: tx, errorCode: reason, errorMessage: `order rejected: ${reason}`, lastTransactionID: this.lastId() });
+      }
+    }
+    const order: Order = { id: this.id(), clientId, instrument, type, units: Number(spec.units), filled: 0, price: spec.price === undefined ? null : Number(spec.price), gtdMs, state: "PENDING", body: spec };
     this.orders.set(order.id, order);
     const create = { type: `${type}_ORDER`, id: order.id, time: v20Time(), instrument, units: spec.units, clientExtensions: spec.clientExtensions };
     this.transactions.push(create);

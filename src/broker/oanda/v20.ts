@@ -20,7 +20,9 @@ export interface V20OrderRequest {
     instrument: string;
     units: string;
     price?: string;
-    timeInForce: "FOK" | "GTC";
+    timeInForce: "FOK" | "GTC" | "GTD";
+    /** With GTD: when OANDA cancels the order unless filled (RFC 3339). */
+    gtdTime?: string;
     positionFill: "DEFAULT" | "REDUCE_ONLY";
     clientExtensions: { id: string; tag: string };
     stopLossOnFill?: { price: string };
@@ -220,7 +222,12 @@ export function orderRequest(intent: OrderIntent, instrument: Instrument, protec
       instrument: instrument.symbol,
       units: v20Units(intent.side, intent.units),
       ...(intent.type !== "market" && intent.price !== undefined ? { price: v20Price(intent.price, instrument) } : {}),
-      timeInForce: intent.type === "market" ? "FOK" : "GTC",
+      // A strategy's entry rests until its expiry, which OANDA enforces (GTD); others until filled or cancelled.
+      ...(intent.type === "market"
+        ? { timeInForce: "FOK" as const }
+        : intent.expiresAtMs !== undefined
+          ? { timeInForce: "GTD" as const, gtdTime: new Date(intent.expiresAtMs).toISOString() }
+          : { timeInForce: "GTC" as const }),
       positionFill: intent.reduceOnly ? "REDUCE_ONLY" : "DEFAULT",
       clientExtensions: { id: intent.clientOrderId, tag: intent.strategyId },
       ...(protect.stopLoss !== undefined ? { stopLossOnFill: { price: v20Price(protect.stopLoss, instrument) } } : {}),

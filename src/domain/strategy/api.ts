@@ -116,6 +116,32 @@ export interface ActionOptions extends Protection, SignalNote {
   units?: number;
 }
 
+/** Entry orders may rest this long at least and at most. */
+export const ENTRY_EXPIRY_MIN_MS = 60_000;
+export const ENTRY_EXPIRY_MAX_MS = 30 * 86_400_000;
+
+/** A resting entry: it adds `units` when the market reaches `price`, or is cancelled after `expiresAfterMs`. */
+export interface EntryOptions extends Protection, SignalNote {
+  side: "buy" | "sell";
+  /** limit: buy at or below / sell at or above `price`; stop: buy at or above / sell at or below it. */
+  type: "limit" | "stop";
+  /** Decimal. */
+  price: number;
+  /** From the step's time; 1 minute to 30 days. */
+  expiresAfterMs: number;
+  /** Units it adds when filled; default the configured units. */
+  units?: number;
+}
+
+/** One of the strategy's entries resting at the broker, as the step starts. */
+export interface EntryView {
+  side: "buy" | "sell";
+  type: "limit" | "stop";
+  price: number;
+  units: number;
+  expiresAt: number;
+}
+
 /** The strategy's own position on the pair, as it stands before this step. */
 export interface PositionView {
   side: "long" | "short";
@@ -156,6 +182,8 @@ export interface StrategyContext<P> {
   indicator<R = number>(name: string): R | null;
   /** The strategy's position, null when flat. */
   readonly position: PositionView | null;
+  /** The strategy's entries resting at the broker (placed by earlier steps, not yet filled or expired). */
+  readonly orders: readonly EntryView[];
   /** A uniform number in [0, 1) from a generator seeded by the pair, the strategy and the step: the same on every run. */
   random(): number;
 
@@ -167,6 +195,8 @@ export interface StrategyContext<P> {
   close(note?: SignalNote): void;
   /** Hold exactly `units` (signed: > 0 long, < 0 short, 0 flat). */
   target(units: number, options?: Omit<ActionOptions, "units">): void;
+  /** Place a resting limit or stop entry that expires (it is this step's one action). */
+  enter(options: EntryOptions): void;
 }
 
 export interface StrategyDefinition<P extends Record<string, unknown> = Record<string, unknown>, S = unknown> {

@@ -11,6 +11,7 @@ import { bucketEnd } from "../fx-time.ts";
 import type { Instrument } from "../instruments.ts";
 import type { Position } from "../trading/position.ts";
 import type { SignalDraft } from "../trading/strategy.ts";
+import type { OrderIntent } from "../trading/types.ts";
 import { strategyDefinition } from "./catalog.ts";
 import { RunMemory } from "./run-memory.ts";
 import { stepStrategy, type StrategyFault } from "./step.ts";
@@ -68,11 +69,11 @@ export type RunStep =
  * enabled, not suspended and watches `tf`. A fault suspends the run and
  * leaves its state as it was.
  */
-export function feedRun(run: StrategyRun, tf: Timeframe, candle: Candle, position: Position | null, instrument: Instrument): RunStep {
+export function feedRun(run: StrategyRun, tf: Timeframe, candle: Candle, position: Position | null, instrument: Instrument, entries: readonly OrderIntent[] = []): RunStep {
   run.memory.feed(tf, candle);
   if (!run.config.enabled || run.suspended || !run.memory.watch.timeframes.includes(tf)) return { run, changed: false, draft: null };
   const definition = strategyDefinition(run.config.kind);
-  const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, units: run.config.units, strategyId: run.config.id }, instrument);
+  const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, entries, units: run.config.units, strategyId: run.config.id }, instrument);
   if (!out.ok) {
     const suspended = { ...out.fault, atMs: bucketEnd(tf, candle.t), timeframe: tf, candleT: candle.t };
     return { run: { ...run, suspended }, changed: true, draft: null, fault: out.fault };

@@ -17,8 +17,9 @@ import { SeededRandom } from "../random.ts";
 import { fnv1a64Hex } from "../trading/client-order-id.ts";
 import type { Position } from "../trading/position.ts";
 import type { SignalDraft } from "../trading/strategy.ts";
-import type { ActionOptions, CandleView, InstrumentView, PositionView, SignalNote, StrategyContext, StrategyDefinition } from "./api.ts";
-import { STATE_BYTES_MAX } from "./api.ts";
+import type { ActionOptions, CandleView, EntryOptions, EntryView, InstrumentView, PositionView, SignalNote, StrategyContext, StrategyDefinition } from "./api.ts";
+import { ENTRY_EXPIRY_MAX_MS, ENTRY_EXPIRY_MIN_MS, STATE_BYTES_MAX } from "./api.ts";
+import type { OrderIntent } from "../trading/types.ts";
 import { StrategyActionError, type RunMemory } from "./run-memory.ts";
 import { AddLevelsSchema, BreakEvenSchema, Pips } from "../../../schemas/trading-events.ts";
 
@@ -32,6 +33,8 @@ export interface StrategyFault {
 export type StepOutcome = { ok: true; state: unknown; draft: SignalDraft | null } | { ok: false; fault: StrategyFault };
 
 export interface StepInput {
+  /** The strategy's resting entries (limit or stop intents), oldest first. */
+  entries?: readonly OrderIntent[];
   tf: Timeframe;
   candle: Candle;
   /** The strategy's open position, if any. */
@@ -98,6 +101,10 @@ function positionView(p: Position, closeMid: number, instrument: Instrument): Po
   };
 }
 
+function entryView(o: OrderIntent, instrument: Instrument): EntryView {
+  return { side: o.side, type: o.type === "stop" ? "stop" : "limit", price: toDecimal(o.price ?? 0, instrument), units: o.units, expiresAt: o.expiresAtMs ?? Number.POSITIVE_INFINITY };
+}
+
 /** Seed of a step's random source: the pair, the strategy and the candle, so every run draws the same numbers. */
 function stepSeed(pair: string, strategyId: string, tf: Timeframe, t: number): number {
   return Number.parseInt(fnv1a64Hex(`${pair}\u0000${strategyId}\u0000${tf}\u0000${t}`).slice(0, 8), 16);
@@ -129,7 +136,14 @@ const noWallClock = forbidden("Date.now()", "ctx.now");
 const noRandom = forbidden("Math.random()", "ctx.random()");
 const noPerformanceNow = forbidden("performance.now()", "ctx.now");
 
-type Action = { type: "buy" | "sell" | "close"; options: ActionOptions };
+type Action = { type: "buy" | "sell" | "close"; options: ActionOptions; entry?: { type: "limit" | "stop"; price: number; expiresAfterMs: number } };
+
+const EntrySchema = v.object({
+  side: v.picklist(["buy", "sell"]),
+  type: v.picklist(["limit", "stop"]),
+  price: v.pipe(v.number(), v.finite(), v.gtValue(0)),
+  expiresAfterMs: v.pipe(v.number(), v.integer(), v.minValue(ENTRY_EXPIRY_MIN_MS), v.maxValue(ENTRY_EXPIRY_MAX_MS)),
+});
 
 /**
  * What a step sees and acts through. A class, so a step allocates one object
@@ -140,6 +154,7 @@ class StepContext implements StrategyContext<Record<string, unknown>> {
   readonly instrument: InstrumentView;
   readonly now: number;
   readonly position: PositionView | null;
+  readonly orders: readonly EntryView[];
   action: Action | null = null;
   private generator: SeededRandom | null = null;
 
@@ -153,6 +168,7 @@ class StepContext implements StrategyContext<Record<string, unknown>> {
     this.instrument = instrumentView(pair);
     this.now = candle.closeTime;
     this.position = input.position ? positionView(input.position, candle.close, pair) : null;
+    this.orders = (input.entries ?? []).map((o) => entryView(o, pair));
   }
 
   candles(tf: Timeframe): readonly CandleView[] {
@@ -187,11 +203,18 @@ class StepContext implements StrategyContext<Record<string, unknown>> {
     else this.act(units > 0 ? "buy" : "sell", { ...options, units: Math.abs(units) });
   }
 
-  private act(type: Action["type"], options: ActionOptions | undefined): void {
-    if (this.action) throw new StrategyActionError(`one action per step: ${this.action.type} was already taken, then ${type}`);
+  enter(options: EntryOptions): void {
+    const { side, type, price, expiresAfterMs, ...rest } = (options ?? {}) as EntryOptions;
+    const entry = v.safeParse(EntrySchema, { side, type, price, expiresAfterMs });
+    if (!entry.success) throw new StrategyActionError(`enter: ${entry.issues.map((i) => `${v.getDotPath(i) ?? "options"}: ${i.message}`).join("; ")}`);
+    this.act(entry.output.side, rest, { type: entry.output.type, price: entry.output.price, expiresAfterMs: entry.output.expiresAfterMs });
+  }
+
+  private act(type: Action["type"], options: ActionOptions | undefined, entry?: Action["entry"]): void {
+    if (this.action) throw new StrategyActionError(`one action per step: ${this.action.type} was already taken, then ${entry ? "enter" : type}`);
     const parsed = v.safeParse(ActionSchema, options ?? {});
-    if (!parsed.success) throw new StrategyActionError(`${type}: ${parsed.issues.map((i) => `${v.getDotPath(i) ?? "options"}: ${i.message}`).join("; ")}`);
-    this.action = { type, options: parsed.output as ActionOptions };
+    if (!parsed.success) throw new StrategyActionError(`${entry ? "enter" : type}: ${parsed.issues.map((i) => `${v.getDotPath(i) ?? "options"}: ${i.message}`).join("; ")}`);
+    this.action = { type, options: parsed.output as ActionOptions, ...(entry ? { entry } : {}) };
   }
 }
 
@@ -217,7 +240,7 @@ export function stepStrategy(
   const saved = checkState(next);
   if (saved !== null) return { ok: false, fault: { code: "invalid_state", message: saved } };
   if (ctx.action === null) return { ok: true, state: next, draft: null };
-  const drafted = draftOf(ctx.action, instrument);
+  const drafted = draftOf(ctx.action, instrument, ctx.now);
   return typeof drafted === "string" ? { ok: false, fault: { code: "invalid_action", message: drafted } } : { ok: true, state: next, draft: drafted };
 }
 
@@ -281,7 +304,7 @@ function plainJson(value: unknown, depth: number, budget: { bytes: number }): bo
 }
 
 /** The signal draft of an action, its prices in points; or why it cannot be one. */
-function draftOf(action: { type: "buy" | "sell" | "close"; options: ActionOptions }, instrument: Instrument): SignalDraft | string {
+function draftOf(action: Action, instrument: Instrument, nowMs: number): SignalDraft | string {
   const o = action.options;
   const points = (name: string, price: number | undefined): number | undefined | string => {
     if (price === undefined) return undefined;
@@ -292,7 +315,10 @@ function draftOf(action: { type: "buy" | "sell" | "close"; options: ActionOption
   const takeProfit = points("takeProfit", o.takeProfit);
   if (typeof stopLoss === "string") return stopLoss;
   if (typeof takeProfit === "string") return takeProfit;
+  const entryPrice = action.entry ? points("price", action.entry.price) : undefined;
+  if (typeof entryPrice === "string") return entryPrice;
   const order = {
+    ...(action.entry && entryPrice !== undefined ? { entry: { type: action.entry.type, price: entryPrice, expiresAtMs: nowMs + action.entry.expiresAfterMs } } : {}),
     ...(o.units !== undefined ? { units: o.units } : {}),
     ...(o.trailingStopPips !== undefined ? { trailingStopPips: o.trailingStopPips } : {}),
     ...(o.breakEven !== undefined ? { breakEven: o.breakEven } : {}),

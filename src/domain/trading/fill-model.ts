@@ -44,6 +44,11 @@ export function fillMarket(intent: OrderIntent, quote: Quote, model: FillModelCo
   return makeFill(intent, quote, price, model, fillSeq);
 }
 
+/** A resting order whose good-till time has come on this quote's clock: cancelled, never triggered, from then on. */
+export function expired(intent: OrderIntent, quote: Quote): boolean {
+  return intent.expiresAtMs !== undefined && quote.ts >= intent.expiresAtMs;
+}
+
 /** True when `quote` reaches the trigger of a limit or stop intent (market intents always are). */
 export function isTriggered(intent: OrderIntent, quote: Quote): boolean {
   if (intent.type === "market") return true;

@@ -67,8 +67,8 @@ export interface OrderContext {
 }
 
 export type KernelEvent =
-  /** A candle of `tf` closed: the strategies that read it advance, those that watch it step. */
-  | { type: "candle"; tf: Timeframe; candle: Candle }
+  /** A candle of `tf` closed: the strategies that read it advance, those that watch it step (seeing their positions and resting entries). */
+  | { type: "candle"; tf: Timeframe; candle: Candle; entries?: readonly OrderIntent[] }
   /** A strategy's signal is to be decided (live: when its turn in the queue comes; replay: at once). */
   | { type: "signal"; signal: Signal }
   /** A quote: protective levels move, exits and add levels fall due. */
@@ -124,7 +124,7 @@ export function emptyKernelState(runs: readonly StrategyRun[] = []): KernelState
 export function step(config: KernelConfig, state: KernelState, event: KernelEvent): StepResult {
   switch (event.type) {
     case "candle":
-      return onCandle(config, state, event.tf, event.candle);
+      return onCandle(config, state, event.tf, event.candle, event.entries ?? []);
     case "signal":
       return onSignal(state, event.signal);
     case "quote":
@@ -145,9 +145,9 @@ export function step(config: KernelConfig, state: KernelState, event: KernelEven
 
 // ---- events ------------------------------------------------------------------------
 
-function onCandle(config: KernelConfig, state: KernelState, tf: Timeframe, candle: Candle): StepResult {
+function onCandle(config: KernelConfig, state: KernelState, tf: Timeframe, candle: Candle, entries: readonly OrderIntent[]): StepResult {
   if (state.runs.length === 0) return { state, effects: [] };
-  const out = runStrategies(state.runs, { tf, candle }, state.positions, config.instrument);
+  const out = runStrategies(state.runs, { tf, candle }, state.positions, config.instrument, entries);
   const effects: KernelEffect[] = [];
   if (out.changed.length > 0) effects.push({ type: "runs_changed", runs: out.changed });
   for (const signal of out.signals) effects.push({ type: "signal", signal });

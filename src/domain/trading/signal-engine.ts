@@ -5,7 +5,7 @@ import { feedRun, type StrategyRun } from "../strategy/run.ts";
 import type { StrategyFault } from "../strategy/step.ts";
 import { signalId } from "./client-order-id.ts";
 import type { Position } from "./position.ts";
-import type { Signal } from "./types.ts";
+import type { OrderIntent, Signal } from "./types.ts";
 
 /**
  * Feed one closed candle to every strategy on a pair: each run that reads
@@ -21,6 +21,8 @@ export function runStrategies(
   closed: { tf: Timeframe; candle: Candle },
   positions: readonly Position[],
   instrument: Instrument,
+  /** The strategies' resting entries (limit and stop intents). */
+  entries: readonly OrderIntent[] = [],
 ): { runs: StrategyRun[]; changed: StrategyRun[]; signals: Signal[]; faults: { strategyId: string; fault: StrategyFault }[] } {
   const closeTs = bucketEnd(closed.tf, closed.candle.t);
   const next: StrategyRun[] = [];
@@ -29,7 +31,7 @@ export function runStrategies(
   const faults: { strategyId: string; fault: StrategyFault }[] = [];
   for (const run of runs) {
     const position = positions.find((p) => p.strategyId === run.config.id) ?? null;
-    const out = feedRun(run, closed.tf, closed.candle, position, instrument);
+    const out = feedRun(run, closed.tf, closed.candle, position, instrument, entries.filter((e) => e.strategyId === run.config.id));
     next.push(out.run);
     if ("fault" in out) {
       faults.push({ strategyId: run.config.id, fault: out.fault });

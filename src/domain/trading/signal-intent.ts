@@ -47,6 +47,26 @@ function protectionOfSignal(signal: Signal): IntentProtection {
 export function intentForSignal(signal: Signal, currentNetUnits: number, configuredUnits: number, configured: IntentProtection = {}): OrderIntent | null {
   const units = signal.order?.units ?? configuredUnits;
   const protection = { ...configured, ...protectionOfSignal(signal) };
+  const entry = signal.order?.entry;
+  if (entry && signal.type !== "close") {
+    // A resting entry adds its units when it fills: no target, whatever is held now.
+    return {
+      clientOrderId: clientOrderId(signal.pair, signal.strategyId, signal.id),
+      pair: signal.pair,
+      strategyId: signal.strategyId,
+      side: signal.type,
+      units,
+      type: entry.type,
+      price: entry.price,
+      expiresAtMs: entry.expiresAtMs,
+      ...(signal.stopLoss !== undefined ? { stopLoss: signal.stopLoss } : {}),
+      ...(signal.takeProfit !== undefined ? { takeProfit: signal.takeProfit } : {}),
+      ...protection,
+      reduceOnly: false,
+      signalId: signal.id,
+      createdAt: signal.ts,
+    };
+  }
   const target = signal.type === "buy" ? units : signal.type === "sell" ? -units : 0;
   const delta = target - currentNetUnits;
   if (delta === 0) return null;

@@ -40,8 +40,10 @@ export interface Signal {
 
 /** What a strategy's action asks of its order beyond the signal's side. */
 export interface SignalOrder {
-  /** Units to hold (else the strategy's configured units). */
+  /** Units to hold (else the strategy's configured units); for an entry, the units it adds. */
   units?: number;
+  /** A resting entry instead of a market order: a limit or stop at `price` (points), cancelled at `expiresAtMs` unless filled. */
+  entry?: { type: "limit" | "stop"; price: number; expiresAtMs: number };
   trailingStopPips?: number;
   breakEven?: { triggerPips: number; offsetPips: number };
   addLevels?: { maxLevels: number; offsetPips: number; sizeMultiplier: number };
@@ -60,6 +62,8 @@ export interface OrderIntent {
   type: OrderType;
   /** Limit/stop trigger price in points (required unless market). */
   price?: number;
+  /** Good till: a resting limit or stop is cancelled at this instant unless filled (a strategy's entries always have one). */
+  expiresAtMs?: number;
   stopLoss?: number;
   takeProfit?: number;
   trailingStopPips?: number;
