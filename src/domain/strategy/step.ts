@@ -116,25 +116,40 @@ function forbidden(what: string, instead: string): () => never {
   };
 }
 
+/** True while a strategy's step runs: the guards below then refuse the ambient clock and chance. */
+let stepping = false;
+
+/**
+ * Date.now, performance.now and Math.random are wrapped once, when this
+ * module loads, in guards that throw while a step runs and pass through
+ * otherwise. Swapping the globals in and out around every step would change
+ * the shapes of Date, Math and performance twice a step, which V8 charges to
+ * every other caller of Math.* in the isolate.
+ */
+function guard(original: () => number, what: string, instead: string): () => number {
+  const refuse = forbidden(what, instead);
+  return () => (stepping ? refuse() : original());
+}
+
+const realNow = Date.now;
+const realRandom = Math.random;
+Date.now = guard(() => realNow(), "Date.now()", "ctx.now");
+Math.random = guard(() => realRandom(), "Math.random()", "ctx.random()");
+const perf = (globalThis as { performance?: { now(): number } }).performance;
+if (perf) {
+  const realPerfNow = perf.now.bind(perf);
+  perf.now = guard(realPerfNow, "performance.now()", "ctx.now");
+}
+
 /** Run the step with the wall clock and Math.random taken away. */
 function withoutAmbientSources(definition: StrategyDefinition<Record<string, unknown>, unknown>, ctx: StepContext, state: unknown): unknown {
-  const perf = (globalThis as { performance?: { now(): number } }).performance;
-  const saved = { now: Date.now, random: Math.random, perfNow: perf?.now };
-  Date.now = noWallClock;
-  Math.random = noRandom;
-  if (perf) perf.now = noPerformanceNow;
+  stepping = true;
   try {
     return definition.onCandle(ctx, state);
   } finally {
-    Date.now = saved.now;
-    Math.random = saved.random;
-    if (perf && saved.perfNow) perf.now = saved.perfNow;
+    stepping = false;
   }
 }
-
-const noWallClock = forbidden("Date.now()", "ctx.now");
-const noRandom = forbidden("Math.random()", "ctx.random()");
-const noPerformanceNow = forbidden("performance.now()", "ctx.now");
 
 type Action = { type: "buy" | "sell" | "close"; options: ActionOptions; entry?: { type: "limit" | "stop"; price: number; expiresAfterMs: number } };
 
