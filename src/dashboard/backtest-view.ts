@@ -4,14 +4,100 @@
  * equity curve, the drawdown and the metrics, and lists the trades
  * (GET /api/backtest/:id/result). The job id goes into the URL
  * (#/backtest/<id>), so a reload or a shared link shows the same run.
+ * The strategies and their parameters come from GET /api/strategies: one
+ * input per parameter (its type, bounds and default read from the
+ * strategy's schema), and a refusal's details are listed by the form.
  */
 import { AreaSeries, createChart, LineSeries, type IChartApi, type ISeriesApi, type UTCTimestamp } from "lightweight-charts";
+import type { ParamInfo } from "../domain/strategy/catalog.ts";
 import type { BacktestResult } from "../replay/result.ts";
 import type { Session } from "./app.ts";
-import { $, h, money, row, setError, signed } from "./ui.ts";
+import { $, errorDetails, h, money, row, setError, signed } from "./ui.ts";
 
 const POLL_MS = 250;
 const TRADES_SHOWN = 500;
+/** The strategy selected until the user picks another (the reference strategy of the backtests). */
+const DEFAULT_KIND = "sma-cross";
+
+/** GET /api/strategies. */
+interface StrategyInfo {
+  name: string;
+  description: string;
+  params: ParamInfo[];
+}
+
+/** A parameter left to the strategy's default: not sent. */
+const OMIT = Symbol("omit");
+
+/** One parameter's input: the element to show and how to read its value. */
+interface ParamField {
+  info: ParamInfo;
+  input: HTMLInputElement | HTMLSelectElement;
+  read(): unknown;
+}
+
+/** "integer, 2 to 500, default 20": the input's tooltip. */
+function paramTitle(p: ParamInfo): string {
+  const bounds = p.min !== undefined && p.max !== undefined ? `${p.min} to ${p.max}` : p.min !== undefined ? `at least ${p.min}` : p.max !== undefined ? `at most ${p.max}` : "";
+  const options = p.options ? `one of ${p.options.map((o) => String(o)).join(", ")}` : "";
+  return [p.type, bounds, options, p.default !== undefined ? `default ${JSON.stringify(p.default)}` : "required"].filter(Boolean).join(", ");
+}
+
+/**
+ * An input for a parameter as /api/strategies describes it: a select for a picklist, a number
+ * input with bounds for integer and number, a checkbox for boolean, text otherwise (parsed as
+ * JSON when it is JSON, for types the page does not know). "T | null" may be left empty: null.
+ */
+function paramField(p: ParamInfo): ParamField {
+  const nullable = p.type.endsWith(" | null");
+  const base = nullable ? p.type.slice(0, -" | null".length) : p.type;
+  const attrs = { id: `bt-param-${p.name}`, name: p.name };
+  if (p.options) {
+    const options = p.options;
+    const select = h("select", attrs) as HTMLSelectElement;
+    select.append(...options.map((o, i) => new Option(String(o), String(i))));
+    if (nullable) select.append(new Option("none", "null"));
+    const at = p.default === null ? -1 : options.findIndex((o) => o === p.default);
+    select.value = at >= 0 ? String(at) : nullable && p.default === null ? "null" : "0";
+    return { info: p, input: select, read: () => (select.value === "null" ? null : options[Number(select.value)]) };
+  }
+  const input = h("input", attrs) as HTMLInputElement;
+  if (base === "boolean") {
+    input.type = "checkbox";
+    input.checked = p.default === true;
+    return { info: p, input, read: () => input.checked };
+  }
+  if (base === "integer" || base === "number") {
+    input.type = "number";
+    input.step = base === "integer" ? "1" : "any";
+    if (p.min !== undefined) input.min = String(p.min);
+    if (p.max !== undefined) input.max = String(p.max);
+    input.value = typeof p.default === "number" ? String(p.default) : "";
+    input.placeholder = nullable ? "none" : p.default !== undefined ? String(p.default) : "";
+    if (p.default === undefined && !nullable) input.required = true;
+    // Empty: null when the type allows it, else the default.
+    return { info: p, input, read: () => (input.value.trim() === "" ? (nullable ? null : OMIT) : input.valueAsNumber) };
+  }
+  input.type = "text";
+  if (base === "string") {
+    input.value = typeof p.default === "string" ? p.default : "";
+    return { info: p, input, read: () => (input.value === "" && nullable ? null : input.value) };
+  }
+  input.value = p.default === undefined ? "" : JSON.stringify(p.default);
+  return {
+    info: p,
+    input,
+    read: () => {
+      const text = input.value.trim();
+      if (text === "") return nullable ? null : OMIT;
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        return text;
+      }
+    },
+  };
+}
 
 interface Job {
   id: string;
@@ -29,6 +115,10 @@ export class BacktestView {
   private shownId: string | null = null;
   private polling = 0;
   private last: { status: string; equityPoints: number; trades: number; tradeCount: number } = { status: "none", equityPoints: 0, trades: 0, tradeCount: 0 };
+  /** Loaded on the first show (not at start: the pair view's first paint does not wait for it). */
+  private strategies: StrategyInfo[] | null = null;
+  private loadingStrategies = false;
+  private fields: ParamField[] = [];
 
   constructor(private readonly session: Session) {
     $<HTMLSelectElement>("bt-pair").replaceChildren(...session.pairs.map((p) => new Option(p, p)));
@@ -36,12 +126,16 @@ export class BacktestView {
       e.preventDefault();
       void this.run();
     });
+    $<HTMLSelectElement>("bt-kind").addEventListener("change", () => this.drawParams());
+    // An edited parameter is no longer marked as refused.
+    $("bt-params").addEventListener("input", (e) => (e.target as HTMLElement).removeAttribute("aria-invalid"));
     Object.assign(window.__fxrt, { backtest: () => ({ ...this.last }) });
   }
 
   show(id: string | undefined): void {
     $("backtest-view").hidden = false;
     this.ensureCharts();
+    if (!this.strategies) void this.loadStrategies();
     if (id && id !== this.shownId) void this.follow(id);
   }
 
@@ -67,12 +161,78 @@ export class BacktestView {
     this.equityChart.timeScale().subscribeVisibleLogicalRangeChange((r) => r && ddChart.timeScale().setVisibleLogicalRange(r));
   }
 
-  private async run(): Promise<void> {
-    let params: Record<string, unknown>;
+  private async loadStrategies(): Promise<void> {
+    if (this.loadingStrategies) return;
+    this.loadingStrategies = true;
     try {
-      params = JSON.parse($<HTMLInputElement>("bt-params").value || "{}") as Record<string, unknown>;
-    } catch {
-      setError("backtest", new Error("params: not valid JSON"));
+      const { strategies } = await this.session.api.request<{ strategies: StrategyInfo[] }>("GET", "/api/strategies");
+      this.strategies = strategies;
+      const select = $<HTMLSelectElement>("bt-kind");
+      select.replaceChildren(...strategies.map((s) => new Option(s.name, s.name)));
+      if (strategies.some((s) => s.name === DEFAULT_KIND)) select.value = DEFAULT_KIND;
+      this.drawParams();
+      setError("strategy-list", null);
+    } catch (err) {
+      // Tried again on the next show.
+      $("bt-desc").textContent = "the strategies could not be loaded";
+      setError("strategy-list", err);
+    } finally {
+      this.loadingStrategies = false;
+    }
+  }
+
+  /** The selected strategy's description and one labelled input per parameter, set to its default. */
+  private drawParams(): void {
+    const kind = $<HTMLSelectElement>("bt-kind").value;
+    const info = this.strategies?.find((s) => s.name === kind);
+    this.showIssues([]);
+    $("bt-desc").textContent = info ? info.description : "";
+    this.fields = (info?.params ?? []).map(paramField);
+    $("bt-params").replaceChildren(
+      ...(info && info.params.length === 0 ? [h("span", { class: "legend" }, "no parameters")] : []),
+      ...this.fields.map((f) => {
+        const title = paramTitle(f.info);
+        f.input.title = title;
+        return h("label", { title, for: f.input.id }, `${f.info.name} `, f.input);
+      }),
+    );
+  }
+
+  /**
+   * Only the parameters changed from their defaults are sent (and those without a default):
+   * the runtime fills the rest in from the strategy's schema, and the job it stores has them all.
+   */
+  private params(): Record<string, unknown> {
+    const params: Record<string, unknown> = {};
+    for (const f of this.fields) {
+      const value = f.read();
+      if (value === OMIT) continue;
+      if (f.info.default !== undefined && JSON.stringify(value) === JSON.stringify(f.info.default)) continue;
+      params[f.info.name] = value;
+    }
+    return params;
+  }
+
+  /** A refusal's details under the form (the parameter's name for strategy.params.<name>), its inputs marked. */
+  private showIssues(details: { path: string; message: string }[]): void {
+    for (const f of this.fields) f.input.removeAttribute("aria-invalid");
+    const list = $("bt-issues");
+    list.replaceChildren(
+      ...details.map((d) => {
+        const name = /^strategy\.params\.([^.]+)/.exec(d.path)?.[1];
+        const field = name === undefined ? undefined : this.fields.find((f) => f.info.name === name);
+        field?.input.setAttribute("aria-invalid", "true");
+        const where = field ? field.info.name : d.path.replace(/^strategy\.params$/, "params");
+        return h("li", {}, where ? `${where}: ${d.message}` : d.message);
+      }),
+    );
+    list.hidden = details.length === 0;
+  }
+
+  private async run(): Promise<void> {
+    const kind = $<HTMLSelectElement>("bt-kind").value;
+    if (!kind) {
+      setError("backtest", new Error("no strategy to run (the strategy list has not loaded)"));
       return;
     }
     const spread = $<HTMLInputElement>("bt-spread").value;
@@ -80,15 +240,17 @@ export class BacktestView {
       pair: $<HTMLSelectElement>("bt-pair").value,
       from: $<HTMLInputElement>("bt-from").value,
       to: $<HTMLInputElement>("bt-to").value,
-      strategy: { kind: $<HTMLSelectElement>("bt-kind").value, units: Number($<HTMLInputElement>("bt-units").value), params },
+      strategy: { kind, units: Number($<HTMLInputElement>("bt-units").value), params: this.params() },
       spreadPips: spread === "" ? null : Number(spread),
     };
     try {
       const job = await this.session.api.request<Job>("POST", "/api/backtest/run", body);
       setError("backtest", null);
+      this.showIssues([]);
       location.hash = `#/backtest/${job.id}`;
     } catch (err) {
       setError("backtest", err);
+      this.showIssues(errorDetails(err));
     }
   }
 

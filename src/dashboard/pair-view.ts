@@ -7,6 +7,10 @@
  * A timeframe switch reconnects the room with that timeframe (its snapshot
  * comes first); partysocket reconnects by itself after a runtime restart and
  * the new snapshot replaces the chart.
+ * With an admin key, the pair's strategies (GET /api/admin/pairs/:pair/strategies),
+ * those suspended by a failed step marked, each with a Resume button (after a
+ * confirmation); loaded when the view opens, after a resume, and when the
+ * metrics poll sees the set of suspended strategies change.
  */
 import {
   CandlestickSeries,
@@ -29,7 +33,7 @@ import type { WireOrder, WirePosition } from "../../schemas/trading-events.ts";
 import type { Timeframe } from "../domain/candle.ts";
 import type { Session } from "./app.ts";
 import { IndicatorPanes } from "./indicator-panes.ts";
-import { $, bar, h, pipSize, precision, row, setError, signed, time } from "./ui.ts";
+import { $, bar, confirmAction, h, pipSize, precision, row, setError, signed, time } from "./ui.ts";
 
 const TIMEFRAMES = ["1m", "5m", "15m", "1h"] as const satisfies readonly Timeframe[];
 type ChartTimeframe = (typeof TIMEFRAMES)[number];
@@ -45,8 +49,20 @@ interface PairRisk {
 
 interface PairMetrics {
   trading: string;
-  pairs: { pair: string; connections: number; ordersLastMinute: number; rejectionsLastMinute: number; tradingState: string }[];
+  pairs: { pair: string; connections: number; ordersLastMinute: number; rejectionsLastMinute: number; tradingState: string; suspendedStrategies?: { id: string }[] }[];
 }
+
+/** GET /api/admin/pairs/:pair/strategies (and the answers of PUT and resume). */
+interface PairStrategies {
+  pair: string;
+  strategies: { id: string; kind: string; enabled: boolean; units: number; params: Record<string, unknown>; protection?: Record<string, unknown> }[];
+  suspended: { id: string; code: string; message: string; atMs: number; timeframe: string; candleT: number }[];
+}
+
+const isoMinute = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+const isoSecond = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+/** A parameter's value in a k=v list: strings bare, the rest as JSON. */
+const paramValue = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
 
 const mid = (c: WireCandle): CandlestickData<UTCTimestamp> => ({
   time: (c.t / 1000) as UTCTimestamp,
@@ -77,6 +93,8 @@ export class PairView {
   private metricsTimer: ReturnType<typeof setInterval> | null = null;
   /** Bumped on every pair or timeframe change: answers for an older one are dropped. */
   private epoch = 0;
+  /** The suspended strategy ids drawn ("" for none): a metrics poll that sees others reloads the list. */
+  private suspendedShown: string | null = null;
 
   constructor(private readonly session: Session) {
     this.pairs = session.pairs;
@@ -91,6 +109,13 @@ export class PairView {
     this.markers = createSeriesMarkers(this.candles, []);
     for (const b of document.querySelectorAll<HTMLButtonElement>("#tfs [data-tf]")) {
       b.addEventListener("click", () => this.setTimeframe(b.dataset.tf as ChartTimeframe));
+    }
+    if (session.role === "admin") {
+      $("pair-strategies").hidden = false;
+      $("strategies").addEventListener("click", (e) => {
+        const button = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-resume]");
+        if (button) void this.resume(button.dataset.resume!);
+      });
     }
     $<HTMLInputElement>("show-ma").addEventListener("change", (e) => this.indicators.showAverages((e.target as HTMLInputElement).checked));
     $<HTMLInputElement>("show-bb").addEventListener("change", (e) => this.indicators.showBollinger((e.target as HTMLInputElement).checked));
@@ -118,11 +143,16 @@ export class PairView {
       this.candles.applyOptions({ priceFormat: { type: "price", precision: p, minMove: 10 ** -p } });
       this.connect();
       void this.loadTrading();
+      if (this.session.role === "admin") {
+        $("strategies").replaceChildren();
+        this.suspendedShown = null;
+      }
     } else if (!this.room) {
       this.connect();
     }
     this.metricsTimer ??= setInterval(() => void this.loadMetrics(), 5_000);
     void this.loadMetrics();
+    void this.loadStrategies();
   }
 
   hide(): void {
@@ -370,6 +400,8 @@ export class PairView {
       ]);
       if (pair !== this.current) return;
       const p = m.pairs.find((x) => x.pair === pair);
+      const suspended = (p?.suspendedStrategies ?? []).map((x) => x.id).sort().join(",");
+      if (this.session.role === "admin" && p?.suspendedStrategies && this.suspendedShown !== null && suspended !== this.suspendedShown) void this.loadStrategies();
       const l = risk.limits;
       const netUnits = [...this.positions.values()].reduce((sum, pos) => sum + (pos.side === "buy" ? pos.units : -pos.units), 0);
       const orders = p?.ordersLastMinute ?? 0;
@@ -390,6 +422,62 @@ export class PairView {
       setError("metrics", err);
     }
   }
+
+  /** The pair's strategies (admin keys only; nothing at all for the others). */
+  private async loadStrategies(): Promise<void> {
+    const pair = this.current;
+    if (!pair || this.session.role !== "admin") return;
+    try {
+      const list = await this.session.api.request<PairStrategies>("GET", `/api/admin/pairs/${pair}/strategies`);
+      if (pair === this.current) this.drawStrategies(list);
+      setError("pair-strategies", null);
+    } catch (err) {
+      setError("pair-strategies", err);
+    }
+  }
+
+  private drawStrategies(list: PairStrategies): void {
+    const suspended = new Map(list.suspended.map((s) => [s.id, s]));
+    this.suspendedShown = [...suspended.keys()].sort().join(",");
+    const rows = list.strategies.map((s) => {
+      const susp = suspended.get(s.id);
+      const params = Object.entries(s.params).map(([k, v]) => `${k}=${paramValue(v)}`).join(" ");
+      const protection = s.protection && Object.keys(s.protection).length > 0 ? JSON.stringify(s.protection) : "";
+      const state = susp
+        ? h(
+            "span",
+            { class: "down" },
+            h("b", {}, "SUSPENDED"),
+            ` ${susp.code}: ${susp.message}`,
+            h("br"),
+            h("span", { class: "legend" }, `at ${isoSecond(susp.atMs)} UTC (${susp.timeframe} candle ${isoMinute(susp.candleT)})`),
+          )
+        : s.enabled
+          ? "active"
+          : "disabled";
+      const action = susp ? h("button", { type: "button", "data-resume": s.id, "aria-label": `Resume strategy ${s.id}` }, "Resume") : "";
+      const tr = row([s.id, s.kind, s.enabled ? "yes" : "no", s.units.toLocaleString("en-US"), h("span", { class: "params-list", ...(protection ? { title: `protection ${protection}` } : {}) }, params || "-"), state, action], {
+        "data-strategy": s.id,
+        class: susp ? "suspended" : s.enabled ? "" : "disabled",
+      });
+      return tr;
+    });
+    $("strategies").replaceChildren(...(rows.length > 0 ? rows : [h("tr", {}, h("td", { colspan: "7", class: "legend" }, "no strategies configured"))]));
+  }
+
+  /** Resume a suspended strategy after a confirmation; the answer is the list as it now is. */
+  private async resume(id: string): Promise<void> {
+    const pair = this.current;
+    if (!pair) return;
+    const ok = await confirmAction(`Resume strategy "${id}" on ${pair}? It steps again from the next candle, its state as the failed step found it.`, "Resume");
+    if (ok === null) return;
+    try {
+      const answer = await this.session.api.request<PairStrategies & { resumed: boolean }>("POST", `/api/admin/pairs/${pair}/strategies/${encodeURIComponent(id)}/resume`);
+      if (pair === this.current) this.drawStrategies(answer);
+      setError("pair-strategies", null);
+    } catch (err) {
+      setError("pair-strategies", err);
+      await this.loadStrategies();
+    }
+  }
 }
-
-

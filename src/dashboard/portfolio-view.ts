@@ -14,7 +14,7 @@ import type { WirePosition } from "../../schemas/trading-events.ts";
 import type { WireTick } from "../../schemas/tick.ts";
 import { PairRoom } from "../sdk/index.ts";
 import type { Session } from "./app.ts";
-import { $, bar, h, money, pipSize, precision, row, setError, signed, time } from "./ui.ts";
+import { $, bar, confirmAction, h, money, pipSize, precision, row, setError, signed, time } from "./ui.ts";
 
 const FAST_MS = 3_000;
 const SLOW_MS = 15_000;
@@ -245,20 +245,13 @@ export class PortfolioView {
   }
 
   private async killSwitch(action: "halt" | "resume" | "flatten"): Promise<void> {
-    const dialog = $<HTMLDialogElement>("confirm");
     const what = {
       halt: "Halt trading on every pair? No new orders; protective exits still run.",
       resume: "Resume trading (state ACTIVE) on every pair?",
       flatten: "Flatten: halt and close EVERY open position with market orders?",
     }[action];
-    $("confirm-text").textContent = what;
-    $<HTMLInputElement>("confirm-reason").value = "";
-    $("confirm-ok").textContent = action[0]!.toUpperCase() + action.slice(1);
-    dialog.returnValue = "";
-    dialog.showModal();
-    await new Promise<void>((resolve) => dialog.addEventListener("close", () => resolve(), { once: true }));
-    if (dialog.returnValue !== "ok") return;
-    const reason = $<HTMLInputElement>("confirm-reason").value.trim();
+    const reason = await confirmAction(what, action[0]!.toUpperCase() + action.slice(1), { reason: true });
+    if (reason === null) return;
     try {
       await this.session.api.request("POST", "/api/admin/kill-switch", { action, ...(reason ? { reason } : { reason: `dashboard ${action}` }) });
       setError("kill-switch", null);

@@ -50,12 +50,23 @@ export function precision(pair: string): number {
 /** Errors by source (a poll, the room, an action): the banner shows every current one. */
 const errors = new Map<string, string>();
 
+/** A 400's `details` ([{ path, message }], what the schema refused and where), else []. */
+export function errorDetails(err: unknown): { path: string; message: string }[] {
+  if (!(err instanceof ApiError) || !Array.isArray(err.details)) return [];
+  return err.details.flatMap((d: unknown) => {
+    const item = d as { path?: unknown; message?: unknown } | null;
+    return item && typeof item.message === "string" ? [{ path: typeof item.path === "string" ? item.path : "", message: item.message }] : [];
+  });
+}
+
 export function describeError(err: unknown): string {
   if (err instanceof ApiError) {
     if (err.status === 401) return `the API key was refused (${err.code})`;
     if (err.status === 403) return `this key may not do that (${err.code})`;
     if (err.status === 429) return "too many requests: rate limited, retrying";
-    return `${err.code}: ${err.message.replace(/^\d+ [a-z_]+: /, "")}`;
+    // What the schema refused, readably: "path: message; path: message".
+    const details = errorDetails(err).map((d) => (d.path ? `${d.path}: ${d.message}` : d.message));
+    return `${err.code}: ${err.message.replace(/^\d+ [a-z_]+: /, "")}${details.length ? ` (${details.join("; ")})` : ""}`;
   }
   if (err instanceof TypeError) return "the runtime is unreachable (network error); retrying";
   return String(err instanceof Error ? err.message : err);
@@ -67,4 +78,22 @@ export function setError(source: string, err: unknown): void {
   const banner = $("banner");
   banner.replaceChildren(...[...errors.values()].map((m) => h("div", {}, m)));
   banner.hidden = errors.size === 0;
+}
+
+/**
+ * Ask before a dangerous action in the page's one modal dialog (#confirm): `text`, the confirm
+ * button's label, and a free-text reason when `reason` is set. Keyboard: the dialog takes the
+ * focus, Escape or Cancel refuse. Resolves with the reason ("" without one), or null if refused.
+ */
+export async function confirmAction(text: string, ok: string, options: { reason?: boolean } = {}): Promise<string | null> {
+  const dialog = $<HTMLDialogElement>("confirm");
+  $("confirm-text").textContent = text;
+  const reason = $<HTMLInputElement>("confirm-reason");
+  reason.value = "";
+  (reason.closest("label") ?? reason).hidden = options.reason !== true;
+  $("confirm-ok").textContent = ok;
+  dialog.returnValue = "";
+  dialog.showModal();
+  await new Promise<void>((resolve) => dialog.addEventListener("close", () => resolve(), { once: true }));
+  return dialog.returnValue === "ok" ? reason.value.trim() : null;
 }

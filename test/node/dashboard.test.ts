@@ -316,6 +316,8 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       await page.goto(`${runtime.url}/#/pair/${PAIR}`);
       await page.waitForFunction(() => window.__fxrt.candleCount() > 0);
       expect(await page.locator("[data-action], .admin-only").count()).toBe(0);
+      // No strategies (an admin route) for a viewer, and no error for their absence.
+      expect(await page.locator("#pair-strategies, #strategies, [data-resume]").count()).toBe(0);
       // The pair's risk limits are readable (not changeable) by a viewer.
       await expect.poll(() => page.locator("#risk-limits").textContent()).toContain("/ 100,000");
       expect(await page.locator("#banner").isHidden()).toBe(true);
@@ -357,8 +359,16 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       await page.locator("#bt-pair").selectOption(PAIR);
       await page.locator("#bt-from").fill("2021-11-01");
       await page.locator("#bt-to").fill("2022-02-01");
-      await page.locator("#bt-params").fill('{"timeframe":"15m","fast":10,"slow":30}');
+      // The form is built from GET /api/strategies: sma-cross is selected, its params prefilled.
+      await expect.poll(() => page.locator("#bt-param-fast").inputValue()).toBe("20");
+      await page.locator("#bt-param-timeframe").selectOption({ label: "15m" });
+      await page.locator("#bt-param-fast").fill("10");
+      await page.locator("#bt-param-slow").fill("30");
+      const posted = page.waitForRequest((r) => r.url().endsWith("/api/backtest/run") && r.method() === "POST");
       await page.locator("#bt-run").click();
+      // Only the params changed from their defaults are sent (price stays at its default, bid).
+      expect((await posted).postDataJSON()).toMatchObject({ strategy: { kind: "sma-cross", params: { timeframe: "15m", fast: 10, slow: 30 } } });
+      expect(Object.keys(((await posted).postDataJSON() as { strategy: { params: object } }).strategy.params).sort()).toEqual(["fast", "slow", "timeframe"]);
       await page.waitForFunction(() => window.__fxrt.backtest?.().status === "done", undefined, { timeout: 30_000 });
       const id = /#\/backtest\/([0-9a-f-]{36})$/.exec(page.url())?.[1];
       expect(id).toBeDefined();
@@ -380,6 +390,112 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       await page.locator("#bt-to").fill("2022-01-01");
       await page.locator("#bt-run").click();
       await expect.poll(() => page.locator("#banner").textContent()).toContain("invalid_backtest");
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("builds the backtest form from the strategies' schemas and lists a refusal's details", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    try {
+      await enterKey(page, ADMIN_KEY);
+      await page.goto(`${runtime.url}/#/backtest`);
+      // The strategy list is the API's (trend-pullback was never in the old hard-coded list).
+      const api = await admin.request<{ strategies: { name: string; description: string }[] }>("GET", "/api/strategies");
+      await expect.poll(() => page.locator("#bt-kind option").allTextContents()).toEqual(api.strategies.map((s) => s.name));
+      expect(api.strategies.map((s) => s.name)).toContain("trend-pullback");
+      expect(await page.locator("#bt-kind").inputValue()).toBe("sma-cross");
+
+      // sma-cross: its description and one labelled input per parameter, set to its default.
+      const inputs = () => page.locator("#bt-params [name]").evaluateAll((els) => els.map((e) => [e.getAttribute("name"), e.tagName === "SELECT" ? (e as HTMLSelectElement).selectedOptions[0]?.textContent : (e as HTMLInputElement).value]));
+      expect(await inputs()).toEqual([["timeframe", "1h"], ["fast", "20"], ["slow", "50"], ["price", "bid"]]);
+      expect(await page.locator("#bt-desc").textContent()).toBe(api.strategies.find((s) => s.name === "sma-cross")!.description);
+      expect(await page.locator("#bt-param-fast").getAttribute("title")).toBe("integer, 2 to 500, default 20");
+      expect(await page.locator("#bt-param-fast").getAttribute("min")).toBe("2");
+      expect(await page.locator("#bt-param-fast").getAttribute("max")).toBe("500");
+      expect(await page.locator("#bt-param-price option").allTextContents()).toEqual(["bid", "mid"]);
+      expect(await page.getByLabel("slow").inputValue()).toBe("50");
+
+      // Another strategy, other inputs.
+      await page.locator("#bt-kind").selectOption("trend-pullback");
+      expect((await inputs()).map(([name]) => name)).toEqual(["trendTimeframe", "entryTimeframe", "trendPeriod", "rsiPeriod", "pullback", "atrPeriod", "atrStopMultiple", "atrTargetMultiple"]);
+      expect(await page.locator("#bt-param-trendTimeframe option:checked").textContent()).toBe("4h");
+      expect(await page.locator("#bt-param-pullback").getAttribute("step")).toBe("any");
+
+      // A refusal (fast must be shorter than slow): its detail under the form, in words.
+      await page.locator("#bt-kind").selectOption("sma-cross");
+      await page.locator("#bt-param-fast").fill("60");
+      await page.locator("#bt-run").click();
+      await expect.poll(() => page.locator("#bt-issues").textContent()).toContain("fast must be shorter than slow");
+      expect(await page.locator("#bt-issues").isVisible()).toBe(true);
+      expect(await page.locator("#banner").textContent()).toContain("invalid_backtest");
+      expect(await page.locator("#banner").textContent()).not.toContain("{");
+      await screenshot(page, "dashboard-backtest-form");
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("lists the pair's strategies for an admin, marks a suspended one and resumes it after a confirmation", async () => {
+    // A strategy that fails at its first closed candle, on the other pair: two minutes of ticks close one.
+    const other = "USD_JPY";
+    await admin.request("PUT", `/api/admin/pairs/${other}/strategies`, {
+      strategies: [
+        { id: "bad", kind: "faulty", params: { mode: "throw", after: 1 } },
+        { id: "slow-one", kind: "ema-cross", enabled: false, units: 5_000 },
+      ],
+    });
+    const start = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
+    await admin.postTicks(other, [0, 1, 2].map((i) => ({ ts: start + i * 60_000 + 1_000, bid: 150.1 + i * 0.01, ask: 150.112 + i * 0.01 })));
+    await expect
+      .poll(async () => (await admin.request<{ suspended: { id: string }[] }>("GET", `/api/admin/pairs/${other}/strategies`)).suspended.map((s) => s.id))
+      .toEqual(["bad"]);
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    try {
+      await enterKey(page, ADMIN_KEY);
+      // EUR_USD: the strategy the suite configured, params as a k=v list.
+      await page.goto(`${runtime.url}/#/pair/${PAIR}`);
+      const demo = page.locator("#strategies tr[data-strategy=demo]");
+      await expect.poll(() => demo.textContent()).toContain("sma-cross");
+      expect(await demo.locator("td").allTextContents()).toEqual(["demo", "sma-cross", "yes", "10,000", "timeframe=1m fast=5 slow=12 price=bid", "active", ""]);
+
+      // USD_JPY: the suspended one is marked, with its code, message and time.
+      await page.goto(`${runtime.url}/#/pair/${other}`);
+      const bad = page.locator("#strategies tr[data-strategy=bad]");
+      await expect.poll(() => bad.textContent()).toContain("SUSPENDED");
+      expect(await bad.getAttribute("class")).toBe("suspended");
+      expect(await bad.textContent()).toContain("threw: Error: faulty: failing at candle 1");
+      expect(await bad.textContent()).toMatch(/at \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \(1m candle/);
+      expect(await page.locator("#strategies tr[data-strategy=slow-one]").textContent()).toContain("disabled");
+      expect(await page.locator("#strategies tr[data-strategy=slow-one] button").count()).toBe(0);
+      await screenshot(page, "dashboard-strategies");
+
+      // By keyboard: Enter on Resume asks; Escape refuses, and nothing changes.
+      await bad.locator("button[data-resume=bad]").focus();
+      await page.keyboard.press("Enter");
+      await expect.poll(() => page.locator("#confirm").isVisible()).toBe(true);
+      expect(await page.locator("#confirm-text").textContent()).toContain('Resume strategy "bad" on USD_JPY?');
+      expect(await page.locator("#confirm-reason").isVisible()).toBe(false);
+      await page.keyboard.press("Escape");
+      await expect.poll(() => page.locator("#confirm").isVisible()).toBe(false);
+      expect((await admin.request<{ suspended: unknown[] }>("GET", `/api/admin/pairs/${other}/strategies`)).suspended).toHaveLength(1);
+
+      // Confirmed: resumed, and the list shows it active again.
+      await bad.locator("button[data-resume=bad]").click();
+      await page.locator("#confirm-ok").click();
+      await expect.poll(() => bad.locator("td").nth(5).textContent()).toBe("active");
+      expect(await page.locator("#strategies button[data-resume]").count()).toBe(0);
+      expect((await admin.request<{ suspended: unknown[] }>("GET", `/api/admin/pairs/${other}/strategies`)).suspended).toEqual([]);
+      expect(await page.locator("#banner").isHidden()).toBe(true);
+      expect(pageErrors).toEqual([]);
     } finally {
       await context.close();
     }

@@ -148,7 +148,9 @@ afterAll(async () => {
 describe("fuzzing", () => {
   it("covers every route that takes a body", () => {
     const source = readFileSync(path.join(ROOT, "src/http/routes.ts"), "utf8");
-    const declared = [...source.matchAll(/method: "(post|put)", path: "([^"]+)"/g)].map((m) => `${m[1]!.toUpperCase()} ${m[2]}`).sort();
+    // Routes that read no body (an action named by the path alone).
+    const bodiless = ["POST /api/admin/pairs/:pair/strategies/:id/resume"];
+    const declared = [...source.matchAll(/method: "(post|put)", path: "([^"]+)"/g)].map((m) => `${m[1]!.toUpperCase()} ${m[2]}`).filter((r) => !bodiless.includes(r)).sort();
     expect(ROUTES.map((r) => `${r.method} ${r.declared}`).sort()).toEqual(declared);
   });
 
