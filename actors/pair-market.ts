@@ -7,7 +7,8 @@ import { checkTick, type TickRules } from "../src/domain/tick-validation.ts";
 import { step, type KernelConfig } from "../src/domain/trading/kernel.ts";
 import { resumeRun, runTimeframes, startRun, warmUp, type StrategyRun, type StrategySuspension } from "../src/domain/strategy/run.ts";
 import { logEvent } from "../src/log.ts";
-import type { Signal } from "../src/domain/trading/types.ts";
+import type { OrderIntent, Signal } from "../src/domain/trading/types.ts";
+import type { Position } from "../src/domain/trading/position.ts";
 import { fnv1a64Hex } from "../src/domain/trading/client-order-id.ts";
 import type { RuntimeConfig } from "../src/config.ts";
 import { LatencyWindow } from "../src/metrics/latency-window.ts";
@@ -361,6 +362,9 @@ export class PairMarket {
   /** Store closed candles and their indicators, step the strategies on them; new signals go to `signalsOut`. */
   private persistClosed(closed: readonly ClosedCandle[], signalsOut: Signal[], nowMs: number): ClosedWithIndicators[] {
     const { store, tradingStore, orderStore, config } = this.host;
+    // What the strategies see of the trading side, read once: nothing trades before the trader
+    // decides the signals queued here, whatever number of candles closed at once.
+    let trading: { positions: Position[]; entries: OrderIntent[] } | null = null;
     return closed.map(({ tf, candle }) => {
       store.upsertCandle(tf, candle);
       const indicators = this.updateIndicators(tf, candle);
@@ -369,9 +373,12 @@ export class PairMarket {
       if (this.strategyRuns.length > 0) {
         // The one place the strategies step: the kernel's candle event, with the strategies and
         // their open positions (which they see); the trader steps the rest of the pipeline.
-        const state = { runs: this.strategyRuns, positions: orderStore.openPositions(), orderTimesMs: [] };
-        const entries = orderStore.workingOrders().flatMap((o) => (o.intent.type !== "market" && o.intent.signalId !== undefined ? [o.intent] : []));
-        const out = step(this.kernel, state, { type: "candle", tf, candle, entries });
+        trading ??= {
+          positions: orderStore.openPositions(),
+          entries: orderStore.workingOrders().flatMap((o) => (o.intent.type !== "market" && o.intent.signalId !== undefined ? [o.intent] : [])),
+        };
+        const state = { runs: this.strategyRuns, positions: trading.positions, orderTimesMs: [] };
+        const out = step(this.kernel, state, { type: "candle", tf, candle, entries: trading.entries });
         this.strategyRuns = [...out.state.runs];
         for (const effect of out.effects) {
           if (effect.type === "runs_changed") for (const run of effect.runs) tradingStore.saveRunState(run, nowMs);

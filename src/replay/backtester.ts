@@ -29,7 +29,7 @@ import { averagePriceDecimal, pipsToPoints, toDecimal } from "../domain/price.ts
 import { barPath } from "../domain/bar-path.ts";
 import { CandleAggregator, type ClosedCandle } from "../domain/candle-aggregator.ts";
 import { clientOrderId } from "../domain/trading/client-order-id.ts";
-import { expired, fillMarket, triggerPending } from "../domain/trading/fill-model.ts";
+import { expired, fillMarket, triggerPending, type PendingPhase } from "../domain/trading/fill-model.ts";
 import { financingQuoteMicros, NO_FINANCING, rolloverNights, type FinancingRates } from "../domain/trading/financing.ts";
 import { centsToDecimal, convertQuoteMicrosToAccountCents, microsToDecimal, type ConversionRate } from "../domain/trading/money.ts";
 import { emptyKernelState, step, watchesQuotes, type KernelConfig, type KernelEffect, type KernelEvent, type KernelState, type OrderContext } from "../domain/trading/kernel.ts";
@@ -297,19 +297,20 @@ export class Backtester {
 
   /** Resting entries on a quote: expired ones dropped, triggered ones filled at their price (the paper broker's rule). */
   private settleResting(quote: Quote): void {
-    const still: OrderIntent[] = [];
-    for (const intent of this.resting) {
-      if (expired(intent, quote)) {
-        this.options.observer?.order?.(intent, { expired: quote.ts });
-        continue;
-      }
-      const fill = triggerPending(intent, quote, this.fillModel, this.instrument, this.fillSeq + 1, "resting");
-      if (fill) {
-        this.fillSeq++;
-        this.book(intent, fill, "signal");
-      } else still.push(intent);
+    this.resting = this.resting.filter((intent) => !this.settleEntry(intent, quote, "resting"));
+  }
+
+  /** An entry on a quote, as the paper broker takes it: gone when expired, else filled when triggered. Whether it is done. */
+  private settleEntry(intent: OrderIntent, quote: Quote, phase: PendingPhase): boolean {
+    if (expired(intent, quote)) {
+      this.options.observer?.order?.(intent, { expired: quote.ts });
+      return true;
     }
-    this.resting = still;
+    const fill = triggerPending(intent, quote, this.fillModel, this.instrument, this.fillSeq + 1, phase);
+    if (!fill) return false;
+    this.fillSeq++;
+    this.book(intent, fill, "signal");
+    return true;
   }
 
   /** The kernel's word on the order (risk when configured; no portfolio yet), then a fill at `quote` as the paper broker would: a market order at once, an entry when triggered. */
@@ -325,17 +326,7 @@ export class Backtester {
     }
     this.step({ type: "order_sent", intent, nowMs: quote.ts });
     if (intent.type !== "market") {
-      if (expired(intent, quote)) {
-        this.options.observer?.order?.(intent, { expired: quote.ts });
-        return;
-      }
-      const fill = triggerPending(intent, quote, this.fillModel, this.instrument, this.fillSeq + 1, "arrival");
-      if (!fill) {
-        this.resting.push(intent);
-        return;
-      }
-      this.fillSeq++;
-      this.book(intent, fill, exitReason);
+      if (!this.settleEntry(intent, quote, "arrival")) this.resting.push(intent);
       return;
     }
     this.book(intent, fillMarket(intent, quote, this.fillModel, this.instrument, ++this.fillSeq), exitReason);

@@ -45,7 +45,7 @@ function stepOnce(definition: StrategyDefinition<Record<string, unknown>, unknow
   const closes = opts.closes ?? [110_000];
   closes.forEach((c, i) => memory.feed("1h", candle(i, c)));
   const last = candle(closes.length - 1, closes[closes.length - 1] as number);
-  return stepStrategy(definition, {}, memory, {}, { tf: "1h", candle: last, position: opts.position ?? null, units: 10_000, strategyId: "probe" }, eur);
+  return stepStrategy(definition, {}, memory, {}, { tf: "1h", candle: last, position: opts.position ?? null, strategyId: "probe" }, eur);
 }
 
 describe("what a step sees", () => {
@@ -70,7 +70,7 @@ describe("what a step sees", () => {
     const memory = new RunMemory(def, {}, eur);
     [110_000, 110_300, 110_600, 110_900].forEach((c, i) => {
       memory.feed("1h", candle(i, c));
-      stepStrategy(def, {}, memory, {}, { tf: "1h", candle: candle(i, c), position: null, units: 1, strategyId: "p" }, eur);
+      stepStrategy(def, {}, memory, {}, { tf: "1h", candle: candle(i, c), position: null, strategyId: "p" }, eur);
     });
     expect(values.slice(0, 2)).toEqual([null, null]);
     expect(values[2]).toBeCloseTo(1.103, 12);

@@ -73,7 +73,7 @@ export function feedRun(run: StrategyRun, tf: Timeframe, candle: Candle, positio
   run.memory.feed(tf, candle);
   if (!run.config.enabled || run.suspended || !run.memory.watch.timeframes.includes(tf)) return { run, changed: false, draft: null };
   const definition = strategyDefinition(run.config.kind);
-  const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, entries, units: run.config.units, strategyId: run.config.id }, instrument);
+  const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, entries, strategyId: run.config.id }, instrument);
   if (!out.ok) {
     const suspended = { ...out.fault, atMs: bucketEnd(tf, candle.t), timeframe: tf, candleT: candle.t };
     return { run: { ...run, suspended }, changed: true, draft: null, fault: out.fault };

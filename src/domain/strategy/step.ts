@@ -39,8 +39,6 @@ export interface StepInput {
   candle: Candle;
   /** The strategy's open position, if any. */
   position: Position | null;
-  /** Units the strategy is configured with (the default of buy and sell). */
-  units: number;
   strategyId: string;
 }
 
@@ -87,7 +85,7 @@ function makeInstrumentView(instrument: Instrument): InstrumentView {
 
 function positionView(p: Position, closeMid: number, instrument: Instrument): PositionView {
   const sign = p.side === "buy" ? 1 : -1;
-  const averagePrice = toDecimal(p.costUnitPoints / p.units, instrument);
+  const averagePrice = toDecimal(p.entryPrice, instrument);
   return {
     side: sign > 0 ? "long" : "short",
     units: sign * p.units,

@@ -46,43 +46,38 @@ function protectionOfSignal(signal: Signal): IntentProtection {
  */
 export function intentForSignal(signal: Signal, currentNetUnits: number, configuredUnits: number, configured: IntentProtection = {}): OrderIntent | null {
   const units = signal.order?.units ?? configuredUnits;
-  const protection = { ...configured, ...protectionOfSignal(signal) };
-  const entry = signal.order?.entry;
-  if (entry && signal.type !== "close") {
+  const entry = signal.type === "close" ? undefined : signal.order?.entry;
+  let side: OrderIntent["side"];
+  let orderUnits: number;
+  let opening: boolean;
+  let reduceOnly: boolean;
+  if (entry) {
     // A resting entry adds its units when it fills: no target, whatever is held now.
-    return {
-      clientOrderId: clientOrderId(signal.pair, signal.strategyId, signal.id),
-      pair: signal.pair,
-      strategyId: signal.strategyId,
-      side: signal.type,
-      units,
-      type: entry.type,
-      price: entry.price,
-      expiresAtMs: entry.expiresAtMs,
-      ...(signal.stopLoss !== undefined ? { stopLoss: signal.stopLoss } : {}),
-      ...(signal.takeProfit !== undefined ? { takeProfit: signal.takeProfit } : {}),
-      ...protection,
-      reduceOnly: false,
-      signalId: signal.id,
-      createdAt: signal.ts,
-    };
+    side = signal.type as OrderIntent["side"];
+    orderUnits = units;
+    opening = true;
+    reduceOnly = false;
+  } else {
+    const target = signal.type === "buy" ? units : signal.type === "sell" ? -units : 0;
+    const delta = target - currentNetUnits;
+    if (delta === 0) return null;
+    side = delta > 0 ? "buy" : "sell";
+    orderUnits = Math.abs(delta);
+    opening = target !== 0;
+    reduceOnly = !opening || (Math.sign(target) === Math.sign(currentNetUnits) && Math.abs(target) < Math.abs(currentNetUnits));
   }
-  const target = signal.type === "buy" ? units : signal.type === "sell" ? -units : 0;
-  const delta = target - currentNetUnits;
-  if (delta === 0) return null;
-  const opening = target !== 0;
-  const reducing = !opening || (Math.sign(target) === Math.sign(currentNetUnits) && Math.abs(target) < Math.abs(currentNetUnits));
   return {
     clientOrderId: clientOrderId(signal.pair, signal.strategyId, signal.id),
     pair: signal.pair,
     strategyId: signal.strategyId,
-    side: delta > 0 ? "buy" : "sell",
-    units: Math.abs(delta),
-    type: "market",
+    side,
+    units: orderUnits,
+    type: entry?.type ?? "market",
+    ...(entry ? { price: entry.price, expiresAtMs: entry.expiresAtMs } : {}),
     ...(opening && signal.stopLoss !== undefined ? { stopLoss: signal.stopLoss } : {}),
     ...(opening && signal.takeProfit !== undefined ? { takeProfit: signal.takeProfit } : {}),
-    ...(opening ? protection : {}),
-    reduceOnly: reducing,
+    ...(opening ? { ...configured, ...protectionOfSignal(signal) } : {}),
+    reduceOnly,
     signalId: signal.id,
     createdAt: signal.ts,
   };
