@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { MANUAL_STRATEGY_ID } from "../src/domain/trading/risk.ts";
 import { checkParams } from "../src/domain/strategy/catalog.ts";
+import { STEP_BUDGET_OPS_MAX, STEP_BUDGET_OPS_MIN } from "../src/domain/strategy/meter.ts";
 import { AddLevelsSchema, BreakEvenSchema, Pips } from "./trading-events.ts";
 
 const StrategyId = v.pipe(
@@ -23,6 +24,8 @@ const common = {
   enabled: v.optional(v.boolean(), true),
   units: v.optional(Units, 10_000),
   protection: v.optional(Protection),
+  /** Operations (loop iterations and calls of its own functions) one step may use; default STEP_BUDGET_OPS_DEFAULT. */
+  stepBudgetOps: v.optional(v.pipe(v.number(), v.integer(), v.minValue(STEP_BUDGET_OPS_MIN), v.maxValue(STEP_BUDGET_OPS_MAX))),
 };
 
 /**

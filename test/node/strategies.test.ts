@@ -4,10 +4,11 @@ import fc from "fast-check";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { CandleAggregator } from "../../src/domain/candle-aggregator.ts";
-import type { Candle } from "../../src/domain/candle.ts";
+import type { Candle, Timeframe } from "../../src/domain/candle.ts";
 import { getInstrument } from "../../src/domain/instruments.ts";
 import { toPoints } from "../../src/domain/price.ts";
 import { checkParams, paramInfo, STRATEGY_NAMES } from "../../src/domain/strategy/catalog.ts";
+import { lastOpsUsed, STEP_BUDGET_OPS_DEFAULT } from "../../src/domain/strategy/meter.ts";
 import { feedRun, startRun, warmUp, type StrategyRun } from "../../src/domain/strategy/run.ts";
 import type { SignalDraft } from "../../src/domain/trading/strategy.ts";
 import { parseHistdataM1 } from "../../src/ingest/history-formats.ts";
@@ -59,9 +60,17 @@ describe("strategy parameters", () => {
 
 /** EUR_USD 2018 bid M1 bars (file clock New York) aggregated to closed candles of `tf`. */
 async function realCandles(tf: "1h" | "15m"): Promise<Candle[]> {
+  const out: Candle[] = [];
+  await eachRealCandle((t, candle) => {
+    if (t === tf) out.push(candle);
+  });
+  return out;
+}
+
+/** Every closed candle of every timeframe of EUR_USD 2018, in the order they close. */
+async function eachRealCandle(each: (tf: Timeframe, candle: Candle) => void): Promise<void> {
   const zone = parseZone("America/New_York");
   const agg = new CandleAggregator();
-  const out: Candle[] = [];
   let n = 0;
   for await (const line of readLines(M1_2018)) {
     const r = parseHistdataM1(line, ++n, zone);
@@ -73,9 +82,8 @@ async function realCandles(tf: "1h" | "15m"): Promise<Candle[]> {
       ao: toPoints(b.open, eur), ah: toPoints(b.high, eur), al: toPoints(b.low, eur), ac: toPoints(b.close, eur),
       n: 1,
     };
-    for (const c of agg.onBar(bar)) if (c.tf === tf) out.push(c.candle);
+    for (const c of agg.onBar(bar)) each(c.tf, c.candle);
   }
-  return out;
 }
 
 function runAll(run: StrategyRun, candles: Candle[], tf: "1h" | "15m"): { run: StrategyRun; signals: (SignalDraft & { t: number })[] } {
@@ -142,5 +150,32 @@ describe.skipIf(!hasData)("reference strategies on real EUR_USD 2018 hours", asy
       }),
       { numRuns: 15 },
     );
+  });
+});
+
+describe.skipIf(!hasData)("the step budget", () => {
+  it("every strategy of strategies/ is metered, and its steps on a year of real candles use under 0.1% of the default budget", async () => {
+    const builtIns = STRATEGY_NAMES.filter((kind) => kind !== "faulty");
+    expect(builtIns.length).toBeGreaterThanOrEqual(5);
+    const runs = new Map(builtIns.map((kind) => [kind, startRun(v.parse(StrategyConfig, { id: "s", kind }), eur)]));
+    const opsMax = new Map(builtIns.map((kind) => [kind, 0]));
+    const steps = new Map(builtIns.map((kind) => [kind, 0]));
+    await eachRealCandle((tf, candle) => {
+      for (const [kind, run] of runs) {
+        const out = feedRun(run, tf, candle, null, eur);
+        if ("fault" in out) throw new Error(`${kind}: ${out.fault.message}`);
+        runs.set(kind, out.run);
+        if (!out.changed) continue;
+        steps.set(kind, steps.get(kind)! + 1);
+        opsMax.set(kind, Math.max(opsMax.get(kind)!, lastOpsUsed()));
+      }
+    });
+    console.info(`operations per step, most on EUR_USD 2018: ${[...opsMax].map(([k, n]) => `${k} ${n} (${steps.get(k)} steps)`).join(", ")}`);
+    for (const kind of builtIns) {
+      expect(steps.get(kind), kind).toBeGreaterThan(1_000);
+      // At least the call of onCandle itself: the copy the runtime imports is metered.
+      expect(opsMax.get(kind), kind).toBeGreaterThanOrEqual(1);
+      expect(opsMax.get(kind), kind).toBeLessThanOrEqual(STEP_BUDGET_OPS_DEFAULT / 1_000);
+    }
   });
 });

@@ -11,6 +11,7 @@ import type { Candle, Timeframe } from "../../src/domain/candle.ts";
 import { getInstrument } from "../../src/domain/instruments.ts";
 import { defineStrategy, SMA, type StrategyContext, type StrategyDefinition } from "../../src/domain/strategy/index.ts";
 import { RunMemory } from "../../src/domain/strategy/run-memory.ts";
+import { STEP_BUDGET_OPS_DEFAULT } from "../../src/domain/strategy/meter.ts";
 import { stepStrategy, type StepOutcome } from "../../src/domain/strategy/step.ts";
 import type { Position } from "../../src/domain/trading/position.ts";
 import { StrategyFaultError } from "../../src/replay/backtester.ts";
@@ -45,7 +46,7 @@ function stepOnce(definition: StrategyDefinition<Record<string, unknown>, unknow
   const closes = opts.closes ?? [110_000];
   closes.forEach((c, i) => memory.feed("1h", candle(i, c)));
   const last = candle(closes.length - 1, closes[closes.length - 1] as number);
-  return stepStrategy(definition, {}, memory, {}, { tf: "1h", candle: last, position: opts.position ?? null, strategyId: "probe" }, eur);
+  return stepStrategy(definition, {}, memory, {}, { tf: "1h", candle: last, position: opts.position ?? null, strategyId: "probe", budgetOps: STEP_BUDGET_OPS_DEFAULT }, eur);
 }
 
 describe("what a step sees", () => {
@@ -70,7 +71,7 @@ describe("what a step sees", () => {
     const memory = new RunMemory(def, {}, eur);
     [110_000, 110_300, 110_600, 110_900].forEach((c, i) => {
       memory.feed("1h", candle(i, c));
-      stepStrategy(def, {}, memory, {}, { tf: "1h", candle: candle(i, c), position: null, strategyId: "p" }, eur);
+      stepStrategy(def, {}, memory, {}, { tf: "1h", candle: candle(i, c), position: null, strategyId: "p", budgetOps: STEP_BUDGET_OPS_DEFAULT }, eur);
     });
     expect(values.slice(0, 2)).toEqual([null, null]);
     expect(values[2]).toBeCloseTo(1.103, 12);

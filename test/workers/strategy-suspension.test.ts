@@ -29,11 +29,14 @@ describe("a failing strategy is suspended; the pair carries on", () => {
     ["garbage", "invalid_action", /units/],
     ["twice", "invalid_action", /one action per step/],
     ["state", "invalid_state", /does not survive JSON/],
+    ["loop", "over_budget", /ran past its budget of 1000000 operations/],
+    ["swallow", "over_budget", /ran past its budget of 10000 operations/],
   ] as const)("%s: suspended with code %s, no order, the other strategy still signals, resumed by an admin", async (mode, code, message) => {
-    const pair = { throw: "USD_CHF", garbage: "USD_CAD", twice: "EUR_JPY", state: "GBP_JPY" }[mode];
+    const pair = { throw: "USD_CHF", garbage: "USD_CAD", twice: "EUR_JPY", state: "GBP_JPY", loop: "AUD_USD", swallow: "GBP_USD" }[mode];
     const scale = pair.endsWith("JPY") ? 100 : 1;
     const put = await putStrategies(pair, [
-      { id: "bad", kind: "faulty", params: { mode, after: 2 } },
+      // "swallow" catches the budget's error and buys: still suspended, and no order. Its budget is set lower.
+      { id: "bad", kind: "faulty", params: { mode, after: 2 }, ...(mode === "swallow" ? { stepBudgetOps: 10_000 } : {}) },
       { id: "good", kind: "sma-cross", params: { timeframe: "1m", fast: 2, slow: 3 } },
     ]);
     expect(put.status).toBe(200);

@@ -8,6 +8,7 @@
 import * as v from "valibot";
 import { STRATEGY_FILES } from "../../../build/strategies.ts";
 import type { StrategyDefinition } from "./api.ts";
+import { metered, STEP_BUDGET_OPS_DEFAULT, StrategyBudgetError } from "./meter.ts";
 
 export type AnyStrategy = StrategyDefinition<Record<string, unknown>, unknown>;
 
@@ -79,7 +80,14 @@ export function checkParams(kind: string, params: unknown): ParamsCheck {
     const names = unknown.map((k) => `"${k}"`).join(", ");
     return { ok: false, message: `unknown parameter${unknown.length > 1 ? "s" : ""} ${names} for ${kind}; its parameters are: ${entry.paramNames.join(", ") || "none"}`, path: `params.${unknown[0]}` };
   }
-  const parsed = v.safeParse(entry.definition.params, given);
+  let parsed: ReturnType<typeof v.safeParse<typeof entry.definition.params>>;
+  try {
+    // The schema's checks are the user's code: metered like a step.
+    parsed = metered(STEP_BUDGET_OPS_DEFAULT, () => v.safeParse(entry.definition.params, given));
+  } catch (err) {
+    if (err instanceof StrategyBudgetError) return { ok: false, message: `${kind}: checking the parameters ran past ${err.budgetOps} operations`, path: "params" };
+    throw err;
+  }
   if (!parsed.success) {
     const issue = parsed.issues[0];
     const at = v.getDotPath(issue);

@@ -13,7 +13,8 @@ import type { Position } from "../trading/position.ts";
 import type { SignalDraft } from "../trading/strategy.ts";
 import type { OrderIntent } from "../trading/types.ts";
 import { strategyDefinition } from "./catalog.ts";
-import { RunMemory } from "./run-memory.ts";
+import { metered, STEP_BUDGET_OPS_DEFAULT, StrategyBudgetError } from "./meter.ts";
+import { RunMemory, StrategyDefinitionError } from "./run-memory.ts";
 import { stepStrategy, type StrategyFault } from "./step.ts";
 
 /** Why and when a run stopped stepping: until an admin resumes it, it decides nothing. */
@@ -41,8 +42,20 @@ export interface StrategyRun {
  */
 export function startRun(config: StrategyConfig, instrument: Instrument, savedState?: unknown, suspended: StrategySuspension | null = null): StrategyRun {
   const definition = strategyDefinition(config.kind);
-  const memory = new RunMemory(definition, config.params, instrument);
-  return { config, state: savedState === undefined ? definition.init(config.params) : savedState, memory, suspended };
+  try {
+    // watch(), indicators() and init() are the user's code too: within the same budget as a step.
+    return metered(stepBudgetOps(config), () => {
+      const memory = new RunMemory(definition, config.params, instrument);
+      return { config, state: savedState === undefined ? definition.init(config.params) : savedState, memory, suspended };
+    });
+  } catch (err) {
+    throw err instanceof StrategyBudgetError ? new StrategyDefinitionError(`${definition.name}: starting it ${err.message.replace(/^the step /, "")}`) : err;
+  }
+}
+
+/** The operations one step of the run may use. */
+export function stepBudgetOps(config: StrategyConfig): number {
+  return config.stepBudgetOps ?? STEP_BUDGET_OPS_DEFAULT;
 }
 
 /** The run going again after a suspension, its state as the failed step found it. */
@@ -73,7 +86,7 @@ export function feedRun(run: StrategyRun, tf: Timeframe, candle: Candle, positio
   run.memory.feed(tf, candle);
   if (!run.config.enabled || run.suspended || !run.memory.watch.timeframes.includes(tf)) return { run, changed: false, draft: null };
   const definition = strategyDefinition(run.config.kind);
-  const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, entries, strategyId: run.config.id }, instrument);
+  const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, entries, strategyId: run.config.id, budgetOps: stepBudgetOps(run.config) }, instrument);
   if (!out.ok) {
     const suspended = { ...out.fault, atMs: bucketEnd(tf, candle.t), timeframe: tf, candleT: candle.t };
     return { run: { ...run, suspended }, changed: true, draft: null, fault: out.fault };

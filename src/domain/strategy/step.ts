@@ -20,10 +20,11 @@ import type { SignalDraft } from "../trading/strategy.ts";
 import type { ActionOptions, CandleView, EntryOptions, EntryView, InstrumentView, PositionView, SignalNote, StrategyContext, StrategyDefinition } from "./api.ts";
 import { ENTRY_EXPIRY_MAX_MS, ENTRY_EXPIRY_MIN_MS, STATE_BYTES_MAX } from "./api.ts";
 import type { OrderIntent } from "../trading/types.ts";
+import { metered, StrategyBudgetError } from "./meter.ts";
 import { StrategyActionError, type RunMemory } from "./run-memory.ts";
 import { AddLevelsSchema, BreakEvenSchema, Pips } from "../../../schemas/trading-events.ts";
 
-export type StrategyFaultCode = "threw" | "invalid_action" | "invalid_state";
+export type StrategyFaultCode = "threw" | "invalid_action" | "invalid_state" | "over_budget";
 
 export interface StrategyFault {
   code: StrategyFaultCode;
@@ -40,6 +41,8 @@ export interface StepInput {
   /** The strategy's open position, if any. */
   position: Position | null;
   strategyId: string;
+  /** Operations the step may use (meter.ts). */
+  budgetOps: number;
 }
 
 const UNITS_MAX = 100_000_000;
@@ -139,11 +142,11 @@ if (perf) {
   perf.now = guard(realPerfNow, "performance.now()", "ctx.now");
 }
 
-/** Run the step with the wall clock and Math.random taken away. */
-function withoutAmbientSources(definition: StrategyDefinition<Record<string, unknown>, unknown>, ctx: StepContext, state: unknown): unknown {
+/** Run the step within its budget, with the wall clock and Math.random taken away. */
+function isolatedStep(definition: StrategyDefinition<Record<string, unknown>, unknown>, ctx: StepContext, state: unknown, budgetOps: number): unknown {
   stepping = true;
   try {
-    return definition.onCandle(ctx, state);
+    return metered(budgetOps, () => definition.onCandle(ctx, state));
   } finally {
     stepping = false;
   }
@@ -246,9 +249,10 @@ export function stepStrategy(
   const ctx = new StepContext(params, candle, memory, input, instrument);
   let next: unknown;
   try {
-    next = withoutAmbientSources(definition, ctx, state);
+    next = isolatedStep(definition, ctx, state, input.budgetOps);
   } catch (err) {
-    return { ok: false, fault: { code: err instanceof StrategyActionError ? "invalid_action" : "threw", message: messageOf(err) } };
+    const code = err instanceof StrategyBudgetError ? "over_budget" : err instanceof StrategyActionError ? "invalid_action" : "threw";
+    return { ok: false, fault: { code, message: messageOf(err) } };
   }
   const saved = checkState(next);
   if (saved !== null) return { ok: false, fault: { code: "invalid_state", message: saved } };
