@@ -103,6 +103,20 @@ export class OrderStore {
   }
 
   /** Orders acknowledged as resting at the broker, oldest first (bounded: the broker follows at most this many). */
+  /** A strategy withdrew a resting entry: the trader cancels it at the broker (inside the caller's transaction). */
+  requestCancel(clientOrderId: string, nowMs: number): void {
+    this.sql.exec("INSERT OR IGNORE INTO cancel_requests (client_order_id, requested_at) VALUES (?, ?)", clientOrderId, nowMs);
+  }
+
+  /** Entries to cancel at the broker, oldest request first. */
+  cancelRequests(limit = 1_000): string[] {
+    return this.sql.exec<{ id: string }>("SELECT client_order_id AS id FROM cancel_requests ORDER BY requested_at, client_order_id LIMIT ?", limit).toArray().map((r) => r.id);
+  }
+
+  cancelSettled(clientOrderId: string): void {
+    this.sql.exec("DELETE FROM cancel_requests WHERE client_order_id = ?", clientOrderId);
+  }
+
   workingOrders(limit = 1_000): OrderRecord[] {
     return this.sql.exec<OrderRow>("SELECT * FROM orders WHERE status = 'working' ORDER BY created_at, client_order_id LIMIT ?", limit).toArray().map(toOrder);
   }

@@ -44,7 +44,7 @@ export interface MarketHost {
   readonly config: Pick<RuntimeConfig, "candleRetention" | "tickRetentionCount" | "candleCloseGraceMs" | "feedSeed" | "feedHours" | "accountCurrency">;
   readonly store: PairStore;
   readonly tradingStore: TradingStore;
-  readonly orderStore: Pick<OrderStore, "queueSignal" | "openPositions" | "hasOpenPositionOrWorkingOrder" | "workingOrders">;
+  readonly orderStore: Pick<OrderStore, "queueSignal" | "openPositions" | "hasOpenPositionOrWorkingOrder" | "workingOrders" | "requestCancel">;
   /** Where closed candles, signals and each batch's last tick go out (pair-room.ts). */
   readonly room: Pick<PairRoom, "publishClosed" | "publishSignals" | "quote">;
   /** Where signals and quotes become orders (pair-trading.ts, over pair-trader.ts). */
@@ -382,6 +382,8 @@ export class PairMarket {
         this.strategyRuns = [...out.state.runs];
         for (const effect of out.effects) {
           if (effect.type === "runs_changed") for (const run of effect.runs) tradingStore.saveRunState(run, nowMs);
+          // Withdrawn in this transaction, cancelled at the broker by the trader before it decides the signals.
+          if (effect.type === "cancel") orderStore.requestCancel(effect.intent.clientOrderId, nowMs);
           if (effect.type === "strategy_fault") {
             // Suspended (the run in runs_changed above says so); the pair, its room and its other strategies go on.
             logEvent("error", "strategy.suspended", { pair: this.host.instrument.symbol, strategyId: effect.strategyId, ...effect.fault });

@@ -153,6 +153,7 @@ export class PairTrader {
   decideSignals(runs: readonly StrategyRun[]): Promise<void> {
     return this.serial(async () => {
       await this.reconcile();
+      await this.settleCancels();
       for (const signal of this.d.store.pendingSignals()) {
         if (this.d.faultPoint() === "after_signal") throw new Error("fault injected before deciding a stored signal");
         const done = () => this.d.store.signalDecided(signal.id);
@@ -195,6 +196,7 @@ export class PairTrader {
       try {
         await this.reconcile();
         await this.settleResting(quote);
+        await this.settleCancels();
       } catch (err) {
         // The broker will not report these fills again: look the working orders up before anything new.
         this.reconciled = false;
@@ -231,6 +233,28 @@ export class PairTrader {
     for (const c of this.d.broker.takeCancelled?.() ?? []) {
       const order = this.d.store.getOrder(c.clientOrderId);
       if (order?.status === "working") await this.applyAnswer(order, { status: "rejected", reason: `cancelled by the broker: ${c.reason}`, fills: [] });
+    }
+  }
+
+  /**
+   * Entries their strategies withdrew: cancelled at the broker, whose answer
+   * is applied as any other (cancelled, or the fill that came first). A
+   * request stays until then: one the broker fails is logged and asked again
+   * on the next quote or candle (it never holds up the signals or the other
+   * cancels), and a restart finds it in SQLite.
+   */
+  private async settleCancels(): Promise<void> {
+    for (const id of this.d.store.cancelRequests()) {
+      try {
+        const order = this.d.store.getOrder(id);
+        if (order?.status === "working") {
+          const answer = await this.d.broker.cancel(id);
+          await this.applyAnswer(order, answer ?? { status: "rejected", reason: "unknown_to_broker", fills: [] });
+        }
+        this.d.storage.transactionSync(() => this.d.store.cancelSettled(id));
+      } catch (err) {
+        logEvent("error", "trade.cancel_failed", { pair: this.d.instrument.symbol, clientOrderId: id, error: String(err) });
+      }
     }
   }
 

@@ -8,6 +8,8 @@ const TIMEFRAME_MS = { "1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_
  * back from the close, with a stop, for a few candles; filled, it adds its
  * configured units again each time price has run `scaleAtr` ATRs beyond the
  * average entry, up to `maxAdds` times; it is flat again when the trend turns.
+ * An entry still resting when the trend no longer backs it is withdrawn (and
+ * one on the new side placed in the same step).
  */
 export default defineStrategy({
   name: "limit-scaler",
@@ -54,7 +56,9 @@ export default defineStrategy({
       }
       return { base, adds: state.adds };
     }
-    if (trend === 0 || ctx.orders.length > 0) return { base: 0, adds: 0 };
+    const stale = ctx.orders.filter((o) => (o.side === "buy" ? 1 : -1) !== trend);
+    for (const o of stale) ctx.cancel(o.id);
+    if (trend === 0 || ctx.orders.length > stale.length) return { base: 0, adds: 0 };
     const price = close - trend * p.entryAtr * atr;
     ctx.enter({
       side: trend > 0 ? "buy" : "sell",

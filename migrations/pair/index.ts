@@ -8,6 +8,7 @@ import ordersWorking from "./0007_orders_working.sql";
 import hotPathIndexes from "./0008_hot_path_indexes.sql";
 import tickBatches from "./0009_tick_batches.sql";
 import strategySuspension from "./0010_strategy_suspension.sql";
+import cancelRequests from "./0011_cancel_requests.sql";
 import type { Migration } from "../../actors/migrate.ts";
 
 /** Pair actor schema history, oldest first. Never edit a shipped file: add the next number. */
@@ -22,4 +23,5 @@ export const PAIR_MIGRATIONS: readonly Migration[] = [
   { version: 8, name: "0008_hot_path_indexes", sql: hotPathIndexes },
   { version: 9, name: "0009_tick_batches", sql: tickBatches },
   { version: 10, name: "0010_strategy_suspension", sql: strategySuspension },
+  { version: 11, name: "0011_cancel_requests", sql: cancelRequests },
 ];

@@ -92,6 +92,10 @@ export class BrokerLink implements Broker {
     return this.call((b) => b.lookup(clientOrderId));
   }
 
+  cancel(clientOrderId: string): Promise<BrokerAnswer | null> {
+    return this.call((b) => b.cancel(clientOrderId));
+  }
+
   private async call<T>(fn: (broker: Broker) => Promise<T>): Promise<T> {
     if (!this.available()) {
       throw new BrokerUnavailable(`broker unavailable (${this.status.consecutiveFailures} failed calls, next try in ${Math.ceil((this.status.retryAt! - this.clock()) / 1000)} s): ${this.status.lastError}`);

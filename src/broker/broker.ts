@@ -7,6 +7,9 @@ export type BrokerAnswer =
   | { status: "working"; fills: Fill[] }
   | { status: "rejected"; reason: string; fills: [] };
 
+/** The reason a working order cancelled at our request is closed with (OANDA's own word for it). */
+export const CANCELLED_ON_REQUEST = "CLIENT_REQUEST";
+
 /** A working order the broker cancelled on its own, with its reason. */
 export interface BrokerCancel {
   clientOrderId: string;
@@ -36,6 +39,12 @@ export interface Broker {
    * down, or been taken from the broker but never applied.
    */
   lookup(clientOrderId: string): Promise<BrokerAnswer | null>;
+  /**
+   * Cancel a working order of ours (a strategy withdrew its entry). Answers
+   * what became of the order, as `lookup` does: `rejected` once cancelled,
+   * `filled` when it filled first, null when the broker never got it.
+   */
+  cancel(clientOrderId: string): Promise<BrokerAnswer | null>;
   /**
    * The account's net units in the pair as the broker holds them (longs
    * positive), to reconcile against the runtime's positions; absent when the

@@ -2,7 +2,7 @@ import { expired, fillMarket, triggerPending } from "../domain/trading/fill-mode
 import type { Instrument } from "../domain/instruments.ts";
 import type { Fill, OrderIntent, Quote } from "../domain/trading/types.ts";
 import type { FillModelConfig } from "../../schemas/trading.ts";
-import type { Broker, BrokerAnswer, BrokerCancel } from "./broker.ts";
+import { CANCELLED_ON_REQUEST, type Broker, type BrokerAnswer, type BrokerCancel } from "./broker.ts";
 
 /** Where the paper broker keeps its book (SQLite in the actor, a Map in a backtest). */
 export interface PaperBook {
@@ -49,6 +49,14 @@ export class PaperBroker implements Broker {
 
   async lookup(clientOrderId: string): Promise<BrokerAnswer | null> {
     return this.book.get(clientOrderId)?.answer ?? null;
+  }
+
+  async cancel(clientOrderId: string): Promise<BrokerAnswer | null> {
+    const known = this.book.get(clientOrderId);
+    if (!known || known.answer.status !== "working") return known?.answer ?? null;
+    const answer: BrokerAnswer = { status: "rejected", reason: CANCELLED_ON_REQUEST, fills: [] };
+    this.book.put(known.intent, answer);
+    return answer;
   }
 
   async onQuote(quote: Quote): Promise<Fill[]> {

@@ -75,8 +75,8 @@ export interface BacktestOptions {
 
 export interface BacktestObserver {
   signal?(signal: Signal): void;
-  /** An order filled, refused with its rejection, or (a resting entry) expired unfilled. */
-  order?(intent: OrderIntent, outcome: { filled: Fill } | { refused: OrderRejection } | { expired: number }): void;
+  /** An order filled, refused with its rejection, or (a resting entry) expired unfilled or withdrawn by its strategy. */
+  order?(intent: OrderIntent, outcome: { filled: Fill } | { refused: OrderRejection } | { expired: number } | { cancelled: number }): void;
 }
 
 export const DEFAULT_INITIAL_BALANCE_USD = 100_000;
@@ -258,6 +258,7 @@ export class Backtester {
     const effects = this.step({ type: "candle", tf, candle, entries: this.resting });
     for (const effect of effects) {
       if (effect.type === "strategy_fault") throw new StrategyFaultError(effect.strategyId, closeTs, effect.fault);
+      if (effect.type === "cancel") this.cancelEntry(effect.intent.clientOrderId, closeTs);
     }
     if (closeTs <= this.tradeFromMs) return;
     for (const effect of effects) {
@@ -298,6 +299,14 @@ export class Backtester {
   /** Resting entries on a quote: expired ones dropped, triggered ones filled at their price (the paper broker's rule). */
   private settleResting(quote: Quote): void {
     this.resting = this.resting.filter((intent) => !this.settleEntry(intent, quote, "resting"));
+  }
+
+  /** A resting entry withdrawn by its strategy: gone before anything else happens at this instant (the paper broker's cancel). */
+  private cancelEntry(clientOrderId: string, atMs: number): void {
+    const intent = this.resting.find((o) => o.clientOrderId === clientOrderId);
+    if (!intent) return;
+    this.resting = this.resting.filter((o) => o !== intent);
+    this.options.observer?.order?.(intent, { cancelled: atMs });
   }
 
   /** An entry on a quote, as the paper broker takes it: gone when expired, else filled when triggered. Whether it is done. */

@@ -52,6 +52,8 @@ export interface KitOrder {
   refused: OrderRejection | null;
   /** A resting entry that expired unfilled: when. */
   expiredAt: number | null;
+  /** A resting entry the strategy withdrew (ctx.cancel): when. */
+  cancelledAt: number | null;
 }
 
 export interface KitRun {
@@ -98,6 +100,7 @@ export function runStrategy(kind: string, options: KitOptions): KitRun {
           filled: "filled" in outcome ? outcome.filled : null,
           refused: "refused" in outcome ? outcome.refused : null,
           expiredAt: "expired" in outcome ? outcome.expired : null,
+          cancelledAt: "cancelled" in outcome ? outcome.cancelled : null,
         }),
     },
   });

@@ -129,6 +129,11 @@ describe.skipIf(!present)("backtest parity: CLI = HTTP = live replay through the
     const backtest = a.trades.map((t, i) => ({ side: t.side, entryT: t.entryT, entryPrice: t.entryPrice, exitT: i === a.trades.length - 1 && t.exitReason === "end" ? live[i]?.exitT : t.exitT, pnlQuoteMicros: t.pnlQuoteMicros, pnlUsdCents: t.pnlUsdCents }));
     expect(live).toEqual(backtest);
     expect(live.reduce((s, t) => s + t.pnlUsdCents, 0)).toBe(a.pnlUsdCents);
+    if (strategy.kind === "limit-scaler") {
+      // Entries it withdrew (ctx.cancel) were cancelled at the paper broker live, as the backtest dropped them.
+      const orders = ((await api("GET", `/api/pairs/${pair}/orders?limit=1000`)) as { orders: { strategyId: string; status: string; rejectReason?: string }[] }).orders;
+      expect(orders.filter((o) => o.strategyId === strategy.id && o.status === "rejected" && o.rejectReason === "CLIENT_REQUEST").length).toBeGreaterThan(0);
+    }
     console.log(`parity ${strategy.kind} ${pair} ${FROM}..${TO}: ${a.tradeCount} trades, ${a.pnlUsd} USD by CLI, HTTP and live replay (${summary.sent} ticks in ${summary.requests} requests)`);
   }, 240_000);
 });

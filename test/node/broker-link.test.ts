@@ -10,6 +10,7 @@ function flaky() {
   const broker: Broker = {
     place: async () => ({ status: "rejected", reason: "unused", fills: [] }),
     lookup: async () => null,
+    cancel: async () => null,
     onQuote: async () => {
       state.calls++;
       if (state.down) throw new Error("oanda 0 timeout: no answer within 5000 ms");

@@ -136,6 +136,28 @@ describe("orders", () => {
     expect(await broker.onQuote(QUOTE)).toEqual([]);
   });
 
+  it("a resting order cancelled on request: PUT .../orders/@id/cancel, then rejected with CLIENT_REQUEST; a filled one answers its fill; an unknown one null", async () => {
+    let now = 0;
+    const broker = new OandaBroker(new OandaHttp(endpoint, FAST), EUR_USD, () => now);
+    const resting = intent({ type: "limit", price: 108_400 });
+    expect(await broker.place(resting, QUOTE)).toEqual({ status: "working", fills: [] });
+    const from = Date.now();
+    expect(await broker.cancel(resting.clientOrderId)).toEqual({ status: "rejected", reason: "CLIENT_REQUEST", fills: [] });
+    expect(standin.requestsSince(from, "PUT").map((r) => [r.path, r.status])).toEqual([[`/orders/@${resting.clientOrderId}/cancel`, 200]]);
+    expect(standin.orderByClientId(resting.clientOrderId)?.state).toBe("CANCELLED");
+    // The market comes to its price: nothing fills.
+    standin.setQuote("EUR_USD", 1.0838, 1.08392);
+    now += 2_000;
+    expect(await broker.onQuote(QUOTE)).toEqual([]);
+
+    // Filled before the cancel came: v20 refuses the cancel (404), and the fill is what stands.
+    const filled = intent({ type: "limit", price: 108_300 });
+    expect(await broker.place(filled, QUOTE)).toEqual({ status: "working", fills: [] });
+    standin.setQuote("EUR_USD", 1.0828, 1.08292);
+    expect(await broker.cancel(filled.clientOrderId)).toEqual({ status: "filled", fills: [expect.objectContaining({ clientOrderId: filled.clientOrderId, units: 10_000 })] });
+    expect(await broker.cancel("never-sent")).toBeNull();
+  });
+
   it("a wrong token is an error, not a rejection: the order stays to be sent again", async () => {
     const broker = new OandaBroker(new OandaHttp({ ...endpoint, token: "wrong" }, FAST), EUR_USD);
     await expect(broker.place(intent(), QUOTE)).rejects.toMatchObject({ status: 401 });

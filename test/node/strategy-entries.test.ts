@@ -41,6 +41,18 @@ describe("an entry's good-till time", () => {
     expect(await broker.place({ ...entry, clientOrderId: "EUR_USD-s-2" }, { ts: T0 + HOUR, bid: 110_000, ask: 110_010 })).toMatchObject({ status: "rejected", reason: "expired" });
   });
 
+  it("the paper broker cancels a resting entry on request (CLIENT_REQUEST), never after it filled", async () => {
+    const broker = new PaperBroker(memoryBook(), () => ({ slippagePips: 0, commissionPerMillion: 0 }), eur);
+    await broker.place(entry, { ts: T0, bid: 110_000, ask: 110_010 });
+    expect(await broker.cancel(entry.clientOrderId)).toEqual({ status: "rejected", reason: "CLIENT_REQUEST", fills: [] });
+    expect(await broker.onQuote({ ts: T0 + 1, bid: 109_800, ask: 109_810 })).toEqual([]);
+    const second = { ...entry, clientOrderId: "EUR_USD-s-3" };
+    await broker.place(second, { ts: T0, bid: 110_000, ask: 110_010 });
+    expect(await broker.onQuote({ ts: T0 + 2, bid: 109_800, ask: 109_810 })).toHaveLength(1);
+    expect(await broker.cancel(second.clientOrderId)).toMatchObject({ status: "filled" });
+    expect(await broker.cancel("unknown")).toBeNull();
+  });
+
   it("goes to OANDA as GTD with its time; other limits stay GTC, market orders FOK", () => {
     expect(orderRequest(entry, eur).order).toMatchObject({ type: "LIMIT", price: "1.09900", timeInForce: "GTD", gtdTime: new Date(T0 + HOUR).toISOString() });
     const { expiresAtMs: _gone, ...gtc } = entry;
@@ -71,14 +83,32 @@ describe("limit-scaler through the test kit", () => {
     for (const o of entries) {
       expect(o.intent.expiresAtMs! - o.intent.createdAt).toBeLessThanOrEqual(2 * HOUR + HOUR);
       if (o.filled) expect(o.filled.price).toBe(o.intent.price);
-      expect(o.filled !== null || o.expiredAt !== null).toBe(true);
+      expect([o.filled, o.expiredAt, o.cancelledAt].filter((x) => x !== null)).toHaveLength(1);
+      // Withdrawn at a close when the trend had turned against it: never filled after that.
+      if (o.cancelledAt !== null) expect(o.cancelledAt).toBeLessThan(o.intent.expiresAtMs!);
     }
     expect(entries.some((o) => o.expiredAt !== null)).toBe(true);
+
     expect(entries.some((o) => o.filled !== null)).toBe(true);
     // Scaling: market orders that add the configured units to an open position.
     const adds = run.orders.filter((o) => o.intent.type === "market" && !o.intent.reduceOnly);
     expect(adds.length).toBeGreaterThan(0);
     expect(adds.every((o) => o.intent.units === 10_000)).toBe(true);
     expect(run.signals.some((s) => s.type === "close" && s.reason === "the trend turned")).toBe(true);
+  });
+
+  it("withdraws an entry the trend no longer backs (ctx.cancel) and places the other side's in the same step", () => {
+    const run = runStrategy("limit-scaler", { pair: "EUR_USD", timeframe: "1h", candles: path(), params: { trendPeriod: 5, atrPeriod: 5, entryAtr: 2, expiryCandles: 10, scaleAtr: 1, maxAdds: 2 } });
+    const entries = run.orders.filter((o) => o.intent.type === "limit");
+    const withdrawn = entries.filter((o) => o.cancelledAt !== null);
+    expect(withdrawn.length).toBeGreaterThan(10);
+    for (const o of withdrawn) {
+      expect(o.filled).toBeNull();
+      expect(o.expiredAt).toBeNull();
+      expect(o.cancelledAt).toBeLessThan(o.intent.expiresAtMs!);
+    }
+    // Cancel and enter anew at one close: a withdrawn buy replaced by a sell placed at that instant.
+    const replaced = withdrawn.filter((o) => entries.some((n) => n.intent.createdAt === o.cancelledAt && n.intent.side !== o.intent.side));
+    expect(replaced.length).toBeGreaterThan(0);
   });
 });

@@ -470,6 +470,20 @@ export class OandaStandIn {
       if (this.faults.delayOrdersMs > 0) await new Promise((r) => setTimeout(r, this.faults.delayOrdersMs));
       return this.createOrder(JSON.parse(body) as { order: Json }, send, res);
     }
+    // PUT /orders/{specifier}/cancel: a PENDING order is cancelled (reason CLIENT_REQUEST); any other
+    // (filled, cancelled already, unknown) is a 404 with an ORDER_CANCEL_REJECT, as v20 documents.
+    const cancelBy = /^\/orders\/(@?)([^/]+)\/cancel$/.exec(path);
+    if (req.method === "PUT" && cancelBy) {
+      const key = decodeURIComponent(cancelBy[2]!);
+      const o = cancelBy[1] ? this.orderByClientId(key) : this.orders.get(key);
+      if (!o || o.state !== "PENDING") {
+        const reject = { type: "ORDER_CANCEL_REJECT", id: this.id(), time: v20Time(), ...(o ? { orderID: o.id } : {}), rejectReason: o ? "ORDER_NOT_CANCELABLE" : "ORDER_DOESNT_EXIST" };
+        this.transactions.push(reject);
+        return send(404, { orderCancelRejectTransaction: reject, relatedTransactionIDs: [reject.id], lastTransactionID: this.lastId(), errorCode: reject.rejectReason, errorMessage: "The Order cannot be cancelled" });
+      }
+      const tx = this.cancel(o, "CLIENT_REQUEST");
+      return send(200, { orderCancelTransaction: tx, relatedTransactionIDs: [tx.id], lastTransactionID: this.lastId() });
+    }
     const byClient = /^\/orders\/@(.+)$/.exec(path);
     if (req.method === "GET" && byClient) {
       const o = this.orderByClientId(decodeURIComponent(byClient[1]!));

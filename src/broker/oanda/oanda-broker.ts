@@ -18,7 +18,7 @@ import type { Fill, OrderIntent, Quote, Side } from "../../domain/trading/types.
 import type { Broker, BrokerAnswer, BrokerCancel } from "../broker.ts";
 import { OandaError, type OandaHttp } from "./oanda-http.ts";
 import {
-  msOf, OpenTrades, OrderCancelTransaction, OrderCreated, OrderFillTransaction, OrderLookup, orderRequest, pointsOf, PositionAnswer, TransactionPage, V20Error,
+  CancelAnswer, msOf, OpenTrades, OrderCancelTransaction, OrderCreated, OrderFillTransaction, OrderLookup, orderRequest, pointsOf, PositionAnswer, TransactionPage, V20Error,
   type Trade,
 } from "./v20.ts";
 
@@ -277,6 +277,20 @@ export class OandaBroker implements Broker {
     this.startPollingAt(found.lastTransactionID);
     this.follow(order.id, clientOrderId, Math.abs(Number(order.units)), fills);
     return { status: "working", fills: answerFills };
+  }
+
+  /**
+   * `PUT /orders/@{client id}/cancel`; a 404 (filled already, cancelled, or
+   * never placed: v20's ORDER_CANCEL_REJECT) is no failure. Either way the
+   * order is then looked up, so its fills, if any, are not lost.
+   */
+  async cancel(clientOrderId: string): Promise<BrokerAnswer | null> {
+    try {
+      await this.http.send("PUT", `/orders/@${encodeURIComponent(clientOrderId)}/cancel`, undefined, CancelAnswer);
+    } catch (err) {
+      if (!(err instanceof OandaError && err.status === 404)) throw err;
+    }
+    return this.lookup(clientOrderId);
   }
 
   /** An order's fills and cancel, from its creation (its id) up to `lastId`, a page of ids at a time. */

@@ -84,6 +84,12 @@ export const V20Error = v.object({
   lastTransactionID: v.optional(v.string()),
 });
 
+/** `PUT /v3/accounts/{id}/orders/{specifier}/cancel`, 200: the order was cancelled (its transaction is read back by the lookup after it). */
+export const CancelAnswer = v.object({
+  orderCancelTransaction: v.object({ id: v.string(), orderID: v.string() }),
+  lastTransactionID: v.string(),
+});
+
 /** `GET /v3/accounts/{id}/orders/@{clientOrderId}`: an order found by its client id. */
 export const OrderLookup = v.object({
   order: v.object({

@@ -135,6 +135,8 @@ export interface EntryOptions extends Protection, SignalNote {
 
 /** One of the strategy's entries resting at the broker, as the step starts. */
 export interface EntryView {
+  /** Its client order id: what `ctx.cancel` takes. */
+  id: string;
   side: "buy" | "sell";
   type: "limit" | "stop";
   price: number;
@@ -197,6 +199,12 @@ export interface StrategyContext<P> {
   target(units: number, options?: Omit<ActionOptions, "units">): void;
   /** Place a resting limit or stop entry that expires (it is this step's one action). */
   enter(options: EntryOptions): void;
+  /**
+   * Withdraw a resting entry (an id of `ctx.orders`), or every one when no id
+   * is given. Not the step's action: a step may cancel and enter anew. An id
+   * that no longer rests (filled or expired since) is passed over.
+   */
+  cancel(id?: string): void;
 }
 
 export interface StrategyDefinition<P extends Record<string, unknown> = Record<string, unknown>, S = unknown> {

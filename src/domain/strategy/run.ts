@@ -74,7 +74,7 @@ export function warmUp(run: StrategyRun, tf: Timeframe, candles: readonly Candle
 }
 
 export type RunStep =
-  | { run: StrategyRun; changed: boolean; draft: SignalDraft | null }
+  | { run: StrategyRun; changed: boolean; draft: SignalDraft | null; cancels: readonly string[] }
   | { run: StrategyRun; changed: true; draft: null; fault: StrategyFault };
 
 /**
@@ -84,12 +84,12 @@ export type RunStep =
  */
 export function feedRun(run: StrategyRun, tf: Timeframe, candle: Candle, position: Position | null, instrument: Instrument, entries: readonly OrderIntent[] = []): RunStep {
   run.memory.feed(tf, candle);
-  if (!run.config.enabled || run.suspended || !run.memory.watch.timeframes.includes(tf)) return { run, changed: false, draft: null };
+  if (!run.config.enabled || run.suspended || !run.memory.watch.timeframes.includes(tf)) return { run, changed: false, draft: null, cancels: [] };
   const definition = strategyDefinition(run.config.kind);
   const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, entries, strategyId: run.config.id, budgetOps: stepBudgetOps(run.config) }, instrument);
   if (!out.ok) {
     const suspended = { ...out.fault, atMs: bucketEnd(tf, candle.t), timeframe: tf, candleT: candle.t };
     return { run: { ...run, suspended }, changed: true, draft: null, fault: out.fault };
   }
-  return { run: { ...run, state: out.state }, changed: true, draft: out.draft };
+  return { run: { ...run, state: out.state }, changed: true, draft: out.draft, cancels: out.cancels };
 }

@@ -31,7 +31,8 @@ export interface StrategyFault {
   message: string;
 }
 
-export type StepOutcome = { ok: true; state: unknown; draft: SignalDraft | null } | { ok: false; fault: StrategyFault };
+/** A step's outcome: its signal, if it acted, and the client order ids of the resting entries it withdrew. */
+export type StepOutcome = { ok: true; state: unknown; draft: SignalDraft | null; cancels: readonly string[] } | { ok: false; fault: StrategyFault };
 
 export interface StepInput {
   /** The strategy's resting entries (limit or stop intents), oldest first. */
@@ -103,7 +104,7 @@ function positionView(p: Position, closeMid: number, instrument: Instrument): Po
 }
 
 function entryView(o: OrderIntent, instrument: Instrument): EntryView {
-  return { side: o.side, type: o.type === "stop" ? "stop" : "limit", price: toDecimal(o.price ?? 0, instrument), units: o.units, expiresAt: o.expiresAtMs ?? Number.POSITIVE_INFINITY };
+  return { id: o.clientOrderId, side: o.side, type: o.type === "stop" ? "stop" : "limit", price: toDecimal(o.price ?? 0, instrument), units: o.units, expiresAt: o.expiresAtMs ?? Number.POSITIVE_INFINITY };
 }
 
 /** Seed of a step's random source: the pair, the strategy and the candle, so every run draws the same numbers. */
@@ -172,6 +173,8 @@ class StepContext implements StrategyContext<Record<string, unknown>> {
   readonly position: PositionView | null;
   readonly orders: readonly EntryView[];
   action: Action | null = null;
+  /** Client order ids of resting entries withdrawn, in the order asked. */
+  readonly cancels: string[] = [];
   private generator: SeededRandom | null = null;
 
   constructor(
@@ -226,6 +229,11 @@ class StepContext implements StrategyContext<Record<string, unknown>> {
     this.act(entry.output.side, rest, { type: entry.output.type, price: entry.output.price, expiresAfterMs: entry.output.expiresAfterMs });
   }
 
+  cancel(id?: string): void {
+    if (id !== undefined && typeof id !== "string") throw new StrategyActionError(`cancel: the id must be a string of ctx.orders, got ${typeof id}`);
+    for (const o of this.orders) if ((id === undefined || o.id === id) && !this.cancels.includes(o.id)) this.cancels.push(o.id);
+  }
+
   private act(type: Action["type"], options: ActionOptions | undefined, entry?: Action["entry"]): void {
     if (this.action) throw new StrategyActionError(`one action per step: ${this.action.type} was already taken, then ${entry ? "enter" : type}`);
     const parsed = v.safeParse(ActionSchema, options ?? {});
@@ -256,9 +264,9 @@ export function stepStrategy(
   }
   const saved = checkState(next);
   if (saved !== null) return { ok: false, fault: { code: "invalid_state", message: saved } };
-  if (ctx.action === null) return { ok: true, state: next, draft: null };
+  if (ctx.action === null) return { ok: true, state: next, draft: null, cancels: ctx.cancels };
   const drafted = draftOf(ctx.action, instrument, ctx.now);
-  return typeof drafted === "string" ? { ok: false, fault: { code: "invalid_action", message: drafted } } : { ok: true, state: next, draft: drafted };
+  return typeof drafted === "string" ? { ok: false, fault: { code: "invalid_action", message: drafted } } : { ok: true, state: next, draft: drafted, cancels: ctx.cancels };
 }
 
 function messageOf(err: unknown): string {

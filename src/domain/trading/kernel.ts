@@ -87,6 +87,8 @@ export type KernelEffect =
   | { type: "runs_changed"; runs: readonly StrategyRun[] }
   /** A strategy signalled: to be stored, published, and stepped back in as a `signal` event. */
   | { type: "signal"; signal: Signal }
+  /** A strategy withdrew one of its resting entries: to be cancelled at the broker (before its signals are decided). */
+  | { type: "cancel"; intent: OrderIntent }
   /** A strategy's step failed (it threw, acted wrongly, returned a state that is not JSON): no signal, its state unchanged, the run suspended (in runs_changed). */
   | { type: "strategy_fault"; strategyId: string; fault: StrategyFault }
   /** An order to step back in as an `order` event (a signal's order, an add level). */
@@ -150,6 +152,7 @@ function onCandle(config: KernelConfig, state: KernelState, tf: Timeframe, candl
   const out = runStrategies(state.runs, { tf, candle }, state.positions, config.instrument, entries);
   const effects: KernelEffect[] = [];
   if (out.changed.length > 0) effects.push({ type: "runs_changed", runs: out.changed });
+  for (const intent of out.cancels) effects.push({ type: "cancel", intent });
   for (const signal of out.signals) effects.push({ type: "signal", signal });
   for (const { strategyId, fault } of out.faults) effects.push({ type: "strategy_fault", strategyId, fault });
   return { state: { ...state, runs: out.runs }, effects };

@@ -10,7 +10,8 @@ import type { OrderIntent, Signal } from "./types.ts";
 /**
  * Feed one closed candle to every strategy on a pair: each run that reads
  * its timeframe advances its memory, each enabled run that watches it steps;
- * a step that fails suspends its run (changed, to be saved) and is reported.
+ * a step that fails suspends its run (changed, to be saved) and is reported;
+ * the resting entries a step withdrew come back as `cancels`.
  * The actor persists the new states and signals, a backtest keeps them in
  * memory. Signal ids are derived from (pair, strategy, timeframe, candle,
  * type), so the same candle can never produce two different signals for one
@@ -23,15 +24,17 @@ export function runStrategies(
   instrument: Instrument,
   /** The strategies' resting entries (limit and stop intents). */
   entries: readonly OrderIntent[] = [],
-): { runs: StrategyRun[]; changed: StrategyRun[]; signals: Signal[]; faults: { strategyId: string; fault: StrategyFault }[] } {
+): { runs: StrategyRun[]; changed: StrategyRun[]; signals: Signal[]; faults: { strategyId: string; fault: StrategyFault }[]; cancels: OrderIntent[] } {
   const closeTs = bucketEnd(closed.tf, closed.candle.t);
   const next: StrategyRun[] = [];
   const changed: StrategyRun[] = [];
   const signals: Signal[] = [];
   const faults: { strategyId: string; fault: StrategyFault }[] = [];
+  const cancels: OrderIntent[] = [];
   for (const run of runs) {
     const position = positions.find((p) => p.strategyId === run.config.id) ?? null;
-    const out = feedRun(run, closed.tf, closed.candle, position, instrument, entries.filter((e) => e.strategyId === run.config.id));
+    const own = entries.filter((e) => e.strategyId === run.config.id);
+    const out = feedRun(run, closed.tf, closed.candle, position, instrument, own);
     next.push(out.run);
     if ("fault" in out) {
       faults.push({ strategyId: run.config.id, fault: out.fault });
@@ -39,6 +42,7 @@ export function runStrategies(
       continue;
     }
     if (out.changed) changed.push(out.run);
+    for (const id of out.cancels) cancels.push(own.find((e) => e.clientOrderId === id)!);
     const draft = out.draft;
     if (!draft) continue;
     signals.push({
@@ -57,5 +61,5 @@ export function runStrategies(
       metadata: draft.metadata,
     });
   }
-  return { runs: next, changed, signals, faults };
+  return { runs: next, changed, signals, faults, cancels };
 }
