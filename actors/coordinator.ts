@@ -20,6 +20,7 @@ import { ActorBackup } from "./backup/actor-backup.ts";
 import type { Keeper } from "./backup/keep-across-restore.ts";
 import type { OandaEndpoint } from "../src/broker/oanda/oanda-http.ts";
 import type { AccountView } from "../src/broker/oanda/oanda-account.ts";
+import type { StrategyAccount } from "../src/domain/strategy/api.ts";
 import { BrokerCredentials, CREDENTIALS_STATE_KEY, type BrokerCredentialsInfo } from "./broker-credentials.ts";
 import { CoordinatorStore } from "./coordinator-store.ts";
 
@@ -232,6 +233,12 @@ export class Coordinator extends DurableObject<Env> {
 
   status(): TradingStatus {
     return this.rules.status();
+  }
+
+  /** The account's equity: the configured balance (ACCOUNT_BALANCE) and every pair's reported realised and unrealised P&L. */
+  account(): StrategyAccount {
+    const config = configFor(this.env);
+    return { currency: config.accountCurrency, equity: (config.accountBalance * 100 + this.rules.equityCents()) / 100 };
   }
 
   /** Idempotent: halting a halted portfolio changes nothing but re-sends the state to every pair. */

@@ -6,6 +6,7 @@ import { SyntheticFeed, type SyntheticFeedState } from "../src/domain/synthetic-
 import { checkTick, type TickRules } from "../src/domain/tick-validation.ts";
 import { step, type KernelConfig } from "../src/domain/trading/kernel.ts";
 import { resumeRun, runTimeframes, startRun, warmUp, type StrategyRun, type StrategySuspension } from "../src/domain/strategy/run.ts";
+import type { StrategyAccount } from "../src/domain/strategy/api.ts";
 import { logEvent } from "../src/log.ts";
 import type { OrderIntent, Signal } from "../src/domain/trading/types.ts";
 import type { Position } from "../src/domain/trading/position.ts";
@@ -59,6 +60,8 @@ export interface MarketHost {
   scheduleAlarm(nowMs: number): void;
   /** Storage rolled back under a failed batch and the market was reloaded from it: drop what else is cached. */
   rolledBack(): void;
+  /** The account's equity as last heard from the coordinator, for the strategies' steps. */
+  account(): StrategyAccount;
 }
 
 /**
@@ -378,7 +381,7 @@ export class PairMarket {
           entries: orderStore.workingOrders().flatMap((o) => (o.intent.type !== "market" && o.intent.signalId !== undefined ? [o.intent] : [])),
         };
         const state = { runs: this.strategyRuns, positions: trading.positions, orderTimesMs: [] };
-        const out = step(this.kernel, state, { type: "candle", tf, candle, entries: trading.entries });
+        const out = step(this.kernel, state, { type: "candle", tf, candle, entries: trading.entries, account: this.host.account() });
         this.strategyRuns = [...out.state.runs];
         for (const effect of out.effects) {
           if (effect.type === "runs_changed") for (const run of effect.runs) tradingStore.saveRunState(run, nowMs);

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { logEvent } from "../src/log.ts";
 import type { TradingStatus } from "../src/domain/portfolio/messages.ts";
+import type { StrategyAccount } from "../src/domain/strategy/api.ts";
 import { DEFAULT_FILL_MODEL, DEFAULT_RISK_LIMITS, FillModelConfig, RiskLimits } from "../schemas/trading.ts";
 import type { PairStore } from "./pair-store.ts";
 
@@ -14,6 +15,8 @@ export interface SettingsHost {
   audit(actor: string, action: string, before: unknown, after: unknown): void;
   /** The coordinator's trading state (kill switch), asked for. */
   coordinatorStatus(): Promise<TradingStatus>;
+  /** The account's equity as the coordinator counts it, asked for. */
+  coordinatorAccount(): Promise<StrategyAccount>;
 }
 
 /**
@@ -28,6 +31,8 @@ export class PairSettings {
   private readonly cache = new Map<string, unknown>();
   /** The coordinator's trading state has been read or pushed in this life of the actor. */
   private tradingStateConfirmed = false;
+  /** The account as last heard from the coordinator (not stored: asked again at each start and minute). */
+  private accountView: StrategyAccount | null = null;
 
   constructor(private readonly host: SettingsHost) {}
 
@@ -91,6 +96,20 @@ export class PairSettings {
    */
   async confirmTradingState(): Promise<void> {
     if (!this.tradingStateConfirmed) await this.pullTradingState();
+  }
+
+  /** The account's equity for the strategies' steps; null until first heard. */
+  account(): StrategyAccount | null {
+    return this.accountView;
+  }
+
+  /** Ask the coordinator for the account's equity (at start and every minute, from wake). */
+  async pullAccount(): Promise<void> {
+    try {
+      this.accountView = Object.freeze(await this.host.coordinatorAccount());
+    } catch (err) {
+      logEvent("warn", "pair.account_unknown", { pair: this.host.symbol, error: String(err).slice(0, 200) });
+    }
   }
 
   /** Ask the coordinator for the trading state (also every minute, from wake). */

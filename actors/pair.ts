@@ -113,7 +113,7 @@ export class Pair extends Server<Env> {
       writeAudit(ctx.storage.sql, hooks.clock(), actor, action, instrument.symbol, before, after);
     const coordinator = () => env.Coordinator.getByName("main");
     // Parts built before the market read it only later, through these closures.
-    const settings = (this.settings = new PairSettings({ symbol: instrument.symbol, store, transaction, audit, coordinatorStatus: () => coordinator().status() }));
+    const settings = (this.settings = new PairSettings({ symbol: instrument.symbol, store, transaction, audit, coordinatorStatus: () => coordinator().status(), coordinatorAccount: () => coordinator().account() }));
     const room = (this.room = new PairRoom({
       instrument, config, clock,
       connections: () => this.getConnections<RoomConnectionState>(),
@@ -142,6 +142,7 @@ export class Pair extends Server<Env> {
       rules: { ...defaultTickRules(instrument), ...(spreadCap ? { maxSpreadPips: spreadCap } : {}) },
       scheduleAlarm: (nowMs) => this.scheduleAlarm(nowMs),
       rolledBack: () => settings.forget(),
+      account: () => settings.account() ?? { currency: config.accountCurrency, equity: null },
     });
     this.retention = new PairRetention({
       storage: ctx.storage, store, orders, pair: instrument.symbol, days: config.retention,
@@ -155,6 +156,8 @@ export class Pair extends Server<Env> {
       afterRestore: () => this.reloadAfterRestore(),
       clock,
     });
+    // The account's equity for the strategies, before the first candle can close (and every minute, from wake).
+    void settings.pullAccount();
     // A previous life left orders unsent (or unapplied): resume them first thing.
     if (orders.outbox().length > 0 || orders.pendingSignals().length > 0) void ctx.storage.setAlarm(Date.now());
   }
@@ -371,6 +374,7 @@ export class Pair extends Server<Env> {
   async wake(): Promise<PairRetentionReport | null> {
     this.scheduleAlarm(this.hooks.clock());
     await this.settings.pullTradingState();
+    await this.settings.pullAccount();
     await this.trading.checkPositions();
     return this.retention.runIfDue(this.hooks.clock(), this.market.tradingClock()).catch((err: unknown) => {
       // Retention must never stop the cron's other work (backups, alerts); the next minute retries.

@@ -29,6 +29,8 @@ export interface RuntimeConfig {
   roomMaxConnections: number;
   /** Currency P&L is reported in (besides each pair's quote currency). */
   accountCurrency: string;
+  /** The account's balance before the runtime's P&L, in the account currency: equity = this + realised + unrealised. */
+  accountBalance: number;
   /** Optional advisor endpoint that may veto or shrink strategy orders; null = off. */
   advisor: { url: string; timeoutMs: number } | null;
   /** Market data (pairs, candles, ticks and candles in rooms) readable without a key. */
@@ -175,6 +177,7 @@ export function readConfig(vars: Vars): RuntimeConfig {
     candleCloseGraceMs: int(vars, "CANDLE_CLOSE_GRACE_MS", 200, 0, 60_000),
     roomMaxConnections: int(vars, "ROOM_MAX_CONNECTIONS", 2_000, 1, 32_000),
     accountCurrency: accountCurrency(vars.ACCOUNT_CURRENCY),
+    accountBalance: int(vars, "ACCOUNT_BALANCE", 100_000, 1, 1_000_000_000_000),
     advisor: advisor(vars),
     marketDataPublic: bool(vars, "MARKET_DATA_PUBLIC", true),
     backupIntervalMs: backupInterval(vars),

@@ -255,7 +255,10 @@ export class Backtester {
 
   private onCandleClose(tf: Timeframe, candle: Candle): void {
     const closeTs = bucketEnd(tf, candle.t);
-    const effects = this.step({ type: "candle", tf, candle, entries: this.resting });
+    // The account as the strategies see it, and as the equity curve draws it: nothing fills during the step.
+    const balance = this.balanceCents(candle, closeTs);
+    const account = { currency: ACCOUNT, equity: balance / 100 };
+    const effects = this.step({ type: "candle", tf, candle, entries: this.resting, account });
     for (const effect of effects) {
       if (effect.type === "strategy_fault") throw new StrategyFaultError(effect.strategyId, closeTs, effect.fault);
       if (effect.type === "cancel") this.cancelEntry(effect.intent.clientOrderId, closeTs);
@@ -269,7 +272,6 @@ export class Backtester {
     if (tf !== this.tf) return;
     this.candles++;
     if (this.firstMs === null) this.firstMs = candle.t;
-    const balance = this.balanceCents(candle, closeTs);
     this.equity.push({ t: closeTs, usdCents: balance - this.metrics.initialCents });
     this.metrics.onEquity(closeTs, balance);
   }

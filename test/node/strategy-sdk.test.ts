@@ -14,6 +14,7 @@ import { RunMemory } from "../../src/domain/strategy/run-memory.ts";
 import { STEP_BUDGET_OPS_DEFAULT } from "../../src/domain/strategy/meter.ts";
 import { stepStrategy, type StepOutcome } from "../../src/domain/strategy/step.ts";
 import type { Position } from "../../src/domain/trading/position.ts";
+import type { OrderIntent } from "../../src/domain/trading/types.ts";
 import { StrategyFaultError } from "../../src/replay/backtester.ts";
 import { candlesFromCsv, runStrategy, type KitCandle } from "../../src/replay/test-kit.ts";
 
@@ -41,19 +42,19 @@ function probeStrategy(probe: Probe, extra: Partial<StrategyDefinition<Record<st
   });
 }
 
-function stepOnce(definition: StrategyDefinition<Record<string, unknown>, unknown>, opts: { position?: Position | null; closes?: number[] } = {}): StepOutcome {
+function stepOnce(definition: StrategyDefinition<Record<string, unknown>, unknown>, opts: { position?: Position | null; closes?: number[]; entries?: OrderIntent[] } = {}): StepOutcome {
   const memory = new RunMemory(definition, {}, eur);
   const closes = opts.closes ?? [110_000];
   closes.forEach((c, i) => memory.feed("1h", candle(i, c)));
   const last = candle(closes.length - 1, closes[closes.length - 1] as number);
-  return stepStrategy(definition, {}, memory, {}, { tf: "1h", candle: last, position: opts.position ?? null, strategyId: "probe", budgetOps: STEP_BUDGET_OPS_DEFAULT }, eur);
+  return stepStrategy(definition, {}, memory, {}, { tf: "1h", candle: last, position: opts.position ?? null, entries: opts.entries ?? [], strategyId: "probe", budgetOps: STEP_BUDGET_OPS_DEFAULT }, eur);
 }
 
 describe("what a step sees", () => {
   it("decimal candles of bid, ask and mid, the history it asked for, the close time as its only clock", () => {
     let seen: StrategyContext<Record<string, unknown>> | null = null;
     const out = stepOnce(probeStrategy((ctx) => ((seen = ctx), {})), { closes: [110_000, 110_100, 110_200, 110_300] });
-    expect(out).toEqual({ ok: true, state: {}, draft: null });
+    expect(out).toEqual({ ok: true, state: {}, draft: null, cancels: [] });
     const ctx = seen as unknown as StrategyContext<Record<string, unknown>>;
     expect(ctx.now).toBe(T0 + 4 * HOUR);
     expect(ctx.candle).toMatchObject({ timeframe: "1h", time: T0 + 3 * HOUR, closeTime: T0 + 4 * HOUR, close: 1.10305, bid: { close: 1.103, high: 1.10305 }, ask: { close: 1.1031 }, ticks: 3 });
@@ -104,10 +105,23 @@ describe("what a step sees", () => {
 describe("what becomes of what it does", () => {
   it("an action becomes a signal draft, prices in points, protection and units with it", () => {
     const out = stepOnce(probeStrategy((ctx) => (ctx.buy({ units: 5_000, stopLoss: 1.099, takeProfit: 1.1125, trailingStopPips: 15, confidence: 0.7, reason: "r", metadata: { k: 1 } }), {})));
-    expect(out).toEqual({ ok: true, state: {}, draft: { type: "buy", confidence: 0.7, reason: "r", metadata: { k: 1 }, stopLoss: 109_900, takeProfit: 111_250, order: { units: 5_000, trailingStopPips: 15 } } });
+    expect(out).toEqual({ ok: true, state: {}, cancels: [], draft: { type: "buy", confidence: 0.7, reason: "r", metadata: { k: 1 }, stopLoss: 109_900, takeProfit: 111_250, order: { units: 5_000, trailingStopPips: 15 } } });
     const target = stepOnce(probeStrategy((ctx) => (ctx.target(-3_000), {})));
     expect(target).toMatchObject({ ok: true, draft: { type: "sell", order: { units: 3_000 } } });
     expect(stepOnce(probeStrategy((ctx) => (ctx.target(0, { reason: "flat" }), {})))).toMatchObject({ ok: true, draft: { type: "close", reason: "flat" } });
+  });
+
+  it("withdraws its resting entries by id or all at once, besides its one action; unknown ids are passed over", () => {
+    const rest = (id: string, side: "buy" | "sell"): OrderIntent => ({ clientOrderId: id, pair: "EUR_USD", strategyId: "probe", side, units: 10_000, type: "limit", price: side === "buy" ? 109_000 : 111_000, expiresAtMs: T0 + 10 * HOUR, reduceOnly: false, signalId: `s-${id}`, createdAt: T0 });
+    const entries = [rest("a", "buy"), rest("b", "sell")];
+    let ids: string[] = [];
+    const one = stepOnce(probeStrategy((ctx) => ((ids = ctx.orders.map((o) => o.id)), ctx.cancel("b"), ctx.cancel("b"), ctx.cancel("gone"), {})), { entries });
+    expect(ids).toEqual(["a", "b"]);
+    expect(one).toMatchObject({ ok: true, draft: null, cancels: ["b"] });
+    // Cancel everything and place a new entry in the same step.
+    const all = stepOnce(probeStrategy((ctx) => (ctx.cancel(), ctx.enter({ side: "sell", type: "limit", price: 1.12, expiresAfterMs: HOUR }), {})), { entries });
+    expect(all).toMatchObject({ ok: true, cancels: ["a", "b"], draft: { type: "sell", order: { entry: { type: "limit", price: 112_000 } } } });
+    expect(stepOnce(probeStrategy((ctx) => (ctx.cancel(7 as never), {})), { entries })).toMatchObject({ ok: false, fault: { code: "invalid_action", message: expect.stringMatching(/cancel: the id must be a string/) } });
   });
 
   it("a throw, a second action, garbage or a state that is not JSON is a fault, never a signal", () => {
@@ -195,3 +209,21 @@ describe("the multi-timeframe example through the test kit", () => {
     expect(runStrategy("sma-cross", { pair: "EUR_USD", candles: csv, params: { timeframe: "1m", fast: 2, slow: 3 } }).result.bars).toBe(2);
   });
 });
+
+describe("ctx.account in a backtest", () => {
+  it("is the initial balance plus the P&L marked at each close, in the account currency", () => {
+    const T = Date.UTC(2024, 0, 2);
+    const closes = [1.1, 1.101, 1.102, 1.1005, 1.103];
+    const candles = closes.map((close, i) => ({ time: T + i * 3_600_000, open: i === 0 ? 1.1 : closes[i - 1]!, high: Math.max(close, closes[i - 1] ?? close), low: Math.min(close, closes[i - 1] ?? close), close }));
+    const run = runStrategy("probe", { pair: "EUR_USD", timeframe: "1h", candles, params: { timeframe: "1h" } });
+    // Bought at the second candle's open, at its ask (1.1000 + 1 pip); marked at each close's bid.
+    expect(run.signals.map((s) => s.metadata)).toEqual([
+      { currency: "USD", equity: 100_000 },
+      { currency: "USD", equity: 100_009 },
+      { currency: "USD", equity: 100_019 },
+      { currency: "USD", equity: 100_004 },
+      { currency: "USD", equity: 100_029 },
+    ]);
+  });
+});
+

@@ -161,6 +161,19 @@ export interface PositionView {
   openedAt: number;
 }
 
+/** The account as the strategy's step finds it. */
+export interface StrategyAccount {
+  /** The account currency (USD unless configured otherwise). */
+  currency: string;
+  /**
+   * Balance + realised + unrealised P&L of every pair, in the account
+   * currency. In a backtest: the initial balance and the run's P&L, marked at
+   * the close. Live: the coordinator's figure as of its last minute's count or
+   * the pair's last report (null until a fresh pair has heard it once).
+   */
+  equity: number | null;
+}
+
 export interface InstrumentView {
   symbol: string;
   base: string;
@@ -174,6 +187,7 @@ export interface InstrumentView {
 export interface StrategyContext<P> {
   readonly params: Readonly<P>;
   readonly instrument: InstrumentView;
+  readonly account: StrategyAccount;
   /** The step's time: the close of the candle that stepped it (epoch ms). Strategies have no other clock. */
   readonly now: number;
   /** The candle that closed. */

@@ -12,6 +12,7 @@ import type { Instrument } from "../instruments.ts";
 import type { Position } from "../trading/position.ts";
 import type { SignalDraft } from "../trading/strategy.ts";
 import type { OrderIntent } from "../trading/types.ts";
+import type { StrategyAccount } from "./api.ts";
 import { strategyDefinition } from "./catalog.ts";
 import { metered, STEP_BUDGET_OPS_DEFAULT, StrategyBudgetError } from "./meter.ts";
 import { RunMemory, StrategyDefinitionError } from "./run-memory.ts";
@@ -82,11 +83,11 @@ export type RunStep =
  * enabled, not suspended and watches `tf`. A fault suspends the run and
  * leaves its state as it was.
  */
-export function feedRun(run: StrategyRun, tf: Timeframe, candle: Candle, position: Position | null, instrument: Instrument, entries: readonly OrderIntent[] = []): RunStep {
+export function feedRun(run: StrategyRun, tf: Timeframe, candle: Candle, position: Position | null, instrument: Instrument, entries: readonly OrderIntent[] = [], account?: StrategyAccount): RunStep {
   run.memory.feed(tf, candle);
   if (!run.config.enabled || run.suspended || !run.memory.watch.timeframes.includes(tf)) return { run, changed: false, draft: null, cancels: [] };
   const definition = strategyDefinition(run.config.kind);
-  const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, entries, strategyId: run.config.id, budgetOps: stepBudgetOps(run.config) }, instrument);
+  const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, entries, strategyId: run.config.id, budgetOps: stepBudgetOps(run.config), ...(account ? { account } : {}) }, instrument);
   if (!out.ok) {
     const suspended = { ...out.fault, atMs: bucketEnd(tf, candle.t), timeframe: tf, candleT: candle.t };
     return { run: { ...run, suspended }, changed: true, draft: null, fault: out.fault };

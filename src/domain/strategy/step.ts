@@ -17,7 +17,7 @@ import { SeededRandom } from "../random.ts";
 import { fnv1a64Hex } from "../trading/client-order-id.ts";
 import type { Position } from "../trading/position.ts";
 import type { SignalDraft } from "../trading/strategy.ts";
-import type { ActionOptions, CandleView, EntryOptions, EntryView, InstrumentView, PositionView, SignalNote, StrategyContext, StrategyDefinition } from "./api.ts";
+import type { StrategyAccount, ActionOptions, CandleView, EntryOptions, EntryView, InstrumentView, PositionView, SignalNote, StrategyContext, StrategyDefinition } from "./api.ts";
 import { ENTRY_EXPIRY_MAX_MS, ENTRY_EXPIRY_MIN_MS, STATE_BYTES_MAX } from "./api.ts";
 import type { OrderIntent } from "../trading/types.ts";
 import { metered, StrategyBudgetError } from "./meter.ts";
@@ -42,6 +42,8 @@ export interface StepInput {
   /** The strategy's open position, if any. */
   position: Position | null;
   strategyId: string;
+  /** The account as the adapter last knew it (backtest: marked at this close). */
+  account?: StrategyAccount;
   /** Operations the step may use (meter.ts). */
   budgetOps: number;
 }
@@ -66,6 +68,9 @@ const ActionSchema = v.strictObject({
     ),
   ),
 });
+
+/** What a step sees when its adapter has no account figure to give. */
+const NO_ACCOUNT: StrategyAccount = { currency: "USD", equity: null };
 
 const instrumentViews = new WeakMap<Instrument, InstrumentView>();
 
@@ -169,6 +174,7 @@ const EntrySchema = v.object({
  */
 class StepContext implements StrategyContext<Record<string, unknown>> {
   readonly instrument: InstrumentView;
+  readonly account: StrategyAccount;
   readonly now: number;
   readonly position: PositionView | null;
   readonly orders: readonly EntryView[];
@@ -185,6 +191,7 @@ class StepContext implements StrategyContext<Record<string, unknown>> {
     private readonly pair: Instrument,
   ) {
     this.instrument = instrumentView(pair);
+    this.account = Object.freeze({ ...(input.account ?? NO_ACCOUNT) });
     this.now = candle.closeTime;
     this.position = input.position ? positionView(input.position, candle.close, pair) : null;
     this.orders = (input.entries ?? []).map((o) => entryView(o, pair));

@@ -32,6 +32,7 @@ import { applyFill, nextAddLevel, onQuote, type ExitReason, type Position, type 
 import { checkOrder, signedUnits, trimOrderWindow } from "./risk.ts";
 import { runStrategies } from "./signal-engine.ts";
 import { addLevelIntent, intentForSignal, protectionOf, protectionOfIntent } from "./signal-intent.ts";
+import type { StrategyAccount } from "../strategy/api.ts";
 import type { StrategyRun } from "../strategy/run.ts";
 import type { StrategyFault } from "../strategy/step.ts";
 import type { Fill, OrderIntent, OrderRejection, Quote, Signal } from "./types.ts";
@@ -68,7 +69,7 @@ export interface OrderContext {
 
 export type KernelEvent =
   /** A candle of `tf` closed: the strategies that read it advance, those that watch it step (seeing their positions and resting entries). */
-  | { type: "candle"; tf: Timeframe; candle: Candle; entries?: readonly OrderIntent[] }
+  | { type: "candle"; tf: Timeframe; candle: Candle; entries?: readonly OrderIntent[]; account?: StrategyAccount }
   /** A strategy's signal is to be decided (live: when its turn in the queue comes; replay: at once). */
   | { type: "signal"; signal: Signal }
   /** A quote: protective levels move, exits and add levels fall due. */
@@ -126,7 +127,7 @@ export function emptyKernelState(runs: readonly StrategyRun[] = []): KernelState
 export function step(config: KernelConfig, state: KernelState, event: KernelEvent): StepResult {
   switch (event.type) {
     case "candle":
-      return onCandle(config, state, event.tf, event.candle, event.entries ?? []);
+      return onCandle(config, state, event);
     case "signal":
       return onSignal(state, event.signal);
     case "quote":
@@ -147,9 +148,10 @@ export function step(config: KernelConfig, state: KernelState, event: KernelEven
 
 // ---- events ------------------------------------------------------------------------
 
-function onCandle(config: KernelConfig, state: KernelState, tf: Timeframe, candle: Candle, entries: readonly OrderIntent[]): StepResult {
+function onCandle(config: KernelConfig, state: KernelState, event: Extract<KernelEvent, { type: "candle" }>): StepResult {
   if (state.runs.length === 0) return { state, effects: [] };
-  const out = runStrategies(state.runs, { tf, candle }, state.positions, config.instrument, entries);
+  const { tf, candle } = event;
+  const out = runStrategies(state.runs, { tf, candle }, state.positions, config.instrument, event.entries ?? [], event.account);
   const effects: KernelEffect[] = [];
   if (out.changed.length > 0) effects.push({ type: "runs_changed", runs: out.changed });
   for (const intent of out.cancels) effects.push({ type: "cancel", intent });

@@ -1,6 +1,7 @@
 import type { Candle, Timeframe } from "../candle.ts";
 import { bucketEnd } from "../fx-time.ts";
 import type { Instrument } from "../instruments.ts";
+import type { StrategyAccount } from "../strategy/api.ts";
 import { feedRun, type StrategyRun } from "../strategy/run.ts";
 import type { StrategyFault } from "../strategy/step.ts";
 import { signalId } from "./client-order-id.ts";
@@ -24,6 +25,7 @@ export function runStrategies(
   instrument: Instrument,
   /** The strategies' resting entries (limit and stop intents). */
   entries: readonly OrderIntent[] = [],
+  account?: StrategyAccount,
 ): { runs: StrategyRun[]; changed: StrategyRun[]; signals: Signal[]; faults: { strategyId: string; fault: StrategyFault }[]; cancels: OrderIntent[] } {
   const closeTs = bucketEnd(closed.tf, closed.candle.t);
   const next: StrategyRun[] = [];
@@ -34,7 +36,7 @@ export function runStrategies(
   for (const run of runs) {
     const position = positions.find((p) => p.strategyId === run.config.id) ?? null;
     const own = entries.filter((e) => e.strategyId === run.config.id);
-    const out = feedRun(run, closed.tf, closed.candle, position, instrument, own);
+    const out = feedRun(run, closed.tf, closed.candle, position, instrument, own, account);
     next.push(out.run);
     if ("fault" in out) {
       faults.push({ strategyId: run.config.id, fault: out.fault });
