@@ -4,7 +4,7 @@ import { candleToMidHLC, IndicatorSet, roundIndicatorValues, type IndicatorValue
 import type { Instrument } from "../src/domain/instruments.ts";
 import { SyntheticFeed, type SyntheticFeedState } from "../src/domain/synthetic-feed.ts";
 import { checkTick, type TickRules } from "../src/domain/tick-validation.ts";
-import { step, type KernelConfig } from "../src/domain/trading/kernel.ts";
+import { step, watchesTicks, type KernelConfig, type StepResult } from "../src/domain/trading/kernel.ts";
 import { resumeRun, runTimeframes, startRun, warmUp, type StrategyRun, type StrategySuspension } from "../src/domain/strategy/run.ts";
 import type { StrategyAccount } from "../src/domain/strategy/api.ts";
 import { logEvent } from "../src/log.ts";
@@ -299,8 +299,10 @@ export class PairMarket {
     let last: Tick | null = null;
     let next = from;
     // With a position open or an order resting, every tick is a quote its stops, targets, trail or
-    // trigger must see (as a backtest walks every quote of a bar): the part ends at each accepted tick.
-    const quoteEachTick = this.host.orderStore.hasOpenPositionOrWorkingOrder();
+    // trigger must see (as a backtest walks every quote of a bar), and a strategy that watches ticks
+    // decides on each: the part ends at each accepted tick.
+    const ticking = watchesTicks(this.strategyRuns);
+    const quoteEachTick = ticking || this.host.orderStore.hasOpenPositionOrWorkingOrder();
     try {
       this.host.transaction(() => {
         let lastAccepted: Tick | null = this.last;
@@ -321,6 +323,7 @@ export class PairMarket {
           const done = this.aggregator.onTick(check.tick);
           store.insertTick(check.tick);
           closed.push(...this.persistClosed(done, signals, nowMs));
+          if (ticking) this.stepTick(check.tick, signals, nowMs);
           last = check.tick;
           lastAccepted = check.tick;
         }
@@ -364,7 +367,7 @@ export class PairMarket {
 
   /** Store closed candles and their indicators, step the strategies on them; new signals go to `signalsOut`. */
   private persistClosed(closed: readonly ClosedCandle[], signalsOut: Signal[], nowMs: number): ClosedWithIndicators[] {
-    const { store, tradingStore, orderStore, config } = this.host;
+    const { store, orderStore, config } = this.host;
     // What the strategies see of the trading side, read once: nothing trades before the trader
     // decides the signals queued here, whatever number of candles closed at once.
     let trading: { positions: Position[]; entries: OrderIntent[] } | null = null;
@@ -382,24 +385,39 @@ export class PairMarket {
         };
         const state = { runs: this.strategyRuns, positions: trading.positions, orderTimesMs: [] };
         const out = step(this.kernel, state, { type: "candle", tf, candle, entries: trading.entries, account: this.host.account() });
-        this.strategyRuns = [...out.state.runs];
-        for (const effect of out.effects) {
-          if (effect.type === "runs_changed") for (const run of effect.runs) tradingStore.saveRunState(run, nowMs);
-          // Withdrawn in this transaction, cancelled at the broker by the trader before it decides the signals.
-          if (effect.type === "cancel") orderStore.requestCancel(effect.intent.clientOrderId, nowMs);
-          if (effect.type === "strategy_fault") {
-            // Suspended (the run in runs_changed above says so); the pair, its room and its other strategies go on.
-            logEvent("error", "strategy.suspended", { pair: this.host.instrument.symbol, strategyId: effect.strategyId, ...effect.fault });
-            this.host.audit("system", "strategy_suspended", { id: effect.strategyId, suspended: null }, { id: effect.strategyId, suspended: { ...effect.fault, timeframe: tf, candleT: candle.t } });
-          }
-          if (effect.type !== "signal" || !tradingStore.insertSignal(effect.signal)) continue;
-          // Decided later by the trader, in the order queued; a crash before then re-decides it, never twice.
-          orderStore.queueSignal(effect.signal, nowMs);
-          signalsOut.push(effect.signal);
-        }
+        this.strategiesStepped(out, { timeframe: tf, candleT: candle.t }, signalsOut, nowMs);
       }
       return { tf, candle, indicators };
     });
+  }
+
+  /** The strategies that watch ticks step on `tick` (after the candles it closed), in the tick's transaction. */
+  private stepTick(tick: Tick, signalsOut: Signal[], nowMs: number): void {
+    const { orderStore } = this.host;
+    const state = { runs: this.strategyRuns, positions: orderStore.openPositions(), orderTimesMs: [] };
+    const entries = orderStore.workingOrders().flatMap((o) => (o.intent.type !== "market" && o.intent.signalId !== undefined ? [o.intent] : []));
+    const out = step(this.kernel, state, { type: "tick", quote: tick, entries, account: this.host.account() });
+    this.strategiesStepped(out, { timeframe: "tick", candleT: tick.ts }, signalsOut, nowMs);
+  }
+
+  /** Carry out what the strategies did on a candle or a tick, inside its transaction; new signals go to `signalsOut`. */
+  private strategiesStepped(out: StepResult, at: { timeframe: Timeframe | "tick"; candleT: number }, signalsOut: Signal[], nowMs: number): void {
+    const { tradingStore, orderStore } = this.host;
+    this.strategyRuns = [...out.state.runs];
+    for (const effect of out.effects) {
+      if (effect.type === "runs_changed") for (const run of effect.runs) tradingStore.saveRunState(run, nowMs);
+      // Withdrawn in this transaction, cancelled at the broker by the trader before it decides the signals.
+      if (effect.type === "cancel") orderStore.requestCancel(effect.intent.clientOrderId, nowMs);
+      if (effect.type === "strategy_fault") {
+        // Suspended (the run in runs_changed above says so); the pair, its room and its other strategies go on.
+        logEvent("error", "strategy.suspended", { pair: this.host.instrument.symbol, strategyId: effect.strategyId, ...effect.fault });
+        this.host.audit("system", "strategy_suspended", { id: effect.strategyId, suspended: null }, { id: effect.strategyId, suspended: { ...effect.fault, ...at } });
+      }
+      if (effect.type !== "signal" || !tradingStore.insertSignal(effect.signal)) continue;
+      // Decided later by the trader, in the order queued; a crash before then re-decides it, never twice.
+      orderStore.queueSignal(effect.signal, nowMs);
+      signalsOut.push(effect.signal);
+    }
   }
 
   /** A run of `config` (with its saved state), its memory warmed from the stored candles it reads. */

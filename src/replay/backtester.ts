@@ -105,6 +105,8 @@ export class Backtester {
   private state: KernelState;
   /** Some open position has levels a quote can trigger: only then is each bar's quote path walked (kept per change, not asked per bar). */
   private watchingQuotes = false;
+  /** The strategy steps on every tick (onTick): every bar's quote path is walked. */
+  private readonly ticking: boolean;
   private readonly spreadPoints: number | null;
   private readonly fillModel: FillModelConfig;
   private readonly financing: FinancingRates;
@@ -144,6 +146,7 @@ export class Backtester {
     this.kernel = { instrument, accountCurrency: ACCOUNT };
     this.state = emptyKernelState([run]);
     this.tf = run.memory.watch.timeframes[0] as Timeframe;
+    this.ticking = run.memory.watch.ticks;
     this.aggregator = new CandleAggregator(undefined, runTimeframes(run));
     const spreadPips = options.spreadPips === undefined ? 1.0 : options.spreadPips;
     this.spreadPoints = spreadPips === null ? null : pipsToPoints(spreadPips, instrument);
@@ -179,7 +182,7 @@ export class Backtester {
     if (ended.length > 0) this.onCandlesClosed(ended);
     if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
     if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
-    if (this.watchingQuotes || this.resting.length > 0) this.walkBar(bar, barEndMs);
+    if (this.watchingQuotes || this.resting.length > 0 || this.ticking) this.walkBar(bar, barEndMs);
     this.aggregator.addBar(this.priced(bar));
     const done = this.aggregator.closeDue(barEndMs);
     if (done.length > 0) this.onCandlesClosed(done);
@@ -236,9 +239,11 @@ export class Backtester {
    */
   private walkBar(bar: Candle, barEndMs: number): void {
     for (const { ts, bid, ask } of barPath(bar, null)) {
-      if (this.state.positions.length === 0 && this.resting.length === 0) return;
+      if (!this.ticking && this.state.positions.length === 0 && this.resting.length === 0) return;
       // Stamped at its place in the bar (a tick, whose bar ends where it starts, keeps its own time).
       const quote = this.quoteAt(Math.min(ts, barEndMs), bid, ask);
+      // As the live pair on a tick: the strategies that watch ticks decide (filled at this quote), then resting entries and exits.
+      if (this.ticking) this.onTick(quote);
       if (this.resting.length > 0) this.settleResting(quote);
       if (this.state.positions.length === 0) continue;
       for (const effect of this.step({ type: "quote", quote })) {
@@ -256,7 +261,7 @@ export class Backtester {
   private onCandleClose(tf: Timeframe, candle: Candle): void {
     const closeTs = bucketEnd(tf, candle.t);
     // The account as the strategies see it, and as the equity curve draws it: nothing fills during the step.
-    const balance = this.balanceCents(candle, closeTs);
+    const balance = this.balanceCents(this.quoteAt(closeTs, candle.bc, candle.ac));
     const account = { currency: ACCOUNT, equity: balance / 100 };
     const effects = this.step({ type: "candle", tf, candle, entries: this.resting, account });
     for (const effect of effects) {
@@ -276,13 +281,13 @@ export class Backtester {
     this.metrics.onEquity(closeTs, balance);
   }
 
-  /** Initial balance + realised + financing + the open position marked at the candle's close. */
-  private balanceCents(candle: Candle, ts: number): number {
+  /** Initial balance + realised + financing + the open position marked at `quote` (a candle's close, or a tick). */
+  private balanceCents(quote: Quote): number {
     let cents = BigInt(this.metrics.initialCents) + this.realisedCents + this.financingCents;
     const p = this.position;
     if (p !== null) {
-      const mark = markToMarket(p, this.quoteAt(ts, candle.bc, candle.ac), { instrument: this.instrument, rates: this.rates() });
-      if (!mark.ok) throw new Error(`backtest: cannot value ${p.pair} in USD at ${new Date(ts).toISOString()}: no conversion rate`);
+      const mark = markToMarket(p, quote, { instrument: this.instrument, rates: this.rates() });
+      if (!mark.ok) throw new Error(`backtest: cannot value ${p.pair} in USD at ${new Date(quote.ts).toISOString()}: no conversion rate`);
       cents += BigInt(mark.value.unrealisedPnlAccountCents);
     }
     return Number(cents);
@@ -296,6 +301,22 @@ export class Backtester {
     const orders = this.pending;
     this.pending = [];
     for (const intent of orders) this.send({ ...intent, createdAt: quote.ts }, quote, "signal");
+  }
+
+  /** The strategy's tick step; its orders go out at this very quote, as the live pair sends them on the tick that decided them. */
+  private onTick(quote: Quote): void {
+    const account = { currency: ACCOUNT, equity: this.balanceCents(quote) / 100 };
+    const effects = this.step({ type: "tick", quote, entries: this.resting, account });
+    for (const effect of effects) {
+      if (effect.type === "strategy_fault") throw new StrategyFaultError(effect.strategyId, quote.ts, effect.fault);
+      if (effect.type === "cancel") this.cancelEntry(effect.intent.clientOrderId, quote.ts);
+    }
+    if (quote.ts < this.tradeFromMs) return;
+    for (const effect of effects) {
+      if (effect.type !== "signal") continue;
+      this.options.observer?.signal?.(effect.signal);
+      for (const decided of this.step({ type: "signal", signal: effect.signal })) if (decided.type === "order") this.send({ ...decided.intent, createdAt: quote.ts }, quote, "signal");
+    }
   }
 
   /** Resting entries on a quote: expired ones dropped, triggered ones filled at their price (the paper broker's rule). */

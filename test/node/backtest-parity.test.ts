@@ -4,8 +4,9 @@
  * Backtest actor inside the runtime, and a live replay of the same bars as
  * ticks through the pair actor (strategy, per-pair risk, coordinator, paper
  * broker) give the same trades and P&L to the cent: the reference sma-cross
- * on EUR_USD, and the multi-timeframe trend-pullback (4h trend, 15m entries,
- * stops and targets) on USD_JPY.
+ * on EUR_USD, the multi-timeframe trend-pullback (4h trend, 15m entries,
+ * stops and targets) on USD_JPY, limit-scaler's expiring and withdrawn limit
+ * entries, and range-breakout's decisions on every tick.
  */
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -27,6 +28,8 @@ const FILES = [
   // strategy starts as cold as the backtest (a pair with stored candles warms a new strategy up).
   { pair: "GBP_USD", file: path.join(DATA, "DAT_ASCII_EURUSD_M1_2019.csv.gz") },
   { pair: "USD_JPY", file: path.join(DATA, "DAT_ASCII_USDJPY_M1_2018.csv.gz") },
+  // Again as USD_CHF (its P&L converts through its own price), for the strategy that decides on every tick.
+  { pair: "USD_CHF", file: path.join(DATA, "DAT_ASCII_EURUSD_M1_2019.csv.gz") },
 ];
 const present = FILES.every((f) => existsSync(f.file));
 if (!present) console.warn(`backtest-parity: skipped, no histdata files in ${DATA}`);
@@ -56,7 +59,7 @@ describe.skipIf(!present)("backtest parity: CLI = HTTP = live replay through the
       port: 0,
       stateDir,
       // A minute of grace: the candle left open when the replay ends must not close mid-test.
-      vars: { FEED: "off", PAIRS: "EUR_USD,USD_JPY,GBP_USD", ADMIN_API_KEY: KEY, CANDLE_CLOSE_GRACE_MS: "60000" },
+      vars: { FEED: "off", PAIRS: "EUR_USD,USD_JPY,GBP_USD,USD_CHF", ADMIN_API_KEY: KEY, CANDLE_CLOSE_GRACE_MS: "60000" },
       rateLimitPerMinute: 1_000_000,
     });
     // The runtime's own R2: what it serves is what the CLI reads.
@@ -77,6 +80,8 @@ describe.skipIf(!present)("backtest parity: CLI = HTTP = live replay through the
     },
     // Limit entries that rest and expire, and scaling in by position.
     { pair: "GBP_USD", from: "2019-01-01", to: "2019-03-01", strategy: { id: "limit-scaler", kind: "limit-scaler", params: {} }, cliArgs: ["--strategy", "limit-scaler"] },
+    // Decisions on ticks (onTick), filled at the tick that made them: the replay's ticks are the backtest's bar path.
+    { pair: "USD_CHF", from: "2019-01-01", to: "2019-02-01", strategy: { id: "range-breakout", kind: "range-breakout", params: {} }, cliArgs: ["--strategy", "range-breakout"] },
   ];
 
   it.each(cases)("$strategy.kind on $pair from $from: the same trades and P&L three ways", async ({ pair, from: FROM, to: TO, strategy, cliArgs }) => {

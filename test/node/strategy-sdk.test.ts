@@ -227,3 +227,33 @@ describe("ctx.account in a backtest", () => {
   });
 });
 
+describe("onTick", () => {
+  it("range-breakout decides on the tick that breaks the last candle's range and is filled at that tick's price", () => {
+    const T = Date.UTC(2024, 0, 2, 10);
+    const candles = [
+      { time: T, open: 1.1005, high: 1.101, low: 1.1, close: 1.1006 },
+      // Up: its path is open, low, high (30 s in), close: the high breaks 1.1010 + 2 pips.
+      { time: T + 60_000, open: 1.1006, high: 1.103, low: 1.1004, close: 1.1025 },
+      // Down through the second candle's low: a tick decides before the stop is checked, so it reverses.
+      { time: T + 120_000, open: 1.1025, high: 1.1026, low: 1.099, close: 1.0995 },
+    ];
+    const run = runStrategy("range-breakout", { pair: "EUR_USD", timeframe: "1m", candles, params: { timeframe: "1m", bufferPips: 2 } });
+    expect(run.signals.map((s) => ({ type: s.type, ts: s.ts, candleT: s.candleT, timeframe: s.timeframe, stopLoss: s.stopLoss }))).toEqual([
+      { type: "buy", ts: T + 90_000, candleT: T + 60_000, timeframe: "1m", stopLoss: 110_000 },
+      { type: "sell", ts: T + 150_000, candleT: T + 120_000, timeframe: "1m", stopLoss: 110_310 },
+    ]);
+    expect(run.orders.map((o) => [o.intent.side, o.intent.units, o.filled?.price, o.filled?.ts])).toEqual([
+      ["buy", 10_000, 110_310, T + 90_000],
+      ["sell", 20_000, 109_900, T + 150_000],
+      // The end of the data closes what is open.
+      ["buy", 10_000, 109_960, T + 180_000],
+    ]);
+    expect(run.trades.map((t) => [t.side, t.entryPrice, t.exitPrice, t.exitReason])).toEqual([["buy", 1.1031, 1.099, "signal"], ["sell", 1.099, 1.0996, "end"]]);
+  });
+
+  it("a strategy that asks for ticks must define onTick", () => {
+    const def = probeStrategy(() => ({}), { watch: () => ({ timeframes: ["1h"], ticks: true }) });
+    expect(() => new RunMemory(def, {}, eur)).toThrow(/define onTick/);
+  });
+});
+

@@ -78,6 +78,8 @@ export interface Watch {
   timeframes: readonly Timeframe[];
   /** Closed candles kept per timeframe for `ctx.candles` (default 1, at most HISTORY_MAX). */
   history?: number;
+  /** Also step on every tick (the definition's `onTick`), within the same budget per tick. */
+  ticks?: boolean;
 }
 
 /** Break-even: once price went `triggerPips` in favour, the stop moves to entry + `offsetPips`. */
@@ -184,6 +186,25 @@ export interface InstrumentView {
   precision: number;
 }
 
+/** A price as a tick step sees it: decimal. */
+export interface QuoteView {
+  /** Epoch ms UTC. */
+  readonly time: number;
+  readonly bid: number;
+  readonly ask: number;
+  readonly mid: number;
+}
+
+/**
+ * What an `onTick` step sees: the context of a candle step, with the tick as
+ * `quote` and the latest closed candle of the first watched timeframe as
+ * `candle` (null before the first closes). Its clock `now` is the tick's time.
+ */
+export interface TickContext<P> extends Omit<StrategyContext<P>, "candle"> {
+  readonly quote: QuoteView;
+  readonly candle: CandleView | null;
+}
+
 export interface StrategyContext<P> {
   readonly params: Readonly<P>;
   readonly instrument: InstrumentView;
@@ -235,6 +256,8 @@ export interface StrategyDefinition<P extends Record<string, unknown> = Record<s
   init(params: P): S;
   /** A candle of a watched timeframe closed: decide, and return the next state (plain JSON). */
   onCandle(ctx: StrategyContext<P>, state: S): S;
+  /** A tick, when `watch` asks for ticks: decide as on a candle. Runs after the candles that tick closed. */
+  onTick?(ctx: TickContext<P>, state: S): S;
 }
 
 /** The entry point of a strategy file: `export default defineStrategy({ ... })`. */

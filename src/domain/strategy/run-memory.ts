@@ -44,7 +44,8 @@ export class RunMemory {
     const history = watch.history ?? 1;
     if (!Array.isArray(watch.timeframes) || watch.timeframes.length === 0) throw new StrategyDefinitionError(`${definition.name}: watch() must name at least one timeframe`);
     if (!(Number.isInteger(history) && history >= 1 && history <= HISTORY_MAX)) throw new StrategyDefinitionError(`${definition.name}: history must be a whole number in 1..${HISTORY_MAX}, got ${history}`);
-    this.watch = { timeframes: [...new Set(watch.timeframes)], history };
+    if (watch.ticks && typeof definition.onTick !== "function") throw new StrategyDefinitionError(`${definition.name}: watch() asks for ticks: define onTick`);
+    this.watch = { timeframes: [...new Set(watch.timeframes)], history, ticks: watch.ticks === true };
     const specs = definition.indicators?.(params) ?? {};
     const names = Object.keys(specs);
     if (names.length > INDICATORS_MAX) throw new StrategyDefinitionError(`${definition.name}: at most ${INDICATORS_MAX} indicators, got ${names.length}`);

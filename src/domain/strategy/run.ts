@@ -11,18 +11,18 @@ import { bucketEnd } from "../fx-time.ts";
 import type { Instrument } from "../instruments.ts";
 import type { Position } from "../trading/position.ts";
 import type { SignalDraft } from "../trading/strategy.ts";
-import type { OrderIntent } from "../trading/types.ts";
+import type { OrderIntent, Quote } from "../trading/types.ts";
 import type { StrategyAccount } from "./api.ts";
 import { strategyDefinition } from "./catalog.ts";
 import { metered, STEP_BUDGET_OPS_DEFAULT, StrategyBudgetError } from "./meter.ts";
 import { RunMemory, StrategyDefinitionError } from "./run-memory.ts";
-import { stepStrategy, type StrategyFault } from "./step.ts";
+import { stepStrategy, type StepOutcome, type StrategyFault } from "./step.ts";
 
 /** Why and when a run stopped stepping: until an admin resumes it, it decides nothing. */
 export interface StrategySuspension extends StrategyFault {
   atMs: number;
-  /** The candle whose step failed. */
-  timeframe: Timeframe;
+  /** The candle whose step failed (its start), or "tick" and the tick's time. */
+  timeframe: Timeframe | "tick";
   candleT: number;
 }
 
@@ -86,11 +86,18 @@ export type RunStep =
 export function feedRun(run: StrategyRun, tf: Timeframe, candle: Candle, position: Position | null, instrument: Instrument, entries: readonly OrderIntent[] = [], account?: StrategyAccount): RunStep {
   run.memory.feed(tf, candle);
   if (!run.config.enabled || run.suspended || !run.memory.watch.timeframes.includes(tf)) return { run, changed: false, draft: null, cancels: [] };
-  const definition = strategyDefinition(run.config.kind);
-  const out = stepStrategy(definition, run.config.params, run.memory, run.state, { tf, candle, position, entries, strategyId: run.config.id, budgetOps: stepBudgetOps(run.config), ...(account ? { account } : {}) }, instrument);
-  if (!out.ok) {
-    const suspended = { ...out.fault, atMs: bucketEnd(tf, candle.t), timeframe: tf, candleT: candle.t };
-    return { run: { ...run, suspended }, changed: true, draft: null, fault: out.fault };
-  }
+  const out = stepStrategy(strategyDefinition(run.config.kind), run.config.params, run.memory, run.state, { tf, candle, position, entries, strategyId: run.config.id, budgetOps: stepBudgetOps(run.config), ...(account ? { account } : {}) }, instrument);
+  return afterStep(run, out, { atMs: bucketEnd(tf, candle.t), timeframe: tf, candleT: candle.t });
+}
+
+/** A tick: a step of a run that watches ticks (enabled, not suspended). */
+export function tickRun(run: StrategyRun, quote: Quote, position: Position | null, instrument: Instrument, entries: readonly OrderIntent[] = [], account?: StrategyAccount): RunStep {
+  if (!run.config.enabled || run.suspended || !run.memory.watch.ticks) return { run, changed: false, draft: null, cancels: [] };
+  const out = stepStrategy(strategyDefinition(run.config.kind), run.config.params, run.memory, run.state, { tick: quote, position, entries, strategyId: run.config.id, budgetOps: stepBudgetOps(run.config), ...(account ? { account } : {}) }, instrument);
+  return afterStep(run, out, { atMs: quote.ts, timeframe: "tick", candleT: quote.ts });
+}
+
+function afterStep(run: StrategyRun, out: StepOutcome, at: Omit<StrategySuspension, keyof StrategyFault>): RunStep {
+  if (!out.ok) return { run: { ...run, suspended: { ...out.fault, ...at } }, changed: true, draft: null, fault: out.fault };
   return { run: { ...run, state: out.state }, changed: true, draft: out.draft, cancels: out.cancels };
 }

@@ -17,9 +17,9 @@ import { SeededRandom } from "../random.ts";
 import { fnv1a64Hex } from "../trading/client-order-id.ts";
 import type { Position } from "../trading/position.ts";
 import type { SignalDraft } from "../trading/strategy.ts";
-import type { StrategyAccount, ActionOptions, CandleView, EntryOptions, EntryView, InstrumentView, PositionView, SignalNote, StrategyContext, StrategyDefinition } from "./api.ts";
+import type { ActionOptions, CandleView, EntryOptions, EntryView, InstrumentView, PositionView, QuoteView, SignalNote, StrategyAccount, StrategyContext, StrategyDefinition, TickContext } from "./api.ts";
 import { ENTRY_EXPIRY_MAX_MS, ENTRY_EXPIRY_MIN_MS, STATE_BYTES_MAX } from "./api.ts";
-import type { OrderIntent } from "../trading/types.ts";
+import type { OrderIntent, Quote } from "../trading/types.ts";
 import { metered, StrategyBudgetError } from "./meter.ts";
 import { StrategyActionError, type RunMemory } from "./run-memory.ts";
 import { AddLevelsSchema, BreakEvenSchema, Pips } from "../../../schemas/trading-events.ts";
@@ -34,11 +34,12 @@ export interface StrategyFault {
 /** A step's outcome: its signal, if it acted, and the client order ids of the resting entries it withdrew. */
 export type StepOutcome = { ok: true; state: unknown; draft: SignalDraft | null; cancels: readonly string[] } | { ok: false; fault: StrategyFault };
 
-export interface StepInput {
+/** A step on a closed candle of `tf` (onCandle), or on a tick (onTick). */
+export type StepInput = StepCommon & ({ tf: Timeframe; candle: Candle; tick?: undefined } | { tick: Quote; tf?: undefined; candle?: undefined });
+
+interface StepCommon {
   /** The strategy's resting entries (limit or stop intents), oldest first. */
   entries?: readonly OrderIntent[];
-  tf: Timeframe;
-  candle: Candle;
   /** The strategy's open position, if any. */
   position: Position | null;
   strategyId: string;
@@ -112,8 +113,8 @@ function entryView(o: OrderIntent, instrument: Instrument): EntryView {
   return { id: o.clientOrderId, side: o.side, type: o.type === "stop" ? "stop" : "limit", price: toDecimal(o.price ?? 0, instrument), units: o.units, expiresAt: o.expiresAtMs ?? Number.POSITIVE_INFINITY };
 }
 
-/** Seed of a step's random source: the pair, the strategy and the candle, so every run draws the same numbers. */
-function stepSeed(pair: string, strategyId: string, tf: Timeframe, t: number): number {
+/** Seed of a step's random source: the pair, the strategy and the candle (or tick), so every run draws the same numbers. */
+function stepSeed(pair: string, strategyId: string, tf: Timeframe | "tick", t: number): number {
   return Number.parseInt(fnv1a64Hex(`${pair}\u0000${strategyId}\u0000${tf}\u0000${t}`).slice(0, 8), 16);
 }
 
@@ -152,7 +153,10 @@ if (perf) {
 function isolatedStep(definition: StrategyDefinition<Record<string, unknown>, unknown>, ctx: StepContext, state: unknown, budgetOps: number): unknown {
   stepping = true;
   try {
-    return metered(budgetOps, () => definition.onCandle(ctx, state));
+    if (ctx.quote === null) return metered(budgetOps, () => definition.onCandle(ctx as StrategyContext<Record<string, unknown>>, state));
+    const onTick = definition.onTick;
+    if (!onTick) throw new StrategyActionError("watch() asks for ticks but the strategy has no onTick");
+    return metered(budgetOps, () => onTick.call(definition, ctx as TickContext<Record<string, unknown>>, state));
   } finally {
     stepping = false;
   }
@@ -172,8 +176,10 @@ const EntrySchema = v.object({
  * and no closures: its methods live on the prototype (call them on ctx:
  * `ctx.buy(...)`, not a detached `buy`).
  */
-class StepContext implements StrategyContext<Record<string, unknown>> {
+class StepContext implements Omit<TickContext<Record<string, unknown>>, "quote"> {
   readonly instrument: InstrumentView;
+  /** The tick of a tick step; null on a candle step. */
+  readonly quote: QuoteView | null;
   readonly account: StrategyAccount;
   readonly now: number;
   readonly position: PositionView | null;
@@ -185,15 +191,19 @@ class StepContext implements StrategyContext<Record<string, unknown>> {
 
   constructor(
     readonly params: Record<string, unknown>,
-    readonly candle: CandleView,
+    readonly candle: CandleView | null,
     private readonly memory: RunMemory,
     private readonly input: StepInput,
     private readonly pair: Instrument,
   ) {
     this.instrument = instrumentView(pair);
     this.account = Object.freeze({ ...(input.account ?? NO_ACCOUNT) });
-    this.now = candle.closeTime;
-    this.position = input.position ? positionView(input.position, candle.close, pair) : null;
+    const tick = input.tick;
+    const scale = 10 ** pair.displayPrecision;
+    this.quote = tick ? Object.freeze({ time: tick.ts, bid: tick.bid / scale, ask: tick.ask / scale, mid: (tick.bid + tick.ask) / 2 / scale }) : null;
+    this.now = tick ? tick.ts : (candle as CandleView).closeTime;
+    const mark = this.quote ? this.quote.mid : (candle as CandleView).close;
+    this.position = input.position ? positionView(input.position, mark, pair) : null;
     this.orders = (input.entries ?? []).map((o) => entryView(o, pair));
   }
 
@@ -207,7 +217,8 @@ class StepContext implements StrategyContext<Record<string, unknown>> {
 
   random(): number {
     // Seeded on first use: hashing the seed costs more than the rest of a typical step.
-    this.generator ??= new SeededRandom(stepSeed(this.pair.symbol, this.input.strategyId, this.input.tf, this.input.candle.t));
+    const at = this.input.tick ? (["tick", this.input.tick.ts] as const) : ([this.input.tf, this.input.candle.t] as const);
+    this.generator ??= new SeededRandom(stepSeed(this.pair.symbol, this.input.strategyId, at[0], at[1]));
     return this.generator.next();
   }
 
@@ -249,7 +260,7 @@ class StepContext implements StrategyContext<Record<string, unknown>> {
   }
 }
 
-/** Step `definition` on a closed candle of one of its watched timeframes. The memory has been fed the candle. */
+/** Step `definition` on a closed candle of one of its watched timeframes (the memory has been fed it), or on a tick. */
 export function stepStrategy(
   definition: StrategyDefinition<Record<string, unknown>, unknown>,
   params: Record<string, unknown>,
@@ -258,9 +269,9 @@ export function stepStrategy(
   input: StepInput,
   instrument: Instrument,
 ): StepOutcome {
-  const candleViews = memory.candles(input.tf);
-  const candle = candleViews[candleViews.length - 1];
-  if (!candle) throw new Error("stepStrategy: the memory was not fed the candle");
+  const candleViews = memory.candles(input.tf ?? (memory.watch.timeframes[0] as Timeframe));
+  const candle = candleViews[candleViews.length - 1] ?? null;
+  if (!candle && !input.tick) throw new Error("stepStrategy: the memory was not fed the candle");
   const ctx = new StepContext(params, candle, memory, input, instrument);
   let next: unknown;
   try {

@@ -109,9 +109,10 @@ function candleTimePart(candleT: number): string {
  * Id of the signal a strategy emits on a closed candle, e.g.
  * `EUR_USD-ema_fast-15m-lq2x8k00-buy-1c9f0e2b7a64d3e5`. The same
  * (pair, strategy, timeframe, candle, type) always gives the same id, so a
- * candle replayed after a restart cannot produce a second signal.
+ * candle replayed after a restart cannot produce a second signal. A tick's
+ * decision (onTick) is named by "tick" and the tick's time instead.
  */
-export function signalId(pair: string, strategyId: string, timeframe: Timeframe, candleT: number, type: SignalType): string {
+export function signalId(pair: string, strategyId: string, timeframe: Timeframe | "tick", candleT: number, type: SignalType): string {
   const hash = tupleHash(["signal", pair, strategyId, timeframe, String(candleT), type]);
   return [
     readable(pair, PAIR_CHARS_MAX),

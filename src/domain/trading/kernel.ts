@@ -30,7 +30,7 @@ import type { ApprovalRequest, TradingStatus } from "../portfolio/messages.ts";
 import type { ConversionRate } from "./money.ts";
 import { applyFill, nextAddLevel, onQuote, type ExitReason, type Position, type PositionError } from "./position.ts";
 import { checkOrder, signedUnits, trimOrderWindow } from "./risk.ts";
-import { runStrategies } from "./signal-engine.ts";
+import { runStrategies, runTickStrategies, type StrategiesStep } from "./signal-engine.ts";
 import { addLevelIntent, intentForSignal, protectionOf, protectionOfIntent } from "./signal-intent.ts";
 import type { StrategyAccount } from "../strategy/api.ts";
 import type { StrategyRun } from "../strategy/run.ts";
@@ -70,6 +70,8 @@ export interface OrderContext {
 export type KernelEvent =
   /** A candle of `tf` closed: the strategies that read it advance, those that watch it step (seeing their positions and resting entries). */
   | { type: "candle"; tf: Timeframe; candle: Candle; entries?: readonly OrderIntent[]; account?: StrategyAccount }
+  /** A tick: the strategies that watch ticks step (after the candles it closed), as on a candle. */
+  | { type: "tick"; quote: Quote; entries?: readonly OrderIntent[]; account?: StrategyAccount }
   /** A strategy's signal is to be decided (live: when its turn in the queue comes; replay: at once). */
   | { type: "signal"; signal: Signal }
   /** A quote: protective levels move, exits and add levels fall due. */
@@ -127,7 +129,9 @@ export function emptyKernelState(runs: readonly StrategyRun[] = []): KernelState
 export function step(config: KernelConfig, state: KernelState, event: KernelEvent): StepResult {
   switch (event.type) {
     case "candle":
-      return onCandle(config, state, event);
+      return strategiesStepped(state, runStrategies(state.runs, { tf: event.tf, candle: event.candle }, state.positions, config.instrument, event.entries ?? [], event.account));
+    case "tick":
+      return strategiesStepped(state, runTickStrategies(state.runs, event.quote, state.positions, config.instrument, event.entries ?? [], event.account));
     case "signal":
       return onSignal(state, event.signal);
     case "quote":
@@ -148,10 +152,9 @@ export function step(config: KernelConfig, state: KernelState, event: KernelEven
 
 // ---- events ------------------------------------------------------------------------
 
-function onCandle(config: KernelConfig, state: KernelState, event: Extract<KernelEvent, { type: "candle" }>): StepResult {
+/** What the strategies did on a candle or a tick, as effects. */
+function strategiesStepped(state: KernelState, out: StrategiesStep): StepResult {
   if (state.runs.length === 0) return { state, effects: [] };
-  const { tf, candle } = event;
-  const out = runStrategies(state.runs, { tf, candle }, state.positions, config.instrument, event.entries ?? [], event.account);
   const effects: KernelEffect[] = [];
   if (out.changed.length > 0) effects.push({ type: "runs_changed", runs: out.changed });
   for (const intent of out.cancels) effects.push({ type: "cancel", intent });
@@ -284,6 +287,11 @@ export function approvalRequest(config: KernelConfig, state: KernelState, intent
 }
 
 /** Whether any open position has levels a quote can move or trigger (stops, targets, trails, break-even, add levels). */
+/** Some enabled, running strategy steps on every tick. */
+export function watchesTicks(runs: readonly StrategyRun[]): boolean {
+  return runs.some((r) => r.memory.watch.ticks && r.config.enabled && r.suspended === null);
+}
+
 export function watchesQuotes(state: KernelState): boolean {
   // A plain loop: the backtester asks on every bar while a position is open.
   for (const p of state.positions) {
