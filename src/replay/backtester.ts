@@ -263,17 +263,8 @@ export class Backtester {
     // The account as the strategies see it, and as the equity curve draws it: nothing fills during the step.
     const balance = this.balanceCents(this.quoteAt(closeTs, candle.bc, candle.ac));
     const account = { currency: ACCOUNT, equity: balance / 100 };
-    const effects = this.step({ type: "candle", tf, candle, entries: this.resting, account });
-    for (const effect of effects) {
-      if (effect.type === "strategy_fault") throw new StrategyFaultError(effect.strategyId, closeTs, effect.fault);
-      if (effect.type === "cancel") this.cancelEntry(effect.intent.clientOrderId, closeTs);
-    }
-    if (closeTs <= this.tradeFromMs) return;
-    for (const effect of effects) {
-      if (effect.type !== "signal") continue;
-      this.options.observer?.signal?.(effect.signal);
-      for (const decided of this.step({ type: "signal", signal: effect.signal })) if (decided.type === "order") this.pending.push(decided.intent);
-    }
+    const signals = this.stepStrategies({ type: "candle", tf, candle, entries: this.resting, account }, closeTs);
+    if (closeTs > this.tradeFromMs) for (const intent of this.ordersOf(signals)) this.pending.push(intent);
     if (tf !== this.tf) return;
     this.candles++;
     if (this.firstMs === null) this.firstMs = candle.t;
@@ -306,17 +297,29 @@ export class Backtester {
   /** The strategy's tick step; its orders go out at this very quote, as the live pair sends them on the tick that decided them. */
   private onTick(quote: Quote): void {
     const account = { currency: ACCOUNT, equity: this.balanceCents(quote) / 100 };
-    const effects = this.step({ type: "tick", quote, entries: this.resting, account });
-    for (const effect of effects) {
-      if (effect.type === "strategy_fault") throw new StrategyFaultError(effect.strategyId, quote.ts, effect.fault);
-      if (effect.type === "cancel") this.cancelEntry(effect.intent.clientOrderId, quote.ts);
+    const signals = this.stepStrategies({ type: "tick", quote, entries: this.resting, account }, quote.ts);
+    if (quote.ts >= this.tradeFromMs) for (const intent of this.ordersOf(signals)) this.send({ ...intent, createdAt: quote.ts }, quote, "signal");
+  }
+
+  /** A candle or tick step of the strategy: a fault stops the backtest, withdrawn entries go at once; its signals. */
+  private stepStrategies(event: Extract<KernelEvent, { type: "candle" | "tick" }>, atMs: number): Signal[] {
+    const signals: Signal[] = [];
+    for (const effect of this.step(event)) {
+      if (effect.type === "strategy_fault") throw new StrategyFaultError(effect.strategyId, atMs, effect.fault);
+      if (effect.type === "cancel") this.cancelEntry(effect.intent.clientOrderId, atMs);
+      if (effect.type === "signal") signals.push(effect.signal);
     }
-    if (quote.ts < this.tradeFromMs) return;
-    for (const effect of effects) {
-      if (effect.type !== "signal") continue;
-      this.options.observer?.signal?.(effect.signal);
-      for (const decided of this.step({ type: "signal", signal: effect.signal })) if (decided.type === "order") this.send({ ...decided.intent, createdAt: quote.ts }, quote, "signal");
+    return signals;
+  }
+
+  /** The orders the kernel makes of signals (told to the observer first). */
+  private ordersOf(signals: readonly Signal[]): OrderIntent[] {
+    const orders: OrderIntent[] = [];
+    for (const signal of signals) {
+      this.options.observer?.signal?.(signal);
+      for (const decided of this.step({ type: "signal", signal })) if (decided.type === "order") orders.push(decided.intent);
     }
+    return orders;
   }
 
   /** Resting entries on a quote: expired ones dropped, triggered ones filled at their price (the paper broker's rule). */

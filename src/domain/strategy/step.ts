@@ -217,9 +217,13 @@ class StepContext implements Omit<TickContext<Record<string, unknown>>, "quote">
 
   random(): number {
     // Seeded on first use: hashing the seed costs more than the rest of a typical step.
-    const at = this.input.tick ? (["tick", this.input.tick.ts] as const) : ([this.input.tf, this.input.candle.t] as const);
-    this.generator ??= new SeededRandom(stepSeed(this.pair.symbol, this.input.strategyId, at[0], at[1]));
+    this.generator ??= this.seeded();
     return this.generator.next();
+  }
+
+  private seeded(): SeededRandom {
+    const { tick, tf, candle, strategyId } = this.input;
+    return new SeededRandom(tick ? stepSeed(this.pair.symbol, strategyId, "tick", tick.ts) : stepSeed(this.pair.symbol, strategyId, tf, candle.t));
   }
 
   buy(options?: ActionOptions): void {
