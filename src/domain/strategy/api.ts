@@ -166,14 +166,15 @@ export interface PositionView {
 /** The account as the strategy's step finds it. */
 export interface StrategyAccount {
   /** The account currency (USD unless configured otherwise). */
-  currency: string;
+  readonly currency: string;
   /**
    * Balance + realised + unrealised P&L of every pair, in the account
    * currency. In a backtest: the initial balance and the run's P&L, marked at
-   * the close. Live: the coordinator's figure as of its last minute's count or
-   * the pair's last report (null until a fresh pair has heard it once).
+   * the close (or the tick). Live: the coordinator's figure (ACCOUNT_BALANCE and
+   * what every pair reported) as the pair last asked for it, at its start and
+   * every minute; null until a fresh pair has heard it.
    */
-  equity: number | null;
+  readonly equity: number | null;
 }
 
 export interface InstrumentView {
