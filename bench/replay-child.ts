@@ -14,7 +14,7 @@
  * - baseline: decode everything first, then time a plain loop over the same typed arrays.
  * Prints one JSON object.
  */
-import { readFile } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import path from "node:path";
 import * as v from "valibot";
 import { BacktestRequest } from "../schemas/backtest.ts";
@@ -28,13 +28,29 @@ const [dir, pair, fromText, toText, mode] = process.argv.slice(2) as [string, st
 const fromMs = Number(fromText);
 const toMs = Number(toText);
 
+/** The lake on disk, read as R2 is read: whole objects, or byte ranges of them. */
 const bucket: LakeBucket = {
-  async get(key) {
+  async get(key, options) {
+    let file;
     try {
-      const bytes = await readFile(path.join(dir, key));
-      // A large file's Buffer owns its ArrayBuffer: hand it over without a copy.
-      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-      return { arrayBuffer: async () => (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer };
+      file = await open(path.join(dir, key));
+    } catch {
+      return null;
+    }
+    try {
+      const size = (await file.stat()).size;
+      const { offset, length } = options?.range ?? { offset: 0, length: size };
+      const bytes = new Uint8Array(length);
+      const { bytesRead } = await file.read(bytes, 0, length, offset);
+      if (bytesRead !== length) throw new RangeError(`${key}: ${bytesRead} of ${length} bytes at ${offset}`);
+      return { arrayBuffer: async () => bytes.buffer };
+    } finally {
+      await file.close();
+    }
+  },
+  async head(key) {
+    try {
+      return { size: (await stat(path.join(dir, key))).size };
     } catch {
       return null;
     }

@@ -22,7 +22,9 @@ export interface DataObject {
   text(): Promise<string>;
 }
 export interface DataBucket {
-  get(key: string): Promise<DataObject | null>;
+  /** The object, or a byte range of it (the lake reader reads record batches by range). */
+  get(key: string, options?: { range: { offset: number; length: number } }): Promise<DataObject | null>;
+  head(key: string): Promise<{ size: number } | null>;
   put(key: string, value: Uint8Array | string, options?: { httpMetadata?: { contentType?: string } }): Promise<unknown>;
   list(options?: { prefix?: string; cursor?: string }): Promise<{ objects: { key: string }[]; truncated: boolean; cursor?: string }>;
 }

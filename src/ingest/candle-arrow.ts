@@ -67,10 +67,13 @@ function column<T>(batch: RecordBatch, name: string, type: new (...args: never[]
 
 /** The record batches of a candle file, in order, as typed-array columns (no per-row objects). */
 export function* candleBatches(bytes: Uint8Array): Generator<CandleColumns> {
-  for (const batch of tableFromIPC(bytes).batches) {
-    const ints = Object.fromEntries(CANDLE_INT_COLUMNS.map((k) => [k, column(batch, k, Int32Array)])) as Record<IntColumn, Int32Array>;
-    yield { length: batch.numRows, t: column(batch, "t", Float64Array), ...ints };
-  }
+  for (const batch of tableFromIPC(bytes).batches) yield candleColumnsOf(batch);
+}
+
+/** One record batch of a candle file as typed-array columns (views on its bytes). */
+export function candleColumnsOf(batch: RecordBatch): CandleColumns {
+  const ints = Object.fromEntries(CANDLE_INT_COLUMNS.map((k) => [k, column(batch, k, Int32Array)])) as Record<IntColumn, Int32Array>;
+  return { length: batch.numRows, t: column(batch, "t", Float64Array), ...ints };
 }
 
 export function candleAt(cols: CandleColumns, i: number): Candle {

@@ -79,9 +79,12 @@ function column<T>(batch: RecordBatch, name: string, type: new (...args: never[]
 
 /** The record batches of a tick file, in order, as typed-array columns. */
 export function* tickBatches(bytes: Uint8Array): Generator<TickColumns> {
-  for (const batch of tableFromIPC(bytes).batches) {
-    yield { length: batch.numRows, t: column(batch, "t", Float64Array), bid: column(batch, "bid", Int32Array), ask: column(batch, "ask", Int32Array) };
-  }
+  for (const batch of tableFromIPC(bytes).batches) yield tickColumnsOf(batch);
+}
+
+/** One record batch of a tick file as typed-array columns (views on its bytes). */
+export function tickColumnsOf(batch: RecordBatch): TickColumns {
+  return { length: batch.numRows, t: column(batch, "t", Float64Array), bid: column(batch, "bid", Int32Array), ask: column(batch, "ask", Int32Array) };
 }
 
 /** The whole file as one set of columns (copied out of the batches). */

@@ -1,13 +1,15 @@
 /**
  * Streams 1-minute candles of one pair out of the R2 data lake, partition by
- * partition and record batch by record batch, so memory holds one partition's
- * bytes (about 16 MB a year) whatever the range. Live months archived by the
+ * partition and record batch by record batch, each batch read by byte range
+ * (ranged-arrow.ts), so memory holds about one batch (a 4 MB read-ahead chunk
+ * and the 2.9 MB batch in use) per pair whatever the range. Live months archived by the
  * pair actors (manifest `live`) are read in time order with the imported
  * years; where both hold a minute, the imported bar wins (lake-manifest.ts). Pure apart from the bucket:
  * the Node CLI passes wrangler's platform-proxy R2, the Worker its DATA binding.
  */
 import type { Candle } from "../domain/candle.ts";
-import { BATCH_ROWS, CANDLE_INT_COLUMNS, candleBatches, type CandleColumns } from "../ingest/candle-arrow.ts";
+import type { RecordBatch } from "apache-arrow";
+import { BATCH_ROWS, CANDLE_INT_COLUMNS, candleBatches, candleColumnsOf, type CandleColumns } from "../ingest/candle-arrow.ts";
 import {
   candleManifestKey,
   readCandleManifest,
@@ -16,12 +18,11 @@ import {
   type CandleManifest,
   type TickManifest,
 } from "../ingest/lake-manifest.ts";
-import { tickBatches, type TickColumns } from "../ingest/tick-arrow.ts";
+import { tickColumnsOf, type TickColumns } from "../ingest/tick-arrow.ts";
+import { rangedRecordBatches, type RangedBucket } from "./ranged-arrow.ts";
 
-/** The slice of an R2 bucket the reader needs (R2Bucket in a Worker, the platform proxy's in Node). */
-export interface LakeBucket {
-  get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
-}
+/** The slice of an R2 bucket the reader needs (R2Bucket in a Worker, the platform proxy's in Node): whole objects and byte ranges. */
+export type LakeBucket = RangedBucket;
 
 export class LakeDataError extends Error {
   constructor(
@@ -81,7 +82,7 @@ export async function* lakeBatches(
     const groupRows = group.reduce((n, p) => n + p.rows, 0);
     if (group.length === 1) {
       // The common case (no live month overlapping an imported year): the partition's own batches, no copy.
-      for await (const b of batchesOf(bucket, { partitions: group }, fromMs, toMs, candleBatches)) yield { ...b, rowsBefore: rowsBefore + b.rowsBefore };
+      for await (const b of batchesOf(bucket, { partitions: group }, fromMs, toMs, candleColumnsOf)) yield { ...b, rowsBefore: rowsBefore + b.rowsBefore };
     } else {
       const merged = await mergedGroup(bucket, group);
       let read = 0;
@@ -195,7 +196,7 @@ export function lakeTickBatches(
   fromMs: number,
   toMs: number,
 ): AsyncGenerator<{ cols: TickColumns; start: number; end: number; rowsBefore: number }> {
-  return batchesOf(bucket, manifest, fromMs, toMs, tickBatches);
+  return batchesOf(bucket, manifest, fromMs, toMs, tickColumnsOf);
 }
 
 async function* batchesOf<C extends { length: number; t: Float64Array }>(
@@ -203,17 +204,17 @@ async function* batchesOf<C extends { length: number; t: Float64Array }>(
   manifest: { partitions: { key: string; rows: number; fromMs: number; toMs: number; pending?: true | undefined }[] },
   fromMs: number,
   toMs: number,
-  decode: (bytes: Uint8Array) => Iterable<C>,
+  columnsOf: (batch: RecordBatch) => C,
 ): AsyncGenerator<{ cols: C; start: number; end: number; rowsBefore: number }> {
   let rowsBefore = 0;
   for (const part of partitionsInRange(manifest, fromMs, toMs)) {
-    const object = await bucket.get(part.key);
-    if (object === null) {
+    const batches = await rangedRecordBatches(bucket, part.key);
+    if (batches === null) {
       if (part.pending) continue;
       throw missingPartition(part.key);
     }
-    const bytes = new Uint8Array(await object.arrayBuffer());
-    for (const cols of decode(bytes)) {
+    for await (const batch of batches) {
+      const cols = columnsOf(batch);
       const start = lowerBound(cols.t, fromMs);
       const end = lowerBound(cols.t, toMs);
       yield { cols, start, end, rowsBefore };

@@ -7,27 +7,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { jsonSummary, parseArgs, runCli, summaryTable, UsageError } from "../../scripts/backtest.ts";
-import type { DataBucket } from "../../scripts/data-bucket.ts";
+import { MemoryBucket } from "../support/memory-bucket.ts";
 import type { Candle } from "../../src/domain/candle.ts";
 import { isWeekendClosed } from "../../src/domain/fx-time.ts";
 import { SeededRandom } from "../../src/domain/random.ts";
 import { candlesToArrowIPC } from "../../src/ingest/candle-arrow.ts";
 import { candleKey, candleManifestKey } from "../../src/ingest/lake-manifest.ts";
-
-class MemoryBucket implements DataBucket {
-  readonly objects = new Map<string, Uint8Array>();
-  async get(key: string) {
-    const bytes = this.objects.get(key);
-    if (!bytes) return null;
-    return { arrayBuffer: async () => bytes.slice().buffer as ArrayBuffer, text: async () => new TextDecoder().decode(bytes) };
-  }
-  async put(key: string, value: Uint8Array | string) {
-    this.objects.set(key, typeof value === "string" ? new TextEncoder().encode(value) : value);
-  }
-  async list() {
-    return { objects: [...this.objects.keys()].map((key) => ({ key })), truncated: false };
-  }
-}
 
 /** Two months of seeded 1-minute bars for EUR_USD in the lake. */
 async function lake(): Promise<MemoryBucket> {

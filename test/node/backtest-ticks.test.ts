@@ -10,25 +10,11 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseArgs, runCli } from "../../scripts/backtest.ts";
 import { importFile } from "../../scripts/import.ts";
-import type { DataBucket } from "../../scripts/data-bucket.ts";
+import { MemoryBucket } from "../support/memory-bucket.ts";
 
 const FILE = path.resolve(import.meta.dirname, "../../../shared/data/ticks/lean_oanda_EURUSD_ticks_20140501-20140515.csv.gz");
 const present = existsSync(FILE);
 if (!present) console.warn(`backtest-ticks: skipped, no tick file at ${FILE}`);
-
-class MemoryBucket implements DataBucket {
-  private readonly objects = new Map<string, Uint8Array>();
-  async get(key: string) {
-    const bytes = this.objects.get(key);
-    return bytes ? { arrayBuffer: async () => bytes.slice().buffer as ArrayBuffer, text: async () => new TextDecoder().decode(bytes) } : null;
-  }
-  async put(key: string, value: Uint8Array | string) {
-    this.objects.set(key, typeof value === "string" ? new TextEncoder().encode(value) : value);
-  }
-  async list(options?: { prefix?: string }) {
-    return { objects: [...this.objects.keys()].filter((k) => k.startsWith(options?.prefix ?? "")).map((key) => ({ key })), truncated: false };
-  }
-}
 
 describe.skipIf(!present)("tick backtests", () => {
   it("give the same trades as the candles built from the same ticks", async () => {

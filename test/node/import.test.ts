@@ -27,7 +27,8 @@ import {
   UsageError,
   type ImportSummary,
 } from "../../scripts/import.ts";
-import type { DataBucket, DataObject } from "../../scripts/data-bucket.ts";
+import type { DataObject } from "../../scripts/data-bucket.ts";
+import { MemoryBucket } from "../support/memory-bucket.ts";
 import type { Candle, Tick } from "../../src/domain/candle.ts";
 import { getInstrument } from "../../src/domain/instruments.ts";
 import { toPoints } from "../../src/domain/price.ts";
@@ -82,22 +83,9 @@ const quiet = (): void => {};
 // ------------------------------------------------------------------ helpers
 
 /** The R2 methods the importer uses, in memory; list pages hold 2 keys to exercise cursors. */
-class MemoryBucket implements DataBucket {
-  readonly objects = new Map<string, Uint8Array>();
-  async get(key: string): Promise<DataObject | null> {
-    const b = this.objects.get(key);
-    if (!b) return null;
-    return { arrayBuffer: async () => b.slice().buffer, text: async () => new TextDecoder().decode(b) };
-  }
-  async put(key: string, value: Uint8Array | string): Promise<void> {
-    this.objects.set(key, typeof value === "string" ? new TextEncoder().encode(value) : value.slice());
-  }
-  async list(options: { prefix?: string; cursor?: string } = {}): Promise<{ objects: { key: string }[]; truncated: boolean; cursor?: string }> {
-    const keys = [...this.objects.keys()].filter((k) => k.startsWith(options.prefix ?? "")).sort();
-    const from = Number(options.cursor ?? "0");
-    const page = keys.slice(from, from + 2);
-    const truncated = from + 2 < keys.length;
-    return { objects: page.map((key) => ({ key })), truncated, ...(truncated ? { cursor: String(from + 2) } : {}) };
+class ImportBucket extends MemoryBucket {
+  constructor() {
+    super(2);
   }
   json(key: string): unknown {
     const b = this.objects.get(key);
@@ -416,7 +404,7 @@ describe("reading, validation, zip input and arguments", () => {
     expect([...r.ticks.bid]).toEqual([138690, 138700, 138705, 138720]);
     expect(r.timestampSamples).toEqual(["line 3: 2014-05-01T00:00:01.000Z before 2014-05-01T00:00:02.000Z", "2014-05-01T00:00:02.000Z: tick repeated exactly, dropped"]);
 
-    const bucket = new MemoryBucket();
+    const bucket = new ImportBucket();
     const s = await importFile({ file, pair: "EUR_USD", bucket, log: quiet });
     expect(s).toMatchObject({ kind: "ticks", format: "lean_tick", rows: 4, bad: 5, crossed: 1, candles: 1, replaced: 0, tickReplaced: 0 });
     expect(s.tickPartitions).toMatchObject([{ key: "ticks/EUR_USD/2014-05.arrow", rows: 4, crossed: 1 }]);
@@ -454,7 +442,7 @@ describe("reading, validation, zip input and arguments", () => {
     corrupt[35] = (corrupt[35] as number) ^ 0xff; // first data byte, after the 30-byte header and "a.csv"
     await expect(collect(readInputLines(await write("crc.zip", corrupt)))).rejects.toThrow(/CRC-32/);
     await expect(listZipEntries(await write("plain.zip", new TextEncoder().encode("not a zip at all, just text....")))).rejects.toThrow(ZipError);
-    await expect(importFile({ file: two, pair: "EUR_USD", bucket: new MemoryBucket(), log: quiet })).rejects.toThrow(UsageError);
+    await expect(importFile({ file: two, pair: "EUR_USD", bucket: new ImportBucket(), log: quiet })).rejects.toThrow(UsageError);
   });
 
   it.skipIf(!hasZipCommand || !present)("reads a zip made by the zip command (Info-ZIP), like histdata's downloads", async () => {
@@ -467,7 +455,7 @@ describe("reading, validation, zip input and arguments", () => {
       execFile("zip", ["-q", "-j", zip, csv, path.join(dir, "DAT_ASCII_EURUSD_M1_201801.txt")], (err) => (err ? reject(err) : resolve())),
     );
     expect(await collect(readInputLines(zip))).toEqual(lines);
-    const bucket = new MemoryBucket();
+    const bucket = new ImportBucket();
     const s = await importFile({ file: zip, pair: "EUR_USD", bucket, log: quiet });
     expect(s).toMatchObject({ kind: "m1", format: "histdata_m1", rows: 5_000, source: "HISTDATA_COM_ASCII_EURUSD_M1201801.zip" });
     expect(bucket.candles("candles/EUR_USD/1m/2018.arrow")).toEqual(lines.map(histdataCandle));
@@ -476,11 +464,11 @@ describe("reading, validation, zip input and arguments", () => {
   it("refuses a file whose format it cannot tell", async () => {
     const file = path.join(dir, "odd.csv");
     await writeFile(file, "date,price\n2018-01-01,1.2\n");
-    await expect(importFile({ file, pair: "EUR_USD", bucket: new MemoryBucket(), log: quiet })).rejects.toThrow(/unknown format/);
-    await expect(importFile({ file: path.join(dir, "missing.csv"), pair: "EUR_USD", bucket: new MemoryBucket(), log: quiet })).rejects.toThrow(/no such file/);
+    await expect(importFile({ file, pair: "EUR_USD", bucket: new ImportBucket(), log: quiet })).rejects.toThrow(/unknown format/);
+    await expect(importFile({ file: path.join(dir, "missing.csv"), pair: "EUR_USD", bucket: new ImportBucket(), log: quiet })).rejects.toThrow(/no such file/);
     const empty = path.join(dir, "empty.csv");
     await writeFile(empty, "timestamp,bid,ask\n\n");
-    await expect(importFile({ file: empty, pair: "EUR_USD", bucket: new MemoryBucket(), log: quiet })).rejects.toThrow(/no data rows/);
+    await expect(importFile({ file: empty, pair: "EUR_USD", bucket: new ImportBucket(), log: quiet })).rejects.toThrow(/no data rows/);
   });
 
   it("parses arguments; bad ones are usage errors", () => {
@@ -514,7 +502,7 @@ describe.skipIf(!present || !ticksPresent)("merging into an existing lake (real 
   };
 
   it("two years into one lake: both partitions in the manifest, sorted, with sources; re-import is idempotent", async () => {
-    const bucket = new MemoryBucket();
+    const bucket = new ImportBucket();
     const f2019 = await slice("EURUSD_2019_head.csv", lines2019.slice(0, 3_000));
     const f2018 = await slice("EURUSD_2018_tail.csv", lines2018.slice(-3_000));
     const a = await importFile({ file: f2019, pair: "EUR_USD", bucket, log: quiet });
@@ -539,7 +527,7 @@ describe.skipIf(!present || !ticksPresent)("merging into an existing lake (real 
   });
 
   it("an overlapping import merges rows by timestamp; a file across New Year (UTC) splits into two years", async () => {
-    const bucket = new MemoryBucket();
+    const bucket = new ImportBucket();
     await importFile({ file: await slice("a.csv", lines2018.slice(-3_000, -1_000)), pair: "EUR_USD", bucket, log: quiet });
     // The last 1,500 rows of 2018: 500 overlap the stored ones.
     const b = await slice("b.csv", lines2018.slice(-1_500));
@@ -549,7 +537,7 @@ describe.skipIf(!present || !ticksPresent)("merging into an existing lake (real 
     expect(bucket.candles("candles/EUR_USD/1m/2018.arrow")).toEqual(lines2018.slice(-3_000).map(histdataCandle));
 
     // At UTC-08:00 the last hour of 2018 (16:00..16:59 local) is 2019-01-01 00:00..00:59 UTC.
-    const split = new MemoryBucket();
+    const split = new ImportBucket();
     const y = await importFile({ file: await slice("c.csv", lines2018.slice(-100)), pair: "EUR_USD", tz: "-08:00", bucket: split, log: quiet });
     expect(y.partitions.map((p) => p.year)).toEqual([2018, 2019]);
     expect(y.partitions[0]?.toMs).toBeLessThan(Date.UTC(2019, 0, 1));
@@ -558,7 +546,7 @@ describe.skipIf(!present || !ticksPresent)("merging into an existing lake (real 
   });
 
   it("a partition missing from a first-version manifest is put back; bid/ask rows over bid rows make the year 'mixed'", async () => {
-    const bucket = new MemoryBucket();
+    const bucket = new ImportBucket();
     await importFile({ file: await slice("y2018.csv", lines2018.slice(0, 100)), pair: "EUR_USD", bucket, log: quiet });
     await importFile({ file: await slice("y2019.csv", lines2019.slice(0, 100)), pair: "EUR_USD", bucket, log: quiet });
     // What the first importer left after importing 2019 over 2018: a manifest with 2019 only, no sides or sources.
@@ -582,7 +570,7 @@ describe.skipIf(!present || !ticksPresent)("merging into an existing lake (real 
   });
 
   it("histdata ticks (EST clock): UTC month and year partitions; two halves imported one after the other equal the whole file", async () => {
-    const whole = new MemoryBucket();
+    const whole = new ImportBucket();
     const s = await importFile({ file: HISTDATA_TICKS, pair: "EUR_USD", tz: "EST", bucket: whole, log: quiet });
     // SOURCES.md: 2020-01-01 17:00:00.065 .. 23:00:52.125 EST, 9,500 rows.
     expect(s).toMatchObject({ kind: "ticks", format: "histdata_tick", rows: 9_500, bad: 0, duplicates: 0, nonMonotonic: 0, crossed: 0 });
@@ -595,7 +583,7 @@ describe.skipIf(!present || !ticksPresent)("merging into an existing lake (real 
     const lines = await fileLines(HISTDATA_TICKS);
     const cut = 4_750;
     expect(lines[cut - 1]?.slice(0, 13)).toBe(lines[cut]?.slice(0, 13));
-    const halves = new MemoryBucket();
+    const halves = new ImportBucket();
     await importFile({ file: await slice("first.csv", lines.slice(0, cut)), pair: "EUR_USD", bucket: halves, log: quiet });
     const second = await importFile({ file: await slice("second.csv", lines.slice(cut)), pair: "EUR_USD", bucket: halves, log: quiet });
     expect(second.replaced).toBe(1); // the split minute, rebuilt from all its ticks
@@ -603,7 +591,7 @@ describe.skipIf(!present || !ticksPresent)("merging into an existing lake (real 
   });
 
   it("TrueFX ticks with a header (USD_JPY, UTC offsets in the file)", async () => {
-    const bucket = new MemoryBucket();
+    const bucket = new ImportBucket();
     const s = await importFile({ file: TRUEFX_TICKS, pair: "USD_JPY", bucket, log: quiet });
     expect(s).toMatchObject({ kind: "ticks", format: "truefx_tick", rows: 1_000, bad: 0 });
     const ticks = ticksFromArrowIPC(bucket.objects.get("ticks/USD_JPY/2013-01.arrow") as Uint8Array);
@@ -767,7 +755,7 @@ describe.skipIf(!ticksPresent)("the CLI", () => {
 
 describe("an import stopped between its writes (write-ahead manifests)", () => {
   /** The in-memory bucket, whose puts fail from the `killAt`-th on, as if the import were killed there. */
-  class KilledBucket extends MemoryBucket {
+  class KilledBucket extends ImportBucket {
     puts = 0;
     killAt = Number.POSITIVE_INFINITY;
     override async put(key: string, value: Uint8Array | string): Promise<void> {
@@ -810,7 +798,7 @@ describe("an import stopped between its writes (write-ahead manifests)", () => {
   };
 
   /** Times of every row the readers see through the manifests, and of every row the bucket's partition objects hold. */
-  const seen = async (bucket: MemoryBucket) => {
+  const seen = async (bucket: ImportBucket) => {
     const { loadCandleManifest, loadTickManifest, lakeBatches, lakeTickBatches } = await import("../../src/replay/lake-reader.ts");
     const read = async (batches: AsyncIterable<{ cols: { t: Float64Array }; start: number; end: number }>) => {
       const t: number[] = [];
@@ -829,7 +817,7 @@ describe("an import stopped between its writes (write-ahead manifests)", () => {
   };
 
   /** Every entry settled (none pending) and describing exactly its object's rows. */
-  const settled = (bucket: MemoryBucket) => {
+  const settled = (bucket: ImportBucket) => {
     const m = readCandleManifest(bucket.json(candleManifestKey("EUR_USD")));
     const entries: { key: string; rows: number; pending?: true | undefined }[] = [...m.partitions];
     if (bucket.objects.has(tickManifestKey("EUR_USD"))) entries.push(...readTickManifest(bucket.json(tickManifestKey("EUR_USD"))).partitions);

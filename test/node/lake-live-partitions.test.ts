@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importFile } from "../../scripts/import.ts";
-import type { DataBucket, DataObject } from "../../scripts/data-bucket.ts";
+import { MemoryBucket } from "../support/memory-bucket.ts";
 import type { Candle } from "../../src/domain/candle.ts";
 import { candlesToArrowIPC } from "../../src/ingest/candle-arrow.ts";
 import { candleManifestKey, liveCandleKey, ManifestError, readCandleManifest } from "../../src/ingest/lake-manifest.ts";
@@ -22,21 +22,6 @@ const PAIR = "EUR_USD";
 const START = Date.UTC(2030, 0, 31);
 
 /** The R2 calls of the importer and the reader, kept in a Map. */
-class MapBucket implements DataBucket {
-  readonly objects = new Map<string, Uint8Array>();
-  async get(key: string): Promise<DataObject | null> {
-    const bytes = this.objects.get(key);
-    if (!bytes) return null;
-    return { arrayBuffer: async () => bytes.slice().buffer, text: async () => new TextDecoder().decode(bytes) };
-  }
-  async put(key: string, value: Uint8Array | string): Promise<void> {
-    this.objects.set(key, typeof value === "string" ? new TextEncoder().encode(value) : value.slice());
-  }
-  async list(options: { prefix?: string } = {}): Promise<{ objects: { key: string }[]; truncated: boolean }> {
-    return { objects: [...this.objects.keys()].filter((k) => k.startsWith(options.prefix ?? "")).sort().map((key) => ({ key })), truncated: false };
-  }
-}
-
 /** Live bars of minutes [from, to) as the actor archives them (real bid/ask). */
 function liveBars(from: number, to: number): Candle[] {
   return Array.from({ length: to - from }, (_, k) => {
@@ -47,7 +32,7 @@ function liveBars(from: number, to: number): Candle[] {
 }
 
 /** What the actor's archive leaves: the month object and a manifest listing it. */
-async function archiveAsTheActorDoes(bucket: MapBucket, bars: Candle[], listInManifest = true): Promise<void> {
+async function archiveAsTheActorDoes(bucket: MemoryBucket, bars: Candle[], listInManifest = true): Promise<void> {
   const key = liveCandleKey(PAIR, "2030-01");
   await bucket.put(key, candlesToArrowIPC(bars));
   const live = [{ key, month: "2030-01", rows: bars.length, fromMs: bars[0]!.t, toMs: bars[bars.length - 1]!.t }];
@@ -75,7 +60,7 @@ function importedBar(i: number): Candle {
   return { t: START + i * MINUTE, bo: p, bh: p + 10, bl: p - 10, bc: p, ao: p, ah: p + 10, al: p - 10, ac: p, n: 0 };
 }
 
-async function readAll(bucket: MapBucket): Promise<Candle[]> {
+async function readAll(bucket: MemoryBucket): Promise<Candle[]> {
   const manifest = await loadCandleManifest(bucket, PAIR);
   const out: Candle[] = [];
   for await (const { cols, start, end } of lakeBatches(bucket, manifest, 0, Date.UTC(2100, 0))) for (let i = start; i < end; i++) out.push({ ...readRow(cols, i, emptyBar()) });
@@ -107,7 +92,7 @@ describe("live partitions in the candle manifest", () => {
 
 describe("importing history over archived live months", () => {
   it("keeps the live months; reading gives each minute once, the imported bar where both have it", async () => {
-    const bucket = new MapBucket();
+    const bucket = new MemoryBucket();
     const live = liveBars(0, 100); // minutes 0..99
     await archiveAsTheActorDoes(bucket, live);
     const file = path.join(dir, "overlap.csv");
@@ -126,7 +111,7 @@ describe("importing history over archived live months", () => {
   });
 
   it("lists back a live month whose manifest entry an import overwrote in a race", async () => {
-    const bucket = new MapBucket();
+    const bucket = new MemoryBucket();
     const live = liveBars(0, 30);
     await archiveAsTheActorDoes(bucket, live, false); // the object is there, the manifest does not list it
     const file = path.join(dir, "later.csv");
