@@ -5,13 +5,16 @@
  *   node --import tsx bench/replay-child.ts <lakeDir> <pair> <fromMs> <toMs> <mode>
  *
  * The lake directory holds R2 objects as files (key = relative path); the
- * bucket reads one object per get, as R2 does. Modes:
+ * bucket reads them whole or by byte range, as R2 does. Modes:
  * - full: the backtest as the CLI runs it (read + decode + engine), peak memory sampled per batch;
  * - live: the same with a forced garbage collection before each sample (run with --expose-gc): the
  *   memory the replay really holds, without released partitions the collector has not freed yet;
  * - decode: read + decode every record batch, no engine;
  * - compute: decode everything first, then time only the engine over the columns;
- * - baseline: decode everything first, then time a plain loop over the same typed arrays.
+ * - baseline: decode everything first, then time a plain loop over the same typed arrays;
+ * - merge: <pair> is a comma-separated list; every pair's bars on one clock (bar-merge.ts), a plain
+ *   running sum as the consumer, a forced collection before each sample (run with --expose-gc): the
+ *   data path of a portfolio replay and the memory it holds.
  * Prints one JSON object.
  */
 import { open, stat } from "node:fs/promises";
@@ -23,6 +26,7 @@ import type { CandleColumns } from "../src/ingest/candle-arrow.ts";
 import { Backtester } from "../src/replay/backtester.ts";
 import { backtestOptions, backtestFromLake } from "../src/replay/lake-run.ts";
 import { emptyBar, lakeBatches, loadCandleManifest, readRow, type LakeBucket } from "../src/replay/lake-reader.ts";
+import { mergeBars } from "../src/replay/bar-merge.ts";
 
 const [dir, pair, fromText, toText, mode] = process.argv.slice(2) as [string, string, string, string, string];
 const fromMs = Number(fromText);
@@ -57,7 +61,8 @@ const bucket: LakeBucket = {
   },
 };
 
-const request = v.parse(BacktestRequest, {
+/** The backtest the engine modes run (merge names several pairs: it runs none). */
+const request = () => v.parse(BacktestRequest, {
   pair,
   from: new Date(fromMs).toISOString(),
   to: new Date(toMs).toISOString(),
@@ -82,11 +87,31 @@ async function decodeAll(): Promise<CandleColumns[]> {
 
 async function main(): Promise<Record<string, unknown>> {
   sample();
+  if (mode === "merge") {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) throw new Error("mode merge needs node --expose-gc");
+    const pairs = pair.split(",");
+    const streams = await Promise.all(pairs.map(async (p) => ({ pair: p, batches: lakeBatches(bucket, await loadCandleManifest(bucket, p), fromMs, toMs) })));
+    const started = performance.now();
+    let bars = 0;
+    let sum = 0;
+    await mergeBars(streams, (_pair, bar) => {
+      sum += bar.bc;
+      if (++bars % 1_000_000 === 0) {
+        gc();
+        sample();
+      }
+    });
+    const ms = performance.now() - started;
+    gc();
+    sample();
+    return { mode, ms, bars, check: sum, peakHeapMB, peakRssMB };
+  }
   if (mode === "full" || mode === "live") {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (mode === "live" && !gc) throw new Error("mode live needs node --expose-gc");
     const started = performance.now();
-    const result = await backtestFromLake(bucket, request, () => {
+    const result = await backtestFromLake(bucket, request(), () => {
       if (mode === "live") gc?.();
       sample();
     });
@@ -128,7 +153,7 @@ async function main(): Promise<Record<string, unknown>> {
     return { mode, ms: performance.now() - started, bars, check: crosses };
   }
   if (mode === "compute") {
-    const engine = new Backtester(backtestOptions(request, getInstrument(pair)));
+    const engine = new Backtester(backtestOptions(request(), getInstrument(pair)));
     const bar = emptyBar();
     const started = performance.now();
     for (const cols of batches) {
