@@ -1,11 +1,12 @@
 /**
  * Streams 1-minute candles of one pair out of the R2 data lake, partition by
  * partition and record batch by record batch, each batch read by byte range
- * (ranged-arrow.ts), so memory holds about one batch (a 4 MB read-ahead chunk
- * and the 2.9 MB batch in use) per pair whatever the range. Live months archived by the
- * pair actors (manifest `live`) are read in time order with the imported
- * years; where both hold a minute, the imported bar wins (lake-manifest.ts). Pure apart from the bucket:
- * the Node CLI passes wrangler's platform-proxy R2, the Worker its DATA binding.
+ * (ranged-arrow.ts), so memory holds about one batch (2.9 MB) per pair
+ * whatever the range. Live months archived by the pair actors (manifest
+ * `live`) are read in time order with the imported years; where both hold a
+ * minute, the imported bar wins (lake-manifest.ts). Pure apart from the
+ * bucket: the Node CLI passes wrangler's platform-proxy R2, the Worker its
+ * DATA binding.
  */
 import type { Candle } from "../domain/candle.ts";
 import type { RecordBatch } from "apache-arrow";

@@ -1,9 +1,9 @@
 /**
  * The record batches of an Arrow IPC file in the lake, read by byte ranges
  * instead of whole: a replay holds about one batch's bytes per partition it
- * reads (a read-ahead chunk and the batch being replayed), not the year's 16
- * MB, so many pairs can stream side by side within a bounded memory (about
- * one batch, 2.9 MB of candles, per pair).
+ * reads (the batch being replayed, 2.9 MB of candles, and a 256 KB
+ * read-ahead), not the year's 16 MB, so many pairs can stream side by side
+ * within a bounded memory.
  * apache-arrow's file reader does the parsing; it reads through a file
  * handle, which here answers from ranged GETs of the object.
  */
