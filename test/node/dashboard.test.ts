@@ -10,7 +10,7 @@ import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectPair, FxClient } from "../../src/sdk/node.ts";
 import type { WireTick } from "../../schemas/tick.ts";
@@ -108,6 +108,15 @@ async function enterKey(page: Page, key: string): Promise<void> {
   await page.waitForFunction(() => window.__fxrt.role !== null);
 }
 
+/** A fresh browser context and page that records the page's uncaught errors. */
+async function openPage(viewport: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page; pageErrors: string[] }> {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  return { context, page, pageErrors };
+}
+
 const candleCount = (page: Page) => page.evaluate(() => window.__fxrt.candleCount());
 const lastCandle = (page: Page) => page.evaluate(() => window.__fxrt.lastCandle());
 
@@ -166,10 +175,7 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
   });
 
   it("asks for a key once, draws live candles from the room, updates them and switches timeframe", async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    const pageErrors: string[] = [];
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    const { context, page, pageErrors } = await openPage({ width: 1280, height: 800 });
     try {
       await enterKey(page, ADMIN_KEY);
       await page.waitForFunction(() => window.__fxrt.candleCount() > 0);
@@ -396,10 +402,7 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
   });
 
   it("builds the backtest form from the strategies' schemas and lists a refusal's details", async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const pageErrors: string[] = [];
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    const { context, page, pageErrors } = await openPage({ width: 1280, height: 900 });
     try {
       await enterKey(page, ADMIN_KEY);
       await page.goto(`${runtime.url}/#/backtest`);
@@ -455,10 +458,7 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       .poll(async () => (await admin.request<{ suspended: { id: string }[] }>("GET", `/api/admin/pairs/${other}/strategies`)).suspended.map((s) => s.id))
       .toEqual(["bad"]);
 
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const pageErrors: string[] = [];
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    const { context, page, pageErrors } = await openPage({ width: 1280, height: 900 });
     try {
       await enterKey(page, ADMIN_KEY);
       // EUR_USD: the strategy the suite configured, params as a k=v list.
