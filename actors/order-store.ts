@@ -102,7 +102,6 @@ export class OrderStore {
       .map((r) => JSON.parse(r.intent_json) as OrderIntent);
   }
 
-  /** Orders acknowledged as resting at the broker, oldest first (bounded: the broker follows at most this many). */
   /** A strategy withdrew a resting entry: the trader cancels it at the broker (inside the caller's transaction). */
   requestCancel(clientOrderId: string, nowMs: number): void {
     this.sql.exec("INSERT OR IGNORE INTO cancel_requests (client_order_id, requested_at) VALUES (?, ?)", clientOrderId, nowMs);
@@ -117,6 +116,7 @@ export class OrderStore {
     this.sql.exec("DELETE FROM cancel_requests WHERE client_order_id = ?", clientOrderId);
   }
 
+  /** Orders acknowledged as resting at the broker, oldest first (bounded: the broker follows at most this many). */
   workingOrders(limit = 1_000): OrderRecord[] {
     return this.sql.exec<OrderRow>("SELECT * FROM orders WHERE status = 'working' ORDER BY created_at, client_order_id LIMIT ?", limit).toArray().map(toOrder);
   }

@@ -38,6 +38,12 @@ interface PersistedState {
   replay?: boolean;
 }
 
+/** The trading side a strategy step sees. */
+interface TradingView {
+  positions: Position[];
+  entries: OrderIntent[];
+}
+
 /** What the market needs from its actor (the Pair shell). */
 export interface MarketHost {
   readonly instrument: Instrument;
@@ -367,10 +373,10 @@ export class PairMarket {
 
   /** Store closed candles and their indicators, step the strategies on them; new signals go to `signalsOut`. */
   private persistClosed(closed: readonly ClosedCandle[], signalsOut: Signal[], nowMs: number): ClosedWithIndicators[] {
-    const { store, orderStore, config } = this.host;
+    const { store, config } = this.host;
     // What the strategies see of the trading side, read once: nothing trades before the trader
     // decides the signals queued here, whatever number of candles closed at once.
-    let trading: { positions: Position[]; entries: OrderIntent[] } | null = null;
+    let trading: TradingView | null = null;
     return closed.map(({ tf, candle }) => {
       store.upsertCandle(tf, candle);
       const indicators = this.updateIndicators(tf, candle);
@@ -379,10 +385,7 @@ export class PairMarket {
       if (this.strategyRuns.length > 0) {
         // The one place the strategies step: the kernel's candle event, with the strategies and
         // their open positions (which they see); the trader steps the rest of the pipeline.
-        trading ??= {
-          positions: orderStore.openPositions(),
-          entries: orderStore.workingOrders().flatMap((o) => (o.intent.type !== "market" && o.intent.signalId !== undefined ? [o.intent] : [])),
-        };
+        trading ??= this.tradingView();
         const state = { runs: this.strategyRuns, positions: trading.positions, orderTimesMs: [] };
         const out = step(this.kernel, state, { type: "candle", tf, candle, entries: trading.entries, account: this.host.account() });
         this.strategiesStepped(out, { timeframe: tf, candleT: candle.t }, signalsOut, nowMs);
@@ -393,11 +396,19 @@ export class PairMarket {
 
   /** The strategies that watch ticks step on `tick` (after the candles it closed), in the tick's transaction. */
   private stepTick(tick: Tick, signalsOut: Signal[], nowMs: number): void {
-    const { orderStore } = this.host;
-    const state = { runs: this.strategyRuns, positions: orderStore.openPositions(), orderTimesMs: [] };
-    const entries = orderStore.workingOrders().flatMap((o) => (o.intent.type !== "market" && o.intent.signalId !== undefined ? [o.intent] : []));
+    const { positions, entries } = this.tradingView();
+    const state = { runs: this.strategyRuns, positions, orderTimesMs: [] };
     const out = step(this.kernel, state, { type: "tick", quote: tick, entries, account: this.host.account() });
     this.strategiesStepped(out, { timeframe: "tick", candleT: tick.ts }, signalsOut, nowMs);
+  }
+
+  /** The open positions and the strategies' resting entries (limits and stops from signals), as the strategies see them. */
+  private tradingView(): TradingView {
+    const { orderStore } = this.host;
+    return {
+      positions: orderStore.openPositions(),
+      entries: orderStore.workingOrders().flatMap((o) => (o.intent.type !== "market" && o.intent.signalId !== undefined ? [o.intent] : [])),
+    };
   }
 
   /** Carry out what the strategies did on a candle or a tick, inside its transaction; new signals go to `signalsOut`. */

@@ -58,14 +58,14 @@ export function metered<T>(budgetOps: number, fn: () => T): T {
   over = false;
   try {
     const out = fn();
-    if (over) throw new StrategyBudgetError(budgetOps);
-    return out;
+    if (!over) return out;
   } catch (err) {
-    throw over ? new StrategyBudgetError(budgetOps) : err;
+    if (!over) throw err;
   } finally {
     active = false;
     lastUsed = budgetOps - left;
   }
+  throw new StrategyBudgetError(budgetOps);
 }
 
 /** Operations the last `metered` call used (for the measurements of what a step costs). */

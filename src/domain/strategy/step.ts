@@ -171,6 +171,11 @@ const EntrySchema = v.object({
   expiresAfterMs: v.pipe(v.number(), v.integer(), v.minValue(ENTRY_EXPIRY_MIN_MS), v.maxValue(ENTRY_EXPIRY_MAX_MS)),
 });
 
+/** An action's invalid options, in one line: `path: message; ...`. */
+function issuesText(issues: readonly v.BaseIssue<unknown>[]): string {
+  return issues.map((i) => `${v.getDotPath(i) ?? "options"}: ${i.message}`).join("; ");
+}
+
 /**
  * What a step sees and acts through. A class, so a step allocates one object
  * and no closures: its methods live on the prototype (call them on ctx:
@@ -248,7 +253,7 @@ class StepContext implements Omit<TickContext<Record<string, unknown>>, "quote">
   enter(options: EntryOptions): void {
     const { side, type, price, expiresAfterMs, ...rest } = (options ?? {}) as EntryOptions;
     const entry = v.safeParse(EntrySchema, { side, type, price, expiresAfterMs });
-    if (!entry.success) throw new StrategyActionError(`enter: ${entry.issues.map((i) => `${v.getDotPath(i) ?? "options"}: ${i.message}`).join("; ")}`);
+    if (!entry.success) throw new StrategyActionError(`enter: ${issuesText(entry.issues)}`);
     this.act(entry.output.side, rest, { type: entry.output.type, price: entry.output.price, expiresAfterMs: entry.output.expiresAfterMs });
   }
 
@@ -260,7 +265,7 @@ class StepContext implements Omit<TickContext<Record<string, unknown>>, "quote">
   private act(type: Action["type"], options: ActionOptions | undefined, entry?: Action["entry"]): void {
     if (this.action) throw new StrategyActionError(`one action per step: ${this.action.type} was already taken, then ${entry ? "enter" : type}`);
     const parsed = v.safeParse(ActionSchema, options ?? {});
-    if (!parsed.success) throw new StrategyActionError(`${entry ? "enter" : type}: ${parsed.issues.map((i) => `${v.getDotPath(i) ?? "options"}: ${i.message}`).join("; ")}`);
+    if (!parsed.success) throw new StrategyActionError(`${entry ? "enter" : type}: ${issuesText(parsed.issues)}`);
     this.action = { type, options: parsed.output as ActionOptions, ...(entry ? { entry } : {}) };
   }
 }

@@ -286,12 +286,12 @@ export function approvalRequest(config: KernelConfig, state: KernelState, intent
   };
 }
 
-/** Whether any open position has levels a quote can move or trigger (stops, targets, trails, break-even, add levels). */
 /** Some enabled, running strategy steps on every tick. */
 export function watchesTicks(runs: readonly StrategyRun[]): boolean {
   return runs.some((r) => r.memory.watch.ticks && r.config.enabled && r.suspended === null);
 }
 
+/** Whether any open position has levels a quote can move or trigger (stops, targets, trails, break-even, add levels). */
 export function watchesQuotes(state: KernelState): boolean {
   // A plain loop: the backtester asks on every bar while a position is open.
   for (const p of state.positions) {
