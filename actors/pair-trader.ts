@@ -29,6 +29,8 @@ export const OUTBOX_MAX_AGE_MS = 60_000;
 
 /** A close the broker refused is tried again on a later quote, at most this often. */
 export const CLOSE_RETRY_MS = 1_000;
+/** A cancel the broker failed or did not take is asked again at most this often. */
+const CANCEL_RETRY_MS = 5_000;
 
 /** More than any rate limit allows (maxOrdersPerMinute <= 1,000 by schema), so the window is read whole. */
 const ORDERS_PER_MINUTE_READ_MAX = 10_000;
@@ -109,6 +111,8 @@ export class PairTrader {
   private recentOrderTimes: number[] | null = null;
   /** The latest close attempt of each position seen in this life (close() scans on from it). */
   private readonly closeAttempts = new Map<string, number>();
+  /** Cancels the broker failed or did not take: not asked again before this time (in memory: a restart asks at once). */
+  private readonly cancelRetryAt = new Map<string, number>();
   /** Approval requests sent to the coordinator and not answered yet, by client order id. */
   private readonly asking = new Map<string, ApprovalRequest>();
 
@@ -239,12 +243,14 @@ export class PairTrader {
   /**
    * Entries their strategies withdrew: cancelled at the broker, whose answer
    * is applied as any other (cancelled, or the fill that came first). A
-   * request stays until then: one the broker fails is logged and asked again
-   * on the next quote or candle (it never holds up the signals or the other
-   * cancels), and a restart finds it in SQLite.
+   * request stays until then: one the broker fails (or does not take) is
+   * logged and asked again at most every CANCEL_RETRY_MS (it never holds up
+   * the signals or the other cancels), and a restart finds it in SQLite.
    */
   private async settleCancels(): Promise<void> {
+    const now = this.d.clock();
     for (const id of this.d.store.cancelRequests()) {
+      if ((this.cancelRetryAt.get(id) ?? 0) > now) continue;
       try {
         const order = this.d.store.getOrder(id);
         if (order?.status === "working") {
@@ -252,7 +258,9 @@ export class PairTrader {
           await this.applyAnswer(order, answer ?? { status: "rejected", reason: "unknown_to_broker", fills: [] });
         }
         this.d.storage.transactionSync(() => this.d.store.cancelSettled(id));
+        this.cancelRetryAt.delete(id);
       } catch (err) {
+        this.cancelRetryAt.set(id, now + CANCEL_RETRY_MS);
         logEvent("error", "trade.cancel_failed", { pair: this.d.instrument.symbol, clientOrderId: id, error: String(err) });
       }
     }

@@ -42,7 +42,8 @@ export interface Broker {
   /**
    * Cancel a working order of ours (a strategy withdrew its entry). Answers
    * what became of the order, as `lookup` does: `rejected` once cancelled,
-   * `filled` when it filled first, null when the broker never got it.
+   * `filled` when it filled first, null when the broker never got it. Throws
+   * when the order still works (the cancel did not take): ask again later.
    */
   cancel(clientOrderId: string): Promise<BrokerAnswer | null>;
   /**

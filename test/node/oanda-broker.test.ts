@@ -156,6 +156,14 @@ describe("orders", () => {
     standin.setQuote("EUR_USD", 1.0828, 1.08292);
     expect(await broker.cancel(filled.clientOrderId)).toEqual({ status: "filled", fills: [expect.objectContaining({ clientOrderId: filled.clientOrderId, units: 10_000 })] });
     expect(await broker.cancel("never-sent")).toBeNull();
+
+    // A cancel v20 refuses while the order still rests: an error (to be asked again), never a settled answer.
+    const stuck = intent({ type: "limit", price: 108_000 });
+    expect(await broker.place(stuck, QUOTE)).toEqual({ status: "working", fills: [] });
+    standin.faults.refuseNextCancel = true;
+    await expect(broker.cancel(stuck.clientOrderId)).rejects.toThrow(/was not cancelled/);
+    expect(standin.orderByClientId(stuck.clientOrderId)?.state).toBe("PENDING");
+    expect(await broker.cancel(stuck.clientOrderId)).toEqual({ status: "rejected", reason: "CLIENT_REQUEST", fills: [] });
   });
 
   it("a wrong token is an error, not a rejection: the order stays to be sent again", async () => {

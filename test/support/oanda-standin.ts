@@ -47,6 +47,8 @@ export interface Faults {
   loseNextOrderAnswer: boolean;
   /** The next order is refused with this v20 reject reason. */
   rejectNext: string | null;
+  /** The next cancel is refused (404 ORDER_CANCEL_REJECT) though the order is pending: it keeps working. */
+  refuseNextCancel: boolean;
   /**
    * The next fill takes this share of the units left: a market order's rest is
    * cancelled, a resting order's rest keeps working.
@@ -108,7 +110,7 @@ interface Trade {
 
 const precisionOf = (instrument: string) => (instrument.endsWith("_JPY") ? 3 : 5);
 const NO_FAULTS: Faults = {
-  delayMs: 0, fail5xx: 0, fail429: 0, loseNextOrderAnswer: false, rejectNext: null, partialFill: null, stallBody: false, silentAfterLines: null, dropAfterLines: null,
+  delayMs: 0, fail5xx: 0, fail429: 0, loseNextOrderAnswer: false, rejectNext: null, refuseNextCancel: false, partialFill: null, stallBody: false, silentAfterLines: null, dropAfterLines: null,
   orderStatus: null, delayOrdersMs: 0, streamStatus: null,
 };
 
@@ -476,7 +478,9 @@ export class OandaStandIn {
     if (req.method === "PUT" && cancelBy) {
       const key = decodeURIComponent(cancelBy[2]!);
       const o = cancelBy[1] ? this.orderByClientId(key) : this.orders.get(key);
-      if (!o || o.state !== "PENDING") {
+      const refused = this.faults.refuseNextCancel;
+      this.faults.refuseNextCancel = false;
+      if (!o || o.state !== "PENDING" || refused) {
         const reject = { type: "ORDER_CANCEL_REJECT", id: this.id(), time: v20Time(), ...(o ? { orderID: o.id } : {}), rejectReason: o ? "ORDER_NOT_CANCELABLE" : "ORDER_DOESNT_EXIST" };
         this.transactions.push(reject);
         return send(404, { orderCancelRejectTransaction: reject, relatedTransactionIDs: [reject.id], lastTransactionID: this.lastId(), errorCode: reject.rejectReason, errorMessage: "The Order cannot be cancelled" });

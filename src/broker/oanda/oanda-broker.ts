@@ -282,7 +282,9 @@ export class OandaBroker implements Broker {
   /**
    * `PUT /orders/@{client id}/cancel`; a 404 (filled already, cancelled, or
    * never placed: v20's ORDER_CANCEL_REJECT) is no failure. Either way the
-   * order is then looked up, so its fills, if any, are not lost.
+   * order is then looked up, so its fills, if any, are not lost. One that
+   * still works after that was not cancelled: an error, so the cancel is
+   * asked for again.
    */
   async cancel(clientOrderId: string): Promise<BrokerAnswer | null> {
     try {
@@ -290,7 +292,9 @@ export class OandaBroker implements Broker {
     } catch (err) {
       if (!(err instanceof OandaError && err.status === 404)) throw err;
     }
-    return this.lookup(clientOrderId);
+    const answer = await this.lookup(clientOrderId);
+    if (answer?.status === "working") throw new Error(`order ${clientOrderId} was not cancelled: OANDA still holds it as pending`);
+    return answer;
   }
 
   /** An order's fills and cancel, from its creation (its id) up to `lastId`, a page of ids at a time. */
