@@ -106,7 +106,7 @@ export class Backtest extends DurableObject<Env> {
         Date.now(),
         row.id,
       );
-      logEvent("info", "backtest.done", { id: row.id, pair: result.pair, tradeCount: result.tradeCount, pnlUsd: result.pnlUsd });
+      logEvent("info", "backtest.done", { id: row.id, pair: result.pair, tradeCount: result.tradeCount, pnlAccount: result.pnlAccount });
     } catch (err) {
       if (err instanceof LakeDataError) this.fail(err.code, err.message);
       // The strategy's own failure: the same on every attempt, so said at once, in its words.
@@ -142,7 +142,7 @@ export function summaryOf(result: BacktestResult): Record<string, unknown> {
     candles: result.candles,
     tradeCount: result.tradeCount,
     pnlQuote: result.pnlQuote,
-    pnlUsd: result.pnlUsd,
+    pnlAccount: result.pnlAccount,
     metrics: result.metrics,
   };
 }

@@ -117,7 +117,7 @@ async function main(): Promise<Record<string, unknown>> {
     });
     const ms = performance.now() - started;
     sample();
-    return { mode, ms, bars: result.bars, trades: result.tradeCount, pnlUsd: result.pnlUsd, peakHeapMB, peakRssMB };
+    return { mode, ms, bars: result.bars, trades: result.tradeCount, pnlAccount: result.pnlAccount, peakHeapMB, peakRssMB };
   }
   if (mode === "decode") {
     const manifest = await loadCandleManifest(bucket, pair);
@@ -164,7 +164,7 @@ async function main(): Promise<Record<string, unknown>> {
       }
     }
     const result = engine.finish();
-    return { mode, ms: performance.now() - started, bars: result.bars, trades: result.tradeCount, pnlUsd: result.pnlUsd };
+    return { mode, ms: performance.now() - started, bars: result.bars, trades: result.tradeCount, pnlAccount: result.pnlAccount };
   }
   throw new Error(`unknown mode ${mode}`);
 }

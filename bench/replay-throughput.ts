@@ -32,7 +32,7 @@ const MODES = ["full", "live", "decode", "compute", "baseline"] as const;
 /** The portfolio data path: these pairs' bars (copies of the synthetic years) merged on one clock. */
 const MERGED_PAIRS = ["AUD_USD", "EUR_CHF", "EUR_GBP", "EUR_JPY", "GBP_JPY", "NZD_USD", "USD_CAD", "USD_CHF"];
 type Mode = (typeof MODES)[number];
-interface ChildFigures { mode: Mode | "merge"; ms: number; bars: number; trades?: number; pnlUsd?: number; peakHeapMB?: number; peakRssMB?: number }
+interface ChildFigures { mode: Mode | "merge"; ms: number; bars: number; trades?: number; pnlAccount?: number; peakHeapMB?: number; peakRssMB?: number }
 
 async function writePartitions(dir: string, pair: string, years: Map<number, Candle[]>, source: string): Promise<number> {
   const partitions = [];
@@ -116,7 +116,7 @@ export const replayThroughput: Scenario = {
           dataset: d.name,
           bars: byMode.full.bars,
           trades: byMode.full.trades,
-          pnlUsd: byMode.full.pnlUsd,
+          pnlAccount: byMode.full.pnlAccount,
           fullMs: round(byMode.full.ms, 0),
           barsPerSecWithDecode: perSec(byMode.full),
           barsPerSecCompute: perSec(byMode.compute),

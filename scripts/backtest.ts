@@ -9,7 +9,7 @@
  *
  * The request is the same valibot schema as `POST /api/backtest/run`
  * (schemas/backtest.ts). Progress goes to stderr; stdout gets a summary table,
- * or with --json one JSON object (tradeCount, pnlQuote, pnlUsd, metrics, ...).
+ * or with --json one JSON object (tradeCount, pnlQuote, pnlAccount, metrics, ...).
  * A report (JSON + HTML) is written to --out and to R2 under `reports/`.
  * Exit codes: 0 ok, 1 failure, 2 bad arguments.
  */
@@ -220,8 +220,8 @@ export function jsonSummary(outcome: CliOutcome): Record<string, unknown> {
     tradeCount: r.tradeCount,
     pnlQuote: r.pnlQuote,
     quoteCurrency: getInstrument(r.pair).quote,
-    pnlUsd: r.pnlUsd,
-    financingUsd: r.financingUsdCents / 100,
+    pnlAccount: r.pnlAccount,
+    financingAccount: r.financingAccountCents / 100,
     metrics: r.metrics,
     ...(outcome.sweep ? { sweep: outcome.sweep } : {}),
     ...(outcome.walkForward ? { walkForward: outcome.walkForward } : {}),
@@ -240,19 +240,19 @@ export function summaryTable(outcome: CliOutcome): string {
     ["range", `${day(r.settings.fromMs)} .. ${day(r.settings.toMs)} (${r.bars.toLocaleString("en-US")} bars, ${r.candles.toLocaleString("en-US")} ${r.timeframe} candles)`],
     ["trades", `${r.tradeCount} (${m.wins} won, ${m.losses} lost, win rate ${fmt(m.winRate * 100, 1)}%)`],
     ...(q === "USD" ? [] : ([[`P&L ${q}`, fmt(r.pnlQuote)]] as [string, string][])),
-    ["P&L USD", `${fmt(r.pnlUsd)} (financing ${fmt(r.financingUsdCents / 100)})`],
+    ["P&L USD", `${fmt(r.pnlAccount)} (financing ${fmt(r.financingAccountCents / 100)})`],
     ["total return / CAGR", `${fmt(m.totalReturnPct)}% / ${m.cagrPct === null ? "-" : `${fmt(m.cagrPct)}%`}`],
     ["Sharpe / Sortino", `${fmt(m.sharpe)} / ${fmt(m.sortino)}`],
-    ["max drawdown", `${fmt(m.maxDrawdownUsdCents / 100)} USD (${fmt(m.maxDrawdownPct)}%), ${fmt(m.maxDrawdownDurationMs / 86_400_000, 1)} days`],
+    ["max drawdown", `${fmt(m.maxDrawdownAccountCents / 100)} USD (${fmt(m.maxDrawdownPct)}%), ${fmt(m.maxDrawdownDurationMs / 86_400_000, 1)} days`],
     ["profit factor", fmt(m.profitFactor)],
-    ["avg win / loss USD", `${fmt(m.avgWinUsdCents / 100)} / ${fmt(m.avgLossUsdCents / 100)}`],
+    ["avg win / loss USD", `${fmt(m.avgWinAccountCents / 100)} / ${fmt(m.avgLossAccountCents / 100)}`],
     ["exposure", `${fmt(m.exposurePct, 1)}% of the time`],
   ];
   const lines = rows.map(([k, val]) => `${k.padEnd(20)} ${val}`.slice(0, 80));
   if (outcome.sweep) {
     lines.push("", `sweep by ${outcome.sweep.objective} (best first):`, "params".padEnd(34) + "trades".padStart(7) + "P&L USD".padStart(14) + "Sharpe".padStart(9) + "maxDD%".padStart(8));
     for (const row of outcome.sweep.rows.slice(0, 10)) {
-      lines.push(JSON.stringify(row.params).slice(0, 33).padEnd(34) + String(row.tradeCount).padStart(7) + fmt(row.pnlUsd).padStart(14) + fmt(row.sharpe).padStart(9) + fmt(row.maxDrawdownPct).padStart(8));
+      lines.push(JSON.stringify(row.params).slice(0, 33).padEnd(34) + String(row.tradeCount).padStart(7) + fmt(row.pnlAccount).padStart(14) + fmt(row.sharpe).padStart(9) + fmt(row.maxDrawdownPct).padStart(8));
     }
     if (outcome.sweep.invalid.length > 0) lines.push(`${outcome.sweep.invalid.length} invalid combination(s) skipped`);
   }
@@ -260,7 +260,7 @@ export function summaryTable(outcome: CliOutcome): string {
     const wf = outcome.walkForward;
     lines.push("", `walk-forward by ${wf.objective}:`, "fold".padEnd(5) + "out-of-sample".padEnd(24) + "best params".padEnd(26) + "trades".padStart(7) + "P&L USD".padStart(12));
     for (const f of wf.folds) {
-      lines.push(String(f.fold).padEnd(5) + `${day(f.outOfSampleFromMs)}..${day(f.outOfSampleToMs)}`.padEnd(24) + JSON.stringify(f.bestParams).slice(0, 25).padEnd(26) + String(f.outOfSample.tradeCount).padStart(7) + fmt(f.outOfSample.pnlUsd).padStart(12));
+      lines.push(String(f.fold).padEnd(5) + `${day(f.outOfSampleFromMs)}..${day(f.outOfSampleToMs)}`.padEnd(24) + JSON.stringify(f.bestParams).slice(0, 25).padEnd(26) + String(f.outOfSample.tradeCount).padStart(7) + fmt(f.outOfSample.pnlAccount).padStart(12));
     }
     lines.push(`out-of-sample total: ${wf.outOfSampleTradeCount} trades, ${fmt(wf.outOfSamplePnlUsd)} USD`);
   }

@@ -297,10 +297,10 @@ export class BacktestView {
 
   private draw(r: BacktestResult): void {
     const m = r.metrics;
-    const initial = m.initialBalanceUsdCents / 100;
+    const initial = m.initialBalanceAccountCents / 100;
     // Equity points can share a second (thinned 1m candles do not, but be safe): keep the last.
     const points = new Map<number, number>();
-    for (const p of r.equity) points.set(Math.floor(p.t / 1000), initial + p.usdCents / 100);
+    for (const p of r.equity) points.set(Math.floor(p.t / 1000), initial + p.accountCents / 100);
     const equity = [...points].map(([t, value]) => ({ time: t as UTCTimestamp, value }));
     let peak = -Infinity;
     const drawdown = equity.map((p) => {
@@ -314,20 +314,20 @@ export class BacktestView {
     const fig = (label: string, value: string | HTMLElement) => h("span", {}, label, h("b", {}, value));
     const ratio = (n: number | null) => (n === null ? "-" : n.toFixed(2));
     $("bt-metrics").replaceChildren(
-      fig("P&L", signed(r.pnlUsd, "USD")),
+      fig("P&L", signed(r.pnlAccount, "USD")),
       fig("return", `${m.totalReturnPct.toFixed(2)}%`),
       fig("trades", String(r.tradeCount)),
       fig("win rate", `${(m.winRate * 100).toFixed(1)}%`),
       fig("Sharpe", ratio(m.sharpe)),
       fig("Sortino", ratio(m.sortino)),
-      fig("max drawdown", `${money(m.maxDrawdownUsdCents / 100)} (${m.maxDrawdownPct.toFixed(2)}%)`),
+      fig("max drawdown", `${money(m.maxDrawdownAccountCents / 100)} (${m.maxDrawdownPct.toFixed(2)}%)`),
       fig("profit factor", ratio(m.profitFactor)),
       fig("bars", r.bars.toLocaleString("en-US")),
     );
     const iso = (t: number) => new Date(t).toISOString().slice(0, 16).replace("T", " ");
     $("bt-trades").replaceChildren(
       ...r.trades.slice(0, TRADES_SHOWN).map((t, i) =>
-        row([String(i + 1), t.side, t.units.toLocaleString("en-US"), iso(t.entryT), String(t.entryPrice), iso(t.exitT), String(t.exitPrice), signed(t.pnlUsdCents / 100), t.exitReason]),
+        row([String(i + 1), t.side, t.units.toLocaleString("en-US"), iso(t.entryT), String(t.entryPrice), iso(t.exitT), String(t.exitPrice), signed(t.pnlAccountCents / 100), t.exitReason]),
       ),
     );
     if (r.trades.length > TRADES_SHOWN || r.tradesOmitted > 0) $("bt-trades").append(row([`... ${r.tradeCount - TRADES_SHOWN} more`]));

@@ -268,7 +268,7 @@ export class Backtester {
     if (tf !== this.tf) return;
     this.candles++;
     if (this.firstMs === null) this.firstMs = candle.t;
-    this.equity.push({ t: closeTs, usdCents: balance - this.metrics.initialCents });
+    this.equity.push({ t: closeTs, accountCents: balance - this.metrics.initialCents });
     this.metrics.onEquity(closeTs, balance);
   }
 
@@ -400,8 +400,8 @@ export class Backtester {
       exitT,
       exitPrice,
       pnlQuoteMicros: closed.realisedPnlQuoteMicros,
-      pnlUsdCents: closed.realisedPnlAccountCents,
-      financingUsdCents: this.positionFinancingCents,
+      pnlAccountCents: closed.realisedPnlAccountCents,
+      financingAccountCents: this.positionFinancingCents,
       exitReason,
     };
     this.metrics.onTrade(trade);
@@ -448,7 +448,7 @@ export class Backtester {
     const finalCents = this.metrics.initialCents + Number(this.realisedCents + this.financingCents);
     const span = this.firstMs !== null && this.lastMs !== null ? this.lastMs - this.firstMs : 0;
     const pnlQuoteMicros = Number(this.realisedMicros);
-    const pnlUsdCents = Number(this.realisedCents + this.financingCents);
+    const pnlAccountCents = Number(this.realisedCents + this.financingCents);
     return {
       settings: this.settings,
       pair: this.instrument.symbol,
@@ -462,10 +462,10 @@ export class Backtester {
       tradeCount: this.tradeCount,
       tradesOmitted: this.tradeCount - this.trades.length,
       pnlQuoteMicros,
-      pnlUsdCents,
+      pnlAccountCents,
       pnlQuote: microsToDecimal(pnlQuoteMicros),
-      pnlUsd: centsToDecimal(pnlUsdCents),
-      financingUsdCents: Number(this.financingCents),
+      pnlAccount: centsToDecimal(pnlAccountCents),
+      financingAccountCents: Number(this.financingCents),
       rejections: Object.fromEntries([...this.rejections].sort((a, b) => a[0].localeCompare(b[0]))),
       equity: this.equity.points(),
       metrics: this.metrics.finish(finalCents, span, this.exposureMs),

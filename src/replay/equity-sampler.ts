@@ -32,9 +32,9 @@ export class EquitySampler {
   }
 
   /** Replace the value of the latest point (the final close-out). */
-  amendLast(usdCents: number): void {
+  amendLast(accountCents: number): void {
     if (this.last === null) return;
-    const amended = { t: this.last.t, usdCents };
+    const amended = { t: this.last.t, accountCents };
     if (this.kept[this.kept.length - 1] === this.last) this.kept[this.kept.length - 1] = amended;
     this.last = amended;
   }

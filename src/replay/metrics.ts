@@ -59,8 +59,8 @@ export class MetricsTracker {
   }
 
   /** A closed trade (P&L including its financing). */
-  onTrade(trade: Pick<BacktestTrade, "pnlUsdCents" | "financingUsdCents">): void {
-    const pnl = trade.pnlUsdCents + trade.financingUsdCents;
+  onTrade(trade: Pick<BacktestTrade, "pnlAccountCents" | "financingAccountCents">): void {
+    const pnl = trade.pnlAccountCents + trade.financingAccountCents;
     this.trades++;
     if (pnl > 0) {
       this.wins++;
@@ -92,26 +92,26 @@ export class MetricsTracker {
     const growth = finalCents / this.initialCents;
     const { trades, wins, losses, grossProfitCents: gp, grossLossCents: gl } = this;
     return {
-      initialBalanceUsdCents: this.initialCents,
-      finalBalanceUsdCents: finalCents,
+      initialBalanceAccountCents: this.initialCents,
+      finalBalanceAccountCents: finalCents,
       totalReturnPct: (growth - 1) * 100,
       // exp/log rather than `**`: V8 versions disagree in the last digit of pow (Node and workerd would
       // print different CAGRs), while their fdlibm-derived exp and log agree.
       cagrPct: spanMs >= 86_400_000 && growth > 0 ? (Math.exp(Math.log(growth) / years) - 1) * 100 : null,
       sharpe: r.length > 1 && variance > 0 ? (mean / Math.sqrt(variance)) * annual : null,
       sortino: downside > 0 ? (mean / downside) * annual : null,
-      maxDrawdownUsdCents: this.maxDdCents,
+      maxDrawdownAccountCents: this.maxDdCents,
       maxDrawdownPct: this.maxDdPct,
       maxDrawdownDurationMs: this.maxDdDurationMs,
       tradeCount: trades,
       wins,
       losses,
       winRate: trades === 0 ? 0 : wins / trades,
-      grossProfitUsdCents: gp,
-      grossLossUsdCents: gl,
+      grossProfitAccountCents: gp,
+      grossLossAccountCents: gl,
       profitFactor: gl === 0 ? null : gp / -gl,
-      avgWinUsdCents: wins === 0 ? 0 : Math.round(gp / wins),
-      avgLossUsdCents: losses === 0 ? 0 : Math.round(gl / losses),
+      avgWinAccountCents: wins === 0 ? 0 : Math.round(gp / wins),
+      avgLossAccountCents: losses === 0 ? 0 : Math.round(gl / losses),
       exposurePct: spanMs > 0 ? (exposureMs / spanMs) * 100 : 0,
     };
   }

@@ -18,9 +18,9 @@ export interface BacktestTrade {
   /** Realised P&L in the quote currency (after commission), micros. */
   pnlQuoteMicros: number;
   /** Realised P&L in USD (after commission, before financing), cents. */
-  pnlUsdCents: number;
+  pnlAccountCents: number;
   /** Financing charged while the position was held (negative = paid), USD cents. */
-  financingUsdCents: number;
+  financingAccountCents: number;
   /** Why it closed: "signal" (reversed or closed by the strategy), "stop_loss" | "take_profit" | "trailing_stop", or "end" (closed at the last bar). */
   exitReason: string;
 }
@@ -29,12 +29,12 @@ export interface EquityPoint {
   /** Close time of a strategy candle, epoch ms. */
   t: number;
   /** Realised + unrealised P&L (marked at the price the position would exit at) + financing, USD cents. Excludes the initial balance. */
-  usdCents: number;
+  accountCents: number;
 }
 
 export interface BacktestMetrics {
-  initialBalanceUsdCents: number;
-  finalBalanceUsdCents: number;
+  initialBalanceAccountCents: number;
+  finalBalanceAccountCents: number;
   /** (final - initial) / initial, percent. */
   totalReturnPct: number;
   /** Compound annual growth over the calendar span of the data, percent; null for spans under a day. */
@@ -44,7 +44,7 @@ export interface BacktestMetrics {
   /** Mean daily return / downside deviation, times sqrt(252); null when no day lost. */
   sortino: number | null;
   /** Largest peak-to-trough fall of equity (initial balance included), USD cents, >= 0. */
-  maxDrawdownUsdCents: number;
+  maxDrawdownAccountCents: number;
   /** The same fall as a percent of the peak it fell from. */
   maxDrawdownPct: number;
   /** Longest time equity spent below a previous peak (until recovered, or the end), ms. */
@@ -54,13 +54,13 @@ export interface BacktestMetrics {
   losses: number;
   /** wins / trades, 0 when there are no trades. */
   winRate: number;
-  grossProfitUsdCents: number;
-  grossLossUsdCents: number;
+  grossProfitAccountCents: number;
+  grossLossAccountCents: number;
   /** grossProfit / |grossLoss|; null when there is no loss. */
   profitFactor: number | null;
   /** Mean P&L of winning / losing trades, USD cents (0 when none). */
-  avgWinUsdCents: number;
-  avgLossUsdCents: number;
+  avgWinAccountCents: number;
+  avgLossAccountCents: number;
   /** Share of the data's time span with a position open, percent. */
   exposurePct: number;
 }
@@ -99,10 +99,10 @@ export interface BacktestResult {
   tradesOmitted: number;
   /** Realised P&L + financing, quote currency micros and USD cents; decimal copies below. */
   pnlQuoteMicros: number;
-  pnlUsdCents: number;
+  pnlAccountCents: number;
   pnlQuote: number;
-  pnlUsd: number;
-  financingUsdCents: number;
+  pnlAccount: number;
+  financingAccountCents: number;
   /** Orders refused by the per-pair risk limits (when configured), by reason. */
   rejections: Record<string, number>;
   /** At most EQUITY_POINTS_MAX points: thinned evenly (every 2nd, then 4th...) on long runs. */

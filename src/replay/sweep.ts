@@ -44,21 +44,21 @@ export function score(result: BacktestResult, objective: Objective): number {
   const m = result.metrics;
   switch (objective) {
     case "pnl":
-      return result.pnlUsdCents;
+      return result.pnlAccountCents;
     case "sharpe":
       return m.sharpe ?? Number.NEGATIVE_INFINITY;
     case "sortino":
       return m.sortino ?? Number.NEGATIVE_INFINITY;
     case "profitFactor":
-      return m.profitFactor ?? (m.grossProfitUsdCents > 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY);
+      return m.profitFactor ?? (m.grossProfitAccountCents > 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY);
   }
 }
 
 export interface SweepRow {
   params: Record<string, ParamValue>;
   tradeCount: number;
-  pnlUsd: number;
-  pnlUsdCents: number;
+  pnlAccount: number;
+  pnlAccountCents: number;
   sharpe: number | null;
   sortino: number | null;
   maxDrawdownPct: number;
@@ -77,7 +77,7 @@ export interface SweepResult {
 
 function rowOf(params: Record<string, ParamValue>, r: BacktestResult): SweepRow {
   const m = r.metrics;
-  return { params, tradeCount: r.tradeCount, pnlUsd: r.pnlUsd, pnlUsdCents: r.pnlUsdCents, sharpe: m.sharpe, sortino: m.sortino, maxDrawdownPct: m.maxDrawdownPct, winRate: m.winRate, profitFactor: m.profitFactor };
+  return { params, tradeCount: r.tradeCount, pnlAccount: r.pnlAccount, pnlAccountCents: r.pnlAccountCents, sharpe: m.sharpe, sortino: m.sortino, maxDrawdownPct: m.maxDrawdownPct, winRate: m.winRate, profitFactor: m.profitFactor };
 }
 
 /** Run every valid combination over [fromMs, toMs) (trading from tradeFromMs) in one pass; results in grid order. */
@@ -141,7 +141,7 @@ export interface WalkForwardResult {
   }[];
   /** Out-of-sample folds added up: what trading the walk-forward choices would have made. */
   outOfSampleTradeCount: number;
-  outOfSamplePnlUsdCents: number;
+  outOfSamplePnlAccountCents: number;
   outOfSamplePnlUsd: number;
 }
 
@@ -174,7 +174,7 @@ export async function walkForward(
     const [oos] = await runGrid(bucket, request, [is.params], start, end, (p) => onProgress?.(k + 1, "out-of-sample", p), split);
     if (!oos) throw new Error("out-of-sample run produced no result");
     trades += oos.result.tradeCount;
-    cents += oos.result.pnlUsdCents;
+    cents += oos.result.pnlAccountCents;
     out.push({
       fold: k + 1,
       inSampleFromMs: start,
@@ -186,5 +186,5 @@ export async function walkForward(
       outOfSample: rowOf(is.params, oos.result),
     });
   }
-  return { objective, folds: out, outOfSampleTradeCount: trades, outOfSamplePnlUsdCents: cents, outOfSamplePnlUsd: cents / 100 };
+  return { objective, folds: out, outOfSampleTradeCount: trades, outOfSamplePnlAccountCents: cents, outOfSamplePnlUsd: cents / 100 };
 }

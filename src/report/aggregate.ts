@@ -15,20 +15,20 @@ import type { BacktestResult } from "../replay/result.ts";
 
 export interface TradeStats {
   trades: number;
-  /** Trades with pnlUsdCents > 0 / < 0 (the same rule as the metrics; 0 is neither). */
+  /** Trades with pnlAccountCents > 0 / < 0 (the same rule as the metrics; 0 is neither). */
   wins: number;
   losses: number;
   /** wins / trades. */
   winRate: number;
   /** Sum of the trades' realised P&L (after commission, before financing), USD cents. */
-  pnlUsdCents: number;
+  pnlAccountCents: number;
   /** Sum of the financing charged on these trades, USD cents. */
-  financingUsdCents: number;
-  /** pnlUsdCents / trades rounded to the nearest cent (halves up). */
-  avgPnlUsdCents: number;
-  grossProfitUsdCents: number;
+  financingAccountCents: number;
+  /** pnlAccountCents / trades rounded to the nearest cent (halves up). */
+  avgPnlAccountCents: number;
+  grossProfitAccountCents: number;
   /** Sum of the losing trades' P&L, <= 0. */
-  grossLossUsdCents: number;
+  grossLossAccountCents: number;
   /** grossProfit / |grossLoss|; null when nothing lost. */
   profitFactor: number | null;
 }
@@ -65,8 +65,8 @@ function tradeTable(results: readonly BacktestResult[]): aq.ColumnTable {
     side: [] as string[],
     entryT: [] as number[],
     exitT: [] as number[],
-    pnlUsdCents: [] as number[],
-    financingUsdCents: [] as number[],
+    pnlAccountCents: [] as number[],
+    financingAccountCents: [] as number[],
   };
   for (const r of results) {
     for (const t of r.trades) {
@@ -75,8 +75,8 @@ function tradeTable(results: readonly BacktestResult[]): aq.ColumnTable {
       cols.side.push(t.side);
       cols.entryT.push(t.entryT);
       cols.exitT.push(t.exitT);
-      cols.pnlUsdCents.push(t.pnlUsdCents);
-      cols.financingUsdCents.push(t.financingUsdCents);
+      cols.pnlAccountCents.push(t.pnlAccountCents);
+      cols.financingAccountCents.push(t.financingAccountCents);
     }
   }
   // aq.table rather than aq.from(rows): with no trades it still has the
@@ -88,10 +88,10 @@ function tradeTable(results: readonly BacktestResult[]): aq.ColumnTable {
     hour: "d => op.utchours(d.entryT)",
     direction: "d => d.side === 'buy' ? 'long' : 'short'",
     directionOrder: "d => d.side === 'buy' ? 0 : 1",
-    win: "d => d.pnlUsdCents > 0 ? 1 : 0",
-    loss: "d => d.pnlUsdCents < 0 ? 1 : 0",
-    profitCents: "d => d.pnlUsdCents > 0 ? d.pnlUsdCents : 0",
-    lossCents: "d => d.pnlUsdCents < 0 ? d.pnlUsdCents : 0",
+    win: "d => d.pnlAccountCents > 0 ? 1 : 0",
+    loss: "d => d.pnlAccountCents < 0 ? 1 : 0",
+    profitCents: "d => d.pnlAccountCents > 0 ? d.pnlAccountCents : 0",
+    lossCents: "d => d.pnlAccountCents < 0 ? d.pnlAccountCents : 0",
   });
 }
 
@@ -103,15 +103,15 @@ function groupStats(table: aq.ColumnTable, keys: string[], order: string): Recor
       trades: aq.op.count(),
       wins: aq.op.sum("win"),
       losses: aq.op.sum("loss"),
-      pnlUsdCents: aq.op.sum("pnlUsdCents"),
-      financingUsdCents: aq.op.sum("financingUsdCents"),
-      grossProfitUsdCents: aq.op.sum("profitCents"),
-      grossLossUsdCents: aq.op.sum("lossCents"),
+      pnlAccountCents: aq.op.sum("pnlAccountCents"),
+      financingAccountCents: aq.op.sum("financingAccountCents"),
+      grossProfitAccountCents: aq.op.sum("profitCents"),
+      grossLossAccountCents: aq.op.sum("lossCents"),
     })
     .derive({
       winRate: "d => d.wins / d.trades",
-      avgPnlUsdCents: "d => op.round(d.pnlUsdCents / d.trades)",
-      profitFactor: "d => d.grossLossUsdCents === 0 ? null : d.grossProfitUsdCents / -d.grossLossUsdCents",
+      avgPnlAccountCents: "d => op.round(d.pnlAccountCents / d.trades)",
+      profitFactor: "d => d.grossLossAccountCents === 0 ? null : d.grossProfitAccountCents / -d.grossLossAccountCents",
     })
     .orderby(order)
     .objects() as Record<string, unknown>[];
@@ -137,11 +137,11 @@ function stats(row: Record<string, unknown>): TradeStats {
     wins: num(row, "wins"),
     losses: num(row, "losses"),
     winRate: num(row, "winRate"),
-    pnlUsdCents: num(row, "pnlUsdCents"),
-    financingUsdCents: num(row, "financingUsdCents"),
-    avgPnlUsdCents: num(row, "avgPnlUsdCents"),
-    grossProfitUsdCents: num(row, "grossProfitUsdCents"),
-    grossLossUsdCents: num(row, "grossLossUsdCents"),
+    pnlAccountCents: num(row, "pnlAccountCents"),
+    financingAccountCents: num(row, "financingAccountCents"),
+    avgPnlAccountCents: num(row, "avgPnlAccountCents"),
+    grossProfitAccountCents: num(row, "grossProfitAccountCents"),
+    grossLossAccountCents: num(row, "grossLossAccountCents"),
     profitFactor: pf === null ? null : num(row, "profitFactor"),
   };
 }

@@ -39,7 +39,7 @@ function hundredths(value: number): string {
 }
 
 /** Integer USD cents -> "$1,234.56" / "-$1,234.56". */
-export function formatUsdCents(cents: number): string {
+export function formatAccountCents(cents: number): string {
   const c = Math.round(cents);
   return c < 0 ? `-$${hundredths(-c)}` : `$${hundredths(c)}`;
 }

@@ -11,7 +11,7 @@ import {
   formatPct,
   formatQuoteMicros,
   formatRatioPct,
-  formatUsdCents,
+  formatAccountCents,
   formatUtcMinute,
   quoteCurrency,
 } from "./format.ts";
@@ -54,7 +54,7 @@ export function settingsSection(r: BacktestResult): string {
     ["Slippage", `${formatNumber(s.slippagePips, 2)} pips`],
     ["Commission", `${formatNumber(s.commissionPerMillion, 2)} per million`],
     ["Financing long / short", `${formatPct(s.financingLongPct)} / ${formatPct(s.financingShortPct)} a year`],
-    ["Initial balance", formatUsdCents(Math.round(s.initialBalanceUsd * 100))],
+    ["Initial balance", formatAccountCents(Math.round(s.initialBalanceUsd * 100))],
   ]);
 }
 
@@ -69,18 +69,18 @@ export function metricsSection(r: BacktestResult): string {
     ["CAGR", formatPct(m.cagrPct)],
     ["Sharpe (daily, annualised)", formatNumber(m.sharpe, 2)],
     ["Sortino (daily, annualised)", formatNumber(m.sortino, 2)],
-    ["Max drawdown", `${formatUsdCents(m.maxDrawdownUsdCents)} (${formatPct(m.maxDrawdownPct)})`],
+    ["Max drawdown", `${formatAccountCents(m.maxDrawdownAccountCents)} (${formatPct(m.maxDrawdownPct)})`],
     ["Longest drawdown", formatDays(m.maxDrawdownDurationMs)],
     ["Trades (wins / losses)", `${formatNumber(m.tradeCount, 0)} (${formatNumber(m.wins, 0)} / ${formatNumber(m.losses, 0)})`],
     ["Win rate", formatRatioPct(m.winRate)],
     ["Profit factor", formatNumber(m.profitFactor, 2)],
-    ["Average win / loss", `${formatUsdCents(m.avgWinUsdCents)} / ${formatUsdCents(m.avgLossUsdCents)}`],
-    ["Gross profit / loss", `${formatUsdCents(m.grossProfitUsdCents)} / ${formatUsdCents(m.grossLossUsdCents)}`],
+    ["Average win / loss", `${formatAccountCents(m.avgWinAccountCents)} / ${formatAccountCents(m.avgLossAccountCents)}`],
+    ["Gross profit / loss", `${formatAccountCents(m.grossProfitAccountCents)} / ${formatAccountCents(m.grossLossAccountCents)}`],
     ["Exposure", formatPct(m.exposurePct)],
     ["P&L (quote)", formatQuoteMicros(r.pnlQuoteMicros, quoteCurrency(r.pair))],
-    ["P&L (USD, incl. financing)", formatUsdCents(r.pnlUsdCents)],
-    ["Financing", formatUsdCents(r.financingUsdCents)],
-    ["Balance initial / final", `${formatUsdCents(m.initialBalanceUsdCents)} / ${formatUsdCents(m.finalBalanceUsdCents)}`],
+    ["P&L (USD, incl. financing)", formatAccountCents(r.pnlAccountCents)],
+    ["Financing", formatAccountCents(r.financingAccountCents)],
+    ["Balance initial / final", `${formatAccountCents(m.initialBalanceAccountCents)} / ${formatAccountCents(m.finalBalanceAccountCents)}`],
     ["Orders refused by risk limits", rejections === "" ? "none" : rejections],
   ]);
 }
@@ -98,10 +98,10 @@ function statCells(s: TradeStats): string[] {
   return [
     formatNumber(s.trades, 0),
     formatRatioPct(s.winRate),
-    formatUsdCents(s.pnlUsdCents),
-    formatUsdCents(s.avgPnlUsdCents),
+    formatAccountCents(s.pnlAccountCents),
+    formatAccountCents(s.avgPnlAccountCents),
     formatNumber(s.profitFactor, 2),
-    formatUsdCents(s.financingUsdCents),
+    formatAccountCents(s.financingAccountCents),
   ];
 }
 
@@ -149,8 +149,8 @@ export function tradesSection(r: BacktestResult): string {
     String(t.exitPrice),
     `${formatNumber((t.exitT - t.entryT) / 3_600_000, 1)} h`,
     formatQuoteMicros(t.pnlQuoteMicros, quote),
-    formatUsdCents(t.pnlUsdCents),
-    formatUsdCents(t.financingUsdCents),
+    formatAccountCents(t.pnlAccountCents),
+    formatAccountCents(t.financingAccountCents),
     t.exitReason,
   ]);
   const listed = r.trades.length;

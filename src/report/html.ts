@@ -38,7 +38,7 @@ const CHART_SCRIPT = `(function () {
   "use strict";
   var LC = window.LightweightCharts;
   var data = JSON.parse(document.getElementById("chart-data").textContent);
-  if (!LC || data.balanceUsd.t.length === 0) return;
+  if (!LC || data.balance.t.length === 0) return;
   function points(s) {
     var out = [];
     for (var i = 0; i < s.t.length; i++) out.push({ time: s.t[i], value: s.v[i] });
@@ -55,7 +55,7 @@ const CHART_SCRIPT = `(function () {
   var equity = chart("equity-chart");
   equity.addSeries(LC.LineSeries, {
     color: "#1f6feb", lineWidth: 2, priceFormat: { type: "price", precision: 2, minMove: 0.01 },
-  }).setData(points(data.balanceUsd));
+  }).setData(points(data.balance));
   var drawdown = chart("drawdown-chart");
   drawdown.addSeries(LC.AreaSeries, {
     lineColor: "#cf222e", topColor: "rgba(207, 34, 46, 0.05)", bottomColor: "rgba(207, 34, 46, 0.4)",
@@ -113,7 +113,7 @@ export function renderReportHtml(report: ReportInput): string {
   const heading = escapeHtml(title(r));
   const charts = chartData(r);
   const chartsHtml =
-    charts.balanceUsd.t.length === 0
+    charts.balance.t.length === 0
       ? "<p>No equity points.</p>"
       : `<h3>Balance (USD)</h3>\n<div id="equity-chart" class="chart"></div>\n<h3>Drawdown (% below the running peak)</h3>\n<div id="drawdown-chart" class="chart small"></div>`;
   return `<!DOCTYPE html>

@@ -75,13 +75,13 @@ describe("backtest CLI runs", () => {
       // fast=60 is never shorter than slow: two invalid combinations, four run.
       expect(sweep.rows.length).toBe(4);
       expect(sweep.invalid.map((i) => i.params)).toEqual([{ fast: 60, slow: 30 }, { fast: 60, slow: 50 }]);
-      const pnl = sweep.rows.map((r) => r.pnlUsdCents);
+      const pnl = sweep.rows.map((r) => r.pnlAccountCents);
       expect(pnl).toEqual([...pnl].sort((a, b) => b - a));
-      expect(outcome.result.pnlUsdCents).toBe(pnl[0]);
+      expect(outcome.result.pnlAccountCents).toBe(pnl[0]);
       expect(outcome.result.settings.strategy.params).toMatchObject(sweep.rows[0]!.params);
 
       const summary = jsonSummary(outcome);
-      expect(summary).toMatchObject({ tradeCount: outcome.result.tradeCount, pnlQuote: outcome.result.pnlQuote, pnlUsd: outcome.result.pnlUsd });
+      expect(summary).toMatchObject({ tradeCount: outcome.result.tradeCount, pnlQuote: outcome.result.pnlQuote, pnlAccount: outcome.result.pnlAccount });
       const table = summaryTable(outcome);
       // Every line fits 80 columns, except the report's file paths (as long as the folder's name).
       expect(table.split("\n").filter((line) => line.length > 80 && !line.startsWith("  "))).toEqual([]);
@@ -109,7 +109,7 @@ describe("backtest CLI runs", () => {
     }
     expect(wf.folds[1]!.outOfSampleToMs).toBe(Date.UTC(2021, 2, 1));
     expect(wf.outOfSampleTradeCount).toBe(wf.folds.reduce((n, f) => n + f.outOfSample.tradeCount, 0));
-    expect(wf.outOfSamplePnlUsdCents).toBe(wf.folds.reduce((n, f) => n + f.outOfSample.pnlUsdCents, 0));
+    expect(wf.outOfSamplePnlAccountCents).toBe(wf.folds.reduce((n, f) => n + f.outOfSample.pnlAccountCents, 0));
   });
 
   it("fails clearly when the lake has no data for the pair", async () => {

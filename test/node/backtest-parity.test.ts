@@ -129,16 +129,16 @@ describe.skipIf(!present)("backtest parity: CLI = HTTP = live replay through the
     const positions = ((await api("GET", `/api/pairs/${pair}/positions?limit=1000`)) as { positions: { strategyId: string; side: string; openedAt: number; closedAt?: number; entryPrice: number; realisedPnlQuote: number; realisedPnlAccount: number; status: string }[] }).positions;
     // This case's strategy only: an earlier case may have traded the same pair.
     const closed = positions.filter((p) => p.status === "CLOSED" && p.strategyId === strategy.id).sort((x, y) => x.openedAt - y.openedAt);
-    const live = closed.map((p) => ({ side: p.side, entryT: p.openedAt, entryPrice: p.entryPrice, exitT: p.closedAt, pnlQuoteMicros: Math.round(p.realisedPnlQuote * 1e6), pnlUsdCents: Math.round(p.realisedPnlAccount * 100) }));
+    const live = closed.map((p) => ({ side: p.side, entryT: p.openedAt, entryPrice: p.entryPrice, exitT: p.closedAt, pnlQuoteMicros: Math.round(p.realisedPnlQuote * 1e6), pnlAccountCents: Math.round(p.realisedPnlAccount * 100) }));
     // The last trade's exit: the backtest's end of data, the actor's flatten after it.
-    const backtest = a.trades.map((t, i) => ({ side: t.side, entryT: t.entryT, entryPrice: t.entryPrice, exitT: i === a.trades.length - 1 && t.exitReason === "end" ? live[i]?.exitT : t.exitT, pnlQuoteMicros: t.pnlQuoteMicros, pnlUsdCents: t.pnlUsdCents }));
+    const backtest = a.trades.map((t, i) => ({ side: t.side, entryT: t.entryT, entryPrice: t.entryPrice, exitT: i === a.trades.length - 1 && t.exitReason === "end" ? live[i]?.exitT : t.exitT, pnlQuoteMicros: t.pnlQuoteMicros, pnlAccountCents: t.pnlAccountCents }));
     expect(live).toEqual(backtest);
-    expect(live.reduce((s, t) => s + t.pnlUsdCents, 0)).toBe(a.pnlUsdCents);
+    expect(live.reduce((s, t) => s + t.pnlAccountCents, 0)).toBe(a.pnlAccountCents);
     if (strategy.kind === "limit-scaler") {
       // Entries it withdrew (ctx.cancel) were cancelled at the paper broker live, as the backtest dropped them.
       const orders = ((await api("GET", `/api/pairs/${pair}/orders?limit=1000`)) as { orders: { strategyId: string; status: string; rejectReason?: string }[] }).orders;
       expect(orders.filter((o) => o.strategyId === strategy.id && o.status === "rejected" && o.rejectReason === "CLIENT_REQUEST").length).toBeGreaterThan(0);
     }
-    console.log(`parity ${strategy.kind} ${pair} ${FROM}..${TO}: ${a.tradeCount} trades, ${a.pnlUsd} USD by CLI, HTTP and live replay (${summary.sent} ticks in ${summary.requests} requests)`);
+    console.log(`parity ${strategy.kind} ${pair} ${FROM}..${TO}: ${a.tradeCount} trades, ${a.pnlAccount} USD by CLI, HTTP and live replay (${summary.sent} ticks in ${summary.requests} requests)`);
   }, 240_000);
 });

@@ -27,15 +27,15 @@ describe.skipIf(!present)("tick backtests", () => {
     expect(ticks.bars).toBeGreaterThan(500_000);
     expect(candles.bars).toBe(15_366);
     expect(ticks.tradeCount).toBeGreaterThan(20);
-    const view = (r: typeof ticks) => r.trades.map((t) => [t.side, t.entryPrice, t.exitPrice, t.pnlUsdCents]);
+    const view = (r: typeof ticks) => r.trades.map((t) => [t.side, t.entryPrice, t.exitPrice, t.pnlAccountCents]);
     expect(view(ticks)).toEqual(view(candles));
-    expect(ticks.pnlUsdCents).toBe(candles.pnlUsdCents);
+    expect(ticks.pnlAccountCents).toBe(candles.pnlAccountCents);
     // Tick fills are stamped at the tick, bar fills at the minute it opens.
     for (const [i, t] of ticks.trades.entries()) {
       const c = candles.trades[i]!;
       expect(t.entryT - c.entryT).toBeGreaterThanOrEqual(0);
       expect(t.entryT - c.entryT).toBeLessThan(60_000);
     }
-    console.log(`tick backtest 2014-05-01..16: ${ticks.bars} ticks = ${candles.bars} candles, ${ticks.tradeCount} trades, ${ticks.pnlUsd} USD either way`);
+    console.log(`tick backtest 2014-05-01..16: ${ticks.bars} ticks = ${candles.bars} candles, ${ticks.tradeCount} trades, ${ticks.pnlAccount} USD either way`);
   }, 60_000);
 });

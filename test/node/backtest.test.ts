@@ -27,7 +27,7 @@ const EST = parseZone("EST");
 const UNITS = 100_000;
 const SPREAD_PIPS = 1.0;
 /** The published reference figures (docs/data-and-backtests.md): any change to the trading code must keep them exact. */
-const GOLDEN = { EUR_USD: { trades: 136, usdCents: 197_700 }, USD_JPY: { trades: 144, usdCents: 221_968 } } as const;
+const GOLDEN = { EUR_USD: { trades: 136, accountCents: 197_700 }, USD_JPY: { trades: 144, accountCents: 221_968 } } as const;
 const config = v.parse(StrategyConfig, { id: "sma-ref", kind: "sma-cross", units: UNITS, params: { timeframe: "1h", fast: 20, slow: 50, price: "bid" } });
 
 /** M1 bid bars (EST, ask = bid), and the 1h candles the live aggregator makes of them (hour buckets in UTC). */
@@ -118,26 +118,26 @@ describe.skipIf(!present)("backtest: sma-cross 20/50 reference run on histdata 2
       expect(a.tradeCount).toBeGreaterThan(50);
       expect(a.trades.every((t) => t.units === UNITS)).toBe(true);
       const sumMicros = a.trades.reduce((s, t) => s + BigInt(t.pnlQuoteMicros), 0n);
-      const sumCents = a.trades.reduce((s, t) => s + BigInt(t.pnlUsdCents), 0n);
+      const sumCents = a.trades.reduce((s, t) => s + BigInt(t.pnlAccountCents), 0n);
       expect(sumMicros).toBe(BigInt(a.pnlQuoteMicros));
-      expect(sumCents).toBe(BigInt(a.pnlUsdCents));
+      expect(sumCents).toBe(BigInt(a.pnlAccountCents));
       expect(a.pnlQuote).toBe(a.pnlQuoteMicros / 1e6);
       expect(a.bars).toBe(bars.length);
       expect(a.candles).toBe(candles.length);
       expect(a.equity.length).toBe(candles.length);
-      expect(a.equity[a.equity.length - 1]?.usdCents).toBe(a.pnlUsdCents);
+      expect(a.equity[a.equity.length - 1]?.accountCents).toBe(a.pnlAccountCents);
 
       const ref = reference(candles, instrument);
       expect(a.tradeCount).toBe(ref.trades);
       expect(BigInt(a.pnlQuoteMicros)).toBe(ref.micros);
-      expect(BigInt(a.pnlUsdCents)).toBe(ref.cents);
-      expect({ trades: a.tradeCount, usdCents: a.pnlUsdCents }).toEqual(GOLDEN[pair]);
+      expect(BigInt(a.pnlAccountCents)).toBe(ref.cents);
+      expect({ trades: a.tradeCount, accountCents: a.pnlAccountCents }).toEqual(GOLDEN[pair]);
 
       const m = a.metrics;
       console.log(
         `backtest ${pair} 2018 sma-cross 20/50 1h, ${UNITS} units, spread ${SPREAD_PIPS} pip: ${candles.length} candles, ` +
-          `${a.tradeCount} trades, pnl ${a.pnlQuote} ${instrument.quote}, ${a.pnlUsd} USD; ` +
-          `max drawdown ${m.maxDrawdownUsdCents / 100} USD, win rate ${m.winRate.toFixed(4)}, profit factor ${m.profitFactor?.toFixed(4)}`,
+          `${a.tradeCount} trades, pnl ${a.pnlQuote} ${instrument.quote}, ${a.pnlAccount} USD; ` +
+          `max drawdown ${m.maxDrawdownAccountCents / 100} USD, win rate ${m.winRate.toFixed(4)}, profit factor ${m.profitFactor?.toFixed(4)}`,
       );
     });
   }

@@ -99,11 +99,11 @@ describe("MetricsTracker", () => {
     const t0 = Date.UTC(2030, 0, 7, 12);
     const balances = [100_000_00, 110_000_00, 99_000_00, 104_500_00, 111_000_00];
     balances.forEach((b, i) => m.onEquity(t0 + i * day, b));
-    m.onTrade({ pnlUsdCents: 10_000_00, financingUsdCents: 0 });
-    m.onTrade({ pnlUsdCents: -11_000_00, financingUsdCents: 0 });
-    m.onTrade({ pnlUsdCents: 12_000_00, financingUsdCents: -100 });
+    m.onTrade({ pnlAccountCents: 10_000_00, financingAccountCents: 0 });
+    m.onTrade({ pnlAccountCents: -11_000_00, financingAccountCents: 0 });
+    m.onTrade({ pnlAccountCents: 12_000_00, financingAccountCents: -100 });
     const r = m.finish(111_000_00, 4 * day, 2 * day);
-    expect(r.maxDrawdownUsdCents).toBe(11_000_00);
+    expect(r.maxDrawdownAccountCents).toBe(11_000_00);
     expect(r.maxDrawdownPct).toBeCloseTo(10, 10);
     // Peak on day 1, recovered on day 4.
     expect(r.maxDrawdownDurationMs).toBe(3 * day);
@@ -114,9 +114,9 @@ describe("MetricsTracker", () => {
     expect(r.sharpe).toBeCloseTo((mean / sd) * Math.sqrt(252), 6);
     expect(r.wins).toBe(2);
     expect(r.losses).toBe(1);
-    expect(r.grossProfitUsdCents).toBe(2_199_900);
+    expect(r.grossProfitAccountCents).toBe(2_199_900);
     expect(r.profitFactor).toBeCloseTo(2_199_900 / 11_000_00, 10);
-    expect(r.avgLossUsdCents).toBe(-11_000_00);
+    expect(r.avgLossAccountCents).toBe(-11_000_00);
     expect(r.exposurePct).toBe(50);
   });
 });
@@ -126,7 +126,7 @@ describe("EquitySampler", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 2, max: 64 }), (n, max) => {
         const s = new EquitySampler(max);
-        for (let i = 0; i < n; i++) s.push({ t: i, usdCents: i });
+        for (let i = 0; i < n; i++) s.push({ t: i, accountCents: i });
         const pts = s.points();
         expect(pts.length).toBeLessThanOrEqual(max + 1);
         expect(pts[pts.length - 1]?.t).toBe(n - 1);
@@ -155,7 +155,7 @@ describe("Backtester", () => {
     expect(first.entryPrice).toBe((series[7]!.bo + 10) / 1e5);
     expect(first.exitPrice).toBe(series[11]!.bo / 1e5);
     expect(first.pnlQuoteMicros).toBe(100_000 * (series[11]!.bo - series[7]!.bo - 10) * 10);
-    expect(r.pnlUsdCents).toBe(r.trades.reduce((s, t) => s + t.pnlUsdCents, 0));
+    expect(r.pnlAccountCents).toBe(r.trades.reduce((s, t) => s + t.pnlAccountCents, 0));
   });
 
   it("uses the data's ask when spreadPips is null, and charges slippage and commission", () => {
@@ -164,7 +164,7 @@ describe("Backtester", () => {
     expect(base.trades[0]!.entryPrice).toBe((wide[7]!.bo + 25) / 1e5);
     const costly = runBacktest(wide, options(smaConfig(), { spreadPips: null, fillModel: { slippagePips: 0.5, commissionPerMillion: 50 } }));
     expect(costly.trades[0]!.entryPrice).toBe((wide[7]!.bo + 25 + 5) / 1e5);
-    expect(costly.pnlUsdCents).toBeLessThan(base.pnlUsdCents);
+    expect(costly.pnlAccountCents).toBeLessThan(base.pnlAccountCents);
   });
 
   it("takes a trailing stop on the bar path and says so", () => {
@@ -187,14 +187,14 @@ describe("Backtester", () => {
     // Hold a long over three weekday nights: an hourly series across Monday..Thursday.
     const slow = bars(4 * 24 * 60, (i) => 110_000 + (i < 600 ? -i : i - 1200) * 2);
     const r = runBacktest(slow, options(smaConfig({ timeframe: "1h", fast: 2, slow: 4 }), { financing: { longPct: 3.65, shortPct: 3.65 } }));
-    expect(r.financingUsdCents).toBeLessThan(0);
-    expect(r.trades.reduce((s, t) => s + t.financingUsdCents, 0)).toBe(r.financingUsdCents);
+    expect(r.financingAccountCents).toBeLessThan(0);
+    expect(r.trades.reduce((s, t) => s + t.financingAccountCents, 0)).toBe(r.financingAccountCents);
 
     const EUR_GBP = getInstrument("EUR_GBP");
     const cross = runBacktest(series, { ...options(smaConfig()), instrument: EUR_GBP, conversionRates: () => [{ instrument: getInstrument("GBP_USD"), points: 125_000 }] });
     const first = cross.trades[0]!;
     // GBP P&L x 1.25 USD per GBP, in cents.
-    expect(first.pnlUsdCents).toBe(Math.round((first.pnlQuoteMicros * 1.25) / 10_000));
+    expect(first.pnlAccountCents).toBe(Math.round((first.pnlQuoteMicros * 1.25) / 10_000));
     expect(() => runBacktest(series, { ...options(smaConfig()), instrument: EUR_GBP })).toThrow(/conversion rate|no USD rate|refused/);
   });
 

@@ -18,7 +18,7 @@ import { chartData } from "../../src/report/series.ts";
 const utc = (y: number, mon: number, d: number, h = 0): number => Date.UTC(y, mon - 1, d, h);
 
 /** EUR_USD: quote is USD, so quote micros = cents x 10,000. */
-function trade(side: "buy" | "sell", entryT: number, exitT: number, pnlUsdCents: number, financingUsdCents: number): BacktestTrade {
+function trade(side: "buy" | "sell", entryT: number, exitT: number, pnlAccountCents: number, financingAccountCents: number): BacktestTrade {
   return {
     side,
     units: 100_000,
@@ -26,10 +26,10 @@ function trade(side: "buy" | "sell", entryT: number, exitT: number, pnlUsdCents:
     entryPrice: 1.0912,
     exitT,
     exitPrice: 1.0935,
-    pnlQuoteMicros: pnlUsdCents * 10_000,
-    pnlUsdCents,
-    financingUsdCents,
-    exitReason: pnlUsdCents > 0 ? "take_profit" : "stop_loss",
+    pnlQuoteMicros: pnlAccountCents * 10_000,
+    pnlAccountCents,
+    financingAccountCents,
+    exitReason: pnlAccountCents > 0 ? "take_profit" : "stop_loss",
   };
 }
 
@@ -74,40 +74,40 @@ function sampleResult(overrides: { pair?: string; strategyId?: string; params?: 
     tradesOmitted: 0,
     // Realised 18,377 + financing -775.
     pnlQuoteMicros: 176_020_000,
-    pnlUsdCents: 17_602,
+    pnlAccountCents: 17_602,
     pnlQuote: 176.02,
-    pnlUsd: 176.02,
-    financingUsdCents: -775,
+    pnlAccount: 176.02,
+    financingAccountCents: -775,
     rejections: { max_position_units: 2 },
     equity: [
-      { t: utc(2024, 1, 8, 12), usdCents: 2_000 },
-      { t: utc(2024, 1, 9, 13), usdCents: 12_225 },
-      { t: utc(2024, 1, 18, 10), usdCents: 7_630 },
-      { t: utc(2024, 2, 1, 3), usdCents: 15_370 },
-      { t: utc(2024, 2, 12, 18), usdCents: 13_160 },
-      { t: utc(2024, 3, 6, 0), usdCents: 5_000 },
-      { t: utc(2024, 3, 7, 9), usdCents: 3_011 },
-      { t: utc(2024, 3, 25, 7), usdCents: 17_602 },
+      { t: utc(2024, 1, 8, 12), accountCents: 2_000 },
+      { t: utc(2024, 1, 9, 13), accountCents: 12_225 },
+      { t: utc(2024, 1, 18, 10), accountCents: 7_630 },
+      { t: utc(2024, 2, 1, 3), accountCents: 15_370 },
+      { t: utc(2024, 2, 12, 18), accountCents: 13_160 },
+      { t: utc(2024, 3, 6, 0), accountCents: 5_000 },
+      { t: utc(2024, 3, 7, 9), accountCents: 3_011 },
+      { t: utc(2024, 3, 25, 7), accountCents: 17_602 },
     ],
     metrics: {
-      initialBalanceUsdCents: INITIAL_CENTS,
-      finalBalanceUsdCents: INITIAL_CENTS + 17_602,
+      initialBalanceAccountCents: INITIAL_CENTS,
+      finalBalanceAccountCents: INITIAL_CENTS + 17_602,
       totalReturnPct: 0.17602,
       cagrPct: 0.7123,
       sharpe: 1.23456,
       sortino: null,
-      maxDrawdownUsdCents: 12_359,
+      maxDrawdownAccountCents: 12_359,
       maxDrawdownPct: (12_359 / 10_015_370) * 100,
       maxDrawdownDurationMs: utc(2024, 3, 25, 7) - utc(2024, 2, 1, 3),
       tradeCount: 6,
       wins: 3,
       losses: 3,
       winRate: 0.5,
-      grossProfitUsdCents: 35_146,
-      grossLossUsdCents: -16_769,
+      grossProfitAccountCents: 35_146,
+      grossLossAccountCents: -16_769,
       profitFactor: 35_146 / 16_769,
-      avgWinUsdCents: 11_715,
-      avgLossUsdCents: -5_590,
+      avgWinAccountCents: 11_715,
+      avgLossAccountCents: -5_590,
       exposurePct: 12.5,
     },
   };
@@ -120,11 +120,11 @@ function stats(trades: number, wins: number, losses: number, pnl: number, fin: n
     wins,
     losses,
     winRate: wins / trades,
-    pnlUsdCents: pnl,
-    financingUsdCents: fin,
-    avgPnlUsdCents: avg,
-    grossProfitUsdCents: gp,
-    grossLossUsdCents: gl,
+    pnlAccountCents: pnl,
+    financingAccountCents: fin,
+    avgPnlAccountCents: avg,
+    grossProfitAccountCents: gp,
+    grossLossAccountCents: gl,
     profitFactor: gl === 0 ? null : gp / -gl,
   };
 }
@@ -213,9 +213,9 @@ describe("chartData", () => {
   it("starts at the initial balance, in USD, with the drawdown below the running peak", () => {
     const c = chartData(sampleResult());
     const sec = (ms: number): number => ms / 1000;
-    expect(c.balanceUsd.t[0]).toBe(sec(utc(2024, 1, 1, 22)));
-    expect(c.balanceUsd.v).toEqual([100_000, 100_020, 100_122.25, 100_076.3, 100_153.7, 100_131.6, 100_050, 100_030.11, 100_176.02]);
-    expect(c.drawdownPct.t).toEqual(c.balanceUsd.t);
+    expect(c.balance.t[0]).toBe(sec(utc(2024, 1, 1, 22)));
+    expect(c.balance.v).toEqual([100_000, 100_020, 100_122.25, 100_076.3, 100_153.7, 100_131.6, 100_050, 100_030.11, 100_176.02]);
+    expect(c.drawdownPct.t).toEqual(c.balance.t);
     // Peak 10,015,370 cents (1 Feb); the trough 10,003,011 is 0.1234 % below it.
     expect(c.drawdownPct.v).toEqual([0, 0, 0, -0.0459, 0, -0.0221, -0.1035, -0.1234, 0]);
   });
@@ -223,14 +223,14 @@ describe("chartData", () => {
   it("keeps one point per second, the later one", () => {
     const r = sampleResult();
     r.equity = [
-      { t: 1_000_100, usdCents: 5 },
-      { t: 1_000_900, usdCents: 7 },
-      { t: 2_000_000, usdCents: 9 },
+      { t: 1_000_100, accountCents: 5 },
+      { t: 1_000_900, accountCents: 7 },
+      { t: 2_000_000, accountCents: 9 },
     ];
     r.firstMs = 1_000_000;
     const c = chartData(r);
-    expect(c.balanceUsd.t).toEqual([1_000, 2_000]);
-    expect(c.balanceUsd.v).toEqual([100_000.07, 100_000.09]);
+    expect(c.balance.t).toEqual([1_000, 2_000]);
+    expect(c.balance.v).toEqual([100_000.07, 100_000.09]);
   });
 });
 

@@ -177,12 +177,12 @@ describe.skipIf(!present)("a strategy file in strategies/, and nothing else, in 
     const args = ["backtest", "--pair", "EUR_USD", "--from", "2018-01-01", "--to", "2018-02-01", "--strategy", NAME];
     const run = await fxrt([...args, "--param", "lookback=24", "--json", "--no-report"]);
     expect(run.code, run.stderr).toBe(0);
-    const result = JSON.parse(run.stdout) as { pair: string; params: Record<string, unknown>; bars: number; candles: number; tradeCount: number; pnlUsd: number };
+    const result = JSON.parse(run.stdout) as { pair: string; params: Record<string, unknown>; bars: number; candles: number; tradeCount: number; pnlAccount: number };
     expect(result).toMatchObject({ pair: "EUR_USD", params: { timeframe: "1h", lookback: 24 } });
     expect(result.bars).toBeGreaterThan(20_000);
     expect(result.candles).toBeGreaterThan(400);
     expect(result.tradeCount).toBeGreaterThan(0);
-    expect(Number.isFinite(result.pnlUsd)).toBe(true);
+    expect(Number.isFinite(result.pnlAccount)).toBe(true);
     expect(existsSync(path.join(copy, "reports"))).toBe(false);
 
     const misspelt = await fxrt([...args, "--param", "misspelt=1", "--no-report"]);

@@ -58,7 +58,7 @@ interface Job {
   status: string;
   progress: { rowsRead: number; rowsTotal: number; fraction: number };
   error: { code: string; message: string } | null;
-  summary: { tradeCount: number; pnlUsd: number } | null;
+  summary: { tradeCount: number; pnlAccount: number } | null;
   links: { status: string; result: string };
 }
 
@@ -103,8 +103,8 @@ describe("POST /api/backtest/run", () => {
     const result = JSON.parse(text) as BacktestResult;
     expect(result.bars).toBe(bars.length);
     expect(result.tradeCount).toBeGreaterThan(20);
-    expect(result.financingUsdCents).not.toBe(0);
-    expect(job.summary).toMatchObject({ tradeCount: result.tradeCount, pnlUsd: result.pnlUsd });
+    expect(result.financingAccountCents).not.toBe(0);
+    expect(job.summary).toMatchObject({ tradeCount: result.tradeCount, pnlAccount: result.pnlAccount });
   });
 
   it("refuses a bad body with a typed 400 and starts nothing", async () => {
