@@ -9,7 +9,7 @@ import { ApprovalRequestSchema, PairInFlightSchema, PairReportSchema, ReportedOr
 import { readMessage, type ApprovalRequest, type PairInFlight, type PairReport, type TradingStatus } from "../src/domain/portfolio/messages.ts";
 import type { ApprovalAnswer } from "../src/domain/portfolio/approval.ts";
 import { PortfolioRules } from "../src/domain/portfolio/portfolio-rules.ts";
-import { killSwitchTarget, sameStatus, type KillSwitchAction } from "../src/domain/portfolio/trading-state.ts";
+import { killSwitchTarget, NEW_DAY_REASON, reducingDayOver, sameStatus, type KillSwitchAction } from "../src/domain/portfolio/trading-state.ts";
 import { COORDINATOR_MIGRATIONS } from "../migrations/coordinator/index.ts";
 import { migrate } from "./migrate.ts";
 import type { Alert } from "../src/alerts/rules.ts";
@@ -107,6 +107,8 @@ export class Coordinator extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     this.store.put("heartbeat", this.hooks.clock());
+    // A daily loss limit's REDUCING ends at the next 17:00 New York roll (within a heartbeat of it).
+    if (reducingDayOver(this.status(), this.hooks.clock())) await this.setState("ACTIVE", NEW_DAY_REASON, "coordinator");
     const missing = await this.pushState(this.unconfirmedPairs());
     const attempt = missing.length > 0 ? (this.store.get<number>("state_push_attempt") ?? 0) + 1 : 0;
     this.store.put("state_push_attempt", attempt);

@@ -18,6 +18,7 @@
  *   approve(req, now)            check-and-reserve in one synchronous step
  *   report(report, id, now)      a pair's figures; releases id; returns a loss-limit move, if any
  *   changeState / killSwitch     the state machine (trading-state.ts); the driver then tells the pairs
+ *   newDay(now)                  REDUCING ends at the next 17:00 New York roll; the driver tells the pairs
  *   rebuild(answers, now)        a new life: the book and reservations from what the pairs hold
  *
  * Every method is synchronous: racing approvals cannot interleave inside one.
@@ -29,7 +30,7 @@ import { checkLimits, linkingPairsToFetch, type ApprovalAnswer } from "./approva
 import { exposure, type Exposure, type PairBook } from "./exposure.ts";
 import type { ApprovalRequest, PairInFlight, PairReport, TradingStatus } from "./messages.ts";
 import { Reservations } from "./reservations.ts";
-import { INITIAL_TRADING_STATUS, killSwitchTarget, lossLimitBreach, markEquity, transition, type EquityMarks, type KillSwitchAction, type StateChange } from "./trading-state.ts";
+import { INITIAL_TRADING_STATUS, killSwitchTarget, lossLimitBreach, markEquity, NEW_DAY_REASON, reducingDayOver, transition, type EquityMarks, type KillSwitchAction, type StateChange } from "./trading-state.ts";
 
 /** A pair's last reported figures, and when they were written. */
 export interface BookEntry extends PairReport {
@@ -167,6 +168,11 @@ export class PortfolioRules {
     const change = transition(this.store.status(), state, reason, nowMs);
     if (change.changed) this.store.putStatus(change.next);
     return change;
+  }
+
+  /** At or after the FX day roll that ends a daily loss limit's REDUCING: back to ACTIVE (the change), else null. */
+  newDay(nowMs: number): StateChange | null {
+    return reducingDayOver(this.store.status(), nowMs) ? this.changeState("ACTIVE", NEW_DAY_REASON, nowMs) : null;
   }
 
   killSwitch(action: KillSwitchAction, reason: string, nowMs: number): StateChange {

@@ -2,6 +2,7 @@
  * The portfolio's trading state machine, pure (time is passed in):
  *
  *   ACTIVE --daily loss over its limit--> REDUCING (only risk-reducing orders)
+ *   REDUCING --the next 17:00 New York roll--> ACTIVE (the daily limit is a day's)
  *   ACTIVE | REDUCING --drawdown over its limit--> HALTED (no orders but exits and flattening)
  *   any --kill switch halt | flatten--> HALTED;  any --kill switch resume--> ACTIVE
  *
@@ -12,7 +13,7 @@
  * the one before it, because pairs keep the state with the latest `since`.
  */
 import type { PortfolioLimits, TradingState } from "../../../schemas/portfolio.ts";
-import { fxDayStart } from "../fx-time.ts";
+import { bucketEnd, fxDayStart } from "../fx-time.ts";
 import type { TradingStatus } from "./messages.ts";
 
 /** The state of a portfolio that never had another. */
@@ -76,4 +77,16 @@ export function lossLimitBreach(marks: EquityMarks, equityCents: number, limits:
     return { state: "REDUCING", reason: `daily loss ${dailyLoss.toFixed(2)} over the limit ${limits.dailyLossLimit}` };
   }
   return null;
+}
+
+/** Why a REDUCING state ends by itself. */
+export const NEW_DAY_REASON = "new FX day after the daily loss limit";
+
+/**
+ * Whether a REDUCING state has outlived its FX day: a daily loss limit stops
+ * risk for the rest of the day it was hit, and trading resumes at the next
+ * 17:00 New York roll (a halt stays until the kill switch resumes it).
+ */
+export function reducingDayOver(status: TradingStatus, nowMs: number): boolean {
+  return status.state === "REDUCING" && nowMs >= bucketEnd("1D", fxDayStart(status.since));
 }
