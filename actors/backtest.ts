@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
-import { BacktestRequest } from "../schemas/backtest.ts";
+import { backtestSchemaFor } from "../schemas/backtest.ts";
 import { BACKTEST_MIGRATIONS } from "../migrations/backtest/index.ts";
-import { backtestFromLake } from "../src/replay/lake-run.ts";
+import { runStoredRequest, type ProgressListener } from "../src/replay/lake-run.ts";
+import type { PortfolioBacktestResult } from "../src/replay/portfolio-result.ts";
 import { LakeDataError } from "../src/replay/lake-reader.ts";
 import type { BacktestResult } from "../src/replay/result.ts";
 import { StrategyFaultError } from "../src/replay/backtester.ts";
@@ -51,7 +52,7 @@ export function resultKey(id: string): string {
 
 /**
  * One backtest job, run inside the Worker platform over the R2 data lake with
- * the same code as the CLI (backtestFromLake). The request is stored and an
+ * the same code as the CLI (backtestFromLake, portfolioFromLake). The request is stored and an
  * alarm runs it, so the HTTP call returns at once and the run gets its own
  * invocation (and CPU budget: about a second per year of 1-minute bars). A
  * run cut short (eviction, crash) restarts from the start when the alarm
@@ -69,7 +70,7 @@ export class Backtest extends DurableObject<Env> {
     const existing = this.row();
     if (existing) return toJob(existing);
     // Validated by the route; checked again here because this is what will run.
-    v.parse(BacktestRequest, request);
+    v.parse(backtestSchemaFor(request), request);
     const now = Date.now();
     this.ctx.storage.sql.exec("INSERT INTO job (id, request, status, created_at) VALUES (?, ?, 'queued', ?)", id, JSON.stringify(request), now);
     await this.ctx.storage.setAlarm(now);
@@ -91,12 +92,12 @@ export class Backtest extends DurableObject<Env> {
     }
     sql.exec("UPDATE job SET status = 'running', attempts = attempts + 1, started_at = ?, rows_read = 0 WHERE id = ?", Date.now(), row.id);
     try {
-      const request = v.parse(BacktestRequest, JSON.parse(row.request));
-      const result = await backtestFromLake(this.env.DATA, request, async (p) => {
+      const onProgress: ProgressListener = async (p) => {
         sql.exec("UPDATE job SET rows_read = ?, rows_total = ?, at_ms = ? WHERE id = ?", p.rowsRead, p.rowsTotal, p.atMs, row.id);
         // Let status requests in between batches.
         await new Promise((resolve) => setTimeout(resolve, 0));
-      });
+      };
+      const result = await runStoredRequest(this.env.DATA, JSON.parse(row.request), onProgress);
       const key = resultKey(row.id);
       await this.env.DATA.put(key, JSON.stringify(result), { httpMetadata: { contentType: "application/json" } });
       sql.exec(
@@ -106,7 +107,7 @@ export class Backtest extends DurableObject<Env> {
         Date.now(),
         row.id,
       );
-      logEvent("info", "backtest.done", { id: row.id, pair: result.pair, tradeCount: result.tradeCount, pnlAccount: result.pnlAccount });
+      logEvent("info", "backtest.done", { id: row.id, tradeCount: result.tradeCount, pnlAccount: result.pnlAccount });
     } catch (err) {
       if (err instanceof LakeDataError) this.fail(err.code, err.message);
       // The strategy's own failure: the same on every attempt, so said at once, in its words.
@@ -134,7 +135,19 @@ export class Backtest extends DurableObject<Env> {
   }
 }
 
-export function summaryOf(result: BacktestResult): Record<string, unknown> {
+export function summaryOf(result: BacktestResult | PortfolioBacktestResult): Record<string, unknown> {
+  if ("kind" in result) {
+    return {
+      kind: result.kind,
+      pairs: result.pairs.map((p) => ({ pair: p.pair, strategies: p.strategies.map((s) => s.strategyId), tradeCount: p.tradeCount, pnlAccount: p.pnlAccount })),
+      accountCurrency: result.accountCurrency,
+      bars: result.bars,
+      tradeCount: result.tradeCount,
+      pnlAccount: result.pnlAccount,
+      refusals: result.refusals,
+      metrics: result.metrics,
+    };
+  }
   return {
     pair: result.pair,
     strategyId: result.strategyId,

@@ -26,7 +26,7 @@ import type { CandleColumns } from "../src/ingest/candle-arrow.ts";
 import { Backtester } from "../src/replay/backtester.ts";
 import { backtestOptions, backtestFromLake } from "../src/replay/lake-run.ts";
 import { emptyBar, lakeBatches, loadCandleManifest, readRow, type LakeBucket } from "../src/replay/lake-reader.ts";
-import { mergeBars } from "../src/replay/bar-merge.ts";
+import { candleBatches, mergeBars } from "../src/replay/bar-merge.ts";
 
 const [dir, pair, fromText, toText, mode] = process.argv.slice(2) as [string, string, string, string, string];
 const fromMs = Number(fromText);
@@ -91,7 +91,7 @@ async function main(): Promise<Record<string, unknown>> {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (!gc) throw new Error("mode merge needs node --expose-gc");
     const pairs = pair.split(",");
-    const streams = await Promise.all(pairs.map(async (p) => ({ pair: p, batches: lakeBatches(bucket, await loadCandleManifest(bucket, p), fromMs, toMs) })));
+    const streams = await Promise.all(pairs.map(async (p) => ({ pair: p, batches: candleBatches(lakeBatches(bucket, await loadCandleManifest(bucket, p), fromMs, toMs)) })));
     const started = performance.now();
     let bars = 0;
     let sum = 0;

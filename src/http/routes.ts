@@ -5,7 +5,7 @@ import { configFor, type RuntimeConfig } from "../config.ts";
 import type { Access } from "../../schemas/auth.ts";
 import { CreateKeyBody } from "../../schemas/auth.ts";
 import { issuesToDetails } from "../../schemas/common.ts";
-import { BacktestRequest } from "../../schemas/backtest.ts";
+import { backtestSchemaFor } from "../../schemas/backtest.ts";
 import type { BacktestJob } from "../../actors/backtest.ts";
 import { CandleQuery } from "../../schemas/candle.ts";
 import { TICK_BATCH_MAX, TICK_BODY_MAX_BYTES, TickBatch } from "../../schemas/tick.ts";
@@ -31,6 +31,8 @@ type Handler = (req: IRequest, env: Env, who: Identity | null) => Promise<Respon
 
 const STRATEGIES_BODY_MAX_BYTES = 32 * 1024;
 const SMALL_BODY_MAX_BYTES = 8 * 1024;
+/** A portfolio backtest: up to 28 pairs, each with up to 8 strategies. */
+const BACKTEST_BODY_MAX_BYTES = 256 * 1024;
 const LimitQuery = v.object({
   limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "limit must be a positive integer"), v.transform(Number), v.minValue(1), v.maxValue(1000)), "100"),
 });
@@ -183,9 +185,10 @@ export const ROUTES: readonly Route[] = [
   {
     method: "post", path: "/api/backtest/run", access: "trader",
     handler: async (req, env) => {
-      const raw = await readJson(req, SMALL_BODY_MAX_BYTES);
-      const request = parseOrThrow(BacktestRequest, raw, "invalid_backtest");
-      if (!findInstrument(request.pair)) throw new HttpError(400, "invalid_backtest", `unknown pair ${request.pair}`, [{ path: "pair", message: "not a known instrument" }]);
+      // A portfolio: several pairs, each with its strategies; any other body is the single-pair shape.
+      const raw = await readJson(req, BACKTEST_BODY_MAX_BYTES);
+      const request = parseOrThrow(backtestSchemaFor(raw), raw, "invalid_backtest");
+      if ("pair" in request && !findInstrument(request.pair)) throw new HttpError(400, "invalid_backtest", `unknown pair ${request.pair}`, [{ path: "pair", message: "not a known instrument" }]);
       const id = crypto.randomUUID();
       // The raw body is stored: defaults are applied again when it runs, by the same schema.
       // RPC typing cannot see through the job's JSON fields (request, summary): the answer is a BacktestJob.

@@ -14,31 +14,42 @@ import type { Candle } from "../domain/candle.ts";
 import type { CandleColumns } from "../ingest/candle-arrow.ts";
 import { emptyBar, readRow } from "./lake-reader.ts";
 
-/** A pair's bars: record batches in time order, the rows [start, end) of each to replay. */
+/** A record batch of a pair: rows [start, end) to replay; `read` fills `bar` with row i, false for a row to skip (a bad tick). */
+export interface MergeBatch {
+  start: number;
+  end: number;
+  read(i: number, bar: Candle): boolean;
+}
+
+/** A pair's bars: record batches in time order. */
 export interface PairBars {
   pair: string;
-  batches: AsyncIterator<{ cols: CandleColumns; start: number; end: number }>;
+  batches: AsyncIterator<MergeBatch>;
+}
+
+/** 1-minute candle batches (lake-reader's lakeBatches) as merge batches. */
+export async function* candleBatches(batches: AsyncIterable<{ cols: CandleColumns; start: number; end: number }>): AsyncGenerator<MergeBatch> {
+  for await (const { cols, start, end } of batches) yield { start, end, read: (i, bar) => (readRow(cols, i, bar), true) };
 }
 
 interface Head {
   pair: string;
   batches: PairBars["batches"];
-  cols: CandleColumns | null;
+  batch: MergeBatch | null;
   i: number;
-  end: number;
   /** Reused for every bar of the pair: a consumer copies what it keeps. */
   bar: Candle;
 }
 
 /**
  * Call `onBar(pair, bar)` for every bar of every pair in time order (ties by
- * pair symbol). Each pair's own bars must be in time order. The bar object is
+ * pair symbol). Each pair's own bars must be in time order (never going back). The bar object is
  * reused: copy what you keep.
  */
 export async function mergeBars(pairs: readonly PairBars[], onBar: (pair: string, bar: Candle) => void): Promise<void> {
   const heads: Head[] = [...pairs]
     .sort((a, b) => (a.pair < b.pair ? -1 : a.pair > b.pair ? 1 : 0))
-    .map((p) => ({ pair: p.pair, batches: p.batches, cols: null, i: 0, end: 0, bar: emptyBar() }));
+    .map((p) => ({ pair: p.pair, batches: p.batches, batch: null, i: 0, bar: emptyBar() }));
   const names = heads.map((h) => h.pair);
   if (new Set(names).size !== names.length) throw new RangeError(`a pair is listed twice: ${names.join(", ")}`);
   const live: Head[] = [];
@@ -51,34 +62,30 @@ export async function mergeBars(pairs: readonly PairBars[], onBar: (pair: string
       if (h.bar.t < next.bar.t) next = h;
     }
     onBar(next.pair, next.bar);
-    next.i++;
-    if (next.i < next.end) {
-      const before = next.bar.t;
-      readRow(next.cols as CandleColumns, next.i, next.bar);
-      if (next.bar.t <= before) throw outOfOrder(next);
-      continue;
-    }
     if (!(await advance(next))) live.splice(live.indexOf(next), 1);
   }
 }
 
-/** Load the head's next batch with rows to replay and read its first bar; false when the pair has no more. */
+/** Move the head to its next readable bar, loading batches as they run out; false when the pair has no more. */
 async function advance(head: Head): Promise<boolean> {
-  const lastT = head.cols === null ? Number.NEGATIVE_INFINITY : head.bar.t;
+  const lastT = head.batch === null ? Number.NEGATIVE_INFINITY : head.bar.t;
   for (;;) {
+    const batch = head.batch;
+    if (batch !== null) {
+      while (++head.i < batch.end) {
+        if (!batch.read(head.i, head.bar)) continue;
+        // Ticks may share a millisecond; nothing may go back.
+        if (head.bar.t < lastT) throw outOfOrder(head);
+        return true;
+      }
+    }
     const next = await head.batches.next();
     if (next.done) {
-      head.cols = null;
+      head.batch = null;
       return false;
     }
-    const { cols, start, end } = next.value;
-    if (start >= end) continue;
-    head.cols = cols;
-    head.i = start;
-    head.end = end;
-    readRow(cols, start, head.bar);
-    if (head.bar.t <= lastT) throw outOfOrder(head);
-    return true;
+    head.batch = next.value;
+    head.i = next.value.start - 1;
   }
 }
 

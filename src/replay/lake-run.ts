@@ -3,7 +3,8 @@
  * HTTP API (Backtest Durable Object) and sweeps. Several engines can share one
  * pass over the data (a parameter grid decodes each partition once).
  */
-import type { BacktestRequest } from "../../schemas/backtest.ts";
+import * as v from "valibot";
+import { BacktestRequest, PortfolioBacktestRequest } from "../../schemas/backtest.ts";
 import type { Instrument } from "../domain/instruments.ts";
 import { getInstrument } from "../domain/instruments.ts";
 import { MINUTE_MS } from "../domain/fx-time.ts";
@@ -11,6 +12,9 @@ import { conversionPairs, DEFAULT_ACCOUNT_CURRENCY, type ConversionRate } from "
 import type { Candle } from "../domain/candle.ts";
 import type { CandleColumns } from "../ingest/candle-arrow.ts";
 import { Backtester, type BacktestOptions } from "./backtester.ts";
+import { mergeBars, type MergeBatch, type PairBars } from "./bar-merge.ts";
+import { PortfolioBacktester, type PortfolioOptions } from "./portfolio-backtester.ts";
+import type { PortfolioBacktestResult } from "./portfolio-result.ts";
 import {
   emptyBar,
   LakeDataError,
@@ -174,4 +178,75 @@ export async function backtestFromLake(bucket: LakeBucket, request: BacktestRequ
   const instrument = getInstrument(request.pair);
   const [result] = await replayLake(bucket, request.pair, request.from, request.to, (rates) => [new Backtester(backtestOptions(request, instrument, rates))], onProgress, request.data);
   return result as BacktestResult;
+}
+
+/** The engine options of a portfolio request (`tradeFromMs`: walk-forward's warm start). */
+export function portfolioOptions(request: PortfolioBacktestRequest, tradeFromMs?: number): PortfolioOptions {
+  return {
+    settings: request,
+    pairs: request.pairs.map((p) => ({ instrument: getInstrument(p.pair), strategies: p.strategies, risk: p.risk ?? null, fillModel: p.fillModel })),
+    ...(tradeFromMs !== undefined ? { tradeFromMs } : {}),
+    spreadPips: request.spreadPips === undefined ? (request.data === "ticks" ? null : 1) : request.spreadPips,
+    financing: { longPct: request.financingLongPct, shortPct: request.financingShortPct },
+    accountCurrency: request.accountCurrency,
+    initialBalanceCents: Math.round(request.initialBalance * 100),
+    limits: request.limits ?? null,
+  };
+}
+
+/**
+ * Replay a portfolio request's range from the lake: every pair's bars merged
+ * on one clock (bar-merge.ts) into every engine built by `makeEngines` (a
+ * sweep runs several over one pass). Every listed pair must have data in the
+ * range (a pair that only prices a currency too: without it money would be
+ * valued at nothing). Progress counts the rows of every pair.
+ */
+export async function replayPortfolio(
+  bucket: LakeBucket,
+  request: PortfolioBacktestRequest,
+  makeEngines: () => PortfolioBacktester[],
+  onProgress: ProgressListener = () => {},
+): Promise<PortfolioBacktestResult[]> {
+  const { from, to, data } = request;
+  let rowsRead = 0;
+  let rowsTotal = 0;
+  let barMs = MINUTE_MS;
+  const streams: PairBars[] = [];
+  for (const { pair } of request.pairs) {
+    const batches = barBatches(bucket, pair, data, from, to);
+    const first = await batches.next();
+    if (first.done || first.value.rowsTotal === 0) {
+      throw new LakeDataError("no_data", `no ${pair} ${data} between ${new Date(from).toISOString()} and ${new Date(to).toISOString()} in the data lake`);
+    }
+    rowsTotal += first.value.rowsTotal;
+    barMs = first.value.barMs;
+    streams.push({
+      pair,
+      batches: (async function* (): AsyncGenerator<MergeBatch> {
+        for (let next: IteratorResult<typeof first.value> = first; !next.done; next = await batches.next()) {
+          const b = next.value;
+          yield { start: b.start, end: b.end, read: b.read };
+          rowsRead += b.cols.length;
+          await onProgress({ rowsRead, rowsTotal, atMs: b.cols.t[b.cols.length - 1] ?? from });
+        }
+      })(),
+    });
+  }
+  const engines = makeEngines();
+  await mergeBars(streams, (pair, bar) => {
+    for (const engine of engines) engine.onBar(pair, bar, bar.t + barMs);
+  });
+  return engines.map((e) => e.finish());
+}
+
+/** One portfolio request over the lake. */
+export async function portfolioFromLake(bucket: LakeBucket, request: PortfolioBacktestRequest, onProgress?: ProgressListener): Promise<PortfolioBacktestResult> {
+  const [result] = await replayPortfolio(bucket, request, () => [new PortfolioBacktester(portfolioOptions(request))], onProgress);
+  return result as PortfolioBacktestResult;
+}
+
+/** A stored request body of either shape (a body with `pairs` is a portfolio), checked and run over the lake. */
+export function runStoredRequest(bucket: LakeBucket, body: unknown, onProgress?: ProgressListener): Promise<BacktestResult | PortfolioBacktestResult> {
+  if (body !== null && typeof body === "object" && "pairs" in body) return portfolioFromLake(bucket, v.parse(PortfolioBacktestRequest, body), onProgress);
+  return backtestFromLake(bucket, v.parse(BacktestRequest, body), onProgress);
 }

@@ -110,7 +110,8 @@ export class PairReplay {
   /** The first watched timeframe of each strategy, in order (the portfolio marks equity at the shortest). */
   readonly timeframes: readonly Timeframe[];
   readonly ledgers: readonly StrategyLedger[];
-  private readonly aggregator: CandleAggregator;
+  /** Null on a pair without strategies: it only prices currencies. */
+  private readonly aggregator: CandleAggregator | null;
   private readonly kernel: KernelConfig;
   private state: KernelState;
   /** Some open position has levels a quote can trigger: only then is each bar's quote path walked (kept per change, not asked per bar). */
@@ -143,7 +144,8 @@ export class PairReplay {
     this.state = emptyKernelState(runs);
     this.timeframes = runs.map((r) => r.memory.watch.timeframes[0] as Timeframe);
     this.ticking = runs.some((r) => r.memory.watch.ticks);
-    this.aggregator = new CandleAggregator(undefined, [...new Set(runs.flatMap((r) => runTimeframes(r)))]);
+    const timeframes = [...new Set(runs.flatMap((r) => runTimeframes(r)))];
+    this.aggregator = timeframes.length === 0 ? null : new CandleAggregator(undefined, timeframes);
     this.ledgers = options.strategies.map((s) => ({ strategyId: s.id, realisedMicros: 0n, realisedCents: 0n, financingCents: 0n, positionId: null, positionPeakUnits: 0, positionFinancingCents: 0, nextRollMs: Number.POSITIVE_INFINITY }));
     const spreadPips = options.spreadPips;
     this.spreadPoints = spreadPips === null ? null : pipsToPoints(spreadPips, instrument);
@@ -157,18 +159,18 @@ export class PairReplay {
     if (bar.t < this.lastBarT) throw new RangeError(`${this.symbol} bars out of order: ${bar.t} after ${this.lastBarT}`);
     this.bars++;
     // A candle whose period ended before this bar closes first: its decision fills at this bar's open.
-    const ended = this.aggregator.closeDue(bar.t);
-    if (ended.length > 0) this.onCandlesClosed(ended);
+    const ended = this.aggregator?.closeDue(bar.t);
+    if (ended && ended.length > 0) this.onCandlesClosed(ended);
     if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
     if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
     if (this.watchingQuotes || this.resting.length > 0 || this.ticking) this.walkBar(bar, barEndMs);
     const priced = this.priced(bar);
-    this.aggregator.addBar(priced);
+    this.aggregator?.addBar(priced);
     this.lastBarT = bar.t;
     this.lastMs = Math.max(barEndMs, bar.t);
     this.quote = { ts: this.lastMs, bid: priced.bc, ask: priced.ac };
-    const done = this.aggregator.closeDue(barEndMs);
-    if (done.length > 0) this.onCandlesClosed(done);
+    const done = this.aggregator?.closeDue(barEndMs);
+    if (done && done.length > 0) this.onCandlesClosed(done);
   }
 
   /**
@@ -243,7 +245,7 @@ export class PairReplay {
 
   /** Close the last candles (their decisions have no next quote: dropped, like a live order after the data ends). */
   closeCandles(): void {
-    this.onCandlesClosed(this.aggregator.closeDue(Number.POSITIVE_INFINITY));
+    if (this.aggregator) this.onCandlesClosed(this.aggregator.closeDue(Number.POSITIVE_INFINITY));
     this.pending = [];
   }
 

@@ -325,7 +325,8 @@ export class PortfolioBacktester implements ReplayDesk {
     for (const p of this.pairs) p.replay.closeCandles();
     if (this.markEndMs !== Number.POSITIVE_INFINITY) this.mark(this.markEndMs);
     const open = this.pairs.some((p) => p.replay.positions.length > 0);
-    for (const p of this.pairs) p.replay.closeOut();
+    // Each pair at its own last quote, the account's trades in time order (ties by symbol).
+    for (const p of [...this.pairs].sort((a, b) => (a.replay.lastMs ?? 0) - (b.replay.lastMs ?? 0))) p.replay.closeOut();
     const lastMs = this.pairs.reduce<number | null>((m, p) => (p.replay.lastMs === null ? m : Math.max(m ?? p.replay.lastMs, p.replay.lastMs)), null);
     if (open) {
       this.equity.amendLast((last) => ({ t: last.t, accountCents: this.pnlCents() }));

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Candle } from "../../src/domain/candle.ts";
 import { CANDLE_INT_COLUMNS, type CandleColumns } from "../../src/ingest/candle-arrow.ts";
-import { mergeBars, type PairBars } from "../../src/replay/bar-merge.ts";
+import { candleBatches, mergeBars, type PairBars } from "../../src/replay/bar-merge.ts";
 
 const MINUTE = 60_000;
 const T0 = Date.UTC(2024, 0, 2);
@@ -25,7 +25,7 @@ function pairBars(pair: string, minutes: readonly number[], batchRows: number, e
     const rows = minutes.slice(from, from + batchRows);
     batches.push({ cols: columns(rows), start: 0, end: rows.length });
   }
-  return { pair, batches: (async function* () { yield* batches; })() };
+  return { pair, batches: candleBatches((async function* () { yield* batches; })()) };
 }
 
 async function merged(pairs: PairBars[]): Promise<[string, number, number][]> {
