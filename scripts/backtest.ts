@@ -7,6 +7,9 @@
  *     [--balance 100000] [--sweep fast=10,20,30 --sweep slow=50,100 [--objective sharpe]]
  *     [--walk-forward 4 [--in-sample 75]] [--out reports] [--no-report] [--json]
  *
+ * A portfolio (several pairs under the portfolio's limits): `--config FILE`
+ * or `--pairs EUR_USD,USD_JPY ...` (scripts/portfolio-cli.ts).
+ *
  * The request is the same valibot schema as `POST /api/backtest/run`
  * (schemas/backtest.ts). Progress goes to stderr; stdout gets a summary table,
  * or with --json one JSON object (tradeCount, pnlQuote, pnlAccount, metrics, ...).
@@ -26,6 +29,7 @@ import { OBJECTIVES, sweep, walkForward, type Objective, type ParamGrid, type Pa
 import { buildReport, writeReport } from "../src/report/report.ts";
 import { openDataBucket, type DataBucket, type OpenedBucket } from "./data-bucket.ts";
 import { ProgressBar } from "./progress-bar.ts";
+import { isPortfolioArgs, parsePortfolioArgs, portfolioJsonSummary, portfolioSummaryTable, PortfolioUsageError, runPortfolioCli, type PortfolioCliOptions } from "./portfolio-cli.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 
@@ -50,7 +54,16 @@ export const USAGE = `usage: npm run backtest -- --pair EUR_USD --from 2018-01-0
   --out DIR              report folder (default reports/); --no-report to skip
   --json                 one JSON object on stdout instead of the table
   --remote               read the real R2 bucket of wrangler.jsonc (needs wrangler login) instead of local R2
-  STATE_DIR              local state folder shared with npm start (default .wrangler/state)`;
+  STATE_DIR              local state folder shared with npm start (default .wrangler/state)
+
+portfolio: npm run backtest -- --config portfolio.json   (the body POST /api/backtest/run takes)
+       or: npm run backtest -- --pairs EUR_USD,USD_JPY --from 2018-01-01 --to 2019-01-01 [options]
+  --pairs A,B,...        the pairs, each running --strategy with its --param and --units
+  --limit KEY=VALUE      portfolio limit as PUT /api/admin/limits takes it, repeatable
+                         (e.g. --limit maxOpenPositions=2); none given = no portfolio limits
+  --account-currency C   the account's currency (default USD)
+  --balance N            initial balance in it (default 100000)
+  --spread-pips, --financing-long, --financing-short, --ticks, --out, --no-report, --json as above`;
 
 export interface CliOptions {
   request: BacktestRequest;
@@ -276,16 +289,22 @@ function displayPath(file: string): string {
 }
 
 async function main(): Promise<void> {
-  let options: CliOptions;
+  let options: CliOptions | null = null;
   const argv = process.argv.slice(2);
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  let portfolio: PortfolioCliOptions | null = null;
   try {
-    options = parseArgs(argv);
+    if (isPortfolioArgs(argv)) {
+      const parsed = parsePortfolioArgs(argv, ROOT);
+      // A --config file may hold the single-pair shape: it runs as one.
+      if ("portfolio" in parsed) portfolio = parsed.portfolio;
+      else options = { request: parsed.single, grid: null, objective: "sharpe", walkForwardFolds: null, inSamplePct: 75, outDir: parsed.outDir, json: parsed.json, remote: parsed.remote };
+    } else options = parseArgs(argv);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof PortfolioUsageError) {
       process.stderr.write(`backtest: ${err.message}\n${USAGE}\n`);
       process.exit(2);
     }
@@ -296,15 +315,22 @@ async function main(): Promise<void> {
   const bar = new ProgressBar(process.stderr);
   let lake: OpenedBucket;
   try {
-    lake = await openDataBucket({ remote: options.remote, log: (m) => process.stderr.write(`backtest: ${m}\n`) });
+    lake = await openDataBucket({ remote: (portfolio ?? (options as CliOptions)).remote, log: (m) => process.stderr.write(`backtest: ${m}\n`) });
   } catch (err) {
     process.stderr.write(`backtest: ${(err as Error).message}\n`);
     process.exit(1);
   }
   try {
-    const outcome = await runCli(options, lake.bucket, (label, p) => bar.update(label, p.rowsRead, p.rowsTotal, `${day(p.atMs)}`));
-    bar.done();
-    process.stdout.write(options.json ? `${JSON.stringify(jsonSummary(outcome))}\n` : `${summaryTable(outcome)}\n`);
+    const onProgress = (label: string, p: LakeProgress): void => bar.update(label, p.rowsRead, p.rowsTotal, `${day(p.atMs)}`);
+    if (portfolio !== null) {
+      const outcome = await runPortfolioCli(portfolio, lake.bucket, onProgress);
+      bar.done();
+      process.stdout.write(portfolio.json ? `${JSON.stringify(portfolioJsonSummary(outcome))}\n` : `${portfolioSummaryTable(outcome)}\n`);
+    } else if (options !== null) {
+      const outcome = await runCli(options, lake.bucket, onProgress);
+      bar.done();
+      process.stdout.write(options.json ? `${JSON.stringify(jsonSummary(outcome))}\n` : `${summaryTable(outcome)}\n`);
+    }
   } catch (err) {
     bar.done();
     process.stderr.write(`backtest: failed: ${(err as Error).message}\n`);

@@ -11,7 +11,7 @@
  * No user data goes into an expression; it only ever travels in columns.
  */
 import * as aq from "arquero";
-import type { BacktestResult } from "../replay/result.ts";
+import type { BacktestResult, BacktestTrade } from "../replay/result.ts";
 
 export interface TradeStats {
   trades: number;
@@ -57,8 +57,11 @@ export interface TradeAggregates {
 
 const WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"] as const;
 
-/** The table every grouping starts from: one row per trade of every result. */
-function tradeTable(results: readonly BacktestResult[]): aq.ColumnTable {
+/** A trade with the pair and strategy it belongs to. */
+type OwnedTrade = Pick<BacktestTrade, "side" | "entryT" | "exitT" | "pnlAccountCents" | "financingAccountCents"> & { pair: string; strategyId: string };
+
+/** The table every grouping starts from: one row per trade. */
+function tradeTable(trades: Iterable<OwnedTrade>): aq.ColumnTable {
   const cols = {
     strategyId: [] as string[],
     pair: [] as string[],
@@ -68,16 +71,14 @@ function tradeTable(results: readonly BacktestResult[]): aq.ColumnTable {
     pnlAccountCents: [] as number[],
     financingAccountCents: [] as number[],
   };
-  for (const r of results) {
-    for (const t of r.trades) {
-      cols.strategyId.push(r.strategyId);
-      cols.pair.push(r.pair);
-      cols.side.push(t.side);
-      cols.entryT.push(t.entryT);
-      cols.exitT.push(t.exitT);
-      cols.pnlAccountCents.push(t.pnlAccountCents);
-      cols.financingAccountCents.push(t.financingAccountCents);
-    }
+  for (const t of trades) {
+    cols.strategyId.push(t.strategyId);
+    cols.pair.push(t.pair);
+    cols.side.push(t.side);
+    cols.entryT.push(t.entryT);
+    cols.exitT.push(t.exitT);
+    cols.pnlAccountCents.push(t.pnlAccountCents);
+    cols.financingAccountCents.push(t.financingAccountCents);
   }
   // aq.table rather than aq.from(rows): with no trades it still has the
   // columns, so the groupby below yields empty tables instead of throwing.
@@ -146,8 +147,14 @@ function stats(row: Record<string, unknown>): TradeStats {
   };
 }
 
+/** The trades of single-pair results, grouped. */
 export function aggregateTrades(results: readonly BacktestResult[]): TradeAggregates {
-  const t = tradeTable(results);
+  return aggregateOwnedTrades(results.flatMap((r) => r.trades.map((t) => ({ ...t, pair: r.pair, strategyId: r.strategyId }))));
+}
+
+/** Trades that name their pair and strategy (a portfolio's), grouped. */
+export function aggregateOwnedTrades(trades: Iterable<OwnedTrade>): TradeAggregates {
+  const t = tradeTable(trades);
   return {
     byMonth: groupStats(t, ["month"], "month").map((r) => ({ month: str(r, "month"), ...stats(r) })),
     byWeekday: groupStats(t, ["weekday"], "weekday").map((r) => {

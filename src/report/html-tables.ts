@@ -2,7 +2,7 @@
  * The table sections of the report page: settings, metrics, the trade
  * aggregates and the trade list. Every cell is plain text, escaped here.
  */
-import type { BacktestResult } from "../replay/result.ts";
+import type { BacktestMetrics, BacktestResult, BacktestTrade } from "../replay/result.ts";
 import type { TradeAggregates, TradeStats } from "./aggregate.ts";
 import {
   escapeHtml,
@@ -20,9 +20,9 @@ import {
 export const TRADE_ROWS_MAX = 2_000;
 
 /** A column: its header and whether it holds numbers (right-aligned). */
-type Col = [header: string, numeric: boolean];
+export type Col = [header: string, numeric: boolean];
 
-function table(cols: readonly Col[], rows: readonly (readonly string[])[]): string {
+export function table(cols: readonly Col[], rows: readonly (readonly string[])[]): string {
   const head = cols.map(([h, n]) => `<th${n ? ' class="num"' : ""}>${escapeHtml(h)}</th>`).join("");
   const body = rows
     .map((r) => `<tr>${r.map((c, i) => `<td${cols[i]?.[1] ? ' class="num"' : ""}>${escapeHtml(c)}</td>`).join("")}</tr>`)
@@ -31,7 +31,7 @@ function table(cols: readonly Col[], rows: readonly (readonly string[])[]): stri
 }
 
 /** Two-column label/value table. */
-function keyValues(rows: readonly (readonly [string, string])[]): string {
+export function keyValues(rows: readonly (readonly [string, string])[]): string {
   return `<table class="kv">\n${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join("\n")}\n</table>`;
 }
 
@@ -58,13 +58,18 @@ export function settingsSection(r: BacktestResult): string {
   ]);
 }
 
-export function metricsSection(r: BacktestResult): string {
-  const m = r.metrics;
-  const rejections = Object.keys(r.rejections)
+/** Refusals by reason in one line ("none" without any). */
+export function refusalsText(refusals: Readonly<Record<string, number>>): string {
+  const text = Object.keys(refusals)
     .sort()
-    .map((k) => `${k}: ${formatNumber(r.rejections[k] ?? 0, 0)}`)
+    .map((k) => `${k}: ${formatNumber(refusals[k] ?? 0, 0)}`)
     .join(", ");
-  return keyValues([
+  return text === "" ? "none" : text;
+}
+
+/** The metrics every backtest reports, as label/value rows. */
+export function metricRows(m: BacktestMetrics): [string, string][] {
+  return [
     ["Total return", formatPct(m.totalReturnPct)],
     ["CAGR", formatPct(m.cagrPct)],
     ["Sharpe (daily, annualised)", formatNumber(m.sharpe, 2)],
@@ -77,11 +82,18 @@ export function metricsSection(r: BacktestResult): string {
     ["Average win / loss", `${formatAccountCents(m.avgWinAccountCents)} / ${formatAccountCents(m.avgLossAccountCents)}`],
     ["Gross profit / loss", `${formatAccountCents(m.grossProfitAccountCents)} / ${formatAccountCents(m.grossLossAccountCents)}`],
     ["Exposure", formatPct(m.exposurePct)],
+  ];
+}
+
+export function metricsSection(r: BacktestResult): string {
+  const m = r.metrics;
+  return keyValues([
+    ...metricRows(m),
     ["P&L (quote)", formatQuoteMicros(r.pnlQuoteMicros, quoteCurrency(r.pair))],
     ["P&L (USD, incl. financing)", formatAccountCents(r.pnlAccountCents)],
     ["Financing", formatAccountCents(r.financingAccountCents)],
     ["Balance initial / final", `${formatAccountCents(m.initialBalanceAccountCents)} / ${formatAccountCents(m.finalBalanceAccountCents)}`],
-    ["Orders refused by risk limits", rejections === "" ? "none" : rejections],
+    ["Orders refused by risk limits", refusalsText(r.rejections)],
   ]);
 }
 
@@ -105,7 +117,7 @@ function statCells(s: TradeStats): string[] {
   ];
 }
 
-function statTable<R extends TradeStats>(title: string, key: string, rows: readonly R[], label: (r: R) => string): string {
+export function statTable<R extends TradeStats>(title: string, key: string, rows: readonly R[], label: (r: R) => string): string {
   const body = rows.length === 0 ? "<p>No trades.</p>" : table([[key, false], ...STAT_COLS], rows.map((r) => [label(r), ...statCells(r)]));
   return `<div>\n<h3>${escapeHtml(title)}</h3>\n${body}\n</div>`;
 }
@@ -136,11 +148,12 @@ const TRADE_COLS: readonly Col[] = [
   ["Exit reason", false],
 ];
 
-export function tradesSection(r: BacktestResult): string {
-  if (r.trades.length === 0) return "<p>No trades.</p>";
-  const quote = quoteCurrency(r.pair);
-  const rows = r.trades.slice(0, TRADE_ROWS_MAX).map((t, i) => [
+/** The trade list; with `pairOf`, each trade's pair and strategy lead its row (a portfolio). */
+export function tradeListSection<T extends BacktestTrade>(trades: readonly T[], tradeCount: number, pairOf: (t: T) => string, strategyOf?: (t: T) => string): string {
+  if (trades.length === 0) return "<p>No trades.</p>";
+  const rows = trades.slice(0, TRADE_ROWS_MAX).map((t, i) => [
     String(i + 1),
+    ...(strategyOf ? [pairOf(t), strategyOf(t)] : []),
     t.side === "buy" ? "long" : "short",
     formatNumber(t.units, 0),
     formatUtcMinute(t.entryT),
@@ -148,15 +161,20 @@ export function tradesSection(r: BacktestResult): string {
     formatUtcMinute(t.exitT),
     String(t.exitPrice),
     `${formatNumber((t.exitT - t.entryT) / 3_600_000, 1)} h`,
-    formatQuoteMicros(t.pnlQuoteMicros, quote),
+    formatQuoteMicros(t.pnlQuoteMicros, quoteCurrency(pairOf(t))),
     formatAccountCents(t.pnlAccountCents),
     formatAccountCents(t.financingAccountCents),
     t.exitReason,
   ]);
-  const listed = r.trades.length;
+  const cols: Col[] = strategyOf ? [TRADE_COLS[0] as Col, ["Pair", false], ["Strategy", false], ...TRADE_COLS.slice(1)] : [...TRADE_COLS];
+  const listed = trades.length;
   const note =
-    listed > TRADE_ROWS_MAX
-      ? `<p class="note">Showing the first ${formatNumber(TRADE_ROWS_MAX, 0)} of ${formatNumber(r.tradeCount, 0)} trades; the JSON report lists ${r.tradesOmitted > 0 ? `the first ${formatNumber(listed, 0)}` : "all of them"}.</p>\n`
+    listed > TRADE_ROWS_MAX || tradeCount > listed
+      ? `<p class="note">Showing the first ${formatNumber(Math.min(listed, TRADE_ROWS_MAX), 0)} of ${formatNumber(tradeCount, 0)} trades; the JSON report lists ${tradeCount > listed ? `the first ${formatNumber(listed, 0)}` : "all of them"}.</p>\n`
       : "";
-  return `${note}<div class="scroll">\n${table(TRADE_COLS, rows)}\n</div>`;
+  return `${note}<div class="scroll">\n${table(cols, rows)}\n</div>`;
+}
+
+export function tradesSection(r: BacktestResult): string {
+  return tradeListSection(r.trades, r.tradeCount, () => r.pair);
 }

@@ -21,7 +21,7 @@ export interface ReportInput {
 let chartsLibrary: string | undefined;
 
 /** lightweight-charts' standalone build (defines window.LightweightCharts), read once per process. */
-function chartsLibrarySource(): string {
+export function chartsLibrarySource(): string {
   if (chartsLibrary === undefined) {
     // The package's "exports" hide dist/, but do export package.json: find the folder through it.
     const pkg = createRequire(import.meta.url).resolve("lightweight-charts/package.json");
@@ -34,7 +34,7 @@ function chartsLibrarySource(): string {
 }
 
 /** Draws the two charts from the JSON block; plain ES5-ish so any browser runs it. */
-const CHART_SCRIPT = `(function () {
+export const CHART_SCRIPT = `(function () {
   "use strict";
   var LC = window.LightweightCharts;
   var data = JSON.parse(document.getElementById("chart-data").textContent);
@@ -78,7 +78,7 @@ const CHART_SCRIPT = `(function () {
   follow(drawdown, equity);
 })();`;
 
-const CSS = `
+export const CSS = `
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; margin: 0 auto; padding: 16px 24px 48px; max-width: 1200px; }
 h1 { font-size: 22px; margin: 8px 0 4px; }
 h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; }
@@ -103,7 +103,7 @@ function title(r: BacktestResult): string {
   return `${r.pair} · ${r.strategyId} · ${formatUtcDate(r.settings.fromMs)} to ${formatUtcDate(last)}`;
 }
 
-function extraSection(name: string, value: unknown): string {
+export function extraSection(name: string, value: unknown): string {
   if (value === undefined) return "";
   return `<h2>${escapeHtml(name)}</h2>\n<details><summary>JSON</summary><pre>${escapeHtml(JSON.stringify(value, null, 2) ?? "")}</pre></details>\n`;
 }

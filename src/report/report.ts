@@ -6,8 +6,10 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { BacktestResult } from "../replay/result.ts";
-import { aggregateTrades } from "./aggregate.ts";
+import type { PortfolioBacktestResult } from "../replay/portfolio-result.ts";
+import { aggregateOwnedTrades, aggregateTrades } from "./aggregate.ts";
 import { renderReportHtml } from "./html.ts";
+import { renderPortfolioHtml } from "./portfolio-html.ts";
 
 export interface Report {
   json: string;
@@ -23,6 +25,13 @@ export function buildReport(result: BacktestResult, extra?: ReportExtra): Report
   const aggregates = aggregateTrades([result]);
   const json = JSON.stringify({ result, aggregates, generatedBy: "fxrt", ...extra }, null, 2);
   return { json, html: renderReportHtml({ result, aggregates, ...extra }) };
+}
+
+/** The same for a portfolio: its trades grouped across pairs, its own page. */
+export function buildPortfolioReport(result: PortfolioBacktestResult, extra?: ReportExtra): Report {
+  const aggregates = aggregateOwnedTrades(result.trades);
+  const json = JSON.stringify({ result, aggregates, generatedBy: "fxrt", ...extra }, null, 2);
+  return { json, html: renderPortfolioHtml({ result, aggregates, ...extra }) };
 }
 
 /** Writes `<baseName>.json` (plus a final newline) and `<baseName>.html` into `dir` (created if missing). */

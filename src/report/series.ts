@@ -24,7 +24,7 @@ function round(value: number, decimals: number): number {
   return Math.round(value * f) / f;
 }
 
-export function chartData(result: BacktestResult): ChartData {
+export function chartData(result: Pick<BacktestResult, "metrics" | "equity" | "firstMs">): ChartData {
   const initialCents = result.metrics.initialBalanceAccountCents;
   const points = [...result.equity].sort((a, b) => a.t - b.t);
   // Start the curve at the initial balance when the data began before the

@@ -22,6 +22,9 @@ import { candleKey, candleManifestKey } from "../../src/ingest/lake-manifest.ts"
 import { backtestFromLake, portfolioFromLake } from "../../src/replay/lake-run.ts";
 import type { PortfolioBacktestResult, PortfolioTrade } from "../../src/replay/portfolio-result.ts";
 import { importFile } from "../../scripts/import.ts";
+import { parsePortfolioArgs, portfolioSummaryTable, runPortfolioCli } from "../../scripts/portfolio-cli.ts";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { MemoryBucket } from "../support/memory-bucket.ts";
 
 const DATA = path.resolve(import.meta.dirname, "../../../shared/data/m1_histdata");
@@ -86,6 +89,30 @@ describe.skipIf(!present)("portfolio backtest on EUR_USD and USD_JPY 2018", () =
     expect(byPair).toBe(a.refusals.max_open_positions);
     const b = await portfolioFromLake(bucket, request);
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
+  });
+
+  it("runs from the CLI shorthand and writes a report with every pair to drill into, the same bytes every time", async () => {
+    const parsed = parsePortfolioArgs(["--pairs", "EUR_USD,USD_JPY", "--from", "2018-01-01", "--to", "2019-01-01", "--param", "timeframe=1h", "--param", "price=bid", "--limit", "maxOpenPositions=1", "--json"], "/tmp");
+    if (!("portfolio" in parsed)) throw new Error("expected a portfolio");
+    expect(parsed.portfolio.request).toEqual(portfolio({ pairs: [{ pair: "EUR_USD", strategies: [{ ...SMA, id: "sma-cross", params: { timeframe: "1h", price: "bid" } }] }, { pair: "USD_JPY", strategies: [{ ...SMA, id: "sma-cross", params: { timeframe: "1h", price: "bid" } }] }], limits: { maxOpenPositions: 1 } }));
+    const out = await mkdtemp(path.join(tmpdir(), "fxrt-portfolio-"));
+    try {
+      const first = await runPortfolioCli({ ...parsed.portfolio, outDir: out }, bucket, () => {});
+      expect(first.result.refusals.max_open_positions).toBeGreaterThan(0);
+      const html = await readFile(first.report!.html, "utf8");
+      expect(html).toContain("<h1>Portfolio · EUR_USD, USD_JPY · 2018-01-01 to 2018-12-31</h1>");
+      expect(html).toMatch(/<summary>EUR_USD: \d+ trades/);
+      expect(html).toMatch(/<summary>USD_JPY: \d+ trades/);
+      expect(html).toContain("<td>max_open_positions</td>");
+      expect(bucket.objects.has("reports/portfolio_EUR_USD-USD_JPY_2018-01-01_2019-01-01.html")).toBe(true);
+      const json = await readFile(first.report!.json, "utf8");
+      await runPortfolioCli({ ...parsed.portfolio, outDir: out }, bucket, () => {});
+      expect(await readFile(first.report!.json, "utf8")).toBe(json);
+      expect(await readFile(first.report!.html, "utf8")).toBe(html);
+      for (const line of portfolioSummaryTable(first).split("\n")) if (!line.startsWith("  ")) expect(line.length).toBeLessThanOrEqual(80);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   });
 
   it("a daily loss moves to REDUCING until the next 17:00 New York roll; a drawdown HALTS until the end", async () => {
@@ -181,6 +208,24 @@ describe("portfolio backtest of a cross", () => {
     // In a GBP account the same pair needs EUR valued instead: EUR_GBP values it itself.
     const gbp = v.safeParse(PortfolioBacktestRequest, { ...cross([{ pair: "EUR_GBP", strategies: [strategy] }]), accountCurrency: "GBP" });
     expect(gbp.success).toBe(true);
+  });
+
+  it("reads --config of either shape, and refuses flags beside it and sweeps over a portfolio", () => {
+    const files: Record<string, string> = {
+      "p.json": JSON.stringify(cross([{ pair: "EUR_GBP", strategies: [strategy] }, { pair: "GBP_USD", strategies: [] }, { pair: "EUR_USD", strategies: [] }])),
+      "s.json": JSON.stringify({ pair: "EUR_USD", from: "2021-01-04", to: "2021-02-01", strategy: { kind: "sma-cross" } }),
+      "bad.json": JSON.stringify(cross([{ pair: "EUR_GBP", strategies: [strategy] }])),
+    };
+    const read = (f: string) => files[f] ?? (() => { throw new Error("no such file"); })();
+    const p = parsePortfolioArgs(["--config", "p.json"], "/tmp", read);
+    expect("portfolio" in p && p.portfolio.request.pairs.map((x) => x.pair)).toEqual(["EUR_GBP", "GBP_USD", "EUR_USD"]);
+    const s = parsePortfolioArgs(["--config", "s.json", "--no-report"], "/tmp", read);
+    expect("single" in s && s.single.strategy).toMatchObject({ id: "sma-cross", units: 100_000 });
+    expect(() => parsePortfolioArgs(["--config", "bad.json"], "/tmp", read)).toThrow(/add GBP_USD to pairs/);
+    expect(() => parsePortfolioArgs(["--config", "p.json", "--from", "2021-01-01"], "/tmp", read)).toThrow(/--config holds the whole request: drop --from/);
+    expect(() => parsePortfolioArgs(["--config", "nope.json"], "/tmp", read)).toThrow(/--config nope.json: no such file/);
+    expect(() => parsePortfolioArgs(["--pairs", "EUR_USD", "--from", "2021-01-04", "--to", "2021-02-01", "--sweep", "fast=5,10"], "/tmp", read)).toThrow(/--sweep runs over one pair only/);
+    expect(() => parsePortfolioArgs(["--pairs", "EUR_USD", "--from", "2021-01-04", "--to", "2021-02-01", "--limit", "maxOpenPositon=1"], "/tmp", read)).toThrow(/limits/);
   });
 
   it("refuses a request with no strategy, a pair listed twice, or an unknown pair", () => {

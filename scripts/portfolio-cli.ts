@@ -1,0 +1,218 @@
+/**
+ * The portfolio side of `npm run backtest`: `--config FILE` (a request body of
+ * either shape, exactly what `POST /api/backtest/run` takes) or the shorthand
+ * `--pairs EUR_USD,USD_JPY --strategy KIND [--param K=V] [--limit K=V]`, which
+ * puts the one strategy on every pair. Parsing, the run, and what the terminal
+ * shows; scripts/backtest.ts dispatches here.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import * as v from "valibot";
+import { BacktestRequest, PortfolioBacktestRequest, type PortfolioBacktestRequestInput } from "../schemas/backtest.ts";
+import { issuesToDetails } from "../schemas/common.ts";
+import type { LakeProgress } from "../src/replay/lake-reader.ts";
+import { portfolioFromLake } from "../src/replay/lake-run.ts";
+import type { PortfolioBacktestResult } from "../src/replay/portfolio-result.ts";
+import { buildPortfolioReport, writeReport } from "../src/report/report.ts";
+import type { DataBucket } from "./data-bucket.ts";
+
+export class PortfolioUsageError extends Error {}
+
+export interface PortfolioCliOptions {
+  request: PortfolioBacktestRequest;
+  outDir: string | null;
+  json: boolean;
+  remote: boolean;
+}
+
+const VALUE_FLAGS = new Set([
+  "--config", "--pairs", "--from", "--to", "--strategy", "--param", "--units", "--limit", "--account-currency", "--balance",
+  "--spread-pips", "--financing-long", "--financing-short", "--out",
+]);
+/** Flags that only shape a request: with --config the file is the whole request. */
+const REQUEST_FLAGS = ["--pairs", "--from", "--to", "--strategy", "--param", "--units", "--limit", "--account-currency", "--balance", "--spread-pips", "--financing-long", "--financing-short", "--ticks"];
+
+/** Whether these arguments ask for a portfolio (or a request from a file) rather than one pair. */
+export function isPortfolioArgs(argv: readonly string[]): boolean {
+  return argv.includes("--config") || argv.includes("--pairs");
+}
+
+function scalar(text: string): number | string | boolean {
+  if (text === "true" || text === "false") return text === "true";
+  const n = Number(text);
+  return text.trim() !== "" && Number.isFinite(n) ? n : text;
+}
+
+function pairsOf(flag: string, text: string, into: Record<string, unknown>): void {
+  const eq = text.indexOf("=");
+  if (eq <= 0) throw new PortfolioUsageError(`${flag} takes KEY=VALUE, got '${text}'`);
+  const key = text.slice(0, eq);
+  if (key in into) throw new PortfolioUsageError(`${flag} ${key} given twice`);
+  into[key] = scalar(text.slice(eq + 1));
+}
+
+function issuesText(issues: readonly v.BaseIssue<unknown>[]): string {
+  return issuesToDetails(issues)
+    .map((i) => `${i.path || "request"}: ${i.message}`)
+    .join("; ");
+}
+
+/**
+ * The portfolio request these arguments give; a --config file holding the
+ * single-pair shape comes back as that request (`single`), to run as one.
+ */
+export function parsePortfolioArgs(argv: readonly string[], root: string, readFile: (file: string) => string = (f) => readFileSync(f, "utf8")): { portfolio: PortfolioCliOptions } | { single: BacktestRequest; outDir: string | null; json: boolean; remote: boolean } {
+  const single = new Map<string, string>();
+  const params: Record<string, unknown> = {};
+  const limits: Record<string, unknown> = {};
+  const flags = new Set<string>();
+  let json = false;
+  let remote = false;
+  let report = true;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    flags.add(arg);
+    if (arg === "--json") json = true;
+    else if (arg === "--remote") remote = true;
+    else if (arg === "--no-report") report = false;
+    else if (arg === "--ticks") continue;
+    else if (arg === "--sweep" || arg === "--walk-forward" || arg === "--objective" || arg === "--in-sample") throw new PortfolioUsageError(`${arg} runs over one pair only for now`);
+    else if (VALUE_FLAGS.has(arg)) {
+      const value = argv[++i];
+      if (value === undefined) throw new PortfolioUsageError(`${arg} needs a value`);
+      if (arg === "--param") pairsOf(arg, value, params);
+      else if (arg === "--limit") pairsOf(arg, value, limits);
+      else {
+        if (single.has(arg)) throw new PortfolioUsageError(`${arg} given twice (${single.get(arg)}, then ${value})`);
+        single.set(arg, value);
+      }
+    } else throw new PortfolioUsageError(`unknown argument ${arg}`);
+  }
+  const outDir = report ? path.resolve(single.get("--out") ?? path.join(root, "reports")) : null;
+  let body: unknown;
+  const config = single.get("--config");
+  if (config !== undefined) {
+    const extra = REQUEST_FLAGS.filter((f) => flags.has(f));
+    if (extra.length > 0) throw new PortfolioUsageError(`--config holds the whole request: drop ${extra.join(", ")}`);
+    let text: string;
+    try {
+      text = readFile(config);
+    } catch (err) {
+      throw new PortfolioUsageError(`--config ${config}: ${(err as Error).message}`);
+    }
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      throw new PortfolioUsageError(`--config ${config} is not JSON: ${(err as Error).message}`);
+    }
+    if (body === null || typeof body !== "object" || !("pairs" in body)) {
+      const parsed = v.safeParse(BacktestRequest, body);
+      if (!parsed.success) throw new PortfolioUsageError(`--config ${config}: ${issuesText(parsed.issues)}`);
+      return { single: parsed.output, outDir, json, remote };
+    }
+  } else {
+    for (const required of ["--from", "--to"]) if (!single.has(required)) throw new PortfolioUsageError(`${required} is required`);
+    const num = (flag: string): number | undefined => {
+      const text = single.get(flag);
+      if (text === undefined) return undefined;
+      const n = Number(text);
+      if (text.trim() === "" || !Number.isFinite(n)) throw new PortfolioUsageError(`${flag} must be a number, got '${text}'`);
+      return n;
+    };
+    const kind = single.get("--strategy") ?? "sma-cross";
+    const spread = single.get("--spread-pips");
+    const input: PortfolioBacktestRequestInput = {
+      from: single.get("--from") as string,
+      to: single.get("--to") as string,
+      pairs: (single.get("--pairs") as string).split(",").map((pair) => ({ pair: pair.trim(), strategies: [{ id: kind, kind, units: num("--units") ?? 100_000, params }] })),
+      ...(Object.keys(limits).length > 0 ? { limits: limits as PortfolioBacktestRequestInput["limits"] } : {}),
+      ...(single.has("--account-currency") ? { accountCurrency: single.get("--account-currency") as string } : {}),
+      initialBalance: num("--balance") ?? 100_000,
+      data: flags.has("--ticks") ? "ticks" : "candles",
+      ...(spread === undefined ? {} : { spreadPips: spread === "data" ? null : num("--spread-pips") }),
+      financingLongPct: num("--financing-long") ?? 0,
+      financingShortPct: num("--financing-short") ?? 0,
+    };
+    body = input;
+  }
+  const parsed = v.safeParse(PortfolioBacktestRequest, body);
+  if (!parsed.success) throw new PortfolioUsageError(issuesText(parsed.issues));
+  return { portfolio: { request: parsed.output, outDir, json, remote } };
+}
+
+const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+export function portfolioReportName(request: PortfolioBacktestRequest): string {
+  const pairs = request.pairs.length <= 4 ? request.pairs.map((p) => p.pair).join("-") : `${request.pairs.length}-pairs`;
+  return `portfolio_${pairs}_${day(request.from)}_${day(request.to)}`;
+}
+
+export interface PortfolioOutcome {
+  result: PortfolioBacktestResult;
+  report: { json: string; html: string; r2Keys: string[] } | null;
+}
+
+export async function runPortfolioCli(options: PortfolioCliOptions, bucket: DataBucket, progress: (label: string, p: LakeProgress) => void): Promise<PortfolioOutcome> {
+  const result = await portfolioFromLake(bucket, options.request, (p) => progress("portfolio", p));
+  let report: PortfolioOutcome["report"] = null;
+  if (options.outDir !== null) {
+    const built = buildPortfolioReport(result);
+    const name = portfolioReportName(options.request);
+    const paths = await writeReport(options.outDir, name, built);
+    const r2Keys = [`reports/${name}.json`, `reports/${name}.html`];
+    await bucket.put(r2Keys[0] as string, `${built.json}\n`, { httpMetadata: { contentType: "application/json" } });
+    await bucket.put(r2Keys[1] as string, built.html, { httpMetadata: { contentType: "text/html; charset=utf-8" } });
+    report = { json: paths.jsonPath, html: paths.htmlPath, r2Keys };
+  }
+  return { result, report };
+}
+
+/** The --json object: headline figures, per pair and strategy; trades and curves are in the report. */
+export function portfolioJsonSummary(outcome: PortfolioOutcome): Record<string, unknown> {
+  const r = outcome.result;
+  return {
+    kind: "portfolio",
+    from: new Date(r.settings.from).toISOString(),
+    to: new Date(r.settings.to).toISOString(),
+    accountCurrency: r.accountCurrency,
+    bars: r.bars,
+    tradeCount: r.tradeCount,
+    pnlAccount: r.pnlAccount,
+    financingAccount: r.financingAccountCents / 100,
+    refusals: r.refusals,
+    tradingStates: { reducingMs: r.tradingStates.reducingMs, haltedMs: r.tradingStates.haltedMs, changeCount: r.tradingStates.changeCount },
+    metrics: r.metrics,
+    pairs: r.pairs.map((p) => ({ pair: p.pair, tradeCount: p.tradeCount, pnlAccount: p.pnlAccount, refusals: p.refusals, strategies: p.strategies.map((s) => ({ strategyId: s.strategyId, kind: s.kind, tradeCount: s.tradeCount, pnlAccount: s.pnlAccount, sharpe: s.metrics.sharpe })) })),
+    ...(outcome.report ? { report: outcome.report } : {}),
+  };
+}
+
+const fmt = (n: number | null, digits = 2): string => (n === null ? "-" : n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+
+/** The terminal's summary, within 80 columns. */
+export function portfolioSummaryTable(outcome: PortfolioOutcome): string {
+  const r = outcome.result;
+  const m = r.metrics;
+  const c = r.accountCurrency;
+  const refusals = Object.entries(r.refusals).map(([k, n]) => `${k} ${n}`).join(", ") || "none";
+  const rows: [string, string][] = [
+    ["portfolio", `${r.pairs.length} pairs, ${r.pairs.reduce((n, p) => n + p.strategies.length, 0)} strategies, limits ${r.settings.limits ? "on" : "off"}`],
+    ["range", `${day(r.settings.from)} .. ${day(r.settings.to)} (${r.bars.toLocaleString("en-US")} bars)`],
+    ["trades", `${r.tradeCount} (${m.wins} won, ${m.losses} lost, win rate ${fmt(m.winRate * 100, 1)}%)`],
+    [`P&L ${c}`, `${fmt(r.pnlAccount)} (financing ${fmt(r.financingAccountCents / 100)})`],
+    ["total return / CAGR", `${fmt(m.totalReturnPct)}% / ${m.cagrPct === null ? "-" : `${fmt(m.cagrPct)}%`}`],
+    ["Sharpe / Sortino", `${fmt(m.sharpe)} / ${fmt(m.sortino)}`],
+    ["max drawdown", `${fmt(m.maxDrawdownAccountCents / 100)} ${c} (${fmt(m.maxDrawdownPct)}%)`],
+    ["refused", refusals],
+    ["REDUCING / HALTED", `${fmt(r.tradingStates.reducingMs / 86_400_000, 1)} / ${fmt(r.tradingStates.haltedMs / 86_400_000, 1)} days`],
+  ];
+  const lines = rows.map(([k, val]) => `${k.padEnd(20)} ${val}`.slice(0, 80));
+  lines.push("", "pair     strategy".padEnd(34) + "trades".padStart(7) + `P&L ${c}`.padStart(14) + "Sharpe".padStart(9) + "maxDD%".padStart(8));
+  for (const p of r.pairs) {
+    for (const s of p.strategies) {
+      lines.push(`${p.pair}  ${s.strategyId}`.slice(0, 33).padEnd(34) + String(s.tradeCount).padStart(7) + fmt(s.pnlAccount).padStart(14) + fmt(s.metrics.sharpe).padStart(9) + fmt(s.metrics.maxDrawdownPct).padStart(8));
+    }
+  }
+  if (outcome.report) lines.push("", "report (HTML, JSON; also in R2 under reports/):", `  ${outcome.report.html}`, `  ${outcome.report.json}`);
+  return lines.join("\n");
+}
