@@ -63,7 +63,11 @@ portfolio: npm run backtest -- --config portfolio.json   (the body POST /api/bac
                          (e.g. --limit maxOpenPositions=2); none given = no portfolio limits
   --account-currency C   the account's currency (default USD)
   --balance N            initial balance in it (default 100000)
-  --spread-pips, --financing-long, --financing-short, --ticks, --out, --no-report, --json as above`;
+  --sweep KEY=V1,V2,...  grid over limits.NAME, STRATEGY.PARAM or PAIR/STRATEGY.PARAM, repeatable
+                         (e.g. --sweep sma-cross.fast=10,20 --sweep limits.maxOpenPositions=1,2)
+  --threads N            worker threads for a sweep (default: every core; 1 = this process)
+  --spread-pips, --financing-long, --financing-short, --ticks, --objective, --walk-forward,
+  --in-sample, --out, --no-report, --json as above`;
 
 export interface CliOptions {
   request: BacktestRequest;
@@ -275,7 +279,7 @@ export function summaryTable(outcome: CliOutcome): string {
     for (const f of wf.folds) {
       lines.push(String(f.fold).padEnd(5) + `${day(f.outOfSampleFromMs)}..${day(f.outOfSampleToMs)}`.padEnd(24) + JSON.stringify(f.bestParams).slice(0, 25).padEnd(26) + String(f.outOfSample.tradeCount).padStart(7) + fmt(f.outOfSample.pnlAccount).padStart(12));
     }
-    lines.push(`out-of-sample total: ${wf.outOfSampleTradeCount} trades, ${fmt(wf.outOfSamplePnlUsd)} USD`);
+    lines.push(`out-of-sample total: ${wf.outOfSampleTradeCount} trades, ${fmt(wf.outOfSamplePnlAccount)} USD`);
   }
   // Paths can be long: one per line, so the rest of the table keeps to 80 columns.
   if (outcome.report) lines.push("", "report (HTML, JSON; also in R2 under reports/):", `  ${displayPath(outcome.report.html)}`, `  ${displayPath(outcome.report.json)}`);

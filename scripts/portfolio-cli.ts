@@ -2,8 +2,11 @@
  * The portfolio side of `npm run backtest`: `--config FILE` (a request body of
  * either shape, exactly what `POST /api/backtest/run` takes) or the shorthand
  * `--pairs EUR_USD,USD_JPY --strategy KIND [--param K=V] [--limit K=V]`, which
- * puts the one strategy on every pair. Parsing, the run, and what the terminal
- * shows; scripts/backtest.ts dispatches here.
+ * puts the one strategy on every pair. `--sweep KEY=V1,V2` runs a grid over
+ * any strategy's parameter or any limit (portfolio-sweep.ts keys), on worker
+ * threads over every core (`--threads`), with `--walk-forward N` as for one
+ * pair. Parsing, the run, and what the terminal shows; scripts/backtest.ts
+ * dispatches here.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -12,6 +15,9 @@ import { BacktestRequest, PortfolioBacktestRequest, type PortfolioBacktestReques
 import { issuesToDetails } from "../schemas/common.ts";
 import type { LakeProgress } from "../src/replay/lake-reader.ts";
 import { portfolioFromLake } from "../src/replay/lake-run.ts";
+import { applyCombination, inProcessRunner, sweepPortfolio, walkForwardPortfolio, type PortfolioRunner } from "../src/replay/portfolio-sweep.ts";
+import { OBJECTIVES, type Objective, type ParamGrid, type SweepResult, type WalkForwardResult } from "../src/replay/sweep.ts";
+import { defaultThreads, threadRunner } from "./sweep-pool.ts";
 import type { PortfolioBacktestResult } from "../src/replay/portfolio-result.ts";
 import { buildPortfolioReport, writeReport } from "../src/report/report.ts";
 import type { DataBucket } from "./data-bucket.ts";
@@ -20,6 +26,12 @@ export class PortfolioUsageError extends Error {}
 
 export interface PortfolioCliOptions {
   request: PortfolioBacktestRequest;
+  grid: ParamGrid | null;
+  objective: Objective;
+  walkForwardFolds: number | null;
+  inSamplePct: number;
+  /** Worker threads for a sweep; 1 runs it in this process. */
+  threads: number;
   outDir: string | null;
   json: boolean;
   remote: boolean;
@@ -27,7 +39,7 @@ export interface PortfolioCliOptions {
 
 const VALUE_FLAGS = new Set([
   "--config", "--pairs", "--from", "--to", "--strategy", "--param", "--units", "--limit", "--account-currency", "--balance",
-  "--spread-pips", "--financing-long", "--financing-short", "--out",
+  "--spread-pips", "--financing-long", "--financing-short", "--out", "--sweep", "--objective", "--walk-forward", "--in-sample", "--threads",
 ]);
 /** Flags that only shape a request: with --config the file is the whole request. */
 const REQUEST_FLAGS = ["--pairs", "--from", "--to", "--strategy", "--param", "--units", "--limit", "--account-currency", "--balance", "--spread-pips", "--financing-long", "--financing-short", "--ticks"];
@@ -65,6 +77,7 @@ export function parsePortfolioArgs(argv: readonly string[], root: string, readFi
   const single = new Map<string, string>();
   const params: Record<string, unknown> = {};
   const limits: Record<string, unknown> = {};
+  const grid: ParamGrid = {};
   const flags = new Set<string>();
   let json = false;
   let remote = false;
@@ -76,12 +89,18 @@ export function parsePortfolioArgs(argv: readonly string[], root: string, readFi
     else if (arg === "--remote") remote = true;
     else if (arg === "--no-report") report = false;
     else if (arg === "--ticks") continue;
-    else if (arg === "--sweep" || arg === "--walk-forward" || arg === "--objective" || arg === "--in-sample") throw new PortfolioUsageError(`${arg} runs over one pair only for now`);
     else if (VALUE_FLAGS.has(arg)) {
       const value = argv[++i];
       if (value === undefined) throw new PortfolioUsageError(`${arg} needs a value`);
       if (arg === "--param") pairsOf(arg, value, params);
       else if (arg === "--limit") pairsOf(arg, value, limits);
+      else if (arg === "--sweep") {
+        const eq = value.indexOf("=");
+        if (eq <= 0) throw new PortfolioUsageError(`--sweep takes KEY=V1,V2,..., got '${value}'`);
+        const key = value.slice(0, eq);
+        if (key in grid) throw new PortfolioUsageError(`--sweep ${key} given twice`);
+        grid[key] = value.slice(eq + 1).split(",").map(scalar);
+      }
       else {
         if (single.has(arg)) throw new PortfolioUsageError(`${arg} given twice (${single.get(arg)}, then ${value})`);
         single.set(arg, value);
@@ -89,6 +108,21 @@ export function parsePortfolioArgs(argv: readonly string[], root: string, readFi
     } else throw new PortfolioUsageError(`unknown argument ${arg}`);
   }
   const outDir = report ? path.resolve(single.get("--out") ?? path.join(root, "reports")) : null;
+  const whole = (flag: string, min: number, fallback: number): number => {
+    const text = single.get(flag);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!(Number.isInteger(n) && n >= min)) throw new PortfolioUsageError(`${flag} must be a whole number >= ${min}, got '${text}'`);
+    return n;
+  };
+  const objective = (single.get("--objective") ?? "sharpe") as Objective;
+  if (!OBJECTIVES.includes(objective)) throw new PortfolioUsageError(`--objective must be one of ${OBJECTIVES.join(", ")}`);
+  const hasGrid = Object.keys(grid).length > 0;
+  const folds = single.has("--walk-forward") ? whole("--walk-forward", 1, 1) : null;
+  if (folds !== null && !hasGrid) throw new PortfolioUsageError("--walk-forward needs a --sweep grid to optimise over");
+  const inSamplePct = single.has("--in-sample") ? Number(single.get("--in-sample")) : 75;
+  if (!(inSamplePct > 0 && inSamplePct < 100)) throw new PortfolioUsageError("--in-sample must be a percentage between 0 and 100");
+  const run = { grid: hasGrid ? grid : null, objective, walkForwardFolds: folds, inSamplePct, threads: whole("--threads", 1, defaultThreads()), outDir, json, remote };
   let body: unknown;
   const config = single.get("--config");
   if (config !== undefined) {
@@ -106,6 +140,7 @@ export function parsePortfolioArgs(argv: readonly string[], root: string, readFi
       throw new PortfolioUsageError(`--config ${config} is not JSON: ${(err as Error).message}`);
     }
     if (body === null || typeof body !== "object" || !("pairs" in body)) {
+      if (hasGrid) throw new PortfolioUsageError("--config with one pair: sweep it with --pair ... --sweep instead");
       const parsed = v.safeParse(BacktestRequest, body);
       if (!parsed.success) throw new PortfolioUsageError(`--config ${config}: ${issuesText(parsed.issues)}`);
       return { single: parsed.output, outDir, json, remote };
@@ -137,7 +172,7 @@ export function parsePortfolioArgs(argv: readonly string[], root: string, readFi
   }
   const parsed = v.safeParse(PortfolioBacktestRequest, body);
   if (!parsed.success) throw new PortfolioUsageError(issuesText(parsed.issues));
-  return { portfolio: { request: parsed.output, outDir, json, remote } };
+  return { portfolio: { request: parsed.output, ...run } };
 }
 
 const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
@@ -149,22 +184,39 @@ export function portfolioReportName(request: PortfolioBacktestRequest): string {
 
 export interface PortfolioOutcome {
   result: PortfolioBacktestResult;
+  sweep: SweepResult | null;
+  walkForward: WalkForwardResult | null;
   report: { json: string; html: string; r2Keys: string[] } | null;
 }
 
 export async function runPortfolioCli(options: PortfolioCliOptions, bucket: DataBucket, progress: (label: string, p: LakeProgress) => void): Promise<PortfolioOutcome> {
-  const result = await portfolioFromLake(bucket, options.request, (p) => progress("portfolio", p));
+  const { request, grid } = options;
+  const runner: PortfolioRunner = options.threads > 1 ? threadRunner(bucket, options.threads) : inProcessRunner(bucket);
+  let sweep: SweepResult | null = null;
+  let walkForward: WalkForwardResult | null = null;
+  let final = request;
+  if (grid && options.walkForwardFolds !== null) {
+    const folds = options.walkForwardFolds;
+    walkForward = await walkForwardPortfolio(request, grid, { folds, inSamplePct: options.inSamplePct, objective: options.objective }, runner, (fold, phase, p) => progress(`fold ${fold}/${folds} ${phase}`, p));
+  } else if (grid) {
+    sweep = await sweepPortfolio(request, grid, options.objective, runner, (p) => progress(`sweep (${options.threads} threads)`, p));
+    const best = sweep.rows[0];
+    if (!best) throw new Error(`no valid combination in the grid: ${sweep.invalid.map((i) => i.reason).join("; ")}`);
+    final = (applyCombination(request, best.params) as { ok: true; request: PortfolioBacktestRequest }).request;
+  }
+  // The report's full run: the request itself, the sweep's winner, or (walk-forward) the base parameters.
+  const result = await portfolioFromLake(bucket, final, (p) => progress("portfolio", p));
   let report: PortfolioOutcome["report"] = null;
   if (options.outDir !== null) {
-    const built = buildPortfolioReport(result);
-    const name = portfolioReportName(options.request);
+    const built = buildPortfolioReport(result, { ...(sweep ? { sweep } : {}), ...(walkForward ? { walkForward } : {}) });
+    const name = `${portfolioReportName(request)}${walkForward ? "_walk-forward" : sweep ? "_sweep" : ""}`;
     const paths = await writeReport(options.outDir, name, built);
     const r2Keys = [`reports/${name}.json`, `reports/${name}.html`];
     await bucket.put(r2Keys[0] as string, `${built.json}\n`, { httpMetadata: { contentType: "application/json" } });
     await bucket.put(r2Keys[1] as string, built.html, { httpMetadata: { contentType: "text/html; charset=utf-8" } });
     report = { json: paths.jsonPath, html: paths.htmlPath, r2Keys };
   }
-  return { result, report };
+  return { result, sweep, walkForward, report };
 }
 
 /** The --json object: headline figures, per pair and strategy; trades and curves are in the report. */
@@ -183,6 +235,8 @@ export function portfolioJsonSummary(outcome: PortfolioOutcome): Record<string, 
     tradingStates: { reducingMs: r.tradingStates.reducingMs, haltedMs: r.tradingStates.haltedMs, changeCount: r.tradingStates.changeCount },
     metrics: r.metrics,
     pairs: r.pairs.map((p) => ({ pair: p.pair, tradeCount: p.tradeCount, pnlAccount: p.pnlAccount, refusals: p.refusals, strategies: p.strategies.map((s) => ({ strategyId: s.strategyId, kind: s.kind, tradeCount: s.tradeCount, pnlAccount: s.pnlAccount, sharpe: s.metrics.sharpe })) })),
+    ...(outcome.sweep ? { sweep: outcome.sweep } : {}),
+    ...(outcome.walkForward ? { walkForward: outcome.walkForward } : {}),
     ...(outcome.report ? { report: outcome.report } : {}),
   };
 }
@@ -212,6 +266,19 @@ export function portfolioSummaryTable(outcome: PortfolioOutcome): string {
     for (const s of p.strategies) {
       lines.push(`${p.pair}  ${s.strategyId}`.slice(0, 33).padEnd(34) + String(s.tradeCount).padStart(7) + fmt(s.pnlAccount).padStart(14) + fmt(s.metrics.sharpe).padStart(9) + fmt(s.metrics.maxDrawdownPct).padStart(8));
     }
+  }
+  if (outcome.sweep) {
+    lines.push("", `sweep by ${outcome.sweep.objective} (best first):`, "params".padEnd(34) + "trades".padStart(7) + `P&L ${c}`.padStart(14) + "Sharpe".padStart(9) + "maxDD%".padStart(8));
+    for (const row of outcome.sweep.rows.slice(0, 10)) {
+      lines.push(JSON.stringify(row.params).slice(0, 33).padEnd(34) + String(row.tradeCount).padStart(7) + fmt(row.pnlAccount).padStart(14) + fmt(row.sharpe).padStart(9) + fmt(row.maxDrawdownPct).padStart(8));
+    }
+    if (outcome.sweep.invalid.length > 0) lines.push(`${outcome.sweep.invalid.length} invalid combination(s) skipped: ${outcome.sweep.invalid[0]?.reason ?? ""}`.slice(0, 80));
+  }
+  if (outcome.walkForward) {
+    const wf = outcome.walkForward;
+    lines.push("", `walk-forward by ${wf.objective}:`);
+    for (const f of wf.folds) lines.push(`${String(f.fold).padEnd(4)} ${day(f.outOfSampleFromMs)}..${day(f.outOfSampleToMs)} ${JSON.stringify(f.bestParams).slice(0, 30).padEnd(31)}${String(f.outOfSample.tradeCount).padStart(6)}${fmt(f.outOfSample.pnlAccount).padStart(13)}`);
+    lines.push(`out-of-sample total: ${wf.outOfSampleTradeCount} trades, ${fmt(wf.outOfSamplePnlAccount)} ${c}`);
   }
   if (outcome.report) lines.push("", "report (HTML, JSON; also in R2 under reports/):", `  ${outcome.report.html}`, `  ${outcome.report.json}`);
   return lines.join("\n");

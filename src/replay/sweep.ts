@@ -40,7 +40,10 @@ export function withParams(request: BacktestRequest, params: Record<string, Para
   return r.success ? { ok: true, config: r.output } : { ok: false, reason: r.issues.map((i) => i.message).join("; ") };
 }
 
-export function score(result: BacktestResult, objective: Objective): number {
+/** What ranking reads of a result (a single-pair or a portfolio one). */
+export type Scored = Pick<BacktestResult, "tradeCount" | "pnlAccount" | "pnlAccountCents" | "metrics">;
+
+export function score(result: Scored, objective: Objective): number {
   const m = result.metrics;
   switch (objective) {
     case "pnl":
@@ -75,7 +78,7 @@ export interface SweepResult {
   invalid: { params: Record<string, ParamValue>; reason: string }[];
 }
 
-function rowOf(params: Record<string, ParamValue>, r: BacktestResult): SweepRow {
+export function rowOf(params: Record<string, ParamValue>, r: Scored): SweepRow {
   const m = r.metrics;
   return { params, tradeCount: r.tradeCount, pnlAccount: r.pnlAccount, pnlAccountCents: r.pnlAccountCents, sharpe: m.sharpe, sortino: m.sortino, maxDrawdownPct: m.maxDrawdownPct, winRate: m.winRate, profitFactor: m.profitFactor };
 }
@@ -108,7 +111,7 @@ async function runGrid(
   return valid.map((c, i) => ({ params: c.params, result: results[i] as BacktestResult }));
 }
 
-function ranked(runs: { params: Record<string, ParamValue>; result: BacktestResult }[], objective: Objective): { params: Record<string, ParamValue>; result: BacktestResult }[] {
+export function ranked<R extends { params: Record<string, ParamValue>; result: Scored }>(runs: readonly R[], objective: Objective): R[] {
   // Stable sort: equal scores keep grid order, so the winner is deterministic.
   return runs.slice().sort((a, b) => {
     const x = score(a.result, objective);
@@ -142,7 +145,7 @@ export interface WalkForwardResult {
   /** Out-of-sample folds added up: what trading the walk-forward choices would have made. */
   outOfSampleTradeCount: number;
   outOfSamplePnlAccountCents: number;
-  outOfSamplePnlUsd: number;
+  outOfSamplePnlAccount: number;
 }
 
 /**
@@ -186,5 +189,5 @@ export async function walkForward(
       outOfSample: rowOf(is.params, oos.result),
     });
   }
-  return { objective, folds: out, outOfSampleTradeCount: trades, outOfSamplePnlAccountCents: cents, outOfSamplePnlUsd: cents / 100 };
+  return { objective, folds: out, outOfSampleTradeCount: trades, outOfSamplePnlAccountCents: cents, outOfSamplePnlAccount: cents / 100 };
 }

@@ -23,6 +23,8 @@ import { backtestFromLake, portfolioFromLake } from "../../src/replay/lake-run.t
 import type { PortfolioBacktestResult, PortfolioTrade } from "../../src/replay/portfolio-result.ts";
 import { importFile } from "../../scripts/import.ts";
 import { parsePortfolioArgs, portfolioSummaryTable, runPortfolioCli } from "../../scripts/portfolio-cli.ts";
+import { threadRunner } from "../../scripts/sweep-pool.ts";
+import { applyCombination, inProcessRunner, sweepPortfolio, walkForwardPortfolio } from "../../src/replay/portfolio-sweep.ts";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { MemoryBucket } from "../support/memory-bucket.ts";
@@ -114,6 +116,28 @@ describe.skipIf(!present)("portfolio backtest on EUR_USD and USD_JPY 2018", () =
       await rm(out, { recursive: true, force: true });
     }
   });
+
+  it("sweeps a strategy parameter and a limit over the portfolio: worker threads give the bytes one pass in this process gives", async () => {
+    const grid = { "sma.fast": [10, 20], "limits.maxOpenPositions": [1, 2], "USD_JPY/sma.slow": [50] };
+    const request = portfolio({ limits: {} });
+    const sequential = await sweepPortfolio(request, grid, "pnl", inProcessRunner(bucket));
+    const parallel = await sweepPortfolio(request, grid, "pnl", threadRunner(bucket, 2));
+    expect(JSON.stringify(parallel)).toBe(JSON.stringify(sequential));
+    expect(sequential.rows).toHaveLength(4);
+    // The limit binds at 1 and not at 2: the fast=20 row with 2 open positions is the unlimited portfolio.
+    const unlimited = sequential.rows.find((r) => r.params["sma.fast"] === 20 && r.params["limits.maxOpenPositions"] === 2);
+    expect(unlimited?.tradeCount).toBe(280);
+    expect(sequential.rows.find((r) => r.params["sma.fast"] === 20 && r.params["limits.maxOpenPositions"] === 1)!.tradeCount).toBeLessThan(280);
+    // A typo or a value out of range is an invalid combination with its reason, never a default.
+    expect(applyCombination(request, { "sma.fsat": 3 })).toMatchObject({ ok: false, reason: expect.stringMatching(/fsat/) });
+    expect(applyCombination(request, { "limits.maxOpenPositons": 3 })).toMatchObject({ ok: false, reason: expect.stringMatching(/limits/) });
+    expect(applyCombination(request, { "GBP_USD/sma.fast": 3 })).toMatchObject({ ok: false, reason: "GBP_USD/sma.fast: no strategy sma on GBP_USD in the portfolio" });
+
+    const folds = { folds: 2, inSamplePct: 75, objective: "pnl" as const };
+    const wf = await walkForwardPortfolio(request, { "sma.fast": [10, 20] }, folds, inProcessRunner(bucket));
+    expect(JSON.stringify(await walkForwardPortfolio(request, { "sma.fast": [10, 20] }, folds, threadRunner(bucket, 2)))).toBe(JSON.stringify(wf));
+    expect(wf.outOfSamplePnlAccountCents).toBe(wf.folds.reduce((n, f) => n + f.outOfSample.pnlAccountCents, 0));
+  }, 120_000);
 
   it("a daily loss moves to REDUCING until the next 17:00 New York roll; a drawdown HALTS until the end", async () => {
     const daily = await portfolioFromLake(bucket, portfolio({ limits: { dailyLossLimit: 400, maxDrawdown: 1e9 } }));
@@ -210,7 +234,7 @@ describe("portfolio backtest of a cross", () => {
     expect(gbp.success).toBe(true);
   });
 
-  it("reads --config of either shape, and refuses flags beside it and sweeps over a portfolio", () => {
+  it("reads --config of either shape and sweep flags, and refuses request flags beside --config", () => {
     const files: Record<string, string> = {
       "p.json": JSON.stringify(cross([{ pair: "EUR_GBP", strategies: [strategy] }, { pair: "GBP_USD", strategies: [] }, { pair: "EUR_USD", strategies: [] }])),
       "s.json": JSON.stringify({ pair: "EUR_USD", from: "2021-01-04", to: "2021-02-01", strategy: { kind: "sma-cross" } }),
@@ -224,7 +248,12 @@ describe("portfolio backtest of a cross", () => {
     expect(() => parsePortfolioArgs(["--config", "bad.json"], "/tmp", read)).toThrow(/add GBP_USD to pairs/);
     expect(() => parsePortfolioArgs(["--config", "p.json", "--from", "2021-01-01"], "/tmp", read)).toThrow(/--config holds the whole request: drop --from/);
     expect(() => parsePortfolioArgs(["--config", "nope.json"], "/tmp", read)).toThrow(/--config nope.json: no such file/);
-    expect(() => parsePortfolioArgs(["--pairs", "EUR_USD", "--from", "2021-01-04", "--to", "2021-02-01", "--sweep", "fast=5,10"], "/tmp", read)).toThrow(/--sweep runs over one pair only/);
+    const short = ["--pairs", "EUR_USD", "--from", "2021-01-04", "--to", "2021-02-01"];
+    const swept = parsePortfolioArgs([...short, "--sweep", "sma-cross.fast=5,10", "--sweep", "limits.maxOpenPositions=1,2", "--threads", "2"], "/tmp", read);
+    expect("portfolio" in swept && [swept.portfolio.grid, swept.portfolio.threads]).toEqual([{ "sma-cross.fast": [5, 10], "limits.maxOpenPositions": [1, 2] }, 2]);
+    expect(() => parsePortfolioArgs([...short, "--walk-forward", "2"], "/tmp", read)).toThrow(/--walk-forward needs a --sweep grid/);
+    expect(() => parsePortfolioArgs([...short, "--threads", "0"], "/tmp", read)).toThrow(/--threads must be a whole number >= 1/);
+    expect(() => parsePortfolioArgs(["--config", "s.json", "--sweep", "fast=1,2"], "/tmp", read)).toThrow(/--config with one pair/);
     expect(() => parsePortfolioArgs(["--pairs", "EUR_USD", "--from", "2021-01-04", "--to", "2021-02-01", "--limit", "maxOpenPositon=1"], "/tmp", read)).toThrow(/limits/);
   });
 

@@ -1,0 +1,152 @@
+/**
+ * Sweeps and walk-forward over a portfolio: a grid over any strategy's
+ * parameters or any portfolio limit, each combination a whole portfolio
+ * backtest. Where the combinations run is the runner's business: in this
+ * process in one pass over the data (`inProcessRunner`), on worker threads
+ * (scripts/sweep-pool.ts) or on Backtest Durable Objects (actors/backtest.ts);
+ * every runner gives each combination the same bytes, so parallel and
+ * sequential agree exactly.
+ *
+ * Grid keys:
+ *   limits.maxOpenPositions         a portfolio limit (PUT /api/admin/limits' names)
+ *   sma.fast                        parameter `fast` of strategy `sma` on every pair that runs it
+ *   EUR_USD/sma.fast                the same on one pair only
+ */
+import * as v from "valibot";
+import type { PortfolioBacktestRequest } from "../../schemas/backtest.ts";
+import { PortfolioLimits } from "../../schemas/portfolio.ts";
+import { StrategyConfig } from "../../schemas/strategy.ts";
+import type { LakeBucket } from "./lake-reader.ts";
+import { portfolioOptions, replayPortfolio, type ProgressListener } from "./lake-run.ts";
+import { PortfolioBacktester } from "./portfolio-backtester.ts";
+import type { PortfolioBacktestResult } from "./portfolio-result.ts";
+import { expandGrid, ranked, rowOf, WALK_FORWARD_FOLDS_MAX, type Objective, type ParamGrid, type ParamValue, type SweepResult, type WalkForwardResult } from "./sweep.ts";
+
+/** One portfolio run of a sweep: the request with a combination applied, trading from `tradeFromMs` (walk-forward's warm start). */
+export interface PortfolioRun {
+  request: PortfolioBacktestRequest;
+  tradeFromMs?: number;
+}
+
+/** Runs portfolio backtests over one range and one set of pairs; results in the order given. */
+export type PortfolioRunner = (runs: readonly PortfolioRun[], onProgress?: ProgressListener) => Promise<PortfolioBacktestResult[]>;
+
+/** Every run in this process, in one pass over the data (each engine is independent of the others). */
+export function inProcessRunner(bucket: LakeBucket): PortfolioRunner {
+  return async (runs, onProgress) => {
+    const first = runs[0];
+    if (!first) return [];
+    return replayPortfolio(bucket, first.request, () => runs.map((r) => new PortfolioBacktester(portfolioOptions(r.request, r.tradeFromMs))), onProgress);
+  };
+}
+
+/** `request` with one combination applied, or why the combination is invalid. */
+export function applyCombination(request: PortfolioBacktestRequest, params: Record<string, ParamValue>): { ok: true; request: PortfolioBacktestRequest } | { ok: false; reason: string } {
+  let limits: Record<string, unknown> | null = null;
+  let pairs = request.pairs;
+  for (const [key, value] of Object.entries(params)) {
+    if (key.startsWith("limits.")) {
+      limits = { ...(limits ?? request.limits ?? {}), [key.slice("limits.".length)]: value };
+      continue;
+    }
+    const m = /^(?:([A-Z]{3}_[A-Z]{3})\/)?([a-z0-9][a-z0-9-]*)\.([A-Za-z0-9_]+)$/.exec(key);
+    if (!m) return { ok: false, reason: `${key}: a grid key is limits.NAME, STRATEGY.PARAM or PAIR/STRATEGY.PARAM` };
+    const [, pair, strategyId, param] = m as unknown as [string, string | undefined, string, string];
+    let matched = false;
+    pairs = pairs.map((p) => {
+      if (pair !== undefined && p.pair !== pair) return p;
+      return {
+        ...p,
+        strategies: p.strategies.map((s) => {
+          if (s.id !== strategyId) return s;
+          matched = true;
+          return { ...s, params: { ...s.params, [param]: value } };
+        }),
+      };
+    });
+    if (!matched) return { ok: false, reason: `${key}: no strategy ${strategyId}${pair ? ` on ${pair}` : ""} in the portfolio` };
+  }
+  // Checked as the request would be: strict parameters and limits, so a typo is an error, not a default.
+  for (const p of pairs) {
+    for (const s of p.strategies) {
+      const checked = v.safeParse(StrategyConfig, s);
+      if (!checked.success) return { ok: false, reason: `${p.pair}/${s.id}: ${checked.issues.map((i) => i.message).join("; ")}` };
+    }
+  }
+  let parsedLimits = request.limits;
+  if (limits !== null) {
+    const checked = v.safeParse(PortfolioLimits, limits);
+    if (!checked.success) return { ok: false, reason: `limits: ${checked.issues.map((i) => `${i.path?.map((x) => String(x.key)).join(".") ?? ""} ${i.message}`.trim()).join("; ")}` };
+    parsedLimits = checked.output;
+  }
+  return { ok: true, request: { ...request, pairs, ...(parsedLimits ? { limits: parsedLimits } : {}) } };
+}
+
+interface GridRuns {
+  valid: { params: Record<string, ParamValue>; request: PortfolioBacktestRequest }[];
+  invalid: { params: Record<string, ParamValue>; reason: string }[];
+}
+
+function gridRuns(request: PortfolioBacktestRequest, grid: ParamGrid): GridRuns {
+  const out: GridRuns = { valid: [], invalid: [] };
+  for (const params of expandGrid(grid)) {
+    const applied = applyCombination(request, params);
+    if (applied.ok) out.valid.push({ params, request: applied.request });
+    else out.invalid.push({ params, reason: applied.reason });
+  }
+  return out;
+}
+
+/** Every combination of `grid` over the request's range, best first by `objective`. */
+export async function sweepPortfolio(request: PortfolioBacktestRequest, grid: ParamGrid, objective: Objective, runner: PortfolioRunner, onProgress?: ProgressListener): Promise<SweepResult> {
+  const { valid, invalid } = gridRuns(request, grid);
+  const results = await runner(valid.map((c) => ({ request: c.request })), onProgress);
+  const runs = valid.map((c, i) => ({ params: c.params, result: results[i] as PortfolioBacktestResult }));
+  return { objective, fromMs: request.from, toMs: request.to, rows: ranked(runs, objective).map((r) => rowOf(r.params, r.result)), invalid };
+}
+
+/**
+ * Walk-forward over a portfolio, as over one pair (sweep.ts): `folds` equal
+ * windows, each optimised on its first `inSamplePct` percent and traded with
+ * the winner on the rest, warmed up on the in-sample data.
+ */
+export async function walkForwardPortfolio(
+  request: PortfolioBacktestRequest,
+  grid: ParamGrid,
+  options: { folds: number; inSamplePct: number; objective: Objective },
+  runner: PortfolioRunner,
+  onProgress?: (fold: number, phase: "in-sample" | "out-of-sample", progress: Parameters<ProgressListener>[0]) => void,
+): Promise<WalkForwardResult> {
+  const { folds, inSamplePct, objective } = options;
+  if (!Number.isInteger(folds) || folds < 1 || folds > WALK_FORWARD_FOLDS_MAX) throw new RangeError(`folds must be 1..${WALK_FORWARD_FOLDS_MAX}`);
+  if (!(inSamplePct > 0 && inSamplePct < 100)) throw new RangeError("inSamplePct must be between 0 and 100");
+  const { valid } = gridRuns(request, grid);
+  if (valid.length === 0) throw new RangeError("no valid parameter combination in the grid");
+  const width = (request.to - request.from) / folds;
+  const out: WalkForwardResult["folds"] = [];
+  let trades = 0;
+  let cents = 0;
+  for (let k = 0; k < folds; k++) {
+    const start = Math.round(request.from + k * width);
+    const end = k === folds - 1 ? request.to : Math.round(request.from + (k + 1) * width);
+    const split = Math.round(start + ((end - start) * inSamplePct) / 100);
+    const inSample = await runner(valid.map((c) => ({ request: { ...c.request, from: start, to: split } })), (p) => onProgress?.(k + 1, "in-sample", p));
+    const best = ranked(valid.map((c, i) => ({ params: c.params, request: c.request, result: inSample[i] as PortfolioBacktestResult })), objective)[0];
+    if (!best) throw new RangeError("no valid parameter combination in the grid");
+    const [oos] = await runner([{ request: { ...best.request, from: start, to: end }, tradeFromMs: split }], (p) => onProgress?.(k + 1, "out-of-sample", p));
+    if (!oos) throw new Error("out-of-sample run produced no result");
+    trades += oos.tradeCount;
+    cents += oos.pnlAccountCents;
+    out.push({
+      fold: k + 1,
+      inSampleFromMs: start,
+      inSampleToMs: split,
+      outOfSampleFromMs: split,
+      outOfSampleToMs: end,
+      bestParams: best.params,
+      inSample: rowOf(best.params, best.result),
+      outOfSample: rowOf(best.params, oos),
+    });
+  }
+  return { objective, folds: out, outOfSampleTradeCount: trades, outOfSamplePnlAccountCents: cents, outOfSamplePnlAccount: cents / 100 };
+}
