@@ -1,9 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
-import { backtestSchemaFor } from "../schemas/backtest.ts";
+import { backtestSchemaFor, PortfolioBacktestRequest } from "../schemas/backtest.ts";
 import { BACKTEST_MIGRATIONS } from "../migrations/backtest/index.ts";
 import { runStoredRequest, type ProgressListener } from "../src/replay/lake-run.ts";
 import type { PortfolioBacktestResult } from "../src/replay/portfolio-result.ts";
+import { gridCombinations, sweepResult } from "../src/replay/portfolio-sweep.ts";
 import { LakeDataError } from "../src/replay/lake-reader.ts";
 import type { BacktestResult } from "../src/replay/result.ts";
 import { StrategyFaultError } from "../src/replay/backtester.ts";
@@ -11,6 +12,9 @@ import { logEvent } from "../src/log.ts";
 import { migrate } from "./migrate.ts";
 
 export type BacktestStatus = "queued" | "running" | "done" | "failed";
+
+/** A stored portfolio body with a sweep (raw JSON: its combinations are made on the raw body, which each combination's actor parses again). */
+type SweepBody = { pairs: { pair: string; strategies: { id: string; params?: Record<string, unknown> }[] }[]; limits?: unknown; sweep: unknown };
 
 type JobRow = {
   id: string;
@@ -50,6 +54,14 @@ export function resultKey(id: string): string {
   return `backtests/${id}.json`;
 }
 
+/** The actor of a sweep's combination: `<sweep id>:<index in the grid>`. */
+export function combinationId(sweepId: string, index: number): string {
+  return `${sweepId}:${index}`;
+}
+
+/** How often a sweep looks at its combinations while they run. */
+const SWEEP_POLL_MS = 1_000;
+
 /**
  * One backtest job, run inside the Worker platform over the R2 data lake with
  * the same code as the CLI (backtestFromLake, portfolioFromLake). The request is stored and an
@@ -58,6 +70,11 @@ export function resultKey(id: string): string {
  * run cut short (eviction, crash) restarts from the start when the alarm
  * retries: results are deterministic, so a rerun gives the same bytes.
  * Progress is written after each record batch; the result goes to R2.
+ *
+ * A portfolio request with a `sweep` spreads its combinations over Backtest
+ * actors of their own (one each, `combinationId`), each run like any other
+ * job, and gathers them: ranked exactly as a sweep in one process ranks
+ * them (portfolio-sweep.ts), with the winner's full result.
  */
 export class Backtest extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -85,6 +102,8 @@ export class Backtest extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const row = this.row();
     if (!row || row.status === "done" || row.status === "failed") return;
+    const body: unknown = JSON.parse(row.request);
+    if (body !== null && typeof body === "object" && "pairs" in body && "sweep" in body) return this.gatherSweep(row, body as SweepBody);
     const sql = this.ctx.storage.sql;
     if (row.attempts >= ATTEMPTS_MAX) {
       this.fail("retries_exhausted", `the run stopped ${row.attempts} times without finishing`);
@@ -97,7 +116,7 @@ export class Backtest extends DurableObject<Env> {
         // Let status requests in between batches.
         await new Promise((resolve) => setTimeout(resolve, 0));
       };
-      const result = await runStoredRequest(this.env.DATA, JSON.parse(row.request), onProgress);
+      const result = await runStoredRequest(this.env.DATA, body, onProgress);
       const key = resultKey(row.id);
       await this.env.DATA.put(key, JSON.stringify(result), { httpMetadata: { contentType: "application/json" } });
       sql.exec(
@@ -115,6 +134,53 @@ export class Backtest extends DurableObject<Env> {
       else if (err instanceof RangeError || err instanceof v.ValiError) this.fail("invalid_request", (err as Error).message);
       else throw err; // unexpected: let the alarm retry (attempts are counted)
     }
+  }
+
+  /**
+   * One look at a sweep: every valid combination started on its own actor
+   * (again each time: start is idempotent, so a lost start heals), their
+   * progress summed; done when all are, failed when one is.
+   */
+  private async gatherSweep(row: JobRow, body: SweepBody): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    let request: PortfolioBacktestRequest;
+    try {
+      request = v.parse(PortfolioBacktestRequest, body);
+    } catch (err) {
+      this.fail("invalid_request", (err as Error).message);
+      return;
+    }
+    const { sweep: _spec, ...base } = body;
+    const { valid, invalid } = gridCombinations(base, request.sweep?.grid ?? {});
+    if (valid.length === 0) {
+      this.fail("invalid_request", `no valid combination in the grid: ${invalid.map((i) => i.reason).join("; ").slice(0, 500)}`);
+      return;
+    }
+    if (row.status === "queued") sql.exec("UPDATE job SET status = 'running', started_at = ? WHERE id = ?", Date.now(), row.id);
+    const stubs = valid.map((c) => this.env.Backtest.getByName(combinationId(row.id, c.index)));
+    const jobs = (await Promise.all(stubs.map((stub, i) => stub.start(combinationId(row.id, (valid[i] as { index: number }).index), valid[i]?.request)))) as BacktestJob[];
+    const read = jobs.reduce((n, j) => n + j.progress.rowsRead, 0);
+    const total = jobs.reduce((n, j) => n + j.progress.rowsTotal, 0);
+    sql.exec("UPDATE job SET rows_read = ?, rows_total = ? WHERE id = ?", read, total, row.id);
+    const failed = jobs.findIndex((j) => j.status === "failed");
+    if (failed >= 0) {
+      const job = jobs[failed] as BacktestJob;
+      this.fail(job.error?.code ?? "failed", `combination ${JSON.stringify(valid[failed]?.params)}: ${job.error?.message ?? "failed"}`);
+      return;
+    }
+    if (jobs.some((j) => j.status !== "done")) {
+      await this.ctx.storage.setAlarm(Date.now() + SWEEP_POLL_MS);
+      return;
+    }
+    const results = await Promise.all(stubs.map(async (stub) => JSON.parse((await stub.result()) ?? "null") as PortfolioBacktestResult));
+    const runs = valid.map((c, i) => ({ params: c.params, result: results[i] as PortfolioBacktestResult }));
+    const sweep = sweepResult(request, request.sweep?.objective ?? "sharpe", runs, invalid);
+    const best = runs.find((r) => r.params === sweep.rows[0]?.params)?.result as PortfolioBacktestResult;
+    const key = resultKey(row.id);
+    await this.env.DATA.put(key, JSON.stringify({ kind: "portfolio-sweep", sweep, best }), { httpMetadata: { contentType: "application/json" } });
+    const summary = { kind: "portfolio-sweep", combinations: valid.length, invalid: invalid.length, objective: sweep.objective, best: sweep.rows[0] };
+    sql.exec("UPDATE job SET status = 'done', summary = ?, result_key = ?, finished_at = ? WHERE id = ?", JSON.stringify(summary), key, Date.now(), row.id);
+    logEvent("info", "backtest.sweep_done", { id: row.id, combinations: valid.length });
   }
 
   /** The stored result, or null when not (yet) there. */

@@ -61,6 +61,29 @@ export const BacktestRequest = v.pipe(
 export type BacktestRequestInput = v.InferInput<typeof BacktestRequest>;
 export type BacktestRequest = v.InferOutput<typeof BacktestRequest>;
 
+/** What a sweep ranks its combinations by. */
+export const OBJECTIVES = ["sharpe", "pnl", "profitFactor", "sortino"] as const;
+export type Objective = (typeof OBJECTIVES)[number];
+
+/** Values one sweep key may take. */
+const SWEEP_VALUES_MAX = 50;
+/** Combinations run at most per sweep (each is a full engine in memory, or an actor). */
+export const SWEEP_COMBINATIONS_MAX = 500;
+
+/**
+ * A sweep over a portfolio: every combination of the grid's values, each a
+ * whole portfolio backtest (keys: limits.NAME, STRATEGY.PARAM or
+ * PAIR/STRATEGY.PARAM; src/replay/portfolio-sweep.ts), ranked by `objective`.
+ */
+const SweepSpec = v.strictObject({
+  grid: v.pipe(
+    v.record(v.pipe(v.string(), v.maxLength(80)), v.pipe(v.array(v.union([v.pipe(v.number(), v.finite()), v.pipe(v.string(), v.maxLength(40)), v.boolean()])), v.minLength(1), v.maxLength(SWEEP_VALUES_MAX))),
+    v.check((g) => Object.keys(g).length >= 1 && Object.keys(g).length <= 8, "a grid has 1 to 8 keys"),
+    v.check((g) => Object.values(g).reduce((n, values) => n * values.length, 1) <= SWEEP_COMBINATIONS_MAX, `a sweep runs at most ${SWEEP_COMBINATIONS_MAX} combinations`),
+  ),
+  objective: v.optional(v.picklist(OBJECTIVES), "sharpe"),
+});
+
 /** Pairs in one portfolio backtest (every major and cross a deployment serves fits). */
 export const PORTFOLIO_PAIRS_MAX = 28;
 
@@ -117,6 +140,8 @@ export const PortfolioBacktestRequest = v.pipe(
     spreadPips: v.optional(v.nullable(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(100)))),
     financingLongPct: v.optional(Pct, 0),
     financingShortPct: v.optional(Pct, 0),
+    /** Run a grid of combinations instead of the one portfolio (`POST /api/backtest/run` spreads them over Backtest actors). */
+    sweep: v.optional(SweepSpec),
   }),
   v.check((r) => r.from < r.to, "from must be before to"),
   v.check((r) => r.to - r.from <= BACKTEST_RANGE_YEARS_MAX * 366 * DAY_MS, `a backtest covers at most ${BACKTEST_RANGE_YEARS_MAX} years`),

@@ -172,6 +172,9 @@ export function parsePortfolioArgs(argv: readonly string[], root: string, readFi
   }
   const parsed = v.safeParse(PortfolioBacktestRequest, body);
   if (!parsed.success) throw new PortfolioUsageError(issuesText(parsed.issues));
+  // A sweep written in the request (as POST /api/backtest/run takes it) runs here too, unless --sweep replaces it.
+  const spec = parsed.output.sweep;
+  if (spec && !hasGrid) return { portfolio: { request: parsed.output, ...run, grid: spec.grid, objective: single.has("--objective") ? objective : spec.objective } };
   return { portfolio: { request: parsed.output, ...run } };
 }
 

@@ -13,14 +13,14 @@
  *   EUR_USD/sma.fast                the same on one pair only
  */
 import * as v from "valibot";
-import type { PortfolioBacktestRequest } from "../../schemas/backtest.ts";
+import type { Objective, PortfolioBacktestRequest } from "../../schemas/backtest.ts";
 import { PortfolioLimits } from "../../schemas/portfolio.ts";
 import { StrategyConfig } from "../../schemas/strategy.ts";
 import type { LakeBucket } from "./lake-reader.ts";
 import { portfolioOptions, replayPortfolio, type ProgressListener } from "./lake-run.ts";
 import { PortfolioBacktester } from "./portfolio-backtester.ts";
 import type { PortfolioBacktestResult } from "./portfolio-result.ts";
-import { expandGrid, ranked, rowOf, WALK_FORWARD_FOLDS_MAX, type Objective, type ParamGrid, type ParamValue, type SweepResult, type WalkForwardResult } from "./sweep.ts";
+import { expandGrid, ranked, rowOf, WALK_FORWARD_FOLDS_MAX, type ParamGrid, type ParamValue, type SweepResult, type WalkForwardResult } from "./sweep.ts";
 
 /** One portfolio run of a sweep: the request with a combination applied, trading from `tradeFromMs` (walk-forward's warm start). */
 export interface PortfolioRun {
@@ -40,13 +40,19 @@ export function inProcessRunner(bucket: LakeBucket): PortfolioRunner {
   };
 }
 
-/** `request` with one combination applied, or why the combination is invalid. */
-export function applyCombination(request: PortfolioBacktestRequest, params: Record<string, ParamValue>): { ok: true; request: PortfolioBacktestRequest } | { ok: false; reason: string } {
+/** What a combination changes: the pairs' strategies and the limits (a request as parsed, or its raw JSON body). */
+interface Combinable {
+  pairs: readonly { pair: string; strategies: readonly { id: string; params?: Record<string, unknown> }[] }[];
+  limits?: unknown;
+}
+
+/** `request` with one combination applied and checked, or why the combination is invalid. */
+export function applyCombination<R extends Combinable>(request: R, params: Record<string, ParamValue>): { ok: true; request: R } | { ok: false; reason: string } {
   let limits: Record<string, unknown> | null = null;
   let pairs = request.pairs;
   for (const [key, value] of Object.entries(params)) {
     if (key.startsWith("limits.")) {
-      limits = { ...(limits ?? request.limits ?? {}), [key.slice("limits.".length)]: value };
+      limits = { ...(limits ?? (request.limits as Record<string, unknown> | undefined) ?? {}), [key.slice("limits.".length)]: value };
       continue;
     }
     const m = /^(?:([A-Z]{3}_[A-Z]{3})\/)?([a-z0-9][a-z0-9-]*)\.([A-Za-z0-9_]+)$/.exec(key);
@@ -79,30 +85,31 @@ export function applyCombination(request: PortfolioBacktestRequest, params: Reco
     if (!checked.success) return { ok: false, reason: `limits: ${checked.issues.map((i) => `${i.path?.map((x) => String(x.key)).join(".") ?? ""} ${i.message}`.trim()).join("; ")}` };
     parsedLimits = checked.output;
   }
-  return { ok: true, request: { ...request, pairs, ...(parsedLimits ? { limits: parsedLimits } : {}) } };
+  return { ok: true, request: { ...request, pairs, ...(parsedLimits !== undefined ? { limits: parsedLimits } : {}) } };
 }
 
-interface GridRuns {
-  valid: { params: Record<string, ParamValue>; request: PortfolioBacktestRequest }[];
-  invalid: { params: Record<string, ParamValue>; reason: string }[];
-}
-
-function gridRuns(request: PortfolioBacktestRequest, grid: ParamGrid): GridRuns {
-  const out: GridRuns = { valid: [], invalid: [] };
-  for (const params of expandGrid(grid)) {
+/** The combinations of a grid applied to `request` (valid ones in grid order, with their index among all), and the invalid ones with why. */
+export function gridCombinations<R extends Combinable>(request: R, grid: ParamGrid): { valid: { index: number; params: Record<string, ParamValue>; request: R }[]; invalid: { params: Record<string, ParamValue>; reason: string }[] } {
+  const out: ReturnType<typeof gridCombinations<R>> = { valid: [], invalid: [] };
+  expandGrid(grid).forEach((params, index) => {
     const applied = applyCombination(request, params);
-    if (applied.ok) out.valid.push({ params, request: applied.request });
+    if (applied.ok) out.valid.push({ index, params, request: applied.request });
     else out.invalid.push({ params, reason: applied.reason });
-  }
+  });
   return out;
+}
+
+/** Rank the runs of a sweep: the same result however they were run. */
+export function sweepResult(request: Pick<PortfolioBacktestRequest, "from" | "to">, objective: Objective, runs: readonly { params: Record<string, ParamValue>; result: PortfolioBacktestResult }[], invalid: SweepResult["invalid"]): SweepResult {
+  return { objective, fromMs: request.from, toMs: request.to, rows: ranked(runs, objective).map((r) => rowOf(r.params, r.result)), invalid };
 }
 
 /** Every combination of `grid` over the request's range, best first by `objective`. */
 export async function sweepPortfolio(request: PortfolioBacktestRequest, grid: ParamGrid, objective: Objective, runner: PortfolioRunner, onProgress?: ProgressListener): Promise<SweepResult> {
-  const { valid, invalid } = gridRuns(request, grid);
+  const { sweep: _spec, ...base } = request;
+  const { valid, invalid } = gridCombinations(base, grid);
   const results = await runner(valid.map((c) => ({ request: c.request })), onProgress);
-  const runs = valid.map((c, i) => ({ params: c.params, result: results[i] as PortfolioBacktestResult }));
-  return { objective, fromMs: request.from, toMs: request.to, rows: ranked(runs, objective).map((r) => rowOf(r.params, r.result)), invalid };
+  return sweepResult(request, objective, valid.map((c, i) => ({ params: c.params, result: results[i] as PortfolioBacktestResult })), invalid);
 }
 
 /**
@@ -120,7 +127,8 @@ export async function walkForwardPortfolio(
   const { folds, inSamplePct, objective } = options;
   if (!Number.isInteger(folds) || folds < 1 || folds > WALK_FORWARD_FOLDS_MAX) throw new RangeError(`folds must be 1..${WALK_FORWARD_FOLDS_MAX}`);
   if (!(inSamplePct > 0 && inSamplePct < 100)) throw new RangeError("inSamplePct must be between 0 and 100");
-  const { valid } = gridRuns(request, grid);
+  const { sweep: _spec, ...base } = request;
+  const { valid } = gridCombinations(base, grid);
   if (valid.length === 0) throw new RangeError("no valid parameter combination in the grid");
   const width = (request.to - request.from) / folds;
   const out: WalkForwardResult["folds"] = [];

@@ -5,7 +5,7 @@
  * fold). Deterministic: grid order is the order the values were given.
  */
 import * as v from "valibot";
-import type { BacktestRequest } from "../../schemas/backtest.ts";
+import { SWEEP_COMBINATIONS_MAX, type BacktestRequest, type Objective } from "../../schemas/backtest.ts";
 import { StrategyConfig } from "../../schemas/strategy.ts";
 import { getInstrument } from "../domain/instruments.ts";
 import { Backtester } from "./backtester.ts";
@@ -16,12 +16,9 @@ import type { BacktestResult } from "./result.ts";
 export type ParamValue = number | string | boolean;
 export type ParamGrid = Record<string, ParamValue[]>;
 
-/** Combinations run at most per sweep (each is a full engine in memory). */
-export const SWEEP_COMBINATIONS_MAX = 500;
 export const WALK_FORWARD_FOLDS_MAX = 24;
 
-export const OBJECTIVES = ["sharpe", "pnl", "profitFactor", "sortino"] as const;
-export type Objective = (typeof OBJECTIVES)[number];
+export { OBJECTIVES, SWEEP_COMBINATIONS_MAX, type Objective } from "../../schemas/backtest.ts";
 
 /** Every combination of the grid's values, first key varying slowest. */
 export function expandGrid(grid: ParamGrid): Record<string, ParamValue>[] {

@@ -241,6 +241,9 @@ describe("portfolio backtest of a cross", () => {
       "bad.json": JSON.stringify(cross([{ pair: "EUR_GBP", strategies: [strategy] }])),
     };
     const read = (f: string) => files[f] ?? (() => { throw new Error("no such file"); })();
+    files["sweep.json"] = JSON.stringify({ ...JSON.parse(files["p.json"] as string), sweep: { grid: { "fast.fast": [5, 6] } } });
+    const fromFile = parsePortfolioArgs(["--config", "sweep.json", "--threads", "1"], "/tmp", read);
+    expect("portfolio" in fromFile && [fromFile.portfolio.grid, fromFile.portfolio.objective]).toEqual([{ "fast.fast": [5, 6] }, "sharpe"]);
     const p = parsePortfolioArgs(["--config", "p.json"], "/tmp", read);
     expect("portfolio" in p && p.portfolio.request.pairs.map((x) => x.pair)).toEqual(["EUR_GBP", "GBP_USD", "EUR_USD"]);
     const s = parsePortfolioArgs(["--config", "s.json", "--no-report"], "/tmp", read);
