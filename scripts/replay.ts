@@ -41,6 +41,7 @@ import {
   type RowError,
 } from "../src/ingest/history-formats.ts";
 import { readLines } from "../src/ingest/read-lines.ts";
+import { randomUUID } from "node:crypto";
 import { barPath } from "../src/domain/bar-path.ts";
 import { emptyBar, lakeBatches, loadCandleManifest, readRow, type LakeBucket } from "../src/replay/lake-reader.ts";
 import { openDataBucket } from "./data-bucket.ts";
@@ -288,20 +289,32 @@ export interface SendResult {
   rejectedByType: Record<string, number>;
 }
 
-/** POST one batch; throws HttpFailure on a network error, a 4xx/5xx or an answer off the contract. */
+/** Attempts at one batch when the connection fails (a keep-alive the server closed, a restart). */
+const SEND_ATTEMPTS = 3;
+
+/**
+ * POST one batch; throws HttpFailure on a network error that outlasts the
+ * retries, a 4xx/5xx or an answer off the contract. The batch goes under a
+ * batchId of its own, so one sent again after a lost answer stores nothing
+ * twice (the pair answers with what it stored).
+ */
 export async function postTicks(url: string, pair: string, ticks: readonly WireTick[], apiKey?: string): Promise<SendResult> {
   const endpoint = `${url}/api/pairs/${encodeURIComponent(pair)}/ticks`;
-  let response: Response;
-  try {
-    response = await fetch(endpoint, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(apiKey ? { "x-api-key": apiKey } : {}) },
-      // Replayed history: the pair trades on the ticks' clock (schemas/tick.ts).
-      body: JSON.stringify({ ticks, replay: true }),
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (err) {
-    throw new HttpFailure(`POST ${endpoint}: ${(err as Error).message}`);
+  // Replayed history: the pair trades on the ticks' clock (schemas/tick.ts).
+  const payload = JSON.stringify({ ticks, replay: true, batchId: `replay-${randomUUID()}` });
+  let response: Response | null = null;
+  for (let attempt = 1; response === null; attempt++) {
+    try {
+      response = await fetch(endpoint, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(apiKey ? { "x-api-key": apiKey } : {}) },
+        body: payload,
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      if (attempt >= SEND_ATTEMPTS) throw new HttpFailure(`POST ${endpoint}: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
   }
   const text = await response.text();
   let body: unknown;

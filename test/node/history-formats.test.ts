@@ -469,7 +469,8 @@ describe("scripts/replay.ts", () => {
       const ok = await postTicks(server.url, "EUR_USD", [{ ts: 2, bid: 1.1, ask: 1.2 }, { ts: 1, bid: 1.1, ask: 1.2 }]);
       expect(ok).toEqual({ accepted: 1, rejectedByType: { out_of_order: 1 } });
       expect(server.paths[0]).toBe("POST /api/pairs/EUR_USD/ticks");
-      expect(server.bodies[0]).toEqual({ ticks: [{ ts: 2, bid: 1.1, ask: 1.2 }, { ts: 1, bid: 1.1, ask: 1.2 }], replay: true });
+      // Each batch under an id of its own: one sent again after a lost answer stores nothing twice.
+      expect(server.bodies[0]).toEqual({ ticks: [{ ts: 2, bid: 1.1, ask: 1.2 }, { ts: 1, bid: 1.1, ask: 1.2 }], replay: true, batchId: expect.stringMatching(/^replay-[0-9a-f-]{36}$/) });
       await expect(postTicks(server.url, "EUR_USD", [{ ts: 1, bid: 1, ask: 1 }])).rejects.toThrow(/HTTP 400 invalid_ticks/);
       await expect(postTicks(server.url, "EUR_USD", [])).rejects.toThrow(HttpFailure);
     } finally {
