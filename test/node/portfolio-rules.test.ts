@@ -10,7 +10,7 @@ import { fxDayStart } from "../../src/domain/fx-time.ts";
 import { readMessage, type ApprovalRequest, type PairReport } from "../../src/domain/portfolio/messages.ts";
 import { MemoryPortfolioStore, PortfolioRules } from "../../src/domain/portfolio/portfolio-rules.ts";
 import { RESERVATION_TTL_MS } from "../../src/domain/portfolio/reservations.ts";
-import { markEquity, transition } from "../../src/domain/portfolio/trading-state.ts";
+import { markEquity, NEW_DAY_REASON, transition } from "../../src/domain/portfolio/trading-state.ts";
 
 /** Wednesday 10:00 UTC (winter: 05:00 New York). */
 const T0 = Date.UTC(2030, 0, 2, 10, 0, 0);
@@ -244,6 +244,24 @@ describe("the trading state machine", () => {
       // ... but a further 11 USD the same day does.
       expect(pnl(rules, -13_001, roll + 120_000)).toMatchObject({ state: "REDUCING", reason: "daily loss 50.01 over the limit 50" });
     }
+  });
+
+  it("REDUCING ends at the next 17:00 New York roll, summer or winter; HALTED stays", () => {
+    // Wednesday 2030-01-02 in winter (roll 22:00 UTC), Friday 2030-07-05 in summer (21:00 UTC, next roll Friday 21:00 too).
+    for (const [hitAt, nextRoll] of [[Date.UTC(2030, 0, 2, 15), Date.UTC(2030, 0, 2, 22)], [Date.UTC(2030, 6, 5, 23), Date.UTC(2030, 6, 6, 21)]] as const) {
+      const rules = rulesAt({ dailyLossLimit: 50, maxDrawdown: 1_000 });
+      rules.changeState("REDUCING", "daily loss 50.01 over the limit 50", hitAt);
+      expect(rules.newDay(nextRoll - 1)).toBeNull();
+      expect(rules.status().state).toBe("REDUCING");
+      const change = rules.newDay(nextRoll);
+      expect(change).toMatchObject({ changed: true, next: { state: "ACTIVE", reason: NEW_DAY_REASON, since: nextRoll } });
+      expect(rules.newDay(nextRoll + 1)).toBeNull();
+      expect(rules.approve(request(`r-${hitAt}`, "USD_JPY", 1), nextRoll + 2)).toEqual({ approved: true });
+    }
+    const halted = rulesAt({});
+    halted.changeState("HALTED", "drawdown", T0);
+    expect(halted.newDay(T0 + 7 * 86_400_000)).toBeNull();
+    expect(halted.status().state).toBe("HALTED");
   });
 
   it("equity marks: the peak is the highest equity seen, the day's equity the first seen since the day's 17:00 New York", () => {

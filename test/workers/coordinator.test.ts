@@ -1,7 +1,9 @@
-import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Pair } from "../../actors/pair.ts";
+import { bucketEnd, fxDayStart } from "../../src/domain/fx-time.ts";
+import { NEW_DAY_REASON } from "../../src/domain/portfolio/trading-state.ts";
 import { call, postJson } from "./helpers.ts";
 
 /** Wednesday 10:00 UTC in the future: market open; actor alarms never fire by themselves. */
@@ -163,6 +165,26 @@ describe("kill switch and trading state", () => {
     const more = await postJson("/api/trade/execute", { pair: "USD_CHF", side: "buy", units: 1_000 });
     expect(await more.json()).toMatchObject({ error: { details: { type: "reduce_only" } } });
     expect((await postJson("/api/trade/execute", { pair: "USD_CHF", side: "sell", units: 1_000 })).status).toBe(200);
+
+    // The daily limit is the day's: the coordinator's heartbeat after the next 17:00 New York resumes trading.
+    const coordinator = env.Coordinator.getByName("main");
+    const roll = bucketEnd("1D", fxDayStart(state.since as number));
+    await runInDurableObject(coordinator, (i: { hooks: { clock: () => number } }) => {
+      i.hooks.clock = () => roll - 1;
+    });
+    await runDurableObjectAlarm(coordinator);
+    expect((((await (await call("/api/admin/portfolio")).json()) as Json).trading as Json).state).toBe("REDUCING");
+    await runInDurableObject(coordinator, (i: { hooks: { clock: () => number } }) => {
+      i.hooks.clock = () => roll + 30_000;
+    });
+    await runDurableObjectAlarm(coordinator);
+    const after = ((await (await call("/api/admin/portfolio")).json()) as Json).trading as Json;
+    expect(after).toMatchObject({ state: "ACTIVE", reason: NEW_DAY_REASON });
+    // Every pair was told: a risk-adding order goes out again.
+    expect((await postJson("/api/trade/execute", { pair: "USD_CHF", side: "buy", units: 1_000 })).status).toBe(200);
+    await runInDurableObject(coordinator, (i: { hooks: { clock: () => number } }) => {
+      i.hooks.clock = () => Date.now();
+    });
   });
 });
 
