@@ -15,6 +15,14 @@
  * - merge: <pair> is a comma-separated list; every pair's bars on one clock (bar-merge.ts), a plain
  *   running sum as the consumer, a forced collection before each sample (run with --expose-gc): the
  *   data path of a portfolio replay and the memory it holds.
+ * Portfolio modes (<pair> a comma-separated list; sma-cross on every pair under the default
+ * portfolio limits, as `npm run backtest -- --pairs ... --limit ...` runs it):
+ * - portfolio: the portfolio backtest from the lake (read + decode + merge + engine), a forced
+ *   collection before each sample (--expose-gc): bars/s and the memory it holds;
+ * - portfolio-compute: every pair decoded first, then only merge + engine timed;
+ * - portfolio-merge: every pair decoded first, then only the merge with a running sum (the floor of compute);
+ * - sweep <threads>[:<combinations>]: a grid of sma-cross parameter combinations over the portfolio, in
+ *   this process in one pass (threads 0) or on that many worker threads: combinations/s.
  * Prints one JSON object.
  */
 import { open, stat } from "node:fs/promises";
@@ -26,9 +34,16 @@ import type { CandleColumns } from "../src/ingest/candle-arrow.ts";
 import { Backtester } from "../src/replay/backtester.ts";
 import { backtestOptions, backtestFromLake } from "../src/replay/lake-run.ts";
 import { emptyBar, lakeBatches, loadCandleManifest, readRow, type LakeBucket } from "../src/replay/lake-reader.ts";
-import { candleBatches, mergeBars } from "../src/replay/bar-merge.ts";
+import { candleBatches, mergeBars, type MergeBatch } from "../src/replay/bar-merge.ts";
+import { PortfolioBacktestRequest } from "../schemas/backtest.ts";
+import { portfolioOptions, replayPortfolio } from "../src/replay/lake-run.ts";
+import { PortfolioBacktester } from "../src/replay/portfolio-backtester.ts";
+import { inProcessRunner, sweepPortfolio } from "../src/replay/portfolio-sweep.ts";
+import { threadRunner } from "../scripts/sweep-pool.ts";
 
-const [dir, pair, fromText, toText, mode] = process.argv.slice(2) as [string, string, string, string, string];
+const [dir, pair, fromText, toText, mode, extra] = process.argv.slice(2) as [string, string, string, string, string, string | undefined];
+/** Combinations of the sweep mode: sma-cross fast 10, 12, ... 24. */
+const SWEEP_COMBOS = 8;
 const fromMs = Number(fromText);
 const toMs = Number(toText);
 
@@ -69,6 +84,34 @@ const request = () => v.parse(BacktestRequest, {
   strategy: { kind: "sma-cross" },
 });
 
+/** The portfolio the portfolio modes run: sma-cross (100,000 units) on every pair, the default portfolio limits. */
+const portfolio = () =>
+  v.parse(PortfolioBacktestRequest, {
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    pairs: pair.split(",").map((p) => ({ pair: p, strategies: [{ id: "sma", kind: "sma-cross", units: 100_000 }] })),
+    limits: {},
+  });
+
+/** Every pair's batches decoded into memory, replayable as merge input any number of times. */
+async function decodedPairs(): Promise<{ pair: string; batches: CandleColumns[] }[]> {
+  const out = [];
+  for (const p of pair.split(",")) {
+    const batches: CandleColumns[] = [];
+    for await (const { cols } of lakeBatches(bucket, await loadCandleManifest(bucket, p), fromMs, toMs)) batches.push(cols);
+    out.push({ pair: p, batches });
+  }
+  return out;
+}
+
+function fromMemory(batches: readonly CandleColumns[]): AsyncIterator<MergeBatch> {
+  return candleBatches(
+    (async function* () {
+      for (const cols of batches) yield { cols, start: 0, end: cols.length };
+    })(),
+  );
+}
+
 let peakHeapMB = 0;
 let peakRssMB = 0;
 function sample(): void {
@@ -106,6 +149,53 @@ async function main(): Promise<Record<string, unknown>> {
     gc();
     sample();
     return { mode, ms, bars, check: sum, peakHeapMB, peakRssMB };
+  }
+  if (mode === "portfolio") {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) throw new Error("mode portfolio needs node --expose-gc");
+    const request = portfolio();
+    const started = performance.now();
+    const [result] = await replayPortfolio(bucket, request, () => [new PortfolioBacktester(portfolioOptions(request))], () => {
+      gc();
+      sample();
+    });
+    const ms = performance.now() - started;
+    gc();
+    sample();
+    return { mode, ms, bars: result?.bars, trades: result?.tradeCount, pnlAccount: result?.pnlAccount, refusals: result?.refusals, peakHeapMB, peakRssMB };
+  }
+  if (mode === "portfolio-compute" || mode === "portfolio-merge") {
+    const decoded = await decodedPairs();
+    const request = portfolio();
+    const engine = mode === "portfolio-compute" ? new PortfolioBacktester(portfolioOptions(request)) : null;
+    let bars = 0;
+    let sum = 0;
+    const started = performance.now();
+    await mergeBars(
+      decoded.map((d) => ({ pair: d.pair, batches: fromMemory(d.batches) })),
+      engine
+        ? (p, bar) => {
+            bars++;
+            engine.onBar(p, bar, bar.t + 60_000);
+          }
+        : (_p, bar) => {
+            bars++;
+            sum += bar.bc;
+          },
+    );
+    const result = engine?.finish();
+    return { mode, ms: performance.now() - started, bars, check: sum, trades: result?.tradeCount, pnlAccount: result?.pnlAccount };
+  }
+  if (mode === "sweep") {
+    // <threads>[:<combinations>] (threads 0: in this process, one pass), combinations a multiple of 4: fast 10, 12, ... x slow 40, 50, 60, 70.
+    const [threadsText, combosText] = (extra ?? "1").split(":");
+    const threads = Number(threadsText);
+    const combos = Number(combosText ?? SWEEP_COMBOS);
+    const grid = { "sma.fast": Array.from({ length: combos / 4 }, (_, i) => 10 + 2 * i), "sma.slow": [40, 50, 60, 70] };
+    const started = performance.now();
+    const result = await sweepPortfolio(portfolio(), grid, "pnl", threads === 0 ? inProcessRunner(bucket) : threadRunner(bucket, threads));
+    const ms = performance.now() - started;
+    return { mode, ms, combos: result.rows.length, threads, best: result.rows[0]?.params, bestPnl: result.rows[0]?.pnlAccount };
   }
   if (mode === "full" || mode === "live") {
     const gc = (globalThis as { gc?: () => void }).gc;

@@ -34,7 +34,7 @@ const MERGED_PAIRS = ["AUD_USD", "EUR_CHF", "EUR_GBP", "EUR_JPY", "GBP_JPY", "NZ
 type Mode = (typeof MODES)[number];
 interface ChildFigures { mode: Mode | "merge"; ms: number; bars: number; trades?: number; pnlAccount?: number; peakHeapMB?: number; peakRssMB?: number }
 
-async function writePartitions(dir: string, pair: string, years: Map<number, Candle[]>, source: string): Promise<number> {
+export async function writePartitions(dir: string, pair: string, years: Map<number, Candle[]>, source: string): Promise<number> {
   const partitions = [];
   let rows = 0;
   for (const [year, candles] of [...years].sort((a, b) => a[0] - b[0])) {
@@ -50,7 +50,7 @@ async function writePartitions(dir: string, pair: string, years: Map<number, Can
 }
 
 /** Seeded random-walk 1-minute bid bars, weekdays only, one year per map entry. */
-function syntheticYears(firstYear: number, count: number): Map<number, Candle[]> {
+export function syntheticYears(firstYear: number, count: number): Map<number, Candle[]> {
   const rng = new SeededRandom(20_260_101);
   const years = new Map<number, Candle[]>();
   let mid = 130_000;
@@ -70,7 +70,7 @@ function syntheticYears(firstYear: number, count: number): Map<number, Candle[]>
 }
 
 /** The partitions of `from` written again under `to`'s name (same bars: the memory and time of another pair). */
-async function copyPair(dir: string, from: string, to: string): Promise<void> {
+export async function copyPair(dir: string, from: string, to: string): Promise<void> {
   const manifest = JSON.parse(await readFile(path.join(dir, candleManifestKey(from)), "utf8")) as { pair: string; partitions: { key: string; year: number }[] };
   for (const p of manifest.partitions) {
     const key = candleKey(to, p.year);

@@ -12,6 +12,7 @@ import { ingestThroughput } from "./ingest-throughput.ts";
 import { killSwitch } from "./kill-switch.ts";
 import { manyPairs } from "./many-pairs.ts";
 import { replayThroughput } from "./replay-throughput.ts";
+import { portfolioReplay } from "./portfolio-replay.ts";
 import { soak } from "./soak.ts";
 import { stepBudget } from "./step-budget.ts";
 import { tickPath } from "./tick-path.ts";
@@ -20,7 +21,7 @@ import { wsFanout } from "./ws-fanout.ts";
 import { runAllCleanups, writeResult, type Scenario, type ScenarioResult } from "./common.ts";
 import { printSummary } from "./summary.ts";
 
-const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, tickPath, manyPairs, tickToDecision, killSwitch, replayThroughput, stepBudget, brokerRoundtrip, backup, soak, crash];
+const SCENARIOS: Scenario[] = [ingestThroughput, wsFanout, tickPath, manyPairs, tickToDecision, killSwitch, replayThroughput, portfolioReplay, stepBudget, brokerRoundtrip, backup, soak, crash];
 
 function parseArgs(argv: string[]): { quick: boolean; profile: boolean; only: string[] } {
   let quick = false;
