@@ -29,6 +29,7 @@ import { OBJECTIVES, sweep, walkForward, type Objective, type ParamGrid, type Pa
 import { buildReport, writeReport } from "../src/report/report.ts";
 import { openDataBucket, type DataBucket, type OpenedBucket } from "./data-bucket.ts";
 import { ProgressBar } from "./progress-bar.ts";
+import { day, fmt, reportLines, sweepLines, walkForwardLines } from "./summary-lines.ts";
 import { isPortfolioArgs, parsePortfolioArgs, portfolioJsonSummary, portfolioSummaryTable, PortfolioUsageError, runPortfolioCli, type PortfolioCliOptions } from "./portfolio-cli.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -177,7 +178,6 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   };
 }
 
-const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 export function reportName(request: BacktestRequest, kind: "run" | "sweep" | "walk-forward"): string {
   const base = `${request.pair}_${request.strategy.id}_${day(request.from)}_${day(request.to)}`;
@@ -246,8 +246,6 @@ export function jsonSummary(outcome: CliOutcome): Record<string, unknown> {
   };
 }
 
-const fmt = (n: number | null, digits = 2): string => (n === null ? "-" : n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }));
-
 export function summaryTable(outcome: CliOutcome): string {
   const r = outcome.result;
   const m = r.metrics;
@@ -266,30 +264,10 @@ export function summaryTable(outcome: CliOutcome): string {
     ["exposure", `${fmt(m.exposurePct, 1)}% of the time`],
   ];
   const lines = rows.map(([k, val]) => `${k.padEnd(20)} ${val}`.slice(0, 80));
-  if (outcome.sweep) {
-    lines.push("", `sweep by ${outcome.sweep.objective} (best first):`, "params".padEnd(34) + "trades".padStart(7) + "P&L USD".padStart(14) + "Sharpe".padStart(9) + "maxDD%".padStart(8));
-    for (const row of outcome.sweep.rows.slice(0, 10)) {
-      lines.push(JSON.stringify(row.params).slice(0, 33).padEnd(34) + String(row.tradeCount).padStart(7) + fmt(row.pnlAccount).padStart(14) + fmt(row.sharpe).padStart(9) + fmt(row.maxDrawdownPct).padStart(8));
-    }
-    if (outcome.sweep.invalid.length > 0) lines.push(`${outcome.sweep.invalid.length} invalid combination(s) skipped`);
-  }
-  if (outcome.walkForward) {
-    const wf = outcome.walkForward;
-    lines.push("", `walk-forward by ${wf.objective}:`, "fold".padEnd(5) + "out-of-sample".padEnd(24) + "best params".padEnd(26) + "trades".padStart(7) + "P&L USD".padStart(12));
-    for (const f of wf.folds) {
-      lines.push(String(f.fold).padEnd(5) + `${day(f.outOfSampleFromMs)}..${day(f.outOfSampleToMs)}`.padEnd(24) + JSON.stringify(f.bestParams).slice(0, 25).padEnd(26) + String(f.outOfSample.tradeCount).padStart(7) + fmt(f.outOfSample.pnlAccount).padStart(12));
-    }
-    lines.push(`out-of-sample total: ${wf.outOfSampleTradeCount} trades, ${fmt(wf.outOfSamplePnlAccount)} USD`);
-  }
-  // Paths can be long: one per line, so the rest of the table keeps to 80 columns.
-  if (outcome.report) lines.push("", "report (HTML, JSON; also in R2 under reports/):", `  ${displayPath(outcome.report.html)}`, `  ${displayPath(outcome.report.json)}`);
+  if (outcome.sweep) lines.push(...sweepLines(outcome.sweep, "USD"));
+  if (outcome.walkForward) lines.push(...walkForwardLines(outcome.walkForward, "USD"));
+  lines.push(...reportLines(outcome.report));
   return lines.join("\n");
-}
-
-/** Relative to the working directory when the file is under it; otherwise absolute (a chain of ../ helps no one). */
-function displayPath(file: string): string {
-  const relative = path.relative(process.cwd(), file);
-  return relative.startsWith("..") || path.isAbsolute(relative) ? path.resolve(file) : relative;
 }
 
 async function main(): Promise<void> {

@@ -17,6 +17,7 @@ import type { LakeProgress } from "../src/replay/lake-reader.ts";
 import { portfolioFromLake } from "../src/replay/lake-run.ts";
 import { applyCombination, inProcessRunner, sweepPortfolio, walkForwardPortfolio, type PortfolioRunner } from "../src/replay/portfolio-sweep.ts";
 import { OBJECTIVES, type Objective, type ParamGrid, type SweepResult, type WalkForwardResult } from "../src/replay/sweep.ts";
+import { day, fmt, reportLines, sweepLines, walkForwardLines } from "./summary-lines.ts";
 import { defaultThreads, threadRunner } from "./sweep-pool.ts";
 import type { PortfolioBacktestResult } from "../src/replay/portfolio-result.ts";
 import { buildPortfolioReport, writeReport } from "../src/report/report.ts";
@@ -178,7 +179,6 @@ export function parsePortfolioArgs(argv: readonly string[], root: string, readFi
   return { portfolio: { request: parsed.output, ...run } };
 }
 
-const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 export function portfolioReportName(request: PortfolioBacktestRequest): string {
   const pairs = request.pairs.length <= 4 ? request.pairs.map((p) => p.pair).join("-") : `${request.pairs.length}-pairs`;
@@ -244,8 +244,6 @@ export function portfolioJsonSummary(outcome: PortfolioOutcome): Record<string, 
   };
 }
 
-const fmt = (n: number | null, digits = 2): string => (n === null ? "-" : n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }));
-
 /** The terminal's summary, within 80 columns. */
 export function portfolioSummaryTable(outcome: PortfolioOutcome): string {
   const r = outcome.result;
@@ -270,19 +268,8 @@ export function portfolioSummaryTable(outcome: PortfolioOutcome): string {
       lines.push(`${p.pair}  ${s.strategyId}`.slice(0, 33).padEnd(34) + String(s.tradeCount).padStart(7) + fmt(s.pnlAccount).padStart(14) + fmt(s.metrics.sharpe).padStart(9) + fmt(s.metrics.maxDrawdownPct).padStart(8));
     }
   }
-  if (outcome.sweep) {
-    lines.push("", `sweep by ${outcome.sweep.objective} (best first):`, "params".padEnd(34) + "trades".padStart(7) + `P&L ${c}`.padStart(14) + "Sharpe".padStart(9) + "maxDD%".padStart(8));
-    for (const row of outcome.sweep.rows.slice(0, 10)) {
-      lines.push(JSON.stringify(row.params).slice(0, 33).padEnd(34) + String(row.tradeCount).padStart(7) + fmt(row.pnlAccount).padStart(14) + fmt(row.sharpe).padStart(9) + fmt(row.maxDrawdownPct).padStart(8));
-    }
-    if (outcome.sweep.invalid.length > 0) lines.push(`${outcome.sweep.invalid.length} invalid combination(s) skipped: ${outcome.sweep.invalid[0]?.reason ?? ""}`.slice(0, 80));
-  }
-  if (outcome.walkForward) {
-    const wf = outcome.walkForward;
-    lines.push("", `walk-forward by ${wf.objective}:`);
-    for (const f of wf.folds) lines.push(`${String(f.fold).padEnd(4)} ${day(f.outOfSampleFromMs)}..${day(f.outOfSampleToMs)} ${JSON.stringify(f.bestParams).slice(0, 30).padEnd(31)}${String(f.outOfSample.tradeCount).padStart(6)}${fmt(f.outOfSample.pnlAccount).padStart(13)}`);
-    lines.push(`out-of-sample total: ${wf.outOfSampleTradeCount} trades, ${fmt(wf.outOfSamplePnlAccount)} ${c}`);
-  }
-  if (outcome.report) lines.push("", "report (HTML, JSON; also in R2 under reports/):", `  ${outcome.report.html}`, `  ${outcome.report.json}`);
+  if (outcome.sweep) lines.push(...sweepLines(outcome.sweep, c));
+  if (outcome.walkForward) lines.push(...walkForwardLines(outcome.walkForward, c));
+  lines.push(...reportLines(outcome.report));
   return lines.join("\n");
 }

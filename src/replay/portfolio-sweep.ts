@@ -20,7 +20,7 @@ import type { LakeBucket } from "./lake-reader.ts";
 import { portfolioOptions, replayPortfolio, type ProgressListener } from "./lake-run.ts";
 import { PortfolioBacktester } from "./portfolio-backtester.ts";
 import type { PortfolioBacktestResult } from "./portfolio-result.ts";
-import { expandGrid, ranked, rowOf, WALK_FORWARD_FOLDS_MAX, type ParamGrid, type ParamValue, type SweepResult, type WalkForwardResult } from "./sweep.ts";
+import { expandGrid, ranked, rowOf, walkForwardWindows, type ParamGrid, type ParamValue, type SweepResult, type WalkForwardResult } from "./sweep.ts";
 
 /** One portfolio run of a sweep: the request with a combination applied, trading from `tradeFromMs` (walk-forward's warm start). */
 export interface PortfolioRun {
@@ -124,37 +124,15 @@ export async function walkForwardPortfolio(
   runner: PortfolioRunner,
   onProgress?: (fold: number, phase: "in-sample" | "out-of-sample", progress: Parameters<ProgressListener>[0]) => void,
 ): Promise<WalkForwardResult> {
-  const { folds, inSamplePct, objective } = options;
-  if (!Number.isInteger(folds) || folds < 1 || folds > WALK_FORWARD_FOLDS_MAX) throw new RangeError(`folds must be 1..${WALK_FORWARD_FOLDS_MAX}`);
-  if (!(inSamplePct > 0 && inSamplePct < 100)) throw new RangeError("inSamplePct must be between 0 and 100");
   const { sweep: _spec, ...base } = request;
   const { valid } = gridCombinations(base, grid);
   if (valid.length === 0) throw new RangeError("no valid parameter combination in the grid");
-  const width = (request.to - request.from) / folds;
-  const out: WalkForwardResult["folds"] = [];
-  let trades = 0;
-  let cents = 0;
-  for (let k = 0; k < folds; k++) {
-    const start = Math.round(request.from + k * width);
-    const end = k === folds - 1 ? request.to : Math.round(request.from + (k + 1) * width);
-    const split = Math.round(start + ((end - start) * inSamplePct) / 100);
-    const inSample = await runner(valid.map((c) => ({ request: { ...c.request, from: start, to: split } })), (p) => onProgress?.(k + 1, "in-sample", p));
-    const best = ranked(valid.map((c, i) => ({ params: c.params, request: c.request, result: inSample[i] as PortfolioBacktestResult })), objective)[0];
+  return walkForwardWindows(request.from, request.to, options, async ({ fold, start, split, end }) => {
+    const inSample = await runner(valid.map((c) => ({ request: { ...c.request, from: start, to: split } })), (p) => onProgress?.(fold, "in-sample", p));
+    const best = ranked(valid.map((c, i) => ({ params: c.params, request: c.request, result: inSample[i] as PortfolioBacktestResult })), options.objective)[0];
     if (!best) throw new RangeError("no valid parameter combination in the grid");
-    const [oos] = await runner([{ request: { ...best.request, from: start, to: end }, tradeFromMs: split }], (p) => onProgress?.(k + 1, "out-of-sample", p));
+    const [oos] = await runner([{ request: { ...best.request, from: start, to: end }, tradeFromMs: split }], (p) => onProgress?.(fold, "out-of-sample", p));
     if (!oos) throw new Error("out-of-sample run produced no result");
-    trades += oos.tradeCount;
-    cents += oos.pnlAccountCents;
-    out.push({
-      fold: k + 1,
-      inSampleFromMs: start,
-      inSampleToMs: split,
-      outOfSampleFromMs: split,
-      outOfSampleToMs: end,
-      bestParams: best.params,
-      inSample: rowOf(best.params, best.result),
-      outOfSample: rowOf(best.params, oos),
-    });
-  }
-  return { objective, folds: out, outOfSampleTradeCount: trades, outOfSamplePnlAccountCents: cents, outOfSamplePnlAccount: cents / 100 };
+    return { params: best.params, inSample: best.result, outOfSample: oos };
+  });
 }

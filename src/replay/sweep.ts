@@ -145,6 +145,47 @@ export interface WalkForwardResult {
   outOfSamplePnlAccount: number;
 }
 
+/** One fold's window: optimise on [start, split), trade the winner on [split, end). */
+export interface FoldWindow {
+  fold: number;
+  start: number;
+  split: number;
+  end: number;
+}
+
+/** A fold's outcome: the winning parameters, their in-sample run and their out-of-sample run. */
+export interface FoldOutcome {
+  params: Record<string, ParamValue>;
+  inSample: Scored;
+  outOfSample: Scored;
+}
+
+/**
+ * Walk-forward over [from, to): `folds` equal windows, each optimised by
+ * `runFold` on its first `inSamplePct` percent and traded with the winner on
+ * the rest; the out-of-sample folds added up. One pair and a portfolio share
+ * it, each with its own runFold.
+ */
+export async function walkForwardWindows(from: number, to: number, options: { folds: number; inSamplePct: number; objective: Objective }, runFold: (w: FoldWindow) => Promise<FoldOutcome>): Promise<WalkForwardResult> {
+  const { folds, inSamplePct, objective } = options;
+  if (!Number.isInteger(folds) || folds < 1 || folds > WALK_FORWARD_FOLDS_MAX) throw new RangeError(`folds must be 1..${WALK_FORWARD_FOLDS_MAX}`);
+  if (!(inSamplePct > 0 && inSamplePct < 100)) throw new RangeError("inSamplePct must be between 0 and 100");
+  const width = (to - from) / folds;
+  const out: WalkForwardResult["folds"] = [];
+  let trades = 0;
+  let cents = 0;
+  for (let k = 0; k < folds; k++) {
+    const start = Math.round(from + k * width);
+    const end = k === folds - 1 ? to : Math.round(from + (k + 1) * width);
+    const split = Math.round(start + ((end - start) * inSamplePct) / 100);
+    const { params, inSample, outOfSample } = await runFold({ fold: k + 1, start, split, end });
+    trades += outOfSample.tradeCount;
+    cents += outOfSample.pnlAccountCents;
+    out.push({ fold: k + 1, inSampleFromMs: start, inSampleToMs: split, outOfSampleFromMs: split, outOfSampleToMs: end, bestParams: params, inSample: rowOf(params, inSample), outOfSample: rowOf(params, outOfSample) });
+  }
+  return { objective, folds: out, outOfSampleTradeCount: trades, outOfSamplePnlAccountCents: cents, outOfSamplePnlAccount: cents / 100 };
+}
+
 /**
  * Split [from, to) into `folds` equal windows; in each, optimise on the first
  * `inSamplePct` percent and trade the winner on the rest (warmed up on the
@@ -157,34 +198,12 @@ export async function walkForward(
   options: { folds: number; inSamplePct: number; objective: Objective },
   onProgress?: (fold: number, phase: "in-sample" | "out-of-sample", progress: Parameters<ProgressListener>[0]) => void,
 ): Promise<WalkForwardResult> {
-  const { folds, inSamplePct, objective } = options;
-  if (!Number.isInteger(folds) || folds < 1 || folds > WALK_FORWARD_FOLDS_MAX) throw new RangeError(`folds must be 1..${WALK_FORWARD_FOLDS_MAX}`);
-  if (!(inSamplePct > 0 && inSamplePct < 100)) throw new RangeError("inSamplePct must be between 0 and 100");
   const combos = expandGrid(grid);
-  const width = (request.to - request.from) / folds;
-  const out: WalkForwardResult["folds"] = [];
-  let trades = 0;
-  let cents = 0;
-  for (let k = 0; k < folds; k++) {
-    const start = Math.round(request.from + k * width);
-    const end = k === folds - 1 ? request.to : Math.round(request.from + (k + 1) * width);
-    const split = Math.round(start + ((end - start) * inSamplePct) / 100);
-    const is = ranked(await runGrid(bucket, request, combos, start, split, (p) => onProgress?.(k + 1, "in-sample", p)), objective)[0];
+  return walkForwardWindows(request.from, request.to, options, async ({ fold, start, split, end }) => {
+    const is = ranked(await runGrid(bucket, request, combos, start, split, (p) => onProgress?.(fold, "in-sample", p)), options.objective)[0];
     if (!is) throw new RangeError("no valid parameter combination in the grid");
-    const [oos] = await runGrid(bucket, request, [is.params], start, end, (p) => onProgress?.(k + 1, "out-of-sample", p), split);
+    const [oos] = await runGrid(bucket, request, [is.params], start, end, (p) => onProgress?.(fold, "out-of-sample", p), split);
     if (!oos) throw new Error("out-of-sample run produced no result");
-    trades += oos.result.tradeCount;
-    cents += oos.result.pnlAccountCents;
-    out.push({
-      fold: k + 1,
-      inSampleFromMs: start,
-      inSampleToMs: split,
-      outOfSampleFromMs: split,
-      outOfSampleToMs: end,
-      bestParams: is.params,
-      inSample: rowOf(is.params, is.result),
-      outOfSample: rowOf(is.params, oos.result),
-    });
-  }
-  return { objective, folds: out, outOfSampleTradeCount: trades, outOfSamplePnlAccountCents: cents, outOfSamplePnlAccount: cents / 100 };
+    return { params: is.params, inSample: is.result, outOfSample: oos.result };
+  });
 }

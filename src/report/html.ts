@@ -9,7 +9,7 @@ import type { BacktestResult } from "../replay/result.ts";
 import type { TradeAggregates } from "./aggregate.ts";
 import { escapeHtml, formatUtcDate, jsonForScript } from "./format.ts";
 import { aggregatesSection, metricsSection, settingsSection, tradesSection } from "./html-tables.ts";
-import { chartData } from "./series.ts";
+import { chartData, type ChartData } from "./series.ts";
 
 export interface ReportInput {
   result: BacktestResult;
@@ -21,7 +21,7 @@ export interface ReportInput {
 let chartsLibrary: string | undefined;
 
 /** lightweight-charts' standalone build (defines window.LightweightCharts), read once per process. */
-export function chartsLibrarySource(): string {
+function chartsLibrarySource(): string {
   if (chartsLibrary === undefined) {
     // The package's "exports" hide dist/, but do export package.json: find the folder through it.
     const pkg = createRequire(import.meta.url).resolve("lightweight-charts/package.json");
@@ -34,7 +34,7 @@ export function chartsLibrarySource(): string {
 }
 
 /** Draws the two charts from the JSON block; plain ES5-ish so any browser runs it. */
-export const CHART_SCRIPT = `(function () {
+const CHART_SCRIPT = `(function () {
   "use strict";
   var LC = window.LightweightCharts;
   var data = JSON.parse(document.getElementById("chart-data").textContent);
@@ -78,7 +78,7 @@ export const CHART_SCRIPT = `(function () {
   follow(drawdown, equity);
 })();`;
 
-export const CSS = `
+const CSS = `
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; margin: 0 auto; padding: 16px 24px 48px; max-width: 1200px; }
 h1 { font-size: 22px; margin: 8px 0 4px; }
 h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; }
@@ -110,24 +110,8 @@ export function extraSection(name: string, value: unknown): string {
 
 export function renderReportHtml(report: ReportInput): string {
   const r = report.result;
-  const heading = escapeHtml(title(r));
   const charts = chartData(r);
-  const chartsHtml =
-    charts.balance.t.length === 0
-      ? "<p>No equity points.</p>"
-      : `<h3>Balance (USD)</h3>\n<div id="equity-chart" class="chart"></div>\n<h3>Drawdown (% below the running peak)</h3>\n<div id="drawdown-chart" class="chart small"></div>`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${heading}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<h1>${heading}</h1>
-<p class="sub">${escapeHtml(`${r.settings.strategy.kind} on ${r.timeframe} candles · ${r.tradeCount} trades · times in UTC`)}</p>
-<div class="grid">
+  const body = `<div class="grid">
 <section><h2>Metrics</h2>
 ${metricsSection(r)}
 </section>
@@ -136,13 +120,37 @@ ${settingsSection(r)}
 </section>
 </div>
 <h2>Equity</h2>
-${chartsHtml}
+${equityCharts(charts, "USD")}
 <h2>Trades by period, direction, strategy and pair</h2>
 <div class="grid">
 ${aggregatesSection(report.aggregates)}
 </div>
 ${extraSection("Parameter sweep", report.sweep)}${extraSection("Walk-forward", report.walkForward)}<h2>Trades</h2>
-${tradesSection(r)}
+${tradesSection(r)}`;
+  return reportPage(title(r), `${r.settings.strategy.kind} on ${r.timeframe} candles · ${r.tradeCount} trades · times in UTC`, body, charts);
+}
+
+/** The balance and drawdown charts' places (drawn by CHART_SCRIPT from the page's chart data). */
+export function equityCharts(charts: ChartData, currency: string): string {
+  if (charts.balance.t.length === 0) return "<p>No equity points.</p>";
+  return `<h3>Balance (${escapeHtml(currency)})</h3>\n<div id="equity-chart" class="chart"></div>\n<h3>Drawdown (% below the running peak)</h3>\n<div id="drawdown-chart" class="chart small"></div>`;
+}
+
+/** A whole report page around `body` (HTML already escaped): styles, heading, the chart data, the inlined chart library and script. */
+export function reportPage(heading: string, sub: string, body: string, charts: ChartData): string {
+  const h = escapeHtml(heading);
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${h}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<h1>${h}</h1>
+<p class="sub">${escapeHtml(sub)}</p>
+${body}
 <p class="note">Charts drawn with TradingView Lightweight Charts (Apache-2.0), inlined below.</p>
 <script type="application/json" id="chart-data">${jsonForScript(charts)}</script>
 <script>

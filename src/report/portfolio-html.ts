@@ -7,9 +7,9 @@
  */
 import type { PortfolioBacktestResult } from "../replay/portfolio-result.ts";
 import type { TradeAggregates } from "./aggregate.ts";
-import { escapeHtml, formatAccountCents, formatDays, formatNumber, formatPct, formatUtcDate, formatUtcMinute, jsonForScript } from "./format.ts";
+import { escapeHtml, formatAccountCents, formatDays, formatNumber, formatPct, formatUtcDate, formatUtcMinute } from "./format.ts";
 import { aggregatesSection, type Col, keyValues, metricRows, refusalsText, table, tradeListSection } from "./html-tables.ts";
-import { CHART_SCRIPT, chartsLibrarySource, CSS, extraSection } from "./html.ts";
+import { equityCharts, extraSection, reportPage } from "./html.ts";
 import { chartData } from "./series.ts";
 
 export interface PortfolioReportInput {
@@ -109,24 +109,8 @@ function pairDrillDown(r: PortfolioBacktestResult): string {
 
 export function renderPortfolioHtml(report: PortfolioReportInput): string {
   const r = report.result;
-  const heading = escapeHtml(title(r));
   const charts = chartData(r);
-  const chartsHtml =
-    charts.balance.t.length === 0
-      ? "<p>No equity points.</p>"
-      : `<h3>Balance (${escapeHtml(r.accountCurrency)})</h3>\n<div id="equity-chart" class="chart"></div>\n<h3>Drawdown (% below the running peak)</h3>\n<div id="drawdown-chart" class="chart small"></div>`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${heading}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<h1>${heading}</h1>
-<p class="sub">${escapeHtml(`${r.pairs.length} pairs · ${r.tradeCount} trades · money in ${r.accountCurrency} · times in UTC`)}</p>
-<div class="grid">
+  const body = `<div class="grid">
 <section><h2>Account</h2>
 ${accountSection(r)}
 </section>
@@ -135,7 +119,7 @@ ${settingsSection(r)}
 </section>
 </div>
 <h2>Equity</h2>
-${chartsHtml}
+${equityCharts(charts, r.accountCurrency)}
 <h2>Pairs and strategies</h2>
 ${partsSection(r)}
 <h2>Limits at work</h2>
@@ -149,16 +133,6 @@ ${aggregatesSection(report.aggregates)}
 ${extraSection("Parameter sweep", report.sweep)}${extraSection("Walk-forward", report.walkForward)}<h2>Each pair</h2>
 ${pairDrillDown(r)}
 <h2>Trades</h2>
-${tradeListSection(r.trades, r.tradeCount, (t) => t.pair, (t) => t.strategyId)}
-<p class="note">Charts drawn with TradingView Lightweight Charts (Apache-2.0), inlined below.</p>
-<script type="application/json" id="chart-data">${jsonForScript(charts)}</script>
-<script>
-${chartsLibrarySource()}
-</script>
-<script>
-${CHART_SCRIPT}
-</script>
-</body>
-</html>
-`;
+${tradeListSection(r.trades, r.tradeCount, (t) => t.pair, (t) => t.strategyId)}`;
+  return reportPage(title(r), `${r.pairs.length} pairs · ${r.tradeCount} trades · money in ${r.accountCurrency} · times in UTC`, body, charts);
 }
