@@ -92,6 +92,7 @@ export class Backtester {
       initialBalanceCents: Math.round(initialBalanceUsd * 100),
       limits: null,
       externalRates: () => options.conversionRates?.() ?? [],
+      breakdown: false,
       ...(options.observer ? { observer: options.observer } : {}),
     });
   }

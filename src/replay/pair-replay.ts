@@ -110,8 +110,9 @@ export class PairReplay {
   /** The first watched timeframe of each strategy, in order (the portfolio marks equity at the shortest). */
   readonly timeframes: readonly Timeframe[];
   readonly ledgers: readonly StrategyLedger[];
-  /** Null on a pair without strategies: it only prices currencies. */
-  private readonly aggregator: CandleAggregator | null;
+  private readonly aggregator: CandleAggregator;
+  /** A pair without strategies only prices currencies: its bars move its quote, nothing else. */
+  private readonly pricesOnly: boolean;
   private readonly kernel: KernelConfig;
   private state: KernelState;
   /** Some open position has levels a quote can trigger: only then is each bar's quote path walked (kept per change, not asked per bar). */
@@ -125,11 +126,17 @@ export class PairReplay {
   /** The earliest roll an open position is charged at. */
   private nextRollMs = Number.POSITIVE_INFINITY;
   private fillSeq = 0;
+  private realisedTotalCents = 0;
+  /** Moves whenever the pair's quote, positions or money may have: the portfolio values the account again only then. */
+  version = 0;
   bars = 0;
   lastMs: number | null = null;
   private lastBarT = Number.NEGATIVE_INFINITY;
-  /** The pair's latest quote (ask priced with the configured spread); null before its first bar. */
-  quote: Quote | null = null;
+  // The pair's latest quote: a bar's close is kept as numbers (no object per bar), a quote on a bar's path as is.
+  private closeBid = 0;
+  private closeAsk = 0;
+  private closeTs = Number.NaN;
+  private pathQuote: Quote | null = null;
   private readonly scratch: Candle = { t: 0, bo: 0, bh: 0, bl: 0, bc: 0, ao: 0, ah: 0, al: 0, ac: 0, n: 0 };
 
   constructor(
@@ -145,7 +152,9 @@ export class PairReplay {
     this.timeframes = runs.map((r) => r.memory.watch.timeframes[0] as Timeframe);
     this.ticking = runs.some((r) => r.memory.watch.ticks);
     const timeframes = [...new Set(runs.flatMap((r) => runTimeframes(r)))];
-    this.aggregator = timeframes.length === 0 ? null : new CandleAggregator(undefined, timeframes);
+    this.pricesOnly = timeframes.length === 0;
+    // (A prices-only pair never feeds its aggregator: the timeframe given it is never used.)
+    this.aggregator = new CandleAggregator(undefined, this.pricesOnly ? ["1D"] : timeframes);
     this.ledgers = options.strategies.map((s) => ({ strategyId: s.id, realisedMicros: 0n, realisedCents: 0n, financingCents: 0n, positionId: null, positionPeakUnits: 0, positionFinancingCents: 0, nextRollMs: Number.POSITIVE_INFINITY }));
     const spreadPips = options.spreadPips;
     this.spreadPoints = spreadPips === null ? null : pipsToPoints(spreadPips, instrument);
@@ -158,19 +167,32 @@ export class PairReplay {
   onBar(bar: Candle, barEndMs: number): void {
     if (bar.t < this.lastBarT) throw new RangeError(`${this.symbol} bars out of order: ${bar.t} after ${this.lastBarT}`);
     this.bars++;
+    this.version++;
+    if (this.pricesOnly) {
+      this.setClose(this.priced(bar), barEndMs);
+      return;
+    }
     // A candle whose period ended before this bar closes first: its decision fills at this bar's open.
-    const ended = this.aggregator?.closeDue(bar.t);
-    if (ended && ended.length > 0) this.onCandlesClosed(ended);
+    const ended = this.aggregator.closeDue(bar.t);
+    if (ended.length > 0) this.onCandlesClosed(ended);
     if (bar.t >= this.nextRollMs) this.chargeFinancing(bar);
     if (this.pending.length > 0) this.sendPending(this.quoteAt(bar.t, bar.bo, bar.ao));
     if (this.watchingQuotes || this.resting.length > 0 || this.ticking) this.walkBar(bar, barEndMs);
     const priced = this.priced(bar);
-    this.aggregator?.addBar(priced);
-    this.lastBarT = bar.t;
-    this.lastMs = Math.max(barEndMs, bar.t);
-    this.quote = { ts: this.lastMs, bid: priced.bc, ask: priced.ac };
-    const done = this.aggregator?.closeDue(barEndMs);
-    if (done && done.length > 0) this.onCandlesClosed(done);
+    this.aggregator.addBar(priced);
+    this.setClose(priced, barEndMs);
+    const done = this.aggregator.closeDue(barEndMs);
+    if (done.length > 0) this.onCandlesClosed(done);
+  }
+
+  /** The bar's close is the pair's quote now. */
+  private setClose(priced: Candle, barEndMs: number): void {
+    this.lastBarT = priced.t;
+    this.lastMs = Math.max(barEndMs, priced.t);
+    this.closeBid = priced.bc;
+    this.closeAsk = priced.ac;
+    this.closeTs = this.lastMs;
+    this.pathQuote = null;
   }
 
   /**
@@ -208,6 +230,15 @@ export class PairReplay {
     return out.effects;
   }
 
+  /** The pair's latest quote (its ask priced with the configured spread): on a bar's path, else the last bar's close; null before its first bar. */
+  get quote(): Quote | null {
+    if (this.pathQuote !== null) return this.pathQuote;
+    if (Number.isNaN(this.closeTs)) return null;
+    // Made once per close asked for, kept until the next bar.
+    this.pathQuote = { ts: this.closeTs, bid: this.closeBid, ask: this.closeAsk };
+    return this.pathQuote;
+  }
+
   get positions(): readonly Position[] {
     return this.state.positions;
   }
@@ -222,7 +253,8 @@ export class PairReplay {
       if (!this.ticking && this.state.positions.length === 0 && this.resting.length === 0) return;
       // Stamped at its place in the bar (a tick, whose bar ends where it starts, keeps its own time).
       const quote = this.quoteAt(Math.min(ts, barEndMs), bid, ask);
-      this.quote = quote;
+      this.pathQuote = quote;
+      this.version++;
       // As the live pair on a tick: the strategies that watch ticks decide (filled at this quote), then resting entries and exits.
       if (this.ticking) this.onTick(quote);
       if (this.resting.length > 0) this.settleResting(quote);
@@ -245,7 +277,7 @@ export class PairReplay {
 
   /** Close the last candles (their decisions have no next quote: dropped, like a live order after the data ends). */
   closeCandles(): void {
-    if (this.aggregator) this.onCandlesClosed(this.aggregator.closeDue(Number.POSITIVE_INFINITY));
+    if (!this.pricesOnly) this.onCandlesClosed(this.aggregator.closeDue(Number.POSITIVE_INFINITY));
     this.pending = [];
   }
 
@@ -271,7 +303,8 @@ export class PairReplay {
   }
 
   private sendPending(quote: Quote): void {
-    this.quote = quote;
+    this.pathQuote = quote;
+    this.version++;
     const orders = this.pending;
     this.pending = [];
     for (const intent of orders) this.send({ ...intent, createdAt: quote.ts }, quote, "signal");
@@ -365,6 +398,7 @@ export class PairReplay {
   /** A fill on its strategy's position: booked by the kernel; a closed trade recorded; the portfolio told. */
   private book(intent: OrderIntent, fill: Fill, exitReason: string): void {
     this.options.observer?.order?.(intent, { filled: fill });
+    this.version++;
     const ledger = this.ledger(intent.strategyId);
     const rates = this.ratesNow();
     for (const effect of this.step({ type: "fill", intent, fill, rates })) {
@@ -392,6 +426,7 @@ export class PairReplay {
   private recordTrade(ledger: StrategyLedger, closed: Position, exitT: number, exitPrice: number, exitReason: string): void {
     ledger.realisedMicros += BigInt(closed.realisedPnlQuoteMicros);
     ledger.realisedCents += BigInt(closed.realisedPnlAccountCents);
+    this.realisedTotalCents = this.sumRealised();
     this.desk.trade(this, ledger.strategyId, {
       side: closed.side,
       units: Math.max(ledger.positionPeakUnits, closed.units),
@@ -423,6 +458,8 @@ export class PairReplay {
           ledger.realisedMicros += BigInt(micros);
           ledger.financingCents += BigInt(cents.value);
           ledger.positionFinancingCents += cents.value;
+          this.realisedTotalCents = this.sumRealised();
+          this.version++;
         }
         ledger.nextRollMs = bucketEnd("1D", ledger.nextRollMs);
       }
@@ -450,19 +487,29 @@ export class PairReplay {
 
   /** Realised P&L and financing of every strategy, account cents. */
   realisedCents(): number {
+    return this.realisedTotalCents;
+  }
+
+  /** The ledgers' total, exact (BigInt), as a number: cents stay far inside 2^53. */
+  private sumRealised(): number {
     let cents = 0n;
     for (const l of this.ledgers) cents += l.realisedCents + l.financingCents;
     return Number(cents);
   }
 
+  /** Decimal mid of the latest quote; 0 before the first. */
+  mid(): number {
+    const quote = this.quote;
+    return quote ? midDecimal(quote, this.instrument) : 0;
+  }
+
   /** The pair's figures as the live pair reports them to the coordinator (financing counted as realised). */
   report(): PairReport {
-    const quote = this.quote;
     return {
       pair: this.symbol,
       netUnits: pairNetUnits(this.state.positions),
       openPositions: this.state.positions.length,
-      mid: quote ? midDecimal(quote, this.instrument) : 0,
+      mid: this.mid(),
       realisedCents: this.realisedCents(),
       unrealisedCents: this.unrealisedCents(),
     };

@@ -31,6 +31,7 @@ import type { StrategyAccount } from "../domain/strategy/api.ts";
 import type { FinancingRates } from "../domain/trading/financing.ts";
 import { centsToDecimal, conversionPairs, type ConversionRate } from "../domain/trading/money.ts";
 import type { OrderIntent, OrderRejection } from "../domain/trading/types.ts";
+import { pairNetUnits } from "../domain/trading/kernel.ts";
 import { EquitySampler } from "./equity-sampler.ts";
 import { MetricsTracker } from "./metrics.ts";
 import { PairReplay, type BacktestObserver, type ReplayDesk, type StrategyLedger } from "./pair-replay.ts";
@@ -72,6 +73,11 @@ export interface PortfolioOptions {
    */
   externalRates?: () => readonly ConversionRate[];
   observer?: BacktestObserver;
+  /**
+   * Mark each pair's and strategy's equity and sample exposure (default true).
+   * A single-pair backtest reports none of them and skips their cost.
+   */
+  breakdown?: boolean;
 }
 
 /** A part of the portfolio (the account, a pair, a strategy): its money, trades, refusals and metrics. */
@@ -115,14 +121,17 @@ export class PortfolioBacktester implements ReplayDesk {
   readonly accountCurrency: string;
   private readonly pairs: PairEntry[];
   private readonly bySymbol = new Map<string, PairEntry>();
+  private lastEntry: PairEntry | null = null;
+  private equityVersion = -1;
+  private equityCached = 0;
   private readonly rules: PortfolioRules | null;
   private readonly account_: Part;
   private readonly equity = new EquitySampler();
   private readonly exposureSeries = new EquitySampler<ExposurePoint>();
   private readonly trades: PortfolioTrade[] = [];
   private readonly markTf: Timeframe;
-  /** End of the mark period the last bar fell in: the first bar at or after it marks equity there. */
-  private markEndMs = Number.POSITIVE_INFINITY;
+  /** End of the mark period the last bar fell in: the first bar at or after it marks equity there (-Infinity before the first bar). */
+  private markEndMs = Number.NEGATIVE_INFINITY;
   private nextExposureMs = Number.NEGATIVE_INFINITY;
   private marks = 0;
   private firstMs: number | null = null;
@@ -169,14 +178,21 @@ export class PortfolioBacktester implements ReplayDesk {
 
   /** One bar of `pair`, in time order across pairs. The bar object may be reused by the caller after this returns. */
   onBar(pair: string, bar: Candle, barEndMs: number): void {
-    const entry = this.bySymbol.get(pair);
-    if (!entry) throw new RangeError(`${pair} is not in this portfolio`);
+    // Bars come in runs of one pair (one pair always): the last lookup is kept.
+    let entry = this.lastEntry;
+    if (entry === null || entry.replay.symbol !== pair) {
+      entry = this.bySymbol.get(pair) ?? null;
+      if (entry === null) throw new RangeError(`${pair} is not in this portfolio`);
+      this.lastEntry = entry;
+    }
     if (bar.t < this.lastBarT) throw new RangeError(`bars out of order: ${pair} at ${bar.t} after ${this.lastBarT}`);
     this.lastBarT = bar.t;
     this.bars++;
-    if (bar.t >= this.markEndMs) this.mark(this.markEndMs);
-    if (this.firstMs === null) this.firstMs = bucketStart(this.markTf, bar.t);
-    this.markEndMs = bucketEnd(this.markTf, bucketStart(this.markTf, bar.t));
+    if (bar.t >= this.markEndMs) {
+      if (this.firstMs === null) this.firstMs = bucketStart(this.markTf, bar.t);
+      else this.mark(this.markEndMs);
+      this.markEndMs = bucketEnd(this.markTf, bucketStart(this.markTf, bar.t));
+    }
     if (bar.t >= this.reducingEndsMs) this.newDay(bar.t);
     entry.replay.onBar(bar, barEndMs);
   }
@@ -209,7 +225,7 @@ export class PortfolioBacktester implements ReplayDesk {
     // As the coordinator: the pairs that value the book's currencies and hold no position are priced first.
     const mids: Record<string, number> = {};
     for (const symbol of rules.pairsToPrice(request, [...this.bySymbol.keys()])) {
-      const mid = this.bySymbol.get(symbol)?.replay.report().mid ?? 0;
+      const mid = this.bySymbol.get(symbol)?.replay.mid() ?? 0;
       if (mid > 0) mids[symbol] = mid;
     }
     if (Object.keys(mids).length > 0) rules.addReferenceMids(mids);
@@ -274,16 +290,31 @@ export class PortfolioBacktester implements ReplayDesk {
 
   // ---- marks ---------------------------------------------------------------------------
 
-  /** Initial balance + every pair's realised P&L, financing and open positions at their latest quotes. */
+  /**
+   * Initial balance + every pair's realised P&L, financing and open positions
+   * at their latest quotes; valued again only when some pair moved (a
+   * candle's step and the mark after it see the same account).
+   */
   private equityCents(): number {
+    let version = 0;
+    for (const p of this.pairs) version += p.replay.version;
+    if (version === this.equityVersion) return this.equityCached;
     let cents = this.initialCents;
     for (const p of this.pairs) cents += p.replay.realisedCents() + p.replay.unrealisedCents();
+    this.equityVersion = version;
+    this.equityCached = cents;
     return cents;
   }
 
   /** Equity of the account, each pair and each strategy at `t` (a close of the mark timeframe); exposure at most hourly. */
   private mark(t: number): void {
     this.marks++;
+    if (this.options.breakdown === false) {
+      const equity = this.equityCents();
+      this.equity.push({ t, accountCents: equity - this.initialCents });
+      this.account_.metrics.onEquity(t, equity);
+      return;
+    }
     let total = 0;
     for (const p of this.pairs) {
       let pairPnl = 0;
@@ -308,8 +339,8 @@ export class PortfolioBacktester implements ReplayDesk {
   private exposureAt(t: number): ExposurePoint | null {
     const book: Record<string, PairBook> = {};
     for (const p of this.pairs) {
-      const r = p.replay.report();
-      if (r.mid > 0) book[r.pair] = { netUnits: r.netUnits, mid: r.mid };
+      const mid = p.replay.mid();
+      if (mid > 0) book[p.replay.symbol] = { netUnits: pairNetUnits(p.replay.positions), mid };
     }
     const exp = exposure(book, this.accountCurrency);
     if (!exp.ok) return null;
@@ -323,7 +354,7 @@ export class PortfolioBacktester implements ReplayDesk {
   /** Close the last candles, mark the last period, close every open position at its pair's last quote; the result. Call once. */
   finish(): PortfolioBacktestResult {
     for (const p of this.pairs) p.replay.closeCandles();
-    if (this.markEndMs !== Number.POSITIVE_INFINITY) this.mark(this.markEndMs);
+    if (this.firstMs !== null) this.mark(this.markEndMs);
     const open = this.pairs.some((p) => p.replay.positions.length > 0);
     // Each pair at its own last quote, the account's trades in time order (ties by symbol).
     for (const p of [...this.pairs].sort((a, b) => (a.replay.lastMs ?? 0) - (b.replay.lastMs ?? 0))) p.replay.closeOut();

@@ -1,6 +1,7 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Coordinator } from "../../actors/coordinator.ts";
 import type { Pair } from "../../actors/pair.ts";
 import { bucketEnd, fxDayStart } from "../../src/domain/fx-time.ts";
 import { NEW_DAY_REASON } from "../../src/domain/portfolio/trading-state.ts";
@@ -169,12 +170,12 @@ describe("kill switch and trading state", () => {
     // The daily limit is the day's: the coordinator's heartbeat after the next 17:00 New York resumes trading.
     const coordinator = env.Coordinator.getByName("main");
     const roll = bucketEnd("1D", fxDayStart(state.since as number));
-    await runInDurableObject(coordinator, (i: { hooks: { clock: () => number } }) => {
+    await runInDurableObject(coordinator, (i: Coordinator) => {
       i.hooks.clock = () => roll - 1;
     });
     await runDurableObjectAlarm(coordinator);
     expect((((await (await call("/api/admin/portfolio")).json()) as Json).trading as Json).state).toBe("REDUCING");
-    await runInDurableObject(coordinator, (i: { hooks: { clock: () => number } }) => {
+    await runInDurableObject(coordinator, (i: Coordinator) => {
       i.hooks.clock = () => roll + 30_000;
     });
     await runDurableObjectAlarm(coordinator);
@@ -182,7 +183,7 @@ describe("kill switch and trading state", () => {
     expect(after).toMatchObject({ state: "ACTIVE", reason: NEW_DAY_REASON });
     // Every pair was told: a risk-adding order goes out again.
     expect((await postJson("/api/trade/execute", { pair: "USD_CHF", side: "buy", units: 1_000 })).status).toBe(200);
-    await runInDurableObject(coordinator, (i: { hooks: { clock: () => number } }) => {
+    await runInDurableObject(coordinator, (i: Coordinator) => {
       i.hooks.clock = () => Date.now();
     });
   });
