@@ -14,12 +14,12 @@ import type { Candle } from "../domain/candle.ts";
 import type { CandleColumns } from "../ingest/candle-arrow.ts";
 import { emptyBar, readRow } from "./lake-reader.ts";
 
-/** A record batch of a pair: rows [start, end) to replay; `read` fills `bar` with row i, false for a row to skip (a bad tick). */
-export interface MergeBatch {
-  start: number;
-  end: number;
-  read(i: number, bar: Candle): boolean;
-}
+/**
+ * A record batch of a pair: rows [start, end) to replay. 1-minute candles
+ * give their columns (read inline, the hot path); ticks give `read`, which
+ * fills `bar` with row i and answers false for a row to skip (a bad tick).
+ */
+export type MergeBatch = { start: number; end: number } & ({ cols: CandleColumns; read?: undefined } | { cols?: undefined; read(i: number, bar: Candle): boolean });
 
 /** A pair's bars: record batches in time order. */
 export interface PairBars {
@@ -29,7 +29,7 @@ export interface PairBars {
 
 /** 1-minute candle batches (lake-reader's lakeBatches) as merge batches. */
 export async function* candleBatches(batches: AsyncIterable<{ cols: CandleColumns; start: number; end: number }>): AsyncGenerator<MergeBatch> {
-  for await (const { cols, start, end } of batches) yield { start, end, read: (i, bar) => (readRow(cols, i, bar), true) };
+  for await (const { cols, start, end } of batches) yield { start, end, cols };
 }
 
 interface Head {
@@ -73,7 +73,8 @@ async function advance(head: Head): Promise<boolean> {
     const batch = head.batch;
     if (batch !== null) {
       while (++head.i < batch.end) {
-        if (!batch.read(head.i, head.bar)) continue;
+        if (batch.cols !== undefined) readRow(batch.cols, head.i, head.bar);
+        else if (!batch.read(head.i, head.bar)) continue;
         // Ticks may share a millisecond; nothing may go back.
         if (head.bar.t < lastT) throw outOfOrder(head);
         return true;

@@ -225,7 +225,8 @@ export async function replayPortfolio(
       batches: (async function* (): AsyncGenerator<MergeBatch> {
         for (let next: IteratorResult<typeof first.value> = first; !next.done; next = await batches.next()) {
           const b = next.value;
-          yield { start: b.start, end: b.end, read: b.read };
+          // Candles (1-minute bars) are read inline by the merge; ticks through their reader.
+          yield data === "candles" ? { start: b.start, end: b.end, cols: b.cols as CandleColumns } : { start: b.start, end: b.end, read: b.read };
           rowsRead += b.cols.length;
           await onProgress({ rowsRead, rowsTotal, atMs: b.cols.t[b.cols.length - 1] ?? from });
         }
