@@ -35,7 +35,7 @@ import { pairNetUnits } from "../domain/trading/kernel.ts";
 import { EquitySampler } from "./equity-sampler.ts";
 import { MetricsTracker } from "./metrics.ts";
 import { PairReplay, type BacktestObserver, type ReplayDesk, type StrategyLedger } from "./pair-replay.ts";
-import type { ExposurePoint, PairFigures, PortfolioBacktestResult, PortfolioTrade, StrategyFigures, TradingStateChange } from "./portfolio-result.ts";
+import type { ExposurePoint, PairFigures, PortfolioBacktestResult, PortfolioTrade, Refusal, StrategyFigures, TradingStateChange } from "./portfolio-result.ts";
 import type { BacktestTrade } from "./result.ts";
 
 /** Trades listed in a result; later ones still count in every total and metric (a 1-minute strategy over years can trade millions of times). */
@@ -43,6 +43,7 @@ export const TRADES_LISTED_MAX = 100_000;
 /** Points of each pair's own P&L curve (the account's has EQUITY_POINTS_MAX). */
 export const PAIR_EQUITY_POINTS_MAX = 2_000;
 export const TRADING_STATE_CHANGES_MAX = 1_000;
+export const REFUSALS_LISTED_MAX = 1_000;
 
 const ACTIVE: TradingStatus = { state: "ACTIVE", reason: "", since: 0 };
 
@@ -129,6 +130,7 @@ export class PortfolioBacktester implements ReplayDesk {
   private readonly equity = new EquitySampler();
   private readonly exposureSeries = new EquitySampler<ExposurePoint>();
   private readonly trades: PortfolioTrade[] = [];
+  private readonly refusalsListed: Refusal[] = [];
   private readonly markTf: Timeframe;
   /** End of the mark period the last bar fell in: the first bar at or after it marks equity there (-Infinity before the first bar). */
   private markEndMs = Number.NEGATIVE_INFINITY;
@@ -244,8 +246,9 @@ export class PortfolioBacktester implements ReplayDesk {
     if (move) this.changeState(this.rules.changeState(move.state, move.reason, nowMs).changed, nowMs);
   }
 
-  refused(pair: PairReplay, intent: OrderIntent, rejection: OrderRejection, _nowMs: number): void {
+  refused(pair: PairReplay, intent: OrderIntent, rejection: OrderRejection, nowMs: number): void {
     const entry = this.bySymbol.get(pair.symbol) as PairEntry;
+    if (this.refusalsListed.length < REFUSALS_LISTED_MAX) this.refusalsListed.push({ t: nowMs, pair: pair.symbol, strategyId: intent.strategyId, side: intent.side, units: intent.units, rejection });
     this.account_.refused(rejection.type);
     entry.part.refused(rejection.type);
     entry.strategies.find((s) => s.config.id === intent.strategyId)?.part.refused(rejection.type);
@@ -383,6 +386,7 @@ export class PortfolioBacktester implements ReplayDesk {
       pnlAccount: centsToDecimal(pnl),
       financingAccountCents: financing,
       refusals: this.account_.refusalsObject(),
+      refusalsListed: this.refusalsListed,
       equity: this.equity.points(),
       metrics: this.account_.metrics.finish(this.initialCents + pnl, span, this.account_.exposureMs),
       pairs: this.pairs.map((p) => this.pairFigures(p, span)),

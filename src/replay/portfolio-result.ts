@@ -6,6 +6,7 @@
  */
 import type { PortfolioBacktestRequest } from "../../schemas/backtest.ts";
 import type { TradingState } from "../../schemas/portfolio.ts";
+import type { OrderRejection } from "../domain/trading/types.ts";
 import type { BacktestMetrics, BacktestTrade, EquityPoint } from "./result.ts";
 
 export interface PortfolioTrade extends BacktestTrade {
@@ -50,6 +51,16 @@ export interface ExposurePoint {
   perCurrency: Record<string, number>;
 }
 
+/** An order refused, with its typed reason (per-pair risk or the portfolio's rules). */
+export interface Refusal {
+  t: number;
+  pair: string;
+  strategyId: string;
+  side: "buy" | "sell";
+  units: number;
+  rejection: OrderRejection;
+}
+
 export interface TradingStateChange {
   t: number;
   state: TradingState;
@@ -77,6 +88,8 @@ export interface PortfolioBacktestResult {
   pnlAccount: number;
   financingAccountCents: number;
   refusals: Record<string, number>;
+  /** The first REFUSALS_LISTED_MAX refused orders, in time order; `refusals` counts them all. */
+  refusalsListed: Refusal[];
   equity: EquityPoint[];
   metrics: BacktestMetrics;
   pairs: PairFigures[];

@@ -22,6 +22,14 @@ export interface PortfolioReportInput {
 /** Rows of a pair's own trade list in its drill-down. */
 const PAIR_TRADE_ROWS_MAX = 500;
 const STATE_ROWS_MAX = 200;
+const REFUSAL_ROWS_MAX = 200;
+
+/** "max_open_positions (limit 1, actual 2)": a rejection's type and its figures, no JSON. */
+function rejectionText(rejection: Record<string, unknown>): string {
+  const { type, ...rest } = rejection;
+  const figures = Object.entries(rest).map(([k, v]) => `${k} ${typeof v === "number" ? formatNumber(v, Number.isInteger(v) ? 0 : 2) : String(v)}`);
+  return figures.length === 0 ? String(type) : `${String(type)} (${figures.join(", ")})`;
+}
 
 function title(r: PortfolioBacktestResult): string {
   const last = Math.max(r.settings.from, r.settings.to - 1);
@@ -79,7 +87,15 @@ function limitsSection(r: PortfolioBacktestResult): string {
   const changes = r.tradingStates.changes.slice(0, STATE_ROWS_MAX);
   const stateTable = changes.length === 0 ? "<p>Trading stayed ACTIVE throughout.</p>" : table([["At", false], ["State", false], ["Why", false]], changes.map((c) => [formatUtcMinute(c.t), c.state, c.reason]));
   const more = r.tradingStates.changeCount > changes.length ? `<p class="note">The first ${changes.length} of ${formatNumber(r.tradingStates.changeCount, 0)} changes; the JSON lists up to 1,000.</p>\n` : "";
-  return `<div class="grid">\n<div>\n<h3>Refusals by reason</h3>\n${refusalTable}\n</div>\n<div>\n<h3>Trading state changes</h3>\n${more}${stateTable}\n</div>\n</div>`;
+  const listed = r.refusalsListed.slice(0, REFUSAL_ROWS_MAX);
+  const list =
+    listed.length === 0
+      ? ""
+      : `\n<h3>Refused orders${r.refusalsListed.length > listed.length ? ` (the first ${listed.length})` : ""}</h3>\n<div class="scroll">\n${table(
+          [["At", false], ["Pair", false], ["Strategy", false], ["Side", false], ["Units", true], ["Reason", false]],
+          listed.map((x) => [formatUtcMinute(x.t), x.pair, x.strategyId, x.side, formatNumber(x.units, 0), rejectionText(x.rejection)]),
+        )}\n</div>`;
+  return `<div class="grid">\n<div>\n<h3>Refusals by reason</h3>\n${refusalTable}\n</div>\n<div>\n<h3>Trading state changes</h3>\n${more}${stateTable}\n</div>\n</div>${list}`;
 }
 
 /** Per currency: the largest long and short net exposure seen, and the peak gross. */

@@ -89,6 +89,12 @@ describe.skipIf(!present)("portfolio backtest on EUR_USD and USD_JPY 2018", () =
     for (let i = 1; i < spans.length; i++) expect(spans[i]!.entryT).toBeGreaterThanOrEqual(spans[i - 1]!.exitT);
     const byPair = a.pairs.reduce((n, p) => n + (p.refusals.max_open_positions ?? 0), 0);
     expect(byPair).toBe(a.refusals.max_open_positions);
+    // Each refusal recorded with its typed reason, at a time another pair's position was open.
+    expect(a.refusalsListed).toHaveLength(a.refusals.max_open_positions as number);
+    for (const r of a.refusalsListed) {
+      expect(r.rejection).toEqual({ type: "max_open_positions", limit: 1, actual: 2 });
+      expect(a.trades.some((t) => t.pair !== r.pair && t.entryT <= r.t && t.exitT > r.t)).toBe(true);
+    }
     const b = await portfolioFromLake(bucket, request);
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
   });

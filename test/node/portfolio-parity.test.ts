@@ -74,11 +74,9 @@ describe.skipIf(!present)("portfolio parity: backtest = live replay through the 
   it("gives the same trades, the same refusals and the same P&L, with the limit binding", async () => {
     const bucket = (await runtime.miniflare.getR2Bucket("DATA")) as unknown as LakeBucket;
     const request = v.parse(PortfolioBacktestRequest, { from: FROM, to: TO, pairs: FILES.map((f) => ({ pair: f.pair, strategies: [STRATEGY] })), limits: LIMITS });
-    const refused: { pair: string; time: number; type: string }[] = [];
-    const [backtest] = await replayPortfolio(bucket, request, () => [
-      new PortfolioBacktester({ ...portfolioOptions(request), observer: { order: (intent, outcome) => void ("refused" in outcome && refused.push({ pair: intent.pair, time: intent.createdAt, type: outcome.refused.type })) } }),
-    ]);
+    const [backtest] = await replayPortfolio(bucket, request, () => [new PortfolioBacktester(portfolioOptions(request))]);
     if (!backtest) throw new Error("no result");
+    const refused = backtest.refusalsListed.map((r) => ({ pair: r.pair, time: r.t, type: r.rejection.type }));
     expect(backtest.refusals.max_open_positions).toBeGreaterThan(5);
     expect(backtest.tradeCount).toBeGreaterThan(10);
 
