@@ -78,6 +78,21 @@ describe.skipIf(!present)("portfolio backtest on EUR_USD and USD_JPY 2018", () =
     expect(both.exposure.some((p) => Object.keys(p.perCurrency).includes("JPY"))).toBe(true);
   });
 
+  it("with financing and costs too: each pair's trades, financing and P&L are its single-pair backtest's", async () => {
+    const costs = { financingLongPct: 2.5, financingShortPct: -1.25 };
+    const fillModel = { slippagePips: 0.2, commissionPerMillion: 30 };
+    const both = await portfolioFromLake(bucket, portfolio({ ...costs, pairs: [{ pair: "USD_JPY", strategies: [SMA], fillModel }, { pair: "EUR_USD", strategies: [SMA], fillModel }] }));
+    let financing = 0;
+    for (const pair of ["EUR_USD", "USD_JPY"]) {
+      const single = await backtestFromLake(bucket, v.parse(BacktestRequest, { ...YEAR, ...costs, fillModel, pair, strategy: SMA }));
+      expect(both.trades.filter((t) => t.pair === pair).map(strip)).toEqual(single.trades);
+      expect(both.pairs.find((p) => p.pair === pair)).toMatchObject({ pnlAccountCents: single.pnlAccountCents, financingAccountCents: single.financingAccountCents });
+      expect(single.financingAccountCents).not.toBe(0);
+      financing += single.financingAccountCents;
+    }
+    expect(both.financingAccountCents).toBe(financing);
+  });
+
   it("a limit that binds refuses with its reason, is never exceeded, and the same inputs give the same bytes", async () => {
     const request = portfolio({ limits: { maxOpenPositions: 1 } });
     const a = await portfolioFromLake(bucket, request);
