@@ -6,7 +6,7 @@
  * for non-admin keys, not just hidden.
  */
 import { ApiError, FxClient } from "../sdk/index.ts";
-import { BacktestView } from "./backtest-view.ts";
+import { BacktestView, type BacktestShown } from "./backtest-view.ts";
 import { PairView } from "./pair-view.ts";
 import { PortfolioView } from "./portfolio-view.ts";
 import { $, setError } from "./ui.ts";
@@ -34,7 +34,7 @@ export interface DashboardHook {
   indicators?(): { atLastClosed: { t: number; values: IndicatorValues | null } | null; points: Record<string, number> };
   connection(): string;
   /** The backtest view's last job: status, equity points and trades drawn. */
-  backtest?(): { status: string; equityPoints: number; trades: number; tradeCount: number };
+  backtest?(): BacktestShown;
   /** performance.now() when the first snapshot's candles were drawn. */
   firstCandlesMs: number | null;
 }

@@ -19,6 +19,7 @@ import { isWeekendClosed } from "../../src/domain/fx-time.ts";
 import { SeededRandom } from "../../src/domain/random.ts";
 import { candlesToArrowIPC } from "../../src/ingest/candle-arrow.ts";
 import { candleKey, candleManifestKey } from "../../src/ingest/lake-manifest.ts";
+import type { PortfolioBacktestResult } from "../../src/replay/portfolio-result.ts";
 import type { BacktestResult } from "../../src/replay/result.ts";
 import { ROOT, startRuntime, type Runtime } from "../../scripts/runtime.ts";
 
@@ -77,9 +78,12 @@ function history(minutes: number): WireTick[] {
   return ticks;
 }
 
-/** Three months of seeded 1-minute EUR_USD bars in the runtime's R2 lake (as `npm run import` writes it). */
-async function seedLake(): Promise<number> {
-  const rng = new SeededRandom(7);
+/**
+ * Three months of seeded 1-minute bars of `pair` in the runtime's R2 lake (as `npm run import`
+ * writes it). Prices are integer points, so 110,000 is 1.10000 for EUR_USD and 110.000 for USD_JPY.
+ */
+async function seedLake(pair = PAIR, seed = 7): Promise<number> {
+  const rng = new SeededRandom(seed);
   const bars: Candle[] = [];
   let mid = 110_000;
   for (let t = Date.UTC(2021, 10, 1); t < Date.UTC(2022, 1, 1); t += 60_000) {
@@ -93,11 +97,11 @@ async function seedLake(): Promise<number> {
   const partitions = [];
   for (const year of [2021, 2022]) {
     const rows = bars.filter((b) => new Date(b.t).getUTCFullYear() === year);
-    await bucket.put(candleKey(PAIR, year), candlesToArrowIPC(rows, 10_000));
-    partitions.push({ key: candleKey(PAIR, year), year, rows: rows.length, fromMs: rows[0]!.t, toMs: rows.at(-1)!.t, sides: "bidask" });
+    await bucket.put(candleKey(pair, year), candlesToArrowIPC(rows, 10_000));
+    partitions.push({ key: candleKey(pair, year), year, rows: rows.length, fromMs: rows[0]!.t, toMs: rows.at(-1)!.t, sides: "bidask" });
   }
-  const manifest = { pair: PAIR, timeframe: "1m", partitions, source: "synthetic", sources: ["synthetic"], tz: "UTC", importedAt: new Date(0).toISOString() };
-  await bucket.put(candleManifestKey(PAIR), JSON.stringify(manifest));
+  const manifest = { pair, timeframe: "1m", partitions, source: "synthetic", sources: ["synthetic"], tz: "UTC", importedAt: new Date(0).toISOString() };
+  await bucket.put(candleManifestKey(pair), JSON.stringify(manifest));
   return bars.length;
 }
 
@@ -115,6 +119,19 @@ async function openPage(viewport: { width: number; height: number }): Promise<{ 
   const pageErrors: string[] = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
   return { context, page, pageErrors };
+}
+
+/** The backtest view's hook, with the fields app.ts's DashboardHook does not declare (kind, drilled, pairsShown). */
+const backtestShown = (page: Page) => page.evaluate(() => window.__fxrt.backtest!());
+
+/** An amount as the page writes it with its sign (ui.ts signed()): "+1,234.56 USD". */
+const signedText = (n: number, currency: string) => `${n > 0 ? "+" : ""}${n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })} ${currency}`;
+
+/** Portfolio mode with exactly `pairs` checked. */
+async function choosePortfolio(page: Page, pairs: string[]): Promise<void> {
+  await page.getByRole("radio", { name: "portfolio" }).check();
+  for (const box of await page.locator('input[name="bt-pf-pair"]:checked').all()) await box.uncheck();
+  for (const pair of pairs) await page.getByLabel(pair, { exact: true }).check();
 }
 
 const candleCount = (page: Page) => page.evaluate(() => window.__fxrt.candleCount());
@@ -437,6 +454,160 @@ describe.skipIf(!hasChromium)("web dashboard in chromium", () => {
       expect(await page.locator("#banner").textContent()).toContain("invalid_backtest");
       expect(await page.locator("#banner").textContent()).not.toContain("{");
       await screenshot(page, "dashboard-backtest-form");
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("runs a portfolio backtest, lists its pairs and drills into one by keyboard and back", async () => {
+    const other = "USD_JPY";
+    await seedLake(PAIR, 7);
+    await seedLake(other, 11);
+    const { context, page, pageErrors } = await openPage({ width: 1280, height: 1000 });
+    try {
+      await enterKey(page, ADMIN_KEY);
+      await page.goto(`${runtime.url}/#/backtest`);
+      await expect.poll(() => page.locator("#bt-param-fast").inputValue()).toBe("20");
+      await choosePortfolio(page, [PAIR, other]);
+      expect(await page.locator("#bt-portfolio").isVisible()).toBe(true);
+      expect(await page.locator("#bt-pair").isVisible()).toBe(false);
+      await page.locator("#bt-from").fill("2021-11-01");
+      await page.locator("#bt-to").fill("2022-02-01");
+      await page.locator("#bt-param-timeframe").selectOption({ label: "15m" });
+      await page.locator("#bt-param-fast").fill("10");
+      await page.locator("#bt-param-slow").fill("30");
+      const posted = page.waitForRequest((r) => r.url().endsWith("/api/backtest/run") && r.method() === "POST");
+      await page.locator("#bt-run").click();
+      // The portfolio shape: the strategy (id = its kind) on each pair; "no portfolio limits" is checked: no `limits` at all.
+      const strategy = { id: "sma-cross", kind: "sma-cross", units: 100_000, params: { timeframe: "15m", fast: 10, slow: 30 } };
+      const body = (await posted).postDataJSON() as Record<string, unknown>;
+      expect(body).toStrictEqual({
+        from: "2021-11-01",
+        to: "2022-02-01",
+        pairs: [PAIR, other].map((pair) => ({ pair, strategies: [strategy] })),
+        accountCurrency: "USD",
+        initialBalance: 100_000,
+        spreadPips: 1,
+      });
+      await page.waitForFunction(() => window.__fxrt.backtest?.().status === "done", undefined, { timeout: 60_000 });
+      const id = /#\/backtest\/([0-9a-f-]{36})$/.exec(page.url())?.[1];
+      expect(id).toBeDefined();
+      const result = await admin.request<PortfolioBacktestResult>("GET", `/api/backtest/${id}/result`);
+      expect(result.kind).toBe("portfolio");
+      expect(result.pairs.map((p) => p.pair)).toEqual([PAIR, other]);
+      for (const p of result.pairs) expect(p.tradeCount).toBeGreaterThan(0);
+
+      // The whole portfolio: the account's figures, a row per pair, every trade with its pair.
+      expect(await backtestShown(page)).toMatchObject({ status: "done", kind: "portfolio", drilled: null, pairsShown: 2, tradeCount: result.tradeCount, trades: Math.min(500, result.trades.length) });
+      expect(await page.locator("#bt-pairs tr").count()).toBe(2);
+      const metrics = await page.locator("#bt-metrics").textContent();
+      expect(metrics).toContain(`P&L${signedText(result.pnlAccount, "USD")}`);
+      expect(metrics).toContain(`trades${result.tradeCount}`);
+      expect(metrics).toMatch(/REDUCING0\.0 daysHALTED0\.0 days/);
+      const otherFigures = result.pairs.find((p) => p.pair === other)!;
+      expect(await page.locator(`#bt-pairs tr[data-pair=${other}] td`).allTextContents()).toEqual([
+        other,
+        otherFigures.tradeCount.toLocaleString("en-US"),
+        signedText(otherFigures.pnlAccount, "USD"),
+        `${otherFigures.metrics.totalReturnPct.toFixed(2)}%`,
+        otherFigures.metrics.sharpe === null ? "-" : otherFigures.metrics.sharpe.toFixed(2),
+        expect.stringMatching(/^[\d,]+\.\d\d USD \(\d+\.\d\d%\)$/),
+        "none",
+        "open",
+      ]);
+      expect(await page.locator("#bt-trades-head th").allTextContents()).toEqual(["#", "pair", "strategy", "side", "units", "entry", "price", "exit", "price", "P&L USD", "reason"]);
+      await screenshot(page, "dashboard-backtest-portfolio");
+
+      // Into USD_JPY by keyboard: its equity, its strategies, only its trades; the focus goes to the way back.
+      await page.locator(`#bt-pairs button[data-pair=${other}]`).focus();
+      await page.keyboard.press("Enter");
+      await expect.poll(async () => (await backtestShown(page)).drilled).toBe(other);
+      expect(page.url()).toMatch(new RegExp(`#/backtest/${id}/${other}$`));
+      const capped = Math.min(500, otherFigures.tradeCount);
+      expect(await backtestShown(page)).toMatchObject({ kind: "portfolio", pairsShown: 2, tradeCount: otherFigures.tradeCount, trades: capped });
+      expect((await backtestShown(page)).equityPoints).toBeGreaterThan(100);
+      expect(await page.locator("#bt-trades tr:not(.more)").count()).toBe(capped);
+      // Entry prices in table order are USD_JPY's own (EUR_USD's are near 1.1, USD_JPY's near 110).
+      const own = result.trades.filter((t) => t.pair === other).slice(0, 500);
+      expect(await page.locator("#bt-trades tr:not(.more) td:nth-child(6)").allTextContents()).toEqual(own.map((t) => String(t.entryPrice)));
+      expect(await page.locator("#bt-trades-head th").allTextContents()).toContain("strategy");
+      expect(await page.locator("#bt-metrics").textContent()).toContain(`P&L${signedText(otherFigures.pnlAccount, "USD")}`);
+      expect(await page.locator("#bt-strategies tr").count()).toBe(otherFigures.strategies.length);
+      expect(await page.locator("#bt-strategies tr[data-strategy=sma-cross] td").nth(2).textContent()).toBe("15m");
+      expect(await page.locator(`#bt-pairs tr[data-pair=${other}]`).getAttribute("aria-current")).toBe("true");
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe("bt-whole");
+      await screenshot(page, "dashboard-backtest-portfolio-pair");
+
+      // Back to the whole portfolio (Enter on "Whole portfolio"), the focus back on the pair's row.
+      await page.keyboard.press("Enter");
+      await expect.poll(async () => (await backtestShown(page)).drilled).toBeNull();
+      expect(await backtestShown(page)).toMatchObject({ tradeCount: result.tradeCount, trades: Math.min(500, result.trades.length) });
+      expect(await page.locator("#bt-strategies-section").isVisible()).toBe(false);
+      expect(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.pair)).toBe(other);
+      // The drill is in the URL: the browser's Back opens the pair again.
+      await page.goBack();
+      await expect.poll(async () => (await backtestShown(page)).drilled).toBe(other);
+      await page.locator("#bt-whole").click();
+      await expect.poll(async () => (await backtestShown(page)).drilled).toBeNull();
+
+      // A sweep (posted through the API): its combinations ranked above the best, drawn as a portfolio.
+      const sweep = await admin.request<{ id: string }>("POST", "/api/backtest/run", { ...body, sweep: { grid: { "sma-cross.fast": [10, 20] }, objective: "pnl" } });
+      await page.goto(`${runtime.url}/#/backtest/${sweep.id}`);
+      await page.waitForFunction(() => window.__fxrt.backtest?.().status === "done", undefined, { timeout: 60_000 });
+      const swept = await admin.request<{ kind: string; sweep: { rows: { params: Record<string, unknown> }[] }; best: PortfolioBacktestResult }>("GET", `/api/backtest/${sweep.id}/result`);
+      expect(swept.kind).toBe("portfolio-sweep");
+      expect(await backtestShown(page)).toMatchObject({ kind: "portfolio-sweep", drilled: null, pairsShown: 2, tradeCount: swept.best.tradeCount });
+      expect(await page.locator("#bt-sweep tr td:nth-child(2)").allTextContents()).toEqual(swept.sweep.rows.map((r) => `sma-cross.fast = ${String(r.params["sma-cross.fast"])}`));
+      expect(await page.locator("#bt-metrics").textContent()).toContain(`P&L${signedText(swept.best.pnlAccount, "USD")}`);
+      expect(await page.locator("#banner").isHidden()).toBe(true);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("builds the portfolio body from the form and lists the server's refusal of an unvalued cross", async () => {
+    const { context, page, pageErrors } = await openPage({ width: 1280, height: 900 });
+    try {
+      await enterKey(page, ADMIN_KEY);
+      await page.goto(`${runtime.url}/#/backtest`);
+      await expect.poll(() => page.locator("#bt-param-fast").inputValue()).toBe("20");
+      // No pair: refused in the page, nothing sent.
+      await choosePortfolio(page, []);
+      let sent = 0;
+      page.on("request", (r) => void (r.url().endsWith("/api/backtest/run") && sent++));
+      await page.locator("#bt-run").click();
+      await expect.poll(() => page.locator("#bt-issues").textContent()).toContain("choose at least one pair");
+      expect(sent).toBe(0);
+
+      // The limits: disabled while "no portfolio limits" is checked; once unchecked, only those filled in are sent.
+      expect(await page.locator("#bt-limit-maxOpenPositions").isDisabled()).toBe(true);
+      expect(await page.locator("#bt-limit-maxOpenPositions").getAttribute("placeholder")).toBe("20");
+      await page.getByLabel("no portfolio limits").uncheck();
+      await page.getByLabel("max open positions").fill("3");
+      await page.locator("#bt-balance").fill("50000");
+      // EUR_JPY alone: nothing prices EUR nor JPY in USD.
+      await page.getByLabel("EUR_JPY", { exact: true }).check();
+      const posted = page.waitForRequest((r) => r.url().endsWith("/api/backtest/run") && r.method() === "POST");
+      await page.locator("#bt-run").click();
+      const body = (await posted).postDataJSON() as { pairs: { pair: string }[]; limits: unknown; initialBalance: number };
+      expect(body.pairs.map((p) => p.pair)).toEqual(["EUR_JPY"]);
+      expect(body.limits).toStrictEqual({ maxOpenPositions: 3 });
+      expect(body.initialBalance).toBe(50_000);
+      await expect.poll(() => page.locator("#bt-issues").textContent()).toContain("EUR_JPY needs a EUR/USD price to be valued in USD: add EUR_USD");
+      expect(await page.locator("#bt-issues li").allTextContents()).toContain("EUR_JPY needs a JPY/USD price to be valued in USD: add USD_JPY to pairs (it may have no strategies)");
+      expect(await page.locator("#banner").textContent()).toContain("invalid_backtest");
+
+      // A limit the server refuses (past its 10,000; the input's own min and step the browser checks) is
+      // named as the form names it, and its input marked.
+      await page.getByLabel("max open positions").fill("20000");
+      await page.getByLabel("USD_JPY", { exact: true }).check();
+      await page.getByLabel("EUR_USD", { exact: true }).check();
+      await page.locator("#bt-run").click();
+      await expect.poll(() => page.locator("#bt-issues").textContent()).toContain("max open positions: ");
+      expect(await page.locator("#bt-limit-maxOpenPositions").getAttribute("aria-invalid")).toBe("true");
+      await screenshot(page, "dashboard-backtest-portfolio-form");
       expect(pageErrors).toEqual([]);
     } finally {
       await context.close();
