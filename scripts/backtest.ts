@@ -66,7 +66,8 @@ portfolio: npm run backtest -- --config portfolio.json   (the body POST /api/bac
   --balance N            initial balance in it (default 100000)
   --sweep KEY=V1,V2,...  grid over limits.NAME, STRATEGY.PARAM or PAIR/STRATEGY.PARAM, repeatable
                          (e.g. --sweep sma-cross.fast=10,20 --sweep limits.maxOpenPositions=1,2)
-  --threads N            worker threads for a sweep (default: every core; 1 = this process)
+  --threads N            worker threads for a sweep (default: every core, at most one per 16
+                         combinations; 1 = one pass in this process)
   --spread-pips, --financing-long, --financing-short, --ticks, --objective, --walk-forward,
   --in-sample, --out, --no-report, --json as above`;
 

@@ -22,7 +22,7 @@ import { candleKey, candleManifestKey } from "../../src/ingest/lake-manifest.ts"
 import { backtestFromLake, portfolioFromLake } from "../../src/replay/lake-run.ts";
 import type { PortfolioBacktestResult, PortfolioTrade } from "../../src/replay/portfolio-result.ts";
 import { importFile } from "../../scripts/import.ts";
-import { parsePortfolioArgs, portfolioSummaryTable, runPortfolioCli } from "../../scripts/portfolio-cli.ts";
+import { parsePortfolioArgs, portfolioSummaryTable, runPortfolioCli, sweepThreads } from "../../scripts/portfolio-cli.ts";
 import { threadRunner } from "../../scripts/sweep-pool.ts";
 import { applyCombination, inProcessRunner, sweepPortfolio, walkForwardPortfolio } from "../../src/replay/portfolio-sweep.ts";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -277,6 +277,9 @@ describe("portfolio backtest of a cross", () => {
     expect("portfolio" in swept && [swept.portfolio.grid, swept.portfolio.threads]).toEqual([{ "sma-cross.fast": [5, 10], "limits.maxOpenPositions": [1, 2] }, 2]);
     expect(() => parsePortfolioArgs([...short, "--walk-forward", "2"], "/tmp", read)).toThrow(/--walk-forward needs a --sweep grid/);
     expect(() => parsePortfolioArgs([...short, "--threads", "0"], "/tmp", read)).toThrow(/--threads must be a whole number >= 1/);
+    // Without --threads, a worker per 16 combinations at most, never more than the cores.
+    expect("portfolio" in swept && parsePortfolioArgs(short, "/tmp", read)).toMatchObject({ portfolio: { threads: null } });
+    expect([sweepThreads(8, 8), sweepThreads(32, 2), sweepThreads(100, 4), sweepThreads(47, 16)]).toEqual([1, 2, 4, 2]);
     expect(() => parsePortfolioArgs(["--config", "s.json", "--sweep", "fast=1,2"], "/tmp", read)).toThrow(/--config with one pair/);
     expect(() => parsePortfolioArgs(["--pairs", "EUR_USD", "--from", "2021-01-04", "--to", "2021-02-01", "--limit", "maxOpenPositon=1"], "/tmp", read)).toThrow(/limits/);
   });
