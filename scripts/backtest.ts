@@ -25,16 +25,17 @@ import { strategyEntry } from "../src/domain/strategy/catalog.ts";
 import { backtestFromLake } from "../src/replay/lake-run.ts";
 import type { LakeProgress } from "../src/replay/lake-reader.ts";
 import type { BacktestResult } from "../src/replay/result.ts";
-import { OBJECTIVES, sweep, walkForward, type Objective, type ParamGrid, type ParamValue, type SweepResult, type WalkForwardResult } from "../src/replay/sweep.ts";
+import { OBJECTIVES, sweep, walkForward, type Objective, type ParamGrid, type SweepResult, type WalkForwardResult } from "../src/replay/sweep.ts";
 import { buildReport, writeReport } from "../src/report/report.ts";
 import { openDataBucket, type DataBucket, type OpenedBucket } from "./data-bucket.ts";
 import { ProgressBar } from "./progress-bar.ts";
+import { numberFlag, readFlags, sweepOptions, UsageError } from "./backtest-args.ts";
 import { day, fmt, reportLines, sweepLines, walkForwardLines } from "./summary-lines.ts";
-import { isPortfolioArgs, parsePortfolioArgs, portfolioJsonSummary, portfolioSummaryTable, PortfolioUsageError, runPortfolioCli, type PortfolioCliOptions } from "./portfolio-cli.ts";
+import { isPortfolioArgs, parsePortfolioArgs, portfolioJsonSummary, portfolioSummaryTable, runPortfolioCli, type PortfolioCliOptions } from "./portfolio-cli.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export const USAGE = `usage: npm run backtest -- --pair EUR_USD --from 2018-01-01 --to 2019-01-01 [options]
   --strategy KIND        a strategy of strategies/ (default sma-cross);
@@ -82,60 +83,17 @@ export interface CliOptions {
   remote: boolean;
 }
 
-function parseValue(text: string): ParamValue {
-  if (text === "true" || text === "false") return text === "true";
-  const n = Number(text);
-  return text.trim() !== "" && Number.isFinite(n) ? n : text;
-}
-
-function keyValue(flag: string, text: string): [string, string] {
-  const eq = text.indexOf("=");
-  if (eq <= 0) throw new UsageError(`${flag} takes KEY=VALUE, got '${text}'`);
-  return [text.slice(0, eq), text.slice(eq + 1)];
-}
-
-function numberFlag(flag: string, text: string): number {
-  const n = Number(text);
-  if (text.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got '${text}'`);
-  return n;
-}
-
 const VALUE_FLAGS = new Set([
-  "--pair", "--from", "--to", "--strategy", "--param", "--units", "--spread-pips", "--slippage-pips", "--commission",
-  "--financing-long", "--financing-short", "--balance", "--sweep", "--objective", "--walk-forward", "--in-sample", "--out",
+  "--pair", "--from", "--to", "--strategy", "--units", "--spread-pips", "--slippage-pips", "--commission",
+  "--financing-long", "--financing-short", "--balance", "--objective", "--walk-forward", "--in-sample", "--out",
 ]);
+const SWITCHES = new Set(["--json", "--remote", "--ticks", "--no-report"]);
 
 export function parseArgs(argv: readonly string[]): CliOptions {
-  const single = new Map<string, string>();
-  const params: Record<string, ParamValue> = {};
-  const grid: ParamGrid = {};
-  let json = false;
-  let remote = false;
-  let ticks = false;
-  let report = true;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === "--json") json = true;
-    else if (arg === "--remote") remote = true;
-    else if (arg === "--ticks") ticks = true;
-    else if (arg === "--no-report") report = false;
-    else if (VALUE_FLAGS.has(arg)) {
-      const value = argv[++i];
-      if (value === undefined) throw new UsageError(`${arg} needs a value`);
-      if (arg === "--param") {
-        const [k, val] = keyValue(arg, value);
-        if (k in params) throw new UsageError(`--param ${k} given twice`);
-        params[k] = parseValue(val);
-      } else if (arg === "--sweep") {
-        const [k, list] = keyValue(arg, value);
-        if (k in grid) throw new UsageError(`--sweep ${k} given twice`);
-        grid[k] = list.split(",").map(parseValue);
-      } else {
-        if (single.has(arg)) throw new UsageError(`${arg} given twice (${single.get(arg)}, then ${value})`);
-        single.set(arg, value);
-      }
-    } else throw new UsageError(`unknown argument ${arg}`);
-  }
+  const flags = readFlags(argv, VALUE_FLAGS, new Set(["--param"]), SWITCHES);
+  const single = flags.values;
+  const params = flags.keyed.get("--param") ?? {};
+  const [json, remote, ticks, noReport] = ["--json", "--remote", "--ticks", "--no-report"].map((f) => flags.given.has(f)) as [boolean, boolean, boolean, boolean];
   for (const required of ["--pair", "--from", "--to"]) if (!single.has(required)) throw new UsageError(`${required} is required`);
   const get = (flag: string): string | undefined => single.get(flag);
   const num = (flag: string): number | undefined => (get(flag) === undefined ? undefined : numberFlag(flag, get(flag) as string));
@@ -156,24 +114,14 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   if (!parsed.success) {
     throw new UsageError(parsed.issues.map((i) => `${i.path?.map((p) => String(p.key)).join(".") || "request"}: ${i.message}`).join("; "));
   }
-  const objective = (get("--objective") ?? "sharpe") as Objective;
-  if (!OBJECTIVES.includes(objective)) throw new UsageError(`--objective must be one of ${OBJECTIVES.join(", ")}`);
-  const folds = num("--walk-forward");
-  if (folds !== undefined && !(Number.isInteger(folds) && folds >= 1)) throw new UsageError("--walk-forward must be a whole number of folds >= 1");
-  const inSamplePct = num("--in-sample") ?? 75;
-  if (!(inSamplePct > 0 && inSamplePct < 100)) throw new UsageError("--in-sample must be a percentage between 0 and 100");
-  const hasGrid = Object.keys(grid).length > 0;
+  const sweep = sweepOptions(flags);
   const known = strategyEntry(parsed.output.strategy.kind)?.paramNames ?? [];
-  const unknownSweep = Object.keys(grid).filter((k) => !known.includes(k));
+  const unknownSweep = Object.keys(flags.grid).filter((k) => !known.includes(k));
   if (unknownSweep.length > 0) throw new UsageError(`--sweep ${unknownSweep.join(", ")}: not a parameter of ${parsed.output.strategy.kind}; its parameters are: ${known.join(", ")}`);
-  if (folds !== undefined && !hasGrid) throw new UsageError("--walk-forward needs a --sweep grid to optimise over");
   return {
     request: parsed.output,
-    grid: hasGrid ? grid : null,
-    objective,
-    walkForwardFolds: folds ?? null,
-    inSamplePct,
-    outDir: report ? path.resolve(get("--out") ?? path.join(ROOT, "reports")) : null,
+    ...sweep,
+    outDir: noReport ? null : path.resolve(get("--out") ?? path.join(ROOT, "reports")),
     json,
     remote,
   };
@@ -287,7 +235,7 @@ async function main(): Promise<void> {
       else options = { request: parsed.single, grid: null, objective: "sharpe", walkForwardFolds: null, inSamplePct: 75, outDir: parsed.outDir, json: parsed.json, remote: parsed.remote };
     } else options = parseArgs(argv);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof PortfolioUsageError) {
+    if (err instanceof UsageError) {
       process.stderr.write(`backtest: ${err.message}\n${USAGE}\n`);
       process.exit(2);
     }

@@ -16,14 +16,13 @@ import { issuesToDetails } from "../schemas/common.ts";
 import type { LakeProgress } from "../src/replay/lake-reader.ts";
 import { portfolioFromLake } from "../src/replay/lake-run.ts";
 import { applyCombination, inProcessRunner, sweepPortfolio, walkForwardPortfolio, type PortfolioRunner } from "../src/replay/portfolio-sweep.ts";
-import { expandGrid, OBJECTIVES, type Objective, type ParamGrid, type SweepResult, type WalkForwardResult } from "../src/replay/sweep.ts";
+import { expandGrid, type Objective, type ParamGrid, type SweepResult, type WalkForwardResult } from "../src/replay/sweep.ts";
+import { numberFlag, readFlags, sweepOptions, UsageError } from "./backtest-args.ts";
 import { day, fmt, reportLines, sweepLines, walkForwardLines } from "./summary-lines.ts";
 import { defaultThreads, threadRunner } from "./sweep-pool.ts";
 import type { PortfolioBacktestResult } from "../src/replay/portfolio-result.ts";
 import { buildPortfolioReport, writeReport } from "../src/report/report.ts";
 import type { DataBucket } from "./data-bucket.ts";
-
-export class PortfolioUsageError extends Error {}
 
 export interface PortfolioCliOptions {
   request: PortfolioBacktestRequest;
@@ -39,29 +38,16 @@ export interface PortfolioCliOptions {
 }
 
 const VALUE_FLAGS = new Set([
-  "--config", "--pairs", "--from", "--to", "--strategy", "--param", "--units", "--limit", "--account-currency", "--balance",
-  "--spread-pips", "--financing-long", "--financing-short", "--out", "--sweep", "--objective", "--walk-forward", "--in-sample", "--threads",
+  "--config", "--pairs", "--from", "--to", "--strategy", "--units", "--account-currency", "--balance",
+  "--spread-pips", "--financing-long", "--financing-short", "--out", "--objective", "--walk-forward", "--in-sample", "--threads",
 ]);
+const SWITCHES = new Set(["--json", "--remote", "--no-report", "--ticks"]);
 /** Flags that only shape a request: with --config the file is the whole request. */
 const REQUEST_FLAGS = ["--pairs", "--from", "--to", "--strategy", "--param", "--units", "--limit", "--account-currency", "--balance", "--spread-pips", "--financing-long", "--financing-short", "--ticks"];
 
 /** Whether these arguments ask for a portfolio (or a request from a file) rather than one pair. */
 export function isPortfolioArgs(argv: readonly string[]): boolean {
   return argv.includes("--config") || argv.includes("--pairs");
-}
-
-function scalar(text: string): number | string | boolean {
-  if (text === "true" || text === "false") return text === "true";
-  const n = Number(text);
-  return text.trim() !== "" && Number.isFinite(n) ? n : text;
-}
-
-function pairsOf(flag: string, text: string, into: Record<string, unknown>): void {
-  const eq = text.indexOf("=");
-  if (eq <= 0) throw new PortfolioUsageError(`${flag} takes KEY=VALUE, got '${text}'`);
-  const key = text.slice(0, eq);
-  if (key in into) throw new PortfolioUsageError(`${flag} ${key} given twice`);
-  into[key] = scalar(text.slice(eq + 1));
 }
 
 function issuesText(issues: readonly v.BaseIssue<unknown>[]): string {
@@ -75,85 +61,46 @@ function issuesText(issues: readonly v.BaseIssue<unknown>[]): string {
  * single-pair shape comes back as that request (`single`), to run as one.
  */
 export function parsePortfolioArgs(argv: readonly string[], root: string, readFile: (file: string) => string = (f) => readFileSync(f, "utf8")): { portfolio: PortfolioCliOptions } | { single: BacktestRequest; outDir: string | null; json: boolean; remote: boolean } {
-  const single = new Map<string, string>();
-  const params: Record<string, unknown> = {};
-  const limits: Record<string, unknown> = {};
-  const grid: ParamGrid = {};
-  const flags = new Set<string>();
-  let json = false;
-  let remote = false;
-  let report = true;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    flags.add(arg);
-    if (arg === "--json") json = true;
-    else if (arg === "--remote") remote = true;
-    else if (arg === "--no-report") report = false;
-    else if (arg === "--ticks") continue;
-    else if (VALUE_FLAGS.has(arg)) {
-      const value = argv[++i];
-      if (value === undefined) throw new PortfolioUsageError(`${arg} needs a value`);
-      if (arg === "--param") pairsOf(arg, value, params);
-      else if (arg === "--limit") pairsOf(arg, value, limits);
-      else if (arg === "--sweep") {
-        const eq = value.indexOf("=");
-        if (eq <= 0) throw new PortfolioUsageError(`--sweep takes KEY=V1,V2,..., got '${value}'`);
-        const key = value.slice(0, eq);
-        if (key in grid) throw new PortfolioUsageError(`--sweep ${key} given twice`);
-        grid[key] = value.slice(eq + 1).split(",").map(scalar);
-      }
-      else {
-        if (single.has(arg)) throw new PortfolioUsageError(`${arg} given twice (${single.get(arg)}, then ${value})`);
-        single.set(arg, value);
-      }
-    } else throw new PortfolioUsageError(`unknown argument ${arg}`);
+  const flags = readFlags(argv, VALUE_FLAGS, new Set(["--param", "--limit"]), SWITCHES);
+  const single = flags.values;
+  const params = flags.keyed.get("--param") ?? {};
+  const limits = flags.keyed.get("--limit") ?? {};
+  const outDir = flags.given.has("--no-report") ? null : path.resolve(single.get("--out") ?? path.join(root, "reports"));
+  const sweep = sweepOptions(flags);
+  let threads: number | null = null;
+  if (single.has("--threads")) {
+    const text = single.get("--threads") as string;
+    threads = Number(text);
+    if (!(Number.isInteger(threads) && threads >= 1)) throw new UsageError(`--threads must be a whole number >= 1, got '${text}'`);
   }
-  const outDir = report ? path.resolve(single.get("--out") ?? path.join(root, "reports")) : null;
-  const whole = (flag: string, min: number, fallback: number): number => {
-    const text = single.get(flag);
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!(Number.isInteger(n) && n >= min)) throw new PortfolioUsageError(`${flag} must be a whole number >= ${min}, got '${text}'`);
-    return n;
-  };
-  const objective = (single.get("--objective") ?? "sharpe") as Objective;
-  if (!OBJECTIVES.includes(objective)) throw new PortfolioUsageError(`--objective must be one of ${OBJECTIVES.join(", ")}`);
-  const hasGrid = Object.keys(grid).length > 0;
-  const folds = single.has("--walk-forward") ? whole("--walk-forward", 1, 1) : null;
-  if (folds !== null && !hasGrid) throw new PortfolioUsageError("--walk-forward needs a --sweep grid to optimise over");
-  const inSamplePct = single.has("--in-sample") ? Number(single.get("--in-sample")) : 75;
-  if (!(inSamplePct > 0 && inSamplePct < 100)) throw new PortfolioUsageError("--in-sample must be a percentage between 0 and 100");
-  const run = { grid: hasGrid ? grid : null, objective, walkForwardFolds: folds, inSamplePct, threads: single.has("--threads") ? whole("--threads", 1, 1) : null, outDir, json, remote };
+  const run = { ...sweep, threads, outDir, json: flags.given.has("--json"), remote: flags.given.has("--remote") };
   let body: unknown;
   const config = single.get("--config");
   if (config !== undefined) {
-    const extra = REQUEST_FLAGS.filter((f) => flags.has(f));
-    if (extra.length > 0) throw new PortfolioUsageError(`--config holds the whole request: drop ${extra.join(", ")}`);
+    const extra = REQUEST_FLAGS.filter((f) => flags.given.has(f));
+    if (extra.length > 0) throw new UsageError(`--config holds the whole request: drop ${extra.join(", ")}`);
     let text: string;
     try {
       text = readFile(config);
     } catch (err) {
-      throw new PortfolioUsageError(`--config ${config}: ${(err as Error).message}`);
+      throw new UsageError(`--config ${config}: ${(err as Error).message}`);
     }
     try {
       body = JSON.parse(text);
     } catch (err) {
-      throw new PortfolioUsageError(`--config ${config} is not JSON: ${(err as Error).message}`);
+      throw new UsageError(`--config ${config} is not JSON: ${(err as Error).message}`);
     }
     if (body === null || typeof body !== "object" || !("pairs" in body)) {
-      if (hasGrid) throw new PortfolioUsageError("--config with one pair: sweep it with --pair ... --sweep instead");
+      if (sweep.grid) throw new UsageError("--config with one pair: sweep it with --pair ... --sweep instead");
       const parsed = v.safeParse(BacktestRequest, body);
-      if (!parsed.success) throw new PortfolioUsageError(`--config ${config}: ${issuesText(parsed.issues)}`);
-      return { single: parsed.output, outDir, json, remote };
+      if (!parsed.success) throw new UsageError(`--config ${config}: ${issuesText(parsed.issues)}`);
+      return { single: parsed.output, outDir, json: run.json, remote: run.remote };
     }
   } else {
-    for (const required of ["--from", "--to"]) if (!single.has(required)) throw new PortfolioUsageError(`${required} is required`);
+    for (const required of ["--from", "--to"]) if (!single.has(required)) throw new UsageError(`${required} is required`);
     const num = (flag: string): number | undefined => {
       const text = single.get(flag);
-      if (text === undefined) return undefined;
-      const n = Number(text);
-      if (text.trim() === "" || !Number.isFinite(n)) throw new PortfolioUsageError(`${flag} must be a number, got '${text}'`);
-      return n;
+      return text === undefined ? undefined : numberFlag(flag, text);
     };
     const kind = single.get("--strategy") ?? "sma-cross";
     const spread = single.get("--spread-pips");
@@ -164,7 +111,7 @@ export function parsePortfolioArgs(argv: readonly string[], root: string, readFi
       ...(Object.keys(limits).length > 0 ? { limits: limits as PortfolioBacktestRequestInput["limits"] } : {}),
       ...(single.has("--account-currency") ? { accountCurrency: single.get("--account-currency") as string } : {}),
       initialBalance: num("--balance") ?? 100_000,
-      data: flags.has("--ticks") ? "ticks" : "candles",
+      data: flags.given.has("--ticks") ? "ticks" : "candles",
       ...(spread === undefined ? {} : { spreadPips: spread === "data" ? null : num("--spread-pips") }),
       financingLongPct: num("--financing-long") ?? 0,
       financingShortPct: num("--financing-short") ?? 0,
@@ -172,10 +119,10 @@ export function parsePortfolioArgs(argv: readonly string[], root: string, readFi
     body = input;
   }
   const parsed = v.safeParse(PortfolioBacktestRequest, body);
-  if (!parsed.success) throw new PortfolioUsageError(issuesText(parsed.issues));
+  if (!parsed.success) throw new UsageError(issuesText(parsed.issues));
   // A sweep written in the request (as POST /api/backtest/run takes it) runs here too, unless --sweep replaces it.
   const spec = parsed.output.sweep;
-  if (spec && !hasGrid) return { portfolio: { request: parsed.output, ...run, grid: spec.grid, objective: single.has("--objective") ? objective : spec.objective } };
+  if (spec && !sweep.grid) return { portfolio: { request: parsed.output, ...run, grid: spec.grid, objective: single.has("--objective") ? sweep.objective : spec.objective } };
   return { portfolio: { request: parsed.output, ...run } };
 }
 
