@@ -22,11 +22,12 @@ import type { FillModelConfig, RiskLimits } from "../../schemas/trading.ts";
 import type { StrategyConfig } from "../../schemas/strategy.ts";
 import type { PortfolioBacktestRequest } from "../../schemas/backtest.ts";
 import { TIMEFRAMES, type Candle, type Timeframe } from "../domain/candle.ts";
-import { bucketEnd, bucketStart, fxDayStart, HOUR_MS } from "../domain/fx-time.ts";
+import { bucketEnd, bucketStart, HOUR_MS } from "../domain/fx-time.ts";
 import type { Instrument } from "../domain/instruments.ts";
 import { exposure, type PairBook } from "../domain/portfolio/exposure.ts";
 import type { ApprovalRequest, TradingStatus } from "../domain/portfolio/messages.ts";
 import { MemoryPortfolioStore, PortfolioRules } from "../domain/portfolio/portfolio-rules.ts";
+import { reducingEndsAt, type StateChange } from "../domain/portfolio/trading-state.ts";
 import type { StrategyAccount } from "../domain/strategy/api.ts";
 import type { FinancingRates } from "../domain/trading/financing.ts";
 import { centsToDecimal, conversionPairs, type ConversionRate } from "../domain/trading/money.ts";
@@ -243,7 +244,7 @@ export class PortfolioBacktester implements ReplayDesk {
     this.account_.openPositions(open, nowMs);
     if (this.rules === null) return;
     const move = this.rules.report(pair.report(), clientOrderId, nowMs);
-    if (move) this.changeState(this.rules.changeState(move.state, move.reason, nowMs).changed, nowMs);
+    if (move) this.recordChange(this.rules.changeState(move.state, move.reason, nowMs), nowMs);
   }
 
   refused(pair: PairReplay, intent: OrderIntent, rejection: OrderRejection, nowMs: number): void {
@@ -268,14 +269,13 @@ export class PortfolioBacktester implements ReplayDesk {
 
   // ---- trading state -------------------------------------------------------------------
 
-  /** A state change made (or not) by the rules: timed and recorded. */
-  private changeState(changed: boolean, nowMs: number): void {
-    if (!changed || this.rules === null) return;
-    const before = this.stateBefore;
-    this.addStateTime(before, nowMs);
-    const status = this.rules.status();
+  /** A move of the rules' trading state: timed and recorded when it changed the state. */
+  private recordChange(change: StateChange | null | undefined, nowMs: number): void {
+    if (!change?.changed) return;
+    this.addStateTime(this.stateBefore, nowMs);
+    const status = change.next;
     this.stateBefore = status.state;
-    this.reducingEndsMs = status.state === "REDUCING" ? bucketEnd("1D", fxDayStart(status.since)) : Number.POSITIVE_INFINITY;
+    this.reducingEndsMs = reducingEndsAt(status);
     this.changeCount++;
     if (this.changes.length < TRADING_STATE_CHANGES_MAX) this.changes.push({ t: nowMs, state: status.state, reason: status.reason });
   }
@@ -287,8 +287,7 @@ export class PortfolioBacktester implements ReplayDesk {
   }
 
   private newDay(nowMs: number): void {
-    const change = this.rules?.newDay(nowMs);
-    this.changeState(change?.changed ?? false, nowMs);
+    this.recordChange(this.rules?.newDay(nowMs), nowMs);
   }
 
   // ---- marks ---------------------------------------------------------------------------

@@ -88,5 +88,10 @@ export const NEW_DAY_REASON = "new FX day after the daily loss limit";
  * 17:00 New York roll (a halt stays until the kill switch resumes it).
  */
 export function reducingDayOver(status: TradingStatus, nowMs: number): boolean {
-  return status.state === "REDUCING" && nowMs >= bucketEnd("1D", fxDayStart(status.since));
+  return nowMs >= reducingEndsAt(status);
+}
+
+/** When the state in force ends by itself: a REDUCING state at the roll after it began, any other never (+Infinity). */
+export function reducingEndsAt(status: TradingStatus): number {
+  return status.state === "REDUCING" ? bucketEnd("1D", fxDayStart(status.since)) : Number.POSITIVE_INFINITY;
 }
