@@ -4,7 +4,7 @@ import { getInstrument, type Instrument } from "../src/domain/instruments.ts";
 import { toPoints } from "../src/domain/price.ts";
 import type { RuntimeConfig } from "../src/config.ts";
 import { clientOrderId as deriveClientOrderId, isRuntimeId } from "../src/domain/trading/client-order-id.ts";
-import { conversionPairs, type ConversionRate } from "../src/domain/trading/money.ts";
+import { conversionPairs, midRate, type ConversionRate } from "../src/domain/trading/money.ts";
 import { MANUAL_STRATEGY_ID, signedUnits } from "../src/domain/trading/risk.ts";
 import { sameOrder } from "../src/domain/trading/same-order.ts";
 import type { StrategyRun } from "../src/domain/strategy/run.ts";
@@ -121,7 +121,7 @@ export class PairTrading {
       // This pair's own price is the fill price, which the position code uses first.
       if (symbol === instrument.symbol || !config.pairs.includes(symbol)) continue;
       const quote = await this.host.quoteOf(symbol);
-      if (quote) rates.push({ instrument: getInstrument(symbol), points: Math.round((quote.bid + quote.ask) / 2) });
+      if (quote) rates.push(midRate(getInstrument(symbol), quote));
     }
     return rates;
   }

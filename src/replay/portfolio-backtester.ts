@@ -30,7 +30,7 @@ import { MemoryPortfolioStore, PortfolioRules } from "../domain/portfolio/portfo
 import { reducingEndsAt, type StateChange } from "../domain/portfolio/trading-state.ts";
 import type { StrategyAccount } from "../domain/strategy/api.ts";
 import type { FinancingRates } from "../domain/trading/financing.ts";
-import { centsToDecimal, conversionPairs, type ConversionRate } from "../domain/trading/money.ts";
+import { centsToDecimal, conversionPairs, midRate, type ConversionRate } from "../domain/trading/money.ts";
 import type { OrderIntent, OrderRejection } from "../domain/trading/types.ts";
 import { pairNetUnits } from "../domain/trading/kernel.ts";
 import { EquitySampler } from "./equity-sampler.ts";
@@ -213,7 +213,7 @@ export class PortfolioBacktester implements ReplayDesk {
       const other = this.bySymbol.get(symbol)?.replay;
       // This pair's own price is the fill price, which the position code uses first.
       if (other === undefined || other === pair || other.quote === null) continue;
-      rates.push({ instrument: other.instrument, points: Math.round((other.quote.bid + other.quote.ask) / 2) });
+      rates.push(midRate(other.instrument, other.quote));
     }
     return rates;
   }

@@ -43,6 +43,11 @@ export interface ConversionRate {
   points: number;
 }
 
+/** Another pair's quote as a conversion rate: its mid in whole points (how live pairs and portfolio backtests both value a cross). */
+export function midRate(instrument: Instrument, quote: { bid: number; ask: number }): ConversionRate {
+  return { instrument, points: Math.round((quote.bid + quote.ask) / 2) };
+}
+
 /** BigInt -> number, refusing (RangeError) anything a double cannot hold exactly. */
 export function bigintToSafeNumber(value: bigint, what: string): number {
   if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
