@@ -172,8 +172,14 @@ export class Backtest extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(Date.now() + SWEEP_POLL_MS);
       return;
     }
-    const results = await Promise.all(stubs.map(async (stub) => JSON.parse((await stub.result()) ?? "null") as PortfolioBacktestResult));
-    const runs = valid.map((c, i) => ({ params: c.params, result: results[i] as PortfolioBacktestResult }));
+    const texts = await Promise.all(stubs.map((stub) => stub.result()));
+    const lost = texts.findIndex((t) => t === null);
+    if (lost >= 0) {
+      // Done without a stored result (R2 lost it): said, not left running for ever.
+      this.fail("result_missing", `combination ${JSON.stringify(valid[lost]?.params)}: done, but its result is not in R2`);
+      return;
+    }
+    const runs = valid.map((c, i) => ({ params: c.params, result: JSON.parse(texts[i] as string) as PortfolioBacktestResult }));
     const sweep = sweepResult(request, request.sweep?.objective ?? "sharpe", runs, invalid);
     const best = runs.find((r) => r.params === sweep.rows[0]?.params)?.result as PortfolioBacktestResult;
     const key = resultKey(row.id);
