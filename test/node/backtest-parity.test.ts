@@ -17,6 +17,7 @@ import { parseArgs as backtestArgs, runCli } from "../../scripts/backtest.ts";
 import { importFile } from "../../scripts/import.ts";
 import { parseArgs as replayArgs, replay, postTicks } from "../../scripts/replay.ts";
 import { startRuntime, type Runtime } from "../../scripts/runtime.ts";
+import { okApi } from "../support/admin-api.ts";
 import type { BacktestResult } from "../../src/replay/result.ts";
 import type { LakeBucket } from "../../src/replay/lake-reader.ts";
 import type { DataBucket } from "../../scripts/data-bucket.ts";
@@ -40,16 +41,7 @@ let stateDir: string;
 let runtime: Runtime;
 let bucket: DataBucket & LakeBucket;
 
-async function api(method: string, route: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${runtime.url}${route}`, {
-    method,
-    headers: { "x-api-key": KEY, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
+const api = okApi(() => runtime.url, KEY);
 
 describe.skipIf(!present)("backtest parity: CLI = HTTP = live replay through the pair actor", () => {
   beforeAll(async () => {

@@ -20,6 +20,7 @@ import type { WireTick } from "../../schemas/tick.ts";
 import { importFile } from "../../scripts/import.ts";
 import { emptyReadStats, parseArgs as replayArgs, postTicks, readLakeTicks } from "../../scripts/replay.ts";
 import { startRuntime, type Runtime } from "../../scripts/runtime.ts";
+import { okApi } from "../support/admin-api.ts";
 import type { LakeBucket } from "../../src/replay/lake-reader.ts";
 import { portfolioOptions, replayPortfolio } from "../../src/replay/lake-run.ts";
 import { PortfolioBacktester } from "../../src/replay/portfolio-backtester.ts";
@@ -43,16 +44,7 @@ const LIMITS = { maxOpenPositions: 1, maxGrossExposure: 1e9, maxNetExposurePerCu
 let stateDir: string;
 let runtime: Runtime;
 
-async function api(method: string, route: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${runtime.url}${route}`, {
-    method,
-    headers: { "x-api-key": KEY, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
+const api = okApi(() => runtime.url, KEY);
 
 describe.skipIf(!present)("portfolio parity: backtest = live replay through the pairs and the coordinator", () => {
   beforeAll(async () => {

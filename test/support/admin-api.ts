@@ -14,3 +14,17 @@ export function adminApi(baseUrl: () => string, key: string): AdminApi {
     return { status: res.status, json: (await res.json()) as Json };
   };
 }
+
+/** The same, answering the parsed JSON and throwing with the status and body on anything but a 2xx: for tests where every call must succeed. */
+export function okApi(baseUrl: () => string, key: string): (method: string, route: string, body?: unknown) => Promise<unknown> {
+  return async (method, route, body) => {
+    const res = await fetch(`${baseUrl()}${route}`, {
+      method,
+      headers: { "x-api-key": key, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+    return JSON.parse(text);
+  };
+}
