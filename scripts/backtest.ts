@@ -26,7 +26,7 @@ import { backtestFromLake } from "../src/replay/lake-run.ts";
 import type { LakeProgress } from "../src/replay/lake-reader.ts";
 import type { BacktestResult } from "../src/replay/result.ts";
 import { OBJECTIVES, sweep, walkForward, type Objective, type ParamGrid, type SweepResult, type WalkForwardResult } from "../src/replay/sweep.ts";
-import { buildReport, writeReport } from "../src/report/report.ts";
+import { buildReport, saveReport, type SavedReport } from "../src/report/report.ts";
 import { openDataBucket, type DataBucket, type OpenedBucket } from "./data-bucket.ts";
 import { ProgressBar } from "./progress-bar.ts";
 import { numberFlag, readFlags, sweepOptions, UsageError } from "./backtest-args.ts";
@@ -137,7 +137,7 @@ export interface CliOutcome {
   result: BacktestResult;
   sweep: SweepResult | null;
   walkForward: WalkForwardResult | null;
-  report: { json: string; html: string; r2Keys: string[] } | null;
+  report: SavedReport | null;
 }
 
 /** Run what the options ask for against `bucket`; progress to `progress`. */
@@ -162,12 +162,7 @@ export async function runCli(options: CliOptions, bucket: DataBucket, progress: 
   if (options.outDir !== null) {
     const built = buildReport(result, { ...(sweepResult ? { sweep: sweepResult } : {}), ...(wf ? { walkForward: wf } : {}) });
     const name = reportName(request, wf ? "walk-forward" : sweepResult ? "sweep" : "run");
-    const paths = await writeReport(options.outDir, name, built);
-    const r2Keys = [`reports/${name}.json`, `reports/${name}.html`];
-    // The same bytes as the local file (writeReport ends it with a newline).
-    await bucket.put(r2Keys[0] as string, `${built.json}\n`, { httpMetadata: { contentType: "application/json" } });
-    await bucket.put(r2Keys[1] as string, built.html, { httpMetadata: { contentType: "text/html; charset=utf-8" } });
-    report = { json: paths.jsonPath, html: paths.htmlPath, r2Keys };
+    report = await saveReport(options.outDir, name, built, bucket);
   }
   return { result, sweep: sweepResult, walkForward: wf, report };
 }

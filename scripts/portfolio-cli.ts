@@ -21,7 +21,7 @@ import { numberFlag, readFlags, sweepOptions, UsageError } from "./backtest-args
 import { day, fmt, reportLines, sweepLines, walkForwardLines } from "./summary-lines.ts";
 import { defaultThreads, threadRunner } from "./sweep-pool.ts";
 import type { PortfolioBacktestResult } from "../src/replay/portfolio-result.ts";
-import { buildPortfolioReport, writeReport } from "../src/report/report.ts";
+import { buildPortfolioReport, saveReport, type SavedReport } from "../src/report/report.ts";
 import type { DataBucket } from "./data-bucket.ts";
 
 export interface PortfolioCliOptions {
@@ -149,7 +149,7 @@ export interface PortfolioOutcome {
   result: PortfolioBacktestResult;
   sweep: SweepResult | null;
   walkForward: WalkForwardResult | null;
-  report: { json: string; html: string; r2Keys: string[] } | null;
+  report: SavedReport | null;
 }
 
 export async function runPortfolioCli(options: PortfolioCliOptions, bucket: DataBucket, progress: (label: string, p: LakeProgress) => void): Promise<PortfolioOutcome> {
@@ -174,11 +174,7 @@ export async function runPortfolioCli(options: PortfolioCliOptions, bucket: Data
   if (options.outDir !== null) {
     const built = buildPortfolioReport(result, { ...(sweep ? { sweep } : {}), ...(walkForward ? { walkForward } : {}) });
     const name = `${portfolioReportName(request)}${walkForward ? "_walk-forward" : sweep ? "_sweep" : ""}`;
-    const paths = await writeReport(options.outDir, name, built);
-    const r2Keys = [`reports/${name}.json`, `reports/${name}.html`];
-    await bucket.put(r2Keys[0] as string, `${built.json}\n`, { httpMetadata: { contentType: "application/json" } });
-    await bucket.put(r2Keys[1] as string, built.html, { httpMetadata: { contentType: "text/html; charset=utf-8" } });
-    report = { json: paths.jsonPath, html: paths.htmlPath, r2Keys };
+    report = await saveReport(options.outDir, name, built, bucket);
   }
   return { result, sweep, walkForward, report };
 }

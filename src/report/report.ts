@@ -47,3 +47,25 @@ export async function writeReport(dir: string, baseName: string, report: Report)
   await writeFile(htmlPath, report.html, "utf8");
   return { jsonPath, htmlPath };
 }
+
+/** Where a report went: the local files, and its keys in the bucket. */
+export interface SavedReport {
+  json: string;
+  html: string;
+  r2Keys: string[];
+}
+
+/** A bucket a report is copied to (R2, local or remote). */
+export interface ReportBucket {
+  put(key: string, value: string, options: { httpMetadata: { contentType: string } }): Promise<unknown>;
+}
+
+/** Write the report into `dir` and the same bytes to `bucket` under `reports/`. */
+export async function saveReport(dir: string, baseName: string, report: Report, bucket: ReportBucket): Promise<SavedReport> {
+  const paths = await writeReport(dir, baseName, report);
+  const r2Keys = [`reports/${baseName}.json`, `reports/${baseName}.html`];
+  // The same bytes as the local file (writeReport ends it with a newline).
+  await bucket.put(r2Keys[0] as string, `${report.json}\n`, { httpMetadata: { contentType: "application/json" } });
+  await bucket.put(r2Keys[1] as string, report.html, { httpMetadata: { contentType: "text/html; charset=utf-8" } });
+  return { json: paths.jsonPath, html: paths.htmlPath, r2Keys };
+}
